@@ -1,0 +1,22 @@
+//! Argument groups shared by several commands, converted once into validated settings.
+
+use mlflow_archive::mlflow::{Client, Env, TrackingConfig};
+
+/// The source server (`--src-uri`, else `MLFLOW_TRACKING_URI`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SrcServer {
+    /// Tracking server to read from [default: $MLFLOW_TRACKING_URI]. Credentials come from
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
+    #[arg(long = "src-uri", value_name = "URI")]
+    pub uri: Option<String>,
+}
+
+impl SrcServer {
+    /// A client for the source server.
+    pub fn client(&self) -> mlflow_archive::Result<Client> {
+        Client::new(TrackingConfig::resolve(
+            self.uri.as_deref(),
+            &Env::from_process(),
+        )?)
+    }
+}

@@ -1,0 +1,64 @@
+//! The command line: clap definitions, one file per subcommand under `cmd/`, output and exit codes.
+
+mod args;
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Move MLflow experiments, runs and registered models between tracking servers.
+#[derive(Debug, Parser)]
+#[command(name = "mlflow-archive", version, about, propagate_version = true)]
+struct Cli {
+    /// Print nothing but errors.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write every registered model with all its versions to registered_models.json.
+    ListRegisteredModels(cmd::list_registered_models::Args),
+}
+
+/// Global settings every command sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Global {
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = Global { quiet: cli.quiet };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mlflow-archive: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::ListRegisteredModels(args) => {
+                cmd::list_registered_models::run(args, global).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mlflow-archive: error: {}", output::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Where results go: files written whole or not at all, stdout, and error display.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// An output that is either stdout (`-`) or a file that appears under its name only once it is
+/// complete (written as `NAME.partial`, renamed by [`Output::commit`]).
+pub enum Output {
+    /// Standard output.
+    Stdout(BufWriter<io::Stdout>),
+    /// A file being written.
+    File {
+        /// Buffered writer on the partial file.
+        writer: BufWriter<File>,
+        /// The partial file.
+        partial: PathBuf,
+        /// The final name.
+        path: PathBuf,
+    },
+}
+
+impl Output {
+    /// Opens `-` or a path.
+    pub fn open(target: &Path) -> anyhow::Result<Self> {
+        if target.as_os_str() == "-" {
+            return Ok(Output::Stdout(BufWriter::new(io::stdout())));
+        }
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        Ok(Output::File {
+            writer: BufWriter::new(file),
+            partial,
+            path: target.to_path_buf(),
+        })
+    }
+
+    /// The name to show for this output.
+    pub fn name(&self) -> String {
+        match self {
+            Output::Stdout(_) => "standard output".into(),
+            Output::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// Flushes and, for a file, moves it to its final name.
+    pub fn commit(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(mut w) => w.flush().context("writing standard output"),
+            Output::File {
+                writer,
+                partial,
+                path,
+            } => {
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("writing {}", partial.display()))?;
+                file.sync_all()
+                    .with_context(|| format!("writing {}", partial.display()))?;
+                std::fs::rename(&partial, &path).with_context(|| {
+                    format!("renaming {} to {}", partial.display(), path.display())
+                })
+            }
+        }
+    }
+
+    /// Removes a partial file after a failure.
+    pub fn abandon(self) {
+        if let Output::File { partial, .. } = self {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File { writer, .. } => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+/// True when the error comes from writing to a closed pipe (the reader went away: not our failure).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || matches!(
+                c.downcast_ref::<mlflow_archive::Error>(),
+                Some(mlflow_archive::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe
+            )
+    })
+}
+
+/// The error and its causes on one line, each cause once.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

@@ -1,0 +1,200 @@
+//! The library's one error type.
+//!
+//! Every variant names what was being done and to which object, and carries the cause. Messages are
+//! lowercase, one line, and never contain a credential: server addresses are shown without user
+//! information, and HTTP client errors are stripped of their URL before they are wrapped.
+
+use std::fmt;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from mlflow-archive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The tracking server answered with an error (an MLflow `{error_code, message}` body or an
+    /// HTTP error status).
+    #[error("{0}")]
+    Api(Box<ApiError>),
+
+    /// The server could not be reached, or the connection broke.
+    #[error("{call}: cannot reach {server}: {cause}{hint}", hint = transport_hint(.kind))]
+    Transport {
+        /// The request, e.g. `GET experiments/get (experiment '3')`.
+        call: String,
+        /// The server's address, without credentials.
+        server: String,
+        /// What went wrong on the connection.
+        kind: TransportKind,
+        /// The underlying cause, already free of URLs.
+        cause: String,
+    },
+
+    /// The server answered something that is not the MLflow API (HTML, malformed JSON, a wrong
+    /// size).
+    #[error("{call}: unexpected answer from {server}: {detail}")]
+    Protocol {
+        /// The request.
+        call: String,
+        /// The server's address, without credentials.
+        server: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+
+    /// A create request may or may not have taken effect, and reconciling by lookup did not settle it.
+    #[error(
+        "{call}: the request may have succeeded on {server} but its answer was lost ({cause}); look for the object before retrying"
+    )]
+    Ambiguous {
+        /// The request.
+        call: String,
+        /// The server's address, without credentials.
+        server: String,
+        /// The failure that made the outcome unknown.
+        cause: String,
+    },
+
+    /// The configuration (tracking URI, credentials, certificates, options) is unusable.
+    #[error("{0}")]
+    Config(String),
+
+    /// Local I/O failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being read or written.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// JSON that this crate wrote or read locally could not be (de)serialised.
+    #[error("{what}: {source}")]
+    Json {
+        /// What was being encoded or decoded.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// How a connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// No connection could be opened: nothing was sent.
+    Connect,
+    /// The request timed out.
+    Timeout,
+    /// The connection broke while the request or the answer was under way.
+    Broken,
+    /// TLS could not be set up.
+    Tls,
+}
+
+fn transport_hint(kind: &TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Connect => " (is the server running, and is the tracking URI right?)",
+        TransportKind::Tls => {
+            " (check MLFLOW_TRACKING_SERVER_CERT_PATH, or set MLFLOW_TRACKING_INSECURE_TLS=true for a self-signed certificate)"
+        }
+        _ => "",
+    }
+}
+
+/// An error answer from the tracking server.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The request, e.g. `GET experiments/get (experiment '3')`.
+    pub call: String,
+    /// The server's address, without credentials.
+    pub server: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// MLflow's `error_code` (`RESOURCE_DOES_NOT_EXIST`, ...), or empty when the body had none.
+    pub error_code: String,
+    /// MLflow's `message`, or a short excerpt of a non-MLflow body.
+    pub message: String,
+}
+
+impl ApiError {
+    /// True when the server says the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.error_code == "RESOURCE_DOES_NOT_EXIST"
+            || (self.error_code.is_empty() && self.status == 404)
+    }
+
+    /// True when the server says the object exists already.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(
+            self.error_code.as_str(),
+            "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS"
+        )
+    }
+
+    fn hint(&self) -> &'static str {
+        match self.status {
+            401 => {
+                " (wrong or missing credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+            }
+            403 if self.error_code.is_empty() || self.error_code == "PERMISSION_DENIED" => {
+                " (permission denied: the user lacks rights on this object, or the server refuses this Host header; see --allowed-hosts)"
+            }
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}: ", self.call, self.server)?;
+        if self.error_code.is_empty() {
+            write!(f, "HTTP {}", self.status)?;
+        } else {
+            write!(f, "{} (HTTP {})", self.error_code, self.status)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        f.write_str(self.hint())
+    }
+}
+
+impl Error {
+    /// The server's error answer, when this is one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True when the server says the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.api().is_some_and(ApiError::is_not_found)
+    }
+
+    /// True when the server says the object exists already.
+    pub fn is_already_exists(&self) -> bool {
+        self.api().is_some_and(ApiError::is_already_exists)
+    }
+
+    /// True when trying the same operation again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api(e) => crate::mlflow::retry::is_transient_status(e.status),
+            Error::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

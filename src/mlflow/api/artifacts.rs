@@ -1,0 +1,412 @@
+//! Artifacts through the server's artifact proxy (`mlflow server --serve-artifacts`,
+//! `mlflow-artifacts:` URIs): listing one directory per request, streaming downloads and uploads
+//! with exact sizes.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, Stream, StreamExt};
+use reqwest::Method;
+use reqwest::header::CONTENT_LENGTH;
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::mlflow::Client;
+use crate::mlflow::http::Body;
+use crate::mlflow::retry::Idempotency::Safe;
+use crate::mlflow::types::FileInfo;
+
+/// The root of a run's or a logged model's artifacts, as a path under the server's artifact proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRoot {
+    uri: String,
+    proxy_path: String,
+}
+
+impl ArtifactRoot {
+    /// Parses an artifact URI of the form `mlflow-artifacts:/<path>` (or
+    /// `mlflow-artifacts://<host>/<path>`, which names the same proxy). Other schemes (`s3://`,
+    /// `file://`, ...) are not reachable through the tracking server and are refused.
+    pub fn parse(uri: &str) -> Result<Self> {
+        let rest = uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
+            Error::Config(format!(
+                "artifact location {uri:?} is not served by the tracking server: only mlflow-artifacts: locations (mlflow server --serve-artifacts) can be read and written"
+            ))
+        })?;
+        let path = match rest.strip_prefix("//") {
+            Some(after_host) => after_host.split_once('/').map(|(_, p)| p).unwrap_or(""),
+            None => rest,
+        };
+        let proxy_path = path.trim_matches('/').to_string();
+        if proxy_path.split('/').any(|s| s == ".." || s == ".") {
+            return Err(Error::Config(format!(
+                "artifact location {uri:?} has a relative segment"
+            )));
+        }
+        Ok(ArtifactRoot {
+            uri: uri.to_string(),
+            proxy_path,
+        })
+    }
+
+    /// The URI it was parsed from.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The path under the artifact proxy.
+    pub fn proxy_path(&self) -> &str {
+        &self.proxy_path
+    }
+}
+
+/// A file found by [`Client::walk_artifacts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// Its path relative to the root, `/`-separated.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A download in progress: the body as a stream of chunks whose total is checked against the
+/// expected size (an error ends the stream when it differs).
+pub struct ArtifactDownload {
+    /// The size announced by the server, if any.
+    pub size: Option<u64>,
+    /// The body.
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListAnswer {
+    #[serde(default)]
+    files: Vec<FileInfo>,
+}
+
+fn check_rel(rel: &str) -> Result<()> {
+    if rel
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.is_empty())
+        || rel.contains('\\')
+    {
+        return Err(Error::Config(format!(
+            "artifact path {rel:?} is not a plain relative path"
+        )));
+    }
+    Ok(())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+impl Client {
+    fn proxy_url(&self, root: &ArtifactRoot, rel: &str) -> Url {
+        let mut url = self.url("api/2.0/mlflow-artifacts/artifacts");
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty();
+            segs.extend(root.proxy_path.split('/').filter(|s| !s.is_empty()));
+            segs.extend(rel.split('/').filter(|s| !s.is_empty()));
+        }
+        url
+    }
+
+    /// Lists one directory (`rel`, relative to the root; `""` for the root). Paths in the answer
+    /// are relative to the root. A directory that does not exist lists as empty.
+    pub async fn list_artifacts(&self, root: &ArtifactRoot, rel: &str) -> Result<Vec<FileInfo>> {
+        if !rel.is_empty() {
+            check_rel(rel)?;
+        }
+        let call = format!(
+            "GET mlflow-artifacts list ({}/{rel})",
+            root.uri.trim_end_matches('/')
+        );
+        let mut url = self.url("api/2.0/mlflow-artifacts/artifacts");
+        url.query_pairs_mut()
+            .append_pair("path", &join(&root.proxy_path, rel));
+        let resp = self.send(Method::GET, url, Body::None, &call, Safe).await?;
+        let a: ListAnswer = self.decode(resp, &call).await?;
+        let mut files = Vec::with_capacity(a.files.len());
+        for mut f in a.files {
+            let name = f.path.rsplit('/').next().unwrap_or("").to_string();
+            if name.is_empty() || name == "." || name == ".." {
+                return Err(self.protocol(
+                    &call,
+                    format!("listing holds an unusable name {:?}", f.path),
+                ));
+            }
+            f.path = join(rel, &name);
+            files.push(f);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// Every file under the root, depth first in name order, one listing request per directory.
+    pub fn walk_artifacts(
+        &self,
+        root: &ArtifactRoot,
+    ) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static {
+        struct Walk {
+            client: Client,
+            root: ArtifactRoot,
+            dirs: Vec<String>,
+            ready: VecDeque<ArtifactFile>,
+        }
+        let state = Walk {
+            client: self.clone(),
+            root: root.clone(),
+            dirs: vec![String::new()],
+            ready: VecDeque::new(),
+        };
+        stream::try_unfold(state, |mut w| async move {
+            loop {
+                if let Some(f) = w.ready.pop_front() {
+                    return Ok(Some((f, w)));
+                }
+                let Some(dir) = w.dirs.pop() else {
+                    return Ok(None);
+                };
+                let entries = w.client.list_artifacts(&w.root, &dir).await?;
+                let mut subdirs = Vec::new();
+                for e in entries {
+                    if e.is_dir {
+                        subdirs.push(e.path);
+                    } else {
+                        let size = u64::try_from(e.file_size.unwrap_or(0)).unwrap_or(0);
+                        w.ready.push_back(ArtifactFile { path: e.path, size });
+                    }
+                }
+                // Files of this directory first, then its subdirectories in name order.
+                w.dirs.extend(subdirs.into_iter().rev());
+            }
+        })
+    }
+
+    /// Starts downloading one file. When `expected_size` is given (or the server announces a
+    /// length), the stream ends with an error if the body is shorter or longer.
+    pub async fn download_artifact(
+        &self,
+        root: &ArtifactRoot,
+        rel: &str,
+        expected_size: Option<u64>,
+    ) -> Result<ArtifactDownload> {
+        check_rel(rel)?;
+        let call = format!(
+            "GET mlflow-artifacts ({}/{rel})",
+            root.uri.trim_end_matches('/')
+        );
+        let resp = self
+            .send(
+                Method::GET,
+                self.proxy_url(root, rel),
+                Body::None,
+                &call,
+                Safe,
+            )
+            .await?;
+        let announced = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(a), Some(e)) = (announced, expected_size) {
+            if a != e {
+                return Err(self.protocol(
+                    &call,
+                    format!("the server announces {a} bytes, the listing said {e}"),
+                ));
+            }
+        }
+        let want = expected_size.or(announced);
+        let client = self.clone();
+        let body = exact_size(
+            resp.bytes_stream()
+                .map(move |r| r.map_err(|e| client.transport(&call, &e))),
+            want,
+            format!("download of {}/{rel}", root.uri.trim_end_matches('/')),
+        );
+        Ok(ArtifactDownload {
+            size: announced,
+            body: body.boxed(),
+        })
+    }
+
+    /// Uploads one file from a stream of exactly `size` bytes. The stream cannot be replayed, so
+    /// a failure is returned to the caller (who may upload again from a new stream).
+    pub async fn upload_artifact<S>(
+        &self,
+        root: &ArtifactRoot,
+        rel: &str,
+        size: u64,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes>> + Send + 'static,
+    {
+        check_rel(rel)?;
+        let call = format!(
+            "PUT mlflow-artifacts ({}/{rel}, {size} bytes)",
+            root.uri.trim_end_matches('/')
+        );
+        let checked = exact_size(body, Some(size), format!("upload of {}/{rel}", root.uri));
+        let req = self
+            .authorized(Method::PUT, self.proxy_url(root, rel))
+            .header(CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(checked));
+        let resp = req.send().await.map_err(|e| self.transport(&call, &e))?;
+        self.check_status(resp, &call).await.map(drop)
+    }
+
+    /// Uploads one small file held in memory; retried on transient failures.
+    pub async fn upload_artifact_bytes(
+        &self,
+        root: &ArtifactRoot,
+        rel: &str,
+        data: Bytes,
+    ) -> Result<()> {
+        check_rel(rel)?;
+        let call = format!(
+            "PUT mlflow-artifacts ({}/{rel}, {} bytes)",
+            root.uri.trim_end_matches('/'),
+            data.len()
+        );
+        self.send(
+            Method::PUT,
+            self.proxy_url(root, rel),
+            Body::Bytes(&data),
+            &call,
+            Safe,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// Passes a byte stream through, failing it if its total differs from `want`.
+fn exact_size<S>(
+    inner: S,
+    want: Option<u64>,
+    what: String,
+) -> impl Stream<Item = Result<Bytes>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes>> + Send + 'static,
+{
+    struct St<S> {
+        inner: std::pin::Pin<Box<S>>,
+        seen: u64,
+        want: Option<u64>,
+        what: String,
+        done: bool,
+    }
+    let st = St {
+        inner: Box::pin(inner),
+        seen: 0,
+        want,
+        what,
+        done: false,
+    };
+    stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        match st.inner.next().await {
+            Some(Ok(chunk)) => {
+                st.seen += chunk.len() as u64;
+                if let Some(w) = st.want {
+                    if st.seen > w {
+                        st.done = true;
+                        let e = size_error(&st.what, w, st.seen, "more");
+                        return Some((Err(e), st));
+                    }
+                }
+                Some((Ok(chunk), st))
+            }
+            Some(Err(e)) => {
+                st.done = true;
+                Some((Err(e), st))
+            }
+            None => {
+                st.done = true;
+                match st.want {
+                    Some(w) if st.seen != w => {
+                        let e = size_error(&st.what, w, st.seen, "fewer");
+                        Some((Err(e), st))
+                    }
+                    _ => None,
+                }
+            }
+        }
+    })
+}
+
+fn size_error(what: &str, want: u64, seen: u64, more_or_fewer: &str) -> Error {
+    Error::Io {
+        what: format!("{what}: expected {want} bytes"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("got {more_or_fewer} ({seen} so far)"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_roots() {
+        let r = ArtifactRoot::parse("mlflow-artifacts:/1/abc/artifacts").unwrap();
+        assert_eq!(r.proxy_path(), "1/abc/artifacts");
+        let r =
+            ArtifactRoot::parse("mlflow-artifacts://host:5000/1/models/m-1/artifacts/").unwrap();
+        assert_eq!(r.proxy_path(), "1/models/m-1/artifacts");
+        let e = ArtifactRoot::parse("s3://bucket/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not served by the tracking server"), "{e}");
+        assert!(ArtifactRoot::parse("mlflow-artifacts:/1/../2").is_err());
+        assert!(check_rel("a/../b").is_err());
+        assert!(check_rel("a//b").is_err());
+        assert!(check_rel("dir/a b é.txt").is_ok());
+    }
+
+    #[tokio::test]
+    async fn exact_size_catches_short_and_long_bodies() {
+        let chunks =
+            |v: Vec<&'static [u8]>| stream::iter(v.into_iter().map(|c| Ok(Bytes::from_static(c))));
+        let ok: Vec<_> = exact_size(chunks(vec![b"ab", b"c"]), Some(3), "t".into())
+            .collect()
+            .await;
+        assert!(ok.iter().all(Result::is_ok));
+        let short: Vec<_> = exact_size(chunks(vec![b"ab"]), Some(3), "t".into())
+            .collect()
+            .await;
+        assert!(
+            short
+                .last()
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("fewer")
+        );
+        let long: Vec<_> = exact_size(chunks(vec![b"ab", b"cd"]), Some(3), "t".into())
+            .collect()
+            .await;
+        assert!(
+            long.last()
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("more")
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! The model registry: registered models, their tags and aliases, and model versions.
+
+use std::time::{Duration, Instant};
+
+use futures_util::Stream;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::mlflow::retry::Idempotency::{Safe, Unsafe};
+use crate::mlflow::types::{KeyValue, ModelVersion, RegisteredModel};
+use crate::mlflow::{Client, paginate};
+
+/// What a new model version is made from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreateModelVersion {
+    /// The registered model.
+    pub name: String,
+    /// Where the model's files are; must name a run or logged model on this server (see
+    /// ../shared/MLFLOW-REST.md, "source validation").
+    pub source: String,
+    /// The run that produced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// A description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags set at creation.
+    pub tags: Vec<KeyValue>,
+    /// A link to the run elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_link: Option<String>,
+    /// The logged model it registers (MLflow 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// A tag among `tags` whose value is unique to this version: when the answer to the create is
+    /// lost, a version of the model carrying it counts as created. Without it a lost answer is an
+    /// [`crate::Error::Ambiguous`].
+    #[serde(skip)]
+    pub reconcile_tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelAnswer {
+    registered_model: RegisteredModel,
+}
+
+#[derive(Deserialize)]
+struct VersionAnswer {
+    model_version: ModelVersion,
+}
+
+#[derive(Deserialize, Default)]
+struct ModelSearch {
+    #[serde(default)]
+    registered_models: Vec<RegisteredModel>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct VersionSearch {
+    #[serde(default)]
+    model_versions: Vec<ModelVersion>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// Quotes a value for MLflow's search filters.
+pub fn filter_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+impl Client {
+    /// Searches registered models, page by page (by name).
+    pub fn search_registered_models(
+        &self,
+        filter: Option<&str>,
+    ) -> impl Stream<Item = Result<RegisteredModel>> + Send + 'static {
+        let client = self.clone();
+        let filter = filter.map(str::to_string);
+        paginate::items(move |token| {
+            let client = client.clone();
+            let q = json!({
+                "max_results": 1000,
+                "filter": filter,
+                "order_by": ["name ASC"],
+                "page_token": token,
+            });
+            async move {
+                let a: ModelSearch = client
+                    .get(
+                        "registered-models/search",
+                        &q,
+                        "GET registered-models/search",
+                    )
+                    .await?;
+                Ok((a.registered_models, a.next_page_token))
+            }
+        })
+    }
+
+    /// Gets a registered model.
+    pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        let call = format!("GET registered-models/get (model {name:?})");
+        let a: ModelAnswer = self
+            .get("registered-models/get", &json!({ "name": name }), &call)
+            .await?;
+        Ok(a.registered_model)
+    }
+
+    /// Creates a registered model. If the answer is lost, a model of that name found afterwards
+    /// counts as created.
+    pub async fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[KeyValue],
+    ) -> Result<RegisteredModel> {
+        let call = format!("POST registered-models/create (model {name:?})");
+        let body = json!({ "name": name, "description": description, "tags": tags });
+        self.create_reconciled(
+            &call,
+            async || {
+                let a: ModelAnswer = self
+                    .call(
+                        Method::POST,
+                        "registered-models/create",
+                        &body,
+                        &call,
+                        Unsafe,
+                    )
+                    .await?;
+                Ok(a.registered_model)
+            },
+            async || match self.get_registered_model(name).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
+        .await
+    }
+
+    /// Sets a registered model's description.
+    pub async fn update_registered_model(&self, name: &str, description: &str) -> Result<()> {
+        let call = format!("PATCH registered-models/update (model {name:?})");
+        self.unit(
+            Method::PATCH,
+            "registered-models/update",
+            json!({ "name": name, "description": description }),
+            &call,
+        )
+        .await
+    }
+
+    /// Renames a registered model.
+    pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<()> {
+        let call = format!("POST registered-models/rename (model {name:?} to {new_name:?})");
+        self.unit(
+            Method::POST,
+            "registered-models/rename",
+            json!({ "name": name, "new_name": new_name }),
+            &call,
+        )
+        .await
+    }
+
+    /// Deletes a registered model and all its versions.
+    pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        let call = format!("DELETE registered-models/delete (model {name:?})");
+        self.unit(
+            Method::DELETE,
+            "registered-models/delete",
+            json!({ "name": name }),
+            &call,
+        )
+        .await
+    }
+
+    /// Sets a tag on a registered model.
+    pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let call = format!("POST registered-models/set-tag (model {name:?}, tag {key:?})");
+        self.unit(
+            Method::POST,
+            "registered-models/set-tag",
+            json!({ "name": name, "key": key, "value": value }),
+            &call,
+        )
+        .await
+    }
+
+    /// Deletes a tag of a registered model.
+    pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        let call = format!("DELETE registered-models/delete-tag (model {name:?}, tag {key:?})");
+        self.unit(
+            Method::DELETE,
+            "registered-models/delete-tag",
+            json!({ "name": name, "key": key }),
+            &call,
+        )
+        .await
+    }
+
+    /// Points an alias at a version.
+    pub async fn set_registered_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<()> {
+        let call = format!(
+            "POST registered-models/alias (model {name:?}, alias {alias:?} -> version {version})"
+        );
+        self.unit(
+            Method::POST,
+            "registered-models/alias",
+            json!({ "name": name, "alias": alias, "version": version }),
+            &call,
+        )
+        .await
+    }
+
+    /// Removes an alias.
+    pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let call = format!("DELETE registered-models/alias (model {name:?}, alias {alias:?})");
+        self.unit(
+            Method::DELETE,
+            "registered-models/alias",
+            json!({ "name": name, "alias": alias }),
+            &call,
+        )
+        .await
+    }
+
+    /// The version an alias points to.
+    pub async fn get_model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ModelVersion> {
+        let call = format!("GET registered-models/alias (model {name:?}, alias {alias:?})");
+        let a: VersionAnswer = self
+            .get(
+                "registered-models/alias",
+                &json!({ "name": name, "alias": alias }),
+                &call,
+            )
+            .await?;
+        Ok(a.model_version)
+    }
+
+    /// Searches model versions, page by page. Note that search answers carry no aliases.
+    pub fn search_model_versions(
+        &self,
+        filter: Option<&str>,
+    ) -> impl Stream<Item = Result<ModelVersion>> + Send + 'static {
+        let client = self.clone();
+        let filter = filter.map(str::to_string);
+        paginate::items(move |token| {
+            let client = client.clone();
+            let call = format!(
+                "GET model-versions/search ({})",
+                filter.as_deref().unwrap_or("all")
+            );
+            let q = json!({ "max_results": 10_000, "filter": filter, "page_token": token });
+            async move {
+                let a: VersionSearch = client.get("model-versions/search", &q, &call).await?;
+                Ok((a.model_versions, a.next_page_token))
+            }
+        })
+    }
+
+    /// Every version of a registered model, in numeric order (10 after 9), with tags as search
+    /// returns them. Versions are collected per model (a model's version list is metadata, not a
+    /// history), then sorted.
+    pub async fn all_model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        use futures_util::TryStreamExt;
+        let filter = format!("name = {}", filter_quote(name));
+        let mut versions: Vec<ModelVersion> = self
+            .search_model_versions(Some(&filter))
+            .try_collect()
+            .await?;
+        versions.retain(|v| v.name == name);
+        versions.sort_by_key(ModelVersion::number);
+        Ok(versions)
+    }
+
+    /// Gets one model version (with its aliases).
+    pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
+        let call = format!("GET model-versions/get (model {name:?} version {version})");
+        let a: VersionAnswer = self
+            .get(
+                "model-versions/get",
+                &json!({ "name": name, "version": version }),
+                &call,
+            )
+            .await?;
+        Ok(a.model_version)
+    }
+
+    /// Creates a model version. With [`CreateModelVersion::reconcile_tag`], a lost answer is
+    /// settled by looking for the version that carries that tag.
+    pub async fn create_model_version(&self, req: &CreateModelVersion) -> Result<ModelVersion> {
+        let call = format!(
+            "POST model-versions/create (model {:?}, source {:?})",
+            req.name, req.source
+        );
+        let marker = req
+            .reconcile_tag
+            .as_ref()
+            .and_then(|k| req.tags.iter().find(|t| &t.key == k));
+        self.create_reconciled(
+            &call,
+            async || {
+                let a: VersionAnswer = self
+                    .call(Method::POST, "model-versions/create", req, &call, Unsafe)
+                    .await?;
+                Ok(a.model_version)
+            },
+            async || {
+                use futures_util::TryStreamExt;
+                let Some(tag) = marker else { return Ok(None) };
+                let filter = format!(
+                    "name = {} and tags.`{}` = {}",
+                    filter_quote(&req.name),
+                    tag.key.replace('`', ""),
+                    filter_quote(&tag.value)
+                );
+                let found: Vec<ModelVersion> = self
+                    .search_model_versions(Some(&filter))
+                    .try_collect()
+                    .await?;
+                Ok(found.into_iter().next())
+            },
+        )
+        .await
+    }
+
+    /// Sets a version's description.
+    pub async fn update_model_version(
+        &self,
+        name: &str,
+        version: &str,
+        description: &str,
+    ) -> Result<()> {
+        let call = format!("PATCH model-versions/update (model {name:?} version {version})");
+        self.unit(
+            Method::PATCH,
+            "model-versions/update",
+            json!({ "name": name, "version": version, "description": description }),
+            &call,
+        )
+        .await
+    }
+
+    /// Moves a version to a stage (`None`, `Staging`, `Production`, `Archived`).
+    pub async fn transition_model_version_stage(
+        &self,
+        name: &str,
+        version: &str,
+        stage: &str,
+        archive_existing_versions: bool,
+    ) -> Result<()> {
+        let call = format!(
+            "POST model-versions/transition-stage (model {name:?} version {version} to {stage:?})"
+        );
+        self.unit(
+            Method::POST,
+            "model-versions/transition-stage",
+            json!({
+                "name": name,
+                "version": version,
+                "stage": stage,
+                "archive_existing_versions": archive_existing_versions,
+            }),
+            &call,
+        )
+        .await
+    }
+
+    /// Deletes a version.
+    pub async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
+        let call = format!("DELETE model-versions/delete (model {name:?} version {version})");
+        self.unit(
+            Method::DELETE,
+            "model-versions/delete",
+            json!({ "name": name, "version": version }),
+            &call,
+        )
+        .await
+    }
+
+    /// Sets a tag on a version.
+    pub async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let call =
+            format!("POST model-versions/set-tag (model {name:?} version {version}, tag {key:?})");
+        self.unit(
+            Method::POST,
+            "model-versions/set-tag",
+            json!({ "name": name, "version": version, "key": key, "value": value }),
+            &call,
+        )
+        .await
+    }
+
+    /// Deletes a tag of a version.
+    pub async fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> Result<()> {
+        let call = format!(
+            "DELETE model-versions/delete-tag (model {name:?} version {version}, tag {key:?})"
+        );
+        self.unit(
+            Method::DELETE,
+            "model-versions/delete-tag",
+            json!({ "name": name, "version": version, "key": key }),
+            &call,
+        )
+        .await
+    }
+
+    /// Polls a version until it is `READY`; fails on `FAILED_REGISTRATION` or after `timeout`.
+    pub async fn wait_model_version_ready(
+        &self,
+        name: &str,
+        version: &str,
+        timeout: Duration,
+    ) -> Result<ModelVersion> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let v = self.get_model_version(name, version).await?;
+            match v.status.as_str() {
+                "READY" | "" => return Ok(v),
+                "FAILED_REGISTRATION" => {
+                    return Err(Error::Config(format!(
+                        "model {name:?} version {version} failed to register: {}",
+                        v.status_message
+                    )));
+                }
+                _ if start.elapsed() >= timeout => {
+                    return Err(Error::Config(format!(
+                        "model {name:?} version {version} is still {} after {timeout:?}",
+                        v.status
+                    )));
+                }
+                _ => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn unit(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: serde_json::Value,
+        call: &str,
+    ) -> Result<()> {
+        self.call::<_, serde_json::Value>(method, endpoint, &body, call, Safe)
+            .await
+            .map(drop)
+    }
+}

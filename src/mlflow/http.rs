@@ -1,0 +1,679 @@
+//! The client core: one place that sends a request, applies credentials, retries transient
+//! failures and turns answers into values or [`Error`]s that name the request and the object.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::config::{Auth, TrackingConfig};
+use super::json;
+use super::retry::{Backoff, Idempotency, RetryConfig, is_transient_status, parse_retry_after};
+use crate::error::{ApiError, Error, Result, TransportKind};
+
+/// The largest JSON answer read into memory (one page of a listing or of a metric history).
+pub const MAX_JSON_ANSWER: usize = 512 << 20;
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: TrackingConfig,
+    retry: RetryConfig,
+    timeout: Duration,
+    connect_timeout: Duration,
+    reuse_connections: bool,
+}
+
+impl ClientBuilder {
+    /// Starts from a server configuration. Defaults: [`RetryConfig::default`], 300 s per request
+    /// (bodies of large artifacts stream for longer: the limit applies to each read), 10 s to
+    /// connect, pooled connections.
+    pub fn new(config: TrackingConfig) -> Self {
+        ClientBuilder {
+            config,
+            retry: RetryConfig::default(),
+            timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(10),
+            reuse_connections: true,
+        }
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the limit for one request to make progress (default 300 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the time allowed to open a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether connections are kept alive and reused (default true).
+    pub fn reuse_connections(mut self, reuse: bool) -> Self {
+        self.reuse_connections = reuse;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client> {
+        ensure_crypto_provider();
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("mlflow-archive/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.timeout)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if !self.reuse_connections {
+            b = b.pool_max_idle_per_host(0);
+        }
+        if self.config.insecure_tls {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(path) = &self.config.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Config(format!(
+                    "MLFLOW_TRACKING_SERVER_CERT_PATH {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Config(format!(
+                    "MLFLOW_TRACKING_SERVER_CERT_PATH {}: not a PEM certificate file: {e}",
+                    path.display()
+                ))
+            })?;
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b.build().map_err(|e| {
+            Error::Config(format!(
+                "cannot set up the HTTP client: {}",
+                e.without_url()
+            ))
+        })?;
+        let auth = match &self.config.auth {
+            Auth::None => None,
+            Auth::Bearer(t) => Some(secret_header(&format!("Bearer {}", t.expose()))?),
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                let raw = format!("{username}:{}", password.expose());
+                let enc = base64::engine::general_purpose::STANDARD.encode(raw);
+                Some(secret_header(&format!("Basic {enc}"))?)
+            }
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                server: self.config.display_uri(),
+                config: self.config,
+                http,
+                auth,
+                retry: self.retry,
+                reached: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+fn secret_header(v: &str) -> Result<HeaderValue> {
+    let mut h = HeaderValue::from_str(v).map_err(|_| {
+        Error::Config(
+            "the credentials contain characters that cannot be sent in an HTTP header".into(),
+        )
+    })?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+fn ensure_crypto_provider() {
+    // reqwest is built without a default TLS provider (to avoid compiling aws-lc); ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An async MLflow REST client. Cheap to clone; clones share connections.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: TrackingConfig,
+    pub(crate) server: String,
+    http: reqwest::Client,
+    auth: Option<HeaderValue>,
+    pub(crate) retry: RetryConfig,
+    /// Set once any request got an answer: until then a refused connection more likely means a
+    /// wrong address than a restarting server, and is retried only twice.
+    reached: AtomicBool,
+}
+
+/// Retries of a refused connection before the server was ever reached.
+const RETRIES_BEFORE_FIRST_CONTACT: u32 = 2;
+
+/// A request body.
+pub(crate) enum Body<'a> {
+    None,
+    Json(Vec<u8>),
+    Bytes(&'a Bytes),
+}
+
+impl Client {
+    /// A client for `config` with default settings.
+    pub fn new(config: TrackingConfig) -> Result<Self> {
+        ClientBuilder::new(config).build()
+    }
+
+    /// The server's address, without credentials.
+    pub fn server(&self) -> &str {
+        &self.inner.server
+    }
+
+    /// The server configuration.
+    pub fn config(&self) -> &TrackingConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn url(&self, path: &str) -> Url {
+        // `path` is one of our own relative API paths, always a valid relative reference.
+        self.inner
+            .config
+            .base
+            .join(path)
+            .unwrap_or_else(|_| self.inner.config.base.clone())
+    }
+
+    /// `api/2.0/mlflow/<endpoint>`.
+    pub(crate) fn api_url(&self, endpoint: &str) -> Url {
+        self.url(&format!("api/2.0/mlflow/{endpoint}"))
+    }
+
+    /// Sends a JSON POST/PATCH/DELETE to `endpoint` and decodes the JSON answer.
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<T> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::Json {
+            what: format!("{call}: encoding the request"),
+            source: e,
+        })?;
+        let resp = self
+            .send(
+                method,
+                self.api_url(endpoint),
+                Body::Json(bytes),
+                call,
+                idem,
+            )
+            .await?;
+        self.decode(resp, call).await
+    }
+
+    /// Sends a GET to `endpoint` with `query` and decodes the JSON answer.
+    pub(crate) async fn get<Q: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &Q,
+        call: &str,
+    ) -> Result<T> {
+        let mut url = self.api_url(endpoint);
+        set_query(&mut url, query, call)?;
+        let resp = self
+            .send(Method::GET, url, Body::None, call, Idempotency::Safe)
+            .await?;
+        self.decode(resp, call).await
+    }
+
+    /// Sends a request, retrying transient failures as `idem` allows, and returns a successful
+    /// answer (status 2xx) with its body unread.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body<'_>,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<Response> {
+        let mut backoff = Backoff::new(&self.inner.retry);
+        loop {
+            let req = self.authorized(method.clone(), url.clone());
+            let req = match &body {
+                Body::None => req,
+                Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
+                Body::Bytes(b) => req.body((*b).clone()),
+            };
+            let sent = req.send().await;
+            if sent.is_ok() {
+                self.inner.reached.store(true, Ordering::Relaxed);
+            }
+            match sent {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let may_retry =
+                        is_transient_status(status) && (idem == Idempotency::Safe || status == 429);
+                    let err = self.api_error(resp, call).await;
+                    if may_retry {
+                        if let Some(d) = backoff.next_delay(retry_after) {
+                            tracing_retry(call, &err.to_string(), d);
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+                Err(e) => {
+                    let (kind, cause) = classify(&e);
+                    let never_reached = kind == TransportKind::Connect
+                        && !self.inner.reached.load(Ordering::Relaxed)
+                        && backoff.attempts() >= RETRIES_BEFORE_FIRST_CONTACT;
+                    let may_retry = kind != TransportKind::Tls
+                        && !never_reached
+                        && (idem == Idempotency::Safe || kind == TransportKind::Connect);
+                    if may_retry {
+                        if let Some(d) = backoff.next_delay(None) {
+                            tracing_retry(call, &cause, d);
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    if idem == Idempotency::Unsafe && kind != TransportKind::Connect {
+                        return Err(Error::Ambiguous {
+                            call: call.to_string(),
+                            server: self.inner.server.clone(),
+                            cause,
+                        });
+                    }
+                    return Err(Error::Transport {
+                        call: call.to_string(),
+                        server: self.inner.server.clone(),
+                        kind,
+                        cause,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A request with the credentials applied.
+    pub(crate) fn authorized(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let req = self.inner.http.request(method, url);
+        match &self.inner.auth {
+            Some(a) => req.header(AUTHORIZATION, a.clone()),
+            None => req,
+        }
+    }
+
+    /// Passes a successful answer through and turns any other into an [`Error::Api`].
+    pub(crate) async fn check_status(&self, resp: Response, call: &str) -> Result<Response> {
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(self.api_error(resp, call).await)
+        }
+    }
+
+    /// Runs a create that is not safe to repeat blindly: when its outcome is unknown (the answer
+    /// was lost, or the server failed in a way that may come after it acted), `lookup` is asked
+    /// whether the object exists now; only if it does not is the create sent again.
+    pub(crate) async fn create_reconciled<T>(
+        &self,
+        call: &str,
+        create: impl AsyncFn() -> Result<T>,
+        lookup: impl AsyncFn() -> Result<Option<T>>,
+    ) -> Result<T> {
+        let mut backoff = Backoff::new(&self.inner.retry);
+        loop {
+            match create().await {
+                Ok(v) => return Ok(v),
+                Err(e) if outcome_unknown(&e) => {
+                    if let Some(v) = lookup().await? {
+                        return Ok(v);
+                    }
+                    match backoff.next_delay(None) {
+                        Some(d) => {
+                            tracing_retry(call, &e.to_string(), d);
+                            tokio::time::sleep(d).await;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads a successful answer's JSON body.
+    pub(crate) async fn decode<T: DeserializeOwned>(
+        &self,
+        resp: Response,
+        call: &str,
+    ) -> Result<T> {
+        let is_html = content_type_is_html(&resp);
+        let bytes = self.read_body(resp, MAX_JSON_ANSWER, call).await?;
+        if is_html || looks_like_html(&bytes) {
+            return Err(self.protocol(
+                call,
+                "the server answered an HTML page, not the MLflow REST API: is the URI the tracking server's base address?".into(),
+            ));
+        }
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        json::parse(body)
+            .map_err(|e| self.protocol(call, format!("malformed JSON ({e}): {}", excerpt(&bytes))))
+    }
+
+    async fn read_body(&self, resp: Response, limit: usize, call: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                let (kind, cause) = classify(&e);
+                Error::Transport {
+                    call: call.to_string(),
+                    server: self.inner.server.clone(),
+                    kind,
+                    cause,
+                }
+            })?;
+            if out.len() + chunk.len() > limit {
+                return Err(self.protocol(call, format!("answer larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn protocol(&self, call: &str, detail: String) -> Error {
+        Error::Protocol {
+            call: call.to_string(),
+            server: self.inner.server.clone(),
+            detail,
+        }
+    }
+
+    pub(crate) fn transport(&self, call: &str, e: &reqwest::Error) -> Error {
+        let (kind, cause) = classify(e);
+        Error::Transport {
+            call: call.to_string(),
+            server: self.inner.server.clone(),
+            kind,
+            cause,
+        }
+    }
+
+    async fn api_error(&self, resp: Response, call: &str) -> Error {
+        let status = resp.status();
+        let is_html = content_type_is_html(&resp);
+        let bytes = self
+            .read_body(resp, 64 << 10, call)
+            .await
+            .unwrap_or_default();
+        Error::Api(Box::new(api_error_from(
+            call,
+            &self.inner.server,
+            status,
+            &bytes,
+            is_html,
+        )))
+    }
+}
+
+/// Builds the typed error for an error answer.
+fn api_error_from(
+    call: &str,
+    server: &str,
+    status: StatusCode,
+    body: &[u8],
+    is_html: bool,
+) -> ApiError {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        error_code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let (error_code, message) = match serde_json::from_slice::<Body>(body) {
+        Ok(b) if !b.error_code.is_empty() || !b.message.is_empty() => (b.error_code, b.message),
+        _ if is_html || looks_like_html(body) => (
+            String::new(),
+            if status == StatusCode::NOT_FOUND {
+                "the server answered an HTML page: this address does not serve the MLflow REST API (is the URI the tracking server's base address?)".into()
+            } else {
+                "the server answered an HTML page, not the MLflow REST API".into()
+            },
+        ),
+        _ => (String::new(), excerpt(body)),
+    };
+    ApiError {
+        call: call.to_string(),
+        server: server.to_string(),
+        status: status.as_u16(),
+        error_code,
+        message,
+    }
+}
+
+/// True when a failed request may have taken effect on the server.
+pub(crate) fn outcome_unknown(e: &Error) -> bool {
+    match e {
+        Error::Ambiguous { .. } => true,
+        Error::Transport { kind, .. } => {
+            *kind != TransportKind::Connect && *kind != TransportKind::Tls
+        }
+        Error::Api(a) => matches!(a.status, 408 | 500 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+fn content_type_is_html(resp: &Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"))
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start: Vec<u8> = body
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(15)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    start.starts_with(b"<!doctype html") || start.starts_with(b"<html")
+}
+
+/// A short, single-line excerpt of a body for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > 300 {
+        format!("{one_line}…")
+    } else if one_line.is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line
+    }
+}
+
+/// Sorts a connection failure into a kind and a cause with no URL in it.
+fn classify(e: &reqwest::Error) -> (TransportKind, String) {
+    use std::error::Error as _;
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    // reqwest's own message names the URL; ours names the server instead.
+    let first = parts.remove(0);
+    let first = match first.find(" for url (") {
+        Some(i) => first[..i].to_string(),
+        None => first,
+    };
+    parts.insert(0, first);
+    let cause = parts.join(": ");
+    let lower = cause.to_ascii_lowercase();
+    let kind =
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            TransportKind::Tls
+        } else if e.is_connect() {
+            TransportKind::Connect
+        } else if e.is_timeout() {
+            TransportKind::Timeout
+        } else {
+            TransportKind::Broken
+        };
+    (kind, cause)
+}
+
+fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Result<()> {
+    let value = serde_json::to_value(query).map_err(|e| Error::Json {
+        what: format!("{call}: encoding the query"),
+        source: e,
+    })?;
+    let mut pairs = url.query_pairs_mut();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => {
+                    pairs.append_pair(&k, &s);
+                }
+                serde_json::Value::Array(items) => {
+                    for i in items {
+                        match i {
+                            serde_json::Value::String(s) => pairs.append_pair(&k, &s),
+                            other => pairs.append_pair(&k, &other.to_string()),
+                        };
+                    }
+                }
+                other => {
+                    pairs.append_pair(&k, &other.to_string());
+                }
+            }
+        }
+    }
+    drop(pairs);
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok(())
+}
+
+fn tracing_retry(call: &str, why: &str, delay: Duration) {
+    if std::env::var_os("MLFLOW_ARCHIVE_DEBUG").is_some() {
+        eprintln!("mlflow-archive: retrying {call} in {delay:?}: {why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_become_typed_errors() {
+        let e = api_error_from(
+            "GET experiments/get (experiment '9')",
+            "http://h:1",
+            StatusCode::NOT_FOUND,
+            br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"No Experiment with id=9 exists"}"#,
+            false,
+        );
+        assert!(e.is_not_found());
+        assert_eq!(
+            e.to_string(),
+            "GET experiments/get (experiment '9') on http://h:1: RESOURCE_DOES_NOT_EXIST (HTTP 404): No Experiment with id=9 exists"
+        );
+        let e = api_error_from(
+            "GET x",
+            "http://h",
+            StatusCode::NOT_FOUND,
+            b"<!DOCTYPE html><html>",
+            true,
+        );
+        assert!(
+            e.to_string().contains("does not serve the MLflow REST API"),
+            "{e}"
+        );
+        let e = api_error_from(
+            "GET x",
+            "http://h",
+            StatusCode::UNAUTHORIZED,
+            b"You are not authenticated.",
+            false,
+        );
+        assert!(e.to_string().contains("MLFLOW_TRACKING_USERNAME"), "{e}");
+    }
+
+    #[test]
+    fn queries_repeat_arrays_and_skip_nulls() {
+        #[derive(Serialize)]
+        struct Q<'a> {
+            run_ids: Vec<&'a str>,
+            key: &'a str,
+            max_results: Option<u32>,
+            page_token: Option<&'a str>,
+        }
+        let mut u = Url::parse("http://h/api/").unwrap();
+        set_query(
+            &mut u,
+            &Q {
+                run_ids: vec!["a", "b"],
+                key: "x y/z",
+                max_results: Some(5),
+                page_token: None,
+            },
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            u.query(),
+            Some("run_ids=a&run_ids=b&key=x+y%2Fz&max_results=5")
+        );
+    }
+
+    #[test]
+    fn outcome_is_unknown_only_when_the_server_may_have_acted() {
+        let t = |kind| Error::Transport {
+            call: "c".into(),
+            server: "s".into(),
+            kind,
+            cause: "x".into(),
+        };
+        assert!(!outcome_unknown(&t(TransportKind::Connect)));
+        assert!(outcome_unknown(&t(TransportKind::Broken)));
+        assert!(outcome_unknown(&t(TransportKind::Timeout)));
+    }
+}

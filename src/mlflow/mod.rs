@@ -1,0 +1,41 @@
+//! An async client for the MLflow tracking server's REST API (reqwest + tokio).
+//!
+//! It knows nothing of archives: it speaks the server's own types ([`types`]) and leaves mapping
+//! them to records to `transfer`. Every call names its request and object in its errors,
+//! retries transient failures as [`retry`] allows, and never collects a paged listing or a metric
+//! history whole: those are streams.
+
+pub mod api;
+pub mod config;
+mod http;
+pub mod json;
+pub mod paginate;
+pub mod retry;
+pub mod types;
+
+pub use api::artifacts::{ArtifactDownload, ArtifactFile, ArtifactRoot};
+pub use api::logged_models::CreateLoggedModel;
+pub use api::registry::CreateModelVersion;
+pub use api::runs::{CreateRun, UpdateRun};
+pub use config::{Auth, Env, Secret, TrackingConfig};
+pub use http::{Client, ClientBuilder};
+pub use retry::RetryConfig;
+
+use crate::error::Result;
+
+impl Client {
+    /// What the server says of itself (`/api/3.0/mlflow/server-info`, MLflow 3).
+    pub async fn server_info(&self) -> Result<types::ServerInfo> {
+        let call = "GET server-info";
+        let resp = self
+            .send(
+                reqwest::Method::GET,
+                self.url("api/3.0/mlflow/server-info"),
+                http::Body::None,
+                call,
+                retry::Idempotency::Safe,
+            )
+            .await?;
+        self.decode(resp, call).await
+    }
+}
