@@ -29,6 +29,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     reuse_connections: bool,
+    page_size: Option<u32>,
 }
 
 impl ClientBuilder {
@@ -42,7 +43,15 @@ impl ClientBuilder {
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
             reuse_connections: true,
+            page_size: None,
         }
+    }
+
+    /// Sets the page size of every paged listing (default: each endpoint's own, 100 to 10 000).
+    /// Small pages are for tests of paging.
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = Some(size.max(1));
+        self
     }
 
     /// Sets the retry policy.
@@ -125,6 +134,7 @@ impl ClientBuilder {
                 auth,
                 retry: self.retry,
                 reached: AtomicBool::new(false),
+                page_size: self.page_size,
             }),
         })
     }
@@ -161,6 +171,7 @@ pub(crate) struct Inner {
     /// Set once any request got an answer: until then a refused connection more likely means a
     /// wrong address than a restarting server, and is retried only twice.
     reached: AtomicBool,
+    page_size: Option<u32>,
 }
 
 /// Retries of a refused connection before the server was ever reached.
@@ -182,6 +193,11 @@ impl Client {
     /// The server's address, without credentials.
     pub fn server(&self) -> &str {
         &self.inner.server
+    }
+
+    /// The page size for a listing whose own default is `default`.
+    pub(crate) fn page(&self, default: u32) -> u32 {
+        self.inner.page_size.unwrap_or(default)
     }
 
     /// The server configuration.
@@ -373,9 +389,8 @@ impl Client {
         resp: Response,
         call: &str,
     ) -> Result<T> {
-        let is_html = content_type_is_html(&resp);
         let bytes = self.read_body(resp, MAX_JSON_ANSWER, call).await?;
-        if is_html || looks_like_html(&bytes) {
+        if looks_like_html(&bytes) {
             return Err(self.protocol(
                 call,
                 "the server answered an HTML page, not the MLflow REST API: is the URI the tracking server's base address?".into(),
@@ -431,7 +446,6 @@ impl Client {
 
     async fn api_error(&self, resp: Response, call: &str) -> Error {
         let status = resp.status();
-        let is_html = content_type_is_html(&resp);
         let bytes = self
             .read_body(resp, 64 << 10, call)
             .await
@@ -441,7 +455,6 @@ impl Client {
             &self.inner.server,
             status,
             &bytes,
-            is_html,
         )))
     }
 }
@@ -452,7 +465,6 @@ fn api_error_from(
     server: &str,
     status: StatusCode,
     body: &[u8],
-    is_html: bool,
 ) -> ApiError {
     #[derive(serde::Deserialize)]
     struct Body {
@@ -463,7 +475,7 @@ fn api_error_from(
     }
     let (error_code, message) = match serde_json::from_slice::<Body>(body) {
         Ok(b) if !b.error_code.is_empty() || !b.message.is_empty() => (b.error_code, b.message),
-        _ if is_html || looks_like_html(body) => (
+        _ if looks_like_html(body) => (
             String::new(),
             if status == StatusCode::NOT_FOUND {
                 "the server answered an HTML page: this address does not serve the MLflow REST API (is the URI the tracking server's base address?)".into()
@@ -494,13 +506,6 @@ pub(crate) fn outcome_unknown(e: &Error) -> bool {
     }
 }
 
-fn content_type_is_html(resp: &Response) -> bool {
-    resp.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"))
-}
-
 fn looks_like_html(body: &[u8]) -> bool {
     let start: Vec<u8> = body
         .iter()
@@ -508,7 +513,7 @@ fn looks_like_html(body: &[u8]) -> bool {
         .take(15)
         .map(u8::to_ascii_lowercase)
         .collect();
-    start.starts_with(b"<!doctype html") || start.starts_with(b"<html")
+    start.starts_with(b"<!doctype") || start.starts_with(b"<html") || start.starts_with(b"<head")
 }
 
 /// A short, single-line excerpt of a body for error messages.
@@ -609,7 +614,6 @@ mod tests {
             "http://h:1",
             StatusCode::NOT_FOUND,
             br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"No Experiment with id=9 exists"}"#,
-            false,
         );
         assert!(e.is_not_found());
         assert_eq!(
@@ -621,7 +625,6 @@ mod tests {
             "http://h",
             StatusCode::NOT_FOUND,
             b"<!DOCTYPE html><html>",
-            true,
         );
         assert!(
             e.to_string().contains("does not serve the MLflow REST API"),
@@ -632,7 +635,6 @@ mod tests {
             "http://h",
             StatusCode::UNAUTHORIZED,
             b"You are not authenticated.",
-            false,
         );
         assert!(e.to_string().contains("MLFLOW_TRACKING_USERNAME"), "{e}");
     }
@@ -660,7 +662,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             u.query(),
-            Some("run_ids=a&run_ids=b&key=x+y%2Fz&max_results=5")
+            Some("key=x+y%2Fz&max_results=5&run_ids=a&run_ids=b")
         );
     }
 

@@ -1,1 +1,5 @@
-fn main() {}
+//! The one integration-test binary. Live tests start real `mlflow server` processes (see
+//! `util::server`); under `CI=true` they never skip.
+
+mod client;
+mod util;

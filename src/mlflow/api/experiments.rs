@@ -71,7 +71,7 @@ impl Client {
             let filter = filter.clone();
             async move {
                 let body = json!({
-                    "max_results": PAGE,
+                    "max_results": client.page(PAGE),
                     "view_type": view_type,
                     "filter": filter,
                     "page_token": token,

@@ -77,7 +77,7 @@ impl Client {
             let body = json!({
                 "experiment_ids": ids,
                 "filter": filter,
-                "max_results": 100,
+                "max_results": client.page(100),
                 "page_token": token,
             });
             async move {

@@ -83,7 +83,7 @@ impl Client {
         paginate::items(move |token| {
             let client = client.clone();
             let q = json!({
-                "max_results": 1000,
+                "max_results": client.page(1000),
                 "filter": filter,
                 "order_by": ["name ASC"],
                 "page_token": token,
@@ -264,7 +264,7 @@ impl Client {
                 "GET model-versions/search ({})",
                 filter.as_deref().unwrap_or("all")
             );
-            let q = json!({ "max_results": 10_000, "filter": filter, "page_token": token });
+            let q = json!({ "max_results": client.page(10_000), "filter": filter, "page_token": token });
             async move {
                 let a: VersionSearch = client.get("model-versions/search", &q, &call).await?;
                 Ok((a.model_versions, a.next_page_token))

@@ -114,7 +114,7 @@ impl Client {
                 "experiment_ids": ids,
                 "filter": filter,
                 "run_view_type": view_type,
-                "max_results": 1000,
+                "max_results": client.page(1000),
                 "order_by": ["attributes.start_time ASC", "attributes.run_id ASC"],
                 "page_token": token,
             });

@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests: real MLflow servers, a fault-injecting proxy, and
+//! unique names.
+
+pub mod proxy;
+pub mod server;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mlflow_archive::mlflow::{Client, ClientBuilder, RetryConfig, TrackingConfig};
+
+/// A name no other test (and no earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{:x}-{}",
+        std::process::id(),
+        nanos & 0xffff_ffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A client for `uri` without credentials.
+pub fn client(uri: &str) -> Client {
+    ClientBuilder::new(TrackingConfig::for_uri(uri).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A client with quick retries (for fault tests).
+pub fn quick_client(uri: &str, max_retries: u32) -> Client {
+    ClientBuilder::new(TrackingConfig::for_uri(uri).unwrap())
+        .retry(RetryConfig {
+            max_retries,
+            initial_backoff: std::time::Duration::from_millis(20),
+            max_backoff: std::time::Duration::from_millis(200),
+            max_retry_after: std::time::Duration::from_secs(5),
+        })
+        .build()
+        .unwrap()
+}
+
+/// The shared source/destination pair, or return from the test when live tests skip.
+#[macro_export]
+macro_rules! live_pair {
+    () => {
+        match $crate::util::server::pair() {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
