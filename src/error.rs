@@ -45,7 +45,7 @@ pub enum Error {
 
     /// A create request may or may not have taken effect, and reconciling by lookup did not settle it.
     #[error(
-        "{call}: the request may have succeeded on {server} but its answer was lost ({cause}); look for the object before retrying"
+        "{call}: the outcome on {server} is unknown ({cause}): the request may have taken effect; look for the object before retrying"
     )]
     Ambiguous {
         /// The request.

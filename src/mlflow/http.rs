@@ -293,12 +293,10 @@ impl Client {
                     let may_retry =
                         is_transient_status(status) && (idem == Idempotency::Safe || status == 429);
                     let err = self.api_error(resp, call).await;
-                    if may_retry {
-                        if let Some(d) = backoff.next_delay(retry_after) {
-                            tracing_retry(call, &err.to_string(), d);
-                            tokio::time::sleep(d).await;
-                            continue;
-                        }
+                    if may_retry && let Some(d) = backoff.next_delay(retry_after) {
+                        tracing_retry(call, &err.to_string(), d);
+                        tokio::time::sleep(d).await;
+                        continue;
                     }
                     return Err(err);
                 }
@@ -310,12 +308,10 @@ impl Client {
                     let may_retry = kind != TransportKind::Tls
                         && !never_reached
                         && (idem == Idempotency::Safe || kind == TransportKind::Connect);
-                    if may_retry {
-                        if let Some(d) = backoff.next_delay(None) {
-                            tracing_retry(call, &cause, d);
-                            tokio::time::sleep(d).await;
-                            continue;
-                        }
+                    if may_retry && let Some(d) = backoff.next_delay(None) {
+                        tracing_retry(call, &cause, d);
+                        tokio::time::sleep(d).await;
+                        continue;
                     }
                     if idem == Idempotency::Unsafe && kind != TransportKind::Connect {
                         return Err(Error::Ambiguous {
@@ -353,20 +349,32 @@ impl Client {
         }
     }
 
-    /// Runs a create that is not safe to repeat blindly: when its outcome is unknown (the answer
+    /// Runs a create that is not safe to repeat blindly. When its outcome is unknown (the answer
     /// was lost, or the server failed in a way that may come after it acted), `lookup` is asked
-    /// whether the object exists now; only if it does not is the create sent again.
+    /// whether the object exists now, and only if it does not is the create sent again. Without
+    /// a `lookup` (nothing identifies the object), an unknown outcome is returned as
+    /// [`Error::Ambiguous`] and nothing is repeated.
     pub(crate) async fn create_reconciled<T>(
         &self,
         call: &str,
         create: impl AsyncFn() -> Result<T>,
-        lookup: impl AsyncFn() -> Result<Option<T>>,
+        lookup: Option<impl AsyncFn() -> Result<Option<T>>>,
     ) -> Result<T> {
         let mut backoff = Backoff::new(&self.inner.retry);
         loop {
             match create().await {
                 Ok(v) => return Ok(v),
                 Err(e) if outcome_unknown(&e) => {
+                    let Some(lookup) = &lookup else {
+                        return Err(match e {
+                            Error::Ambiguous { .. } => e,
+                            other => Error::Ambiguous {
+                                call: call.to_string(),
+                                server: self.inner.server.clone(),
+                                cause: other.to_string(),
+                            },
+                        });
+                    };
                     if let Some(v) = lookup().await? {
                         return Ok(v);
                     }
@@ -460,12 +468,7 @@ impl Client {
 }
 
 /// Builds the typed error for an error answer.
-fn api_error_from(
-    call: &str,
-    server: &str,
-    status: StatusCode,
-    body: &[u8],
-) -> ApiError {
+fn api_error_from(call: &str, server: &str, status: StatusCode, body: &[u8]) -> ApiError {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]

@@ -31,19 +31,19 @@ pub fn quote_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
             }
         } else if b == b'"' {
             in_string = true;
-        } else if b == b'N' || b == b'I' || b == b'-' {
-            if let Some(tok) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
-                let o = out.get_or_insert_with(|| {
-                    let mut v = Vec::with_capacity(bytes.len() + 16);
-                    v.extend_from_slice(&bytes[..i]);
-                    v
-                });
-                o.push(b'"');
-                o.extend_from_slice(tok);
-                o.push(b'"');
-                i += tok.len();
-                continue;
-            }
+        } else if (b == b'N' || b == b'I' || b == b'-')
+            && let Some(tok) = TOKENS.iter().find(|t| bytes[i..].starts_with(t))
+        {
+            let o = out.get_or_insert_with(|| {
+                let mut v = Vec::with_capacity(bytes.len() + 16);
+                v.extend_from_slice(&bytes[..i]);
+                v
+            });
+            o.push(b'"');
+            o.extend_from_slice(tok);
+            o.push(b'"');
+            i += tok.len();
+            continue;
         }
         if let Some(o) = out.as_mut() {
             o.push(b);

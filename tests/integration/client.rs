@@ -3,10 +3,12 @@
 
 use bytes::Bytes;
 use futures_util::{TryStreamExt, stream};
-use mlflow_archive::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput, ViewType};
+use mlflow_archive::mlflow::types::{
+    Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput, ViewType,
+};
 use mlflow_archive::mlflow::{
-    ArtifactFile, ArtifactRoot, ClientBuilder, CreateLoggedModel, CreateModelVersion, CreateRun, TrackingConfig,
-    UpdateRun,
+    ArtifactFile, ArtifactRoot, ClientBuilder, CreateLoggedModel, CreateModelVersion, CreateRun,
+    TrackingConfig, UpdateRun,
 };
 
 use crate::live_pair;
@@ -41,7 +43,12 @@ async fn experiments_are_created_read_updated_deleted_and_restored() {
 
     let by_name = c.get_experiment_by_name(&name).await.unwrap().unwrap();
     assert_eq!(by_name, e);
-    assert!(c.get_experiment_by_name(&unique("absent")).await.unwrap().is_none());
+    assert!(
+        c.get_experiment_by_name(&unique("absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     c.set_experiment_tag(&id, "team", "nlp").await.unwrap();
     c.delete_experiment_tag(&id, "empty").await.unwrap();
@@ -53,7 +60,10 @@ async fn experiments_are_created_read_updated_deleted_and_restored() {
     assert_eq!(tag(&e.tags, "empty"), None);
 
     c.delete_experiment(&id).await.unwrap();
-    assert_eq!(c.get_experiment(&id).await.unwrap().lifecycle_stage, "deleted");
+    assert_eq!(
+        c.get_experiment(&id).await.unwrap().lifecycle_stage,
+        "deleted"
+    );
     let filter = format!("name = '{renamed}'");
     let active: Vec<_> = c
         .search_experiments(ViewType::ActiveOnly, Some(&filter))
@@ -68,7 +78,10 @@ async fn experiments_are_created_read_updated_deleted_and_restored() {
         .unwrap();
     assert_eq!(deleted.len(), 1);
     c.restore_experiment(&id).await.unwrap();
-    assert_eq!(c.get_experiment(&id).await.unwrap().lifecycle_stage, "active");
+    assert_eq!(
+        c.get_experiment(&id).await.unwrap().lifecycle_stage,
+        "active"
+    );
 
     let clash = c.create_experiment(&renamed, None, &[]).await.unwrap_err();
     assert!(clash.is_already_exists(), "{clash}");
@@ -82,7 +95,11 @@ async fn experiment_search_pages_through_everything() {
     let c = client(&pair.src.uri);
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(c.create_experiment(&format!("{prefix}-{i}"), None, &[]).await.unwrap());
+        ids.push(
+            c.create_experiment(&format!("{prefix}-{i}"), None, &[])
+                .await
+                .unwrap(),
+        );
     }
     let paged = ClientBuilder::new(TrackingConfig::for_uri(&pair.src.uri).unwrap())
         .page_size(2)
@@ -102,13 +119,19 @@ async fn experiment_search_pages_through_everything() {
 async fn runs_keep_times_status_params_tags_inputs_and_full_metric_history() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c.create_experiment(&unique("runs"), None, &[]).await.unwrap();
+    let exp = c
+        .create_experiment(&unique("runs"), None, &[])
+        .await
+        .unwrap();
     let run = c
         .create_run(&CreateRun {
             experiment_id: exp.clone(),
             run_name: Some("first run".into()),
             start_time: Some(1_600_000_000_123),
-            tags: vec![KeyValue::new("mlflow.user", "alice"), KeyValue::new("k", "v")],
+            tags: vec![
+                KeyValue::new("mlflow.user", "alice"),
+                KeyValue::new("k", "v"),
+            ],
             ..CreateRun::default()
         })
         .await
@@ -117,8 +140,12 @@ async fn runs_keep_times_status_params_tags_inputs_and_full_metric_history() {
     assert_eq!(run.info.status, "RUNNING");
 
     // More than one batch of everything: 150 params, 130 tags, 2600 metric points.
-    let params: Vec<KeyValue> = (0..150).map(|i| KeyValue::new(format!("p{i:03}"), format!("{i}"))).collect();
-    let tags: Vec<KeyValue> = (0..130).map(|i| KeyValue::new(format!("t{i:03}"), "x".repeat(i))).collect();
+    let params: Vec<KeyValue> = (0..150)
+        .map(|i| KeyValue::new(format!("p{i:03}"), format!("{i}")))
+        .collect();
+    let tags: Vec<KeyValue> = (0..130)
+        .map(|i| KeyValue::new(format!("t{i:03}"), "x".repeat(i)))
+        .collect();
     let mut points = Vec::new();
     for i in 0..2500i64 {
         points.push(Metric {
@@ -174,12 +201,20 @@ async fn runs_keep_times_status_params_tags_inputs_and_full_metric_history() {
     assert_eq!(got.info.start_time, Some(1_600_000_000_123));
     assert_eq!(got.info.end_time, Some(1_600_000_999_000));
     assert_eq!(got.info.lifecycle_stage, "active");
-    assert_eq!(got.info.artifact_uri, format!("mlflow-artifacts:/{exp}/{rid}/artifacts"));
+    assert_eq!(
+        got.info.artifact_uri,
+        format!("mlflow-artifacts:/{exp}/{rid}/artifacts")
+    );
     let mut got_params = got.data.params.clone();
     got_params.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(got_params, params);
     for t in &tags {
-        assert_eq!(tag(&got.data.tags, &t.key), Some(t.value.as_str()), "tag {}", t.key);
+        assert_eq!(
+            tag(&got.data.tags, &t.key),
+            Some(t.value.as_str()),
+            "tag {}",
+            t.key
+        );
     }
     assert_eq!(tag(&got.data.tags, "mlflow.user"), Some("alice"));
     assert_eq!(tag(&got.data.tags, "mlflow.runName"), Some("first run"));
@@ -194,7 +229,10 @@ async fn runs_keep_times_status_params_tags_inputs_and_full_metric_history() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 500]);
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![1000, 1000, 500]
+    );
     let mut history: Vec<(i64, i64, u64)> = pages
         .concat()
         .iter()
@@ -221,20 +259,37 @@ async fn runs_keep_times_status_params_tags_inputs_and_full_metric_history() {
 
     // Deleted runs are found only when asked for.
     c.delete_run(&rid).await.unwrap();
-    assert_eq!(c.get_run(&rid).await.unwrap().info.lifecycle_stage, "deleted");
-    let active: Vec<_> = c.search_runs(&[exp.clone()], None, ViewType::ActiveOnly).try_collect().await.unwrap();
+    assert_eq!(
+        c.get_run(&rid).await.unwrap().info.lifecycle_stage,
+        "deleted"
+    );
+    let active: Vec<_> = c
+        .search_runs(&[&exp], None, ViewType::ActiveOnly)
+        .try_collect()
+        .await
+        .unwrap();
     assert!(active.is_empty());
-    let all: Vec<_> = c.search_runs(&[exp.clone()], None, ViewType::All).try_collect().await.unwrap();
+    let all: Vec<_> = c
+        .search_runs(&[&exp], None, ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
     c.restore_run(&rid).await.unwrap();
-    assert_eq!(c.get_run(&rid).await.unwrap().info.lifecycle_stage, "active");
+    assert_eq!(
+        c.get_run(&rid).await.unwrap().info.lifecycle_stage,
+        "active"
+    );
 }
 
 #[tokio::test]
 async fn run_search_pages_and_filters() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c.create_experiment(&unique("search"), None, &[]).await.unwrap();
+    let exp = c
+        .create_experiment(&unique("search"), None, &[])
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
         let r = c
@@ -253,12 +308,30 @@ async fn run_search_pages_and_filters() {
         .build()
         .unwrap();
     let found: Vec<String> = paged
-        .search_runs(&[exp.clone()], None, ViewType::All)
+        .search_runs(&[&exp], None, ViewType::All)
         .map_ok(|r| r.info.run_id)
         .try_collect()
         .await
         .unwrap();
     assert_eq!(found, ids, "oldest first, every page");
+    let first = c.get_run(&ids[0]).await.unwrap();
+    assert_eq!(first.info.start_time, Some(1_000));
+    let unstamped = c
+        .create_run(&CreateRun {
+            experiment_id: exp.clone(),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let started = unstamped.info.start_time.unwrap();
+    assert!(
+        (now - started).abs() < 120_000,
+        "a run without a start time starts now, not in 1970: {started}"
+    );
     let hit = c.find_run_by_tag(&exp, "n", "3").await.unwrap().unwrap();
     assert_eq!(hit.info.run_id, ids[3]);
     assert!(c.find_run_by_tag(&exp, "n", "9").await.unwrap().is_none());
@@ -268,7 +341,10 @@ async fn run_search_pages_and_filters() {
 async fn artifacts_stream_up_and_down_with_exact_sizes() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c.create_experiment(&unique("art"), None, &[]).await.unwrap();
+    let exp = c
+        .create_experiment(&unique("art"), None, &[])
+        .await
+        .unwrap();
     let run = c
         .create_run(&CreateRun {
             experiment_id: exp,
@@ -278,7 +354,9 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
         .unwrap();
     let root = ArtifactRoot::parse(&run.info.artifact_uri).unwrap();
 
-    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i * 7 % 251) as u8).collect();
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i: u32| (i * 7 % 251) as u8)
+        .collect();
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("empty.txt", Vec::new()),
         ("dir/a b é.txt", "unicode and spaces".into()),
@@ -289,13 +367,17 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
     for (path, data) in &files {
         if data.len() > 1024 {
             // Streamed in uneven chunks.
-            let chunks: Vec<Result<Bytes, mlflow_archive::Error>> =
-                data.chunks(65_521).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            let chunks: Vec<Result<Bytes, mlflow_archive::Error>> = data
+                .chunks(65_521)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
             c.upload_artifact(&root, path, data.len() as u64, stream::iter(chunks))
                 .await
                 .unwrap();
         } else {
-            c.upload_artifact_bytes(&root, path, Bytes::from(data.clone())).await.unwrap();
+            c.upload_artifact_bytes(&root, path, Bytes::from(data.clone()))
+                .await
+                .unwrap();
         }
     }
 
@@ -316,7 +398,12 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
     let names: Vec<(&str, bool)> = top.iter().map(|f| (f.path.as_str(), f.is_dir)).collect();
     assert_eq!(
         names,
-        vec![("MLmodel", false), ("big.bin", false), ("dir", true), ("empty.txt", false)]
+        vec![
+            ("MLmodel", false),
+            ("big.bin", false),
+            ("dir", true),
+            ("empty.txt", false)
+        ]
     );
     assert_eq!(
         c.list_artifacts(&root, "dir/sub").await.unwrap()[0].path,
@@ -324,7 +411,10 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
     );
 
     for (path, data) in &files {
-        let dl = c.download_artifact(&root, path, Some(data.len() as u64)).await.unwrap();
+        let dl = c
+            .download_artifact(&root, path, Some(data.len() as u64))
+            .await
+            .unwrap();
         let chunks: Vec<Bytes> = dl.body.try_collect().await.unwrap();
         assert_eq!(chunks.concat(), *data, "{path}");
     }
@@ -335,10 +425,19 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
         Ok(dl) => dl.body.try_collect::<Vec<_>>().await.unwrap_err(),
     };
     assert!(err.to_string().contains("a b é.txt"), "{err}");
-    let short = stream::iter(vec![Ok::<_, mlflow_archive::Error>(Bytes::from_static(b"abc"))]);
-    let err = c.upload_artifact(&root, "short.txt", 10, short).await.unwrap_err();
+    let short = stream::iter(vec![Ok::<_, mlflow_archive::Error>(Bytes::from_static(
+        b"abc",
+    ))]);
+    let err = c
+        .upload_artifact(&root, "short.txt", 10, short)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("short.txt"), "{err}");
-    let missing = c.download_artifact(&root, "nope.txt", None).await.err().unwrap();
+    let missing = c
+        .download_artifact(&root, "nope.txt", None)
+        .await
+        .err()
+        .unwrap();
     assert!(missing.to_string().contains("nope.txt"), "{missing}");
 }
 
@@ -346,7 +445,10 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
 async fn registry_models_versions_stages_aliases_and_tags() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c.create_experiment(&unique("reg"), None, &[]).await.unwrap();
+    let exp = c
+        .create_experiment(&unique("reg"), None, &[])
+        .await
+        .unwrap();
     let run = c
         .create_run(&CreateRun {
             experiment_id: exp,
@@ -357,16 +459,26 @@ async fn registry_models_versions_stages_aliases_and_tags() {
     let rid = run.info.run_id;
     let name = unique("model");
     let m = c
-        .create_registered_model(&name, Some("first description"), &[KeyValue::new("owner", "ml")])
+        .create_registered_model(
+            &name,
+            Some("first description"),
+            &[KeyValue::new("owner", "ml")],
+        )
         .await
         .unwrap();
     assert_eq!(m.name, name);
     assert_eq!(m.description, "first description");
     assert_eq!(m.tags, vec![KeyValue::new("owner", "ml")]);
 
-    c.update_registered_model(&name, "second description").await.unwrap();
-    c.set_registered_model_tag(&name, "extra", "1").await.unwrap();
-    c.set_registered_model_tag(&name, "gone", "1").await.unwrap();
+    c.update_registered_model(&name, "second description")
+        .await
+        .unwrap();
+    c.set_registered_model_tag(&name, "extra", "1")
+        .await
+        .unwrap();
+    c.set_registered_model_tag(&name, "gone", "1")
+        .await
+        .unwrap();
     c.delete_registered_model_tag(&name, "gone").await.unwrap();
 
     // Eleven versions, so that "10" and "11" must sort after "9".
@@ -388,13 +500,23 @@ async fn registry_models_versions_stages_aliases_and_tags() {
             .await
             .unwrap();
     }
-    c.transition_model_version_stage(&name, "3", "Production", false).await.unwrap();
-    c.transition_model_version_stage(&name, "10", "Staging", false).await.unwrap();
-    c.set_registered_model_alias(&name, "champion", "3").await.unwrap();
-    c.set_registered_model_alias(&name, "old", "1").await.unwrap();
+    c.transition_model_version_stage(&name, "3", "Production", false)
+        .await
+        .unwrap();
+    c.transition_model_version_stage(&name, "10", "Staging", false)
+        .await
+        .unwrap();
+    c.set_registered_model_alias(&name, "champion", "3")
+        .await
+        .unwrap();
+    c.set_registered_model_alias(&name, "old", "1")
+        .await
+        .unwrap();
     c.delete_registered_model_alias(&name, "old").await.unwrap();
     c.update_model_version(&name, "4", "changed").await.unwrap();
-    c.set_model_version_tag(&name, "4", "extra", "yes").await.unwrap();
+    c.set_model_version_tag(&name, "4", "extra", "yes")
+        .await
+        .unwrap();
     c.delete_model_version_tag(&name, "4", "i").await.unwrap();
     c.delete_model_version(&name, "2").await.unwrap();
 
@@ -402,13 +524,22 @@ async fn registry_models_versions_stages_aliases_and_tags() {
     assert_eq!(m.description, "second description");
     let mut tags = m.tags.clone();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(tags, vec![KeyValue::new("extra", "1"), KeyValue::new("owner", "ml")]);
+    assert_eq!(
+        tags,
+        vec![KeyValue::new("extra", "1"), KeyValue::new("owner", "ml")]
+    );
     assert_eq!(m.aliases.len(), 1);
-    assert_eq!((m.aliases[0].alias.as_str(), m.aliases[0].version.as_str()), ("champion", "3"));
+    assert_eq!(
+        (m.aliases[0].alias.as_str(), m.aliases[0].version.as_str()),
+        ("champion", "3")
+    );
 
     let versions = c.all_model_versions(&name).await.unwrap();
     let numbers: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
-    assert_eq!(numbers, ["1", "3", "4", "5", "6", "7", "8", "9", "10", "11"]);
+    assert_eq!(
+        numbers,
+        ["1", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
+    );
     for v in &versions {
         assert_eq!(v.name, name);
         assert_eq!(v.source, format!("runs:/{rid}/model"));
@@ -431,15 +562,30 @@ async fn registry_models_versions_stages_aliases_and_tags() {
     }
     let v3 = c.get_model_version(&name, "3").await.unwrap();
     assert_eq!(v3.aliases, vec!["champion".to_string()]);
-    assert_eq!(c.get_model_version_by_alias(&name, "champion").await.unwrap().version, "3");
+    assert_eq!(
+        c.get_model_version_by_alias(&name, "champion")
+            .await
+            .unwrap()
+            .version,
+        "3"
+    );
 
     let filter = format!("name = '{name}'");
-    let found: Vec<_> = c.search_registered_models(Some(&filter)).try_collect().await.unwrap();
+    let found: Vec<_> = c
+        .search_registered_models(Some(&filter))
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
 
     let renamed = format!("{name}-renamed");
     c.rename_registered_model(&name, &renamed).await.unwrap();
-    assert!(c.get_registered_model(&name).await.unwrap_err().is_not_found());
+    assert!(
+        c.get_registered_model(&name)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(c.all_model_versions(&renamed).await.unwrap().len(), 10);
     c.delete_registered_model(&renamed).await.unwrap();
     let gone = c.get_registered_model(&renamed).await.unwrap_err();
@@ -476,10 +622,15 @@ async fn logged_models_with_params_tags_metrics_artifacts_and_run_links() {
     assert!(mid.starts_with("m-"), "{mid}");
     assert_eq!(lm.info.status, "LOGGED_MODEL_PENDING");
 
-    c.log_logged_model_params(&mid, &[KeyValue::new("D", "2")]).await.unwrap();
-    c.set_logged_model_tags(&mid, &[KeyValue::new("t2", "v2"), KeyValue::new("gone", "x")])
+    c.log_logged_model_params(&mid, &[KeyValue::new("D", "2")])
         .await
         .unwrap();
+    c.set_logged_model_tags(
+        &mid,
+        &[KeyValue::new("t2", "v2"), KeyValue::new("gone", "x")],
+    )
+    .await
+    .unwrap();
     c.delete_logged_model_tag(&mid, "gone").await.unwrap();
     let root = lm.artifact_root().unwrap();
     c.upload_artifact_bytes(&root, "MLmodel", Bytes::from_static(b"flavors: {}\n"))
@@ -502,9 +653,28 @@ async fn logged_models_with_params_tags_metrics_artifacts_and_run_links() {
     )
     .await
     .unwrap();
-    c.log_outputs(&rid, &[ModelOutput { model_id: mid.clone(), step: 1 }]).await.unwrap();
-    c.log_inputs(&rid, &[], &[ModelInput { model_id: mid.clone() }]).await.unwrap();
-    let done = c.finalize_logged_model(&mid, "LOGGED_MODEL_READY").await.unwrap();
+    c.log_outputs(
+        &rid,
+        &[ModelOutput {
+            model_id: mid.clone(),
+            step: 1,
+        }],
+    )
+    .await
+    .unwrap();
+    c.log_inputs(
+        &rid,
+        &[],
+        &[ModelInput {
+            model_id: mid.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    let done = c
+        .finalize_logged_model(&mid, "LOGGED_MODEL_READY")
+        .await
+        .unwrap();
     assert_eq!(done.info.status, "LOGGED_MODEL_READY");
 
     let got = c.get_logged_model(&mid).await.unwrap();
@@ -512,25 +682,53 @@ async fn logged_models_with_params_tags_metrics_artifacts_and_run_links() {
     assert_eq!(got.info.model_type, "sklearn");
     assert_eq!(got.info.experiment_id, exp);
     assert_eq!(got.info.source_run_id, rid);
-    assert_eq!(got.info.artifact_uri, format!("mlflow-artifacts:/{exp}/models/{mid}/artifacts"));
+    assert_eq!(
+        got.info.artifact_uri,
+        format!("mlflow-artifacts:/{exp}/models/{mid}/artifacts")
+    );
     let mut params = got.data.params.clone();
     params.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(params, vec![KeyValue::new("C", "1.0"), KeyValue::new("D", "2")]);
+    assert_eq!(
+        params,
+        vec![KeyValue::new("C", "1.0"), KeyValue::new("D", "2")]
+    );
     assert_eq!(tag(&got.info.tags, "stage"), Some("dev"));
     assert_eq!(tag(&got.info.tags, "t2"), Some("v2"));
     assert_eq!(tag(&got.info.tags, "gone"), None);
-    let m = got.data.metrics.iter().find(|m| m.key == "acc").expect("model metric");
+    let m = got
+        .data
+        .metrics
+        .iter()
+        .find(|m| m.key == "acc")
+        .expect("model metric");
     assert_eq!((m.value, m.step, m.timestamp), (0.9, 1, 5));
     assert_eq!(m.dataset_name.as_deref(), Some("ds"));
     let files: Vec<ArtifactFile> = c.walk_artifacts(&root).try_collect().await.unwrap();
-    assert_eq!(files, vec![ArtifactFile { path: "MLmodel".into(), size: 12 }]);
+    assert_eq!(
+        files,
+        vec![ArtifactFile {
+            path: "MLmodel".into(),
+            size: 12
+        }]
+    );
 
     let r = c.get_run(&rid).await.unwrap();
-    assert_eq!(r.outputs.model_outputs, vec![ModelOutput { model_id: mid.clone(), step: 1 }]);
-    assert_eq!(r.inputs.model_inputs, vec![ModelInput { model_id: mid.clone() }]);
+    assert_eq!(
+        r.outputs.model_outputs,
+        vec![ModelOutput {
+            model_id: mid.clone(),
+            step: 1
+        }]
+    );
+    assert_eq!(
+        r.inputs.model_inputs,
+        vec![ModelInput {
+            model_id: mid.clone()
+        }]
+    );
 
     let found: Vec<_> = c
-        .search_logged_models(&[exp.clone()], Some("tags.`stage` = 'dev'"))
+        .search_logged_models(&[&exp], Some("tags.`stage` = 'dev'"))
         .try_collect()
         .await
         .unwrap();
@@ -550,7 +748,10 @@ async fn logged_models_with_params_tags_metrics_artifacts_and_run_links() {
         })
         .await
         .unwrap();
-    assert_eq!(c.get_model_version(&name, &v.version).await.unwrap().source, format!("models:/{mid}"));
+    assert_eq!(
+        c.get_model_version(&name, &v.version).await.unwrap().source,
+        format!("models:/{mid}")
+    );
 
     c.delete_logged_model(&mid).await.unwrap();
     assert!(c.get_logged_model(&mid).await.unwrap_err().is_not_found());
@@ -560,10 +761,16 @@ async fn logged_models_with_params_tags_metrics_artifacts_and_run_links() {
 async fn missing_objects_are_named_in_errors() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let e = c.get_run("0123456789abcdef0123456789abcdef").await.unwrap_err();
+    let e = c
+        .get_run("0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap_err();
     assert!(e.is_not_found(), "{e}");
     let text = e.to_string();
-    assert!(text.contains("run 0123456789abcdef0123456789abcdef"), "{text}");
+    assert!(
+        text.contains("run 0123456789abcdef0123456789abcdef"),
+        "{text}"
+    );
     assert!(text.contains(&pair.src.uri), "{text}");
     let e = c.get_experiment("987654").await.unwrap_err();
     assert!(e.is_not_found() && e.to_string().contains("987654"), "{e}");

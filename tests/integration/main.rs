@@ -1,5 +1,8 @@
 //! The one integration-test binary. Live tests start real `mlflow server` processes (see
 //! `util::server`); under `CI=true` they never skip.
 
+mod auth;
+mod cli;
 mod client;
+mod retries;
 mod util;

@@ -216,13 +216,13 @@ impl Client {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(a), Some(e)) = (announced, expected_size) {
-            if a != e {
-                return Err(self.protocol(
-                    &call,
-                    format!("the server announces {a} bytes, the listing said {e}"),
-                ));
-            }
+        if let (Some(a), Some(e)) = (announced, expected_size)
+            && a != e
+        {
+            return Err(self.protocol(
+                &call,
+                format!("the server announces {a} bytes, the listing said {e}"),
+            ));
         }
         let want = expected_size.or(announced);
         let client = self.clone();
@@ -319,12 +319,12 @@ where
         match st.inner.next().await {
             Some(Ok(chunk)) => {
                 st.seen += chunk.len() as u64;
-                if let Some(w) = st.want {
-                    if st.seen > w {
-                        st.done = true;
-                        let e = size_error(&st.what, w, st.seen, "more");
-                        return Some((Err(e), st));
-                    }
+                if let Some(w) = st.want
+                    && st.seen > w
+                {
+                    st.done = true;
+                    let e = size_error(&st.what, w, st.seen, "more");
+                    return Some((Err(e), st));
                 }
                 Some((Ok(chunk), st))
             }

@@ -120,12 +120,12 @@ impl Client {
                     .await?;
                 Ok(a.experiment_id)
             },
-            async || {
+            Some(async || {
                 Ok(self
                     .get_experiment_by_name(name)
                     .await?
                     .map(|e| e.experiment_id))
-            },
+            }),
         )
         .await
     }

@@ -66,11 +66,14 @@ impl Client {
     /// Searches the logged models of some experiments, page by page.
     pub fn search_logged_models(
         &self,
-        experiment_ids: &[String],
+        experiment_ids: &[impl AsRef<str>],
         filter: Option<&str>,
     ) -> impl Stream<Item = Result<LoggedModel>> + Send + 'static {
         let client = self.clone();
-        let ids = experiment_ids.to_vec();
+        let ids: Vec<String> = experiment_ids
+            .iter()
+            .map(|i| i.as_ref().to_string())
+            .collect();
         let filter = filter.map(str::to_string);
         paginate::items(move |token| {
             let client = client.clone();
@@ -112,20 +115,21 @@ impl Client {
                     .await?;
                 Ok(a.model)
             },
-            async || {
-                use futures_util::TryStreamExt;
-                let Some(tag) = marker else { return Ok(None) };
-                let filter = format!(
-                    "tags.`{}` = {}",
-                    tag.key.replace('`', ""),
-                    crate::mlflow::api::registry::filter_quote(&tag.value)
-                );
-                let found: Vec<LoggedModel> = self
-                    .search_logged_models(std::slice::from_ref(&req.experiment_id), Some(&filter))
-                    .try_collect()
-                    .await?;
-                Ok(found.into_iter().next())
-            },
+            marker.map(|tag| {
+                async move || {
+                    use futures_util::TryStreamExt;
+                    let filter = format!(
+                        "tags.`{}` = {}",
+                        tag.key.replace('`', ""),
+                        crate::mlflow::api::registry::filter_quote(&tag.value)
+                    );
+                    let found: Vec<LoggedModel> = self
+                        .search_logged_models(&[&req.experiment_id], Some(&filter))
+                        .try_collect()
+                        .await?;
+                    Ok(found.into_iter().next())
+                }
+            }),
         )
         .await
     }

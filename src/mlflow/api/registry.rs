@@ -134,11 +134,11 @@ impl Client {
                     .await?;
                 Ok(a.registered_model)
             },
-            async || match self.get_registered_model(name).await {
+            Some(async || match self.get_registered_model(name).await {
                 Ok(m) => Ok(Some(m)),
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
-            },
+            }),
         )
         .await
     }
@@ -319,21 +319,22 @@ impl Client {
                     .await?;
                 Ok(a.model_version)
             },
-            async || {
-                use futures_util::TryStreamExt;
-                let Some(tag) = marker else { return Ok(None) };
-                let filter = format!(
-                    "name = {} and tags.`{}` = {}",
-                    filter_quote(&req.name),
-                    tag.key.replace('`', ""),
-                    filter_quote(&tag.value)
-                );
-                let found: Vec<ModelVersion> = self
-                    .search_model_versions(Some(&filter))
-                    .try_collect()
-                    .await?;
-                Ok(found.into_iter().next())
-            },
+            marker.map(|tag| {
+                async move || {
+                    use futures_util::TryStreamExt;
+                    let filter = format!(
+                        "name = {} and tags.`{}` = {}",
+                        filter_quote(&req.name),
+                        tag.key.replace('`', ""),
+                        filter_quote(&tag.value)
+                    );
+                    let found: Vec<ModelVersion> = self
+                        .search_model_versions(Some(&filter))
+                        .try_collect()
+                        .await?;
+                    Ok(found.into_iter().next())
+                }
+            }),
         )
         .await
     }

@@ -31,7 +31,7 @@ pub struct CreateRun {
     /// The run's name (also becomes the `mlflow.runName` tag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_name: Option<String>,
-    /// Milliseconds since the epoch; the server uses "now" without it.
+    /// Milliseconds since the epoch; "now" when absent (the server itself would record 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// Tags set at creation.
@@ -101,12 +101,15 @@ impl Client {
     /// Searches the runs of some experiments, page by page, oldest first.
     pub fn search_runs(
         &self,
-        experiment_ids: &[String],
+        experiment_ids: &[impl AsRef<str>],
         filter: Option<&str>,
         view_type: ViewType,
     ) -> impl Stream<Item = Result<Run>> + Send + 'static {
         let client = self.clone();
-        let ids = experiment_ids.to_vec();
+        let ids: Vec<String> = experiment_ids
+            .iter()
+            .map(|i| i.as_ref().to_string())
+            .collect();
         let filter = filter.map(str::to_string);
         paginate::items(move |token| {
             let client = client.clone();
@@ -134,6 +137,17 @@ impl Client {
     /// Creates a run. With [`CreateRun::reconcile_tag`], a lost answer is settled by looking for
     /// the run that carries that tag.
     pub async fn create_run(&self, req: &CreateRun) -> Result<Run> {
+        let stamped;
+        let req = if req.start_time.is_none() {
+            // The server would record 0 (1970), not "now", for a missing start time.
+            stamped = CreateRun {
+                start_time: Some(now_millis()),
+                ..req.clone()
+            };
+            &stamped
+        } else {
+            req
+        };
         let call = format!(
             "POST runs/create (run {:?} in experiment id {:?})",
             req.run_name.as_deref().unwrap_or(""),
@@ -151,13 +165,12 @@ impl Client {
                     .await?;
                 Ok(a.run)
             },
-            async || match marker {
-                Some(tag) => {
+            marker.map(|tag| {
+                async move || {
                     self.find_run_by_tag(&req.experiment_id, &tag.key, &tag.value)
                         .await
                 }
-                None => Ok(None),
-            },
+            }),
         )
         .await
     }
@@ -176,7 +189,7 @@ impl Client {
             value.replace('\'', "\\'")
         );
         let found: Vec<Run> = self
-            .search_runs(&[experiment_id.to_string()], Some(&filter), ViewType::All)
+            .search_runs(&[experiment_id], Some(&filter), ViewType::All)
             .try_collect()
             .await?;
         Ok(found.into_iter().next())
@@ -332,4 +345,11 @@ impl Client {
             }
         })
     }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

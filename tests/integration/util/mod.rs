@@ -53,3 +53,25 @@ macro_rules! live_pair {
         }
     };
 }
+
+/// The `mlflow-archive` binary with no tracking variables inherited from the environment.
+pub fn cli() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("mlflow-archive").unwrap();
+    for v in [
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Runs a command to completion off the async runtime (so a proxy on the same runtime keeps
+/// serving it).
+pub async fn output(mut cmd: assert_cmd::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}

@@ -84,7 +84,10 @@ impl FaultProxy {
             .iter()
             .map(|h| {
                 let line = h.lines().next().unwrap_or("");
-                line.rsplit_once(' ').map(|(a, _)| a).unwrap_or(line).to_string()
+                line.rsplit_once(' ')
+                    .map(|(a, _)| a)
+                    .unwrap_or(line)
+                    .to_string()
             })
             .collect()
     }
@@ -149,8 +152,12 @@ async fn serve(
     match fault {
         Fault::DropBeforeForward => Ok(()),
         Fault::Status(code, retry_after) => {
-            let ra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
-            let body = format!(r#"{{"error_code":"TEMPORARILY_UNAVAILABLE","message":"injected {code}"}}"#);
+            let ra = retry_after
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
+            let body = format!(
+                r#"{{"error_code":"TEMPORARILY_UNAVAILABLE","message":"injected {code}"}}"#
+            );
             let resp = format!(
                 "HTTP/1.1 {code} Injected\r\n{ra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 pub struct MlflowServer {
     /// `http://127.0.0.1:PORT`.
     pub uri: String,
-    /// Its data directory (sqlite file, artifacts, log).
-    pub dir: PathBuf,
     guard: Child,
 }
 
@@ -93,7 +91,11 @@ impl MlflowServer {
         panic!("cannot start mlflow server {name}: {last_err}");
     }
 
-    fn try_start(venv: &Path, name: &str, auth: Option<&BasicAuth>) -> Result<MlflowServer, String> {
+    fn try_start(
+        venv: &Path,
+        name: &str,
+        auth: Option<&BasicAuth>,
+    ) -> Result<MlflowServer, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("mlflow-archive-{name}-"))
             .tempdir()
@@ -118,7 +120,10 @@ impl MlflowServer {
             .arg("--artifacts-destination")
             .arg(dir.join("artifacts"))
             .args(["--workers", "1"])
-            .args(["--allowed-hosts", "127.0.0.1:*,localhost:*,127.0.0.1,localhost"])
+            .args([
+                "--allowed-hosts",
+                "127.0.0.1:*,localhost:*,127.0.0.1,localhost",
+            ])
             .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             .env_remove("MLFLOW_TRACKING_URI")
             .stdin(Stdio::piped())
@@ -139,10 +144,11 @@ impl MlflowServer {
             cmd.env("MLFLOW_AUTH_CONFIG_PATH", &ini)
                 .env("MLFLOW_FLASK_SERVER_SECRET_KEY", "mlflow-archive-tests");
         }
-        let guard = cmd.spawn().map_err(|e| format!("spawning the guard: {e}"))?;
+        let guard = cmd
+            .spawn()
+            .map_err(|e| format!("spawning the guard: {e}"))?;
         let server = MlflowServer {
             uri: format!("http://127.0.0.1:{port}"),
-            dir: dir.clone(),
             guard,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -168,7 +174,8 @@ fn health(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
@@ -209,5 +216,6 @@ pub fn admin() -> BasicAuth {
 /// A server with MLflow's basic-auth app, shared; `None` when live tests skip.
 pub fn auth_server() -> Option<&'static MlflowServer> {
     static AUTH: OnceLock<Option<MlflowServer>> = OnceLock::new();
-    AUTH.get_or_init(|| MlflowServer::start("auth", Some(&admin()))).as_ref()
+    AUTH.get_or_init(|| MlflowServer::start("auth", Some(&admin())))
+        .as_ref()
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, unit tests, and the live integration tests
+# against real `mlflow server` processes (the pinned MLflow is installed into .venv on first use).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+MLFLOW_ARCHIVE_VENV="$(scripts/ensure-venv.sh)"
+export MLFLOW_ARCHIVE_VENV
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked "$@"

@@ -1,0 +1,148 @@
+//! The command line as a user runs it: output, exit codes and one-line errors.
+
+use mlflow_archive::mlflow::CreateModelVersion;
+use mlflow_archive::mlflow::CreateRun;
+
+use crate::live_pair;
+use crate::util::proxy::{Fault, FaultProxy};
+use crate::util::{cli, client, output, unique};
+
+#[tokio::test]
+async fn list_registered_models_writes_every_version_in_numeric_order() {
+    let pair = live_pair!();
+    let c = client(&pair.dst.uri);
+    let exp = c
+        .create_experiment(&unique("cli"), None, &[])
+        .await
+        .unwrap();
+    let rid = c
+        .create_run(&CreateRun {
+            experiment_id: exp,
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let name = unique("twelve");
+    c.create_registered_model(&name, Some("desc"), &[])
+        .await
+        .unwrap();
+    for _ in 0..12 {
+        c.create_model_version(&CreateModelVersion {
+            name: name.clone(),
+            source: format!("runs:/{rid}/model"),
+            run_id: Some(rid.clone()),
+            ..CreateModelVersion::default()
+        })
+        .await
+        .unwrap();
+    }
+    c.delete_model_version(&name, "5").await.unwrap();
+    c.set_registered_model_alias(&name, "best", "11")
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("registered_models.json");
+    let mut out_cmd = cli();
+    out_cmd
+        .args(["list-registered-models", "--src-uri", &pair.dst.uri, "-o"])
+        .arg(&out_path);
+    let out = output(out_cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("registered models with"),
+        "a summary: {stderr}"
+    );
+    assert!(!dir.path().join("registered_models.json.partial").exists());
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let model = doc["registered_models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name.as_str())
+        .expect("the model is listed");
+    assert_eq!(model["description"], "desc");
+    let versions: Vec<&str> = model["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        ["1", "2", "3", "4", "6", "7", "8", "9", "10", "11", "12"]
+    );
+    let v11 = &model["versions"][9];
+    assert_eq!(v11["aliases"], serde_json::json!(["best"]));
+    assert_eq!(v11["run_id"], rid.as_str());
+
+    let mut quiet_cmd = cli();
+    quiet_cmd.args([
+        "--quiet",
+        "list-registered-models",
+        "--src-uri",
+        &pair.dst.uri,
+        "-o",
+        "-",
+    ]);
+    let quiet = output(quiet_cmd).await;
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert!(!doc["registered_models"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_servers_get_one_line_errors_and_exit_1() {
+    let pair = live_pair!();
+    let proxy = FaultProxy::start(&pair.src.uri).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    proxy.push([
+        Fault::Reply(
+            200,
+            "text/html",
+            "<!doctype html><html><body>Sign in</body></html>",
+        ),
+        Fault::Reply(404, "text/html", "<html><body>Not Found</body></html>"),
+        Fault::Reply(200, "application/json", "{\"registered_models\": [tru"),
+    ]);
+    let cases = [
+        (dead.as_str(), "cannot reach"),
+        ("file:///tmp/mlruns", "backend store"),
+        (proxy.uri.as_str(), "HTML page"),
+        (proxy.uri.as_str(), "does not serve the MLflow REST API"),
+        (proxy.uri.as_str(), "malformed JSON"),
+    ];
+    for (uri, want) in cases {
+        let mut out_cmd = cli();
+        out_cmd.args(["list-registered-models", "-o", "-", "--src-uri", uri]);
+        let out = output(out_cmd).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{uri}: {stderr}");
+        assert!(out.stdout.is_empty(), "{uri}: nothing written");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("mlflow-archive: error: "), "{stderr}");
+        assert!(stderr.contains(want), "{uri}: want {want:?} in {stderr}");
+    }
+    let mut none = cli();
+    none.args(["list-registered-models", "-o", "-"]);
+    let none = output(none).await;
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("MLFLOW_TRACKING_URI"));
+
+    let mut usage = cli();
+    usage.args(["list-registered-models", "--bogus"]);
+    let usage = output(usage).await;
+    assert_eq!(usage.status.code(), Some(2));
+}
