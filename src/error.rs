@@ -56,6 +56,19 @@ pub enum Error {
         cause: String,
     },
 
+    /// An archive is not valid: it breaks a rule of spec/format.md, is truncated or corrupt.
+    #[error("{}", format_error(.offset, .member, .object, .detail))]
+    Format {
+        /// The offset in the tar stream (the decompressed archive) where the problem was found.
+        offset: Option<u64>,
+        /// The member being read, if any.
+        member: Option<String>,
+        /// The object (unit) the member belongs to, e.g. `run 0a1b…`.
+        object: Option<String>,
+        /// What is wrong, with the spec section.
+        detail: String,
+    },
+
     /// The configuration (tracking URI, credentials, certificates, options) is unusable.
     #[error("{0}")]
     Config(String),
@@ -93,6 +106,27 @@ pub enum TransportKind {
     Broken,
     /// TLS could not be set up.
     Tls,
+}
+
+fn format_error(
+    offset: &Option<u64>,
+    member: &Option<String>,
+    object: &Option<String>,
+    detail: &str,
+) -> String {
+    let mut s = String::from("invalid archive");
+    if let Some(o) = offset {
+        s.push_str(&format!(" at byte {o} of the tar stream"));
+    }
+    match (member, object) {
+        (Some(m), Some(o)) => s.push_str(&format!(" (member {m}, {o})")),
+        (Some(m), None) => s.push_str(&format!(" (member {m})")),
+        (None, Some(o)) => s.push_str(&format!(" ({o})")),
+        (None, None) => {}
+    }
+    s.push_str(": ");
+    s.push_str(detail);
+    s
 }
 
 fn transport_hint(kind: &TransportKind) -> &'static str {

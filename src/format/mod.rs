@@ -1,8 +1,30 @@
 //! The archive format (spec/format.md) in code: sync, pure, no tokio.
 //!
-//! Step 2 of the plan fills this module with the record types, the streaming writer and the
-//! reader; for now it holds the format's identity, which the CLI reports.
+//! - [`model`]: the records (experiments, runs, metric chunks, logged models, registered models,
+//!   versions, seals, the trailer);
+//! - [`path`]: member names and their grammar;
+//! - [`validate`]: the structural rules, shared by writer and reader;
+//! - [`write`]: [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
+//! - [`read`]: [`ArchiveReader`], streaming, every byte checked before a unit is reported sealed.
 
+pub mod checksum;
+pub mod limits;
+pub mod model;
+pub mod path;
+pub mod read;
+mod tarfmt;
+pub mod validate;
+pub mod write;
+
+pub use checksum::Crc32;
+pub use limits::Limits;
+pub use read::{ArchiveReader, ArtifactEntry, ReaderBuilder, Record, VerifyReport};
+pub use write::{ArchiveWriter, WriteSummary, WriterBuilder};
+
+/// The format's major version: readers refuse any other.
+pub const FORMAT_MAJOR: u32 = 1;
+/// The minor version this library writes; readers accept any minor of their major.
+pub const FORMAT_MINOR: u32 = 0;
 /// The media type of an archive.
 pub const MEDIA_TYPE: &str = "application/vnd.mlflow-archive.v1+tar+zstd";
 /// The file name suffix of an archive.

@@ -4,5 +4,7 @@
 mod auth;
 mod cli;
 mod client;
+mod format;
+mod format_util;
 mod retries;
 mod util;

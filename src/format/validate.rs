@@ -1,0 +1,510 @@
+//! The archive's structural rules (spec/format.md §8 and §9) as a pure state machine, shared by the
+//! writer (so it cannot emit an invalid archive) and the reader (so it accepts only valid ones).
+//! No I/O: the fuzzers and property tests drive it directly.
+
+use std::collections::HashSet;
+
+use super::checksum::Crc32;
+use super::limits::Limits;
+use super::model::{
+    Counts, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion,
+    RegisteredModel, Run, Seal, SealEntry, Trailer,
+};
+use super::path::{Member, Part, UnitId};
+use super::{FORMAT_MAJOR, FORMAT_MINOR};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Units,
+    Done,
+}
+
+#[derive(Debug)]
+struct OpenUnit {
+    id: UnitId,
+    entries: Vec<SealEntry>,
+    names: HashSet<String>,
+    next_chunk: u64,
+    last_version: Option<u64>,
+}
+
+/// The rules' state: what has been seen so far.
+#[derive(Debug)]
+pub struct Validator {
+    limits: Limits,
+    phase: Phase,
+    open: Option<OpenUnit>,
+    units_seen: HashSet<UnitId>,
+    next_model: u64,
+    experiments_referenced: HashSet<String>,
+    runs_referenced: HashSet<String>,
+    logged_models_referenced: HashSet<String>,
+    runs_seen: HashSet<String>,
+    logged_models_seen: HashSet<String>,
+    experiments_seen: HashSet<String>,
+    counts: Counts,
+    units: u64,
+    members: u64,
+    header_crc: Option<Crc32>,
+    seals: crc32fast::Hasher,
+    minor: u32,
+}
+
+/// What a sealed unit held, as the reader reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The unit.
+    pub unit: UnitId,
+    /// Its members (without the seal).
+    pub members: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Validator {
+    /// A fresh state.
+    pub fn new(limits: Limits) -> Self {
+        Validator {
+            limits,
+            phase: Phase::Start,
+            open: None,
+            units_seen: HashSet::new(),
+            next_model: 0,
+            experiments_referenced: HashSet::new(),
+            runs_referenced: HashSet::new(),
+            logged_models_referenced: HashSet::new(),
+            runs_seen: HashSet::new(),
+            logged_models_seen: HashSet::new(),
+            experiments_seen: HashSet::new(),
+            counts: Counts::default(),
+            units: 0,
+            members: 0,
+            header_crc: None,
+            seals: crc32fast::Hasher::new(),
+            minor: 0,
+        }
+    }
+
+    /// The unit being read, if any (for error messages).
+    pub fn open_unit(&self) -> Option<&UnitId> {
+        self.open.as_ref().map(|u| &u.id)
+    }
+
+    /// The members of the open unit read so far, as its seal must list them.
+    pub fn open_entries(&self) -> &[SealEntry] {
+        self.open
+            .as_ref()
+            .map(|u| u.entries.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// The minor version the header declared.
+    pub fn minor(&self) -> u32 {
+        self.minor
+    }
+
+    /// True once the trailer was accepted.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Checks that a member may start here.
+    pub fn begin(&mut self, name: &str, member: &Member, size: u64) -> Result<(), String> {
+        if self.phase == Phase::Done {
+            return Err("a member after the trailer (§8.3)".into());
+        }
+        if self.members >= self.limits.max_members {
+            return Err(format!(
+                "more than {} members (limit)",
+                self.limits.max_members
+            ));
+        }
+        let is_json = !matches!(
+            member,
+            Member::Unit(_, Part::Artifact(_) | Part::Unknown(_))
+        );
+        if is_json && size > self.limits.max_json_bytes {
+            return Err(format!(
+                "a JSON member of {size} bytes exceeds the limit of {} (§11)",
+                self.limits.max_json_bytes
+            ));
+        }
+        if !is_json && size > self.limits.max_artifact_bytes {
+            return Err(format!(
+                "a member of {size} bytes exceeds the limit of {} (§11)",
+                self.limits.max_artifact_bytes
+            ));
+        }
+        match member {
+            Member::Header => {
+                if self.phase != Phase::Start {
+                    return Err("a second header (§8.1)".into());
+                }
+                Ok(())
+            }
+            _ if self.phase == Phase::Start => {
+                Err("the first member must be mlflow-archive.json (§8.1)".into())
+            }
+            Member::Trailer => match &self.open {
+                Some(u) => Err(format!(
+                    "the trailer comes before {} was sealed (§8.2)",
+                    u.id
+                )),
+                None => Ok(()),
+            },
+            Member::Unit(id, part) => {
+                match &mut self.open {
+                    Some(u) if &u.id != id => {
+                        return Err(format!(
+                            "a member of {id} before {} was sealed (§8.2)",
+                            u.id
+                        ));
+                    }
+                    Some(u) => {
+                        if matches!(part, Part::Record) {
+                            return Err(format!("a second record for {id} (§8.2)"));
+                        }
+                        if !u.names.insert(name.to_string()) {
+                            return Err(format!("duplicate member {name:?} (§6)"));
+                        }
+                        if u.entries.len() >= self.limits.max_unit_members {
+                            return Err(format!(
+                                "{id} has more than {} members (limit)",
+                                self.limits.max_unit_members
+                            ));
+                        }
+                        match part {
+                            Part::MetricChunk(seq) if *seq != u.next_chunk => {
+                                return Err(format!(
+                                    "metric chunk {seq} out of sequence (expected {}) (§8.4)",
+                                    u.next_chunk
+                                ));
+                            }
+                            Part::MetricChunk(_) => u.next_chunk += 1,
+                            Part::ModelVersion(v) => {
+                                if u.last_version.is_some_and(|l| *v <= l) {
+                                    return Err(format!("model version {v} out of order (§8.4)"));
+                                }
+                                u.last_version = Some(*v);
+                            }
+                            _ => {}
+                        }
+                    }
+                    None => {
+                        if !matches!(part, Part::Record) {
+                            return Err(format!("{name} does not follow its unit's record (§8.2)"));
+                        }
+                        if self.units_seen.contains(id) {
+                            return Err(format!("{id} appears twice (§8.2)"));
+                        }
+                        if let UnitId::Model(seq) = id
+                            && *seq != self.next_model
+                        {
+                            return Err(format!(
+                                "registered model number {seq} out of sequence (expected {}) (§6.2)",
+                                self.next_model
+                            ));
+                        }
+                        let mut names = HashSet::new();
+                        names.insert(name.to_string());
+                        self.open = Some(OpenUnit {
+                            id: id.clone(),
+                            entries: Vec::new(),
+                            names,
+                            next_chunk: 0,
+                            last_version: None,
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a member whose bytes were all read (or written): its CRC joins the open unit's list.
+    /// The header, seals and the trailer are not listed in a seal.
+    pub fn end(&mut self, name: &str, member: &Member, size: u64, crc: Crc32) {
+        if !matches!(member, Member::Trailer) {
+            self.members += 1;
+        }
+        match member {
+            Member::Unit(_, Part::Seal) | Member::Header | Member::Trailer => {}
+            Member::Unit(_, part) => {
+                if let Some(u) = &mut self.open {
+                    u.entries.push(SealEntry {
+                        path: name.to_string(),
+                        size,
+                        crc32: crc,
+                    });
+                }
+                if let Part::Artifact(_) = part {
+                    self.counts.artifacts += 1;
+                    self.counts.artifact_bytes += size;
+                }
+            }
+        }
+    }
+
+    /// Checks the header.
+    pub fn header(&mut self, h: &Header, crc: Crc32) -> Result<(), String> {
+        if h.format != FORMAT_NAME {
+            return Err(format!(
+                "format {:?} is not {FORMAT_NAME:?} (§7.1)",
+                h.format
+            ));
+        }
+        let (major, minor) = parse_version(&h.version)?;
+        if major != FORMAT_MAJOR {
+            return Err(format!(
+                "archive format version {} is not supported: this reader reads {FORMAT_MAJOR}.x (§10)",
+                h.version
+            ));
+        }
+        self.minor = minor;
+        self.header_crc = Some(crc);
+        self.phase = Phase::Units;
+        Ok(())
+    }
+
+    fn record_id(&self, id: &str, what: &str) -> Result<(), String> {
+        match self.open.as_ref().map(|u| &u.id) {
+            Some(UnitId::Experiment(u) | UnitId::Run(u) | UnitId::LoggedModel(u)) if u == id => {
+                Ok(())
+            }
+            Some(u) => Err(format!(
+                "the {what} record's id {id:?} does not match its unit {u} (§7)"
+            )),
+            None => Err(format!("a {what} record outside a unit")),
+        }
+    }
+
+    /// Checks an experiment record.
+    pub fn experiment(&mut self, e: &Experiment) -> Result<(), String> {
+        self.record_id(&e.experiment_id, "experiment")?;
+        if self.experiments_referenced.contains(&e.experiment_id) {
+            return Err(format!(
+                "experiment {} comes after a run or logged model of it (§9)",
+                e.experiment_id
+            ));
+        }
+        self.experiments_seen.insert(e.experiment_id.clone());
+        self.counts.experiments += 1;
+        Ok(())
+    }
+
+    /// Checks a run record.
+    pub fn run(&mut self, r: &Run) -> Result<(), String> {
+        self.record_id(&r.run_id, "run")?;
+        if self.runs_referenced.contains(&r.run_id) {
+            return Err(format!(
+                "run {} comes after a run, logged model or model version that refers to it (§9)",
+                r.run_id
+            ));
+        }
+        if !self.experiments_seen.contains(&r.experiment_id) {
+            self.experiments_referenced.insert(r.experiment_id.clone());
+        }
+        if let Some(p) = r.parent_run_id()
+            && !self.runs_seen.contains(p)
+        {
+            self.runs_referenced.insert(p.to_string());
+        }
+        for m in r.model_inputs.iter() {
+            if !self.logged_models_seen.contains(m) {
+                self.logged_models_referenced.insert(m.clone());
+            }
+        }
+        self.runs_seen.insert(r.run_id.clone());
+        self.counts.runs += 1;
+        Ok(())
+    }
+
+    /// Checks a metric chunk.
+    pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<(), String> {
+        if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Run(_))) {
+            return Err("a metric chunk outside a run".into());
+        }
+        if c.points.len() > self.limits.max_chunk_points {
+            return Err(format!(
+                "a metric chunk of {} points exceeds the limit of {} (§11)",
+                c.points.len(),
+                self.limits.max_chunk_points
+            ));
+        }
+        self.counts.metric_chunks += 1;
+        self.counts.metric_points += c.points.len() as u64;
+        Ok(())
+    }
+
+    /// Checks a logged model record.
+    pub fn logged_model(&mut self, m: &LoggedModel) -> Result<(), String> {
+        self.record_id(&m.model_id, "logged model")?;
+        if self.logged_models_referenced.contains(&m.model_id) {
+            return Err(format!(
+                "logged model {} comes after a run or model version that refers to it (§9)",
+                m.model_id
+            ));
+        }
+        if !self.experiments_seen.contains(&m.experiment_id) {
+            self.experiments_referenced.insert(m.experiment_id.clone());
+        }
+        if !m.source_run_id.is_empty() && !self.runs_seen.contains(&m.source_run_id) {
+            self.runs_referenced.insert(m.source_run_id.clone());
+        }
+        self.logged_models_seen.insert(m.model_id.clone());
+        self.counts.logged_models += 1;
+        Ok(())
+    }
+
+    /// Checks a registered model record.
+    pub fn registered_model(&mut self, _m: &RegisteredModel) -> Result<(), String> {
+        if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Model(_))) {
+            return Err("a registered model record outside its unit".into());
+        }
+        self.counts.registered_models += 1;
+        Ok(())
+    }
+
+    /// Checks a model version record against its member name's number.
+    pub fn model_version(&mut self, v: &ModelVersion, number_in_name: u64) -> Result<(), String> {
+        if v.version != number_in_name {
+            return Err(format!(
+                "the record says version {} but its member is version {number_in_name} (§7.7)",
+                v.version
+            ));
+        }
+        if !v.run_id.is_empty() && !self.runs_seen.contains(&v.run_id) {
+            self.runs_referenced.insert(v.run_id.clone());
+        }
+        if !v.model_id.is_empty() && !self.logged_models_seen.contains(&v.model_id) {
+            self.logged_models_referenced.insert(v.model_id.clone());
+        }
+        self.counts.model_versions += 1;
+        Ok(())
+    }
+
+    /// Checks a seal against what was read and closes the unit. `raw` is the seal member's bytes'
+    /// CRC (folded into the trailer's `seals_crc32`), `bytes` the seal member itself.
+    pub fn seal(&mut self, s: &Seal, bytes: &[u8]) -> Result<Sealed, String> {
+        let Some(u) = self.open.take() else {
+            return Err("a seal outside a unit".into());
+        };
+        let prefix = u.id.prefix();
+        if s.unit != prefix {
+            return Err(format!(
+                "the seal names unit {:?}, expected {prefix:?} (§8.2)",
+                s.unit
+            ));
+        }
+        if s.members.len() != u.entries.len() {
+            return Err(format!(
+                "the seal of {} lists {} members, {} were read (§8.2)",
+                u.id,
+                s.members.len(),
+                u.entries.len()
+            ));
+        }
+        for (want, got) in s.members.iter().zip(&u.entries) {
+            if want.path != got.path {
+                return Err(format!(
+                    "the seal of {} lists {:?} where {:?} was read (§8.2)",
+                    u.id, want.path, got.path
+                ));
+            }
+            if want.size != got.size {
+                return Err(format!(
+                    "{}: the seal says {} bytes, {} were read (§8.2)",
+                    got.path, want.size, got.size
+                ));
+            }
+            if want.crc32 != got.crc32 {
+                return Err(format!(
+                    "{}: CRC-32 mismatch: the seal says {}, the bytes give {} (§8.2)",
+                    got.path, want.crc32, got.crc32
+                ));
+            }
+        }
+        self.seals.update(bytes);
+        self.units += 1;
+        if let UnitId::Model(_) = u.id {
+            self.next_model += 1;
+        }
+        let sealed = Sealed {
+            unit: u.id.clone(),
+            members: u.entries.len(),
+            bytes: u.entries.iter().map(|e| e.size).sum(),
+        };
+        self.units_seen.insert(u.id);
+        Ok(sealed)
+    }
+
+    /// The trailer a writer must emit now.
+    pub fn expected_trailer(&self) -> Trailer {
+        Trailer {
+            units: self.units,
+            members: self.members,
+            header_crc32: self.header_crc.unwrap_or_default(),
+            seals_crc32: Crc32(self.seals.clone().finalize()),
+            counts: self.counts,
+        }
+    }
+
+    /// Checks the trailer against what was read.
+    pub fn trailer(&mut self, t: &Trailer) -> Result<(), String> {
+        let want = self.expected_trailer();
+        if t.units != want.units || t.members != want.members {
+            return Err(format!(
+                "the trailer counts {} units and {} members, the archive holds {} and {} (§8.3)",
+                t.units, t.members, want.units, want.members
+            ));
+        }
+        if t.header_crc32 != want.header_crc32 {
+            return Err(format!(
+                "the trailer's header CRC {} does not match the header ({}) (§8.3)",
+                t.header_crc32, want.header_crc32
+            ));
+        }
+        if t.seals_crc32 != want.seals_crc32 {
+            return Err(format!(
+                "the trailer's seals CRC {} does not match the seals ({}) (§8.3)",
+                t.seals_crc32, want.seals_crc32
+            ));
+        }
+        if t.counts != want.counts {
+            return Err(format!(
+                "the trailer's counts {:?} do not match the archive's {:?} (§8.3)",
+                t.counts, want.counts
+            ));
+        }
+        self.phase = Phase::Done;
+        Ok(())
+    }
+}
+
+/// Parses `MAJOR.MINOR`.
+pub fn parse_version(v: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("version {v:?} is not MAJOR.MINOR (§10)");
+    let (a, b) = v.split_once('.').ok_or_else(bad)?;
+    let num = |s: &str| {
+        if s.is_empty()
+            || (s.len() > 1 && s.starts_with('0'))
+            || !s.bytes().all(|c| c.is_ascii_digit())
+        {
+            None
+        } else {
+            s.parse::<u32>().ok()
+        }
+    };
+    Ok((num(a).ok_or_else(bad)?, num(b).ok_or_else(bad)?))
+}
+
+/// The version string writers emit.
+pub fn current_version() -> String {
+    format!("{FORMAT_MAJOR}.{FORMAT_MINOR}")
+}

@@ -1,0 +1,533 @@
+//! The streaming writer: records and artifact bodies in, a `.mlar` stream out, front to back, with
+//! nothing held but the open unit's member list. Every call is checked against the format's rules
+//! ([`super::validate`]), so a writer cannot produce an archive a reader would refuse; a failure
+//! poisons the writer, and only [`ArchiveWriter::finish`] makes the output a complete archive.
+
+use std::io::{self, Read, Write};
+
+use super::checksum::{CountingWriter, Crc32};
+use super::limits::Limits;
+use super::model::{
+    Counts, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion,
+    RegisteredModel, Run, Seal, Source,
+};
+use super::path::{self, Member, Part, UnitId};
+use super::tarfmt;
+use super::validate::{Validator, current_version};
+use crate::error::{Error, Result};
+
+/// Options of [`ArchiveWriter`].
+#[derive(Debug, Clone)]
+pub struct WriterBuilder {
+    level: i32,
+    threads: u32,
+    generator: String,
+    source: Option<Source>,
+}
+
+impl Default for WriterBuilder {
+    fn default() -> Self {
+        WriterBuilder {
+            level: 3,
+            threads: 0,
+            generator: concat!("mlflow-archive ", env!("CARGO_PKG_VERSION")).into(),
+            source: None,
+        }
+    }
+}
+
+impl WriterBuilder {
+    /// Options with their defaults: zstd level 3, no zstd worker threads.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The zstd level, 1 to 19 (default 3). Levels above 19 would need windows larger than
+    /// readers accept (§4) and are refused.
+    pub fn level(mut self, level: i32) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// zstd worker threads (default 0: compress on the calling thread).
+    pub fn threads(mut self, threads: u32) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// The header's `generator` (default `mlflow-archive <version>`).
+    pub fn generator(mut self, generator: impl Into<String>) -> Self {
+        self.generator = generator.into();
+        self
+    }
+
+    /// The header's `source`.
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Starts an archive on `out`, writing its header.
+    pub fn build<W: Write>(self, out: W) -> Result<ArchiveWriter<W>> {
+        if !(1..=19).contains(&self.level) {
+            return Err(Error::Config(format!(
+                "zstd level {} is outside 1..=19",
+                self.level
+            )));
+        }
+        let mut enc = zstd::stream::write::Encoder::new(CountingWriter::new(out), self.level)
+            .map_err(|e| Error::io("starting the zstd encoder", e))?;
+        enc.include_checksum(true)
+            .map_err(|e| Error::io("configuring the zstd encoder", e))?;
+        if self.threads > 0 {
+            enc.multithread(self.threads)
+                .map_err(|e| Error::io("configuring zstd worker threads", e))?;
+        }
+        let mut w = ArchiveWriter {
+            out: Some(enc),
+            pos: 0,
+            v: Validator::new(Limits {
+                max_artifact_bytes: u64::MAX,
+                ..Limits::default()
+            }),
+            body: None,
+            next_chunk: 0,
+            next_model: 0,
+            poisoned: false,
+        };
+        let header = Header {
+            format: FORMAT_NAME.into(),
+            version: current_version(),
+            generator: self.generator,
+            source: self.source,
+        };
+        let bytes = json(&header, true, "the header")?;
+        let crc = w.json_member(path::HEADER, &Member::Header, &bytes)?;
+        w.check(|v| v.header(&header, crc))?;
+        Ok(w)
+    }
+}
+
+struct Body {
+    name: String,
+    member: Member,
+    size: u64,
+    written: u64,
+    hasher: crc32fast::Hasher,
+}
+
+/// Writes an archive. See the module documentation; **[`ArchiveWriter::finish`] is required**: an
+/// archive without its trailer is refused by every reader.
+pub struct ArchiveWriter<W: Write> {
+    out: Option<zstd::stream::write::Encoder<'static, CountingWriter<W>>>,
+    pos: u64,
+    v: Validator,
+    body: Option<Body>,
+    next_chunk: u64,
+    next_model: u64,
+    poisoned: bool,
+}
+
+/// What [`ArchiveWriter::finish`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// What the archive holds.
+    pub counts: Counts,
+    /// Bytes of the tar stream (before compression).
+    pub tar_bytes: u64,
+    /// Bytes written to the output (after compression).
+    pub archive_bytes: u64,
+}
+
+fn json<T: serde::Serialize>(v: &T, pretty: bool, what: &str) -> Result<Vec<u8>> {
+    let r = if pretty {
+        serde_json::to_vec_pretty(v)
+    } else {
+        serde_json::to_vec(v)
+    };
+    r.map_err(|e| Error::Json {
+        what: format!("encoding {what}"),
+        source: e,
+    })
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Starts an archive with default options.
+    pub fn new(out: W) -> Result<Self> {
+        WriterBuilder::new().build(out)
+    }
+
+    fn enc(&mut self) -> Result<&mut zstd::stream::write::Encoder<'static, CountingWriter<W>>> {
+        if self.poisoned {
+            return Err(Error::Config(
+                "the archive writer failed earlier; the output is not a valid archive".into(),
+            ));
+        }
+        self.out
+            .as_mut()
+            .ok_or_else(|| Error::Config("the archive writer is finished".into()))
+    }
+
+    fn poison<T>(&mut self, e: Error) -> Result<T> {
+        self.poisoned = true;
+        Err(e)
+    }
+
+    fn check(
+        &mut self,
+        f: impl FnOnce(&mut Validator) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let unit = self.v.open_unit().map(ToString::to_string);
+        match f(&mut self.v) {
+            Ok(()) => Ok(()),
+            Err(detail) => self.poison(Error::Format {
+                offset: Some(self.pos),
+                member: None,
+                object: unit,
+                detail: format!("refusing to write an invalid archive: {detail}"),
+            }),
+        }
+    }
+
+    fn io_err(&mut self, what: &str, e: io::Error) -> Error {
+        self.poisoned = true;
+        Error::io(format!("writing the archive ({what})"), e)
+    }
+
+    /// Writes a whole JSON member; returns its CRC.
+    fn json_member(&mut self, name: &str, member: &Member, bytes: &[u8]) -> Result<Crc32> {
+        if self.body.is_some() {
+            return self.poison(Error::Config(format!(
+                "{name}: the previous artifact body is not complete"
+            )));
+        }
+        let size = bytes.len() as u64;
+        self.check(|v| v.begin(name, member, size))?;
+        let crc = Crc32::of(bytes);
+        let enc = self.enc()?;
+        let r = tarfmt::write_header(enc, name, size).and_then(|n| {
+            enc.write_all(bytes)?;
+            tarfmt::write_zeros(enc, tarfmt::padding(size))?;
+            Ok(n)
+        });
+        match r {
+            Ok(n) => self.pos += n + size + tarfmt::padding(size),
+            Err(e) => return Err(self.io_err(name, e)),
+        }
+        self.v.end(name, member, size, crc);
+        Ok(crc)
+    }
+
+    /// Writes an experiment (a unit of its own: record and seal).
+    pub fn experiment(&mut self, e: &Experiment) -> Result<()> {
+        let unit = self.unit_id(UnitId::Experiment(e.experiment_id.clone()))?;
+        let bytes = json(e, true, "an experiment")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit.clone(), Part::Record),
+            &bytes,
+        )?;
+        self.check(|v| v.experiment(e))?;
+        self.end_unit()
+    }
+
+    fn unit_id(&mut self, id: UnitId) -> Result<UnitId> {
+        if let UnitId::Experiment(s) | UnitId::Run(s) | UnitId::LoggedModel(s) = &id
+            && let Err(detail) = path::check_id(s)
+        {
+            return self.poison(Error::Format {
+                offset: Some(self.pos),
+                member: None,
+                object: Some(id.to_string()),
+                detail,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Opens a run's unit with its record; metric chunks and artifacts follow, then
+    /// [`ArchiveWriter::end_unit`].
+    pub fn begin_run(&mut self, r: &Run) -> Result<()> {
+        let unit = self.unit_id(UnitId::Run(r.run_id.clone()))?;
+        let bytes = json(r, true, "a run")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        self.next_chunk = 0;
+        self.check(|v| v.run(r))
+    }
+
+    /// Writes a chunk of metric history into the open run.
+    pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<()> {
+        let Some(UnitId::Run(run_id)) = self.v.open_unit().cloned() else {
+            return self.poison(Error::Config("a metric chunk needs an open run".into()));
+        };
+        let seq = self.next_chunk;
+        let name = path::metric_chunk_path(&run_id, seq);
+        let bytes = json(c, false, "a metric chunk")?;
+        self.json_member(
+            &name,
+            &Member::Unit(UnitId::Run(run_id), Part::MetricChunk(seq)),
+            &bytes,
+        )?;
+        self.next_chunk += 1;
+        self.check(|v| v.metric_chunk(c))
+    }
+
+    /// Opens a logged model's unit with its record; artifacts follow, then
+    /// [`ArchiveWriter::end_unit`].
+    pub fn begin_logged_model(&mut self, m: &LoggedModel) -> Result<()> {
+        let unit = self.unit_id(UnitId::LoggedModel(m.model_id.clone()))?;
+        let bytes = json(m, true, "a logged model")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        self.check(|v| v.logged_model(m))
+    }
+
+    /// Opens a registered model's unit; its versions follow in increasing order, then
+    /// [`ArchiveWriter::end_unit`].
+    pub fn begin_registered_model(&mut self, m: &RegisteredModel) -> Result<()> {
+        let unit = UnitId::Model(self.next_model);
+        let bytes = json(m, true, "a registered model")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        self.check(|v| v.registered_model(m))
+    }
+
+    /// Writes a version of the open registered model.
+    pub fn model_version(&mut self, mv: &ModelVersion) -> Result<()> {
+        let Some(unit @ UnitId::Model(_)) = self.v.open_unit().cloned() else {
+            return self.poison(Error::Config(
+                "a model version needs an open registered model".into(),
+            ));
+        };
+        let name = path::version_path(&unit, mv.version);
+        let bytes = json(mv, true, "a model version")?;
+        self.json_member(
+            &name,
+            &Member::Unit(unit, Part::ModelVersion(mv.version)),
+            &bytes,
+        )?;
+        self.check(|v| v.model_version(mv, mv.version))
+    }
+
+    /// Starts an artifact of exactly `size` bytes in the open run or logged model; its bytes
+    /// follow through [`ArchiveWriter::write_body`], then [`ArchiveWriter::end_artifact`].
+    pub fn begin_artifact(&mut self, rel: &str, size: u64) -> Result<()> {
+        let unit = match self.v.open_unit().cloned() {
+            Some(u @ (UnitId::Run(_) | UnitId::LoggedModel(_))) => u,
+            _ => {
+                return self.poison(Error::Config(format!(
+                    "artifact {rel:?} needs an open run or logged model"
+                )));
+            }
+        };
+        if let Err(detail) = path::check_relpath(rel) {
+            return self.poison(Error::Format {
+                offset: Some(self.pos),
+                member: None,
+                object: Some(unit.to_string()),
+                detail: format!("artifact path: {detail}"),
+            });
+        }
+        let name = path::artifact_path(&unit, rel);
+        let member = Member::Unit(unit, Part::Artifact(rel.to_string()));
+        if self.body.is_some() {
+            return self.poison(Error::Config(format!(
+                "{name}: the previous artifact body is not complete"
+            )));
+        }
+        self.check(|v| v.begin(&name, &member, size))?;
+        let enc = self.enc()?;
+        match tarfmt::write_header(enc, &name, size) {
+            Ok(n) => self.pos += n,
+            Err(e) => return Err(self.io_err(&name, e)),
+        }
+        self.body = Some(Body {
+            name,
+            member,
+            size,
+            written: 0,
+            hasher: crc32fast::Hasher::new(),
+        });
+        Ok(())
+    }
+
+    /// Writes bytes of the artifact begun last; more than its declared size is an error.
+    pub fn write_body(&mut self, data: &[u8]) -> Result<()> {
+        let Some(b) = self.body.as_mut() else {
+            return self.poison(Error::Config("no artifact body is open".into()));
+        };
+        if b.written + data.len() as u64 > b.size {
+            let msg = format!(
+                "{}: the body is longer than its declared {} bytes",
+                b.name, b.size
+            );
+            return self.poison(Error::io(
+                msg,
+                io::Error::new(io::ErrorKind::InvalidData, "too long"),
+            ));
+        }
+        b.written += data.len() as u64;
+        b.hasher.update(data);
+        let name = b.name.clone();
+        let enc = self.enc()?;
+        if let Err(e) = enc.write_all(data) {
+            return Err(self.io_err(&name, e));
+        }
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the artifact begun last; fewer bytes than declared is an error.
+    pub fn end_artifact(&mut self) -> Result<()> {
+        let Some(b) = self.body.take() else {
+            return self.poison(Error::Config("no artifact body is open".into()));
+        };
+        if b.written != b.size {
+            let msg = format!(
+                "{}: the body is shorter ({} bytes) than its declared {} bytes",
+                b.name, b.written, b.size
+            );
+            return self.poison(Error::io(
+                msg,
+                io::Error::new(io::ErrorKind::UnexpectedEof, "too short"),
+            ));
+        }
+        let enc = self.enc()?;
+        if let Err(e) = tarfmt::write_zeros(enc, tarfmt::padding(b.size)) {
+            return Err(self.io_err(&b.name, e));
+        }
+        self.pos += tarfmt::padding(b.size);
+        self.v
+            .end(&b.name, &b.member, b.size, Crc32(b.hasher.finalize()));
+        Ok(())
+    }
+
+    /// Writes a whole artifact of exactly `size` bytes from a reader; a reader that ends early or
+    /// has bytes left over is an error.
+    pub fn artifact(&mut self, rel: &str, size: u64, mut body: impl Read) -> Result<()> {
+        self.begin_artifact(rel, size)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = match body.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return self.poison(Error::io(
+                        format!("reading the body of artifact {rel:?}"),
+                        e,
+                    ));
+                }
+            };
+            self.write_body(&buf[..n])?;
+            left -= n as u64;
+        }
+        if left == 0 {
+            let mut probe = [0u8; 1];
+            loop {
+                match body.read(&mut probe) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        return self.poison(Error::io(
+                            format!("artifact {rel:?}: the body is longer than its declared {size} bytes"),
+                            io::Error::new(io::ErrorKind::InvalidData, "too long"),
+                        ));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return self.poison(Error::io(
+                            format!("reading the body of artifact {rel:?}"),
+                            e,
+                        ));
+                    }
+                }
+            }
+        }
+        self.end_artifact()
+    }
+
+    /// Seals the open unit (run, logged model or registered model).
+    pub fn end_unit(&mut self) -> Result<()> {
+        let Some(unit) = self.v.open_unit().cloned() else {
+            return self.poison(Error::Config("no unit is open".into()));
+        };
+        if self.body.is_some() {
+            return self.poison(Error::Config(format!(
+                "{unit}: an artifact body is not complete"
+            )));
+        }
+        let seal = Seal {
+            unit: unit.prefix(),
+            members: self.v_entries(),
+        };
+        let bytes = json(&seal, true, "a seal")?;
+        let name = unit.seal_path();
+        self.json_member(&name, &Member::Unit(unit.clone(), Part::Seal), &bytes)?;
+        let sealed = self.v.seal(&seal, &bytes);
+        if let Err(detail) = sealed {
+            return self.poison(Error::Format {
+                offset: Some(self.pos),
+                member: Some(name),
+                object: Some(unit.to_string()),
+                detail,
+            });
+        }
+        if let UnitId::Model(_) = unit {
+            self.next_model += 1;
+        }
+        Ok(())
+    }
+
+    fn v_entries(&self) -> Vec<super::model::SealEntry> {
+        self.v.open_entries().to_vec()
+    }
+
+    /// Writes the trailer and the end of the tar stream, finishes the zstd frame, flushes, and
+    /// returns the output. **Required**: without it the output is not an archive.
+    pub fn finish(mut self) -> Result<(W, WriteSummary)> {
+        if let Some(u) = self.v.open_unit() {
+            let msg = format!("{u} is not sealed");
+            return self.poison(Error::Config(msg));
+        }
+        let trailer = self.v.expected_trailer();
+        let bytes = json(&trailer, true, "the trailer")?;
+        self.check(|v| v.begin(path::TRAILER, &Member::Trailer, bytes.len() as u64))?;
+        self.check(|v| v.trailer(&trailer))?;
+        let size = bytes.len() as u64;
+        let enc = self.enc()?;
+        let r = tarfmt::write_header(enc, path::TRAILER, size).and_then(|n| {
+            enc.write_all(&bytes)?;
+            tarfmt::write_zeros(enc, tarfmt::padding(size) + 2 * tarfmt::BLOCK)?;
+            Ok(n)
+        });
+        match r {
+            Ok(n) => self.pos += n + size + tarfmt::padding(size) + 2 * tarfmt::BLOCK,
+            Err(e) => return Err(self.io_err("the trailer", e)),
+        }
+        let enc = self.out.take().expect("checked by enc()");
+        let mut counting = enc
+            .finish()
+            .map_err(|e| Error::io("finishing the zstd stream", e))?;
+        counting
+            .flush()
+            .map_err(|e| Error::io("flushing the archive", e))?;
+        let summary = WriteSummary {
+            counts: trailer.counts,
+            tar_bytes: self.pos,
+            archive_bytes: counting.count(),
+        };
+        Ok((counting.into_inner(), summary))
+    }
+}
