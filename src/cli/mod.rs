@@ -24,6 +24,10 @@ struct Cli {
 enum Command {
     /// Write every registered model with all its versions to registered_models.json.
     ListRegisteredModels(cmd::list_registered_models::Args),
+    /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
+    Inspect(cmd::inspect::Args),
+    /// Read a whole archive and check every CRC, seal and the trailer (exit 0 sound, 1 not).
+    Verify(cmd::verify::Args),
 }
 
 /// Global settings every command sees.
@@ -51,6 +55,8 @@ pub fn main() -> ExitCode {
             Command::ListRegisteredModels(args) => {
                 cmd::list_registered_models::run(args, global).await
             }
+            Command::Inspect(args) => cmd::inspect::run(args, global),
+            Command::Verify(args) => cmd::verify::run(args, global),
         }
     });
     match result {

@@ -94,6 +94,58 @@ impl Write for Output {
     }
 }
 
+/// Opens `-` (standard input) or a file for reading, buffered.
+pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::BufReader::with_capacity(
+            256 << 10,
+            io::stdin().lock(),
+        )));
+    }
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(io::BufReader::with_capacity(256 << 10, f)))
+}
+
+/// How an input is named in messages.
+pub fn input_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// A byte count for people: `512 B`, `3.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// A one-line account of an archive's counts.
+pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
+    format!(
+        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions",
+        c.experiments,
+        c.runs,
+        c.metric_points,
+        c.metric_chunks,
+        c.artifacts,
+        bytes(c.artifact_bytes),
+        c.logged_models,
+        c.registered_models,
+        c.model_versions
+    )
+}
+
 /// True when the error comes from writing to a closed pipe (the reader went away: not our failure).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

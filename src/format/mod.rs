@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod path;
 pub mod read;
+pub mod summary;
 mod tarfmt;
 pub mod validate;
 pub mod write;

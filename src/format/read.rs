@@ -86,6 +86,7 @@ impl ReaderBuilder {
             input: dec,
             pos: 0,
             max_name: self.limits.max_name_bytes,
+            window_log_max: self.limits.zstd_window_log_max,
             v: Validator::new(self.limits),
             pending: None,
             finished: false,
@@ -133,6 +134,7 @@ pub struct ArchiveReader<R: Read> {
     input: zstd::stream::read::Decoder<'static, BufReader<Counting<R>>>,
     pos: u64,
     max_name: usize,
+    window_log_max: u32,
     v: Validator,
     pending: Option<Pending>,
     finished: bool,
@@ -188,9 +190,16 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     fn stream_err(&self, offset: u64, e: io::Error) -> Error {
+        let text = e.to_string();
+        if text.contains("too much memory") {
+            return self.fail(
+                offset,
+                format!("the compressed stream needs a zstd window larger than the limit of 2^{} bytes (§11): {text}", self.window_log_max),
+            );
+        }
         self.fail(
             offset,
-            format!("the compressed stream is corrupt or truncated: {e}"),
+            format!("the compressed stream is corrupt or truncated: {text}"),
         )
     }
 

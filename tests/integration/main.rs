@@ -7,4 +7,6 @@ mod client;
 mod format;
 mod format_util;
 mod retries;
+mod spec_examples;
 mod util;
+mod vectors;

@@ -1,0 +1,161 @@
+//! `inspect`: what an archive holds, unit by unit, as text or JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::format::summary::{UnitSummary, summarize};
+
+use crate::cli::Global;
+use crate::cli::output::{bytes, counts_line, input_name, open_input};
+
+/// Arguments of `inspect`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The archive (`-` for standard input).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn short(id: &str) -> &str {
+    if id.len() > 12 { &id[..12] } else { id }
+}
+
+fn line(u: &UnitSummary) -> String {
+    match u {
+        UnitSummary::Experiment {
+            id,
+            name,
+            lifecycle_stage,
+        } => {
+            let deleted = if lifecycle_stage == "deleted" {
+                " (deleted)"
+            } else {
+                ""
+            };
+            format!("experiment {id} {name:?}{deleted}")
+        }
+        UnitSummary::Run {
+            id,
+            experiment_id,
+            name,
+            status,
+            lifecycle_stage,
+            parent_run_id,
+            params,
+            tags,
+            metric_keys,
+            metric_points,
+            artifacts,
+            artifact_bytes,
+        } => {
+            let mut s = format!(
+                "  run {} {name:?} in experiment {experiment_id}: {status}, {params} params, {tags} tags, {metric_keys} metrics ({metric_points} points), {artifacts} artifacts ({})",
+                short(id),
+                bytes(*artifact_bytes)
+            );
+            if let Some(p) = parent_run_id {
+                s.push_str(&format!(", child of {}", short(p)));
+            }
+            if lifecycle_stage == "deleted" {
+                s.push_str(", deleted");
+            }
+            s
+        }
+        UnitSummary::LoggedModel {
+            id,
+            name,
+            source_run_id,
+            artifacts,
+            artifact_bytes,
+        } => format!(
+            "  logged model {id} {name:?} from run {}: {artifacts} artifacts ({})",
+            short(source_run_id),
+            bytes(*artifact_bytes)
+        ),
+        UnitSummary::RegisteredModel {
+            name,
+            versions,
+            aliases,
+        } => {
+            let v: Vec<String> = versions.iter().map(u64::to_string).collect();
+            let mut s = format!(
+                "registered model {name:?}: {} versions [{}]",
+                versions.len(),
+                v.join(", ")
+            );
+            if !aliases.is_empty() {
+                s.push_str(&format!(", aliases {}", aliases.join(", ")));
+            }
+            s
+        }
+    }
+}
+
+pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
+    let name = input_name(&args.input);
+    let input = open_input(&args.input)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut units = Vec::new();
+    let mut write_err = None;
+    let result = summarize(input, |u| {
+        if args.json {
+            units.push(u.clone());
+        } else if write_err.is_none() {
+            if let Err(e) = writeln!(out, "{}", line(u)) {
+                write_err = Some(e);
+            }
+        }
+    });
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    match result {
+        Ok(summary) => {
+            if args.json {
+                let doc = serde_json::json!({
+                    "archive": name,
+                    "sound": true,
+                    "header": summary.header,
+                    "units": units,
+                    "counts": summary.counts,
+                    "tar_bytes": summary.tar_bytes,
+                    "archive_bytes": summary.archive_bytes,
+                });
+                serde_json::to_writer_pretty(&mut out, &doc)?;
+                writeln!(out)?;
+            } else {
+                let from = summary
+                    .header
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.tracking_uri.as_deref())
+                    .map(|u| format!(" from {u}"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{name}: format {}, written by {}{from}\n{}\n{} compressed, {} uncompressed; every checksum verified",
+                    summary.header.version,
+                    summary.header.generator,
+                    counts_line(&summary.counts),
+                    bytes(summary.archive_bytes),
+                    bytes(summary.tar_bytes)
+                )?;
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            out.flush()?;
+            eprintln!(
+                "mlflow-archive: inspect: {name} is not sound (what is listed above was read before the fault): {e}"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

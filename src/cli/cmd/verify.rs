@@ -1,0 +1,41 @@
+//! `verify`: read a whole archive, check every CRC, seal and the trailer.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::format::ArchiveReader;
+
+use crate::cli::Global;
+use crate::cli::output::{bytes, counts_line, input_name, open_input};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The archive (`-` for standard input).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+}
+
+pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let name = input_name(&args.input);
+    let input = open_input(&args.input)?;
+    match ArchiveReader::new(input).and_then(|r| r.verify()) {
+        Ok(report) => {
+            if !global.quiet {
+                println!(
+                    "{name}: sound: format {} by {}; {}; {} compressed, {} uncompressed",
+                    report.header.version,
+                    report.header.generator,
+                    counts_line(&report.trailer.counts),
+                    bytes(report.archive_bytes),
+                    bytes(report.tar_bytes)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("mlflow-archive: verify: {name} is not sound: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What an archive holds, unit by unit, for `inspect`: read front to back, every check applied,
+//! one small summary per unit (never the bodies).
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use super::model::{Counts, Header};
+use super::path::UnitId;
+use super::read::{ArchiveReader, Record};
+use crate::error::Result;
+
+/// One unit's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UnitSummary {
+    /// An experiment.
+    Experiment {
+        /// Its id on the source.
+        id: String,
+        /// Its name.
+        name: String,
+        /// `active` or `deleted`.
+        lifecycle_stage: String,
+    },
+    /// A run.
+    Run {
+        /// Its id on the source.
+        id: String,
+        /// Its experiment.
+        experiment_id: String,
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: String,
+        /// `active` or `deleted`.
+        lifecycle_stage: String,
+        /// Its parent, if nested.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_run_id: Option<String>,
+        /// Params.
+        params: usize,
+        /// Tags.
+        tags: usize,
+        /// Distinct metric keys.
+        metric_keys: usize,
+        /// Metric points.
+        metric_points: u64,
+        /// Artifact files.
+        artifacts: u64,
+        /// Artifact bytes.
+        artifact_bytes: u64,
+    },
+    /// A logged model.
+    LoggedModel {
+        /// Its id on the source.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The run that produced it.
+        source_run_id: String,
+        /// Artifact files.
+        artifacts: u64,
+        /// Artifact bytes.
+        artifact_bytes: u64,
+    },
+    /// A registered model.
+    RegisteredModel {
+        /// Its name.
+        name: String,
+        /// Its versions, in order.
+        versions: Vec<u64>,
+        /// Its aliases as `alias=version`.
+        aliases: Vec<String>,
+    },
+}
+
+/// The whole archive's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveSummary {
+    /// The header.
+    pub header: Header,
+    /// The trailer's counts (equal to what was read).
+    pub counts: Counts,
+    /// Bytes of the tar stream.
+    pub tar_bytes: u64,
+    /// Bytes of the archive.
+    pub archive_bytes: u64,
+}
+
+/// Reads an archive, calling `on_unit` as each unit is sealed.
+pub fn summarize<R: Read>(
+    input: R,
+    mut on_unit: impl FnMut(&UnitSummary),
+) -> Result<ArchiveSummary> {
+    let mut r = ArchiveReader::new(input)?;
+    let mut open: Option<UnitSummary> = None;
+    let mut keys: std::collections::BTreeSet<String> = Default::default();
+    let mut counts = Counts::default();
+    while let Some(rec) = r.next_record()? {
+        match rec {
+            Record::Experiment(e) => {
+                open = Some(UnitSummary::Experiment {
+                    id: e.experiment_id,
+                    name: e.name,
+                    lifecycle_stage: e.lifecycle_stage,
+                });
+            }
+            Record::Run(x) => {
+                keys.clear();
+                open = Some(UnitSummary::Run {
+                    parent_run_id: x.parent_run_id().map(str::to_string),
+                    id: x.run_id,
+                    experiment_id: x.experiment_id,
+                    name: x.run_name,
+                    status: x.status,
+                    lifecycle_stage: x.lifecycle_stage,
+                    params: x.params.len(),
+                    tags: x.tags.len(),
+                    metric_keys: 0,
+                    metric_points: 0,
+                    artifacts: 0,
+                    artifact_bytes: 0,
+                });
+            }
+            Record::MetricChunk(c) => {
+                if let Some(UnitSummary::Run {
+                    metric_keys,
+                    metric_points,
+                    ..
+                }) = open.as_mut()
+                {
+                    keys.insert(c.key);
+                    *metric_keys = keys.len();
+                    *metric_points += c.points.len() as u64;
+                }
+            }
+            Record::Artifact(a) => match open.as_mut() {
+                Some(UnitSummary::Run {
+                    artifacts,
+                    artifact_bytes,
+                    ..
+                })
+                | Some(UnitSummary::LoggedModel {
+                    artifacts,
+                    artifact_bytes,
+                    ..
+                }) => {
+                    *artifacts += 1;
+                    *artifact_bytes += a.size;
+                }
+                _ => {}
+            },
+            Record::LoggedModel(m) => {
+                open = Some(UnitSummary::LoggedModel {
+                    id: m.model_id,
+                    name: m.name,
+                    source_run_id: m.source_run_id,
+                    artifacts: 0,
+                    artifact_bytes: 0,
+                });
+            }
+            Record::RegisteredModel(m) => {
+                open = Some(UnitSummary::RegisteredModel {
+                    name: m.name,
+                    versions: Vec::new(),
+                    aliases: m
+                        .aliases
+                        .iter()
+                        .map(|a| format!("{}={}", a.alias, a.version))
+                        .collect(),
+                });
+            }
+            Record::ModelVersion(v) => {
+                if let Some(UnitSummary::RegisteredModel { versions, .. }) = open.as_mut() {
+                    versions.push(v.version);
+                }
+            }
+            Record::Sealed(s) => {
+                if let Some(u) = open.take() {
+                    debug_assert!(matches!(
+                        (&u, &s.unit),
+                        (UnitSummary::Experiment { .. }, UnitId::Experiment(_))
+                            | (UnitSummary::Run { .. }, UnitId::Run(_))
+                            | (UnitSummary::LoggedModel { .. }, UnitId::LoggedModel(_))
+                            | (UnitSummary::RegisteredModel { .. }, UnitId::Model(_))
+                    ));
+                    on_unit(&u);
+                }
+            }
+            Record::End(t) => counts = t.counts,
+        }
+    }
+    Ok(ArchiveSummary {
+        header: r.header().clone(),
+        counts,
+        tar_bytes: r.tar_offset(),
+        archive_bytes: r.archive_offset(),
+    })
+}
