@@ -73,7 +73,7 @@ fn raw_header(name: &[u8], size: u64, kind: u8, link: Option<&str>) -> [u8; 512]
 }
 
 fn pad(out: &mut Vec<u8>) {
-    while out.len() % 512 != 0 {
+    while !out.len().is_multiple_of(512) {
         out.push(0);
     }
 }

@@ -106,10 +106,10 @@ pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
     let result = summarize(input, |u| {
         if args.json {
             units.push(u.clone());
-        } else if write_err.is_none() {
-            if let Err(e) = writeln!(out, "{}", line(u)) {
-                write_err = Some(e);
-            }
+        } else if write_err.is_none()
+            && let Err(e) = writeln!(out, "{}", line(u))
+        {
+            write_err = Some(e);
         }
     });
     if let Some(e) = write_err {
