@@ -13,6 +13,8 @@
 
 pub mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod legacy;
 pub mod mlflow;
 pub mod transfer;

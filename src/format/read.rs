@@ -16,7 +16,7 @@ use super::model::{
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt::{self, Found, ReadError};
-use super::validate::{Sealed, Validator};
+use super::validate::{Listed, Sealed, Validator};
 use crate::error::{Error, Result};
 
 /// One step of an archive.
@@ -83,7 +83,8 @@ impl ReaderBuilder {
         dec.window_log_max(self.limits.zstd_window_log_max)
             .map_err(|e| Error::io("configuring the zstd decoder", e))?;
         let mut r = ArchiveReader {
-            input: dec,
+            // Decompress in large steps: tar headers and small members are read in small pieces.
+            input: BufReader::with_capacity(128 << 10, dec),
             pos: 0,
             max_name: self.limits.max_name_bytes,
             window_log_max: self.limits.zstd_window_log_max,
@@ -92,7 +93,7 @@ impl ReaderBuilder {
             finished: false,
             header: None,
             current: None,
-            current_unit: None,
+            scratch: Vec::new(),
         };
         match r.read_member()? {
             Step::Header(h) => r.header = Some(h),
@@ -116,8 +117,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 struct Pending {
-    name: String,
-    member: Member,
+    kind: Listed,
     size: u64,
     remaining: u64,
     hasher: crc32fast::Hasher,
@@ -131,7 +131,7 @@ enum Step {
 
 /// Reads an archive. See the module documentation.
 pub struct ArchiveReader<R: Read> {
-    input: zstd::stream::read::Decoder<'static, BufReader<Counting<R>>>,
+    input: BufReader<zstd::stream::read::Decoder<'static, BufReader<Counting<R>>>>,
     pos: u64,
     max_name: usize,
     window_log_max: u32,
@@ -140,7 +140,7 @@ pub struct ArchiveReader<R: Read> {
     finished: bool,
     header: Option<Header>,
     current: Option<String>,
-    current_unit: Option<String>,
+    scratch: Vec<u8>,
 }
 
 /// What [`ArchiveReader::verify`] found in a sound archive.
@@ -174,7 +174,7 @@ impl<R: Read> ArchiveReader<R> {
 
     /// Bytes of the archive consumed so far.
     pub fn archive_offset(&self) -> u64 {
-        self.input.get_ref().get_ref().count
+        self.input.get_ref().get_ref().get_ref().count
     }
 
     fn fail(&self, offset: u64, detail: impl Into<String>) -> Error {
@@ -182,8 +182,12 @@ impl<R: Read> ArchiveReader<R> {
             offset: Some(offset),
             member: self.current.clone(),
             object: self
-                .current_unit
-                .clone()
+                .current
+                .as_deref()
+                .and_then(|n| match path::parse(n) {
+                    Ok(Member::Unit(u, _)) => Some(u.to_string()),
+                    _ => None,
+                })
                 .or_else(|| self.v.open_unit().map(ToString::to_string)),
             detail: detail.into(),
         }
@@ -233,17 +237,27 @@ impl<R: Read> ArchiveReader<R> {
         let Some(mut p) = self.pending.take() else {
             return Ok(());
         };
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = std::mem::take(&mut self.scratch);
+        if p.remaining > 0 {
+            buf.resize(64 * 1024, 0);
+        }
+        let r = self.drain_into(&mut p, &mut buf);
+        self.scratch = buf;
+        r?;
+        tarfmt::skip_padding(&mut self.input, &mut self.pos, p.size)
+            .map_err(|e| self.tar_err(e))?;
+        let name = self.current.clone().unwrap_or_default();
+        self.v.end(name, p.kind, p.size, Crc32(p.hasher.finalize()));
+        Ok(())
+    }
+
+    fn drain_into(&mut self, p: &mut Pending, buf: &mut [u8]) -> Result<()> {
         while p.remaining > 0 {
             let want = p.remaining.min(buf.len() as u64) as usize;
             let n = self.read_raw(&mut buf[..want])?;
             p.hasher.update(&buf[..n]);
             p.remaining -= n as u64;
         }
-        tarfmt::skip_padding(&mut self.input, &mut self.pos, p.size)
-            .map_err(|e| self.tar_err(e))?;
-        self.v
-            .end(&p.name, &p.member, p.size, Crc32(p.hasher.finalize()));
         Ok(())
     }
 
@@ -261,7 +275,6 @@ impl<R: Read> ArchiveReader<R> {
     fn read_member(&mut self) -> Result<Step> {
         self.finish_pending()?;
         self.current = None;
-        self.current_unit = None;
         let found = tarfmt::read_header(&mut self.input, &mut self.pos, self.max_name)
             .map_err(|e| self.tar_err(e))?;
         let (name, size, offset) = match found {
@@ -280,24 +293,19 @@ impl<R: Read> ArchiveReader<R> {
         self.current = Some(name.clone());
         let member = path::parse(&name)
             .map_err(|d| self.fail(offset, format!("member name {name:?}: {d}")))?;
-        if let Member::Unit(unit, _) = &member {
-            self.current_unit = Some(unit.to_string());
-        }
         self.v
             .begin(&name, &member, size)
             .map_err(|d| self.fail(offset, d))?;
-        if let Member::Unit(unit, part @ (Part::Artifact(_) | Part::Unknown(_))) = &member {
-            let step = match part {
-                Part::Artifact(rel) => Step::Record(Record::Artifact(ArtifactEntry {
-                    unit: unit.clone(),
-                    path: rel.clone(),
-                    size,
-                })),
+        if let Member::Unit(_, Part::Artifact(_) | Part::Unknown(_)) = &member {
+            let kind = Listed::of(&member);
+            let step = match member {
+                Member::Unit(unit, Part::Artifact(path)) => {
+                    Step::Record(Record::Artifact(ArtifactEntry { unit, path, size }))
+                }
                 _ => Step::Skipped,
             };
             self.pending = Some(Pending {
-                name,
-                member,
+                kind,
                 size,
                 remaining: size,
                 hasher: crc32fast::Hasher::new(),
@@ -310,7 +318,7 @@ impl<R: Read> ArchiveReader<R> {
         let crc = Crc32::of(&bytes);
         let at = offset;
         if !matches!(member, Member::Trailer) {
-            self.v.end(&name, &member, size, crc);
+            self.v.end(name, Listed::of(&member), size, crc);
         }
         let bad_json =
             |me: &Self, e: serde_json::Error| me.fail(at, format!("malformed JSON: {e} (§7)"));
@@ -374,7 +382,6 @@ impl<R: Read> ArchiveReader<R> {
     /// After the trailer: the end-of-archive marker, then only zero bytes up to the end.
     fn read_end(&mut self) -> Result<()> {
         self.current = None;
-        self.current_unit = None;
         match tarfmt::read_header(&mut self.input, &mut self.pos, self.max_name)
             .map_err(|e| self.tar_err(e))?
         {

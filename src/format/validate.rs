@@ -51,6 +51,31 @@ pub struct Validator {
     minor: u32,
 }
 
+/// How a finished member counts (see [`Validator::end`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// The header or a seal: counted, not listed in a seal.
+    Unlisted,
+    /// The trailer: neither counted nor listed.
+    Trailer,
+    /// A record or an unknown member of a unit: listed in its seal.
+    Member,
+    /// An artifact: listed in its seal and counted as an artifact.
+    Artifact,
+}
+
+impl Listed {
+    /// How `member` counts.
+    pub fn of(member: &Member) -> Listed {
+        match member {
+            Member::Header | Member::Unit(_, Part::Seal) => Listed::Unlisted,
+            Member::Trailer => Listed::Trailer,
+            Member::Unit(_, Part::Artifact(_)) => Listed::Artifact,
+            Member::Unit(..) => Listed::Member,
+        }
+    }
+}
+
 /// What a sealed unit held, as the reader reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
@@ -229,24 +254,21 @@ impl Validator {
 
     /// Records a member whose bytes were all read (or written): its CRC joins the open unit's list.
     /// The header, seals and the trailer are not listed in a seal.
-    pub fn end(&mut self, name: &str, member: &Member, size: u64, crc: Crc32) {
-        if !matches!(member, Member::Trailer) {
+    pub fn end(&mut self, name: String, kind: Listed, size: u64, crc: Crc32) {
+        if kind != Listed::Trailer {
             self.members += 1;
         }
-        match member {
-            Member::Unit(_, Part::Seal) | Member::Header | Member::Trailer => {}
-            Member::Unit(_, part) => {
-                if let Some(u) = &mut self.open {
-                    u.entries.push(SealEntry {
-                        path: name.to_string(),
-                        size,
-                        crc32: crc,
-                    });
-                }
-                if let Part::Artifact(_) = part {
-                    self.counts.artifacts += 1;
-                    self.counts.artifact_bytes += size;
-                }
+        if kind == Listed::Artifact {
+            self.counts.artifacts += 1;
+            self.counts.artifact_bytes += size;
+        }
+        if matches!(kind, Listed::Member | Listed::Artifact) {
+            if let Some(u) = &mut self.open {
+                u.entries.push(SealEntry {
+                    path: name,
+                    size,
+                    crc32: crc,
+                });
             }
         }
     }

@@ -13,7 +13,7 @@ use super::model::{
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt;
-use super::validate::{Validator, current_version};
+use super::validate::{Listed, Validator, current_version};
 use crate::error::{Error, Result};
 
 /// Options of [`ArchiveWriter`].
@@ -94,6 +94,7 @@ impl WriterBuilder {
             next_chunk: 0,
             next_model: 0,
             poisoned: false,
+            scratch: Vec::new(),
         };
         let header = Header {
             format: FORMAT_NAME.into(),
@@ -110,7 +111,6 @@ impl WriterBuilder {
 
 struct Body {
     name: String,
-    member: Member,
     size: u64,
     written: u64,
     hasher: crc32fast::Hasher,
@@ -126,6 +126,7 @@ pub struct ArchiveWriter<W: Write> {
     next_chunk: u64,
     next_model: u64,
     poisoned: bool,
+    scratch: Vec<u8>,
 }
 
 /// What [`ArchiveWriter::finish`] reports.
@@ -214,7 +215,7 @@ impl<W: Write> ArchiveWriter<W> {
             Ok(n) => self.pos += n + size + tarfmt::padding(size),
             Err(e) => return Err(self.io_err(name, e)),
         }
-        self.v.end(name, member, size, crc);
+        self.v.end(name.to_string(), Listed::of(member), size, crc);
         Ok(crc)
     }
 
@@ -353,7 +354,6 @@ impl<W: Write> ArchiveWriter<W> {
         }
         self.body = Some(Body {
             name,
-            member,
             size,
             written: 0,
             hasher: crc32fast::Hasher::new(),
@@ -408,15 +408,30 @@ impl<W: Write> ArchiveWriter<W> {
         }
         self.pos += tarfmt::padding(b.size);
         self.v
-            .end(&b.name, &b.member, b.size, Crc32(b.hasher.finalize()));
+            .end(b.name, Listed::Artifact, b.size, Crc32(b.hasher.finalize()));
         Ok(())
     }
 
     /// Writes a whole artifact of exactly `size` bytes from a reader; a reader that ends early or
     /// has bytes left over is an error.
     pub fn artifact(&mut self, rel: &str, size: u64, mut body: impl Read) -> Result<()> {
+        // (the copy loop reuses one buffer across artifacts: thousands of small files are common)
         self.begin_artifact(rel, size)?;
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(64 * 1024, 0);
+        let r = self.copy_body(rel, size, &mut body, &mut buf);
+        self.scratch = buf;
+        r?;
+        self.end_artifact()
+    }
+
+    fn copy_body(
+        &mut self,
+        rel: &str,
+        size: u64,
+        body: &mut impl Read,
+        buf: &mut [u8],
+    ) -> Result<()> {
         let mut left = size;
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
@@ -455,7 +470,7 @@ impl<W: Write> ArchiveWriter<W> {
                 }
             }
         }
-        self.end_artifact()
+        Ok(())
     }
 
     /// Seals the open unit (run, logged model or registered model).
@@ -472,7 +487,7 @@ impl<W: Write> ArchiveWriter<W> {
             unit: unit.prefix(),
             members: self.v_entries(),
         };
-        let bytes = json(&seal, true, "a seal")?;
+        let bytes = json(&seal, false, "a seal")?; // compact: a seal may list millions of members
         let name = unit.seal_path();
         self.json_member(&name, &Member::Unit(unit.clone(), Part::Seal), &bytes)?;
         let sealed = self.v.seal(&seal, &bytes);

@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod format;
 mod format_util;
+mod fuzz_replay;
 mod retries;
 mod spec_examples;
 mod util;
