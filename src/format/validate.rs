@@ -262,14 +262,14 @@ impl Validator {
             self.counts.artifacts += 1;
             self.counts.artifact_bytes += size;
         }
-        if matches!(kind, Listed::Member | Listed::Artifact) {
-            if let Some(u) = &mut self.open {
-                u.entries.push(SealEntry {
-                    path: name,
-                    size,
-                    crc32: crc,
-                });
-            }
+        if matches!(kind, Listed::Member | Listed::Artifact)
+            && let Some(u) = &mut self.open
+        {
+            u.entries.push(SealEntry {
+                path: name,
+                size,
+                crc32: crc,
+            });
         }
     }
 
