@@ -17,6 +17,12 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
+    /// The pair of `tags` whose key is `key`, if `key` is given and present.
+    pub fn find<'a>(tags: &'a [KeyValue], key: Option<&str>) -> Option<&'a KeyValue> {
+        let key = key?;
+        tags.iter().find(|t| t.key == key)
+    }
+
     /// A pair.
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
         KeyValue {

@@ -9,5 +9,6 @@ mod format_util;
 mod fuzz_replay;
 mod retries;
 mod spec_examples;
+mod tls;
 mod util;
 mod vectors;

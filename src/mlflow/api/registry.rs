@@ -307,10 +307,7 @@ impl Client {
             "POST model-versions/create (model {:?}, source {:?})",
             req.name, req.source
         );
-        let marker = req
-            .reconcile_tag
-            .as_ref()
-            .and_then(|k| req.tags.iter().find(|t| &t.key == k));
+        let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
         self.create_reconciled(
             &call,
             async || {

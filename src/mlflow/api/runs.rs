@@ -153,10 +153,7 @@ impl Client {
             req.run_name.as_deref().unwrap_or(""),
             req.experiment_id
         );
-        let marker = req
-            .reconcile_tag
-            .as_ref()
-            .and_then(|k| req.tags.iter().find(|t| &t.key == k));
+        let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
         self.create_reconciled(
             &call,
             async || {
