@@ -84,7 +84,7 @@ impl ReaderBuilder {
             .map_err(|e| Error::io("configuring the zstd decoder", e))?;
         let mut r = ArchiveReader {
             // Decompress in large steps: tar headers and small members are read in small pieces.
-            input: BufReader::with_capacity(128 << 10, dec),
+            input: BufReader::with_capacity(32 << 10, dec),
             pos: 0,
             max_name: self.limits.max_name_bytes,
             window_log_max: self.limits.zstd_window_log_max,
