@@ -20,3 +20,13 @@ impl SrcServer {
         )?)
     }
 }
+
+/// A boolean flag's value: `true`/`false` in any case (the Python tool's `True`/`False`), `1`/`0`,
+/// `yes`/`no`.
+pub fn legacy_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("expected true or false, got {other:?}")),
+    }
+}

@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
+    ExportExperiment(cmd::export_experiment::Args),
     /// Write every registered model with all its versions to registered_models.json.
     ListRegisteredModels(cmd::list_registered_models::Args),
     /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
@@ -56,6 +58,7 @@ pub fn main() -> ExitCode {
                 cmd::list_registered_models::run(args, global).await
             }
             Command::Inspect(args) => cmd::inspect::run(args, global),
+            Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
         }
     });

@@ -1,4 +1,8 @@
 //! Sources, sinks and the pipeline between them: where `mlflow` (the server) meets `format` (the
-//! archive) and `legacy` (the Python tool's layouts).
+//! archive) and `legacy` (the Python tool's layouts). `map` is the one place that knows both the
+//! REST types and the records.
 
+pub mod archive_sink;
+pub mod export;
 pub mod list_models;
+pub mod map;

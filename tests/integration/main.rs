@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod client;
+mod export;
 mod format;
 mod format_util;
 mod fuzz_replay;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod export_experiment;
 pub mod inspect;
 pub mod list_registered_models;
 pub mod verify;

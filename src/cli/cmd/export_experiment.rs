@@ -1,0 +1,153 @@
+//! `export-experiment`: one or more experiments (runs, metric histories, artifacts, logged models)
+//! from a tracking server into an archive, streamed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mlflow_archive::format::WriterBuilder;
+use mlflow_archive::format::model::Source;
+use mlflow_archive::mlflow::Client;
+use mlflow_archive::mlflow::types::Experiment;
+use mlflow_archive::transfer::archive_sink::ArchiveSink;
+use mlflow_archive::transfer::export::{ExportOptions, export_experiments};
+
+use crate::cli::Global;
+use crate::cli::args::{SrcServer, legacy_bool};
+use crate::cli::output::counts_line;
+
+/// Arguments of `export-experiment`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: SrcServer,
+
+    /// The experiment: a name, or an id.
+    #[arg(long, value_name = "ID|NAME")]
+    experiment: String,
+
+    /// The archive to write: a path ending in .mlar, or - for standard output.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "output-dir",
+        value_name = "OUT"
+    )]
+    output: PathBuf,
+
+    /// Export deleted runs too (also accepts the Python tool's `--export-deleted-runs True`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_deleted_runs: bool,
+
+    /// zstd level, 1 to 19.
+    #[arg(long, default_value_t = 3)]
+    level: i32,
+
+    /// zstd worker threads (0: compress on the writer thread).
+    #[arg(long, default_value_t = 0)]
+    zstd_threads: u32,
+}
+
+/// Finds an experiment by name, then by id (as the Python tool does).
+pub async fn resolve_experiment(client: &Client, key: &str) -> anyhow::Result<Experiment> {
+    if let Some(e) = client.get_experiment_by_name(key).await? {
+        return Ok(e);
+    }
+    match client.get_experiment(key).await {
+        Ok(e) => Ok(e),
+        Err(e) if e.is_not_found() || e.api().is_some_and(|a| a.status == 400) => {
+            Err(anyhow::anyhow!(
+                "experiment {key:?} not found on {} (neither a name nor an id)",
+                client.server()
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout && args.output.extension().is_none_or(|e| e != "mlar") {
+        anyhow::bail!(
+            "output {}: only archives (a path ending in .mlar, or - for standard output) are supported yet; the Python tool's directory and zip layouts come later",
+            args.output.display()
+        );
+    }
+    let client = args.server.client()?;
+    let experiment = resolve_experiment(&client, &args.experiment).await?;
+    let builder = WriterBuilder::new()
+        .level(args.level)
+        .threads(args.zstd_threads)
+        .source(Source {
+            tracking_uri: Some(client.server().to_string()),
+            scope: Some("experiment".into()),
+        });
+    let partial = {
+        let mut p = args.output.as_os_str().to_owned();
+        p.push(".partial");
+        PathBuf::from(p)
+    };
+    let out: Box<dyn Write + Send> = if to_stdout {
+        Box::new(std::io::BufWriter::with_capacity(
+            256 << 10,
+            std::io::stdout(),
+        ))
+    } else {
+        let f = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        Box::new(std::io::BufWriter::with_capacity(256 << 10, f))
+    };
+    let mut sink = ArchiveSink::start(out, builder);
+    let opts = ExportOptions {
+        export_deleted_runs: args.export_deleted_runs,
+        history_page: None,
+    };
+    let exported =
+        export_experiments(&client, std::slice::from_ref(&experiment), &mut sink, &opts).await;
+    let result = match exported {
+        Ok(()) => sink.finish().await,
+        Err(e) => {
+            drop(sink);
+            Err(e)
+        }
+    };
+    match result {
+        Ok(summary) => {
+            if !to_stdout {
+                std::fs::rename(&partial, &args.output).with_context(|| {
+                    format!(
+                        "renaming {} to {}",
+                        partial.display(),
+                        args.output.display()
+                    )
+                })?;
+            }
+            if !global.quiet {
+                eprintln!(
+                    "exported experiment {} {:?} from {} to {}: {}; {} bytes",
+                    experiment.experiment_id,
+                    experiment.name,
+                    client.server(),
+                    if to_stdout {
+                        "standard output".to_string()
+                    } else {
+                        args.output.display().to_string()
+                    },
+                    counts_line(&summary.counts),
+                    summary.archive_bytes
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if !to_stdout {
+                let _ = std::fs::remove_file(&partial);
+            }
+            Err(anyhow::Error::from(e).context(format!(
+                "exporting experiment {} {:?} failed; no archive was written",
+                experiment.experiment_id, experiment.name
+            )))
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Tracking server → archive: experiments with their runs (parents first, deferred children held
+//! until their parent is written), full metric histories page by page, artifacts streamed file by
+//! file, and the experiments' logged models right after their source run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures_util::TryStreamExt;
+
+use super::archive_sink::{ArchiveSink, Cmd};
+use super::map;
+use crate::error::{Error, Result};
+use crate::format::model as rec;
+use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
+use crate::mlflow::{ArtifactRoot, Client};
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Include deleted runs (`--export-deleted-runs`).
+    pub export_deleted_runs: bool,
+    /// Points per metric history page (default: the client's).
+    pub history_page: Option<u32>,
+}
+
+/// Exports `experiments` (already resolved) into `sink`.
+pub async fn export_experiments(
+    client: &Client,
+    experiments: &[Experiment],
+    sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    let view = if opts.export_deleted_runs {
+        ViewType::All
+    } else {
+        ViewType::ActiveOnly
+    };
+    // First pass, light: which runs and logged models the export holds, so a dependency on an
+    // object outside it is known to be satisfied and one inside it is waited for.
+    let mut in_export: HashSet<String> = HashSet::new();
+    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
+    let mut orphan_models: Vec<LoggedModel> = Vec::new();
+    for e in experiments {
+        let ids = std::slice::from_ref(&e.experiment_id);
+        let mut runs = std::pin::pin!(client.search_runs(ids, None, view));
+        while let Some(r) = runs.try_next().await? {
+            in_export.insert(format!("run:{}", r.info.run_id));
+        }
+        let mut models = std::pin::pin!(client.search_logged_models(ids, None));
+        while let Some(m) = models.try_next().await? {
+            in_export.insert(format!("lm:{}", m.info.model_id));
+            if m.info.source_run_id.is_empty() {
+                orphan_models.push(m);
+            } else {
+                models_by_source
+                    .entry(m.info.source_run_id.clone())
+                    .or_default()
+                    .push(m);
+            }
+        }
+    }
+    let mut st = State {
+        client,
+        opts,
+        written: HashSet::new(),
+        deferred: BTreeMap::new(),
+        models_by_source,
+        in_export,
+    };
+    for e in experiments {
+        sink.send(Cmd::Experiment(map::experiment(e))).await?;
+    }
+    for m in orphan_models {
+        st.write_logged_model(sink, &m).await?;
+    }
+    for e in experiments {
+        let ids = std::slice::from_ref(&e.experiment_id);
+        let mut runs = std::pin::pin!(client.search_runs(ids, None, view));
+        while let Some(r) = runs.try_next().await? {
+            st.offer(sink, r).await?;
+        }
+    }
+    // Logged models whose source run is not in the export.
+    let rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    for m in rest {
+        st.write_logged_model(sink, &m).await?;
+    }
+    if let Some((dep, runs)) = st.deferred.iter().next() {
+        return Err(Error::Config(format!(
+            "run {} waits for {dep}, which never came (a cycle of parents?)",
+            runs[0].info.run_id
+        )));
+    }
+    Ok(())
+}
+
+struct State<'a> {
+    client: &'a Client,
+    opts: &'a ExportOptions,
+    written: HashSet<String>,
+    /// Runs waiting for a dependency (`run:<id>` or `lm:<id>`), by that dependency.
+    deferred: BTreeMap<String, Vec<Run>>,
+    models_by_source: HashMap<String, Vec<LoggedModel>>,
+    in_export: HashSet<String>,
+}
+
+impl State<'_> {
+    fn missing_dependency(&self, r: &Run) -> Option<String> {
+        let parent = r
+            .data
+            .tags
+            .iter()
+            .find(|t| t.key == "mlflow.parentRunId" && !t.value.is_empty())
+            .map(|t| format!("run:{}", t.value));
+        parent
+            .into_iter()
+            .chain(
+                r.inputs
+                    .model_inputs
+                    .iter()
+                    .map(|m| format!("lm:{}", m.model_id)),
+            )
+            .find(|d| self.in_export.contains(d) && !self.written.contains(d))
+    }
+
+    /// Writes a run now if what it depends on is written, else holds it.
+    async fn offer(&mut self, sink: &mut ArchiveSink, first: Run) -> Result<()> {
+        let mut ready = vec![first];
+        while let Some(r) = ready.pop() {
+            if let Some(dep) = self.missing_dependency(&r) {
+                self.deferred.entry(dep).or_default().push(r);
+                continue;
+            }
+            let id = r.info.run_id.clone();
+            self.write_run(sink, &r).await?;
+            self.written.insert(format!("run:{id}"));
+            let mut released: Vec<String> = vec![format!("run:{id}")];
+            if let Some(models) = self.models_by_source.remove(&id) {
+                for m in models {
+                    self.write_logged_model(sink, &m).await?;
+                    released.push(format!("lm:{}", m.info.model_id));
+                }
+            }
+            for key in released {
+                if let Some(waiting) = self.deferred.remove(&key) {
+                    ready.extend(waiting.into_iter().rev());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_run(&mut self, sink: &mut ArchiveSink, r: &Run) -> Result<()> {
+        let id = &r.info.run_id;
+        sink.send(Cmd::BeginRun(map::run(r))).await?;
+        let mut keys: Vec<&str> = r.data.metrics.iter().map(|m| m.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let mut pages =
+                std::pin::pin!(self.client.metric_history(id, key, self.opts.history_page));
+            while let Some(page) = pages.try_next().await? {
+                for chunk in map::metric_chunks(key, &page) {
+                    sink.send(Cmd::Chunk(chunk)).await?;
+                }
+            }
+        }
+        if !r.info.artifact_uri.is_empty() {
+            let root = ArtifactRoot::parse(&r.info.artifact_uri)
+                .map_err(|e| Error::Config(format!("run {id}: {e}")))?;
+            copy_artifacts(self.client, &root, sink).await?;
+        }
+        sink.send(Cmd::EndUnit).await
+    }
+
+    async fn write_logged_model(&mut self, sink: &mut ArchiveSink, m: &LoggedModel) -> Result<()> {
+        let i = &m.info;
+        sink.send(Cmd::BeginLoggedModel(rec::LoggedModel {
+            model_id: i.model_id.clone(),
+            experiment_id: i.experiment_id.clone(),
+            name: i.name.clone(),
+            model_type: i.model_type.clone(),
+            source_run_id: i.source_run_id.clone(),
+            status: i.status.clone(),
+            status_message: i.status_message.clone(),
+            artifact_uri: i.artifact_uri.clone(),
+            creation_timestamp: i.creation_timestamp_ms,
+            last_updated_timestamp: i.last_updated_timestamp_ms,
+            params: m
+                .data
+                .params
+                .iter()
+                .map(|p| rec::Tag::new(p.key.clone(), p.value.clone()))
+                .collect(),
+            tags: i
+                .tags
+                .iter()
+                .map(|t| rec::Tag::new(t.key.clone(), t.value.clone()))
+                .collect(),
+        }))
+        .await?;
+        if !i.artifact_uri.is_empty() {
+            let root = m
+                .artifact_root()
+                .map_err(|e| Error::Config(format!("logged model {}: {e}", i.model_id)))?;
+            copy_artifacts(self.client, &root, sink).await?;
+        }
+        self.written.insert(format!("lm:{}", i.model_id));
+        sink.send(Cmd::EndUnit).await
+    }
+}
+
+/// Streams every file under `root` into the open unit.
+async fn copy_artifacts(
+    client: &Client,
+    root: &ArtifactRoot,
+    sink: &mut ArchiveSink,
+) -> Result<()> {
+    let mut files = std::pin::pin!(client.walk_artifacts(root));
+    while let Some(f) = files.try_next().await? {
+        let dl = client
+            .download_artifact(root, &f.path, Some(f.size))
+            .await?;
+        sink.send(Cmd::BeginArtifact(f.path.clone(), f.size))
+            .await?;
+        let mut body = dl.body;
+        while let Some(chunk) = body.try_next().await? {
+            sink.send(Cmd::Body(chunk)).await?;
+        }
+        sink.send(Cmd::EndArtifact).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Mapping between the server's REST types (`mlflow::types`) and the archive's records
+//! (`format::model`): the one place that knows both.
+
+use crate::format::model as rec;
+use crate::mlflow::types as rest;
+
+fn tags(v: &[rest::KeyValue]) -> Vec<rec::Tag> {
+    v.iter()
+        .map(|t| rec::Tag::new(t.key.clone(), t.value.clone()))
+        .collect()
+}
+
+/// An experiment as a record.
+pub fn experiment(e: &rest::Experiment) -> rec::Experiment {
+    rec::Experiment {
+        experiment_id: e.experiment_id.clone(),
+        name: e.name.clone(),
+        artifact_location: e.artifact_location.clone(),
+        lifecycle_stage: if e.lifecycle_stage.is_empty() {
+            "active".into()
+        } else {
+            e.lifecycle_stage.clone()
+        },
+        creation_time: e.creation_time,
+        last_update_time: e.last_update_time,
+        tags: tags(&e.tags),
+    }
+}
+
+/// A run as a record (its metric history and artifacts travel separately).
+pub fn run(r: &rest::Run) -> rec::Run {
+    rec::Run {
+        run_id: r.info.run_id.clone(),
+        experiment_id: r.info.experiment_id.clone(),
+        run_name: r.info.run_name.clone(),
+        user_id: r.info.user_id.clone(),
+        status: r.info.status.clone(),
+        start_time: r.info.start_time,
+        end_time: r.info.end_time,
+        lifecycle_stage: if r.info.lifecycle_stage.is_empty() {
+            "active".into()
+        } else {
+            r.info.lifecycle_stage.clone()
+        },
+        artifact_uri: r.info.artifact_uri.clone(),
+        params: tags(&r.data.params),
+        tags: tags(&r.data.tags),
+        dataset_inputs: r
+            .inputs
+            .dataset_inputs
+            .iter()
+            .map(|d| rec::DatasetInput {
+                tags: tags(&d.tags),
+                name: d.dataset.name.clone(),
+                digest: d.dataset.digest.clone(),
+                source_type: d.dataset.source_type.clone(),
+                source: d.dataset.source.clone(),
+                schema: d.dataset.schema.clone(),
+                profile: d.dataset.profile.clone(),
+            })
+            .collect(),
+        model_inputs: r
+            .inputs
+            .model_inputs
+            .iter()
+            .map(|m| m.model_id.clone())
+            .collect(),
+        model_outputs: r
+            .outputs
+            .model_outputs
+            .iter()
+            .map(|m| rec::ModelOutput {
+                model_id: m.model_id.clone(),
+                step: m.step,
+            })
+            .collect(),
+    }
+}
+
+/// Splits one page of a metric's history into chunks of points that share their MLflow 3 links
+/// (logged model, dataset), keeping the server's order.
+pub fn metric_chunks(key: &str, page: &[rest::Metric]) -> Vec<rec::MetricChunk> {
+    let mut out: Vec<rec::MetricChunk> = Vec::new();
+    for m in page {
+        let same = out.last().is_some_and(|c| {
+            c.model_id == m.model_id
+                && c.dataset_name == m.dataset_name
+                && c.dataset_digest == m.dataset_digest
+        });
+        if !same {
+            out.push(rec::MetricChunk {
+                key: key.to_string(),
+                model_id: m.model_id.clone(),
+                dataset_name: m.dataset_name.clone(),
+                dataset_digest: m.dataset_digest.clone(),
+                points: Vec::new(),
+            });
+        }
+        if let Some(c) = out.last_mut() {
+            c.points.push(rec::Point {
+                step: m.step,
+                timestamp: m.timestamp,
+                value: m.value,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_split_where_links_change() {
+        let m = |v: f64, model: Option<&str>| rest::Metric {
+            key: "k".into(),
+            value: v,
+            timestamp: 1,
+            step: 0,
+            model_id: model.map(String::from),
+            ..rest::Metric::default()
+        };
+        let chunks = metric_chunks(
+            "k",
+            &[
+                m(1.0, None),
+                m(2.0, None),
+                m(3.0, Some("m-1")),
+                m(4.0, None),
+            ],
+        );
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.points.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1]);
+        assert_eq!(chunks[1].model_id.as_deref(), Some("m-1"));
+    }
+}

@@ -1,0 +1,281 @@
+//! `export-experiment` against a real server: the archive holds exactly what the server holds,
+//! field by field, point by point and byte by byte, with parents before children.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use mlflow_archive::format::model::{MetricChunk, Point};
+use mlflow_archive::mlflow::types::{KeyValue, Metric, ModelOutput};
+use mlflow_archive::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
+
+use crate::format_util::{Item, read_items};
+use crate::live_pair;
+use crate::util::{cli, client, output, unique};
+
+async fn run(c: &Client, exp: &str, name: &str, parent: Option<&str>, start: i64) -> String {
+    let mut tags = vec![KeyValue::new("mlflow.user", "alice")];
+    if let Some(p) = parent {
+        tags.push(KeyValue::new("mlflow.parentRunId", p));
+    }
+    c.create_run(&CreateRun {
+        experiment_id: exp.to_string(),
+        run_name: Some(name.into()),
+        start_time: Some(start),
+        tags,
+        ..CreateRun::default()
+    })
+    .await
+    .unwrap()
+    .info
+    .run_id
+}
+
+#[tokio::test]
+async fn an_exported_experiment_holds_everything_the_server_holds() {
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let name = unique("export");
+    let exp = c
+        .create_experiment(
+            &name,
+            None,
+            &[KeyValue::new("mlflow.note.content", "to export")],
+        )
+        .await
+        .unwrap();
+    // A child that starts before its parent (so search order puts it first), a grandchild, a
+    // deleted run, a long history with NaN and repeated steps, odd artifact names, a logged model.
+    let child = run(&c, &exp, "child", None, 1_000).await;
+    let parent = run(&c, &exp, "parent", None, 2_000).await;
+    c.set_run_tag(&child, "mlflow.parentRunId", &parent)
+        .await
+        .unwrap();
+    let grandchild = run(&c, &exp, "grandchild", Some(&child), 3_000).await;
+    let deleted = run(&c, &exp, "deleted", None, 4_000).await;
+    let points: Vec<Metric> = (0..30_100)
+        .map(|i| Metric {
+            key: "loss/train".into(),
+            value: if i == 7 { f64::NAN } else { (i as f64).sqrt() },
+            timestamp: 1_000 + i,
+            step: i / 3,
+            ..Metric::default()
+        })
+        .collect();
+    c.log_batch(&child, &points, &[KeyValue::new("alpha", "0.5")], &[])
+        .await
+        .unwrap();
+    c.update_run(&UpdateRun {
+        run_id: child.clone(),
+        status: Some("FAILED".into()),
+        end_time: Some(9_999),
+        run_name: None,
+    })
+    .await
+    .unwrap();
+    let root = ArtifactRoot::parse(&c.get_run(&child).await.unwrap().info.artifact_uri).unwrap();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("model/MLmodel", b"run_id: x\n".to_vec()),
+        ("d/é f.txt", vec![7u8; 70_000]),
+    ];
+    for (p, d) in &files {
+        c.upload_artifact_bytes(&root, p, Bytes::from(d.clone()))
+            .await
+            .unwrap();
+    }
+    let lm = c
+        .create_logged_model(&CreateLoggedModel {
+            experiment_id: exp.clone(),
+            name: Some("m".into()),
+            source_run_id: Some(parent.clone()),
+            params: vec![KeyValue::new("C", "1")],
+            ..CreateLoggedModel::default()
+        })
+        .await
+        .unwrap();
+    c.upload_artifact_bytes(
+        &lm.artifact_root().unwrap(),
+        "MLmodel",
+        Bytes::from_static(b"flavors: {}\n"),
+    )
+    .await
+    .unwrap();
+    c.log_outputs(
+        &parent,
+        &[ModelOutput {
+            model_id: lm.info.model_id.clone(),
+            step: 0,
+        }],
+    )
+    .await
+    .unwrap();
+    c.delete_run(&deleted).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.mlar");
+    for (flag, want_runs) in [(None, 3usize), (Some("--export-deleted-runs"), 4)] {
+        let mut cmd = cli();
+        cmd.args([
+            "export-experiment",
+            "--src-uri",
+            &pair.src.uri,
+            "--experiment",
+            &name,
+            "-o",
+        ])
+        .arg(&path);
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let items = read_items(std::fs::File::open(&path).unwrap()).unwrap();
+        let runs: Vec<&mlflow_archive::format::model::Run> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Run(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(runs.len(), want_runs);
+        // Parents before children, whatever the search order.
+        let pos = |id: &str| runs.iter().position(|r| r.run_id == id).unwrap();
+        assert!(pos(&parent) < pos(&child) && pos(&child) < pos(&grandchild));
+        // Every run record equals the server's run.
+        for r in &runs {
+            let server = c.get_run(&r.run_id).await.unwrap();
+            assert_eq!(
+                **r,
+                mlflow_archive::transfer::map::run(&server),
+                "run {}",
+                r.run_id
+            );
+        }
+        assert_eq!(runs.iter().any(|r| r.run_id == deleted), flag.is_some());
+    }
+
+    // The last archive (with deleted runs), in detail.
+    let items = read_items(std::fs::File::open(&path).unwrap()).unwrap();
+    let Item::Experiment(e) = &items[0] else {
+        panic!("experiment first")
+    };
+    assert_eq!(
+        *e,
+        mlflow_archive::transfer::map::experiment(&c.get_experiment(&exp).await.unwrap())
+    );
+    let mut history: Vec<Point> = Vec::new();
+    let mut artifacts: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut current = String::new();
+    for it in &items {
+        match it {
+            Item::Run(r) => current = r.run_id.clone(),
+            Item::Chunk(MetricChunk { key, points, .. }) if current == child => {
+                assert_eq!(key, "loss/train");
+                history.extend(points.iter().copied());
+            }
+            Item::Artifact(p, d) if current == child => {
+                artifacts.insert(p.clone(), d.clone());
+            }
+            Item::LoggedModel(m) => {
+                assert_eq!(m.model_id, lm.info.model_id);
+                assert_eq!(m.source_run_id, parent);
+                current = m.model_id.clone();
+            }
+            Item::Artifact(p, d) if current == lm.info.model_id => {
+                assert_eq!(
+                    (p.as_str(), d.as_slice()),
+                    ("MLmodel", &b"flavors: {}\n"[..])
+                );
+            }
+            _ => {}
+        }
+    }
+    let server: Vec<Metric> = c
+        .metric_history(&child, "loss/train", None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .concat();
+    let want: Vec<Point> = server
+        .iter()
+        .map(|m| Point {
+            step: m.step,
+            timestamp: m.timestamp,
+            value: m.value,
+        })
+        .collect();
+    assert_eq!(history.len(), 30_100);
+    assert_eq!(history, want, "the whole history, in the server's order");
+    assert_eq!(artifacts.len(), files.len());
+    for (p, d) in &files {
+        assert_eq!(artifacts[*p], *d, "{p}");
+    }
+    let lm_pos = items
+        .iter()
+        .position(|i| matches!(i, Item::LoggedModel(_)))
+        .unwrap();
+    let parent_pos = items
+        .iter()
+        .position(|i| matches!(i, Item::Run(r) if r.run_id == parent))
+        .unwrap();
+    assert!(parent_pos < lm_pos, "a logged model follows its source run");
+}
+
+#[tokio::test]
+async fn export_to_stdout_pipes_into_verify_and_a_missing_experiment_fails_cleanly() {
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let name = unique("pipe");
+    let exp = c.create_experiment(&name, None, &[]).await.unwrap();
+    run(&c, &exp, "r", None, 1).await;
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &exp,
+        "-o",
+        "-",
+    ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = read_items(&out.stdout[..]).unwrap();
+    assert_eq!(
+        items.iter().filter(|i| matches!(i, Item::Run(_))).count(),
+        1
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        "no such experiment",
+        "-o",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("\"no such experiment\" not found"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing is left behind"
+    );
+}
