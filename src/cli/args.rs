@@ -21,6 +21,25 @@ impl SrcServer {
     }
 }
 
+/// The destination server (`--dst-uri`, else `MLFLOW_TRACKING_URI`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DstServer {
+    /// Tracking server to write to [default: $MLFLOW_TRACKING_URI]. Credentials come from
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
+    #[arg(long = "dst-uri", value_name = "URI")]
+    pub uri: Option<String>,
+}
+
+impl DstServer {
+    /// A client for the destination server.
+    pub fn client(&self) -> mlflow_archive::Result<Client> {
+        Client::new(TrackingConfig::resolve(
+            self.uri.as_deref(),
+            &Env::from_process(),
+        )?)
+    }
+}
+
 /// A boolean flag's value: `true`/`false` in any case (the Python tool's `True`/`False`), `1`/`0`,
 /// `yes`/`no`.
 pub fn legacy_bool(s: &str) -> Result<bool, String> {

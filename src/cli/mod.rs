@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
+    /// Import an archive's experiment into a tracking server (idempotent, resumable).
+    ImportExperiment(cmd::import_experiment::Args),
     /// Write every registered model with all its versions to registered_models.json.
     ListRegisteredModels(cmd::list_registered_models::Args),
     /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
             }
             Command::Inspect(args) => cmd::inspect::run(args, global),
             Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
+            Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
         }
     });

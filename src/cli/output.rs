@@ -95,11 +95,11 @@ impl Write for Output {
 }
 
 /// Opens `-` (standard input) or a file for reading, buffered.
-pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read>> {
+pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read + Send>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(io::BufReader::with_capacity(
             256 << 10,
-            io::stdin().lock(),
+            io::stdin(),
         )));
     }
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

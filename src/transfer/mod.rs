@@ -3,6 +3,8 @@
 //! REST types and the records.
 
 pub mod archive_sink;
+pub mod archive_source;
 pub mod export;
+pub mod import;
 pub mod list_models;
 pub mod map;

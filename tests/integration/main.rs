@@ -9,6 +9,7 @@ mod format;
 mod format_util;
 mod fuzz_replay;
 mod retries;
+mod roundtrip;
 mod spec_examples;
 mod tls;
 mod util;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod export_experiment;
+pub mod import_experiment;
 pub mod inspect;
 pub mod list_registered_models;
 pub mod verify;

@@ -1,0 +1,89 @@
+//! `import-experiment`: an archive's experiment (runs, metric histories, artifacts, logged models)
+//! into a tracking server, streamed from a file or standard input, idempotent and resumable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::transfer::archive_source::ArchiveSource;
+use mlflow_archive::transfer::import::{ImportOptions, import_archive};
+
+use crate::cli::Global;
+use crate::cli::args::{DstServer, legacy_bool};
+use crate::cli::output::{input_name, open_input};
+
+/// Arguments of `import-experiment`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: DstServer,
+
+    /// The archive: a path ending in .mlar, or - for standard input.
+    #[arg(
+        short = 'i',
+        long = "input",
+        visible_alias = "input-dir",
+        value_name = "IN"
+    )]
+    input: PathBuf,
+
+    /// The destination experiment (created if missing); default: the archived experiment's name.
+    #[arg(long, value_name = "NAME")]
+    experiment_name: Option<String>,
+
+    /// Keep the source's `mlflow.user` tag.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    use_src_user_id: bool,
+
+    /// Keep `mlflow.*` tags (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = legacy_bool)]
+    import_mlflow_tags: bool,
+
+    /// Print a JSON report (counts and the source → destination id maps) on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let from_stdin = args.input.as_os_str() == "-";
+    if !from_stdin && args.input.extension().is_none_or(|e| e != "mlar") {
+        anyhow::bail!(
+            "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet; the Python tool's directory and zip layouts come later",
+            args.input.display()
+        );
+    }
+    let client = args.server.client()?;
+    let name = input_name(&args.input);
+    let input = open_input(&args.input)?;
+    let source = ArchiveSource::start(input);
+    let opts = ImportOptions {
+        experiment_name: args.experiment_name.clone(),
+        use_src_user_id: args.use_src_user_id,
+        import_mlflow_tags: args.import_mlflow_tags,
+    };
+    let report = import_archive(&client, source, &opts).await.map_err(|e| {
+        anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if !global.quiet {
+        eprintln!(
+            "imported {name} into {}: {} runs imported, {} already complete, {} redone; {} metric points, {} artifacts ({} bytes), {} logged models",
+            client.server(),
+            report.runs_imported,
+            report.runs_skipped,
+            report.runs_redone,
+            report.metric_points,
+            report.artifacts,
+            report.artifact_bytes,
+            report.logged_models.len()
+        );
+        if !report.missing_parents.is_empty() {
+            eprintln!(
+                "note: {} nested runs have a parent that was not in the archive; the parent's source id is in tag mlflow_archive.source.parent_run_id",
+                report.missing_parents.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

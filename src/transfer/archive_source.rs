@@ -1,0 +1,103 @@
+//! The bridge from the sync archive reader to async sinks: the reader runs on a blocking thread
+//! and sends records and artifact body chunks through a bounded channel, in archive order.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::format::model::Header;
+use crate::format::{ArchiveReader, ArtifactEntry, Record};
+
+/// Events in flight at most (a body chunk is at most 64 KiB).
+const CHANNEL: usize = 16;
+const CHUNK: usize = 64 << 10;
+
+/// One step of an archive, as a sink sees it.
+#[derive(Debug)]
+pub enum Event {
+    /// The header (first).
+    Header(Header),
+    /// A record other than an artifact.
+    Record(Record),
+    /// An artifact starts; its bytes follow as [`Event::Body`], then [`Event::ArtifactEnd`].
+    Artifact(ArtifactEntry),
+    /// Bytes of the current artifact.
+    Body(Bytes),
+    /// The current artifact's bytes are complete (its CRC is checked at the unit's seal).
+    ArtifactEnd,
+}
+
+/// Reads an archive on a blocking thread; events arrive through [`ArchiveSource::next`].
+pub struct ArchiveSource {
+    rx: mpsc::Receiver<Result<Event>>,
+}
+
+impl ArchiveSource {
+    /// Starts reading `input`.
+    pub fn start<R: Read + Send + 'static>(input: R) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = pump(input, &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        ArchiveSource { rx }
+    }
+
+    /// The next event; `None` after the archive's end was verified (or after an error was given).
+    pub async fn next(&mut self) -> Option<Result<Event>> {
+        self.rx.recv().await
+    }
+}
+
+fn pump<R: Read>(input: R, tx: &mpsc::Sender<Result<Event>>) -> Result<()> {
+    let closed = || Error::Config("the archive's reader was abandoned".into());
+    let mut r = ArchiveReader::new(input)?;
+    tx.blocking_send(Ok(Event::Header(r.header().clone())))
+        .map_err(|_| closed())?;
+    while let Some(rec) = r.next_record()? {
+        match rec {
+            Record::Artifact(a) => {
+                tx.blocking_send(Ok(Event::Artifact(a)))
+                    .map_err(|_| closed())?;
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = read_some(&mut r.body(), &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    tx.blocking_send(Ok(Event::Body(Bytes::from(buf))))
+                        .map_err(|_| closed())?;
+                }
+                tx.blocking_send(Ok(Event::ArtifactEnd))
+                    .map_err(|_| closed())?;
+            }
+            other => tx
+                .blocking_send(Ok(Event::Record(other)))
+                .map_err(|_| closed())?,
+        }
+    }
+    Ok(())
+}
+
+fn read_some(body: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match body.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // The reader wraps its own errors (offset, member, unit) in io::Error.
+                return Err(match e.into_inner().map(|i| i.downcast::<Error>()) {
+                    Some(Ok(inner)) => *inner,
+                    Some(Err(other)) => {
+                        Error::io("reading the archive", std::io::Error::other(other))
+                    }
+                    None => Error::Config("reading the archive failed".into()),
+                });
+            }
+        }
+    }
+}

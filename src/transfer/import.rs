@@ -1,0 +1,528 @@
+//! Archive → tracking server: experiments and their runs (start and end times, status, params,
+//! tags, full metric histories, dataset inputs, artifacts streamed straight through), logged
+//! models, with source ids mapped to destination ids.
+//!
+//! Idempotent and resumable: every imported run carries the lineage tag
+//! [`LINEAGE_RUN`] (its source id) and [`STATE`] (`in-progress`, then `complete` once its unit's
+//! seal checked and everything was written). Importing the same archive again skips complete runs,
+//! and redoes a run left `in-progress` by an interrupted import (the half-done run is renamed out of
+//! the way and deleted), so no run, metric point or artifact is duplicated.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::archive_source::{ArchiveSource, Event};
+use crate::error::{Error, Result};
+use crate::format::model as rec;
+use crate::format::path::UnitId;
+use crate::format::{ArtifactEntry, Record};
+use crate::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
+use crate::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
+
+/// The tag that names an imported run's source id.
+pub const LINEAGE_RUN: &str = "mlflow_archive.source.run_id";
+/// The tag that names an imported logged model's source id.
+pub const LINEAGE_MODEL: &str = "mlflow_archive.source.model_id";
+/// The tag that says how far an import of a run or logged model got.
+pub const STATE: &str = "mlflow_archive.import";
+/// A parent run that was not in the archive (the tag `mlflow.parentRunId` is dropped).
+pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Import every experiment of the archive into this one (created if missing).
+    pub experiment_name: Option<String>,
+    /// Keep the source's `mlflow.user` tag.
+    pub use_src_user_id: bool,
+    /// Keep `mlflow.*` tags (default true).
+    pub import_mlflow_tags: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            experiment_name: None,
+            use_src_user_id: false,
+            import_mlflow_tags: true,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    /// Source experiment id → destination experiment id.
+    pub experiments: HashMap<String, String>,
+    /// Source run id → destination run id (imported now or earlier).
+    pub runs: HashMap<String, String>,
+    /// Source logged model id → destination id.
+    pub logged_models: HashMap<String, String>,
+    /// Runs imported by this call.
+    pub runs_imported: u64,
+    /// Runs found complete from an earlier import and skipped.
+    pub runs_skipped: u64,
+    /// Runs found half-imported and redone.
+    pub runs_redone: u64,
+    /// Metric points written.
+    pub metric_points: u64,
+    /// Artifact files written.
+    pub artifacts: u64,
+    /// Artifact bytes written.
+    pub artifact_bytes: u64,
+    /// Nested runs whose parent was not in the archive.
+    pub missing_parents: Vec<String>,
+}
+
+enum Open {
+    None,
+    /// A run or logged model that was imported before: its members are read (and checked) but
+    /// not written.
+    Skip,
+    Run {
+        src: rec::Run,
+        dst: String,
+        root: ArtifactRoot,
+        metrics: Vec<Metric>,
+    },
+    LoggedModel {
+        src: rec::LoggedModel,
+        dst: String,
+        root: ArtifactRoot,
+    },
+}
+
+struct Importer<'a> {
+    client: &'a Client,
+    opts: &'a ImportOptions,
+    report: ImportReport,
+    open: Open,
+    /// Run outputs naming logged models that come later in the archive: (dst run, src model, step).
+    pending_outputs: Vec<(String, String, i64)>,
+}
+
+/// Imports an archive read from `source` into the server.
+pub async fn import_archive(
+    client: &Client,
+    mut source: ArchiveSource,
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
+    let mut imp = Importer {
+        client,
+        opts,
+        report: ImportReport::default(),
+        open: Open::None,
+        pending_outputs: Vec::new(),
+    };
+    let mut ended = false;
+    while let Some(event) = source.next().await {
+        match event? {
+            Event::Header(_) => {}
+            Event::Record(Record::End(_)) => ended = true,
+            Event::Record(r) => imp.record(r).await?,
+            Event::Artifact(a) => imp.artifact(a, &mut source).await?,
+            Event::Body(_) | Event::ArtifactEnd => {
+                return Err(Error::Config("archive events out of order".into()));
+            }
+        }
+    }
+    if !ended {
+        return Err(Error::Config("the archive ended before its trailer".into()));
+    }
+    Ok(imp.report)
+}
+
+fn kv(tags: &[rec::Tag]) -> Vec<KeyValue> {
+    tags.iter()
+        .map(|t| KeyValue::new(t.key.clone(), t.value.clone()))
+        .collect()
+}
+
+impl Importer<'_> {
+    async fn record(&mut self, r: Record) -> Result<()> {
+        match r {
+            Record::Experiment(e) => self.experiment(e).await,
+            Record::Run(r) => self.begin_run(r).await,
+            Record::MetricChunk(c) => self.chunk(c).await,
+            Record::LoggedModel(m) => self.begin_logged_model(m).await,
+            Record::Sealed(s) => self.sealed(s.unit).await,
+            Record::RegisteredModel(_) | Record::ModelVersion(_) => Err(Error::Config(
+                "this archive holds registered models: import them with import-model (not in this version yet)".into(),
+            )),
+            Record::Artifact(_) | Record::End(_) => Ok(()),
+        }
+    }
+
+    async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
+        let name = self
+            .opts
+            .experiment_name
+            .clone()
+            .unwrap_or_else(|| e.name.clone());
+        let id = match self.client.get_experiment_by_name(&name).await? {
+            Some(found) => {
+                if found.lifecycle_stage == "deleted" {
+                    return Err(Error::Config(format!(
+                        "experiment {name:?} exists on {} but is deleted: restore it or choose another name",
+                        self.client.server()
+                    )));
+                }
+                found.experiment_id
+            }
+            None => {
+                self.client
+                    .create_experiment(&name, None, &kv(&e.tags))
+                    .await?
+            }
+        };
+        self.report.experiments.insert(e.experiment_id, id);
+        Ok(())
+    }
+
+    fn dst_experiment(&self, src: &str, what: &str) -> Result<String> {
+        if let Some(id) = self.report.experiments.get(src) {
+            return Ok(id.clone());
+        }
+        if self.report.experiments.len() == 1 && self.opts.experiment_name.is_some() {
+            return Ok(self
+                .report
+                .experiments
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_default());
+        }
+        Err(Error::Config(format!(
+            "{what}: its experiment {src} is not in the archive; give --experiment-name"
+        )))
+    }
+
+    async fn begin_run(&mut self, r: rec::Run) -> Result<()> {
+        let what = format!("run {}", r.run_id);
+        let exp = self.dst_experiment(&r.experiment_id, &what)?;
+        if let Some(existing) = self
+            .client
+            .find_run_by_tag(&exp, LINEAGE_RUN, &r.run_id)
+            .await?
+        {
+            let state = existing
+                .data
+                .tags
+                .iter()
+                .find(|t| t.key == STATE)
+                .map(|t| t.value.as_str());
+            if state == Some("complete") {
+                self.report
+                    .runs
+                    .insert(r.run_id.clone(), existing.info.run_id);
+                self.report.runs_skipped += 1;
+                self.open = Open::Skip;
+                return Ok(());
+            }
+            // Half imported by an interrupted run: move it out of the lineage and delete it.
+            let old = existing.info.run_id;
+            self.client.delete_run_tag(&old, LINEAGE_RUN).await?;
+            self.client
+                .set_run_tag(&old, "mlflow_archive.abandoned_import_of", &r.run_id)
+                .await?;
+            if existing.info.lifecycle_stage != "deleted" {
+                self.client.delete_run(&old).await?;
+            }
+            self.report.runs_redone += 1;
+        }
+        let mut tags: Vec<KeyValue> = Vec::new();
+        for t in &r.tags {
+            let mlflow_tag = t.key.starts_with("mlflow.");
+            if mlflow_tag && !self.opts.import_mlflow_tags {
+                continue;
+            }
+            match t.key.as_str() {
+                "mlflow.user" if !self.opts.use_src_user_id => continue,
+                "mlflow.runName" => continue, // set through run_name
+                "mlflow.parentRunId" => match self.report.runs.get(&t.value) {
+                    Some(dst) => tags.push(KeyValue::new("mlflow.parentRunId", dst.clone())),
+                    None => {
+                        self.report.missing_parents.push(r.run_id.clone());
+                        tags.push(KeyValue::new(MISSING_PARENT, t.value.clone()));
+                    }
+                },
+                _ => tags.push(KeyValue::new(t.key.clone(), t.value.clone())),
+            }
+        }
+        let created = self
+            .client
+            .create_run(&CreateRun {
+                experiment_id: exp,
+                run_name: Some(r.run_name.clone()),
+                start_time: r.start_time,
+                tags: vec![
+                    KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
+                    KeyValue::new(STATE, "in-progress"),
+                ],
+                user_id: None,
+                reconcile_tag: Some(LINEAGE_RUN.into()),
+            })
+            .await?;
+        let dst = created.info.run_id.clone();
+        let params = kv(&r.params);
+        self.client.log_batch(&dst, &[], &params, &tags).await?;
+        let root = ArtifactRoot::parse(&created.info.artifact_uri)
+            .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
+        self.report.runs.insert(r.run_id.clone(), dst.clone());
+        self.open = Open::Run {
+            src: r,
+            dst,
+            root,
+            metrics: Vec::new(),
+        };
+        Ok(())
+    }
+
+    async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
+        let Open::Run { dst, metrics, .. } = &mut self.open else {
+            return Ok(());
+        };
+        for p in &c.points {
+            metrics.push(Metric {
+                key: c.key.clone(),
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+                model_id: None, // linked when the logged model is imported (not in this version)
+                dataset_name: c.dataset_name.clone(),
+                dataset_digest: c.dataset_digest.clone(),
+                run_id: None,
+            });
+            if metrics.len() >= crate::mlflow::api::runs::MAX_BATCH_METRICS {
+                let batch = std::mem::take(metrics);
+                self.report.metric_points += batch.len() as u64;
+                self.client.log_batch(dst, &batch, &[], &[]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_metrics(&mut self) -> Result<()> {
+        if let Open::Run { dst, metrics, .. } = &mut self.open
+            && !metrics.is_empty()
+        {
+            let batch = std::mem::take(metrics);
+            self.report.metric_points += batch.len() as u64;
+            self.client.log_batch(dst, &batch, &[], &[]).await?;
+        }
+        Ok(())
+    }
+
+    async fn artifact(&mut self, a: ArtifactEntry, source: &mut ArchiveSource) -> Result<()> {
+        let root = match &self.open {
+            Open::Run { root, .. } | Open::LoggedModel { root, .. } => Some(root.clone()),
+            _ => None,
+        };
+        let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
+        let upload = root.map(|root| {
+            let client = self.client.clone();
+            let path = a.path.clone();
+            let body = tokio_stream(rx);
+            tokio::spawn(async move { client.upload_artifact(&root, &path, a.size, body).await })
+        });
+        loop {
+            match source.next().await {
+                Some(Ok(Event::Body(b))) => {
+                    if upload.is_some() {
+                        // A closed channel means the upload failed; its error is reported below.
+                        let _ = tx.send(Ok(b)).await;
+                    }
+                }
+                Some(Ok(Event::ArtifactEnd)) => break,
+                Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
+                Some(Err(e)) => {
+                    let _ = tx
+                        .send(Err(Error::Config(
+                            "the archive failed while reading this artifact".into(),
+                        )))
+                        .await;
+                    return Err(e);
+                }
+                None => return Err(Error::Config("the archive ended inside an artifact".into())),
+            }
+        }
+        drop(tx);
+        if let Some(u) = upload {
+            u.await.map_err(|e| {
+                Error::Config(format!("artifact {} upload task failed: {e}", a.path))
+            })??;
+            self.report.artifacts += 1;
+            self.report.artifact_bytes += a.size;
+        }
+        Ok(())
+    }
+
+    async fn begin_logged_model(&mut self, m: rec::LoggedModel) -> Result<()> {
+        let what = format!("logged model {}", m.model_id);
+        let exp = self.dst_experiment(&m.experiment_id, &what)?;
+        let existing = {
+            use futures_util::TryStreamExt;
+            let filter = format!("tags.`{LINEAGE_MODEL}` = '{}'", m.model_id);
+            let found: Vec<_> = self
+                .client
+                .search_logged_models(&[&exp], Some(&filter))
+                .try_collect()
+                .await?;
+            found.into_iter().next()
+        };
+        if let Some(found) = existing {
+            if found
+                .info
+                .tags
+                .iter()
+                .any(|t| t.key == STATE && t.value == "complete")
+            {
+                self.report
+                    .logged_models
+                    .insert(m.model_id.clone(), found.info.model_id);
+                self.open = Open::Skip;
+                return Ok(());
+            }
+            self.client
+                .delete_logged_model(&found.info.model_id)
+                .await?;
+        }
+        let mut tags = kv(&m.tags);
+        tags.retain(|t| t.key != "mlflow.modelVersions");
+        tags.push(KeyValue::new(LINEAGE_MODEL, m.model_id.clone()));
+        tags.push(KeyValue::new(STATE, "in-progress"));
+        let created = self
+            .client
+            .create_logged_model(&CreateLoggedModel {
+                experiment_id: exp,
+                name: Some(m.name.clone()),
+                model_type: Some(m.model_type.clone()).filter(|s| !s.is_empty()),
+                source_run_id: self.report.runs.get(&m.source_run_id).cloned(),
+                params: kv(&m.params),
+                tags,
+                reconcile_tag: Some(LINEAGE_MODEL.into()),
+            })
+            .await?;
+        let root = created
+            .artifact_root()
+            .map_err(|e| Error::Config(format!("{what}: the destination's {e}")))?;
+        let dst = created.info.model_id;
+        self.report
+            .logged_models
+            .insert(m.model_id.clone(), dst.clone());
+        self.open = Open::LoggedModel { src: m, dst, root };
+        Ok(())
+    }
+
+    async fn sealed(&mut self, unit: UnitId) -> Result<()> {
+        self.flush_metrics().await?;
+        match std::mem::replace(&mut self.open, Open::None) {
+            Open::Run { src, dst, .. } => self.finish_run(src, dst).await,
+            Open::LoggedModel { src, dst, .. } => {
+                let status = if src.status.is_empty() {
+                    "LOGGED_MODEL_READY".to_string()
+                } else {
+                    src.status.clone()
+                };
+                self.client.finalize_logged_model(&dst, &status).await?;
+                self.client
+                    .set_logged_model_tags(&dst, &[KeyValue::new(STATE, "complete")])
+                    .await?;
+                let ready: Vec<(String, i64)> = self
+                    .pending_outputs
+                    .iter()
+                    .filter(|(_, m, _)| *m == src.model_id)
+                    .map(|(r, _, s)| (r.clone(), *s))
+                    .collect();
+                self.pending_outputs.retain(|(_, m, _)| *m != src.model_id);
+                for (run, step) in ready {
+                    self.client
+                        .log_outputs(
+                            &run,
+                            &[ModelOutput {
+                                model_id: dst.clone(),
+                                step,
+                            }],
+                        )
+                        .await?;
+                }
+                Ok(())
+            }
+            Open::Skip | Open::None => {
+                let _ = unit;
+                Ok(())
+            }
+        }
+    }
+
+    async fn finish_run(&mut self, src: rec::Run, dst: String) -> Result<()> {
+        let datasets: Vec<DatasetInput> = src
+            .dataset_inputs
+            .iter()
+            .map(|d| DatasetInput {
+                tags: kv(&d.tags),
+                dataset: Dataset {
+                    name: d.name.clone(),
+                    digest: d.digest.clone(),
+                    source_type: d.source_type.clone(),
+                    source: d.source.clone(),
+                    schema: d.schema.clone(),
+                    profile: d.profile.clone(),
+                },
+            })
+            .collect();
+        let models: Vec<ModelInput> = src
+            .model_inputs
+            .iter()
+            .filter_map(|m| self.report.logged_models.get(m))
+            .map(|m| ModelInput {
+                model_id: m.clone(),
+            })
+            .collect();
+        if !datasets.is_empty() || !models.is_empty() {
+            self.client.log_inputs(&dst, &datasets, &models).await?;
+        }
+        for o in &src.model_outputs {
+            match self.report.logged_models.get(&o.model_id) {
+                Some(m) => {
+                    self.client
+                        .log_outputs(
+                            &dst,
+                            &[ModelOutput {
+                                model_id: m.clone(),
+                                step: o.step,
+                            }],
+                        )
+                        .await?
+                }
+                None => self
+                    .pending_outputs
+                    .push((dst.clone(), o.model_id.clone(), o.step)),
+            }
+        }
+        self.client
+            .update_run(&UpdateRun {
+                run_id: dst.clone(),
+                status: Some(src.status.clone()),
+                end_time: src.end_time,
+                run_name: None,
+            })
+            .await?;
+        self.client.set_run_tag(&dst, STATE, "complete").await?;
+        if src.lifecycle_stage == "deleted" {
+            self.client.delete_run(&dst).await?;
+        }
+        self.report.runs_imported += 1;
+        Ok(())
+    }
+}
+
+/// A receiver as a stream.
+fn tokio_stream(
+    mut rx: mpsc::Receiver<Result<Bytes>>,
+) -> impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}

@@ -1,0 +1,311 @@
+//! export-experiment → import-experiment between two real servers: everything observable on the
+//! destination equals the source except ids (mapped) and the import's own lineage tags; an import
+//! cut short and run again completes with no duplicates.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use mlflow_archive::format::model::{Run as RecRun, Tag};
+use mlflow_archive::mlflow::types::{KeyValue, Metric, ViewType};
+use mlflow_archive::mlflow::{ArtifactRoot, Client, CreateRun, UpdateRun};
+use mlflow_archive::transfer::import::{LINEAGE_RUN, STATE};
+use mlflow_archive::transfer::map;
+
+use crate::format_util::{Item, read_items};
+use crate::live_pair;
+use crate::util::{cli, client, output, unique};
+
+/// A source experiment with nested runs, a deleted run, histories, inputs and artifacts.
+async fn populate(c: &Client) -> String {
+    let name = unique("roundtrip");
+    let exp = c
+        .create_experiment(
+            &name,
+            None,
+            &[
+                KeyValue::new("mlflow.note.content", "round trip"),
+                KeyValue::new("team", "x"),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for i in 0..4 {
+        let mut tags = vec![
+            KeyValue::new("mlflow.user", "alice"),
+            KeyValue::new("i", i.to_string()),
+        ];
+        if i > 0 {
+            tags.push(KeyValue::new("mlflow.parentRunId", ids[i - 1].clone()));
+        }
+        let rid = c
+            .create_run(&CreateRun {
+                experiment_id: exp.clone(),
+                run_name: Some(format!("run {i}")),
+                start_time: Some(1_600_000_000_000 + i as i64),
+                tags,
+                ..CreateRun::default()
+            })
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let points: Vec<Metric> = (0..2_500)
+            .map(|j| Metric {
+                key: format!("m/{i}"),
+                value: if j == 3 { f64::NAN } else { j as f64 * 0.5 },
+                timestamp: 1_600_000_000_000 + j,
+                step: j / 2,
+                ..Metric::default()
+            })
+            .collect();
+        let params: Vec<KeyValue> = (0..120)
+            .map(|p| KeyValue::new(format!("p{p}"), format!("{i}-{p}")))
+            .collect();
+        c.log_batch(&rid, &points, &params, &[]).await.unwrap();
+        let root = ArtifactRoot::parse(&c.get_run(&rid).await.unwrap().info.artifact_uri).unwrap();
+        c.upload_artifact_bytes(
+            &root,
+            "model/MLmodel",
+            Bytes::from(format!("run_id: {rid}\n")),
+        )
+        .await
+        .unwrap();
+        c.upload_artifact_bytes(&root, "empty.txt", Bytes::new())
+            .await
+            .unwrap();
+        c.upload_artifact_bytes(&root, "d d/é.bin", Bytes::from(vec![i as u8; 100_000]))
+            .await
+            .unwrap();
+        c.update_run(&UpdateRun {
+            run_id: rid.clone(),
+            status: Some(if i == 2 { "FAILED" } else { "FINISHED" }.into()),
+            end_time: Some(1_600_000_100_000 + i as i64),
+            run_name: None,
+        })
+        .await
+        .unwrap();
+        ids.push(rid);
+    }
+    c.delete_run(&ids[3]).await.unwrap();
+    name
+}
+
+fn by_lineage(items: &[Item]) -> HashMap<String, RecRun> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Run(r) => Some(r),
+            _ => None,
+        })
+        .map(|r| {
+            let src = r
+                .tags
+                .iter()
+                .find(|t| t.key == LINEAGE_RUN)
+                .map(|t| t.value.clone())
+                .unwrap_or_default();
+            (src, r.clone())
+        })
+        .collect()
+}
+
+fn histories(items: &[Item]) -> HashMap<(String, String), Vec<(i64, i64, u64)>> {
+    let mut out: HashMap<(String, String), Vec<(i64, i64, u64)>> = HashMap::new();
+    let mut current = String::new();
+    for i in items {
+        match i {
+            Item::Run(r) => current = r.run_id.clone(),
+            Item::Chunk(c) => out
+                .entry((current.clone(), c.key.clone()))
+                .or_default()
+                .extend(c.points.iter().map(|p| {
+                    (
+                        p.step,
+                        p.timestamp,
+                        if p.value.is_nan() {
+                            0
+                        } else {
+                            p.value.to_bits()
+                        },
+                    )
+                })),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn artifacts(items: &[Item]) -> HashMap<(String, String), Vec<u8>> {
+    let mut out = HashMap::new();
+    let mut current = String::new();
+    for i in items {
+        match i {
+            Item::Run(r) => current = r.run_id.clone(),
+            Item::Artifact(p, d) => {
+                out.insert((current.clone(), p.clone()), d.clone());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+async fn export(uri: &str, experiment: &str) -> Vec<u8> {
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        uri,
+        "--experiment",
+        experiment,
+        "--export-deleted-runs",
+        "-o",
+        "-",
+    ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+async fn import(uri: &str, archive: Vec<u8>, name: &str) -> std::process::Output {
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        uri,
+        "--experiment-name",
+        name,
+        "--use-src-user-id",
+        "-i",
+        "-",
+    ])
+    .write_stdin(archive);
+    output(cmd).await
+}
+
+#[tokio::test]
+async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = populate(&src).await;
+    let a = export(&pair.src.uri, &name).await;
+    let target = unique("imported");
+
+    // Cut the archive in the middle: the import fails, naming the cause, and leaves complete runs
+    // complete and the run it was in marked in-progress.
+    let cut = a[..a.len() * 3 / 5].to_vec();
+    let out = import(&pair.dst.uri, cut, &target).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("truncated") || stderr.contains("corrupt"),
+        "{stderr}"
+    );
+
+    // The same import again, whole: it completes, redoing only what was half done.
+    let out = import(&pair.dst.uri, a.clone(), &target).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = import(&pair.dst.uri, a.clone(), &target).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("0 runs imported, 4 already complete"),
+        "{stderr}"
+    );
+
+    let dst_exp = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
+    let all: Vec<_> = dst
+        .search_runs(&[&dst_exp.experiment_id], None, ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
+    let live: Vec<_> = all
+        .iter()
+        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
+        .collect();
+    assert_eq!(
+        live.len(),
+        4,
+        "one destination run per source run, whatever was redone"
+    );
+    assert!(live.iter().all(|r| {
+        r.data
+            .tags
+            .iter()
+            .any(|t| t.key == STATE && t.value == "complete")
+    }));
+
+    // Everything observable equals the source, but for ids and the import's own tags.
+    let b = export(&pair.dst.uri, &target).await;
+    let (ia, ib) = (read_items(&a[..]).unwrap(), read_items(&b[..]).unwrap());
+    let src_exp = src.get_experiment_by_name(&name).await.unwrap().unwrap();
+    let tags = |e: &mlflow_archive::mlflow::types::Experiment| {
+        let mut t = map::experiment(e).tags;
+        t.sort_by(|x, y| x.key.cmp(&y.key));
+        t
+    };
+    assert_eq!(tags(&src_exp), tags(&dst_exp));
+    let runs_b = by_lineage(&ib);
+    let id_map: HashMap<String, String> = runs_b
+        .iter()
+        .map(|(s, r)| (s.clone(), r.run_id.clone()))
+        .collect();
+    let (hist_a, hist_b) = (histories(&ia), histories(&ib));
+    let (art_a, art_b) = (artifacts(&ia), artifacts(&ib));
+    let mut compared = 0;
+    for it in &ia {
+        let Item::Run(ra) = it else { continue };
+        let rb = &runs_b[&ra.run_id];
+        let dst_id = &rb.run_id;
+        assert_eq!(rb.run_name, ra.run_name);
+        assert_eq!(rb.status, ra.status, "{}", ra.run_name);
+        assert_eq!(
+            (rb.start_time, rb.end_time),
+            (ra.start_time, ra.end_time),
+            "{}",
+            ra.run_name
+        );
+        assert_eq!(rb.lifecycle_stage, ra.lifecycle_stage, "{}", ra.run_name);
+        let sorted = |v: &[Tag]| {
+            let mut v = v.to_vec();
+            v.sort_by(|x, y| x.key.cmp(&y.key));
+            v
+        };
+        assert_eq!(sorted(&rb.params), sorted(&ra.params));
+        let want_tags: Vec<Tag> = sorted(&ra.tags)
+            .into_iter()
+            .map(|t| match t.key.as_str() {
+                "mlflow.parentRunId" => Tag::new(t.key.clone(), id_map[&t.value].clone()),
+                _ => t,
+            })
+            .collect();
+        let got_tags: Vec<Tag> = sorted(&rb.tags)
+            .into_iter()
+            .filter(|t| t.key != LINEAGE_RUN && t.key != STATE)
+            .collect();
+        assert_eq!(got_tags, want_tags, "{}", ra.run_name);
+        assert_eq!(rb.dataset_inputs, ra.dataset_inputs);
+        for ((run, key), points) in hist_a.iter().filter(|((r, _), _)| r == &ra.run_id) {
+            assert_eq!(
+                &hist_b[&(dst_id.clone(), key.clone())],
+                points,
+                "{run} {key}"
+            );
+        }
+        for ((_, path), bytes) in art_a.iter().filter(|((r, _), _)| r == &ra.run_id) {
+            assert_eq!(&art_b[&(dst_id.clone(), path.clone())], bytes, "{path}");
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 4);
+}
