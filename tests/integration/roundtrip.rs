@@ -111,8 +111,11 @@ fn by_lineage(items: &[Item]) -> HashMap<String, RecRun> {
         .collect()
 }
 
-fn histories(items: &[Item]) -> HashMap<(String, String), Vec<(i64, i64, u64)>> {
-    let mut out: HashMap<(String, String), Vec<(i64, i64, u64)>> = HashMap::new();
+/// Points as (step, timestamp, value bits; NaN as 0), by (run id, metric key).
+type Histories = HashMap<(String, String), Vec<(i64, i64, u64)>>;
+
+fn histories(items: &[Item]) -> Histories {
+    let mut out = Histories::new();
     let mut current = String::new();
     for i in items {
         match i {
