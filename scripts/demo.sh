@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job end to end on an embedded default: starts a local MLflow server (pinned version,
-# sqlite, served artifacts), fills it with sample data through MLflow's own Python client, and runs
-# mlflow-archive against it. Everything lives in a temporary directory removed at exit.
+# The main job end to end on an embedded default: starts two local MLflow servers (pinned version,
+# sqlite, served artifacts), fills the first with sample data through MLflow's own Python client,
+# lists its registered models, exports its experiment to an archive, inspects it, imports it into
+# the second server (twice: the second import finds everything done), and pipes export into import. Everything lives in a temporary directory removed at exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -45,10 +46,12 @@ start_server() {
   return 1
 }
 
-echo "== starting a local MLflow server ($("$venv/bin/mlflow" --version))"
+echo "== starting two local MLflow servers ($("$venv/bin/mlflow" --version))"
 start_server src
 src=$SERVER_URI
-echo "   $src"
+start_server dst
+dst=$SERVER_URI
+echo "   source $src, destination $dst"
 echo "== adding sample data with MLflow's Python client"
 MLFLOW_TRACKING_URI="$src" "$venv/bin/python" scripts/demo_data.py
 
@@ -65,4 +68,16 @@ for m in doc["registered_models"]:
         extra += [f"alias {a}" for a in v.get("aliases", [])]
         print(f"     v{v['version']:>2}  run {v['run_id'][:8]}  {v.get('description', '')}{'  (' + ', '.join(extra) + ')' if extra else ''}")
 PY
+archive="$tmp/wine.mlar"
+echo "== mlflow-archive export-experiment --src-uri $src --experiment demo/wine-quality -o $archive"
+"$bin" export-experiment --src-uri "$src" --experiment demo/wine-quality -o "$archive"
+echo "== mlflow-archive inspect $archive"
+"$bin" inspect "$archive"
+echo "== mlflow-archive import-experiment --dst-uri $dst -i $archive --experiment-name demo/wine-quality"
+"$bin" import-experiment --dst-uri "$dst" -i "$archive" --experiment-name demo/wine-quality
+echo "== the same import again: nothing is duplicated"
+"$bin" import-experiment --dst-uri "$dst" -i "$archive" --experiment-name demo/wine-quality
+echo "== export | import through a pipe, into a second experiment"
+"$bin" export-experiment --src-uri "$src" --experiment demo/wine-quality -o - \
+  | "$bin" import-experiment --dst-uri "$dst" -i - --experiment-name demo/piped
 echo "== done"
