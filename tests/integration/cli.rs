@@ -1,29 +1,16 @@
 //! The command line as a user runs it: output, exit codes and one-line errors.
 
 use mlflow_archive::mlflow::CreateModelVersion;
-use mlflow_archive::mlflow::CreateRun;
 
 use crate::live_pair;
 use crate::util::proxy::{Fault, FaultProxy};
-use crate::util::{cli, client, output, unique};
+use crate::util::{cli, client, experiment_with_run, output, unique};
 
 #[tokio::test]
 async fn list_registered_models_writes_every_version_in_numeric_order() {
     let pair = live_pair!();
     let c = client(&pair.dst.uri);
-    let exp = c
-        .create_experiment(&unique("cli"), None, &[])
-        .await
-        .unwrap();
-    let rid = c
-        .create_run(&CreateRun {
-            experiment_id: exp,
-            ..CreateRun::default()
-        })
-        .await
-        .unwrap()
-        .info
-        .run_id;
+    let rid = experiment_with_run(&c, "cli").await.info.run_id;
     let name = unique("twelve");
     c.create_registered_model(&name, Some("desc"), &[])
         .await

@@ -12,7 +12,7 @@ use mlflow_archive::mlflow::{
 };
 
 use crate::live_pair;
-use crate::util::{client, unique};
+use crate::util::{client, experiment_with_run, unique};
 
 fn tag<'a>(tags: &'a [KeyValue], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
@@ -341,17 +341,7 @@ async fn run_search_pages_and_filters() {
 async fn artifacts_stream_up_and_down_with_exact_sizes() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c
-        .create_experiment(&unique("art"), None, &[])
-        .await
-        .unwrap();
-    let run = c
-        .create_run(&CreateRun {
-            experiment_id: exp,
-            ..CreateRun::default()
-        })
-        .await
-        .unwrap();
+    let run = experiment_with_run(&c, "art").await;
     let root = ArtifactRoot::parse(&run.info.artifact_uri).unwrap();
 
     let big: Vec<u8> = (0..3 * 1024 * 1024 + 17)
@@ -445,17 +435,7 @@ async fn artifacts_stream_up_and_down_with_exact_sizes() {
 async fn registry_models_versions_stages_aliases_and_tags() {
     let pair = live_pair!();
     let c = client(&pair.src.uri);
-    let exp = c
-        .create_experiment(&unique("reg"), None, &[])
-        .await
-        .unwrap();
-    let run = c
-        .create_run(&CreateRun {
-            experiment_id: exp,
-            ..CreateRun::default()
-        })
-        .await
-        .unwrap();
+    let run = experiment_with_run(&c, "reg").await;
     let rid = run.info.run_id;
     let name = unique("model");
     let m = c

@@ -9,7 +9,7 @@ use mlflow_archive::mlflow::{CreateModelVersion, CreateRun};
 
 use crate::live_pair;
 use crate::util::proxy::{Fault, FaultProxy};
-use crate::util::{client, quick_client, unique};
+use crate::util::{client, experiment_with_run, quick_client, unique};
 
 fn count(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.contains(needle)).count()
@@ -190,19 +190,7 @@ async fn metric_batches_are_retried_only_when_the_server_refused_them() {
     let proxy = FaultProxy::start(&pair.src.uri).await;
     let c = quick_client(&proxy.uri, 4);
     let direct = client(&pair.src.uri);
-    let exp = direct
-        .create_experiment(&unique("batch"), None, &[])
-        .await
-        .unwrap();
-    let rid = direct
-        .create_run(&CreateRun {
-            experiment_id: exp,
-            ..CreateRun::default()
-        })
-        .await
-        .unwrap()
-        .info
-        .run_id;
+    let rid = experiment_with_run(&direct, "batch").await.info.run_id;
     let points: Vec<Metric> = (0..10)
         .map(|i| Metric {
             key: "m".into(),

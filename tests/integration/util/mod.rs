@@ -23,6 +23,20 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A new experiment (named from `prefix`) with one run; returns the run.
+pub async fn experiment_with_run(c: &Client, prefix: &str) -> mlflow_archive::mlflow::types::Run {
+    let exp = c
+        .create_experiment(&unique(prefix), None, &[])
+        .await
+        .unwrap();
+    c.create_run(&mlflow_archive::mlflow::CreateRun {
+        experiment_id: exp,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// A client for `uri` without credentials.
 pub fn client(uri: &str) -> Client {
     ClientBuilder::new(TrackingConfig::for_uri(uri).unwrap())
