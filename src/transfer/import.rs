@@ -317,6 +317,36 @@ impl Importer<'_> {
     }
 
     async fn artifact(&mut self, a: ArtifactEntry, source: &mut ArchiveSource) -> Result<()> {
+        if let Open::Run { src, dst, root, .. } = &self.open {
+            let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
+            if is_mlmodel && a.size <= MAX_PATCHED {
+                let (src_id, dst_id, root) = (src.run_id.clone(), dst.clone(), root.clone());
+                let mut body = Vec::with_capacity(a.size as usize);
+                loop {
+                    match source.next().await {
+                        Some(Ok(Event::Body(b))) => body.extend_from_slice(&b),
+                        Some(Ok(Event::ArtifactEnd)) => break,
+                        Some(Ok(_)) => {
+                            return Err(Error::Config("archive events out of order".into()));
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => {
+                            return Err(Error::Config(
+                                "the archive ended inside an artifact".into(),
+                            ));
+                        }
+                    }
+                }
+                let patched = patch_mlmodel(&body, &src_id, &dst_id);
+                let n = patched.len() as u64;
+                self.client
+                    .upload_artifact_bytes(&root, &a.path, Bytes::from(patched))
+                    .await?;
+                self.report.artifacts += 1;
+                self.report.artifact_bytes += n;
+                return Ok(());
+            }
+        }
         let root = match &self.open {
             Open::Run { root, .. } | Open::LoggedModel { root, .. } => Some(root.clone()),
             _ => None,
@@ -520,9 +550,59 @@ impl Importer<'_> {
     }
 }
 
+/// The largest `MLmodel` file whose `run_id` is rewritten (larger ones are copied as they are).
+const MAX_PATCHED: u64 = 1 << 20;
+
+/// An `MLmodel` file with its top-level `run_id: <source>` line pointing at the new run (what MLflow
+/// itself reads to find a model's run); everything else is left byte for byte.
+pub fn patch_mlmodel(body: &[u8], src_run: &str, dst_run: &str) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return body.to_vec();
+    };
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        let (content, end) = match line.strip_suffix('\n') {
+            Some(c) => (c, "\n"),
+            None => (line, ""),
+        };
+        let value = content.strip_prefix("run_id:").map(str::trim);
+        if value.is_some_and(|v| v.trim_matches(|c| c == '\'' || c == '"') == src_run) {
+            out.push_str("run_id: ");
+            out.push_str(dst_run);
+            out.push_str(end);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
+}
+
 /// A receiver as a stream.
 fn tokio_stream(
     mut rx: mpsc::Receiver<Result<Bytes>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_mlmodel;
+
+    #[test]
+    fn mlmodel_run_id_is_rewritten_and_nothing_else() {
+        let src = "artifact_path: model\nflavors:\n  python_function: {}\nrun_id: abc\nutc_time_created: x\n";
+        let out = String::from_utf8(patch_mlmodel(src.as_bytes(), "abc", "def")).unwrap();
+        assert_eq!(out, src.replace("run_id: abc", "run_id: def"));
+        let quoted = "run_id: 'abc'";
+        assert_eq!(
+            patch_mlmodel(quoted.as_bytes(), "abc", "def"),
+            b"run_id: def"
+        );
+        let other = "run_id: zzz\n  run_id: abc\n";
+        assert_eq!(
+            patch_mlmodel(other.as_bytes(), "abc", "def"),
+            other.as_bytes()
+        );
+        assert_eq!(patch_mlmodel(&[0xff, 0xfe], "a", "b"), vec![0xff, 0xfe]);
+    }
 }
