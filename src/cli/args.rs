@@ -8,14 +8,14 @@ pub struct SrcServer {
     /// Tracking server to read from [default: $MLFLOW_TRACKING_URI]. Credentials come from
     /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
     #[arg(long = "src-uri", value_name = "URI")]
-    pub uri: Option<String>,
+    pub src_uri: Option<String>,
 }
 
 impl SrcServer {
     /// A client for the source server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
         Client::new(TrackingConfig::resolve(
-            self.uri.as_deref(),
+            self.src_uri.as_deref(),
             &Env::from_process(),
         )?)
     }
@@ -27,14 +27,14 @@ pub struct DstServer {
     /// Tracking server to write to [default: $MLFLOW_TRACKING_URI]. Credentials come from
     /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
     #[arg(long = "dst-uri", value_name = "URI")]
-    pub uri: Option<String>,
+    pub dst_uri: Option<String>,
 }
 
 impl DstServer {
     /// A client for the destination server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
         Client::new(TrackingConfig::resolve(
-            self.uri.as_deref(),
+            self.dst_uri.as_deref(),
             &Env::from_process(),
         )?)
     }

@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Copy an experiment from one server to another, directly (nothing staged on disk).
+    CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
     /// Import an archive's experiment into a tracking server (idempotent, resumable).
@@ -61,6 +63,7 @@ pub fn main() -> ExitCode {
             }
             Command::Inspect(args) => cmd::inspect::run(args, global),
             Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
+            Command::CopyExperiment(args) => cmd::copy_experiment::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
         }

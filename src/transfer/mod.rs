@@ -4,6 +4,7 @@
 
 pub mod archive_sink;
 pub mod archive_source;
+pub mod copy;
 pub mod export;
 pub mod import;
 pub mod list_models;

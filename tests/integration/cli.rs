@@ -133,3 +133,39 @@ async fn bad_servers_get_one_line_errors_and_exit_1() {
     let usage = output(usage).await;
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn every_command_has_help() {
+    let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");
+    let top = std::process::Command::new(&bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(top.status.success());
+    let text = String::from_utf8_lossy(&top.stdout).to_string();
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   ")) // continuation lines of wrapped descriptions
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 6, "{commands:?}");
+    for c in commands {
+        let out = std::process::Command::new(&bin)
+            .args([c, "--help"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{c} --help: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{c}"
+        );
+    }
+}

@@ -258,6 +258,12 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
         t
     };
     assert_eq!(tags(&src_exp), tags(&dst_exp));
+    assert_same_runs(&ia, &ib, 4);
+}
+
+/// Every run of archive `a` (the source) has its import in archive `b` (the destination, runs
+/// found by lineage tag), equal in everything but ids and the import's own tags.
+fn assert_same_runs(ia: &[Item], ib: &[Item], runs: usize) {
     let runs_b = by_lineage(&ib);
     let id_map: HashMap<String, String> = runs_b
         .iter()
@@ -266,7 +272,7 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
     let (hist_a, hist_b) = (histories(&ia), histories(&ib));
     let (art_a, art_b) = (artifacts(&ia), artifacts(&ib));
     let mut compared = 0;
-    for it in &ia {
+    for it in ia {
         let Item::Run(ra) = it else { continue };
         let rb = &runs_b[&ra.run_id];
         let dst_id = &rb.run_id;
@@ -318,5 +324,43 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
         }
         compared += 1;
     }
-    assert_eq!(compared, 4);
+    assert_eq!(compared, runs);
+}
+
+#[tokio::test]
+async fn copy_experiment_goes_server_to_server_with_nothing_staged() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let name = populate(&src).await;
+    let target = unique("copied");
+    let copy = |target: String| {
+        let mut cmd = cli();
+        cmd.args([
+            "copy-experiment",
+            "--src-uri",
+            &pair.src.uri,
+            "--dst-uri",
+            &pair.dst.uri,
+            "--src-experiment",
+            &name,
+            "--dst-experiment-name",
+            &target,
+            "--export-deleted-runs",
+            "--use-src-user-id",
+        ]);
+        output(cmd)
+    };
+    let out = copy(target.clone()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("4 runs copied"), "{stderr}");
+    let again = copy(target.clone()).await;
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 runs copied, 4 already complete"));
+    let a = export(&pair.src.uri, &name).await;
+    let b = export(&pair.dst.uri, &target).await;
+    assert_same_runs(
+        &read_items(&a[..]).unwrap(),
+        &read_items(&b[..]).unwrap(),
+        4,
+    );
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod copy_experiment;
 pub mod export_experiment;
 pub mod import_experiment;
 pub mod inspect;
