@@ -264,13 +264,13 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
 /// Every run of archive `a` (the source) has its import in archive `b` (the destination, runs
 /// found by lineage tag), equal in everything but ids and the import's own tags.
 fn assert_same_runs(ia: &[Item], ib: &[Item], runs: usize) {
-    let runs_b = by_lineage(&ib);
+    let runs_b = by_lineage(ib);
     let id_map: HashMap<String, String> = runs_b
         .iter()
         .map(|(s, r)| (s.clone(), r.run_id.clone()))
         .collect();
-    let (hist_a, hist_b) = (histories(&ia), histories(&ib));
-    let (art_a, art_b) = (artifacts(&ia), artifacts(&ib));
+    let (hist_a, hist_b) = (histories(ia), histories(ib));
+    let (art_a, art_b) = (artifacts(ia), artifacts(ib));
     let mut compared = 0;
     for it in ia {
         let Item::Run(ra) = it else { continue };
