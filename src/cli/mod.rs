@@ -1,5 +1,6 @@
 //! The command line: clap definitions, one file per subcommand under `cmd/`, output and exit codes.
 
+mod archive_out;
 mod args;
 mod cmd;
 mod output;
@@ -26,6 +27,10 @@ enum Command {
     CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
+    /// Export a registered model with every version (and the runs behind them) to an archive.
+    ExportModel(cmd::export_model::Args),
+    /// Import an archive's registered model with every version (numbers, stages, aliases).
+    ImportModel(cmd::import_model::Args),
     /// Import an archive's experiment into a tracking server (idempotent, resumable).
     ImportExperiment(cmd::import_experiment::Args),
     /// Write every registered model with all its versions to registered_models.json.
@@ -64,6 +69,8 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => cmd::inspect::run(args, global),
             Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
             Command::CopyExperiment(args) => cmd::copy_experiment::run(args, global).await,
+            Command::ExportModel(args) => cmd::export_model::run(args, global).await,
+            Command::ImportModel(args) => cmd::import_model::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
         }

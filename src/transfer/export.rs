@@ -93,6 +93,107 @@ pub async fn export_experiments(
     Ok(())
 }
 
+/// Exports registered models with every version, preceded by what the versions come from: the
+/// versions' runs (and their experiments) and the logged models they register.
+pub async fn export_models(
+    client: &Client,
+    names: &[String],
+    sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    let mut models = Vec::new();
+    let mut run_ids: Vec<String> = Vec::new();
+    let mut model_ids: Vec<String> = Vec::new();
+    for name in names {
+        let m = client.get_registered_model(name).await?;
+        let versions = client.all_model_versions(name).await?;
+        for v in &versions {
+            if !v.run_id.is_empty() && !run_ids.contains(&v.run_id) {
+                run_ids.push(v.run_id.clone());
+            }
+            let mid = v.model_id.clone().or_else(|| {
+                v.source
+                    .strip_prefix("models:/")
+                    .filter(|m| m.starts_with("m-"))
+                    .map(str::to_string)
+            });
+            if let Some(mid) = mid.filter(|m| !model_ids.contains(m)) {
+                model_ids.push(mid);
+            }
+        }
+        models.push((m, versions));
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    for id in &run_ids {
+        match client.get_run(id).await {
+            Ok(r) => runs.push(r),
+            // A version whose run is gone keeps its run id; there is nothing to export for it.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut logged = Vec::new();
+    for id in &model_ids {
+        match client.get_logged_model(id).await {
+            Ok(m) => logged.push(m),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut experiment_ids: Vec<String> =
+        runs.iter().map(|r| r.info.experiment_id.clone()).collect();
+    experiment_ids.extend(logged.iter().map(|m| m.info.experiment_id.clone()));
+    experiment_ids.sort();
+    experiment_ids.dedup();
+    let mut in_export: HashSet<String> = runs
+        .iter()
+        .map(|r| format!("run:{}", r.info.run_id))
+        .collect();
+    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
+    for m in logged {
+        in_export.insert(format!("lm:{}", m.info.model_id));
+        models_by_source
+            .entry(m.info.source_run_id.clone())
+            .or_default()
+            .push(m);
+    }
+    let mut st = State {
+        client,
+        opts,
+        written: HashSet::new(),
+        deferred: BTreeMap::new(),
+        models_by_source,
+        in_export,
+    };
+    for id in &experiment_ids {
+        let e = client.get_experiment(id).await?;
+        sink.send(Cmd::Experiment(map::experiment(&e))).await?;
+    }
+    // Parents first among the versions' runs (by start time, then as dependencies allow).
+    runs.sort_by_key(|r| (r.info.start_time, r.info.run_id.clone()));
+    for r in runs {
+        st.offer(sink, r).await?;
+    }
+    let rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    for m in rest {
+        st.write_logged_model(sink, &m).await?;
+    }
+    for (_, waiting) in std::mem::take(&mut st.deferred) {
+        for r in waiting {
+            st.write_run(sink, &r).await?;
+        }
+    }
+    for (m, versions) in models {
+        sink.send(Cmd::BeginRegisteredModel(map::registered_model(&m)))
+            .await?;
+        for v in &versions {
+            sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
+        }
+        sink.send(Cmd::EndUnit).await?;
+    }
+    Ok(())
+}
+
 struct State<'a> {
     client: &'a Client,
     opts: &'a ExportOptions,

@@ -40,6 +40,10 @@ pub struct ImportOptions {
     pub use_src_user_id: bool,
     /// Keep `mlflow.*` tags (default true).
     pub import_mlflow_tags: bool,
+    /// Import the archive's registered model under this name (an archive with one model).
+    pub model_name: Option<String>,
+    /// Delete an existing registered model of that name (and its versions) first.
+    pub delete_model: bool,
 }
 
 impl Default for ImportOptions {
@@ -48,6 +52,8 @@ impl Default for ImportOptions {
             experiment_name: None,
             use_src_user_id: false,
             import_mlflow_tags: true,
+            model_name: None,
+            delete_model: false,
         }
     }
 }
@@ -75,7 +81,20 @@ pub struct ImportReport {
     pub artifact_bytes: u64,
     /// Nested runs whose parent was not in the archive.
     pub missing_parents: Vec<String>,
+    /// Registered models: source name → destination name.
+    pub models: HashMap<String, String>,
+    /// Model versions created by this call.
+    pub versions_imported: u64,
+    /// Model versions found from an earlier import and skipped.
+    pub versions_skipped: u64,
+    /// Versions whose number could not be reproduced: (model, source number, destination number).
+    pub renumbered_versions: Vec<(String, u64, u64)>,
 }
+
+/// The tag that names an imported model version's source number.
+pub const LINEAGE_VERSION: &str = "mlflow_archive.source.version";
+/// The tag of a placeholder version created (and deleted) to reproduce a gap in numbering.
+pub const PLACEHOLDER: &str = "mlflow_archive.placeholder";
 
 enum Open {
     None,
@@ -92,6 +111,12 @@ enum Open {
         src: rec::LoggedModel,
         dst: String,
         root: ArtifactRoot,
+    },
+    Model {
+        src: rec::RegisteredModel,
+        dst: String,
+        /// Source version number → destination version number.
+        numbers: HashMap<u64, String>,
     },
 }
 
@@ -149,9 +174,8 @@ impl Importer<'_> {
             Record::MetricChunk(c) => self.chunk(c).await,
             Record::LoggedModel(m) => self.begin_logged_model(m).await,
             Record::Sealed(s) => self.sealed(s.unit).await,
-            Record::RegisteredModel(_) | Record::ModelVersion(_) => Err(Error::Config(
-                "this archive holds registered models: import them with import-model (not in this version yet)".into(),
-            )),
+            Record::RegisteredModel(m) => self.begin_model(m).await,
+            Record::ModelVersion(v) => self.version(v).await,
             Record::Artifact(_) | Record::End(_) => Ok(()),
         }
     }
@@ -481,10 +505,196 @@ impl Importer<'_> {
                 }
                 Ok(())
             }
+            Open::Model { src, dst, numbers } => {
+                for a in &src.aliases {
+                    let Some(version) = numbers.get(&a.version) else {
+                        continue; // the version it names is not in the archive
+                    };
+                    self.client
+                        .set_registered_model_alias(&dst, &a.alias, version)
+                        .await?;
+                }
+                Ok(())
+            }
             Open::Skip | Open::None => {
                 let _ = unit;
                 Ok(())
             }
+        }
+    }
+
+    async fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+        let name = self
+            .opts
+            .model_name
+            .clone()
+            .unwrap_or_else(|| m.name.clone());
+        if self.opts.delete_model {
+            match self.client.delete_registered_model(&name).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self.client.get_registered_model(&name).await {
+            Ok(existing) => {
+                if existing.description != m.description {
+                    self.client
+                        .update_registered_model(&name, &m.description)
+                        .await?;
+                }
+                for t in &m.tags {
+                    if !existing
+                        .tags
+                        .iter()
+                        .any(|x| x.key == t.key && x.value == t.value)
+                    {
+                        self.client
+                            .set_registered_model_tag(&name, &t.key, &t.value)
+                            .await?;
+                    }
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                let desc = Some(m.description.as_str()).filter(|d| !d.is_empty());
+                self.client
+                    .create_registered_model(&name, desc, &kv(&m.tags))
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.report.models.insert(m.name.clone(), name.clone());
+        self.open = Open::Model {
+            src: m,
+            dst: name,
+            numbers: HashMap::new(),
+        };
+        Ok(())
+    }
+
+    /// `source` pointed at the destination's copy of the run or logged model it names.
+    fn rewrite_source(
+        &self,
+        v: &rec::ModelVersion,
+        dst_run: Option<&String>,
+        dst_model: Option<&String>,
+    ) -> String {
+        let s = &v.source;
+        if let (Some(rest), Some(run)) = (s.strip_prefix("runs:/"), dst_run) {
+            if let Some((id, path)) = rest.split_once('/') {
+                if id == v.run_id {
+                    return format!("runs:/{run}/{path}");
+                }
+            } else if rest == v.run_id {
+                return format!("runs:/{run}");
+            }
+        }
+        if let (Some(rest), Some(model)) = (s.strip_prefix("models:/"), dst_model)
+            && (rest == v.model_id || rest.starts_with("m-"))
+        {
+            return format!("models:/{model}");
+        }
+        if let (Some(_), Some(run)) = (s.strip_prefix("mlflow-artifacts:"), dst_run)
+            && let Some(i) = s.find(&format!("/{}/artifacts", v.run_id))
+        {
+            let tail = &s[i + v.run_id.len() + "/artifacts".len() + 1..];
+            return format!("runs:/{run}{tail}");
+        }
+        s.clone()
+    }
+
+    async fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
+        let Open::Model { dst: name, .. } = &self.open else {
+            return Ok(());
+        };
+        let name = name.clone();
+        let existing = self.client.all_model_versions(&name).await?;
+        let number = v.version.to_string();
+        if let Some(done) = existing.iter().find(|x| {
+            x.tags
+                .iter()
+                .any(|t| t.key == LINEAGE_VERSION && t.value == number)
+        }) {
+            self.record_number(v.version, done.version.clone());
+            self.report.versions_skipped += 1;
+            return Ok(());
+        }
+        let dst_run = self.report.runs.get(&v.run_id).cloned();
+        let src_model = if v.model_id.is_empty() {
+            v.source
+                .strip_prefix("models:/")
+                .filter(|m| m.starts_with("m-"))
+                .unwrap_or("")
+                .to_string()
+        } else {
+            v.model_id.clone()
+        };
+        let dst_model = self.report.logged_models.get(&src_model).cloned();
+        let source = self.rewrite_source(&v, dst_run.as_ref(), dst_model.as_ref());
+        let request =
+            |tags: Vec<KeyValue>, description: Option<String>| crate::mlflow::CreateModelVersion {
+                name: name.clone(),
+                source: source.clone(),
+                run_id: dst_run
+                    .clone()
+                    .or_else(|| Some(v.run_id.clone()).filter(|r| !r.is_empty())),
+                description,
+                tags,
+                run_link: Some(v.run_link.clone()).filter(|l| !l.is_empty()),
+                model_id: dst_model.clone(),
+                reconcile_tag: Some(LINEAGE_VERSION.into()),
+            };
+        // Reproduce gaps: the server numbers versions max + 1, so create and delete placeholders
+        // up to the source's number.
+        let mut next = existing
+            .iter()
+            .map(|x| x.number())
+            .filter(|n| *n != u64::MAX)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        while next < v.version {
+            let p = self
+                .client
+                .create_model_version(&request(
+                    vec![
+                        KeyValue::new(PLACEHOLDER, "true"),
+                        KeyValue::new(LINEAGE_VERSION, format!("placeholder-{next}")),
+                    ],
+                    None,
+                ))
+                .await?;
+            self.client.delete_model_version(&name, &p.version).await?;
+            next += 1;
+        }
+        let mut tags = kv(&v.tags);
+        tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
+        let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
+        let created = self
+            .client
+            .create_model_version(&request(tags, desc))
+            .await?;
+        self.client
+            .wait_model_version_ready(&name, &created.version, std::time::Duration::from_secs(300))
+            .await?;
+        if created.version != number {
+            self.report
+                .renumbered_versions
+                .push((name.clone(), v.version, created.number()));
+        }
+        if !v.current_stage.is_empty() && v.current_stage != "None" {
+            self.client
+                .transition_model_version_stage(&name, &created.version, &v.current_stage, false)
+                .await?;
+        }
+        self.record_number(v.version, created.version);
+        self.report.versions_imported += 1;
+        Ok(())
+    }
+
+    fn record_number(&mut self, src: u64, dst: String) {
+        if let Open::Model { numbers, .. } = &mut self.open {
+            numbers.insert(src, dst);
         }
     }
 

@@ -77,6 +77,56 @@ pub fn run(r: &rest::Run) -> rec::Run {
     }
 }
 
+/// A registered model as a record (its versions travel separately).
+pub fn registered_model(m: &rest::RegisteredModel) -> rec::RegisteredModel {
+    rec::RegisteredModel {
+        name: m.name.clone(),
+        description: m.description.clone(),
+        creation_timestamp: m.creation_timestamp,
+        last_updated_timestamp: m.last_updated_timestamp,
+        tags: tags(&m.tags),
+        aliases: m
+            .aliases
+            .iter()
+            .filter_map(|a| {
+                a.version.parse().ok().map(|version| rec::Alias {
+                    alias: a.alias.clone(),
+                    version,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// A model version as a record; its number must be a decimal number.
+pub fn model_version(v: &rest::ModelVersion) -> crate::error::Result<rec::ModelVersion> {
+    let version = v.version.parse().map_err(|_| {
+        crate::error::Error::Config(format!(
+            "model {:?} version {:?} is not a number",
+            v.name, v.version
+        ))
+    })?;
+    Ok(rec::ModelVersion {
+        version,
+        description: v.description.clone(),
+        current_stage: if v.current_stage.is_empty() {
+            "None".into()
+        } else {
+            v.current_stage.clone()
+        },
+        source: v.source.clone(),
+        run_id: v.run_id.clone(),
+        model_id: v.model_id.clone().unwrap_or_default(),
+        run_link: v.run_link.clone(),
+        status: v.status.clone(),
+        status_message: v.status_message.clone(),
+        user_id: v.user_id.clone(),
+        creation_timestamp: v.creation_timestamp,
+        last_updated_timestamp: v.last_updated_timestamp,
+        tags: tags(&v.tags),
+    })
+}
+
 /// Splits one page of a metric's history into chunks of points that share their MLflow 3 links
 /// (logged model, dataset), keeping the server's order.
 pub fn metric_chunks(key: &str, page: &[rest::Metric]) -> Vec<rec::MetricChunk> {

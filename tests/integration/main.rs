@@ -8,6 +8,7 @@ mod export;
 mod format;
 mod format_util;
 mod fuzz_replay;
+mod models;
 mod retries;
 mod roundtrip;
 mod spec_examples;

@@ -61,6 +61,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         ),
         use_src_user_id: args.use_src_user_id,
         import_mlflow_tags: args.import_mlflow_tags,
+        ..ImportOptions::default()
     };
     let report = copy_experiments(
         &src,

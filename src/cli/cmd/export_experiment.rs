@@ -1,19 +1,17 @@
 //! `export-experiment`: one or more experiments (runs, metric histories, artifacts, logged models)
 //! from a tracking server into an archive, streamed.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use mlflow_archive::format::WriterBuilder;
 use mlflow_archive::format::model::Source;
 use mlflow_archive::mlflow::Client;
 use mlflow_archive::mlflow::types::Experiment;
-use mlflow_archive::transfer::archive_sink::ArchiveSink;
 use mlflow_archive::transfer::export::{ExportOptions, export_experiments};
 
 use crate::cli::Global;
+use crate::cli::archive_out::{check_output, output_name, write_archive};
 use crate::cli::args::{SrcServer, legacy_bool};
 use crate::cli::output::counts_line;
 
@@ -67,13 +65,7 @@ pub async fn resolve_experiment(client: &Client, key: &str) -> anyhow::Result<Ex
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout && args.output.extension().is_none_or(|e| e != "mlar") {
-        anyhow::bail!(
-            "output {}: only archives (a path ending in .mlar, or - for standard output) are supported yet; the Python tool's directory and zip layouts come later",
-            args.output.display()
-        );
-    }
+    check_output(&args.output)?;
     let client = args.server.client()?;
     let experiment = resolve_experiment(&client, &args.experiment).await?;
     let builder = WriterBuilder::new()
@@ -83,71 +75,30 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             tracking_uri: Some(client.server().to_string()),
             scope: Some("experiment".into()),
         });
-    let partial = {
-        let mut p = args.output.as_os_str().to_owned();
-        p.push(".partial");
-        PathBuf::from(p)
-    };
-    let out: Box<dyn Write + Send> = if to_stdout {
-        Box::new(std::io::BufWriter::with_capacity(
-            256 << 10,
-            std::io::stdout(),
-        ))
-    } else {
-        let f = std::fs::File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        Box::new(std::io::BufWriter::with_capacity(256 << 10, f))
-    };
-    let mut sink = ArchiveSink::start(out, builder);
     let opts = ExportOptions {
         export_deleted_runs: args.export_deleted_runs,
         history_page: None,
     };
-    let exported =
-        export_experiments(&client, std::slice::from_ref(&experiment), &mut sink, &opts).await;
-    let result = match exported {
-        Ok(()) => sink.finish().await,
-        Err(e) => {
-            drop(sink);
-            Err(e)
-        }
-    };
-    match result {
-        Ok(summary) => {
-            if !to_stdout {
-                std::fs::rename(&partial, &args.output).with_context(|| {
-                    format!(
-                        "renaming {} to {}",
-                        partial.display(),
-                        args.output.display()
-                    )
-                })?;
-            }
-            if !global.quiet {
-                eprintln!(
-                    "exported experiment {} {:?} from {} to {}: {}; {} bytes",
-                    experiment.experiment_id,
-                    experiment.name,
-                    client.server(),
-                    if to_stdout {
-                        "standard output".to_string()
-                    } else {
-                        args.output.display().to_string()
-                    },
-                    counts_line(&summary.counts),
-                    summary.archive_bytes
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            if !to_stdout {
-                let _ = std::fs::remove_file(&partial);
-            }
-            Err(anyhow::Error::from(e).context(format!(
-                "exporting experiment {} {:?} failed; no archive was written",
-                experiment.experiment_id, experiment.name
-            )))
-        }
+    let summary = write_archive(&args.output, builder, async |sink| {
+        export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
+    })
+    .await
+    .map_err(|e| {
+        e.context(format!(
+            "exporting experiment {} {:?} failed; no archive was written",
+            experiment.experiment_id, experiment.name
+        ))
+    })?;
+    if !global.quiet {
+        eprintln!(
+            "exported experiment {} {:?} from {} to {}: {}; {} bytes",
+            experiment.experiment_id,
+            experiment.name,
+            client.server(),
+            output_name(&args.output),
+            counts_line(&summary.counts),
+            summary.archive_bytes
+        );
     }
+    Ok(ExitCode::SUCCESS)
 }

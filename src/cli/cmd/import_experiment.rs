@@ -59,6 +59,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name: args.experiment_name.clone(),
         use_src_user_id: args.use_src_user_id,
         import_mlflow_tags: args.import_mlflow_tags,
+        ..ImportOptions::default()
     };
     let report = import_archive(&client, source, &opts).await.map_err(|e| {
         anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))

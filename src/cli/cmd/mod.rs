@@ -2,7 +2,9 @@
 
 pub mod copy_experiment;
 pub mod export_experiment;
+pub mod export_model;
 pub mod import_experiment;
+pub mod import_model;
 pub mod inspect;
 pub mod list_registered_models;
 pub mod verify;

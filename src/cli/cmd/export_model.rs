@@ -1,0 +1,69 @@
+//! `export-model`: a registered model with every version, and the runs and logged models the
+//! versions come from, into an archive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::format::WriterBuilder;
+use mlflow_archive::format::model::Source;
+use mlflow_archive::transfer::export::{ExportOptions, export_models};
+
+use crate::cli::Global;
+use crate::cli::archive_out::{check_output, output_name, write_archive};
+use crate::cli::args::SrcServer;
+use crate::cli::output::counts_line;
+
+/// Arguments of `export-model`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: SrcServer,
+
+    /// The registered model's name.
+    #[arg(long, value_name = "NAME")]
+    model: String,
+
+    /// The archive to write: a path ending in .mlar, or - for standard output.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "output-dir",
+        value_name = "OUT"
+    )]
+    output: PathBuf,
+
+    /// zstd level, 1 to 19.
+    #[arg(long, default_value_t = 3)]
+    level: i32,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    check_output(&args.output)?;
+    let client = args.server.client()?;
+    let builder = WriterBuilder::new().level(args.level).source(Source {
+        tracking_uri: Some(client.server().to_string()),
+        scope: Some("model".into()),
+    });
+    let names = vec![args.model.clone()];
+    let summary = write_archive(&args.output, builder, async |sink| {
+        export_models(&client, &names, sink, &ExportOptions::default()).await
+    })
+    .await
+    .map_err(|e| {
+        e.context(format!(
+            "exporting model {:?} failed; no archive was written",
+            args.model
+        ))
+    })?;
+    if !global.quiet {
+        eprintln!(
+            "exported model {:?} from {} to {}: {}; {} bytes",
+            args.model,
+            client.server(),
+            output_name(&args.output),
+            counts_line(&summary.counts),
+            summary.archive_bytes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

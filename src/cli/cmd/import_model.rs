@@ -1,0 +1,90 @@
+//! `import-model`: an archive's registered model with every version (numbers, gaps, stages,
+//! aliases, tags), after the runs and logged models the versions come from.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::transfer::archive_source::ArchiveSource;
+use mlflow_archive::transfer::import::{ImportOptions, import_archive};
+
+use crate::cli::Global;
+use crate::cli::args::{DstServer, legacy_bool};
+use crate::cli::output::{input_name, open_input};
+
+/// Arguments of `import-model`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: DstServer,
+
+    /// The archive: a path ending in .mlar, or - for standard input.
+    #[arg(
+        short = 'i',
+        long = "input",
+        visible_alias = "input-dir",
+        value_name = "IN"
+    )]
+    input: PathBuf,
+
+    /// The destination registered model's name (default: the archived name).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+
+    /// The experiment that receives the versions' runs (created if missing).
+    #[arg(long, value_name = "NAME")]
+    experiment_name: String,
+
+    /// Delete an existing model of that name, with its versions, first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    delete_model: bool,
+
+    /// Keep the source's `mlflow.user` tag on runs.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    use_src_user_id: bool,
+
+    /// Print a JSON report on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    if args.input.as_os_str() != "-" && args.input.extension().is_none_or(|e| e != "mlar") {
+        anyhow::bail!(
+            "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet",
+            args.input.display()
+        );
+    }
+    let client = args.server.client()?;
+    let name = input_name(&args.input);
+    let source = ArchiveSource::start(open_input(&args.input)?);
+    let opts = ImportOptions {
+        experiment_name: Some(args.experiment_name.clone()),
+        use_src_user_id: args.use_src_user_id,
+        model_name: args.model.clone(),
+        delete_model: args.delete_model,
+        ..ImportOptions::default()
+    };
+    let report = import_archive(&client, source, &opts).await.map_err(|e| {
+        anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if !global.quiet {
+        eprintln!(
+            "imported {name} into {}: {} models, {} versions created, {} already there; {} runs imported, {} already complete",
+            client.server(),
+            report.models.len(),
+            report.versions_imported,
+            report.versions_skipped,
+            report.runs_imported,
+            report.runs_skipped
+        );
+        for (model, src, dst) in &report.renumbered_versions {
+            eprintln!(
+                "note: model {model:?} version {src} became version {dst} (the model already had later versions)"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
