@@ -27,6 +27,13 @@ enum Command {
     CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
+    /// Export one run (with its experiment and the logged models it produced) to an archive.
+    ExportRun(cmd::export_run::Args),
+    /// Import the runs of an archive into an experiment (same as import-experiment with
+    /// --experiment-name).
+    ImportRun(cmd::import_experiment::Args),
+    /// Copy one run from one server to another, directly.
+    CopyRun(cmd::copy_run::Args),
     /// Export a registered model with every version (and the runs behind them) to an archive.
     ExportModel(cmd::export_model::Args),
     /// Import an archive's registered model with every version (numbers, stages, aliases).
@@ -70,6 +77,9 @@ pub fn main() -> ExitCode {
             Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
             Command::CopyExperiment(args) => cmd::copy_experiment::run(args, global).await,
             Command::ExportModel(args) => cmd::export_model::run(args, global).await,
+            Command::ExportRun(args) => cmd::export_run::run(args, global).await,
+            Command::ImportRun(args) => cmd::import_experiment::run(args, global).await,
+            Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),

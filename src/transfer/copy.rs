@@ -8,7 +8,7 @@ use std::io::BufWriter;
 
 use super::archive_sink::ArchiveSink;
 use super::archive_source::ArchiveSource;
-use super::export::{ExportOptions, export_experiments};
+use super::export::{ExportOptions, export_experiments, export_runs};
 use super::import::{ImportOptions, ImportReport, import_archive};
 use crate::error::{Error, Result};
 use crate::format::WriterBuilder;
@@ -24,6 +24,32 @@ pub async fn copy_experiments(
     export: &ExportOptions,
     import: &ImportOptions,
 ) -> Result<ImportReport> {
+    copy(src, dst, import, async |sink| {
+        export_experiments(src, experiments, sink, export).await
+    })
+    .await
+}
+
+/// Copies single runs (with the logged models they produced) from `src` to `dst`.
+pub async fn copy_runs(
+    src: &Client,
+    dst: &Client,
+    run_ids: &[String],
+    import: &ImportOptions,
+) -> Result<ImportReport> {
+    copy(src, dst, import, async |sink| {
+        export_runs(src, run_ids, sink, &ExportOptions::default()).await
+    })
+    .await
+}
+
+/// Runs an export (`fill`) into an in-process pipe and imports from its other end.
+pub async fn copy(
+    src: &Client,
+    dst: &Client,
+    import: &ImportOptions,
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<()>,
+) -> Result<ImportReport> {
     let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating the copy pipe", e))?;
     let builder = WriterBuilder::new().level(1).source(Source {
         tracking_uri: Some(src.server().to_string()),
@@ -32,7 +58,7 @@ pub async fn copy_experiments(
     let mut sink = ArchiveSink::start(BufWriter::with_capacity(256 << 10, writer), builder);
     let source = ArchiveSource::start(reader);
     let exporting = async {
-        let r = export_experiments(src, experiments, &mut sink, export).await;
+        let r = fill(&mut sink).await;
         match r {
             Ok(()) => sink.finish().await.map(drop),
             Err(e) => {

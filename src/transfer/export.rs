@@ -140,6 +140,27 @@ pub async fn export_models(
             Err(e) => return Err(e),
         }
     }
+    export_run_set(client, runs, logged, sink, opts).await?;
+    for (m, versions) in models {
+        sink.send(Cmd::BeginRegisteredModel(map::registered_model(&m)))
+            .await?;
+        for v in &versions {
+            sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
+        }
+        sink.send(Cmd::EndUnit).await?;
+    }
+    Ok(())
+}
+
+/// Writes a given set of runs and logged models, after the experiments they belong to, parents
+/// and sources first.
+async fn export_run_set(
+    client: &Client,
+    mut runs: Vec<Run>,
+    logged: Vec<LoggedModel>,
+    sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
     let mut experiment_ids: Vec<String> =
         runs.iter().map(|r| r.info.experiment_id.clone()).collect();
     experiment_ids.extend(logged.iter().map(|m| m.info.experiment_id.clone()));
@@ -183,15 +204,30 @@ pub async fn export_models(
             st.write_run(sink, &r).await?;
         }
     }
-    for (m, versions) in models {
-        sink.send(Cmd::BeginRegisteredModel(map::registered_model(&m)))
-            .await?;
-        for v in &versions {
-            sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
-        }
-        sink.send(Cmd::EndUnit).await?;
-    }
     Ok(())
+}
+
+/// Exports single runs (with their experiments, and the logged models they produced).
+pub async fn export_runs(
+    client: &Client,
+    run_ids: &[String],
+    sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    let mut runs = Vec::new();
+    let mut logged = Vec::new();
+    for id in run_ids {
+        let r = client.get_run(id).await?;
+        let mut models =
+            std::pin::pin!(client.search_logged_models(&[&r.info.experiment_id], None));
+        while let Some(m) = models.try_next().await? {
+            if m.info.source_run_id == r.info.run_id {
+                logged.push(m);
+            }
+        }
+        runs.push(r);
+    }
+    export_run_set(client, runs, logged, sink, opts).await
 }
 
 struct State<'a> {

@@ -364,3 +364,125 @@ async fn copy_experiment_goes_server_to_server_with_nothing_staged() {
         4,
     );
 }
+
+#[tokio::test]
+async fn single_runs_export_import_and_copy_with_their_parent_named() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = populate(&src).await;
+    let exp = src.get_experiment_by_name(&name).await.unwrap().unwrap();
+    let runs: Vec<_> = src
+        .search_runs(&[&exp.experiment_id], Some("tags.i = '2'"), ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
+    let child = &runs[0];
+    let parent = child
+        .data
+        .tags
+        .iter()
+        .find(|t| t.key == "mlflow.parentRunId")
+        .unwrap()
+        .value
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-run",
+        "--src-uri",
+        &pair.src.uri,
+        "--run-id",
+        &child.info.run_id,
+        "-o",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let target = unique("one-run");
+    let mut cmd = cli();
+    cmd.args([
+        "import-run",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--experiment-name",
+        &target,
+        "-i",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("parent that was not in the archive"),
+        "says so: {stderr}"
+    );
+
+    let copied = unique("copied-run");
+    let mut cmd = cli();
+    cmd.args([
+        "copy-run",
+        "--src-uri",
+        &pair.src.uri,
+        "--dst-uri",
+        &pair.dst.uri,
+        "--run-id",
+        &child.info.run_id,
+        "--experiment-name",
+        &copied,
+    ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for exp_name in [&target, &copied] {
+        let e = dst.get_experiment_by_name(exp_name).await.unwrap().unwrap();
+        let got: Vec<_> = dst
+            .search_runs(&[&e.experiment_id], None, ViewType::All)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{exp_name}");
+        let r = &got[0];
+        let tag = |k: &str| {
+            r.data
+                .tags
+                .iter()
+                .find(|t| t.key == k)
+                .map(|t| t.value.clone())
+        };
+        assert_eq!(tag(LINEAGE_RUN), Some(child.info.run_id.clone()));
+        assert_eq!(
+            tag(mlflow_archive::transfer::import::MISSING_PARENT),
+            Some(parent.clone())
+        );
+        assert_eq!(tag("mlflow.parentRunId"), None);
+        assert_eq!(
+            (r.info.status.as_str(), r.info.start_time, r.info.end_time),
+            (
+                child.info.status.as_str(),
+                child.info.start_time,
+                child.info.end_time
+            )
+        );
+        let history: Vec<Metric> = dst
+            .metric_history(&r.info.run_id, "m/2", None)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .concat();
+        assert_eq!(history.len(), 2_500);
+        let root = ArtifactRoot::parse(&r.info.artifact_uri).unwrap();
+        let files: Vec<_> = dst.walk_artifacts(&root).try_collect().await.unwrap();
+        assert_eq!(files.len(), 3);
+    }
+}

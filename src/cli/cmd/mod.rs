@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod copy_experiment;
+pub mod copy_run;
 pub mod export_experiment;
 pub mod export_model;
+pub mod export_run;
 pub mod import_experiment;
 pub mod import_model;
 pub mod inspect;
