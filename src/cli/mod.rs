@@ -27,6 +27,14 @@ enum Command {
     CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
+    /// Export several experiments (names or ids, or all) to one archive.
+    ExportExperimentList(cmd::export_experiment_list::Args),
+    /// Import every experiment of an archive (optionally prefixing their names).
+    ImportExperimentList(cmd::import_all::Args),
+    /// Export every active experiment and every registered model of a server to one archive.
+    ExportAll(cmd::export_all::Args),
+    /// Import everything an archive holds: experiments and registered models.
+    ImportAll(cmd::import_all::Args),
     /// Export one run (with its experiment and the logged models it produced) to an archive.
     ExportRun(cmd::export_run::Args),
     /// Import the runs of an archive into an experiment (same as import-experiment with
@@ -78,6 +86,12 @@ pub fn main() -> ExitCode {
             Command::CopyExperiment(args) => cmd::copy_experiment::run(args, global).await,
             Command::ExportModel(args) => cmd::export_model::run(args, global).await,
             Command::ExportRun(args) => cmd::export_run::run(args, global).await,
+            Command::ExportExperimentList(args) => {
+                cmd::export_experiment_list::run(args, global).await
+            }
+            Command::ImportExperimentList(args) => cmd::import_all::run(args, global).await,
+            Command::ExportAll(args) => cmd::export_all::run(args, global).await,
+            Command::ImportAll(args) => cmd::import_all::run(args, global).await,
             Command::ImportRun(args) => cmd::import_experiment::run(args, global).await,
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,

@@ -93,6 +93,40 @@ pub async fn export_experiments(
     Ok(())
 }
 
+/// Exports every active experiment of the server, then every registered model with every
+/// version (their runs are in the archive already when their experiment is).
+pub async fn export_all(
+    client: &Client,
+    sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    let experiments: Vec<Experiment> = client
+        .search_experiments(ViewType::ActiveOnly, None)
+        .try_collect()
+        .await?;
+    export_experiments(client, &experiments, sink, opts).await?;
+    let models: Vec<crate::mlflow::types::RegisteredModel> =
+        client.search_registered_models(None).try_collect().await?;
+    for m in models {
+        let versions = client.all_model_versions(&m.name).await?;
+        write_model_unit(sink, &m, &versions).await?;
+    }
+    Ok(())
+}
+
+async fn write_model_unit(
+    sink: &mut ArchiveSink,
+    m: &crate::mlflow::types::RegisteredModel,
+    versions: &[crate::mlflow::types::ModelVersion],
+) -> Result<()> {
+    sink.send(Cmd::BeginRegisteredModel(map::registered_model(m)))
+        .await?;
+    for v in versions {
+        sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
+    }
+    sink.send(Cmd::EndUnit).await
+}
+
 /// Exports registered models with every version, preceded by what the versions come from: the
 /// versions' runs (and their experiments) and the logged models they register.
 pub async fn export_models(

@@ -36,6 +36,8 @@ pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
 pub struct ImportOptions {
     /// Import every experiment of the archive into this one (created if missing).
     pub experiment_name: Option<String>,
+    /// Prefix the archived experiment names with this (when `experiment_name` is not given).
+    pub experiment_name_prefix: Option<String>,
     /// Keep the source's `mlflow.user` tag.
     pub use_src_user_id: bool,
     /// Keep `mlflow.*` tags (default true).
@@ -50,6 +52,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             experiment_name: None,
+            experiment_name_prefix: None,
             use_src_user_id: false,
             import_mlflow_tags: true,
             model_name: None,

@@ -15,3 +15,4 @@ mod spec_examples;
 mod tls;
 mod util;
 mod vectors;
+mod whole_server;

@@ -13,7 +13,7 @@ use mlflow_archive::transfer::import::{LINEAGE_RUN, LINEAGE_VERSION};
 use crate::live_pair;
 use crate::util::{cli, client, output, unique};
 
-async fn make_model(c: &Client) -> (String, Vec<String>, String) {
+pub async fn make_model(c: &Client) -> (String, Vec<String>, String) {
     let exp = c
         .create_experiment(&unique("model-src"), None, &[])
         .await

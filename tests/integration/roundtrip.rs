@@ -17,7 +17,7 @@ use crate::live_pair;
 use crate::util::{cli, client, output, unique};
 
 /// A source experiment with nested runs, a deleted run, histories, inputs and artifacts.
-async fn populate(c: &Client) -> String {
+pub async fn populate(c: &Client) -> String {
     let name = unique("roundtrip");
     let exp = c
         .create_experiment(

@@ -2,9 +2,12 @@
 
 pub mod copy_experiment;
 pub mod copy_run;
+pub mod export_all;
 pub mod export_experiment;
+pub mod export_experiment_list;
 pub mod export_model;
 pub mod export_run;
+pub mod import_all;
 pub mod import_experiment;
 pub mod import_model;
 pub mod inspect;

@@ -1,0 +1,60 @@
+//! `export-all`: every active experiment and every registered model of a server into one archive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::format::WriterBuilder;
+use mlflow_archive::format::model::Source;
+use mlflow_archive::transfer::export::{ExportOptions, export_all};
+
+use crate::cli::Global;
+use crate::cli::archive_out::{check_output, output_name, write_archive};
+use crate::cli::args::{SrcServer, legacy_bool};
+use crate::cli::output::counts_line;
+
+/// Arguments of `export-all`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: SrcServer,
+
+    /// The archive to write: a path ending in .mlar, or - for standard output.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "output-dir",
+        value_name = "OUT"
+    )]
+    output: PathBuf,
+
+    /// Export deleted runs too.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_deleted_runs: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    check_output(&args.output)?;
+    let client = args.server.client()?;
+    let builder = WriterBuilder::new().source(Source {
+        tracking_uri: Some(client.server().to_string()),
+        scope: Some("all".into()),
+    });
+    let opts = ExportOptions {
+        export_deleted_runs: args.export_deleted_runs,
+        history_page: None,
+    };
+    let summary = write_archive(&args.output, builder, async |sink| {
+        export_all(&client, sink, &opts).await
+    })
+    .await
+    .map_err(|e| e.context("exporting the server failed; no archive was written"))?;
+    if !global.quiet {
+        eprintln!(
+            "exported {} to {}: {}",
+            client.server(),
+            output_name(&args.output),
+            counts_line(&summary.counts)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,85 @@
+//! `export-experiment-list`: several experiments (names or ids, or `all`) into one archive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use futures_util::TryStreamExt;
+use mlflow_archive::format::WriterBuilder;
+use mlflow_archive::format::model::Source;
+use mlflow_archive::mlflow::types::ViewType;
+use mlflow_archive::transfer::export::{ExportOptions, export_experiments};
+
+use super::export_experiment::resolve_experiment;
+use crate::cli::Global;
+use crate::cli::archive_out::{check_output, output_name, write_archive};
+use crate::cli::args::{SrcServer, legacy_bool};
+use crate::cli::output::counts_line;
+
+/// Arguments of `export-experiment-list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: SrcServer,
+
+    /// Comma-separated names or ids, or `all` (every active experiment).
+    #[arg(long, value_name = "A,B|all")]
+    experiments: String,
+
+    /// The archive to write: a path ending in .mlar, or - for standard output.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "output-dir",
+        value_name = "OUT"
+    )]
+    output: PathBuf,
+
+    /// Export deleted runs too.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_deleted_runs: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    check_output(&args.output)?;
+    let client = args.server.client()?;
+    let experiments = if args.experiments.trim() == "all" {
+        client
+            .search_experiments(ViewType::ActiveOnly, None)
+            .try_collect()
+            .await?
+    } else {
+        let mut v = Vec::new();
+        for key in args
+            .experiments
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            v.push(resolve_experiment(&client, key).await?);
+        }
+        v
+    };
+    let builder = WriterBuilder::new().source(Source {
+        tracking_uri: Some(client.server().to_string()),
+        scope: Some("experiments".into()),
+    });
+    let opts = ExportOptions {
+        export_deleted_runs: args.export_deleted_runs,
+        history_page: None,
+    };
+    let summary = write_archive(&args.output, builder, async |sink| {
+        export_experiments(&client, &experiments, sink, &opts).await
+    })
+    .await
+    .map_err(|e| e.context("exporting the experiments failed; no archive was written"))?;
+    if !global.quiet {
+        eprintln!(
+            "exported {} experiments from {} to {}: {}",
+            experiments.len(),
+            client.server(),
+            output_name(&args.output),
+            counts_line(&summary.counts)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,82 @@
+//! `import-all` and `import-experiment-list`: everything an archive holds (experiments under their
+//! archived names, optionally prefixed; registered models under their names).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlflow_archive::transfer::archive_source::ArchiveSource;
+use mlflow_archive::transfer::import::{ImportOptions, import_archive};
+
+use crate::cli::Global;
+use crate::cli::args::{DstServer, legacy_bool};
+use crate::cli::output::{input_name, open_input};
+
+/// Arguments of `import-all` and `import-experiment-list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    server: DstServer,
+
+    /// The archive: a path ending in .mlar, or - for standard input.
+    #[arg(
+        short = 'i',
+        long = "input",
+        visible_alias = "input-dir",
+        value_name = "IN"
+    )]
+    input: PathBuf,
+
+    /// Prefix every experiment's name with this.
+    #[arg(long, value_name = "PREFIX")]
+    experiment_name_prefix: Option<String>,
+
+    /// Keep the source's `mlflow.user` tag.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    use_src_user_id: bool,
+
+    /// Delete existing registered models of the same names first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    delete_model: bool,
+
+    /// Print a JSON report on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    if args.input.as_os_str() != "-" && args.input.extension().is_none_or(|e| e != "mlar") {
+        anyhow::bail!(
+            "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet",
+            args.input.display()
+        );
+    }
+    let client = args.server.client()?;
+    let name = input_name(&args.input);
+    let source = ArchiveSource::start(open_input(&args.input)?);
+    let opts = ImportOptions {
+        experiment_name_prefix: args.experiment_name_prefix.clone(),
+        use_src_user_id: args.use_src_user_id,
+        delete_model: args.delete_model,
+        ..ImportOptions::default()
+    };
+    let report = import_archive(&client, source, &opts).await.map_err(|e| {
+        anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if !global.quiet {
+        eprintln!(
+            "imported {name} into {}: {} experiments; {} runs imported, {} already complete, {} redone; {} models, {} versions created, {} already there",
+            client.server(),
+            report.experiments.len(),
+            report.runs_imported,
+            report.runs_skipped,
+            report.runs_redone,
+            report.models.len(),
+            report.versions_imported,
+            report.versions_skipped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! export-all → import-all between two fresh servers of their own (the shared pair changes under
+//! concurrent tests): every experiment, run and registered model version arrives once.
+
+use futures_util::TryStreamExt;
+use mlflow_archive::mlflow::types::ViewType;
+
+use crate::models::make_model;
+use crate::roundtrip::populate;
+use crate::util::server::MlflowServer;
+use crate::util::{cli, client, output};
+
+#[tokio::test]
+async fn export_all_then_import_all_moves_a_whole_server() {
+    let (a, b) = tokio::task::spawn_blocking(|| {
+        let b = std::thread::spawn(|| MlflowServer::start("all-dst", None));
+        (MlflowServer::start("all-src", None), b.join().unwrap())
+    })
+    .await
+    .unwrap();
+    let (Some(a), Some(b)) = (a, b) else { return };
+    let src = client(&a.uri);
+    let dst = client(&b.uri);
+    let e1 = populate(&src).await;
+    let e2 = populate(&src).await;
+    let (model, _, _) = make_model(&src).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("all.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-all",
+        "--src-uri",
+        &a.uri,
+        "--export-deleted-runs",
+        "-o",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..2 {
+        let mut cmd = cli();
+        cmd.args(["import-all", "--dst-uri", &b.uri, "-i"])
+            .arg(&path);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names = |c: mlflow_archive::mlflow::Client| async move {
+        let mut v: Vec<String> = c
+            .search_experiments(ViewType::ActiveOnly, None)
+            .map_ok(|e| e.name)
+            .try_collect()
+            .await
+            .unwrap();
+        v.sort();
+        v
+    };
+    assert_eq!(names(src.clone()).await, names(dst.clone()).await);
+    for e in [&e1, &e2] {
+        let se = src.get_experiment_by_name(e).await.unwrap().unwrap();
+        let de = dst.get_experiment_by_name(e).await.unwrap().unwrap();
+        let count = |c: &mlflow_archive::mlflow::Client, id: String| {
+            let c = c.clone();
+            async move {
+                c.search_runs(&[id], None, ViewType::All)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(
+            count(&src, se.experiment_id).await,
+            count(&dst, de.experiment_id).await,
+            "{e}"
+        );
+    }
+    let numbers = |v: Vec<mlflow_archive::mlflow::types::ModelVersion>| {
+        v.into_iter()
+            .map(|x| (x.version, x.current_stage))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(src.all_model_versions(&model).await.unwrap()),
+        numbers(dst.all_model_versions(&model).await.unwrap())
+    );
+}
