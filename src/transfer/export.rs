@@ -58,6 +58,12 @@ pub async fn export_experiments(
             }
         }
     }
+    let links = links_of(
+        models_by_source
+            .values()
+            .flatten()
+            .chain(orphan_models.iter()),
+    );
     let mut st = State {
         client,
         opts,
@@ -65,6 +71,7 @@ pub async fn export_experiments(
         deferred: BTreeMap::new(),
         models_by_source,
         in_export,
+        links,
     };
     for e in experiments {
         sink.send(Cmd::Experiment(map::experiment(e))).await?;
@@ -212,6 +219,7 @@ async fn export_run_set(
             .or_default()
             .push(m);
     }
+    let links = links_of(models_by_source.values().flatten());
     let mut st = State {
         client,
         opts,
@@ -219,6 +227,7 @@ async fn export_run_set(
         deferred: BTreeMap::new(),
         models_by_source,
         in_export,
+        links,
     };
     for id in &experiment_ids {
         let e = client.get_experiment(id).await?;
@@ -272,6 +281,37 @@ struct State<'a> {
     deferred: BTreeMap<String, Vec<Run>>,
     models_by_source: HashMap<String, Vec<LoggedModel>>,
     in_export: HashSet<String>,
+    /// MLflow 3 links of metric points to logged models, by run (the history endpoint does not
+    /// return them; the logged models' metrics do).
+    links: HashMap<String, HashMap<PointKey, Link>>,
+}
+
+/// A metric point's identity: key, step, timestamp and the value's bits.
+type PointKey = (String, i64, i64, u64);
+/// A point's link: logged model, dataset name, dataset digest.
+type Link = (Option<String>, Option<String>, Option<String>);
+
+/// The links of metric points to logged models, from the models' own metrics.
+fn links_of<'a>(
+    models: impl IntoIterator<Item = &'a LoggedModel>,
+) -> HashMap<String, HashMap<PointKey, Link>> {
+    let mut out: HashMap<String, HashMap<PointKey, Link>> = HashMap::new();
+    for m in models {
+        for p in &m.data.metrics {
+            let Some(run) = p.run_id.clone() else {
+                continue;
+            };
+            out.entry(run).or_default().insert(
+                (p.key.clone(), p.step, p.timestamp, p.value.to_bits()),
+                (
+                    Some(m.info.model_id.clone()),
+                    p.dataset_name.clone(),
+                    p.dataset_digest.clone(),
+                ),
+            );
+        }
+    }
+    out
 }
 
 impl State<'_> {
@@ -323,13 +363,24 @@ impl State<'_> {
     async fn write_run(&mut self, sink: &mut ArchiveSink, r: &Run) -> Result<()> {
         let id = &r.info.run_id;
         sink.send(Cmd::BeginRun(map::run(r))).await?;
+        let links = self.links.remove(id).unwrap_or_default();
         let mut keys: Vec<&str> = r.data.metrics.iter().map(|m| m.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
             let mut pages =
                 std::pin::pin!(self.client.metric_history(id, key, self.opts.history_page));
-            while let Some(page) = pages.try_next().await? {
+            while let Some(mut page) = pages.try_next().await? {
+                if !links.is_empty() {
+                    for p in &mut page {
+                        let k = (p.key.clone(), p.step, p.timestamp, p.value.to_bits());
+                        if let Some((model, name, digest)) = links.get(&k) {
+                            p.model_id.clone_from(model);
+                            p.dataset_name.clone_from(name);
+                            p.dataset_digest.clone_from(digest);
+                        }
+                    }
+                }
                 for chunk in map::metric_chunks(key, &page) {
                     sink.send(Cmd::Chunk(chunk)).await?;
                 }

@@ -130,6 +130,11 @@ struct Importer<'a> {
     open: Open,
     /// Run outputs naming logged models that come later in the archive: (dst run, src model, step).
     pending_outputs: Vec<(String, String, i64)>,
+    /// Metric points linked to a logged model not imported yet, by source model id:
+    /// (destination run, point).
+    deferred_links: HashMap<String, Vec<(String, Metric)>>,
+    /// Runs sealed but waiting for deferred linked points: destination run → deleted at source.
+    waiting_runs: HashMap<String, bool>,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -144,6 +149,8 @@ pub async fn import_archive(
         report: ImportReport::default(),
         open: Open::None,
         pending_outputs: Vec::new(),
+        deferred_links: HashMap::new(),
+        waiting_runs: HashMap::new(),
     };
     let mut ended = false;
     while let Some(event) = source.next().await {
@@ -159,6 +166,11 @@ pub async fn import_archive(
     }
     if !ended {
         return Err(Error::Config("the archive ended before its trailer".into()));
+    }
+    // Points linked to logged models that are not in the archive keep no link.
+    let leftover: Vec<String> = imp.deferred_links.keys().cloned().collect();
+    for m in leftover {
+        imp.release_links(&m, None).await?;
     }
     Ok(imp.report)
 }
@@ -309,16 +321,41 @@ impl Importer<'_> {
     }
 
     async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
+        let linked_to = c
+            .model_id
+            .as_ref()
+            .map(|src| (src.clone(), self.report.logged_models.get(src).cloned()));
         let Open::Run { dst, metrics, .. } = &mut self.open else {
             return Ok(());
         };
+        if let Some((src_model, None)) = &linked_to {
+            // Points linked to a logged model that is not on the destination yet (it follows its
+            // source run in the archive): they are logged when it arrives, and the run is marked
+            // complete only then.
+            let points = c.points.iter().map(|p| Metric {
+                key: c.key.clone(),
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+                model_id: None,
+                dataset_name: c.dataset_name.clone(),
+                dataset_digest: c.dataset_digest.clone(),
+                run_id: None,
+            });
+            self.deferred_links
+                .entry(src_model.clone())
+                .or_default()
+                .extend(points.map(|m| (dst.clone(), m)));
+            return Ok(());
+        }
+        let dst_model = linked_to.and_then(|(_, d)| d);
         for p in &c.points {
             metrics.push(Metric {
                 key: c.key.clone(),
                 value: p.value,
                 timestamp: p.timestamp,
                 step: p.step,
-                model_id: None, // linked when the logged model is imported (not in this version)
+                model_id: dst_model.clone(),
                 dataset_name: c.dataset_name.clone(),
                 dataset_digest: c.dataset_digest.clone(),
                 run_id: None,
@@ -437,9 +474,11 @@ impl Importer<'_> {
                 .iter()
                 .any(|t| t.key == STATE && t.value == "complete")
             {
+                let dst = found.info.model_id;
                 self.report
                     .logged_models
-                    .insert(m.model_id.clone(), found.info.model_id);
+                    .insert(m.model_id.clone(), dst.clone());
+                self.release_links(&m.model_id, Some(&dst)).await?;
                 self.open = Open::Skip;
                 return Ok(());
             }
@@ -488,6 +527,7 @@ impl Importer<'_> {
                 self.client
                     .set_logged_model_tags(&dst, &[KeyValue::new(STATE, "complete")])
                     .await?;
+                self.release_links(&src.model_id, Some(&dst)).await?;
                 let ready: Vec<(String, i64)> = self
                     .pending_outputs
                     .iter()
@@ -754,11 +794,55 @@ impl Importer<'_> {
                 run_name: None,
             })
             .await?;
-        self.client.set_run_tag(&dst, STATE, "complete").await?;
-        if src.lifecycle_stage == "deleted" {
-            self.client.delete_run(&dst).await?;
+        let waiting = self
+            .deferred_links
+            .values()
+            .flatten()
+            .any(|(r, _)| *r == dst);
+        if waiting {
+            self.waiting_runs
+                .insert(dst.clone(), src.lifecycle_stage == "deleted");
+        } else {
+            self.complete_run(&dst, src.lifecycle_stage == "deleted")
+                .await?;
         }
         self.report.runs_imported += 1;
+        Ok(())
+    }
+
+    async fn complete_run(&self, dst: &str, deleted: bool) -> Result<()> {
+        self.client.set_run_tag(dst, STATE, "complete").await?;
+        if deleted {
+            self.client.delete_run(dst).await?;
+        }
+        Ok(())
+    }
+
+    /// Logs the points linked to a logged model now on the destination (`dst_model`, or none when
+    /// it never came), then completes the runs that waited only for them.
+    async fn release_links(&mut self, src_model: &str, dst_model: Option<&str>) -> Result<()> {
+        let Some(points) = self.deferred_links.remove(src_model) else {
+            return Ok(());
+        };
+        let mut by_run: HashMap<String, Vec<Metric>> = HashMap::new();
+        for (run, mut m) in points {
+            m.model_id = dst_model.map(str::to_string);
+            by_run.entry(run).or_default().push(m);
+        }
+        for (run, batch) in by_run {
+            self.report.metric_points += batch.len() as u64;
+            self.client.log_batch(&run, &batch, &[], &[]).await?;
+            let still = self
+                .deferred_links
+                .values()
+                .flatten()
+                .any(|(r, _)| *r == run);
+            if !still {
+                if let Some(deleted) = self.waiting_runs.remove(&run) {
+                    self.complete_run(&run, deleted).await?;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -486,3 +486,90 @@ async fn single_runs_export_import_and_copy_with_their_parent_named() {
         assert_eq!(files.len(), 3);
     }
 }
+
+#[tokio::test]
+async fn metric_points_linked_to_a_logged_model_keep_their_link() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = unique("linked");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    let rid = src
+        .create_run(&CreateRun {
+            experiment_id: exp.clone(),
+            run_name: Some("trainer".into()),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let lm = src
+        .create_logged_model(&mlflow_archive::mlflow::CreateLoggedModel {
+            experiment_id: exp.clone(),
+            name: Some("clf".into()),
+            source_run_id: Some(rid.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let linked: Vec<Metric> = (0..3)
+        .map(|i| Metric {
+            key: "acc".into(),
+            value: 0.5 + i as f64 / 10.0,
+            timestamp: 10 + i,
+            step: i,
+            model_id: Some(lm.info.model_id.clone()),
+            dataset_name: Some("eval".into()),
+            dataset_digest: Some("d1".into()),
+            ..Metric::default()
+        })
+        .collect();
+    src.log_batch(&rid, &linked, &[], &[]).await.unwrap();
+    src.finalize_logged_model(&lm.info.model_id, "LOGGED_MODEL_READY")
+        .await
+        .unwrap();
+
+    let archive = export(&pair.src.uri, &name).await;
+    let target = unique("linked-dst");
+    let out = import(&pair.dst.uri, archive, &target).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
+    let runs: Vec<_> = dst
+        .search_runs(&[&e.experiment_id], None, ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
+    let run = &runs[0];
+    assert!(
+        run.data
+            .tags
+            .iter()
+            .any(|t| t.key == STATE && t.value == "complete")
+    );
+    let models: Vec<_> = dst
+        .search_logged_models(&[&e.experiment_id], None)
+        .try_collect()
+        .await
+        .unwrap();
+    let dst_model = &models[0].info.model_id;
+    let history: Vec<Metric> = dst
+        .metric_history(&run.info.run_id, "acc", None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .concat();
+    assert_eq!(history.len(), 3);
+    let got = dst.get_logged_model(dst_model).await.unwrap();
+    let metric = got
+        .data
+        .metrics
+        .iter()
+        .find(|m| m.key == "acc")
+        .expect("the logged model has its metric");
+    assert_eq!(metric.dataset_name.as_deref(), Some("eval"));
+}
