@@ -837,10 +837,8 @@ impl Importer<'_> {
                 .values()
                 .flatten()
                 .any(|(r, _)| *r == run);
-            if !still {
-                if let Some(deleted) = self.waiting_runs.remove(&run) {
-                    self.complete_run(&run, deleted).await?;
-                }
+            if !still && let Some(deleted) = self.waiting_runs.remove(&run) {
+                self.complete_run(&run, deleted).await?;
             }
         }
         Ok(())
