@@ -40,6 +40,42 @@ impl DstServer {
     }
 }
 
+/// An archive to read (`-i`): a `.mlar` path or `-` for standard input.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArchiveInput {
+    /// The archive: a path ending in .mlar, or - for standard input.
+    #[arg(
+        short = 'i',
+        long = "input",
+        visible_alias = "input-dir",
+        value_name = "IN"
+    )]
+    pub input: std::path::PathBuf,
+}
+
+impl ArchiveInput {
+    /// Opens the archive for streaming; returns how it is named in messages and its records.
+    pub fn open(
+        &self,
+    ) -> anyhow::Result<(
+        String,
+        mlflow_archive::transfer::archive_source::ArchiveSource,
+    )> {
+        if self.input.as_os_str() != "-" && self.input.extension().is_none_or(|e| e != "mlar") {
+            anyhow::bail!(
+                "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet; the Python tool's directory and zip layouts come later",
+                self.input.display()
+            );
+        }
+        let name = crate::cli::output::input_name(&self.input);
+        let reader = crate::cli::output::open_input(&self.input)?;
+        Ok((
+            name,
+            mlflow_archive::transfer::archive_source::ArchiveSource::start(reader),
+        ))
+    }
+}
+
 /// A boolean flag's value: `true`/`false` in any case (the Python tool's `True`/`False`), `1`/`0`,
 /// `yes`/`no`.
 pub fn legacy_bool(s: &str) -> Result<bool, String> {

@@ -1,15 +1,12 @@
 //! `import-model`: an archive's registered model with every version (numbers, gaps, stages,
 //! aliases, tags), after the runs and logged models the versions come from.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlflow_archive::transfer::archive_source::ArchiveSource;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, legacy_bool};
-use crate::cli::output::{input_name, open_input};
+use crate::cli::args::{ArchiveInput, DstServer, legacy_bool};
 
 /// Arguments of `import-model`.
 #[derive(Debug, clap::Args)]
@@ -17,14 +14,8 @@ pub struct Args {
     #[command(flatten)]
     server: DstServer,
 
-    /// The archive: a path ending in .mlar, or - for standard input.
-    #[arg(
-        short = 'i',
-        long = "input",
-        visible_alias = "input-dir",
-        value_name = "IN"
-    )]
-    input: PathBuf,
+    #[command(flatten)]
+    input: ArchiveInput,
 
     /// The destination registered model's name (default: the archived name).
     #[arg(long, value_name = "NAME")]
@@ -48,15 +39,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
-    if args.input.as_os_str() != "-" && args.input.extension().is_none_or(|e| e != "mlar") {
-        anyhow::bail!(
-            "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet",
-            args.input.display()
-        );
-    }
     let client = args.server.client()?;
-    let name = input_name(&args.input);
-    let source = ArchiveSource::start(open_input(&args.input)?);
+    let (name, source) = args.input.open()?;
     let opts = ImportOptions {
         experiment_name: Some(args.experiment_name.clone()),
         use_src_user_id: args.use_src_user_id,
