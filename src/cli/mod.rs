@@ -42,6 +42,8 @@ enum Command {
     ImportRun(cmd::import_experiment::Args),
     /// Copy one run from one server to another, directly.
     CopyRun(cmd::copy_run::Args),
+    /// Copy a registered model with every version from one server to another, directly.
+    CopyModel(cmd::copy_model::Args),
     /// Export a registered model with every version (and the runs behind them) to an archive.
     ExportModel(cmd::export_model::Args),
     /// Import an archive's registered model with every version (numbers, stages, aliases).
@@ -94,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::ImportAll(args) => cmd::import_all::run(args, global).await,
             Command::ImportRun(args) => cmd::import_experiment::run(args, global).await,
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
+            Command::CopyModel(args) => cmd::copy_model::run(args, global).await,
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),

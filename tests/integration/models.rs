@@ -244,3 +244,39 @@ async fn a_model_with_every_version_and_a_gap_round_trips() {
     );
     assert_eq!(dst.all_model_versions(&target).await.unwrap().len(), 10);
 }
+
+#[tokio::test]
+async fn copy_model_copies_every_version_directly() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let (name, _, _) = make_model(&src).await;
+    let target = unique("copied-model");
+    let mut cmd = cli();
+    cmd.args([
+        "copy-model",
+        "--src-uri",
+        &pair.src.uri,
+        "--dst-uri",
+        &pair.dst.uri,
+        "--src-model",
+        &name,
+        "--dst-model",
+        &target,
+        "--dst-experiment-name",
+        &unique("copied-model-runs"),
+    ]);
+    let out = output(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("10 versions created"), "{stderr}");
+    let versions = |v: Vec<mlflow_archive::mlflow::types::ModelVersion>| {
+        v.into_iter()
+            .map(|x| (x.version, x.current_stage, x.description))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions(src.all_model_versions(&name).await.unwrap()),
+        versions(dst.all_model_versions(&target).await.unwrap())
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod copy_experiment;
+pub mod copy_model;
 pub mod copy_run;
 pub mod export_all;
 pub mod export_experiment;

@@ -1,0 +1,73 @@
+//! `copy-model`: a registered model with every version (and the runs behind them) from one
+//! tracking server to another, directly (nothing staged on disk).
+
+use std::process::ExitCode;
+
+use mlflow_archive::transfer::copy::copy;
+use mlflow_archive::transfer::export::{ExportOptions, export_models};
+use mlflow_archive::transfer::import::ImportOptions;
+
+use crate::cli::Global;
+use crate::cli::args::{DstServer, SrcServer, legacy_bool};
+
+/// Arguments of `copy-model`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    src: SrcServer,
+
+    #[command(flatten)]
+    dst: DstServer,
+
+    /// The registered model on the source.
+    #[arg(long, value_name = "NAME")]
+    src_model: String,
+
+    /// Its name on the destination (default: the same).
+    #[arg(long, value_name = "NAME")]
+    dst_model: Option<String>,
+
+    /// The destination experiment that receives the versions' runs (created if missing).
+    #[arg(long, value_name = "NAME")]
+    dst_experiment_name: String,
+
+    /// Delete an existing destination model of that name, with its versions, first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    delete_model: bool,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let src = args.src.client()?;
+    let dst = args.dst.client()?;
+    let import = ImportOptions {
+        experiment_name: Some(args.dst_experiment_name.clone()),
+        model_name: args.dst_model.clone(),
+        delete_model: args.delete_model,
+        ..ImportOptions::default()
+    };
+    let names = vec![args.src_model.clone()];
+    let report = copy(&src, &dst, &import, async |sink| {
+        export_models(&src, &names, sink, &ExportOptions::default()).await
+    })
+    .await
+    .map_err(|e| {
+        anyhow::Error::from(e).context(format!(
+            "copying model {:?} from {} to {}",
+            args.src_model,
+            src.server(),
+            dst.server()
+        ))
+    })?;
+    if !global.quiet {
+        eprintln!(
+            "copied model {:?} from {} to {}: {} versions created, {} already there; {} runs copied",
+            args.src_model,
+            src.server(),
+            dst.server(),
+            report.versions_imported,
+            report.versions_skipped,
+            report.runs_imported
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
