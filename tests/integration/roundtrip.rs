@@ -573,3 +573,102 @@ async fn metric_points_linked_to_a_logged_model_keep_their_link() {
         .expect("the logged model has its metric");
     assert_eq!(metric.dataset_name.as_deref(), Some("eval"));
 }
+
+#[tokio::test]
+async fn an_import_killed_at_any_point_finishes_on_rerun_without_duplicates() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = populate(&src).await;
+    let archive = export(&pair.src.uri, &name).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.mlar");
+    std::fs::write(&path, &archive).unwrap();
+    let target = unique("killed");
+    let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");
+    // Kill -9 at several points of the import (spread over its ~1-2 s), each time resuming the
+    // previous, interrupted state.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis() as u64;
+    for (i, base) in [60u64, 250, 500, 900].into_iter().enumerate() {
+        let delay = base + (seed * (i as u64 + 7)) % 150;
+        let mut child = std::process::Command::new(&bin)
+            .args([
+                "--quiet",
+                "import-experiment",
+                "--dst-uri",
+                &pair.dst.uri,
+                "--experiment-name",
+                &target,
+                "-i",
+            ])
+            .arg(&path)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    let out = import(&pair.dst.uri, archive.clone(), &target).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    eprintln!("after the kills: {stderr}");
+
+    let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
+    let runs: Vec<_> = dst
+        .search_runs(&[&e.experiment_id], None, ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
+    eprintln!("destination runs, abandoned ones included: {}", runs.len());
+    let live: Vec<_> = runs
+        .iter()
+        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
+        .collect();
+    assert_eq!(
+        live.len(),
+        4,
+        "one run per source run, however often the import was killed"
+    );
+    for r in live {
+        assert!(
+            r.data
+                .tags
+                .iter()
+                .any(|t| t.key == STATE && t.value == "complete")
+        );
+        let i = r
+            .data
+            .tags
+            .iter()
+            .find(|t| t.key == "i")
+            .unwrap()
+            .value
+            .clone();
+        let history: Vec<Metric> = dst
+            .metric_history(&r.info.run_id, &format!("m/{i}"), None)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .concat();
+        assert_eq!(history.len(), 2_500, "no point lost or doubled in run {i}");
+        assert_eq!(r.data.params.len(), 120);
+        let root = ArtifactRoot::parse(&r.info.artifact_uri).unwrap();
+        let files: Vec<_> = dst.walk_artifacts(&root).try_collect().await.unwrap();
+        assert_eq!(files.len(), 3);
+    }
+    // Runs abandoned by killed imports are deleted and no longer carry the lineage tag.
+    for r in runs
+        .iter()
+        .filter(|r| !r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
+    {
+        assert_eq!(
+            r.info.lifecycle_stage, "deleted",
+            "an abandoned half-import is deleted"
+        );
+    }
+}
