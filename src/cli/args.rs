@@ -1,6 +1,7 @@
 //! Argument groups shared by several commands, converted once into validated settings.
 
 use mlflow_archive::mlflow::{Client, Env, TrackingConfig};
+use mlflow_archive::transfer::archive_source::ArchiveSource;
 
 /// The source server (`--src-uri`, else `MLFLOW_TRACKING_URI`).
 #[derive(Debug, Clone, clap::Args)]
@@ -55,12 +56,13 @@ pub struct ArchiveInput {
 
 impl ArchiveInput {
     /// Opens the archive for streaming; returns how it is named in messages and its records.
-    pub fn open(
-        &self,
-    ) -> anyhow::Result<(
-        String,
-        mlflow_archive::transfer::archive_source::ArchiveSource,
-    )> {
+    pub fn open(&self) -> anyhow::Result<(String, ArchiveSource)> {
+        let (name, reader) = self.reader()?;
+        Ok((name, ArchiveSource::start(reader)))
+    }
+
+    /// Opens the archive as bytes; returns how it is named in messages and a reader.
+    pub fn reader(&self) -> anyhow::Result<(String, Box<dyn std::io::Read + Send>)> {
         if self.input.as_os_str() != "-" && self.input.extension().is_none_or(|e| e != "mlar") {
             anyhow::bail!(
                 "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet; the Python tool's directory and zip layouts come later",
@@ -68,11 +70,7 @@ impl ArchiveInput {
             );
         }
         let name = crate::cli::output::input_name(&self.input);
-        let reader = crate::cli::output::open_input(&self.input)?;
-        Ok((
-            name,
-            mlflow_archive::transfer::archive_source::ArchiveSource::start(reader),
-        ))
+        Ok((name, crate::cli::output::open_input(&self.input)?))
     }
 }
 

@@ -20,7 +20,14 @@ pub struct ExportOptions {
     pub export_deleted_runs: bool,
     /// Points per metric history page (default: the client's).
     pub history_page: Option<u32>,
+    /// Add the Python tool's provenance tags to every run (`--export-metadata-tags`):
+    /// `mlflow_tools.metadata.{timestamp, timestamp_nice, experiment_id, experiment-name,
+    /// tracking_uri, run-id}`.
+    pub metadata_tags: bool,
 }
+
+/// The prefix of the provenance tags `--export-metadata-tags` adds.
+pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
 
 /// Exports `experiments` (already resolved) into `sink`.
 pub async fn export_experiments(
@@ -72,8 +79,11 @@ pub async fn export_experiments(
         models_by_source,
         in_export,
         links,
+        experiment_names: HashMap::new(),
     };
     for e in experiments {
+        st.experiment_names
+            .insert(e.experiment_id.clone(), e.name.clone());
         sink.send(Cmd::Experiment(map::experiment(e))).await?;
     }
     for m in orphan_models {
@@ -228,9 +238,12 @@ async fn export_run_set(
         models_by_source,
         in_export,
         links,
+        experiment_names: HashMap::new(),
     };
     for id in &experiment_ids {
         let e = client.get_experiment(id).await?;
+        st.experiment_names
+            .insert(e.experiment_id.clone(), e.name.clone());
         sink.send(Cmd::Experiment(map::experiment(&e))).await?;
     }
     // Parents first among the versions' runs (by start time, then as dependencies allow).
@@ -284,6 +297,8 @@ struct State<'a> {
     /// MLflow 3 links of metric points to logged models, by run (the history endpoint does not
     /// return them; the logged models' metrics do).
     links: HashMap<String, HashMap<PointKey, Link>>,
+    /// Experiment names by id, for the metadata tags.
+    experiment_names: HashMap<String, String>,
 }
 
 /// A metric point's identity: key, step, timestamp and the value's bits.
@@ -362,7 +377,31 @@ impl State<'_> {
 
     async fn write_run(&mut self, sink: &mut ArchiveSink, r: &Run) -> Result<()> {
         let id = &r.info.run_id;
-        sink.send(Cmd::BeginRun(map::run(r))).await?;
+        let mut record = map::run(r);
+        if self.opts.metadata_tags {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let exp_name = self
+                .experiment_names
+                .get(&r.info.experiment_id)
+                .cloned()
+                .unwrap_or_default();
+            for (k, v) in [
+                ("timestamp", now.to_string()),
+                ("timestamp_nice", format_utc(now)),
+                ("experiment_id", r.info.experiment_id.clone()),
+                ("experiment-name", exp_name),
+                ("tracking_uri", self.client.server().to_string()),
+                ("run-id", id.clone()),
+            ] {
+                record
+                    .tags
+                    .push(rec::Tag::new(format!("{METADATA_PREFIX}{k}"), v));
+            }
+        }
+        sink.send(Cmd::BeginRun(record)).await?;
         let links = self.links.remove(id).unwrap_or_default();
         let mut keys: Vec<&str> = r.data.metrics.iter().map(|m| m.key.as_str()).collect();
         keys.sort_unstable();
@@ -451,4 +490,36 @@ async fn copy_artifacts(
         sink.send(Cmd::EndArtifact).await?;
     }
     Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for seconds since the epoch.
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::format_utc(1_684_688_346), "2023-05-21 16:59:06");
+        assert_eq!(super::format_utc(951_782_400), "2000-02-29 00:00:00");
+    }
 }

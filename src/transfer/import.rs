@@ -42,6 +42,9 @@ pub struct ImportOptions {
     pub use_src_user_id: bool,
     /// Keep `mlflow.*` tags (default true).
     pub import_mlflow_tags: bool,
+    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`,
+    /// `mlflow_export_import.metadata.*`; default false).
+    pub import_metadata_tags: bool,
     /// Import the archive's registered model under this name (an archive with one model).
     pub model_name: Option<String>,
     /// Delete an existing registered model of that name (and its versions) first.
@@ -55,6 +58,7 @@ impl Default for ImportOptions {
             experiment_name_prefix: None,
             use_src_user_id: false,
             import_mlflow_tags: true,
+            import_metadata_tags: false,
             model_name: None,
             delete_model: false,
         }
@@ -276,6 +280,11 @@ impl Importer<'_> {
         for t in &r.tags {
             let mlflow_tag = t.key.starts_with("mlflow.");
             if mlflow_tag && !self.opts.import_mlflow_tags {
+                continue;
+            }
+            let metadata = t.key.starts_with("mlflow_tools.metadata.")
+                || t.key.starts_with("mlflow_export_import.metadata.");
+            if metadata && !self.opts.import_metadata_tags {
                 continue;
             }
             match t.key.as_str() {

@@ -672,3 +672,108 @@ async fn an_import_killed_at_any_point_finishes_on_rerun_without_duplicates() {
         );
     }
 }
+
+#[tokio::test]
+async fn metadata_tags_are_added_on_request_and_kept_on_request_and_peeking_imports_nothing() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = unique("meta");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    let rid = src
+        .create_run(&CreateRun {
+            experiment_id: exp,
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &name,
+        "--export-metadata-tags",
+        "-o",
+        "-",
+    ]);
+    let out = output(cmd).await;
+    assert!(out.status.success());
+    let items = read_items(&out.stdout[..]).unwrap();
+    let Some(Item::Run(r)) = items.iter().find(|i| matches!(i, Item::Run(_))) else {
+        panic!("a run")
+    };
+    let tag = |k: &str| r.tags.iter().find(|t| t.key == k).map(|t| t.value.clone());
+    assert_eq!(tag("mlflow_tools.metadata.run-id"), Some(rid.clone()));
+    assert_eq!(
+        tag("mlflow_tools.metadata.experiment-name"),
+        Some(name.clone())
+    );
+    assert_eq!(
+        tag("mlflow_tools.metadata.tracking_uri"),
+        Some(pair.src.uri.clone())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.mlar");
+    std::fs::write(&path, &out.stdout).unwrap();
+
+    let peek_target = unique("peek");
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--experiment-name",
+        &peek_target,
+        "--just-peek",
+        "-i",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing was imported"));
+    assert!(
+        dst.get_experiment_by_name(&peek_target)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    for (flag, kept) in [(None, false), (Some("--import-metadata-tags"), true)] {
+        let target = unique("meta-dst");
+        let mut cmd = cli();
+        cmd.args([
+            "import-experiment",
+            "--dst-uri",
+            &pair.dst.uri,
+            "--experiment-name",
+            &target,
+            "-i",
+        ])
+        .arg(&path);
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
+        let runs: Vec<_> = dst
+            .search_runs(&[&e.experiment_id], None, ViewType::All)
+            .try_collect()
+            .await
+            .unwrap();
+        let has = runs[0]
+            .data
+            .tags
+            .iter()
+            .any(|t| t.key.starts_with("mlflow_tools.metadata."));
+        assert_eq!(has, kept, "{flag:?}");
+    }
+}

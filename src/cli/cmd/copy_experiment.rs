@@ -32,6 +32,11 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     export_deleted_runs: bool,
 
+    /// Add provenance tags `mlflow_tools.metadata.*` (export time, source experiment, tracking URI,
+    /// run id) to every run.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_metadata_tags: bool,
+
     /// Keep the source's `mlflow.user` tag.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     use_src_user_id: bool,
@@ -52,6 +57,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let export = ExportOptions {
         export_deleted_runs: args.export_deleted_runs,
         history_page: None,
+        metadata_tags: args.export_metadata_tags,
     };
     let import = ImportOptions {
         experiment_name: Some(

@@ -30,6 +30,11 @@ pub struct Args {
     /// Export deleted runs too.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     export_deleted_runs: bool,
+
+    /// Add provenance tags `mlflow_tools.metadata.*` (export time, source experiment, tracking URI,
+    /// run id) to every run.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_metadata_tags: bool,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -42,6 +47,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let opts = ExportOptions {
         export_deleted_runs: args.export_deleted_runs,
         history_page: None,
+        metadata_tags: args.export_metadata_tags,
     };
     let summary = write_archive(&args.output, builder, async |sink| {
         export_all(&client, sink, &opts).await

@@ -38,6 +38,11 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     export_deleted_runs: bool,
 
+    /// Add provenance tags `mlflow_tools.metadata.*` (export time, source experiment, tracking URI,
+    /// run id) to every run.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    export_metadata_tags: bool,
+
     /// zstd level, 1 to 19.
     #[arg(long, default_value_t = 3)]
     level: i32,
@@ -78,6 +83,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let opts = ExportOptions {
         export_deleted_runs: args.export_deleted_runs,
         history_page: None,
+        metadata_tags: args.export_metadata_tags,
     };
     let summary = write_archive(&args.output, builder, async |sink| {
         export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await

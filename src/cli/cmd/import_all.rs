@@ -29,6 +29,10 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     delete_model: bool,
 
+    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`); default false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    import_metadata_tags: bool,
+
     /// Print a JSON report on standard output.
     #[arg(long)]
     json: bool,
@@ -41,6 +45,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name_prefix: args.experiment_name_prefix.clone(),
         use_src_user_id: args.use_src_user_id,
         delete_model: args.delete_model,
+        import_metadata_tags: args.import_metadata_tags,
         ..ImportOptions::default()
     };
     let report = import_archive(&client, source, &opts).await.map_err(|e| {

@@ -29,6 +29,14 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = legacy_bool)]
     import_mlflow_tags: bool,
 
+    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`); default false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    import_metadata_tags: bool,
+
+    /// Only show what the archive holds and where it would go; import nothing.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    just_peek: bool,
+
     /// Print a JSON report (counts and the source → destination id maps) on standard output.
     #[arg(long)]
     json: bool,
@@ -36,11 +44,28 @@ pub struct Args {
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
+    if args.just_peek {
+        let (name, reader) = args.input.reader()?;
+        let summary = mlflow_archive::format::summary::summarize(reader, |u| {
+            println!("{}", super::inspect::line(u))
+        })?;
+        let target = args
+            .experiment_name
+            .as_deref()
+            .unwrap_or("(the archived names)");
+        println!(
+            "{name}: {}; would be imported into experiment {target:?} on {} (nothing was imported)",
+            crate::cli::output::counts_line(&summary.counts),
+            client.server()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let (name, source) = args.input.open()?;
     let opts = ImportOptions {
         experiment_name: args.experiment_name.clone(),
         use_src_user_id: args.use_src_user_id,
         import_mlflow_tags: args.import_mlflow_tags,
+        import_metadata_tags: args.import_metadata_tags,
         ..ImportOptions::default()
     };
     let report = import_archive(&client, source, &opts).await.map_err(|e| {

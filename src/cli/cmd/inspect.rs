@@ -25,7 +25,7 @@ fn short(id: &str) -> &str {
     if id.len() > 12 { &id[..12] } else { id }
 }
 
-fn line(u: &UnitSummary) -> String {
+pub fn line(u: &UnitSummary) -> String {
     match u {
         UnitSummary::Experiment {
             id,
