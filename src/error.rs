@@ -69,6 +69,16 @@ pub enum Error {
         detail: String,
     },
 
+    /// An error while handling an object: names the object (e.g. the run being imported).
+    #[error("{object}: {source}")]
+    About {
+        /// The object, e.g. `run 0a1b… "train" (destination run 9f8e…)`.
+        object: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The configuration (tracking URI, credentials, certificates, options) is unusable.
     #[error("{0}")]
     Config(String),
@@ -200,7 +210,7 @@ impl fmt::Display for ApiError {
 impl Error {
     /// The server's error answer, when this is one.
     pub fn api(&self) -> Option<&ApiError> {
-        match self {
+        match self.root() {
             Error::Api(e) => Some(e),
             _ => None,
         }
@@ -218,10 +228,29 @@ impl Error {
 
     /// True when trying the same operation again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        match self {
+        match self.root() {
             Error::Api(e) => crate::mlflow::retry::is_transient_status(e.status),
             Error::Transport { .. } => true,
             _ => false,
+        }
+    }
+
+    /// This error, said to concern `object` (kept as is when it already names one).
+    pub fn about(self, object: String) -> Self {
+        match self {
+            Error::About { .. } => self,
+            other => Error::About {
+                object,
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The innermost error (under any [`Error::About`]).
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::About { source, .. } => source.root(),
+            other => other,
         }
     }
 

@@ -161,8 +161,16 @@ pub async fn import_archive(
         match event? {
             Event::Header(_) => {}
             Event::Record(Record::End(_)) => ended = true,
-            Event::Record(r) => imp.record(r).await?,
-            Event::Artifact(a) => imp.artifact(a, &mut source).await?,
+            Event::Record(r) => {
+                let what = imp.describe(Some(&r));
+                imp.record(r).await.map_err(|e| e.about(what))?
+            }
+            Event::Artifact(a) => {
+                let what = format!("{}, artifact {:?}", imp.describe(None), a.path);
+                imp.artifact(a, &mut source)
+                    .await
+                    .map_err(|e| e.about(what))?
+            }
             Event::Body(_) | Event::ArtifactEnd => {
                 return Err(Error::Config("archive events out of order".into()));
             }
@@ -186,6 +194,34 @@ fn kv(tags: &[rec::Tag]) -> Vec<KeyValue> {
 }
 
 impl Importer<'_> {
+    /// The object being imported, for error messages: the record about to be applied, or the
+    /// open unit.
+    fn describe(&self, next: Option<&Record>) -> String {
+        match next {
+            Some(Record::Experiment(e)) => {
+                return format!("experiment {} {:?}", e.experiment_id, e.name);
+            }
+            Some(Record::Run(r)) => return format!("run {} {:?}", r.run_id, r.run_name),
+            Some(Record::LoggedModel(m)) => return format!("logged model {}", m.model_id),
+            Some(Record::RegisteredModel(m)) => return format!("registered model {:?}", m.name),
+            _ => {}
+        }
+        match &self.open {
+            Open::Run { src, dst, .. } => format!("run {} (destination run {dst})", src.run_id),
+            Open::LoggedModel { src, dst, .. } => {
+                format!("logged model {} (destination {dst})", src.model_id)
+            }
+            Open::Model { src, dst, .. } => match next {
+                Some(Record::ModelVersion(v)) => format!(
+                    "model {:?} version {} (destination model {dst:?})",
+                    src.name, v.version
+                ),
+                _ => format!("registered model {:?} (destination {dst:?})", src.name),
+            },
+            Open::Skip | Open::None => "the archive".into(),
+        }
+    }
+
     async fn record(&mut self, r: Record) -> Result<()> {
         match r {
             Record::Experiment(e) => self.experiment(e).await,
