@@ -83,3 +83,59 @@ pub fn legacy_bool(s: &str) -> Result<bool, String> {
         other => Err(format!("expected true or false, got {other:?}")),
     }
 }
+
+/// What to export, shared by every command that reads a server into an archive.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportFlags {
+    /// Export deleted runs too (also accepts the Python tool's `--export-deleted-runs True`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub export_deleted_runs: bool,
+
+    /// Add provenance tags `mlflow_tools.metadata.*` (export time, source experiment, tracking URI,
+    /// run id) to every run.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub export_metadata_tags: bool,
+}
+
+impl ExportFlags {
+    /// The export options these flags ask for.
+    pub fn options(&self) -> mlflow_archive::transfer::export::ExportOptions {
+        mlflow_archive::transfer::export::ExportOptions {
+            export_deleted_runs: self.export_deleted_runs,
+            history_page: None,
+            metadata_tags: self.export_metadata_tags,
+        }
+    }
+}
+
+/// How to import, shared by every command that writes into a server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportFlags {
+    /// Keep the source's `mlflow.user` tag.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub use_src_user_id: bool,
+
+    /// Keep `mlflow.*` tags (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = legacy_bool)]
+    pub import_mlflow_tags: bool,
+
+    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`); default false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub import_metadata_tags: bool,
+
+    /// Print a JSON report (counts and the source → destination id maps) on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ImportFlags {
+    /// The import options these flags ask for.
+    pub fn options(&self) -> mlflow_archive::transfer::import::ImportOptions {
+        mlflow_archive::transfer::import::ImportOptions {
+            use_src_user_id: self.use_src_user_id,
+            import_mlflow_tags: self.import_mlflow_tags,
+            import_metadata_tags: self.import_metadata_tags,
+            ..Default::default()
+        }
+    }
+}

@@ -169,3 +169,45 @@ pub fn one_line(e: &anyhow::Error) -> String {
     }
     parts.join(": ").replace('\n', " ")
 }
+
+/// Prints an import's (or copy's) outcome: the JSON report on stdout with `--json`, and unless
+/// `--quiet` one summary line (plus notes) on stderr. `done` is "imported" or "copied".
+pub fn print_import_report(
+    report: &mlflow_archive::transfer::import::ImportReport,
+    json: bool,
+    quiet: bool,
+    done: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    if quiet {
+        return Ok(());
+    }
+    eprintln!(
+        "{done} {what}: {} runs {done}, {} already complete, {} redone; {} metric points, {} artifacts ({} bytes), {} logged models; {} models, {} versions created, {} already there",
+        report.runs_imported,
+        report.runs_skipped,
+        report.runs_redone,
+        report.metric_points,
+        report.artifacts,
+        report.artifact_bytes,
+        report.logged_models.len(),
+        report.models.len(),
+        report.versions_imported,
+        report.versions_skipped
+    );
+    if !report.missing_parents.is_empty() {
+        eprintln!(
+            "note: {} nested runs have a parent that was not in the archive; the parent's source id is in tag mlflow_archive.source.parent_run_id",
+            report.missing_parents.len()
+        );
+    }
+    for (model, src, dst) in &report.renumbered_versions {
+        eprintln!(
+            "note: model {model:?} version {src} became version {dst} (the model already had later versions)"
+        );
+    }
+    Ok(())
+}

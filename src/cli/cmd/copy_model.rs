@@ -8,7 +8,8 @@ use mlflow_archive::transfer::export::{ExportOptions, export_models};
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, SrcServer, legacy_bool};
+use crate::cli::args::{DstServer, ImportFlags, SrcServer, legacy_bool};
+use crate::cli::output::print_import_report;
 
 /// Arguments of `copy-model`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,9 @@ pub struct Args {
     /// Delete an existing destination model of that name, with its versions, first.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     delete_model: bool,
+
+    #[command(flatten)]
+    import: ImportFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -43,31 +47,20 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name: Some(args.dst_experiment_name.clone()),
         model_name: args.dst_model.clone(),
         delete_model: args.delete_model,
-        ..ImportOptions::default()
+        ..args.import.options()
     };
     let names = vec![args.src_model.clone()];
+    let what = format!(
+        "model {:?} from {} to {}",
+        args.src_model,
+        src.server(),
+        dst.server()
+    );
     let report = copy(&src, &dst, &import, async |sink| {
         export_models(&src, &names, sink, &ExportOptions::default()).await
     })
     .await
-    .map_err(|e| {
-        anyhow::Error::from(e).context(format!(
-            "copying model {:?} from {} to {}",
-            args.src_model,
-            src.server(),
-            dst.server()
-        ))
-    })?;
-    if !global.quiet {
-        eprintln!(
-            "copied model {:?} from {} to {}: {} versions created, {} already there; {} runs copied",
-            args.src_model,
-            src.server(),
-            dst.server(),
-            report.versions_imported,
-            report.versions_skipped,
-            report.runs_imported
-        );
-    }
+    .map_err(|e| anyhow::Error::from(e).context(format!("copying {what}")))?;
+    print_import_report(&report, args.import.json, global.quiet, "copied", &what)?;
     Ok(ExitCode::SUCCESS)
 }

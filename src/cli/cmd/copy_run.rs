@@ -6,7 +6,8 @@ use mlflow_archive::transfer::copy::copy_runs;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, SrcServer, legacy_bool};
+use crate::cli::args::{DstServer, ImportFlags, SrcServer};
+use crate::cli::output::print_import_report;
 
 /// Arguments of `copy-run`.
 #[derive(Debug, clap::Args)]
@@ -25,9 +26,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     experiment_name: String,
 
-    /// Keep the source's `mlflow.user` tag.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    use_src_user_id: bool,
+    #[command(flatten)]
+    import: ImportFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -35,29 +35,17 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let dst = args.dst.client()?;
     let import = ImportOptions {
         experiment_name: Some(args.experiment_name.clone()),
-        use_src_user_id: args.use_src_user_id,
-        ..ImportOptions::default()
+        ..args.import.options()
     };
+    let what = format!(
+        "run {} from {} to {}",
+        args.run_id,
+        src.server(),
+        dst.server()
+    );
     let report = copy_runs(&src, &dst, std::slice::from_ref(&args.run_id), &import)
         .await
-        .map_err(|e| {
-            anyhow::Error::from(e).context(format!(
-                "copying run {} from {} to {}",
-                args.run_id,
-                src.server(),
-                dst.server()
-            ))
-        })?;
-    if !global.quiet {
-        let new = report.runs.get(&args.run_id).cloned().unwrap_or_default();
-        eprintln!(
-            "copied run {} from {} to run {new} on {} ({} metric points, {} artifacts)",
-            args.run_id,
-            src.server(),
-            dst.server(),
-            report.metric_points,
-            report.artifacts
-        );
-    }
+        .map_err(|e| anyhow::Error::from(e).context(format!("copying {what}")))?;
+    print_import_report(&report, args.import.json, global.quiet, "copied", &what)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,11 +8,11 @@ use mlflow_archive::format::WriterBuilder;
 use mlflow_archive::format::model::Source;
 use mlflow_archive::mlflow::Client;
 use mlflow_archive::mlflow::types::Experiment;
-use mlflow_archive::transfer::export::{ExportOptions, export_experiments};
+use mlflow_archive::transfer::export::export_experiments;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::{SrcServer, legacy_bool};
+use crate::cli::args::{ExportFlags, SrcServer};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-experiment`.
@@ -34,14 +34,8 @@ pub struct Args {
     )]
     output: PathBuf,
 
-    /// Export deleted runs too (also accepts the Python tool's `--export-deleted-runs True`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    export_deleted_runs: bool,
-
-    /// Add provenance tags `mlflow_tools.metadata.*` (export time, source experiment, tracking URI,
-    /// run id) to every run.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    export_metadata_tags: bool,
+    #[command(flatten)]
+    export: ExportFlags,
 
     /// zstd level, 1 to 19.
     #[arg(long, default_value_t = 3)]
@@ -80,11 +74,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             tracking_uri: Some(client.server().to_string()),
             scope: Some("experiment".into()),
         });
-    let opts = ExportOptions {
-        export_deleted_runs: args.export_deleted_runs,
-        history_page: None,
-        metadata_tags: args.export_metadata_tags,
-    };
+    let opts = args.export.options();
     let summary = write_archive(&args.output, builder, async |sink| {
         export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
     })

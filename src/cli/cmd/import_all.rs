@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, legacy_bool};
+use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
+use crate::cli::output::print_import_report;
 
 /// Arguments of `import-all` and `import-experiment-list`.
 #[derive(Debug, clap::Args)]
@@ -21,21 +22,12 @@ pub struct Args {
     #[arg(long, value_name = "PREFIX")]
     experiment_name_prefix: Option<String>,
 
-    /// Keep the source's `mlflow.user` tag.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    use_src_user_id: bool,
-
     /// Delete existing registered models of the same names first.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     delete_model: bool,
 
-    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`); default false.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    import_metadata_tags: bool,
-
-    /// Print a JSON report on standard output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    flags: ImportFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -43,29 +35,18 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let (name, source) = args.input.open()?;
     let opts = ImportOptions {
         experiment_name_prefix: args.experiment_name_prefix.clone(),
-        use_src_user_id: args.use_src_user_id,
         delete_model: args.delete_model,
-        import_metadata_tags: args.import_metadata_tags,
-        ..ImportOptions::default()
+        ..args.flags.options()
     };
     let report = import_archive(&client, source, &opts).await.map_err(|e| {
         anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
     })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    if !global.quiet {
-        eprintln!(
-            "imported {name} into {}: {} experiments; {} runs imported, {} already complete, {} redone; {} models, {} versions created, {} already there",
-            client.server(),
-            report.experiments.len(),
-            report.runs_imported,
-            report.runs_skipped,
-            report.runs_redone,
-            report.models.len(),
-            report.versions_imported,
-            report.versions_skipped
-        );
-    }
+    print_import_report(
+        &report,
+        args.flags.json,
+        global.quiet,
+        "imported",
+        &format!("{name} into {}", client.server()),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

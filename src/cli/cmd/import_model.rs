@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, legacy_bool};
+use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
+use crate::cli::output::print_import_report;
 
 /// Arguments of `import-model`.
 #[derive(Debug, clap::Args)]
@@ -29,13 +30,8 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     delete_model: bool,
 
-    /// Keep the source's `mlflow.user` tag on runs.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    use_src_user_id: bool,
-
-    /// Print a JSON report on standard output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    flags: ImportFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -43,32 +39,19 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let (name, source) = args.input.open()?;
     let opts = ImportOptions {
         experiment_name: Some(args.experiment_name.clone()),
-        use_src_user_id: args.use_src_user_id,
         model_name: args.model.clone(),
         delete_model: args.delete_model,
-        ..ImportOptions::default()
+        ..args.flags.options()
     };
     let report = import_archive(&client, source, &opts).await.map_err(|e| {
         anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
     })?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    if !global.quiet {
-        eprintln!(
-            "imported {name} into {}: {} models, {} versions created, {} already there; {} runs imported, {} already complete",
-            client.server(),
-            report.models.len(),
-            report.versions_imported,
-            report.versions_skipped,
-            report.runs_imported,
-            report.runs_skipped
-        );
-        for (model, src, dst) in &report.renumbered_versions {
-            eprintln!(
-                "note: model {model:?} version {src} became version {dst} (the model already had later versions)"
-            );
-        }
-    }
+    print_import_report(
+        &report,
+        args.flags.json,
+        global.quiet,
+        "imported",
+        &format!("{name} into {}", client.server()),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
