@@ -14,7 +14,7 @@ use mlflow_archive::transfer::map;
 
 use crate::format_util::{Item, read_items};
 use crate::live_pair;
-use crate::util::{cli, client, output, unique};
+use crate::util::{cli, client, output, runs_of, unique};
 
 /// A source experiment with nested runs, a deleted run, histories, inputs and artifacts.
 pub async fn populate(c: &Client) -> String {
@@ -445,12 +445,7 @@ async fn single_runs_export_import_and_copy_with_their_parent_named() {
     );
 
     for exp_name in [&target, &copied] {
-        let e = dst.get_experiment_by_name(exp_name).await.unwrap().unwrap();
-        let got: Vec<_> = dst
-            .search_runs(&[&e.experiment_id], None, ViewType::All)
-            .try_collect()
-            .await
-            .unwrap();
+        let got = runs_of(&dst, exp_name).await;
         assert_eq!(got.len(), 1, "{exp_name}");
         let r = &got[0];
         let tag = |k: &str| {
@@ -538,12 +533,7 @@ async fn metric_points_linked_to_a_logged_model_keep_their_link() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
-    let runs: Vec<_> = dst
-        .search_runs(&[&e.experiment_id], None, ViewType::All)
-        .try_collect()
-        .await
-        .unwrap();
+    let runs = runs_of(&dst, &target).await;
     let run = &runs[0];
     assert!(
         run.data
@@ -551,8 +541,9 @@ async fn metric_points_linked_to_a_logged_model_keep_their_link() {
             .iter()
             .any(|t| t.key == STATE && t.value == "complete")
     );
+    let exp_id = &run.info.experiment_id;
     let models: Vec<_> = dst
-        .search_logged_models(&[&e.experiment_id], None)
+        .search_logged_models(&[exp_id], None)
         .try_collect()
         .await
         .unwrap();
@@ -618,12 +609,7 @@ async fn an_import_killed_at_any_point_finishes_on_rerun_without_duplicates() {
     assert!(out.status.success(), "{stderr}");
     eprintln!("after the kills: {stderr}");
 
-    let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
-    let runs: Vec<_> = dst
-        .search_runs(&[&e.experiment_id], None, ViewType::All)
-        .try_collect()
-        .await
-        .unwrap();
+    let runs = runs_of(&dst, &target).await;
     eprintln!("destination runs, abandoned ones included: {}", runs.len());
     let live: Vec<_> = runs
         .iter()
@@ -763,12 +749,7 @@ async fn metadata_tags_are_added_on_request_and_kept_on_request_and_peeking_impo
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let e = dst.get_experiment_by_name(&target).await.unwrap().unwrap();
-        let runs: Vec<_> = dst
-            .search_runs(&[&e.experiment_id], None, ViewType::All)
-            .try_collect()
-            .await
-            .unwrap();
+        let runs = runs_of(&dst, &target).await;
         let has = runs[0]
             .data
             .tags

@@ -37,6 +37,24 @@ pub async fn experiment_with_run(c: &Client, prefix: &str) -> mlflow_archive::ml
     .unwrap()
 }
 
+/// Every run (deleted ones too) of the experiment named `name`, which must exist.
+pub async fn runs_of(c: &Client, name: &str) -> Vec<mlflow_archive::mlflow::types::Run> {
+    use futures_util::TryStreamExt;
+    let e = c
+        .get_experiment_by_name(name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no experiment {name:?} on {}", c.server()));
+    c.search_runs(
+        &[&e.experiment_id],
+        None,
+        mlflow_archive::mlflow::types::ViewType::All,
+    )
+    .try_collect()
+    .await
+    .unwrap()
+}
+
 /// A client for `uri` without credentials.
 pub fn client(uri: &str) -> Client {
     ClientBuilder::new(TrackingConfig::for_uri(uri).unwrap())
