@@ -246,6 +246,21 @@ impl Error {
         }
     }
 
+    /// This error as part of handling `outer`: an error that already names an object (an
+    /// artifact, say) names both, outer first.
+    pub fn within(self, outer: String) -> Self {
+        match self {
+            Error::About { object, source } => Error::About {
+                object: format!("{outer}, {object}"),
+                source,
+            },
+            other => Error::About {
+                object: outer,
+                source: Box::new(other),
+            },
+        }
+    }
+
     /// The innermost error (under any [`Error::About`]).
     pub fn root(&self) -> &Error {
         match self {

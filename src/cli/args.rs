@@ -99,8 +99,12 @@ pub struct ExportFlags {
 
 impl ExportFlags {
     /// The export options these flags ask for.
-    pub fn options(&self) -> mlflow_archive::transfer::export::ExportOptions {
+    pub fn options(
+        &self,
+        g: &crate::cli::Global,
+    ) -> mlflow_archive::transfer::export::ExportOptions {
         mlflow_archive::transfer::export::ExportOptions {
+            jobs: g.jobs,
             export_deleted_runs: self.export_deleted_runs,
             history_page: None,
             metadata_tags: self.export_metadata_tags,
@@ -130,8 +134,12 @@ pub struct ImportFlags {
 
 impl ImportFlags {
     /// The import options these flags ask for.
-    pub fn options(&self) -> mlflow_archive::transfer::import::ImportOptions {
+    pub fn options(
+        &self,
+        g: &crate::cli::Global,
+    ) -> mlflow_archive::transfer::import::ImportOptions {
         mlflow_archive::transfer::import::ImportOptions {
+            jobs: g.jobs,
             use_src_user_id: self.use_src_user_id,
             import_mlflow_tags: self.import_mlflow_tags,
             import_metadata_tags: self.import_metadata_tags,

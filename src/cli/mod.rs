@@ -13,9 +13,13 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mlflow-archive", version, about, propagate_version = true)]
 struct Cli {
-    /// Print nothing but errors.
+    /// Print nothing but errors (no progress, no summary).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+
+    /// Runs (and logged models) transferred at once. Archives come out the same whatever it is.
+    #[arg(long, short = 'j', global = true, value_name = "N", default_value_t = mlflow_archive::transfer::export::DEFAULT_JOBS, value_parser = parse_jobs)]
+    jobs: usize,
 
     #[command(subcommand)]
     command: Command,
@@ -63,11 +67,34 @@ enum Command {
 pub struct Global {
     /// `--quiet`.
     pub quiet: bool,
+    /// `--jobs`.
+    pub jobs: usize,
+}
+
+impl Global {
+    /// Default export options with `--jobs` applied.
+    pub fn export_options(&self) -> mlflow_archive::transfer::export::ExportOptions {
+        mlflow_archive::transfer::export::ExportOptions {
+            jobs: self.jobs,
+            ..Default::default()
+        }
+    }
+}
+
+/// `--jobs`: 1 to 64.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!("expected a number from 1 to 64, got {s:?}")),
+    }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let global = Global { quiet: cli.quiet };
+    let global = Global {
+        quiet: cli.quiet,
+        jobs: cli.jobs,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

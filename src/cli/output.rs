@@ -170,6 +170,63 @@ pub fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// Reports an import's (or copy's) outcome and gives the exit code: on success the report; on
+/// failure what was done before it (complete runs and versions stay complete and are listed) and
+/// the error. `done` is "imported" or "copied".
+pub fn finish_import(
+    result: Result<
+        mlflow_archive::transfer::import::ImportReport,
+        mlflow_archive::transfer::import::Failed,
+    >,
+    json: bool,
+    quiet: bool,
+    done: &str,
+    what: &str,
+) -> anyhow::Result<std::process::ExitCode> {
+    let verb = if done == "copied" {
+        "copying"
+    } else {
+        "importing"
+    };
+    let f = match result {
+        Ok(report) => {
+            print_import_report(&report, json, quiet, done, what)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Err(f) => f,
+    };
+    let error = anyhow::Error::from(f.error).context(format!("{verb} {what}"));
+    let r = &f.done;
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("error".into(), one_line(&error).into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    let complete = r.runs_imported + r.runs_skipped;
+    if !quiet && (complete > 0 || r.versions_imported + r.versions_skipped > 0) {
+        eprintln!(
+            "before the failure: {} runs {done} and complete ({} of them earlier), {} model versions; they stay as they are",
+            complete,
+            r.runs_skipped,
+            r.versions_imported + r.versions_skipped
+        );
+        let mut pairs: Vec<(&String, &String)> = r.runs.iter().collect();
+        pairs.sort();
+        for (src, dst) in pairs.iter().take(10) {
+            eprintln!("  run {src} -> {dst}");
+        }
+        if pairs.len() > 10 {
+            eprintln!(
+                "  ... and {} more (--json lists them all)",
+                pairs.len() - 10
+            );
+        }
+    }
+    Err(error)
+}
+
 /// Prints an import's (or copy's) outcome: the JSON report on stdout with `--json`, and unless
 /// `--quiet` one summary line (plus notes) on stderr. `done` is "imported" or "copied".
 pub fn print_import_report(

@@ -9,7 +9,7 @@ use std::io::BufWriter;
 use super::archive_sink::ArchiveSink;
 use super::archive_source::ArchiveSource;
 use super::export::{ExportOptions, export_experiments, export_runs};
-use super::import::{ImportOptions, ImportReport, import_archive};
+use super::import::{Failed, ImportOptions, ImportReport, import_archive};
 use crate::error::{Error, Result};
 use crate::format::WriterBuilder;
 use crate::format::model::Source;
@@ -23,7 +23,7 @@ pub async fn copy_experiments(
     experiments: &[Experiment],
     export: &ExportOptions,
     import: &ImportOptions,
-) -> Result<ImportReport> {
+) -> std::result::Result<ImportReport, Failed> {
     copy(src, dst, import, async |sink| {
         export_experiments(src, experiments, sink, export).await
     })
@@ -35,10 +35,11 @@ pub async fn copy_runs(
     src: &Client,
     dst: &Client,
     run_ids: &[String],
+    export: &ExportOptions,
     import: &ImportOptions,
-) -> Result<ImportReport> {
+) -> std::result::Result<ImportReport, Failed> {
     copy(src, dst, import, async |sink| {
-        export_runs(src, run_ids, sink, &ExportOptions::default()).await
+        export_runs(src, run_ids, sink, export).await
     })
     .await
 }
@@ -49,8 +50,11 @@ pub async fn copy(
     dst: &Client,
     import: &ImportOptions,
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<()>,
-) -> Result<ImportReport> {
-    let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating the copy pipe", e))?;
+) -> std::result::Result<ImportReport, Failed> {
+    let (reader, writer) = std::io::pipe().map_err(|e| Failed {
+        error: Error::io("creating the copy pipe", e),
+        done: Box::default(),
+    })?;
     let builder = WriterBuilder::new().level(1).source(Source {
         tracking_uri: Some(src.server().to_string()),
         scope: Some("copy".into()),
@@ -70,6 +74,15 @@ pub async fn copy(
     let importing = import_archive(dst, source, import);
     let (exported, imported) = tokio::join!(exporting, importing);
     // The export's error is the cause when both failed (the import then saw a cut archive).
-    exported?;
-    imported
+    match (exported, imported) {
+        (Ok(()), imported) => imported,
+        (Err(error), Ok(done)) => Err(Failed {
+            error,
+            done: Box::new(done),
+        }),
+        (Err(error), Err(f)) => Err(Failed {
+            error,
+            done: f.done,
+        }),
+    }
 }

@@ -8,14 +8,17 @@ use futures_util::TryStreamExt;
 
 use super::archive_sink::{ArchiveSink, Cmd};
 use super::map;
+use super::ordered::{Scheduler, UnitTx, run_ordered};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
 use crate::mlflow::{ArtifactRoot, Client};
 
 /// What to export.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ExportOptions {
+    /// Units (runs, logged models) fetched at once; the archive is the same whatever it is.
+    pub jobs: usize,
     /// Include deleted runs (`--export-deleted-runs`).
     pub export_deleted_runs: bool,
     /// Points per metric history page (default: the client's).
@@ -26,6 +29,21 @@ pub struct ExportOptions {
     pub metadata_tags: bool,
 }
 
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            jobs: DEFAULT_JOBS,
+            export_deleted_runs: false,
+            history_page: None,
+            metadata_tags: false,
+        }
+    }
+}
+
+/// Runs transferred at once unless told otherwise: transfers wait on round trips far more than on
+/// this machine's CPU, and four keep a small server busy without crowding it.
+pub const DEFAULT_JOBS: usize = 4;
+
 /// The prefix of the provenance tags `--export-metadata-tags` adds.
 pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
 
@@ -34,6 +52,18 @@ pub async fn export_experiments(
     client: &Client,
     experiments: &[Experiment],
     sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    run_ordered(sink, opts.jobs, async |s| {
+        experiments_into(client, experiments, s, opts).await
+    })
+    .await
+}
+
+async fn experiments_into(
+    client: &Client,
+    experiments: &[Experiment],
+    sink: &mut Scheduler,
     opts: &ExportOptions,
 ) -> Result<()> {
     let view = if opts.export_deleted_runs {
@@ -121,18 +151,21 @@ pub async fn export_all(
         .search_experiments(ViewType::ActiveOnly, None)
         .try_collect()
         .await?;
-    export_experiments(client, &experiments, sink, opts).await?;
-    let models: Vec<crate::mlflow::types::RegisteredModel> =
-        client.search_registered_models(None).try_collect().await?;
-    for m in models {
-        let versions = client.all_model_versions(&m.name).await?;
-        write_model_unit(sink, &m, &versions).await?;
-    }
-    Ok(())
+    run_ordered(sink, opts.jobs, async |s| {
+        experiments_into(client, &experiments, s, opts).await?;
+        let models: Vec<crate::mlflow::types::RegisteredModel> =
+            client.search_registered_models(None).try_collect().await?;
+        for m in models {
+            let versions = client.all_model_versions(&m.name).await?;
+            write_model_unit(s, &m, &versions).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 async fn write_model_unit(
-    sink: &mut ArchiveSink,
+    sink: &mut Scheduler,
     m: &crate::mlflow::types::RegisteredModel,
     versions: &[crate::mlflow::types::ModelVersion],
 ) -> Result<()> {
@@ -150,6 +183,18 @@ pub async fn export_models(
     client: &Client,
     names: &[String],
     sink: &mut ArchiveSink,
+    opts: &ExportOptions,
+) -> Result<()> {
+    run_ordered(sink, opts.jobs, async |s| {
+        models_into(client, names, s, opts).await
+    })
+    .await
+}
+
+async fn models_into(
+    client: &Client,
+    names: &[String],
+    sink: &mut Scheduler,
     opts: &ExportOptions,
 ) -> Result<()> {
     let mut models = Vec::new();
@@ -191,25 +236,20 @@ pub async fn export_models(
             Err(e) => return Err(e),
         }
     }
-    export_run_set(client, runs, logged, sink, opts).await?;
+    run_set_into(client, runs, logged, sink, opts).await?;
     for (m, versions) in models {
-        sink.send(Cmd::BeginRegisteredModel(map::registered_model(&m)))
-            .await?;
-        for v in &versions {
-            sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
-        }
-        sink.send(Cmd::EndUnit).await?;
+        write_model_unit(sink, &m, &versions).await?;
     }
     Ok(())
 }
 
 /// Writes a given set of runs and logged models, after the experiments they belong to, parents
 /// and sources first.
-async fn export_run_set(
+async fn run_set_into(
     client: &Client,
     mut runs: Vec<Run>,
     logged: Vec<LoggedModel>,
-    sink: &mut ArchiveSink,
+    sink: &mut Scheduler,
     opts: &ExportOptions,
 ) -> Result<()> {
     let mut experiment_ids: Vec<String> =
@@ -270,6 +310,18 @@ pub async fn export_runs(
     sink: &mut ArchiveSink,
     opts: &ExportOptions,
 ) -> Result<()> {
+    run_ordered(sink, opts.jobs, async |s| {
+        runs_into(client, run_ids, s, opts).await
+    })
+    .await
+}
+
+async fn runs_into(
+    client: &Client,
+    run_ids: &[String],
+    sink: &mut Scheduler,
+    opts: &ExportOptions,
+) -> Result<()> {
     let mut runs = Vec::new();
     let mut logged = Vec::new();
     for id in run_ids {
@@ -283,7 +335,7 @@ pub async fn export_runs(
         }
         runs.push(r);
     }
-    export_run_set(client, runs, logged, sink, opts).await
+    run_set_into(client, runs, logged, sink, opts).await
 }
 
 struct State<'a> {
@@ -349,7 +401,7 @@ impl State<'_> {
     }
 
     /// Writes a run now if what it depends on is written, else holds it.
-    async fn offer(&mut self, sink: &mut ArchiveSink, first: Run) -> Result<()> {
+    async fn offer(&mut self, sink: &mut Scheduler, first: Run) -> Result<()> {
         let mut ready = vec![first];
         while let Some(r) = ready.pop() {
             if let Some(dep) = self.missing_dependency(&r) {
@@ -375,8 +427,9 @@ impl State<'_> {
         Ok(())
     }
 
-    async fn write_run(&mut self, sink: &mut ArchiveSink, r: &Run) -> Result<()> {
-        let id = &r.info.run_id;
+    /// Schedules a run unit; its content is fetched on its own task.
+    async fn write_run(&mut self, sink: &mut Scheduler, r: &Run) -> Result<()> {
+        let id = r.info.run_id.clone();
         let mut record = map::run(r);
         if self.opts.metadata_tags {
             let now = std::time::SystemTime::now()
@@ -401,41 +454,24 @@ impl State<'_> {
                     .push(rec::Tag::new(format!("{METADATA_PREFIX}{k}"), v));
             }
         }
-        sink.send(Cmd::BeginRun(record)).await?;
-        let links = self.links.remove(id).unwrap_or_default();
-        let mut keys: Vec<&str> = r.data.metrics.iter().map(|m| m.key.as_str()).collect();
+        let mut keys: Vec<String> = r.data.metrics.iter().map(|m| m.key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
-        for key in keys {
-            let mut pages =
-                std::pin::pin!(self.client.metric_history(id, key, self.opts.history_page));
-            while let Some(mut page) = pages.try_next().await? {
-                if !links.is_empty() {
-                    for p in &mut page {
-                        let k = (p.key.clone(), p.step, p.timestamp, p.value.to_bits());
-                        if let Some((model, name, digest)) = links.get(&k) {
-                            p.model_id.clone_from(model);
-                            p.dataset_name.clone_from(name);
-                            p.dataset_digest.clone_from(digest);
-                        }
-                    }
-                }
-                for chunk in map::metric_chunks(key, &page) {
-                    sink.send(Cmd::Chunk(chunk)).await?;
-                }
-            }
-        }
-        if !r.info.artifact_uri.is_empty() {
-            let root = ArtifactRoot::parse(&r.info.artifact_uri)
-                .map_err(|e| Error::Config(format!("run {id}: {e}")))?;
-            copy_artifacts(self.client, &root, sink).await?;
-        }
-        sink.send(Cmd::EndUnit).await
+        let job = RunJob {
+            client: self.client.clone(),
+            history_page: self.opts.history_page,
+            links: self.links.remove(&id).unwrap_or_default(),
+            record,
+            keys,
+            artifact_uri: r.info.artifact_uri.clone(),
+        };
+        sink.spawn(|unit| job.produce(unit)).await
     }
 
-    async fn write_logged_model(&mut self, sink: &mut ArchiveSink, m: &LoggedModel) -> Result<()> {
+    /// Schedules a logged model unit.
+    async fn write_logged_model(&mut self, sink: &mut Scheduler, m: &LoggedModel) -> Result<()> {
         let i = &m.info;
-        sink.send(Cmd::BeginLoggedModel(rec::LoggedModel {
+        let record = rec::LoggedModel {
             model_id: i.model_id.clone(),
             experiment_id: i.experiment_id.clone(),
             name: i.name.clone(),
@@ -457,37 +493,90 @@ impl State<'_> {
                 .iter()
                 .map(|t| rec::Tag::new(t.key.clone(), t.value.clone()))
                 .collect(),
-        }))
-        .await?;
-        if !i.artifact_uri.is_empty() {
-            let root = m
-                .artifact_root()
-                .map_err(|e| Error::Config(format!("logged model {}: {e}", i.model_id)))?;
-            copy_artifacts(self.client, &root, sink).await?;
-        }
+        };
+        let root = if i.artifact_uri.is_empty() {
+            None
+        } else {
+            Some(
+                m.artifact_root()
+                    .map_err(|e| Error::Config(format!("logged model {}: {e}", i.model_id)))?,
+            )
+        };
         self.written.insert(format!("lm:{}", i.model_id));
-        sink.send(Cmd::EndUnit).await
+        let client = self.client.clone();
+        sink.spawn(|mut unit| async move {
+            unit.send(Cmd::BeginLoggedModel(record)).await?;
+            if let Some(root) = root {
+                copy_artifacts(&client, &root, &mut unit).await?;
+            }
+            unit.send(Cmd::EndUnit).await
+        })
+        .await
     }
 }
 
+/// What a run unit's task needs: the run's record, its metric keys and artifact root.
+struct RunJob {
+    client: Client,
+    history_page: Option<u32>,
+    links: HashMap<PointKey, Link>,
+    record: rec::Run,
+    keys: Vec<String>,
+    artifact_uri: String,
+}
+
+impl RunJob {
+    async fn produce(self, mut unit: UnitTx) -> Result<()> {
+        let id = self.record.run_id.clone();
+        unit.send(Cmd::BeginRun(self.record)).await?;
+        for key in &self.keys {
+            let mut pages = std::pin::pin!(self.client.metric_history(&id, key, self.history_page));
+            while let Some(mut page) = pages.try_next().await? {
+                if !self.links.is_empty() {
+                    for p in &mut page {
+                        let k = (p.key.clone(), p.step, p.timestamp, p.value.to_bits());
+                        if let Some((model, name, digest)) = self.links.get(&k) {
+                            p.model_id.clone_from(model);
+                            p.dataset_name.clone_from(name);
+                            p.dataset_digest.clone_from(digest);
+                        }
+                    }
+                }
+                for chunk in map::metric_chunks(key, &page) {
+                    unit.send(Cmd::Chunk(chunk)).await?;
+                }
+            }
+        }
+        if !self.artifact_uri.is_empty() {
+            let root = ArtifactRoot::parse(&self.artifact_uri)
+                .map_err(|e| Error::Config(format!("run {id}: {e}")))?;
+            copy_artifacts(&self.client, &root, &mut unit).await?;
+        }
+        unit.send(Cmd::EndUnit).await
+    }
+}
+
+/// Files up to this size are fetched ahead of their turn; larger ones only when their unit is
+/// being written, so a download never waits half-read behind another unit.
+const PREFETCH_MAX: u64 = 1 << 20;
+
 /// Streams every file under `root` into the open unit.
-async fn copy_artifacts(
-    client: &Client,
-    root: &ArtifactRoot,
-    sink: &mut ArchiveSink,
-) -> Result<()> {
+async fn copy_artifacts(client: &Client, root: &ArtifactRoot, unit: &mut UnitTx) -> Result<()> {
     let mut files = std::pin::pin!(client.walk_artifacts(root));
     while let Some(f) = files.try_next().await? {
+        if f.size > PREFETCH_MAX {
+            unit.wait_front().await;
+        }
         let dl = client
             .download_artifact(root, &f.path, Some(f.size))
             .await?;
-        sink.send(Cmd::BeginArtifact(f.path.clone(), f.size))
+        unit.send(Cmd::BeginArtifact(f.path.clone(), f.size))
             .await?;
         let mut body = dl.body;
         while let Some(chunk) = body.try_next().await? {
-            sink.send(Cmd::Body(chunk)).await?;
+            unit.send(Cmd::Body(chunk)).await?;
         }
-        sink.send(Cmd::EndArtifact).await?;
+        unit.send(Cmd::EndArtifact).await?;
     }
     Ok(())
 }

@@ -5,8 +5,11 @@
 //! Idempotent and resumable: every imported run carries the lineage tag
 //! [`LINEAGE_RUN`] (its source id) and [`STATE`] (`in-progress`, then `complete` once its unit's
 //! seal checked and everything was written). Importing the same archive again skips complete runs,
-//! and redoes a run left `in-progress` by an interrupted import (the half-done run is renamed out of
-//! the way and deleted), so no run, metric point or artifact is duplicated.
+//! and redoes a run left `in-progress` by an interrupted import (the half-done run is marked
+//! [`ABANDONED`] and deleted), so no run, metric point or artifact is duplicated. Up to `jobs` runs
+//! are written at once: the archive is read front to back, each run's metric batches and uploads
+//! go to a worker task of its own, and runs are finished (inputs, outputs, end time, `complete`)
+//! in archive order.
 
 use std::collections::HashMap;
 
@@ -15,6 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::archive_source::{ArchiveSource, Event};
+use super::ordered::AbortOnDrop;
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::path::UnitId;
@@ -28,12 +32,17 @@ pub const LINEAGE_RUN: &str = "mlflow_archive.source.run_id";
 pub const LINEAGE_MODEL: &str = "mlflow_archive.source.model_id";
 /// The tag that says how far an import of a run or logged model got.
 pub const STATE: &str = "mlflow_archive.import";
+/// Marks a half-imported run that a later import gave up on and deleted; it keeps its lineage tag,
+/// so every import of a source run can be found, but [`is_abandoned`] runs are not the import.
+pub const ABANDONED: &str = "mlflow_archive.abandoned";
 /// A parent run that was not in the archive (the tag `mlflow.parentRunId` is dropped).
 pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
 
 /// How to import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
+    /// Runs imported at once.
+    pub jobs: usize,
     /// Import every experiment of the archive into this one (created if missing).
     pub experiment_name: Option<String>,
     /// Prefix the archived experiment names with this (when `experiment_name` is not given).
@@ -54,6 +63,7 @@ pub struct ImportOptions {
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
+            jobs: super::export::DEFAULT_JOBS,
             experiment_name: None,
             experiment_name_prefix: None,
             use_src_user_id: false,
@@ -70,7 +80,8 @@ impl Default for ImportOptions {
 pub struct ImportReport {
     /// Source experiment id → destination experiment id.
     pub experiments: HashMap<String, String>,
-    /// Source run id → destination run id (imported now or earlier).
+    /// Source run id → destination run id, of the runs complete on the destination (imported now
+    /// or earlier).
     pub runs: HashMap<String, String>,
     /// Source logged model id → destination id.
     pub logged_models: HashMap<String, String>,
@@ -111,8 +122,10 @@ enum Open {
     Run {
         src: rec::Run,
         dst: String,
-        root: ArtifactRoot,
         metrics: Vec<Metric>,
+        /// The run's writes (metric batches, uploads), done in order by its worker task.
+        ops: mpsc::Sender<Op>,
+        worker: AbortOnDrop<Result<Written>>,
     },
     LoggedModel {
         src: rec::LoggedModel,
@@ -127,11 +140,85 @@ enum Open {
     },
 }
 
+/// A write of a run's content, done by the run's worker task.
+enum Op {
+    Batch(Vec<Metric>),
+    Upload {
+        path: String,
+        size: u64,
+        body: mpsc::Receiver<Result<Bytes>>,
+    },
+    UploadBytes {
+        path: String,
+        data: Bytes,
+    },
+}
+
+/// What a run's worker wrote.
+#[derive(Debug, Default)]
+struct Written {
+    metric_points: u64,
+    artifacts: u64,
+    artifact_bytes: u64,
+}
+
+/// Writes a run's metric batches and artifacts in order, on its own task, so up to `jobs` runs
+/// are written at once while the archive is read front to back.
+async fn run_worker(
+    client: Client,
+    dst: String,
+    root: ArtifactRoot,
+    mut ops: mpsc::Receiver<Op>,
+) -> Result<Written> {
+    let mut w = Written::default();
+    while let Some(op) = ops.recv().await {
+        match op {
+            Op::Batch(batch) => {
+                client.log_batch(&dst, &batch, &[], &[]).await?;
+                w.metric_points += batch.len() as u64;
+            }
+            Op::Upload { path, size, body } => {
+                client
+                    .upload_artifact(&root, &path, size, tokio_stream(body))
+                    .await
+                    .map_err(|e| e.about(format!("artifact {path:?}")))?;
+                w.artifacts += 1;
+                w.artifact_bytes += size;
+            }
+            Op::UploadBytes { path, data } => {
+                let n = data.len() as u64;
+                client
+                    .upload_artifact_bytes(&root, &path, data)
+                    .await
+                    .map_err(|e| e.about(format!("artifact {path:?}")))?;
+                w.artifacts += 1;
+                w.artifact_bytes += n;
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// A run read to its seal whose worker may still be writing.
+struct Sealed {
+    src: rec::Run,
+    dst: String,
+    worker: AbortOnDrop<Result<Written>>,
+}
+
+/// Writes a run's worker has queued at most.
+const RUN_OPS: usize = 4;
+
 struct Importer<'a> {
     client: &'a Client,
     opts: &'a ImportOptions,
     report: ImportReport,
     open: Open,
+    /// Source run id → destination run id, for every run created or found (the report lists
+    /// only finished ones).
+    run_ids: HashMap<String, String>,
+    /// Sealed runs whose workers are still writing, oldest first; finished in this order.
+    sealed: std::collections::VecDeque<Sealed>,
     /// Run outputs naming logged models that come later in the archive: (dst run, src model, step).
     pending_outputs: Vec<(String, String, i64)>,
     /// Metric points linked to a logged model not imported yet, by source model id:
@@ -142,49 +229,133 @@ struct Importer<'a> {
 }
 
 /// Imports an archive read from `source` into the server.
+///
+/// When it fails, the runs read to their seal before the failure are still finished, and the
+/// error comes with the report of what was done.
 pub async fn import_archive(
+    client: &Client,
+    source: ArchiveSource,
+    opts: &ImportOptions,
+) -> std::result::Result<ImportReport, Failed> {
+    let mut report = ImportReport::default();
+    match import_archive_into(client, source, opts, &mut report).await {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Failed {
+            error,
+            done: Box::new(report),
+        }),
+    }
+}
+
+/// An import (or copy) that stopped: why, and what it had done by then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failed {
+    /// Why it stopped.
+    #[source]
+    pub error: Error,
+    /// What was imported before: complete runs, versions, id maps.
+    pub done: Box<ImportReport>,
+}
+
+async fn import_archive_into(
     client: &Client,
     mut source: ArchiveSource,
     opts: &ImportOptions,
-) -> Result<ImportReport> {
+    report: &mut ImportReport,
+) -> Result<()> {
     let mut imp = Importer {
         client,
         opts,
-        report: ImportReport::default(),
+        report: std::mem::take(report),
         open: Open::None,
+        run_ids: HashMap::new(),
+        sealed: std::collections::VecDeque::new(),
         pending_outputs: Vec::new(),
         deferred_links: HashMap::new(),
         waiting_runs: HashMap::new(),
     };
-    let mut ended = false;
-    while let Some(event) = source.next().await {
-        match event? {
-            Event::Header(_) => {}
-            Event::Record(Record::End(_)) => ended = true,
-            Event::Record(r) => {
-                let what = imp.describe(Some(&r));
-                imp.record(r).await.map_err(|e| e.about(what))?
-            }
-            Event::Artifact(a) => {
-                let what = format!("{}, artifact {:?}", imp.describe(None), a.path);
-                imp.artifact(a, &mut source)
-                    .await
-                    .map_err(|e| e.about(what))?
-            }
-            Event::Body(_) | Event::ArtifactEnd => {
-                return Err(Error::Config("archive events out of order".into()));
-            }
-        }
-    }
-    if !ended {
-        return Err(Error::Config("the archive ended before its trailer".into()));
-    }
+    let read = imp.read_all(&mut source).await;
+    // Runs read to their seal are finished even if the archive failed after them.
+    imp.open = Open::None;
+    let finished = imp.finish_sealed(0).await;
+    let result = read.and(finished);
+    *report = std::mem::take(&mut imp.report);
+    result?;
     // Points linked to logged models that are not in the archive keep no link.
     let leftover: Vec<String> = imp.deferred_links.keys().cloned().collect();
+    imp.report = std::mem::take(report);
     for m in leftover {
-        imp.release_links(&m, None).await?;
+        if let Err(e) = imp.release_links(&m, None).await {
+            *report = imp.report;
+            return Err(e);
+        }
     }
-    Ok(imp.report)
+    *report = imp.report;
+    Ok(())
+}
+
+impl Importer<'_> {
+    async fn read_all(&mut self, source: &mut ArchiveSource) -> Result<()> {
+        let imp = self;
+        let mut ended = false;
+        while let Some(event) = source.next().await {
+            match event? {
+                Event::Header(_) => {}
+                Event::Record(Record::End(_)) => ended = true,
+                Event::Record(r) => {
+                    if matches!(r, Record::RegisteredModel(_)) {
+                        // Versions may name any run: every run before them is finished first.
+                        imp.finish_sealed(0).await?;
+                    }
+                    let sealed = matches!(r, Record::Sealed(_));
+                    let what = imp.describe(Some(&r));
+                    imp.record(r).await.map_err(|e| e.within(what))?;
+                    if sealed {
+                        // At most `jobs` runs write at once (the one being read among them).
+                        imp.finish_sealed(imp.opts.jobs.max(1) - 1).await?;
+                    }
+                }
+                Event::Artifact(a) => {
+                    let what = imp.describe(None);
+                    imp.artifact(a, source).await.map_err(|e| e.within(what))?
+                }
+                Event::Body(_) | Event::ArtifactEnd => {
+                    return Err(Error::Config("archive events out of order".into()));
+                }
+            }
+        }
+        if !ended {
+            return Err(Error::Config("the archive ended before its trailer".into()));
+        }
+        Ok(())
+    }
+
+    /// Finishes sealed runs, oldest first, until at most `keep` are left writing.
+    async fn finish_sealed(&mut self, keep: usize) -> Result<()> {
+        while self.sealed.len() > keep {
+            let Some(mut s) = self.sealed.pop_front() else {
+                break;
+            };
+            let what = format!("run {} (destination run {})", s.src.run_id, s.dst);
+            let written = s.worker.join(&what).await.and_then(|r| r);
+            let done = match written {
+                Ok(w) => {
+                    self.report.metric_points += w.metric_points;
+                    self.report.artifacts += w.artifacts;
+                    self.report.artifact_bytes += w.artifact_bytes;
+                    self.finish_run(s.src, s.dst).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                // The others were read whole: finish them before reporting this failure.
+                let _ = Box::pin(self.finish_sealed(0)).await;
+                return Err(e.within(what));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn kv(tags: &[rec::Tag]) -> Vec<KeyValue> {
@@ -282,34 +453,29 @@ impl Importer<'_> {
     async fn begin_run(&mut self, r: rec::Run) -> Result<()> {
         let what = format!("run {}", r.run_id);
         let exp = self.dst_experiment(&r.experiment_id, &what)?;
-        if let Some(existing) = self
+        let found = self
             .client
-            .find_run_by_tag(&exp, LINEAGE_RUN, &r.run_id)
-            .await?
-        {
-            let state = existing
-                .data
-                .tags
-                .iter()
-                .find(|t| t.key == STATE)
-                .map(|t| t.value.as_str());
-            if state == Some("complete") {
-                self.report
-                    .runs
-                    .insert(r.run_id.clone(), existing.info.run_id);
-                self.report.runs_skipped += 1;
-                self.open = Open::Skip;
-                return Ok(());
-            }
-            // Half imported by an interrupted run: move it out of the lineage and delete it.
-            let old = existing.info.run_id;
-            self.client.delete_run_tag(&old, LINEAGE_RUN).await?;
-            self.client
-                .set_run_tag(&old, "mlflow_archive.abandoned_import_of", &r.run_id)
-                .await?;
-            if existing.info.lifecycle_stage != "deleted" {
-                self.client.delete_run(&old).await?;
-            }
+            .find_runs_by_tag(&exp, LINEAGE_RUN, &r.run_id)
+            .await?;
+        let complete = found.iter().find(|x| is_complete(x)).cloned();
+        // Half imported by an interrupted import (more than one if a killed import's last
+        // create reached the server late): marked abandoned and deleted.
+        let half_done: Vec<_> = found
+            .iter()
+            .filter(|x| !is_complete(x) && !is_abandoned(x))
+            .collect();
+        for old in &half_done {
+            self.abandon(old).await?;
+        }
+        if let Some(done) = complete {
+            self.run_ids
+                .insert(r.run_id.clone(), done.info.run_id.clone());
+            self.report.runs.insert(r.run_id.clone(), done.info.run_id);
+            self.report.runs_skipped += 1;
+            self.open = Open::Skip;
+            return Ok(());
+        }
+        if !half_done.is_empty() {
             self.report.runs_redone += 1;
         }
         let mut tags: Vec<KeyValue> = Vec::new();
@@ -326,7 +492,7 @@ impl Importer<'_> {
             match t.key.as_str() {
                 "mlflow.user" if !self.opts.use_src_user_id => continue,
                 "mlflow.runName" => continue, // set through run_name
-                "mlflow.parentRunId" => match self.report.runs.get(&t.value) {
+                "mlflow.parentRunId" => match self.run_ids.get(&t.value) {
                     Some(dst) => tags.push(KeyValue::new("mlflow.parentRunId", dst.clone())),
                     None => {
                         self.report.missing_parents.push(r.run_id.clone());
@@ -355,12 +521,15 @@ impl Importer<'_> {
         self.client.log_batch(&dst, &[], &params, &tags).await?;
         let root = ArtifactRoot::parse(&created.info.artifact_uri)
             .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
-        self.report.runs.insert(r.run_id.clone(), dst.clone());
+        self.run_ids.insert(r.run_id.clone(), dst.clone());
+        let (ops, rx) = mpsc::channel(RUN_OPS);
+        let worker = tokio::spawn(run_worker(self.client.clone(), dst.clone(), root, rx));
         self.open = Open::Run {
             src: r,
             dst,
-            root,
             metrics: Vec::new(),
+            ops,
+            worker: AbortOnDrop(Some(worker)),
         };
         Ok(())
     }
@@ -370,7 +539,7 @@ impl Importer<'_> {
             .model_id
             .as_ref()
             .map(|src| (src.clone(), self.report.logged_models.get(src).cloned()));
-        let Open::Run { dst, metrics, .. } = &mut self.open else {
+        let Open::Run { dst, .. } = &self.open else {
             return Ok(());
         };
         if let Some((src_model, None)) = &linked_to {
@@ -395,6 +564,9 @@ impl Importer<'_> {
         }
         let dst_model = linked_to.and_then(|(_, d)| d);
         for p in &c.points {
+            let Open::Run { metrics, .. } = &mut self.open else {
+                return Ok(());
+            };
             metrics.push(Metric {
                 key: c.key.clone(),
                 value: p.value,
@@ -407,95 +579,103 @@ impl Importer<'_> {
             });
             if metrics.len() >= crate::mlflow::api::runs::MAX_BATCH_METRICS {
                 let batch = std::mem::take(metrics);
-                self.report.metric_points += batch.len() as u64;
-                self.client.log_batch(dst, &batch, &[], &[]).await?;
+                self.run_op(Op::Batch(batch)).await?;
             }
         }
         Ok(())
     }
 
     async fn flush_metrics(&mut self) -> Result<()> {
-        if let Open::Run { dst, metrics, .. } = &mut self.open
+        if let Open::Run { metrics, .. } = &mut self.open
             && !metrics.is_empty()
         {
             let batch = std::mem::take(metrics);
-            self.report.metric_points += batch.len() as u64;
-            self.client.log_batch(dst, &batch, &[], &[]).await?;
+            self.run_op(Op::Batch(batch)).await?;
         }
         Ok(())
     }
 
+    /// The error that stopped the open run's worker.
+    async fn run_op_error(&mut self) -> Result<()> {
+        let Open::Run { worker, .. } = &mut self.open else {
+            return Ok(());
+        };
+        Err(match worker.join("writing the run").await {
+            Ok(Err(e)) | Err(e) => e,
+            Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
+        })
+    }
+
+    /// Queues a write for the open run's worker; if the worker stopped, returns its error.
+    async fn run_op(&mut self, op: Op) -> Result<()> {
+        let Open::Run { ops, worker, .. } = &mut self.open else {
+            return Ok(());
+        };
+        if ops.send(op).await.is_ok() {
+            return Ok(());
+        }
+        Err(match worker.join("writing the run").await {
+            Ok(Err(e)) | Err(e) => e,
+            Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
+        })
+    }
+
     async fn artifact(&mut self, a: ArtifactEntry, source: &mut ArchiveSource) -> Result<()> {
-        if let Open::Run { src, dst, root, .. } = &self.open {
+        let path = a.path.clone();
+        let about = |e: Error| e.about(format!("artifact {path:?}"));
+        if let Open::Run { src, dst, .. } = &self.open {
             let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
             if is_mlmodel && a.size <= MAX_PATCHED {
-                let (src_id, dst_id, root) = (src.run_id.clone(), dst.clone(), root.clone());
-                let mut body = Vec::with_capacity(a.size as usize);
-                loop {
-                    match source.next().await {
-                        Some(Ok(Event::Body(b))) => body.extend_from_slice(&b),
-                        Some(Ok(Event::ArtifactEnd)) => break,
-                        Some(Ok(_)) => {
-                            return Err(Error::Config("archive events out of order".into()));
-                        }
-                        Some(Err(e)) => return Err(e),
-                        None => {
-                            return Err(Error::Config(
-                                "the archive ended inside an artifact".into(),
-                            ));
-                        }
-                    }
-                }
+                let (src_id, dst_id) = (src.run_id.clone(), dst.clone());
+                let body = read_body(source, a.size).await.map_err(about)?;
                 let patched = patch_mlmodel(&body, &src_id, &dst_id);
-                let n = patched.len() as u64;
-                self.client
-                    .upload_artifact_bytes(&root, &a.path, Bytes::from(patched))
-                    .await?;
-                self.report.artifacts += 1;
-                self.report.artifact_bytes += n;
-                return Ok(());
+                return self
+                    .run_op(Op::UploadBytes {
+                        path: a.path,
+                        data: Bytes::from(patched),
+                    })
+                    .await;
             }
+            let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
+            self.run_op(Op::Upload {
+                path: a.path.clone(),
+                size: a.size,
+                body: rx,
+            })
+            .await?;
+            if !pump_body(source, &tx).await.map_err(about)? {
+                // The upload stopped early: the worker has the error.
+                drop(tx);
+                return self.run_op_error().await;
+            }
+            return Ok(());
         }
-        let root = match &self.open {
-            Open::Run { root, .. } | Open::LoggedModel { root, .. } => Some(root.clone()),
-            _ => None,
-        };
         let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
-        let upload = root.map(|root| {
-            let client = self.client.clone();
-            let path = a.path.clone();
-            let body = tokio_stream(rx);
-            tokio::spawn(async move { client.upload_artifact(&root, &path, a.size, body).await })
-        });
-        loop {
-            match source.next().await {
-                Some(Ok(Event::Body(b))) => {
-                    if upload.is_some() {
-                        // A closed channel means the upload failed; its error is reported below.
-                        let _ = tx.send(Ok(b)).await;
-                    }
-                }
-                Some(Ok(Event::ArtifactEnd)) => break,
-                Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
-                Some(Err(e)) => {
-                    let _ = tx
-                        .send(Err(Error::Config(
-                            "the archive failed while reading this artifact".into(),
-                        )))
-                        .await;
-                    return Err(e);
-                }
-                None => return Err(Error::Config("the archive ended inside an artifact".into())),
-            }
-        }
+        let Open::LoggedModel { root, .. } = &self.open else {
+            // A unit imported earlier: the body is read (and checked), not written.
+            drop(rx);
+            pump_body(source, &tx).await.map_err(about)?;
+            return Ok(());
+        };
+        let client = self.client.clone();
+        let (root, size) = (root.clone(), a.size);
+        let upload = AbortOnDrop(Some(tokio::spawn(async move {
+            client
+                .upload_artifact(&root, &a.path, size, tokio_stream(rx))
+                .await
+        })));
+        let pumped = pump_body(source, &tx).await.map_err(about);
         drop(tx);
-        if let Some(u) = upload {
-            u.await.map_err(|e| {
-                Error::Config(format!("artifact {} upload task failed: {e}", a.path))
-            })??;
-            self.report.artifacts += 1;
-            self.report.artifact_bytes += a.size;
-        }
+        let mut upload = upload;
+        let uploaded = upload
+            .join("uploading")
+            .await
+            .and_then(|r| r)
+            .map_err(about);
+        pumped?;
+        uploaded?;
+        self.report.artifacts += 1;
+        self.report.artifact_bytes += size;
         Ok(())
     }
 
@@ -541,7 +721,7 @@ impl Importer<'_> {
                 experiment_id: exp,
                 name: Some(m.name.clone()),
                 model_type: Some(m.model_type.clone()).filter(|s| !s.is_empty()),
-                source_run_id: self.report.runs.get(&m.source_run_id).cloned(),
+                source_run_id: self.run_ids.get(&m.source_run_id).cloned(),
                 params: kv(&m.params),
                 tags,
                 reconcile_tag: Some(LINEAGE_MODEL.into()),
@@ -561,7 +741,14 @@ impl Importer<'_> {
     async fn sealed(&mut self, unit: UnitId) -> Result<()> {
         self.flush_metrics().await?;
         match std::mem::replace(&mut self.open, Open::None) {
-            Open::Run { src, dst, .. } => self.finish_run(src, dst).await,
+            Open::Run {
+                src, dst, worker, ..
+            } => {
+                // Dropping `ops` tells the worker there is nothing more; it finishes in the
+                // background while the next runs are read.
+                self.sealed.push_back(Sealed { src, dst, worker });
+                Ok(())
+            }
             Open::LoggedModel { src, dst, .. } => {
                 let status = if src.status.is_empty() {
                     "LOGGED_MODEL_READY".to_string()
@@ -707,7 +894,7 @@ impl Importer<'_> {
             self.report.versions_skipped += 1;
             return Ok(());
         }
-        let dst_run = self.report.runs.get(&v.run_id).cloned();
+        let dst_run = self.run_ids.get(&v.run_id).cloned();
         let src_model = if v.model_id.is_empty() {
             v.source
                 .strip_prefix("models:/")
@@ -831,6 +1018,18 @@ impl Importer<'_> {
                     .push((dst.clone(), o.model_id.clone(), o.step)),
             }
         }
+        // A killed import's create that reached the server only after this import looked for it
+        // left a second run in the lineage: abandoned now, before this one is called complete.
+        let exp = self.dst_experiment(&src.experiment_id, "run")?;
+        for old in self
+            .client
+            .find_runs_by_tag(&exp, LINEAGE_RUN, &src.run_id)
+            .await?
+        {
+            if old.info.run_id != dst && !is_complete(&old) && !is_abandoned(&old) {
+                self.abandon(&old).await?;
+            }
+        }
         self.client
             .update_run(&UpdateRun {
                 run_id: dst.clone(),
@@ -851,8 +1050,22 @@ impl Importer<'_> {
             self.complete_run(&dst, src.lifecycle_stage == "deleted")
                 .await?;
         }
+        self.report.runs.insert(src.run_id.clone(), dst);
         self.report.runs_imported += 1;
         Ok(())
+    }
+
+    /// Marks a half-imported run [`ABANDONED`] and deletes it (each step is safe to repeat
+    /// after a kill: a marked run that is still active is deleted by the next import).
+    async fn abandon(&self, old: &crate::mlflow::types::Run) -> Result<()> {
+        if old.info.lifecycle_stage == "deleted" {
+            return Ok(());
+        }
+        let id = &old.info.run_id;
+        if !old.data.tags.iter().any(|t| t.key == ABANDONED) {
+            self.client.set_run_tag(id, ABANDONED, "true").await?;
+        }
+        self.client.delete_run(id).await
     }
 
     async fn complete_run(&self, dst: &str, deleted: bool) -> Result<()> {
@@ -887,6 +1100,60 @@ impl Importer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+fn is_complete(r: &crate::mlflow::types::Run) -> bool {
+    r.data
+        .tags
+        .iter()
+        .any(|t| t.key == STATE && t.value == "complete")
+}
+
+/// A half-imported run given up by a later import: marked, or deleted without being complete
+/// (only an abandoned run is deleted before its state says complete).
+pub fn is_abandoned(r: &crate::mlflow::types::Run) -> bool {
+    (r.info.lifecycle_stage == "deleted" && !is_complete(r))
+        || r.data.tags.iter().any(|t| t.key == ABANDONED)
+}
+
+/// Passes an artifact's body from the archive to an upload; false if the upload stopped taking
+/// it (the rest of the body is still read, so the archive stays in step).
+async fn pump_body(source: &mut ArchiveSource, tx: &mpsc::Sender<Result<Bytes>>) -> Result<bool> {
+    let mut taken = true;
+    loop {
+        match source.next().await {
+            Some(Ok(Event::Body(b))) => {
+                if taken && tx.send(Ok(b)).await.is_err() {
+                    taken = false;
+                }
+            }
+            Some(Ok(Event::ArtifactEnd)) => return Ok(taken),
+            Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
+            Some(Err(e)) => {
+                let _ = tx
+                    .send(Err(Error::Config(
+                        "the archive failed while reading this artifact".into(),
+                    )))
+                    .await;
+                return Err(e);
+            }
+            None => return Err(Error::Config("the archive ended inside an artifact".into())),
+        }
+    }
+}
+
+/// Reads a whole (small) artifact body from the archive.
+async fn read_body(source: &mut ArchiveSource, size: u64) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    loop {
+        match source.next().await {
+            Some(Ok(Event::Body(b))) => body.extend_from_slice(&b),
+            Some(Ok(Event::ArtifactEnd)) => return Ok(body),
+            Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
+            Some(Err(e)) => return Err(e),
+            None => return Err(Error::Config("the archive ended inside an artifact".into())),
+        }
     }
 }
 

@@ -9,3 +9,4 @@ pub mod export;
 pub mod import;
 pub mod list_models;
 pub mod map;
+pub mod ordered;

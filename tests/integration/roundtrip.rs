@@ -9,10 +9,12 @@ use futures_util::TryStreamExt;
 use mlflow_archive::format::model::{Run as RecRun, Tag};
 use mlflow_archive::mlflow::types::{KeyValue, Metric, ViewType};
 use mlflow_archive::mlflow::{ArtifactRoot, Client, CreateRun, UpdateRun};
-use mlflow_archive::transfer::import::{LINEAGE_RUN, STATE, patch_mlmodel};
+use mlflow_archive::transfer::import::{
+    ABANDONED, LINEAGE_RUN, STATE, is_abandoned, patch_mlmodel,
+};
 use mlflow_archive::transfer::map;
 
-use crate::format_util::{Item, read_items};
+use crate::format_util::{Item, read_items, retar, untar};
 use crate::live_pair;
 use crate::util::{cli, client, output, runs_of, unique};
 
@@ -99,6 +101,12 @@ fn by_lineage(items: &[Item]) -> HashMap<String, RecRun> {
             Item::Run(r) => Some(r),
             _ => None,
         })
+        .filter(|r| {
+            // Half-imports given up by a later import are not the import.
+            let tag = |k: &str| r.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+            tag(ABANDONED).is_none()
+                && !(r.lifecycle_stage == "deleted" && tag(STATE) != Some("complete"))
+        })
         .map(|r| {
             let src = r
                 .tags
@@ -156,8 +164,14 @@ fn artifacts(items: &[Item]) -> HashMap<(String, String), Vec<u8>> {
 }
 
 async fn export(uri: &str, experiment: &str) -> Vec<u8> {
+    export_jobs(uri, experiment, "4").await
+}
+
+async fn export_jobs(uri: &str, experiment: &str, jobs: &str) -> Vec<u8> {
     let mut cmd = cli();
     cmd.args([
+        "--jobs",
+        jobs,
         "export-experiment",
         "--src-uri",
         uri,
@@ -177,6 +191,15 @@ async fn export(uri: &str, experiment: &str) -> Vec<u8> {
 }
 
 async fn import(uri: &str, archive: Vec<u8>, name: &str) -> std::process::Output {
+    import_with(uri, archive, name, &[]).await
+}
+
+async fn import_with(
+    uri: &str,
+    archive: Vec<u8>,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut cmd = cli();
     cmd.args([
         "import-experiment",
@@ -188,6 +211,7 @@ async fn import(uri: &str, archive: Vec<u8>, name: &str) -> std::process::Output
         "-i",
         "-",
     ])
+    .args(extra)
     .write_stdin(archive);
     output(cmd).await
 }
@@ -199,21 +223,58 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
     let dst = client(&pair.dst.uri);
     let name = populate(&src).await;
     let a = export(&pair.src.uri, &name).await;
+    // Runs are fetched concurrently, yet the archive does not depend on how many at once.
+    assert!(
+        export_jobs(&pair.src.uri, &name, "1").await == a,
+        "--jobs 1 and --jobs 4 give different archives"
+    );
+    assert!(
+        export_jobs(&pair.src.uri, &name, "16").await == a,
+        "--jobs 16 and --jobs 4 give different archives"
+    );
     let target = unique("imported");
 
     // Cut the archive in the middle: the import fails, naming the cause, and leaves complete runs
-    // complete and the run it was in marked in-progress.
-    let cut = a[..a.len() * 3 / 5].to_vec();
-    let out = import(&pair.dst.uri, cut, &target).await;
+    // complete and the run it was in marked in-progress. What was completed is listed.
+    // (The tar stream is cut and compressed again: the whole archive is one small zstd block, and
+    // a cut inside it leaves nothing readable.)
+    let tar = untar(&a);
+    let cut = retar(&tar[..tar.len() * 3 / 5]);
+    let out = import_with(&pair.dst.uri, cut, &target, &["--jobs", "8", "--json"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("truncated") || stderr.contains("corrupt"),
         "{stderr}"
     );
-
-    // The same import again, whole: it completes, redoing only what was half done.
-    let out = import(&pair.dst.uri, a.clone(), &target).await;
+    let partial: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(partial["error"].as_str().unwrap().contains("truncated"));
+    let listed: HashMap<String, String> = serde_json::from_value(partial["runs"].clone()).unwrap();
+    let complete_on_dst: HashMap<String, String> = runs_of(&dst, &target)
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.data
+                .tags
+                .iter()
+                .any(|t| t.key == STATE && t.value == "complete")
+        })
+        .map(|r| {
+            let src = r.data.tags.iter().find(|t| t.key == LINEAGE_RUN).unwrap();
+            (src.value.clone(), r.info.run_id.clone())
+        })
+        .collect();
+    assert_eq!(
+        listed, complete_on_dst,
+        "the report lists exactly the runs complete on the destination"
+    );
+    assert!(
+        (1..4).contains(&listed.len()),
+        "the cut archive holds some runs whole, not all: {listed:?}"
+    );
+    // The same import again, whole and one run at a time: it completes, redoing only what was
+    // half done.
+    let out = import_with(&pair.dst.uri, a.clone(), &target, &["--jobs", "1"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -234,7 +295,7 @@ async fn export_import_gives_the_same_experiment_and_reruns_duplicate_nothing() 
         .unwrap();
     let live: Vec<_> = all
         .iter()
-        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
+        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN) && !is_abandoned(r))
         .collect();
     assert_eq!(
         live.len(),
@@ -300,7 +361,7 @@ fn assert_same_runs(ia: &[Item], ib: &[Item], runs: usize) {
             .collect();
         let got_tags: Vec<Tag> = sorted(&rb.tags)
             .into_iter()
-            .filter(|t| t.key != LINEAGE_RUN && t.key != STATE)
+            .filter(|t| t.key != LINEAGE_RUN && t.key != STATE && t.key != ABANDONED)
             .collect();
         assert_eq!(got_tags, want_tags, "{}", ra.run_name);
         assert_eq!(rb.dataset_inputs, ra.dataset_inputs);
@@ -613,7 +674,7 @@ async fn an_import_killed_at_any_point_finishes_on_rerun_without_duplicates() {
     eprintln!("destination runs, abandoned ones included: {}", runs.len());
     let live: Vec<_> = runs
         .iter()
-        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
+        .filter(|r| r.data.tags.iter().any(|t| t.key == LINEAGE_RUN) && !is_abandoned(r))
         .collect();
     assert_eq!(
         live.len(),
@@ -647,15 +708,23 @@ async fn an_import_killed_at_any_point_finishes_on_rerun_without_duplicates() {
         let files: Vec<_> = dst.walk_artifacts(&root).try_collect().await.unwrap();
         assert_eq!(files.len(), 3);
     }
-    // Runs abandoned by killed imports are deleted and no longer carry the lineage tag.
-    for r in runs
-        .iter()
-        .filter(|r| !r.data.tags.iter().any(|t| t.key == LINEAGE_RUN))
-    {
+    // Runs abandoned by killed imports are deleted, never complete, and still name their source.
+    assert_eq!(
+        runs.iter().filter(|r| is_abandoned(r)).count(),
+        runs.len() - 4
+    );
+    for r in runs.iter().filter(|r| is_abandoned(r)) {
         assert_eq!(
             r.info.lifecycle_stage, "deleted",
             "an abandoned half-import is deleted"
         );
+        assert!(
+            !r.data
+                .tags
+                .iter()
+                .any(|t| t.key == STATE && t.value == "complete")
+        );
+        assert!(r.data.tags.iter().any(|t| t.key == LINEAGE_RUN));
     }
 }
 

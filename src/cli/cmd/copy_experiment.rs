@@ -9,7 +9,7 @@ use mlflow_archive::transfer::import::ImportOptions;
 use super::export_experiment::resolve_experiment;
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ExportFlags, ImportFlags, SrcServer};
-use crate::cli::output::print_import_report;
+use crate::cli::output::finish_import;
 
 /// Arguments of `copy-experiment`.
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                 .clone()
                 .unwrap_or_else(|| experiment.name.clone()),
         ),
-        ..args.import.options()
+        ..args.import.options(&global)
     };
     let what = format!(
         "experiment {:?} from {} to {}",
@@ -57,11 +57,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &src,
         &dst,
         std::slice::from_ref(&experiment),
-        &args.export.options(),
+        &args.export.options(&global),
         &import,
     )
-    .await
-    .map_err(|e| anyhow::Error::from(e).context(format!("copying {what}")))?;
-    print_import_report(&report, args.import.json, global.quiet, "copied", &what)?;
-    Ok(ExitCode::SUCCESS)
+    .await;
+    finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

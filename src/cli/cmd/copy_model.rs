@@ -4,12 +4,12 @@
 use std::process::ExitCode;
 
 use mlflow_archive::transfer::copy::copy;
-use mlflow_archive::transfer::export::{ExportOptions, export_models};
+use mlflow_archive::transfer::export::export_models;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ImportFlags, SrcServer, legacy_bool};
-use crate::cli::output::print_import_report;
+use crate::cli::output::finish_import;
 
 /// Arguments of `copy-model`.
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name: Some(args.dst_experiment_name.clone()),
         model_name: args.dst_model.clone(),
         delete_model: args.delete_model,
-        ..args.import.options()
+        ..args.import.options(&global)
     };
     let names = vec![args.src_model.clone()];
     let what = format!(
@@ -57,10 +57,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         dst.server()
     );
     let report = copy(&src, &dst, &import, async |sink| {
-        export_models(&src, &names, sink, &ExportOptions::default()).await
+        export_models(&src, &names, sink, &global.export_options()).await
     })
-    .await
-    .map_err(|e| anyhow::Error::from(e).context(format!("copying {what}")))?;
-    print_import_report(&report, args.import.json, global.quiet, "copied", &what)?;
-    Ok(ExitCode::SUCCESS)
+    .await;
+    finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

@@ -7,7 +7,7 @@ use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ImportFlags, SrcServer};
-use crate::cli::output::print_import_report;
+use crate::cli::output::finish_import;
 
 /// Arguments of `copy-run`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let dst = args.dst.client()?;
     let import = ImportOptions {
         experiment_name: Some(args.experiment_name.clone()),
-        ..args.import.options()
+        ..args.import.options(&global)
     };
     let what = format!(
         "run {} from {} to {}",
@@ -43,9 +43,13 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         src.server(),
         dst.server()
     );
-    let report = copy_runs(&src, &dst, std::slice::from_ref(&args.run_id), &import)
-        .await
-        .map_err(|e| anyhow::Error::from(e).context(format!("copying {what}")))?;
-    print_import_report(&report, args.import.json, global.quiet, "copied", &what)?;
-    Ok(ExitCode::SUCCESS)
+    let report = copy_runs(
+        &src,
+        &dst,
+        std::slice::from_ref(&args.run_id),
+        &global.export_options(),
+        &import,
+    )
+    .await;
+    finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

@@ -38,7 +38,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         tracking_uri: Some(client.server().to_string()),
         scope: Some("all".into()),
     });
-    let opts = args.export.options();
+    let opts = args.export.options(&global);
     let summary = write_archive(&args.output, builder, async |sink| {
         export_all(&client, sink, &opts).await
     })

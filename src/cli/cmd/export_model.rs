@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use mlflow_archive::format::WriterBuilder;
 use mlflow_archive::format::model::Source;
-use mlflow_archive::transfer::export::{ExportOptions, export_models};
+use mlflow_archive::transfer::export::export_models;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
@@ -46,7 +46,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     });
     let names = vec![args.model.clone()];
     let summary = write_archive(&args.output, builder, async |sink| {
-        export_models(&client, &names, sink, &ExportOptions::default()).await
+        export_models(&client, &names, sink, &global.export_options()).await
     })
     .await
     .map_err(|e| {

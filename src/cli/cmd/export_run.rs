@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use mlflow_archive::format::WriterBuilder;
 use mlflow_archive::format::model::Source;
-use mlflow_archive::transfer::export::{ExportOptions, export_runs};
+use mlflow_archive::transfer::export::export_runs;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
@@ -41,7 +41,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     });
     let ids = vec![args.run_id.clone()];
     let summary = write_archive(&args.output, builder, async |sink| {
-        export_runs(&client, &ids, sink, &ExportOptions::default()).await
+        export_runs(&client, &ids, sink, &global.export_options()).await
     })
     .await
     .map_err(|e| {

@@ -7,7 +7,7 @@ use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
 use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
-use crate::cli::output::print_import_report;
+use crate::cli::output::finish_import;
 
 /// Arguments of `import-all` and `import-experiment-list`.
 #[derive(Debug, clap::Args)]
@@ -36,17 +36,14 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let opts = ImportOptions {
         experiment_name_prefix: args.experiment_name_prefix.clone(),
         delete_model: args.delete_model,
-        ..args.flags.options()
+        ..args.flags.options(&global)
     };
-    let report = import_archive(&client, source, &opts).await.map_err(|e| {
-        anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
-    })?;
-    print_import_report(
-        &report,
+    let report = import_archive(&client, source, &opts).await;
+    finish_import(
+        report,
         args.flags.json,
         global.quiet,
         "imported",
         &format!("{name} into {}", client.server()),
-    )?;
-    Ok(ExitCode::SUCCESS)
+    )
 }

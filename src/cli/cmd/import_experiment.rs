@@ -8,7 +8,7 @@ use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
 use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
-use crate::cli::output::{counts_line, print_import_report};
+use crate::cli::output::{counts_line, finish_import};
 
 /// Arguments of `import-experiment`.
 #[derive(Debug, clap::Args)]
@@ -52,17 +52,14 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let (name, source) = args.input.open()?;
     let opts = ImportOptions {
         experiment_name: args.experiment_name.clone(),
-        ..args.flags.options()
+        ..args.flags.options(&global)
     };
-    let report = import_archive(&client, source, &opts).await.map_err(|e| {
-        anyhow::Error::from(e).context(format!("importing {name} into {}", client.server()))
-    })?;
-    print_import_report(
-        &report,
+    let report = import_archive(&client, source, &opts).await;
+    finish_import(
+        report,
         args.flags.json,
         global.quiet,
         "imported",
         &format!("{name} into {}", client.server()),
-    )?;
-    Ok(ExitCode::SUCCESS)
+    )
 }

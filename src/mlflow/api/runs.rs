@@ -179,17 +179,29 @@ impl Client {
         key: &str,
         value: &str,
     ) -> Result<Option<Run>> {
+        Ok(self
+            .find_runs_by_tag(experiment_id, key, value)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every run of an experiment (deleted ones too) whose tag `key` has `value`.
+    pub async fn find_runs_by_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Run>> {
         use futures_util::TryStreamExt;
         let filter = format!(
             "tags.`{}` = '{}'",
             key.replace('`', ""),
             value.replace('\'', "\\'")
         );
-        let found: Vec<Run> = self
-            .search_runs(&[experiment_id], Some(&filter), ViewType::All)
+        self.search_runs(&[experiment_id], Some(&filter), ViewType::All)
             .try_collect()
-            .await?;
-        Ok(found.into_iter().next())
+            .await
     }
 
     /// Updates a run's status, end time or name.
