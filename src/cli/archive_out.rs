@@ -22,6 +22,7 @@ pub fn check_output(output: &Path) -> anyhow::Result<()> {
 pub async fn write_archive(
     output: &Path,
     builder: WriterBuilder,
+    global: &crate::cli::Global,
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
     check_output(output)?;
@@ -41,7 +42,9 @@ pub async fn write_archive(
             .with_context(|| format!("cannot create {}", partial.display()))?;
         Box::new(std::io::BufWriter::with_capacity(256 << 10, f))
     };
+    let line = crate::cli::progress::ProgressLine::start(global, "exporting");
     let mut sink = ArchiveSink::start(out, builder);
+    sink.set_progress(line.counters());
     let result = match fill(&mut sink).await {
         Ok(()) => sink.finish().await,
         Err(e) => {
@@ -49,6 +52,7 @@ pub async fn write_archive(
             Err(e)
         }
     };
+    drop(line);
     match result {
         Ok(summary) => {
             if !to_stdout {

@@ -4,6 +4,7 @@ mod archive_out;
 mod args;
 mod cmd;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -3,11 +3,13 @@
 //! backpressure and at most a few chunks in flight.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::progress::{Counter, Progress};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::{WriteSummary, WriterBuilder};
@@ -44,6 +46,7 @@ pub enum Cmd {
 pub struct ArchiveSink {
     tx: Option<mpsc::Sender<Cmd>>,
     handle: Option<JoinHandle<Result<WriteSummary>>>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl ArchiveSink {
@@ -74,11 +77,29 @@ impl ArchiveSink {
         ArchiveSink {
             tx: Some(tx),
             handle: Some(handle),
+            progress: None,
         }
+    }
+
+    /// Counts what is written into `progress`.
+    pub fn set_progress(&mut self, progress: Arc<Progress>) {
+        self.progress = Some(progress);
     }
 
     /// Sends one command; if the writer failed, returns its error.
     pub async fn send(&mut self, cmd: Cmd) -> Result<()> {
+        if let Some(p) = &self.progress {
+            match &cmd {
+                Cmd::Experiment(_) => p.add(Counter::Experiments, 1),
+                Cmd::BeginRun(_) => p.add(Counter::Runs, 1),
+                Cmd::Chunk(c) => p.add(Counter::Points, c.points.len() as u64),
+                Cmd::BeginLoggedModel(_) => p.add(Counter::LoggedModels, 1),
+                Cmd::ModelVersion(_) => p.add(Counter::Versions, 1),
+                Cmd::BeginArtifact(..) => p.add(Counter::Files, 1),
+                Cmd::Body(b) => p.add(Counter::Bytes, b.len() as u64),
+                Cmd::BeginRegisteredModel(_) | Cmd::EndArtifact | Cmd::EndUnit => {}
+            }
+        }
         let sent = match &self.tx {
             Some(tx) => tx.send(cmd).await.is_ok(),
             None => false,

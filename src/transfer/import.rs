@@ -19,12 +19,14 @@ use tokio::sync::mpsc;
 
 use super::archive_source::{ArchiveSource, Event};
 use super::ordered::AbortOnDrop;
+use super::progress::{Counter, Progress, tick};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::path::UnitId;
 use crate::format::{ArtifactEntry, Record};
 use crate::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
 use crate::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
+use std::sync::Arc;
 
 /// The tag that names an imported run's source id.
 pub const LINEAGE_RUN: &str = "mlflow_archive.source.run_id";
@@ -43,6 +45,8 @@ pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
 pub struct ImportOptions {
     /// Runs imported at once.
     pub jobs: usize,
+    /// Counts what reaches the destination.
+    pub progress: Option<Arc<Progress>>,
     /// Import every experiment of the archive into this one (created if missing).
     pub experiment_name: Option<String>,
     /// Prefix the archived experiment names with this (when `experiment_name` is not given).
@@ -64,6 +68,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             jobs: super::export::DEFAULT_JOBS,
+            progress: None,
             experiment_name: None,
             experiment_name_prefix: None,
             use_src_user_id: false,
@@ -169,6 +174,7 @@ async fn run_worker(
     dst: String,
     root: ArtifactRoot,
     mut ops: mpsc::Receiver<Op>,
+    progress: Option<Arc<Progress>>,
 ) -> Result<Written> {
     let mut w = Written::default();
     while let Some(op) = ops.recv().await {
@@ -176,8 +182,10 @@ async fn run_worker(
             Op::Batch(batch) => {
                 client.log_batch(&dst, &batch, &[], &[]).await?;
                 w.metric_points += batch.len() as u64;
+                tick(&progress, Counter::Points, batch.len() as u64);
             }
             Op::Upload { path, size, body } => {
+                tick(&progress, Counter::Files, 1);
                 client
                     .upload_artifact(&root, &path, size, tokio_stream(body))
                     .await
@@ -187,6 +195,8 @@ async fn run_worker(
             }
             Op::UploadBytes { path, data } => {
                 let n = data.len() as u64;
+                tick(&progress, Counter::Files, 1);
+                tick(&progress, Counter::Bytes, n);
                 client
                     .upload_artifact_bytes(&root, &path, data)
                     .await
@@ -429,6 +439,7 @@ impl Importer<'_> {
             }
         };
         self.report.experiments.insert(e.experiment_id, id);
+        tick(&self.opts.progress, Counter::Experiments, 1);
         Ok(())
     }
 
@@ -472,6 +483,7 @@ impl Importer<'_> {
                 .insert(r.run_id.clone(), done.info.run_id.clone());
             self.report.runs.insert(r.run_id.clone(), done.info.run_id);
             self.report.runs_skipped += 1;
+            tick(&self.opts.progress, Counter::Runs, 1);
             self.open = Open::Skip;
             return Ok(());
         }
@@ -523,7 +535,13 @@ impl Importer<'_> {
             .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
         self.run_ids.insert(r.run_id.clone(), dst.clone());
         let (ops, rx) = mpsc::channel(RUN_OPS);
-        let worker = tokio::spawn(run_worker(self.client.clone(), dst.clone(), root, rx));
+        let worker = tokio::spawn(run_worker(
+            self.client.clone(),
+            dst.clone(),
+            root,
+            rx,
+            self.opts.progress.clone(),
+        ));
         self.open = Open::Run {
             src: r,
             dst,
@@ -643,7 +661,10 @@ impl Importer<'_> {
                 body: rx,
             })
             .await?;
-            if !pump_body(source, &tx).await.map_err(about)? {
+            if !pump_body(source, &tx, &self.opts.progress)
+                .await
+                .map_err(about)?
+            {
                 // The upload stopped early: the worker has the error.
                 drop(tx);
                 return self.run_op_error().await;
@@ -654,7 +675,7 @@ impl Importer<'_> {
         let Open::LoggedModel { root, .. } = &self.open else {
             // A unit imported earlier: the body is read (and checked), not written.
             drop(rx);
-            pump_body(source, &tx).await.map_err(about)?;
+            pump_body(source, &tx, &None).await.map_err(about)?;
             return Ok(());
         };
         let client = self.client.clone();
@@ -664,7 +685,10 @@ impl Importer<'_> {
                 .upload_artifact(&root, &a.path, size, tokio_stream(rx))
                 .await
         })));
-        let pumped = pump_body(source, &tx).await.map_err(about);
+        tick(&self.opts.progress, Counter::Files, 1);
+        let pumped = pump_body(source, &tx, &self.opts.progress)
+            .await
+            .map_err(about);
         drop(tx);
         let mut upload = upload;
         let uploaded = upload
@@ -704,6 +728,7 @@ impl Importer<'_> {
                     .logged_models
                     .insert(m.model_id.clone(), dst.clone());
                 self.release_links(&m.model_id, Some(&dst)).await?;
+                tick(&self.opts.progress, Counter::LoggedModels, 1);
                 self.open = Open::Skip;
                 return Ok(());
             }
@@ -750,6 +775,7 @@ impl Importer<'_> {
                 Ok(())
             }
             Open::LoggedModel { src, dst, .. } => {
+                tick(&self.opts.progress, Counter::LoggedModels, 1);
                 let status = if src.status.is_empty() {
                     "LOGGED_MODEL_READY".to_string()
                 } else {
@@ -892,6 +918,7 @@ impl Importer<'_> {
         }) {
             self.record_number(v.version, done.version.clone());
             self.report.versions_skipped += 1;
+            tick(&self.opts.progress, Counter::Versions, 1);
             return Ok(());
         }
         let dst_run = self.run_ids.get(&v.run_id).cloned();
@@ -964,6 +991,7 @@ impl Importer<'_> {
         }
         self.record_number(v.version, created.version);
         self.report.versions_imported += 1;
+        tick(&self.opts.progress, Counter::Versions, 1);
         Ok(())
     }
 
@@ -1052,6 +1080,7 @@ impl Importer<'_> {
         }
         self.report.runs.insert(src.run_id.clone(), dst);
         self.report.runs_imported += 1;
+        tick(&self.opts.progress, Counter::Runs, 1);
         Ok(())
     }
 
@@ -1089,6 +1118,7 @@ impl Importer<'_> {
         }
         for (run, batch) in by_run {
             self.report.metric_points += batch.len() as u64;
+            tick(&self.opts.progress, Counter::Points, batch.len() as u64);
             self.client.log_batch(&run, &batch, &[], &[]).await?;
             let still = self
                 .deferred_links
@@ -1119,11 +1149,18 @@ pub fn is_abandoned(r: &crate::mlflow::types::Run) -> bool {
 
 /// Passes an artifact's body from the archive to an upload; false if the upload stopped taking
 /// it (the rest of the body is still read, so the archive stays in step).
-async fn pump_body(source: &mut ArchiveSource, tx: &mpsc::Sender<Result<Bytes>>) -> Result<bool> {
+async fn pump_body(
+    source: &mut ArchiveSource,
+    tx: &mpsc::Sender<Result<Bytes>>,
+    progress: &Option<Arc<Progress>>,
+) -> Result<bool> {
     let mut taken = true;
     loop {
         match source.next().await {
             Some(Ok(Event::Body(b))) => {
+                if taken {
+                    tick(progress, Counter::Bytes, b.len() as u64);
+                }
                 if taken && tx.send(Ok(b)).await.is_err() {
                     taken = false;
                 }

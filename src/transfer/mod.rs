@@ -10,3 +10,4 @@ pub mod import;
 pub mod list_models;
 pub mod map;
 pub mod ordered;
+pub mod progress;

@@ -169,3 +169,97 @@ fn every_command_has_help() {
         );
     }
 }
+
+/// Runs a command line under a pseudo-terminal (`script`), as a user at a terminal would, and
+/// returns everything the terminal showed.
+async fn on_a_terminal(args: &[String]) -> (bool, String) {
+    let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");
+    let line = std::iter::once(bin.display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn progress_shows_on_a_terminal_and_never_in_pipes_or_with_quiet() {
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let run = experiment_with_run(&c, "progress").await;
+    let rid = run.info.run_id.clone();
+    let points: Vec<_> = (0..3000)
+        .map(|i| mlflow_archive::mlflow::types::Metric {
+            key: "loss".into(),
+            value: f64::from(i),
+            timestamp: 1_700_000_000_000 + i64::from(i),
+            step: i64::from(i),
+            ..Default::default()
+        })
+        .collect();
+    c.log_batch(&rid, &points, &[], &[]).await.unwrap();
+    let exp = c.get_experiment(&run.info.experiment_id).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.mlar");
+    let export = |quiet: bool| {
+        let mut a: Vec<String> = Vec::new();
+        if quiet {
+            a.push("--quiet".into());
+        }
+        a.extend(
+            [
+                "export-experiment",
+                "--src-uri",
+                &pair.src.uri,
+                "--experiment",
+                &exp.name,
+                "-o",
+                &path.display().to_string(),
+            ]
+            .map(String::from),
+        );
+        a
+    };
+
+    let (ok, shown) = on_a_terminal(&export(false)).await;
+    assert!(ok, "{shown}");
+    assert!(shown.contains("exporting ["), "no progress line: {shown}");
+    assert!(shown.contains(" runs · "), "{shown}");
+    assert!(shown.contains("points ("), "{shown}");
+    assert!(shown.contains("exported experiment"), "{shown}");
+
+    let (ok, shown) = on_a_terminal(&export(true)).await;
+    assert!(ok, "{shown}");
+    assert!(shown.trim().is_empty(), "--quiet prints nothing: {shown}");
+
+    // An import at a terminal shows its own line; through a pipe, only the summary.
+    let target = unique("progress-import");
+    let import = [
+        "import-experiment",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--experiment-name",
+        &target,
+        "-i",
+        &path.display().to_string(),
+    ]
+    .map(String::from);
+    let (ok, shown) = on_a_terminal(&import).await;
+    assert!(ok, "{shown}");
+    assert!(shown.contains("importing ["), "no progress line: {shown}");
+    let mut piped = cli();
+    piped.args(&import);
+    let out = output(piped).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("importing ["), "{stderr}");
+    assert!(stderr.contains("1 runs imported") || stderr.contains("1 already complete"));
+}

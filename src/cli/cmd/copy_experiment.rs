@@ -10,6 +10,7 @@ use super::export_experiment::resolve_experiment;
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ExportFlags, ImportFlags, SrcServer};
 use crate::cli::output::finish_import;
+use crate::cli::progress::ProgressLine;
 
 /// Arguments of `copy-experiment`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +40,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
     let experiment = resolve_experiment(&src, &args.src_experiment).await?;
+    let line = ProgressLine::start(&global, "copying");
     let import = ImportOptions {
+        progress: Some(line.counters()),
         experiment_name: Some(
             args.dst_experiment_name
                 .clone()
@@ -61,5 +64,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &import,
     )
     .await;
+    drop(line);
     finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

@@ -10,6 +10,7 @@ use mlflow_archive::transfer::import::ImportOptions;
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ImportFlags, SrcServer, legacy_bool};
 use crate::cli::output::finish_import;
+use crate::cli::progress::ProgressLine;
 
 /// Arguments of `copy-model`.
 #[derive(Debug, clap::Args)]
@@ -43,7 +44,9 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
+    let line = ProgressLine::start(&global, "copying");
     let import = ImportOptions {
+        progress: Some(line.counters()),
         experiment_name: Some(args.dst_experiment_name.clone()),
         model_name: args.dst_model.clone(),
         delete_model: args.delete_model,
@@ -60,5 +63,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         export_models(&src, &names, sink, &global.export_options()).await
     })
     .await;
+    drop(line);
     finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

@@ -8,6 +8,7 @@ use mlflow_archive::transfer::import::ImportOptions;
 use crate::cli::Global;
 use crate::cli::args::{DstServer, ImportFlags, SrcServer};
 use crate::cli::output::finish_import;
+use crate::cli::progress::ProgressLine;
 
 /// Arguments of `copy-run`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +34,9 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
+    let line = ProgressLine::start(&global, "copying");
     let import = ImportOptions {
+        progress: Some(line.counters()),
         experiment_name: Some(args.experiment_name.clone()),
         ..args.import.options(&global)
     };
@@ -51,5 +54,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &import,
     )
     .await;
+    drop(line);
     finish_import(report, args.import.json, global.quiet, "copied", &what)
 }

@@ -39,7 +39,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("all".into()),
     });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, async |sink| {
         export_all(&client, sink, &opts).await
     })
     .await

@@ -45,7 +45,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("model".into()),
     });
     let names = vec![args.model.clone()];
-    let summary = write_archive(&args.output, builder, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, async |sink| {
         export_models(&client, &names, sink, &global.export_options()).await
     })
     .await

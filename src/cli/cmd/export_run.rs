@@ -40,7 +40,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("run".into()),
     });
     let ids = vec![args.run_id.clone()];
-    let summary = write_archive(&args.output, builder, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, async |sink| {
         export_runs(&client, &ids, sink, &global.export_options()).await
     })
     .await

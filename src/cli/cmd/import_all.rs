@@ -8,6 +8,7 @@ use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 use crate::cli::Global;
 use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
 use crate::cli::output::finish_import;
+use crate::cli::progress::ProgressLine;
 
 /// Arguments of `import-all` and `import-experiment-list`.
 #[derive(Debug, clap::Args)]
@@ -33,12 +34,15 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let (name, source) = args.input.open()?;
+    let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {
+        progress: Some(line.counters()),
         experiment_name_prefix: args.experiment_name_prefix.clone(),
         delete_model: args.delete_model,
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;
+    drop(line);
     finish_import(
         report,
         args.flags.json,

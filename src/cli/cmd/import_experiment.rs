@@ -9,6 +9,7 @@ use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 use crate::cli::Global;
 use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
 use crate::cli::output::{counts_line, finish_import};
+use crate::cli::progress::ProgressLine;
 
 /// Arguments of `import-experiment`.
 #[derive(Debug, clap::Args)]
@@ -50,11 +51,14 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (name, source) = args.input.open()?;
+    let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {
+        progress: Some(line.counters()),
         experiment_name: args.experiment_name.clone(),
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;
+    drop(line);
     finish_import(
         report,
         args.flags.json,
