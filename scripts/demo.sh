@@ -2,7 +2,9 @@
 # The main job end to end on an embedded default: starts two local MLflow servers (pinned version,
 # sqlite, served artifacts), fills the first with sample data through MLflow's own Python client,
 # lists its registered models, exports its experiment to an archive, inspects it, imports it into
-# the second server (twice: the second import finds everything done), and pipes export into import. Everything lives in a temporary directory removed at exit.
+# the second server (twice: the second import finds everything done), pipes export into import,
+# copies the experiment and the registered model directly, and sums up what the second server now
+# holds. Everything lives in a temporary directory removed at exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -12,39 +14,12 @@ cargo build --locked --quiet
 bin="$root/target/debug/mlflow-archive"
 
 tmp=$(mktemp -d -t mlflow-archive-demo.XXXXXX)
-guards=()
+source scripts/servers.sh
 cleanup() {
-  for fd in "${guards[@]}"; do exec {fd}>&-; done   # closing a guard's input stops its server
-  wait 2>/dev/null || true
+  stop_servers
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# start_server NAME: starts a server and sets SERVER_URI. (Not in a subshell: the guard's input must
-# stay open in this shell for as long as the server is needed.)
-start_server() {
-  local dir="$tmp/$1" port fd
-  mkdir -p "$dir"
-  port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkfifo "$dir/guard"
-  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$venv/bin/python" tests/harness/mlflow_server.py -- \
-    "$venv/bin/mlflow" server --host 127.0.0.1 --port "$port" \
-    --backend-store-uri "sqlite:///$dir/mlflow.db" --serve-artifacts --artifacts-destination "$dir/artifacts" \
-    --workers 1 --allowed-hosts '127.0.0.1:*,localhost:*,127.0.0.1,localhost' \
-    < "$dir/guard" > "$dir/server.log" 2>&1 &
-  exec {fd}> "$dir/guard"
-  guards+=("$fd")
-  for _ in $(seq 240); do
-    if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; then
-      SERVER_URI="http://127.0.0.1:$port"
-      return 0
-    fi
-    sleep 0.5
-  done
-  echo "demo: mlflow server did not start; its log:" >&2
-  tail -20 "$dir/server.log" >&2
-  return 1
-}
 
 echo "== starting two local MLflow servers ($("$venv/bin/mlflow" --version))"
 start_server src
@@ -80,4 +55,12 @@ echo "== the same import again: nothing is duplicated"
 echo "== export | import through a pipe, into a second experiment"
 "$bin" export-experiment --src-uri "$src" --experiment demo/wine-quality -o - \
   | "$bin" import-experiment --dst-uri "$dst" -i - --experiment-name demo/piped
+echo "== copy-experiment: server to server, nothing staged"
+"$bin" copy-experiment --src-uri "$src" --dst-uri "$dst" --src-experiment demo/wine-quality \
+  --dst-experiment-name demo/copied
+echo "== copy-model: every version with its number, stage, alias and tags"
+"$bin" copy-model --src-uri "$src" --dst-uri "$dst" --src-model demo-wine \
+  --dst-experiment-name demo/model-runs
+echo "== summary: the source and the destination, side by side"
+MLFLOW_TRACKING_URI="$src" "$venv/bin/python" scripts/demo_summary.py "$dst"
 echo "== done"
