@@ -1,5 +1,6 @@
 //! Argument groups shared by several commands, converted once into validated settings.
 
+use mlflow_archive::mlflow::api::workspace::NotebookFormat;
 use mlflow_archive::mlflow::{Client, Env, TrackingConfig};
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 
@@ -84,6 +85,41 @@ pub fn legacy_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// `--notebook-formats`, for every export.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NotebookFlag {
+    /// Also export the Databricks notebook each run was logged from (tags
+    /// mlflow.databricks.notebookPath and notebookRevisionID), in these formats: a comma-separated
+    /// list of SOURCE, HTML, JUPYTER, DBC. Stored as the run's artifacts notebooks/<name>.<format>
+    /// with notebooks/manifest.json, as the Python tool does. Only Databricks workspaces have
+    /// notebooks; elsewhere there is nothing to export, and a note says so.
+    #[arg(long, value_name = "FORMATS", value_parser = parse_notebook_formats, default_value = "")]
+    pub notebook_formats: NotebookFormats,
+}
+
+/// A parsed `--notebook-formats` list.
+#[derive(Debug, Clone, Default)]
+pub struct NotebookFormats(pub Vec<NotebookFormat>);
+
+fn parse_notebook_formats(s: &str) -> Result<NotebookFormats, String> {
+    NotebookFormat::parse_list(s)
+        .map(NotebookFormats)
+        .map_err(|e| e.to_string())
+}
+
+impl NotebookFlag {
+    /// Puts the formats into `opts`.
+    pub fn apply(
+        &self,
+        opts: mlflow_archive::transfer::export::ExportOptions,
+    ) -> mlflow_archive::transfer::export::ExportOptions {
+        mlflow_archive::transfer::export::ExportOptions {
+            notebook_formats: self.notebook_formats.0.clone(),
+            ..opts
+        }
+    }
+}
+
 /// What to export, shared by every command that reads a server into an archive.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportFlags {
@@ -95,6 +131,9 @@ pub struct ExportFlags {
     /// run id) to every run.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     pub export_metadata_tags: bool,
+
+    #[command(flatten)]
+    pub notebooks: NotebookFlag,
 }
 
 impl ExportFlags {
@@ -103,12 +142,13 @@ impl ExportFlags {
         &self,
         g: &crate::cli::Global,
     ) -> mlflow_archive::transfer::export::ExportOptions {
-        mlflow_archive::transfer::export::ExportOptions {
-            jobs: g.jobs,
-            export_deleted_runs: self.export_deleted_runs,
-            history_page: None,
-            metadata_tags: self.export_metadata_tags,
-        }
+        self.notebooks
+            .apply(mlflow_archive::transfer::export::ExportOptions {
+                jobs: g.jobs,
+                export_deleted_runs: self.export_deleted_runs,
+                metadata_tags: self.export_metadata_tags,
+                ..Default::default()
+            })
     }
 }
 

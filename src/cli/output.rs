@@ -268,3 +268,32 @@ pub fn print_import_report(
     }
     Ok(())
 }
+
+/// After an export with `--notebook-formats`: how many notebooks were written, or that the runs
+/// had none (a server that is not a Databricks workspace), and every notebook that failed.
+pub fn notebook_notes(opts: &mlflow_archive::transfer::export::ExportOptions, quiet: bool) {
+    use std::sync::atomic::Ordering;
+    if opts.notebook_formats.is_empty() {
+        return;
+    }
+    let log = &opts.notebooks;
+    let runs = log.runs.load(Ordering::Relaxed);
+    let failures = log.failures.lock().unwrap_or_else(|p| p.into_inner());
+    for f in failures.iter() {
+        eprintln!("warning: {f}");
+    }
+    if quiet {
+        return;
+    }
+    if runs == 0 {
+        eprintln!(
+            "note: --notebook-formats: no exported run was logged from a Databricks notebook (tag mlflow.databricks.notebookPath); there were no notebooks to export"
+        );
+    } else {
+        eprintln!(
+            "notebooks: {} files written for {runs} runs logged from Databricks notebooks; {} could not be exported",
+            log.exported.load(Ordering::Relaxed),
+            failures.len()
+        );
+    }
+}

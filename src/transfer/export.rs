@@ -4,6 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use futures_util::TryStreamExt;
 
 use super::archive_sink::{ArchiveSink, Cmd};
@@ -11,6 +14,7 @@ use super::map;
 use super::ordered::{Scheduler, UnitTx, run_ordered};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
+use crate::mlflow::api::workspace::{NOTEBOOK_PATH, NOTEBOOK_REVISION, NotebookFormat};
 use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
 use crate::mlflow::{ArtifactRoot, Client};
 
@@ -27,6 +31,23 @@ pub struct ExportOptions {
     /// `mlflow_tools.metadata.{timestamp, timestamp_nice, experiment_id, experiment-name,
     /// tracking_uri, run-id}`.
     pub metadata_tags: bool,
+    /// Export the Databricks notebook each run was logged from, in these formats, as artifacts
+    /// `notebooks/<name>.<format>` with `notebooks/manifest.json` (`--notebook-formats`).
+    pub notebook_formats: Vec<NotebookFormat>,
+    /// What became of the notebooks asked for.
+    pub notebooks: Arc<NotebookLog>,
+}
+
+/// What `--notebook-formats` found: runs logged from a notebook, notebooks exported, failures
+/// (the run, the notebook, the cause); a failed notebook does not stop the export.
+#[derive(Debug, Default)]
+pub struct NotebookLog {
+    /// Runs that name a Databricks notebook.
+    pub runs: AtomicU64,
+    /// Notebook files written.
+    pub exported: AtomicU64,
+    /// Notebooks that could not be exported.
+    pub failures: Mutex<Vec<String>>,
 }
 
 impl Default for ExportOptions {
@@ -36,6 +57,8 @@ impl Default for ExportOptions {
             export_deleted_runs: false,
             history_page: None,
             metadata_tags: false,
+            notebook_formats: Vec::new(),
+            notebooks: Arc::default(),
         }
     }
 }
@@ -457,7 +480,27 @@ impl State<'_> {
         let mut keys: Vec<String> = r.data.metrics.iter().map(|m| m.key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
+        let tag = |k: &str| {
+            r.data
+                .tags
+                .iter()
+                .find(|t| t.key == k && !t.value.is_empty())
+                .map(|t| t.value.clone())
+        };
+        let notebook = match tag(NOTEBOOK_PATH) {
+            Some(path) if !self.opts.notebook_formats.is_empty() => {
+                self.opts.notebooks.runs.fetch_add(1, Ordering::Relaxed);
+                Some(NotebookJob {
+                    path,
+                    revision: tag(NOTEBOOK_REVISION),
+                    formats: self.opts.notebook_formats.clone(),
+                    log: Arc::clone(&self.opts.notebooks),
+                })
+            }
+            _ => None,
+        };
         let job = RunJob {
+            notebook,
             client: self.client.clone(),
             history_page: self.opts.history_page,
             links: self.links.remove(&id).unwrap_or_default(),
@@ -517,6 +560,7 @@ impl State<'_> {
 
 /// What a run unit's task needs: the run's record, its metric keys and artifact root.
 struct RunJob {
+    notebook: Option<NotebookJob>,
     client: Client,
     history_page: Option<u32>,
     links: HashMap<PointKey, Link>,
@@ -547,12 +591,76 @@ impl RunJob {
                 }
             }
         }
+        let mut present = HashSet::new();
         if !self.artifact_uri.is_empty() {
             let root = ArtifactRoot::parse(&self.artifact_uri)
                 .map_err(|e| Error::Config(format!("run {id}: {e}")))?;
-            copy_artifacts(&self.client, &root, &mut unit).await?;
+            present = copy_artifacts(&self.client, &root, &mut unit).await?;
+        }
+        if let Some(nb) = &self.notebook {
+            nb.write(&self.client, &id, &present, &unit).await?;
         }
         unit.send(Cmd::EndUnit).await
+    }
+}
+
+/// The notebook a run was logged from, to export in some formats.
+struct NotebookJob {
+    path: String,
+    revision: Option<String>,
+    formats: Vec<NotebookFormat>,
+    log: Arc<NotebookLog>,
+}
+
+impl NotebookJob {
+    /// Adds `notebooks/<name>.<format>` for each format, and `notebooks/manifest.json`, unless the
+    /// run's artifacts have them already (`present`: a run imported with its notebooks).
+    async fn write(
+        &self,
+        client: &Client,
+        run: &str,
+        present: &HashSet<String>,
+        unit: &UnitTx,
+    ) -> Result<()> {
+        let name = self.path.rsplit('/').next().unwrap_or("notebook");
+        let mut formats: Vec<&str> = Vec::new();
+        for f in &self.formats {
+            let rel = format!("notebooks/{name}.{}", f.extension());
+            if present.contains(&rel) {
+                continue;
+            }
+            match client
+                .export_notebook(&self.path, *f, self.revision.as_deref())
+                .await
+            {
+                Ok(bytes) => {
+                    unit.send(Cmd::BeginArtifact(rel, bytes.len() as u64))
+                        .await?;
+                    unit.send(Cmd::Body(bytes)).await?;
+                    unit.send(Cmd::EndArtifact).await?;
+                    self.log.exported.fetch_add(1, Ordering::Relaxed);
+                    formats.push(f.api_name());
+                }
+                Err(e) => {
+                    let mut failures = self.log.failures.lock().unwrap_or_else(|p| p.into_inner());
+                    failures.push(format!("run {run}: notebook {:?} as {f}: {e}", self.path));
+                }
+            }
+        }
+        let manifest = "notebooks/manifest.json";
+        if !formats.is_empty() && !present.contains(manifest) {
+            let doc = serde_json::json!({
+                NOTEBOOK_PATH: self.path,
+                NOTEBOOK_REVISION: self.revision,
+                "formats": formats,
+            });
+            let bytes = bytes::Bytes::from(serde_json::to_vec_pretty(&doc).unwrap_or_default());
+            unit.send(Cmd::BeginArtifact(manifest.into(), bytes.len() as u64))
+                .await?;
+            unit.send(Cmd::Body(bytes)).await?;
+            unit.send(Cmd::EndArtifact).await?;
+        }
+        Ok(())
     }
 }
 
@@ -560,10 +668,18 @@ impl RunJob {
 /// being written, so a download never waits half-read behind another unit.
 const PREFETCH_MAX: u64 = 1 << 20;
 
-/// Streams every file under `root` into the open unit.
-async fn copy_artifacts(client: &Client, root: &ArtifactRoot, unit: &mut UnitTx) -> Result<()> {
+/// Streams every file under `root` into the open unit; returns the paths under `notebooks/`.
+async fn copy_artifacts(
+    client: &Client,
+    root: &ArtifactRoot,
+    unit: &mut UnitTx,
+) -> Result<HashSet<String>> {
+    let mut notebooks = HashSet::new();
     let mut files = std::pin::pin!(client.walk_artifacts(root));
     while let Some(f) = files.try_next().await? {
+        if f.path.starts_with("notebooks/") {
+            notebooks.insert(f.path.clone());
+        }
         if f.size > PREFETCH_MAX {
             unit.wait_front().await;
         }
@@ -578,7 +694,7 @@ async fn copy_artifacts(client: &Client, root: &ArtifactRoot, unit: &mut UnitTx)
         }
         unit.send(Cmd::EndArtifact).await?;
     }
-    Ok(())
+    Ok(notebooks)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for seconds since the epoch.

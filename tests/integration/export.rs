@@ -279,3 +279,160 @@ async fn export_to_stdout_pipes_into_verify_and_a_missing_experiment_fails_clean
         "nothing is left behind"
     );
 }
+
+/// `--notebook-formats`. The runs and artifacts are on a real MLflow server; the Databricks
+/// workspace API (`GET api/2.0/workspace/export`) cannot run here, so a proxy in front of the
+/// server answers that one endpoint with a fixed notebook: a fake, for that endpoint only.
+#[tokio::test]
+async fn notebook_formats_add_the_runs_notebooks_and_say_when_there_are_none() {
+    use crate::util::proxy::{Fault, FaultProxy};
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let name = unique("notebooks");
+    let exp = c.create_experiment(&name, None, &[]).await.unwrap();
+    let plain = c
+        .create_run(&CreateRun {
+            experiment_id: exp.clone(),
+            run_name: Some("from-a-script".into()),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let dir = tempfile::tempdir().unwrap();
+    let export = |uri: &str, formats: &str, file: &str| {
+        let mut cmd = cli();
+        cmd.args([
+            "export-experiment",
+            "--src-uri",
+            uri,
+            "--experiment",
+            &name,
+            "--notebook-formats",
+            formats,
+            "-o",
+        ])
+        .arg(dir.path().join(file));
+        output(cmd)
+    };
+
+    // No run comes from a notebook (as on any server but Databricks): a note, no files.
+    let out = export(&pair.src.uri, "SOURCE", "none.mlar").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no exported run was logged from a Databricks notebook"),
+        "{stderr}"
+    );
+
+    let nb = c
+        .create_run(&CreateRun {
+            experiment_id: exp.clone(),
+            run_name: Some("from-a-notebook".into()),
+            tags: vec![
+                KeyValue::new(
+                    "mlflow.databricks.notebookPath",
+                    "/Users/ann@example.com/train nb",
+                ),
+                KeyValue::new("mlflow.databricks.notebookRevisionID", "1700000000123"),
+            ],
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+
+    // A run names a notebook the server cannot give (no workspace API): the export completes and
+    // a warning names the run, the notebook and the cause.
+    let out = export(&pair.src.uri, "SOURCE", "failed.mlar").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: run {nb}: notebook \"/Users/ann@example.com/train nb\" as SOURCE"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("notebooks: 0 files written for 1 runs")
+            && stderr.contains("1 could not be exported"),
+        "{stderr}"
+    );
+
+    // The workspace API (faked) answers: each format becomes an artifact, with a manifest.
+    let proxy = FaultProxy::start(&pair.src.uri).await;
+    proxy.route(
+        "/api/2.0/workspace/export",
+        Fault::Reply(
+            200,
+            "application/json",
+            r#"{"content":"IyBEYXRhYnJpY2tzIG5vdGVib29rIHNvdXJjZQpwcmludCgnaGknKQo=","file_type":"py"}"#,
+        ),
+    );
+    let out = export(&proxy.uri, "source,HTML", "nb.mlar").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("notebooks: 2 files written for 1 runs"),
+        "{stderr}"
+    );
+    let asked: Vec<String> = proxy
+        .request_lines()
+        .into_iter()
+        .filter(|l| l.contains("workspace/export"))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    for (l, f) in asked.iter().zip(["SOURCE", "HTML"]) {
+        assert!(l.contains(&format!("format={f}")), "{l}");
+        assert!(
+            l.contains("revision.revision_timestamp=1700000000123"),
+            "{l}"
+        );
+        assert!(
+            l.contains("path=%2FUsers%2Fann%40example.com%2Ftrain+nb"),
+            "{l}"
+        );
+    }
+    let items = read_items(std::fs::File::open(dir.path().join("nb.mlar")).unwrap()).unwrap();
+    let mut current = String::new();
+    let mut files: HashMap<String, Vec<(String, Vec<u8>)>> = HashMap::new();
+    for i in items {
+        match i {
+            Item::Run(r) => current = r.run_id,
+            Item::Artifact(p, d) => files.entry(current.clone()).or_default().push((p, d)),
+            _ => {}
+        }
+    }
+    assert!(
+        !files.contains_key(&plain),
+        "a run without a notebook gets none"
+    );
+    let got = &files[&nb];
+    let names: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "notebooks/train nb.source",
+            "notebooks/train nb.html",
+            "notebooks/manifest.json"
+        ]
+    );
+    assert_eq!(got[0].1, b"# Databricks notebook source\nprint('hi')\n");
+    let manifest: serde_json::Value = serde_json::from_slice(&got[2].1).unwrap();
+    assert_eq!(
+        manifest,
+        serde_json::json!({
+            "mlflow.databricks.notebookPath": "/Users/ann@example.com/train nb",
+            "mlflow.databricks.notebookRevisionID": "1700000000123",
+            "formats": ["SOURCE", "HTML"],
+        })
+    );
+
+    // A bad format is refused before anything is read.
+    let out = export(&pair.src.uri, "SOURCE,PDF", "bad.mlar").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PDF"), "{stderr}");
+}

@@ -52,5 +52,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
+    crate::cli::output::notebook_notes(&opts, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -96,5 +96,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
+    crate::cli::output::notebook_notes(&opts, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use mlflow_archive::transfer::export::export_models;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::SrcServer;
+use crate::cli::args::{NotebookFlag, SrcServer};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-model`.
@@ -35,6 +35,9 @@ pub struct Args {
     /// zstd level, 1 to 19.
     #[arg(long, default_value_t = 3)]
     level: i32,
+
+    #[command(flatten)]
+    notebooks: NotebookFlag,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -45,8 +48,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("model".into()),
     });
     let names = vec![args.model.clone()];
+    let opts = args.notebooks.apply(global.export_options());
     let summary = write_archive(&args.output, builder, &global, async |sink| {
-        export_models(&client, &names, sink, &global.export_options()).await
+        export_models(&client, &names, sink, &opts).await
     })
     .await
     .map_err(|e| {
@@ -65,5 +69,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
+    crate::cli::output::notebook_notes(&opts, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use mlflow_archive::transfer::export::export_runs;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::SrcServer;
+use crate::cli::args::{NotebookFlag, SrcServer};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-run`.
@@ -30,6 +30,9 @@ pub struct Args {
         value_name = "OUT"
     )]
     output: PathBuf,
+
+    #[command(flatten)]
+    notebooks: NotebookFlag,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -40,8 +43,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("run".into()),
     });
     let ids = vec![args.run_id.clone()];
+    let opts = args.notebooks.apply(global.export_options());
     let summary = write_archive(&args.output, builder, &global, async |sink| {
-        export_runs(&client, &ids, sink, &global.export_options()).await
+        export_runs(&client, &ids, sink, &opts).await
     })
     .await
     .map_err(|e| {
@@ -59,5 +63,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
+    crate::cli::output::notebook_notes(&opts, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

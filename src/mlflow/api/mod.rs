@@ -5,3 +5,4 @@ pub mod experiments;
 pub mod logged_models;
 pub mod registry;
 pub mod runs;
+pub mod workspace;

@@ -30,9 +30,13 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`.
     pub uri: String,
     script: Arc<Mutex<VecDeque<Fault>>>,
+    routes: Routes,
     seen: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Standing answers by path prefix, before the script is consulted.
+type Routes = Arc<Mutex<Vec<(String, Fault)>>>;
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
@@ -50,22 +54,34 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let script = Arc::new(Mutex::new(VecDeque::new()));
+        let routes: Routes = Arc::default();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (s2, seen2) = (script.clone(), seen.clone());
+        let (s2, r2, seen2) = (script.clone(), routes.clone(), seen.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (script, seen, upstream) = (s2.clone(), seen2.clone(), upstream.clone());
+                let (script, routes, seen, upstream) =
+                    (s2.clone(), r2.clone(), seen2.clone(), upstream.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &upstream, &script, &seen).await;
+                    let _ = serve(conn, &upstream, &script, &routes, &seen).await;
                 });
             }
         });
         FaultProxy {
             uri: format!("http://127.0.0.1:{port}"),
             script,
+            routes,
             seen,
             task,
         }
+    }
+
+    /// Answers every request whose path starts with `prefix` with `fault` (an endpoint the
+    /// server does not have, such as a Databricks workspace API).
+    pub fn route(&self, prefix: &str, fault: Fault) {
+        self.routes
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), fault));
     }
 
     /// Queues faults for the next requests, in order.
@@ -133,6 +149,7 @@ async fn serve(
     mut conn: TcpStream,
     upstream: &str,
     script: &Mutex<VecDeque<Fault>>,
+    routes: &Mutex<Vec<(String, Fault)>>,
     seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let Some((head, body)) = read_request(&mut conn).await? else {
@@ -148,7 +165,17 @@ async fn serve(
         .collect::<Vec<_>>()
         .join("\n");
     seen.lock().unwrap().push(normalized);
-    let fault = script.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
+    let path = head.split(' ').nth(1).unwrap_or("");
+    let routed = routes
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+        .map(|(_, f)| f.clone());
+    let fault = match routed {
+        Some(f) => f,
+        None => script.lock().unwrap().pop_front().unwrap_or(Fault::Pass),
+    };
     match fault {
         Fault::DropBeforeForward => Ok(()),
         Fault::Status(code, retry_after) => {
