@@ -63,26 +63,32 @@ pub async fn copy(
     let source = ArchiveSource::start(reader);
     let exporting = async {
         let r = fill(&mut sink).await;
-        match r {
+        let r = match r {
             Ok(()) => sink.finish().await.map(drop),
             Err(e) => {
                 drop(sink); // closes the pipe: the import sees a truncated archive and stops
                 Err(e)
             }
-        }
+        };
+        (r, std::time::Instant::now())
     };
-    let importing = import_archive(dst, source, import);
-    let (exported, imported) = tokio::join!(exporting, importing);
-    // The export's error is the cause when both failed (the import then saw a cut archive).
+    let importing = async {
+        let r = import_archive(dst, source, import).await;
+        (r, std::time::Instant::now())
+    };
+    let ((exported, export_end), (imported, import_end)) = tokio::join!(exporting, importing);
     match (exported, imported) {
         (Ok(()), imported) => imported,
         (Err(error), Ok(done)) => Err(Failed {
             error,
             done: Box::new(done),
         }),
-        (Err(error), Err(f)) => Err(Failed {
+        // The side that failed first is the cause: the other then saw a cut archive (the
+        // import, when the export stopped) or a closed pipe (the export, when the import did).
+        (Err(error), Err(f)) if export_end <= import_end => Err(Failed {
             error,
             done: f.done,
         }),
+        (Err(_), Err(f)) => Err(f),
     }
 }

@@ -144,13 +144,21 @@ async fn experiments_into(
     }
     for e in experiments {
         let ids = std::slice::from_ref(&e.experiment_id);
-        let mut runs = std::pin::pin!(client.search_runs(ids, None, view));
+        // Each run as `runs/get` has it: search answers leave out the logged models a run took
+        // as inputs (MLflow 3.x), which the order of the archive depends on.
+        let mut runs = std::pin::pin!(
+            client
+                .search_runs(ids, None, view)
+                .map_ok(|r| async move { client.get_run(&r.info.run_id).await })
+                .try_buffered(opts.jobs.max(1))
+        );
         while let Some(r) = runs.try_next().await? {
             st.offer(sink, r).await?;
         }
     }
     // Logged models whose source run is not in the export.
-    let rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    let mut rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    rest.sort_by(|a, b| a.info.model_id.cmp(&b.info.model_id));
     for m in rest {
         st.write_logged_model(sink, &m).await?;
     }
@@ -314,7 +322,8 @@ async fn run_set_into(
     for r in runs {
         st.offer(sink, r).await?;
     }
-    let rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    let mut rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    rest.sort_by(|a, b| a.info.model_id.cmp(&b.info.model_id));
     for m in rest {
         st.write_logged_model(sink, &m).await?;
     }
@@ -622,10 +631,18 @@ impl NotebookJob {
         present: &HashSet<String>,
         unit: &UnitTx,
     ) -> Result<()> {
-        let name = self.path.rsplit('/').next().unwrap_or("notebook");
+        let name = self.path.rsplit('/').next().unwrap_or("");
         let mut formats: Vec<&str> = Vec::new();
         for f in &self.formats {
             let rel = format!("notebooks/{name}.{}", f.extension());
+            if let Err(why) = crate::format::path::check_relpath(&rel) {
+                let mut failures = self.log.failures.lock().unwrap_or_else(|p| p.into_inner());
+                failures.push(format!(
+                    "run {run}: notebook {:?}: its name cannot be an artifact path: {why}",
+                    self.path
+                ));
+                break;
+            }
             if present.contains(&rel) {
                 continue;
             }

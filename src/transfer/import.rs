@@ -37,6 +37,20 @@ pub const STATE: &str = "mlflow_archive.import";
 /// Marks a half-imported run that a later import gave up on and deleted; it keeps its lineage tag,
 /// so every import of a source run can be found, but [`is_abandoned`] runs are not the import.
 pub const ABANDONED: &str = "mlflow_archive.abandoned";
+/// A tag unique to one creation of a run, to find it if the server's answer was lost.
+pub const ATTEMPT: &str = "mlflow_archive.attempt";
+
+/// A value no other run creation uses: process, time and a counter.
+fn attempt_id() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
 /// A parent run that was not in the archive (the tag `mlflow.parentRunId` is dropped).
 pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
 
@@ -234,8 +248,12 @@ struct Importer<'a> {
     /// Metric points linked to a logged model not imported yet, by source model id:
     /// (destination run, point).
     deferred_links: HashMap<String, Vec<(String, Metric)>>,
-    /// Runs sealed but waiting for deferred linked points: destination run → deleted at source.
-    waiting_runs: HashMap<String, bool>,
+    /// Runs sealed but waiting for deferred linked points: destination run → (source run,
+    /// deleted at source).
+    waiting_runs: HashMap<String, (String, bool)>,
+    /// Source runs that failed or were left unfinished by a failure: their children are not
+    /// finished either (they would point at a run the next import redoes).
+    failed: std::collections::HashSet<String>,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -284,6 +302,7 @@ async fn import_archive_into(
         pending_outputs: Vec::new(),
         deferred_links: HashMap::new(),
         waiting_runs: HashMap::new(),
+        failed: std::collections::HashSet::new(),
     };
     let read = imp.read_all(&mut source).await;
     // Runs read to their seal are finished even if the archive failed after them.
@@ -314,8 +333,9 @@ impl Importer<'_> {
                 Event::Header(_) => {}
                 Event::Record(Record::End(_)) => ended = true,
                 Event::Record(r) => {
-                    if matches!(r, Record::RegisteredModel(_)) {
-                        // Versions may name any run: every run before them is finished first.
+                    if matches!(r, Record::RegisteredModel(_) | Record::LoggedModel(_)) {
+                        // Versions may name any run, and a logged model its source run: every
+                        // run before them is finished first.
                         imp.finish_sealed(0).await?;
                     }
                     let sealed = matches!(r, Record::Sealed(_));
@@ -348,6 +368,18 @@ impl Importer<'_> {
                 break;
             };
             let what = format!("run {} (destination run {})", s.src.run_id, s.dst);
+            let parent = s
+                .src
+                .tags
+                .iter()
+                .find(|t| t.key == "mlflow.parentRunId")
+                .map(|t| t.value.clone());
+            if parent.is_some_and(|p| self.failed.contains(&p)) {
+                // Its parent failed: left in-progress, to be redone with it.
+                self.failed.insert(s.src.run_id.clone());
+                continue;
+            }
+            let src_id = s.src.run_id.clone();
             let written = s.worker.join(&what).await.and_then(|r| r);
             let done = match written {
                 Ok(w) => {
@@ -359,7 +391,9 @@ impl Importer<'_> {
                 Err(e) => Err(e),
             };
             if let Err(e) = done {
-                // The others were read whole: finish them before reporting this failure.
+                // The others were read whole: finish them (but this run's children) before
+                // reporting this failure.
+                self.failed.insert(src_id);
                 let _ = Box::pin(self.finish_sealed(0)).await;
                 return Err(e.within(what));
             }
@@ -523,9 +557,11 @@ impl Importer<'_> {
                 tags: vec![
                     KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
                     KeyValue::new(STATE, "in-progress"),
+                    KeyValue::new(ATTEMPT, attempt_id()),
                 ],
                 user_id: None,
-                reconcile_tag: Some(LINEAGE_RUN.into()),
+                // Not the lineage tag: abandoned runs of the same source carry it too.
+                reconcile_tag: Some(ATTEMPT.into()),
             })
             .await?;
         let dst = created.info.run_id.clone();
@@ -615,9 +651,11 @@ impl Importer<'_> {
 
     /// The error that stopped the open run's worker.
     async fn run_op_error(&mut self) -> Result<()> {
-        let Open::Run { worker, .. } = &mut self.open else {
+        let Open::Run { worker, ops, .. } = &mut self.open else {
             return Ok(());
         };
+        // Closed first, so a worker that is still taking writes ends.
+        drop(std::mem::replace(ops, mpsc::channel(1).0));
         Err(match worker.join("writing the run").await {
             Ok(Err(e)) | Err(e) => e,
             Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
@@ -756,9 +794,6 @@ impl Importer<'_> {
             .artifact_root()
             .map_err(|e| Error::Config(format!("{what}: the destination's {e}")))?;
         let dst = created.info.model_id;
-        self.report
-            .logged_models
-            .insert(m.model_id.clone(), dst.clone());
         self.open = Open::LoggedModel { src: m, dst, root };
         Ok(())
     }
@@ -776,6 +811,10 @@ impl Importer<'_> {
             }
             Open::LoggedModel { src, dst, .. } => {
                 tick(&self.opts.progress, Counter::LoggedModels, 1);
+                // Only a sealed, finalized model is in the report (and linked to by runs).
+                self.report
+                    .logged_models
+                    .insert(src.model_id.clone(), dst.clone());
                 let status = if src.status.is_empty() {
                     "LOGGED_MODEL_READY".to_string()
                 } else {
@@ -879,6 +918,7 @@ impl Importer<'_> {
         v: &rec::ModelVersion,
         dst_run: Option<&String>,
         dst_model: Option<&String>,
+        dst_run_root: Option<&str>,
     ) -> String {
         let s = &v.source;
         if let (Some(rest), Some(run)) = (s.strip_prefix("runs:/"), dst_run) {
@@ -895,11 +935,14 @@ impl Importer<'_> {
         {
             return format!("models:/{model}");
         }
-        if let (Some(_), Some(run)) = (s.strip_prefix("mlflow-artifacts:"), dst_run)
+        // An address inside the run's artifact root: the same place under the new run's root.
+        if let (Some(_), Some(root)) = (s.strip_prefix("mlflow-artifacts:"), dst_run_root)
             && let Some(i) = s.find(&format!("/{}/artifacts", v.run_id))
         {
             let tail = &s[i + v.run_id.len() + "/artifacts".len() + 1..];
-            return format!("runs:/{run}{tail}");
+            if tail.is_empty() || tail.starts_with('/') {
+                return format!("{}{tail}", root.trim_end_matches('/'));
+            }
         }
         s.clone()
     }
@@ -932,7 +975,18 @@ impl Importer<'_> {
             v.model_id.clone()
         };
         let dst_model = self.report.logged_models.get(&src_model).cloned();
-        let source = self.rewrite_source(&v, dst_run.as_ref(), dst_model.as_ref());
+        let dst_run_root = match &dst_run {
+            Some(run) if v.source.starts_with("mlflow-artifacts:") => {
+                Some(self.client.get_run(run).await?.info.artifact_uri)
+            }
+            _ => None,
+        };
+        let source = self.rewrite_source(
+            &v,
+            dst_run.as_ref(),
+            dst_model.as_ref(),
+            dst_run_root.as_deref(),
+        );
         let request =
             |tags: Vec<KeyValue>, description: Option<String>| crate::mlflow::CreateModelVersion {
                 name: name.clone(),
@@ -1071,16 +1125,12 @@ impl Importer<'_> {
             .values()
             .flatten()
             .any(|(r, _)| *r == dst);
+        let deleted = src.lifecycle_stage == "deleted";
         if waiting {
-            self.waiting_runs
-                .insert(dst.clone(), src.lifecycle_stage == "deleted");
+            self.waiting_runs.insert(dst, (src.run_id, deleted));
         } else {
-            self.complete_run(&dst, src.lifecycle_stage == "deleted")
-                .await?;
+            self.complete_run(&src.run_id, &dst, deleted).await?;
         }
-        self.report.runs.insert(src.run_id.clone(), dst);
-        self.report.runs_imported += 1;
-        tick(&self.opts.progress, Counter::Runs, 1);
         Ok(())
     }
 
@@ -1097,11 +1147,16 @@ impl Importer<'_> {
         self.client.delete_run(id).await
     }
 
-    async fn complete_run(&self, dst: &str, deleted: bool) -> Result<()> {
+    /// Marks a run complete (then deletes it if it was deleted at the source); only now is it
+    /// in the report.
+    async fn complete_run(&mut self, src: &str, dst: &str, deleted: bool) -> Result<()> {
         self.client.set_run_tag(dst, STATE, "complete").await?;
         if deleted {
             self.client.delete_run(dst).await?;
         }
+        self.report.runs.insert(src.to_string(), dst.to_string());
+        self.report.runs_imported += 1;
+        tick(&self.opts.progress, Counter::Runs, 1);
         Ok(())
     }
 
@@ -1117,16 +1172,16 @@ impl Importer<'_> {
             by_run.entry(run).or_default().push(m);
         }
         for (run, batch) in by_run {
+            self.client.log_batch(&run, &batch, &[], &[]).await?;
             self.report.metric_points += batch.len() as u64;
             tick(&self.opts.progress, Counter::Points, batch.len() as u64);
-            self.client.log_batch(&run, &batch, &[], &[]).await?;
             let still = self
                 .deferred_links
                 .values()
                 .flatten()
                 .any(|(r, _)| *r == run);
-            if !still && let Some(deleted) = self.waiting_runs.remove(&run) {
-                self.complete_run(&run, deleted).await?;
+            if !still && let Some((src, deleted)) = self.waiting_runs.remove(&run) {
+                self.complete_run(&src, &run, deleted).await?;
             }
         }
         Ok(())
@@ -1140,11 +1195,12 @@ fn is_complete(r: &crate::mlflow::types::Run) -> bool {
         .any(|t| t.key == STATE && t.value == "complete")
 }
 
-/// A half-imported run given up by a later import: marked, or deleted without being complete
-/// (only an abandoned run is deleted before its state says complete).
+/// An imported run (it has the lineage tag) that was half done and given up by a later import:
+/// marked, or deleted without being complete (an import deletes a run before its state says
+/// complete only when it abandons it).
 pub fn is_abandoned(r: &crate::mlflow::types::Run) -> bool {
-    (r.info.lifecycle_stage == "deleted" && !is_complete(r))
-        || r.data.tags.iter().any(|t| t.key == ABANDONED)
+    let tag = |k: &str| r.data.tags.iter().any(|t| t.key == k);
+    tag(LINEAGE_RUN) && (tag(ABANDONED) || (r.info.lifecycle_stage == "deleted" && !is_complete(r)))
 }
 
 /// Passes an artifact's body from the archive to an upload; false if the upload stopped taking

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod client;
 mod export;
+mod fidelity;
 mod format;
 mod format_util;
 mod fuzz_replay;
