@@ -56,6 +56,136 @@ pub fn quote_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
+/// A reader that quotes bare `NaN`, `Infinity` and `-Infinity` tokens as it reads, for JSON too
+/// large to hold (the Python tool's `run.json` keeps whole metric histories in one document).
+pub struct QuoteNonFinite<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Inside a bare word outside strings (`true`, `NaN`, ...), and whether it is being quoted.
+    word: Option<bool>,
+    /// A `-` outside strings whose next byte decides: a number or `-Infinity`.
+    minus: bool,
+    eof: bool,
+}
+
+impl<R: std::io::Read> QuoteNonFinite<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        QuoteNonFinite {
+            inner,
+            buf: vec![0; 64 << 10],
+            pos: 0,
+            out: Vec::with_capacity(66 << 10),
+            out_pos: 0,
+            in_string: false,
+            escaped: false,
+            word: None,
+            minus: false,
+            eof: false,
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.out.clear();
+        self.out_pos = 0;
+        while self.out.is_empty() && !self.eof {
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                if self.minus {
+                    self.out.push(b'-');
+                    self.minus = false;
+                }
+                if self.word == Some(true) {
+                    self.out.push(b'"');
+                }
+                self.word = None;
+                break;
+            }
+            self.pos = 0;
+            while self.pos < n {
+                let b = self.buf[self.pos];
+                self.pos += 1;
+                self.step(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, b: u8) {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            self.out.push(b);
+            return;
+        }
+        if let Some(quoted) = self.word {
+            if b.is_ascii_alphabetic() {
+                self.out.push(b);
+                return;
+            }
+            if quoted {
+                self.out.push(b'"');
+            }
+            self.word = None;
+        }
+        if self.minus {
+            self.minus = false;
+            if b == b'I' {
+                self.out.extend_from_slice(b"\"-I");
+                self.word = Some(true);
+                return;
+            }
+            self.out.push(b'-');
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                self.out.push(b);
+            }
+            b'-' => self.minus = true,
+            b'N' | b'I' => {
+                self.out.push(b'"');
+                self.out.push(b);
+                self.word = Some(true);
+            }
+            b if b.is_ascii_alphabetic() => {
+                self.out.push(b);
+                self.word = Some(false);
+            }
+            b => self.out.push(b),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for QuoteNonFinite<R> {
+    fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
+        if self.out_pos == self.out.len() {
+            self.fill()?;
+        }
+        let n = (self.out.len() - self.out_pos).min(dst.len());
+        dst[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
 /// Serde helpers for `f64` values that may be non-finite: finite values are JSON numbers,
 /// NaN and the infinities are the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (what the
 /// MLflow server accepts in `log-batch`).
@@ -178,5 +308,32 @@ mod tests {
             out,
             r#"[{"value":"NaN"},{"value":"Infinity"},{"value":"-Infinity"},{"value":0.25}]"#
         );
+    }
+
+    #[test]
+    fn the_reader_quotes_like_the_slice_version_at_any_chunking() {
+        use std::io::Read;
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.1.min(self.0.len()).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = br#"{"a": NaN, "b": [-Infinity, Infinity, -1.5, true, null, false], "s": "NaN \" Infinity", "c": -2e-3, "d":NaN}"#;
+        let want = super::quote_non_finite(text).into_owned();
+        for step in [1, 2, 3, 7, 1000] {
+            let mut got = Vec::new();
+            super::QuoteNonFinite::new(Trickle(text, step))
+                .read_to_end(&mut got)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "step {step}"
+            );
+        }
     }
 }

@@ -584,7 +584,10 @@ async fn everything_observable_arrives_through_archives_and_by_copy() {
     assert_eq!(root.model_outputs, [("<elasticnet>".to_string(), 3)]);
     assert_eq!(child.model_inputs, ["<elasticnet>"]);
     assert_eq!(child.datasets.len(), 1);
-    assert_eq!(want.runs["grandchild"].tags["mlflow.parentRunId"], "<child>");
+    assert_eq!(
+        want.runs["grandchild"].tags["mlflow.parentRunId"],
+        "<child>"
+    );
     assert_eq!(want.runs["removed"].lifecycle_stage, "deleted");
     assert_eq!(want.runs["still running"].status, "RUNNING");
     assert_eq!(want.runs["still running"].end_time, None);
