@@ -7,7 +7,7 @@
 #   bash benches/transfer.sh --set big          # one 1 GiB artifact and one 1 000 000-point history
 #   bash benches/transfer.sh --set big --size-mib 256 --points 200000   # a smaller big set
 #   ... --peer                                  # also the Python mlflow-export-import (PyPI) on the
-#                                               # same servers (installed into .venv-peer)
+#                                               # same servers (scripts/ensure-venv.sh installs it)
 #   ... --jobs N                                # mlflow-archive's --jobs (default 4)
 #
 # Prints a Markdown table (also written to target/bench-transfer-<set>.md). Every copy of the big
@@ -35,12 +35,6 @@ venv=$(scripts/ensure-venv.sh)
 echo "== building mlflow-archive (release)"
 cargo build --release --locked --quiet
 bin="$root/target/release/mlflow-archive"
-if [ "$peer" = 1 ] && [ ! -x .venv-peer/bin/export-experiment ]; then
-  echo "== installing the Python mlflow-export-import into .venv-peer"
-  python3 -m venv .venv-peer
-  .venv-peer/bin/pip install -q "mlflow==$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')" \
-    "mlflow-export-import==1.2.0" tabulate
-fi
 
 tmp=$(mktemp -d -t mlflow-archive-bench.XXXXXX)
 source scripts/servers.sh
@@ -112,10 +106,10 @@ measure_pipe "mlflow-archive export -o - | import -i -" \
 if [ "$peer" = 1 ]; then
   export MLFLOW_TRACKING_URI
   # (1.2.0 has no --export-deleted-runs; the data sets have no deleted runs.)
-  MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-experiment" .venv-peer/bin/export-experiment \
+  MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-experiment" "$venv/bin/export-experiment" \
     --experiment "$experiment" --output-dir "$tmp/peer"
   echo "   staged on disk: $(du -sb "$tmp/peer" | cut -f1) bytes"
-  MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-experiment" .venv-peer/bin/import-experiment \
+  MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-experiment" "$venv/bin/import-experiment" \
     --experiment-name "$experiment-peer" --input-dir "$tmp/peer"
   rm -rf "$tmp/peer"
 fi
@@ -128,9 +122,9 @@ if [ "$set_name" = demo ]; then
   measure "mlflow-archive copy-model" "$bin" "${j[@]}" copy-model --src-uri "$src" --dst-uri "$dst" \
     --src-model demo-wine --dst-model demo-wine-copied --dst-experiment-name demo/model-copied
   if [ "$peer" = 1 ]; then
-    MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-model" .venv-peer/bin/export-model \
+    MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-model" "$venv/bin/export-model" \
       --model demo-wine --output-dir "$tmp/peer-model"
-    MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-model" .venv-peer/bin/import-model \
+    MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-model" "$venv/bin/import-model" \
       --model demo-wine-peer --experiment-name demo/model-peer --input-dir "$tmp/peer-model"
   fi
 fi

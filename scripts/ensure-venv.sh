@@ -5,8 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="${MLFLOW_ARCHIVE_VENV:-$root/.venv}"
 # The pinned version: what ../shared/MLFLOW-REST.md was measured on. The [auth] extra brings the
-# basic-auth app that the credential tests start.
-pin="mlflow[auth]==3.17.2"
+# basic-auth app that the credential tests start. The Python tool we replace, mlflow-export-import
+# (with tabulate, which it imports without declaring it), is the peer that the legacy-layout tests
+# and benches/transfer.sh compare with.
+pin="mlflow[auth]==3.17.2 mlflow-export-import==1.2.0 tabulate==0.9.0"
 stamp="$venv/.mlflow-archive-pin"
 if [ -x "$venv/bin/mlflow" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pin" ]; then
   echo "$venv"
@@ -22,7 +24,8 @@ if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 echo "ensure-venv: installing $pin into $venv (a few minutes, once)" >&2
 "$py" -m venv "$venv" >&2
-"$venv/bin/pip" install --quiet --disable-pip-version-check "$pin" >&2
+# shellcheck disable=SC2086 # the pin is a list of requirements
+"$venv/bin/pip" install --quiet --disable-pip-version-check $pin >&2
 "$venv/bin/mlflow" --version >&2
 echo "$pin" > "$stamp"
 echo "$venv"

@@ -45,7 +45,8 @@ impl DstServer {
 /// An archive to read (`-i`): a `.mlar` path or `-` for standard input.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ArchiveInput {
-    /// The archive: a path ending in .mlar, or - for standard input.
+    /// The archive: a path ending in .mlar, - for standard input, or a directory written by
+    /// mlflow-export-import (export-experiment, export-run or export-model, file version 2).
     #[arg(
         short = 'i',
         long = "input",
@@ -62,11 +63,19 @@ impl ArchiveInput {
         Ok((name, ArchiveSource::start(reader)))
     }
 
+    /// Whether the input is a directory tree of the Python tool.
+    pub fn is_tree(&self) -> bool {
+        self.input.is_dir()
+    }
+
     /// Opens the archive as bytes; returns how it is named in messages and a reader.
     pub fn reader(&self) -> anyhow::Result<(String, Box<dyn std::io::Read + Send>)> {
-        if self.input.as_os_str() != "-" && self.input.extension().is_none_or(|e| e != "mlar") {
+        if !self.is_tree()
+            && self.input.as_os_str() != "-"
+            && self.input.extension().is_none_or(|e| e != "mlar")
+        {
             anyhow::bail!(
-                "input {}: only archives (a path ending in .mlar, or - for standard input) are supported yet; the Python tool's directory and zip layouts come later",
+                "input {}: an archive (a path ending in .mlar, or - for standard input) or a directory written by mlflow-export-import; zips come later",
                 self.input.display()
             );
         }

@@ -102,6 +102,11 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read + Send>> {
             io::stdin(),
         )));
     }
+    if path.is_dir() {
+        // A tree of the Python tool, read into archive bytes as they are needed.
+        let reader = mlflow_archive::transfer::legacy_source::archive_reader(path.to_path_buf())?;
+        return Ok(Box::new(reader));
+    }
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(Box::new(io::BufReader::with_capacity(256 << 10, f)))
 }

@@ -1,6 +1,8 @@
 //! The Python tool `mlflow-export-import`'s layouts: its directory trees, zips and JSON files.
 //!
-//! For now this holds the shape of `registered_models.json` written by `list-registered-models`;
-//! step 4 adds readers and writers for whole export trees.
+//! Readers turn a tree into archive records written into an [`crate::format::ArchiveWriter`], so
+//! an import from a tree, and a conversion to `.mlar`, go through the archive's own checks.
+//! `registered_models.json` is written by `list-registered-models`.
 
 pub mod registered_models;
+pub mod v2;

@@ -237,56 +237,56 @@ async fn populate_everything(c: &Client) -> (String, String) {
 }
 
 /// A metric point as (step, timestamp, value bits), NaN as one value.
-type Point = (i64, i64, u64);
+pub type Point = (i64, i64, u64);
 
 /// What the REST API shows of a run, ids replaced by names.
 #[derive(Debug, PartialEq)]
-struct SeenRun {
-    status: String,
-    start_time: Option<i64>,
-    end_time: Option<i64>,
-    lifecycle_stage: String,
-    params: BTreeMap<String, String>,
-    tags: BTreeMap<String, String>,
-    histories: BTreeMap<String, Vec<Point>>,
-    datasets: Vec<DatasetInput>,
-    model_inputs: Vec<String>,
-    model_outputs: Vec<(String, i64)>,
-    artifacts: BTreeMap<String, Vec<u8>>,
+pub struct SeenRun {
+    pub status: String,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub lifecycle_stage: String,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub histories: BTreeMap<String, Vec<Point>>,
+    pub datasets: Vec<DatasetInput>,
+    pub model_inputs: Vec<String>,
+    pub model_outputs: Vec<(String, i64)>,
+    pub artifacts: BTreeMap<String, Vec<u8>>,
 }
 
 /// What the REST API shows of a logged model.
 #[derive(Debug, PartialEq)]
-struct SeenLoggedModel {
-    model_type: String,
-    status: String,
-    source_run: String,
-    params: BTreeMap<String, String>,
-    tags: BTreeMap<String, String>,
-    artifacts: BTreeMap<String, Vec<u8>>,
+pub struct SeenLoggedModel {
+    pub model_type: String,
+    pub status: String,
+    pub source_run: String,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub artifacts: BTreeMap<String, Vec<u8>>,
 }
 
 /// What the REST API shows of a registered model version.
 #[derive(Debug, PartialEq)]
-struct SeenVersion {
-    stage: String,
-    description: String,
-    source: String,
-    run: String,
-    logged_model: String,
-    status: String,
-    tags: BTreeMap<String, String>,
+pub struct SeenVersion {
+    pub stage: String,
+    pub description: String,
+    pub source: String,
+    pub run: String,
+    pub logged_model: String,
+    pub status: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, PartialEq)]
-struct Seen {
-    experiment_tags: BTreeMap<String, String>,
-    runs: BTreeMap<String, SeenRun>,
-    logged_models: BTreeMap<String, SeenLoggedModel>,
-    model_description: String,
-    model_tags: BTreeMap<String, String>,
-    aliases: BTreeMap<String, String>,
-    versions: BTreeMap<u64, SeenVersion>,
+pub struct Seen {
+    pub experiment_tags: BTreeMap<String, String>,
+    pub runs: BTreeMap<String, SeenRun>,
+    pub logged_models: BTreeMap<String, SeenLoggedModel>,
+    pub model_description: String,
+    pub model_tags: BTreeMap<String, String>,
+    pub aliases: BTreeMap<String, String>,
+    pub versions: BTreeMap<u64, SeenVersion>,
 }
 
 /// Tags as a map, without the import's own markers (documented in README: lineage and state).
@@ -320,8 +320,8 @@ fn named(text: &str, names: &BTreeMap<String, String>) -> String {
     s
 }
 
-/// Reads experiment `experiment` and registered model `model` from `c`, as names.
-async fn observe(c: &Client, experiment: &str, model: &str) -> Seen {
+/// Reads experiment `experiment` (and registered model `model`, if given) from `c`, as names.
+pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen {
     let e = c.get_experiment_by_name(experiment).await.unwrap().unwrap();
     let runs: Vec<_> = c
         .search_runs(&[&e.experiment_id], None, ViewType::All)
@@ -436,9 +436,16 @@ async fn observe(c: &Client, experiment: &str, model: &str) -> Seen {
             },
         );
     }
-    let rm = c.get_registered_model(model).await.unwrap();
+    let rm = match model {
+        Some(m) => c.get_registered_model(m).await.unwrap(),
+        None => mlflow_archive::mlflow::types::RegisteredModel::default(),
+    };
+    let all_versions = match model {
+        Some(m) => c.all_model_versions(m).await.unwrap(),
+        None => Vec::new(),
+    };
     let mut versions = BTreeMap::new();
-    for v in c.all_model_versions(model).await.unwrap() {
+    for v in all_versions {
         // A source inside a run's artifact root, by address: the root, named.
         let mut source = v.source.clone();
         if let Some(r) = runs
@@ -568,7 +575,7 @@ async fn everything_observable_arrives_through_archives_and_by_copy() {
     };
     let src = client(&a.uri);
     let (experiment, model) = populate_everything(&src).await;
-    let want = observe(&src, &experiment, &model).await;
+    let want = observe(&src, &experiment, Some(&model)).await;
     // The observation holds what it should (so equal observations mean something).
     assert_eq!(want.runs.len(), 5);
     assert_eq!(want.versions.len(), 12);
@@ -627,7 +634,7 @@ async fn everything_observable_arrives_through_archives_and_by_copy() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let got = observe(&client(&b.uri), &experiment, &model).await;
+    let got = observe(&client(&b.uri), &experiment, Some(&model)).await;
     assert_same(&want, &got, "export-all → import-all");
 
     // Directly: copy-experiment, then copy-model with the versions' runs in the same experiment.
@@ -656,6 +663,6 @@ async fn everything_observable_arrives_through_archives_and_by_copy() {
         "--use-src-user-id",
     ])
     .await;
-    let got = observe(&client(&k.uri), &experiment, &model).await;
+    let got = observe(&client(&k.uri), &experiment, Some(&model)).await;
     assert_same(&want, &got, "copy-experiment + copy-model");
 }

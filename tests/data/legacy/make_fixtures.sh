@@ -1,17 +1,12 @@
 #!/usr/bin/env bash
 # Writes the v2-layout fixtures under tests/data/legacy/v2/ with the real Python tool
-# (mlflow-export-import 1.2.0 from PyPI, in .venv-peer): starts a local server (scripts/servers.sh),
+# (mlflow-export-import 1.2.0 from PyPI, installed by scripts/ensure-venv.sh): starts a local server (scripts/servers.sh),
 # fills it with fixture_data.py, and runs the tool's export-experiment, export-model, export-run and
 # export-all. The trees are committed as they come out; run this again only to refresh them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 cd "$root"
 venv=$(scripts/ensure-venv.sh)
-if [ ! -x .venv-peer/bin/export-experiment ]; then
-  python3 -m venv .venv-peer
-  .venv-peer/bin/pip install -q "mlflow==$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')" \
-    "mlflow-export-import==1.2.0" tabulate numpy
-fi
 tmp=$(mktemp -d -t mlflow-archive-fixtures.XXXXXX)
 source scripts/servers.sh
 trap 'stop_servers; rm -rf "$tmp"' EXIT
@@ -20,10 +15,10 @@ export MLFLOW_TRACKING_URI=$SERVER_URI
 out="$root/tests/data/legacy/v2"
 rm -rf "$out"
 mkdir -p "$out"
-.venv-peer/bin/python tests/data/legacy/fixture_data.py | tee "$tmp/ids"
+"$venv/bin/python" tests/data/legacy/fixture_data.py | tee "$tmp/ids"
 parent=$(sed -n 's/.*runs \([0-9a-f]*\) (parent).*/\1/p' "$tmp/ids")
-.venv-peer/bin/export-experiment --experiment fixture/wine --output-dir "$out/experiment"
-.venv-peer/bin/export-model --model fixture-model --output-dir "$out/model"
-.venv-peer/bin/export-run --run-id "$parent" --output-dir "$out/run"
-.venv-peer/bin/export-all --output-dir "$out/all"
+"$venv/bin/export-experiment" --experiment fixture/wine --output-dir "$out/experiment"
+"$venv/bin/export-model" --model fixture-model --output-dir "$out/model"
+"$venv/bin/export-run" --run-id "$parent" --output-dir "$out/run"
+"$venv/bin/export-all" --output-dir "$out/all"
 du -sh "$out"

@@ -1,0 +1,803 @@
+//! Reading the Python tool's current layout (export file version 2, `mlflow-export-import` 1.2.0
+//! and later) into archive records: every JSON file has `system`, `info` and `mlflow` sections, and
+//! the payload is under `mlflow`.
+//!
+//! | tree | written by | read as |
+//! |---|---|---|
+//! | `experiment.json`, `<run_id>/run.json` (or `runs/<run_id>/`), `artifacts/` under each run | `export-experiment` | the experiment and its runs |
+//! | `run.json`, `artifacts/` | `export-run` | one run (its experiment named by id only) |
+//! | `model.json`, `<run_id>/run.json` per version | `export-model` | the versions' runs, then the model with every version |
+//!
+//! The reader writes into an [`ArchiveWriter`], so every legacy tree passes the archive's own checks
+//! on its way to an import (through an in-process pipe) or to a `.mlar` file. `run.json` keeps a
+//! run's whole metric history in one JSON value: it is read twice, once without the metrics (the
+//! run's record must come first) and once streaming the metrics into chunks, so no history is held
+//! whole.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{Error, Result};
+use crate::format::ArchiveWriter;
+use crate::format::model as rec;
+use crate::mlflow::json::QuoteNonFinite;
+
+/// Points per metric chunk written.
+const CHUNK_POINTS: usize = 10_000;
+
+/// What a tree holds, by its top-level file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `experiment.json`.
+    Experiment,
+    /// `run.json`.
+    Run,
+    /// `model.json`.
+    Model,
+}
+
+/// Detects a v2 tree at `root`, or `None` when it is not one.
+pub fn detect(root: &Path) -> Option<Kind> {
+    let has = |f: &str| root.join(f).is_file();
+    if has("experiment.json") {
+        Some(Kind::Experiment)
+    } else if has("model.json") {
+        Some(Kind::Model)
+    } else if has("run.json") {
+        Some(Kind::Run)
+    } else {
+        None
+    }
+}
+
+/// Writes everything the tree at `root` holds into `w` (the caller finishes the archive).
+pub fn read_tree<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    match detect(root) {
+        Some(Kind::Experiment) => read_experiment(root, w),
+        Some(Kind::Run) => read_single_run(root, w),
+        Some(Kind::Model) => read_model(root, w),
+        None => Err(Error::Config(format!(
+            "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
+            root.display()
+        ))),
+    }
+}
+
+/// The `mlflow` section of a file.
+#[derive(Deserialize)]
+struct Doc<T> {
+    mlflow: T,
+}
+
+/// Tags as the Python tool writes them: a dict (runs, experiments, versions) or a list of
+/// `{key, value}` (registered models).
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Tags {
+    #[default]
+    None,
+    Map(BTreeMap<String, String>),
+    List(Vec<KeyValue>),
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+impl Tags {
+    fn into_vec(self) -> Vec<rec::Tag> {
+        match self {
+            Tags::None => Vec::new(),
+            Tags::Map(m) => m.into_iter().map(|(k, v)| rec::Tag::new(k, v)).collect(),
+            Tags::List(l) => l
+                .into_iter()
+                .map(|t| rec::Tag::new(t.key, t.value))
+                .collect(),
+        }
+    }
+}
+
+/// An id the Python tool may write as a number or a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    S(String),
+    N(i64),
+}
+
+impl Id {
+    fn into_string(self) -> String {
+        match self {
+            Id::S(s) => s,
+            Id::N(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ExperimentDoc {
+    experiment: LegacyExperiment,
+    #[serde(default)]
+    runs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct LegacyExperiment {
+    experiment_id: Id,
+    name: String,
+    #[serde(default)]
+    artifact_location: Option<String>,
+    #[serde(default)]
+    lifecycle_stage: Option<String>,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    creation_time: Option<i64>,
+    #[serde(default)]
+    last_update_time: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RunDoc {
+    info: RunInfo,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metrics: IgnoredAny,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    inputs: Option<Inputs>,
+    #[serde(default)]
+    outputs: Option<Outputs>,
+}
+
+#[derive(Deserialize)]
+struct RunInfo {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    experiment_id: Id,
+    #[serde(default)]
+    run_name: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    start_time: Option<i64>,
+    #[serde(default)]
+    end_time: Option<i64>,
+    #[serde(default)]
+    lifecycle_stage: Option<String>,
+    #[serde(default)]
+    artifact_uri: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Inputs {
+    #[serde(default)]
+    dataset_inputs: Vec<LegacyDatasetInput>,
+    #[serde(default)]
+    model_inputs: Vec<ModelRef>,
+}
+
+#[derive(Deserialize)]
+struct LegacyDatasetInput {
+    dataset: LegacyDataset,
+    #[serde(default)]
+    tags: Tags,
+}
+
+#[derive(Deserialize)]
+struct LegacyDataset {
+    name: String,
+    digest: String,
+    #[serde(default)]
+    source_type: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelRef {
+    model_id: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Outputs {
+    #[serde(default)]
+    model_outputs: Vec<LegacyModelOutput>,
+}
+
+#[derive(Deserialize)]
+struct LegacyModelOutput {
+    model_id: String,
+    #[serde(default)]
+    step: i64,
+}
+
+/// Parses a small JSON file (bare `NaN` accepted); errors name the file.
+fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let f = open(path)?;
+    serde_json::from_reader(QuoteNonFinite::new(BufReader::new(f))).map_err(|e| Error::Json {
+        what: format!(
+            "{}: not the layout mlflow-export-import writes",
+            path.display()
+        ),
+        source: e,
+    })
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))
+}
+
+/// A run read without its metrics: its record and where its files are.
+struct RunDir {
+    record: rec::Run,
+    dir: PathBuf,
+}
+
+fn read_run_meta(dir: &Path) -> Result<RunDir> {
+    let path = dir.join("run.json");
+    let doc: Doc<RunDoc> = parse_file(&path)?;
+    let d = doc.mlflow;
+    let run_id = d
+        .info
+        .run_id
+        .or(d.info.run_uuid)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::Config(format!("{}: info has no run_id", path.display())))?;
+    let inputs = d.inputs.unwrap_or_default();
+    let record = rec::Run {
+        run_name: d.info.run_name.unwrap_or_default(),
+        experiment_id: d.info.experiment_id.into_string(),
+        user_id: d.info.user_id.unwrap_or_default(),
+        status: d.info.status.unwrap_or_else(|| "FINISHED".into()),
+        start_time: d.info.start_time,
+        end_time: d.info.end_time,
+        lifecycle_stage: d.info.lifecycle_stage.unwrap_or_else(|| "active".into()),
+        artifact_uri: d.info.artifact_uri.unwrap_or_default(),
+        params: d
+            .params
+            .into_iter()
+            .map(|(k, v)| rec::Tag::new(k, v))
+            .collect(),
+        tags: d.tags.into_vec(),
+        dataset_inputs: inputs
+            .dataset_inputs
+            .into_iter()
+            .map(|i| rec::DatasetInput {
+                tags: i.tags.into_vec(),
+                name: i.dataset.name,
+                digest: i.dataset.digest,
+                source_type: i.dataset.source_type,
+                source: i.dataset.source,
+                schema: i.dataset.schema.unwrap_or_default(),
+                profile: i.dataset.profile.unwrap_or_default(),
+            })
+            .collect(),
+        model_inputs: inputs
+            .model_inputs
+            .into_iter()
+            .map(|m| m.model_id)
+            .collect(),
+        model_outputs: d
+            .outputs
+            .unwrap_or_default()
+            .model_outputs
+            .into_iter()
+            .map(|o| rec::ModelOutput {
+                model_id: o.model_id,
+                step: o.step,
+            })
+            .collect(),
+        run_id,
+    };
+    Ok(RunDir {
+        record,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Orders runs parents first (a parent outside the set does not hold its children back).
+fn parents_first(runs: Vec<RunDir>) -> Vec<RunDir> {
+    let ids: HashSet<String> = runs.iter().map(|r| r.record.run_id.clone()).collect();
+    let mut waiting: HashMap<String, Vec<RunDir>> = HashMap::new();
+    let mut ready: Vec<RunDir> = Vec::new();
+    for r in runs {
+        match r.record.parent_run_id() {
+            Some(p) if ids.contains(p) && p != r.record.run_id => {
+                waiting.entry(p.to_string()).or_default().push(r)
+            }
+            _ => ready.push(r),
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<RunDir> = ready.into_iter().rev().collect();
+    while let Some(r) = stack.pop() {
+        if let Some(children) = waiting.remove(&r.record.run_id) {
+            stack.extend(children.into_iter().rev());
+        }
+        out.push(r);
+    }
+    // A cycle of parents: written last, as they are.
+    out.extend(waiting.into_values().flatten());
+    out
+}
+
+/// Writes one run unit: its record, its metric history streamed from `run.json`, its artifacts.
+fn write_run<W: Write>(r: &RunDir, w: &mut ArchiveWriter<W>) -> Result<()> {
+    w.begin_run(&r.record)?;
+    stream_metrics(&r.dir.join("run.json"), w)?;
+    let artifacts = r.dir.join("artifacts");
+    if artifacts.is_dir() {
+        write_artifacts(&artifacts, w)?;
+    }
+    w.end_unit()
+}
+
+/// Every file under `root`, in name order, as artifacts of the open unit.
+fn write_artifacts<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    while let Some((dir, rel)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+            let name = entry.file_name().into_string().map_err(|n| {
+                Error::Config(format!(
+                    "{}: a file name that is not UTF-8: {n:?}",
+                    dir.display()
+                ))
+            })?;
+            let child_rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let ty = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
+            if ty.is_dir() {
+                stack.push((entry.path(), child_rel));
+            } else if ty.is_file() {
+                files.push((entry.path(), child_rel));
+            } else {
+                return Err(Error::Config(format!(
+                    "{}: not a regular file (symbolic links and devices are refused)",
+                    entry.path().display()
+                )));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    for (path, rel) in files {
+        let f = open(&path)?;
+        let size = f
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            .len();
+        w.artifact(&rel, size, BufReader::with_capacity(64 << 10, f))?;
+    }
+    Ok(())
+}
+
+/// Reads `run.json` again and writes its `mlflow.metrics` as chunks, point by point.
+fn stream_metrics<W: Write>(path: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let f = open(path)?;
+    let mut de = serde_json::Deserializer::from_reader(QuoteNonFinite::new(BufReader::new(f)));
+    let mut failure: Option<Error> = None;
+    let seed = Top {
+        sink: &mut |c: rec::MetricChunk| w.metric_chunk(&c),
+        failure: &mut failure,
+    };
+    let parsed = seed.deserialize(&mut de);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    parsed.map_err(|e| Error::Json {
+        what: format!("{}: reading the metric history", path.display()),
+        source: e,
+    })
+}
+
+type Sink<'a> = &'a mut dyn FnMut(rec::MetricChunk) -> Result<()>;
+
+/// The whole `run.json`, looking only into `mlflow.metrics`.
+struct Top<'a, 'b> {
+    sink: Sink<'a>,
+    failure: &'b mut Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a run.json object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "mlflow" {
+                map.next_value_seed(Section {
+                    sink: &mut *self.sink,
+                    failure: &mut *self.failure,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `mlflow` section, looking only into `metrics`.
+struct Section<'a, 'b> {
+    sink: Sink<'a>,
+    failure: &'b mut Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for Section<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Section<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the mlflow section")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "metrics" {
+                map.next_value_seed(Metrics {
+                    sink: &mut *self.sink,
+                    failure: &mut *self.failure,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `metrics`: key → list of points.
+struct Metrics<'a, 'b> {
+    sink: Sink<'a>,
+    failure: &'b mut Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for Metrics<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Metrics<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("metrics: an object of metric histories")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value_seed(History {
+                key,
+                sink: &mut *self.sink,
+                failure: &mut *self.failure,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// One metric's history: a list of points, or (classic `run.json`) a single latest value.
+struct History<'a, 'b> {
+    key: String,
+    sink: Sink<'a>,
+    failure: &'b mut Option<Error>,
+}
+
+#[derive(Deserialize)]
+struct LegacyPoint {
+    #[serde(with = "crate::mlflow::json::float")]
+    value: f64,
+    #[serde(default)]
+    timestamp: i64,
+    #[serde(default)]
+    step: i64,
+    #[serde(default)]
+    model_id: Option<String>,
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for History<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl History<'_, '_> {
+    fn emit<E: serde::de::Error>(&mut self, chunk: rec::MetricChunk) -> std::result::Result<(), E> {
+        if chunk.points.is_empty() {
+            return Ok(());
+        }
+        (self.sink)(chunk).map_err(|e| {
+            let msg = e.to_string();
+            *self.failure = Some(e);
+            E::custom(msg)
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for History<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the history of metric {:?}: a list of points", self.key)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let mut chunk: Option<rec::MetricChunk> = None;
+        while let Some(p) = seq.next_element::<LegacyPoint>()? {
+            let same = chunk.as_ref().is_some_and(|c| {
+                c.model_id == p.model_id
+                    && c.dataset_name == p.dataset_name
+                    && c.dataset_digest == p.dataset_digest
+                    && c.points.len() < CHUNK_POINTS
+            });
+            if !same {
+                if let Some(c) = chunk.take() {
+                    self.emit(c)?;
+                }
+                chunk = Some(rec::MetricChunk {
+                    key: self.key.clone(),
+                    model_id: p.model_id.clone(),
+                    dataset_name: p.dataset_name.clone(),
+                    dataset_digest: p.dataset_digest.clone(),
+                    points: Vec::new(),
+                });
+            }
+            if let Some(c) = chunk.as_mut() {
+                c.points.push(rec::Point {
+                    step: p.step,
+                    timestamp: p.timestamp,
+                    value: p.value,
+                });
+            }
+        }
+        if let Some(c) = chunk {
+            self.emit(c)?;
+        }
+        Ok(())
+    }
+}
+
+/// The runs of a tree: `<dir>/<run_id>/run.json` or `<dir>/runs/<run_id>/run.json`.
+fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    for d in [root.join("runs").join(id), root.join(id)] {
+        if d.join("run.json").is_file() {
+            return Ok(d);
+        }
+    }
+    Err(Error::Config(format!(
+        "{}: run {id} is listed but neither runs/{id}/run.json nor {id}/run.json exists",
+        root.display()
+    )))
+}
+
+fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let doc: Doc<ExperimentDoc> = parse_file(&root.join("experiment.json"))?;
+    let e = doc.mlflow.experiment;
+    w.experiment(&rec::Experiment {
+        experiment_id: e.experiment_id.into_string(),
+        name: e.name,
+        artifact_location: e.artifact_location.unwrap_or_default(),
+        lifecycle_stage: e.lifecycle_stage.unwrap_or_else(|| "active".into()),
+        creation_time: e.creation_time,
+        last_update_time: e.last_update_time,
+        tags: e.tags.into_vec(),
+    })?;
+    let mut runs = Vec::new();
+    for id in &doc.mlflow.runs {
+        runs.push(read_run_meta(&run_dir(root, id)?)?);
+    }
+    for r in parents_first(runs) {
+        write_run(&r, w)?;
+    }
+    Ok(())
+}
+
+fn read_single_run<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let r = read_run_meta(root)?;
+    // export-run does not write the experiment: only its id is known.
+    w.experiment(&rec::Experiment {
+        experiment_id: r.record.experiment_id.clone(),
+        name: format!("experiment {}", r.record.experiment_id),
+        lifecycle_stage: "active".into(),
+        ..rec::Experiment::default()
+    })?;
+    write_run(&r, w)
+}
+
+#[derive(Deserialize)]
+struct ModelDoc {
+    registered_model: LegacyModel,
+}
+
+#[derive(Deserialize)]
+struct LegacyModel {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<i64>,
+    #[serde(default)]
+    last_updated_timestamp: Option<i64>,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    aliases: Vec<LegacyAlias>,
+    #[serde(default)]
+    versions: Vec<LegacyVersion>,
+    /// Older exports (and `--export-latest-versions`).
+    #[serde(default)]
+    latest_versions: Vec<LegacyVersion>,
+}
+
+#[derive(Deserialize)]
+struct LegacyAlias {
+    alias: String,
+    version: Id,
+}
+
+#[derive(Deserialize)]
+struct LegacyVersion {
+    version: Id,
+    #[serde(default)]
+    current_stage: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_link: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    status_message: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<i64>,
+    #[serde(default)]
+    last_updated_timestamp: Option<i64>,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    model_id: Option<String>,
+    #[serde(default, rename = "_experiment_name")]
+    experiment_name: Option<String>,
+}
+
+fn version_number(id: Id, path: &Path) -> Result<u64> {
+    let s = id.into_string();
+    s.parse::<u64>()
+        .map_err(|_| Error::Config(format!("{}: version {s:?} is not a number", path.display())))
+}
+
+fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let path = root.join("model.json");
+    let doc: Doc<ModelDoc> = parse_file(&path)?;
+    let m = doc.mlflow.registered_model;
+    let mut versions = m.versions;
+    versions.extend(m.latest_versions);
+    // The versions' runs, with their experiments (named by the versions' `_experiment_name`).
+    let mut experiments: BTreeMap<String, String> = BTreeMap::new();
+    let mut runs = Vec::new();
+    let mut seen = HashSet::new();
+    for v in &versions {
+        let Some(id) = v.run_id.as_deref().filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        if !seen.insert(id.to_string()) {
+            continue;
+        }
+        let dir = root.join(id);
+        if !dir.join("run.json").is_file() {
+            continue; // a version whose run was not exported keeps its run id
+        }
+        let r = read_run_meta(&dir)?;
+        experiments
+            .entry(r.record.experiment_id.clone())
+            .or_insert_with(|| {
+                v.experiment_name
+                    .clone()
+                    .unwrap_or_else(|| format!("experiment {}", r.record.experiment_id))
+            });
+        runs.push(r);
+    }
+    for (id, name) in experiments {
+        w.experiment(&rec::Experiment {
+            experiment_id: id,
+            name,
+            lifecycle_stage: "active".into(),
+            ..rec::Experiment::default()
+        })?;
+    }
+    for r in parents_first(runs) {
+        write_run(&r, w)?;
+    }
+    let mut numbered = Vec::new();
+    for v in versions {
+        let n = version_number(v.version, &path)?;
+        numbered.push(rec::ModelVersion {
+            version: n,
+            description: v.description.unwrap_or_default(),
+            current_stage: v.current_stage.unwrap_or_else(|| "None".into()),
+            source: v.source,
+            run_id: v.run_id.unwrap_or_default(),
+            model_id: v.model_id.unwrap_or_default(),
+            run_link: v.run_link.unwrap_or_default(),
+            status: v.status.unwrap_or_else(|| "READY".into()),
+            status_message: v.status_message.unwrap_or_default(),
+            user_id: v.user_id.unwrap_or_default(),
+            creation_timestamp: v.creation_timestamp,
+            last_updated_timestamp: v.last_updated_timestamp,
+            tags: v.tags.into_vec(),
+        });
+    }
+    numbered.sort_by_key(|v| v.version);
+    numbered.dedup_by_key(|v| v.version);
+    let mut aliases = Vec::new();
+    for a in m.aliases {
+        aliases.push(rec::Alias {
+            alias: a.alias,
+            version: version_number(a.version, &path)?,
+        });
+    }
+    w.begin_registered_model(&rec::RegisteredModel {
+        name: m.name,
+        description: m.description.unwrap_or_default(),
+        creation_timestamp: m.creation_timestamp,
+        last_updated_timestamp: m.last_updated_timestamp,
+        tags: m.tags.into_vec(),
+        aliases,
+    })?;
+    for v in &numbered {
+        w.model_version(v)?;
+    }
+    w.end_unit()
+}
