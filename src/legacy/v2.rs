@@ -39,12 +39,17 @@ pub enum Kind {
     Run,
     /// `model.json`.
     Model,
+    /// `manifest.json` with `experiments/experiments.json` and/or `models/models.json`
+    /// (`export-all`, `export-experiments`, `export-models`).
+    Bulk,
 }
 
 /// Detects a v2 tree at `root`, or `None` when it is not one.
 pub fn detect(root: &Path) -> Option<Kind> {
     let has = |f: &str| root.join(f).is_file();
-    if has("experiment.json") {
+    if has("experiments/experiments.json") || has("models/models.json") {
+        Some(Kind::Bulk)
+    } else if has("experiment.json") {
         Some(Kind::Experiment)
     } else if has("model.json") {
         Some(Kind::Model)
@@ -57,15 +62,25 @@ pub fn detect(root: &Path) -> Option<Kind> {
 
 /// Writes everything the tree at `root` holds into `w` (the caller finishes the archive).
 pub fn read_tree<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let mut seen = Seen::default();
     match detect(root) {
-        Some(Kind::Experiment) => read_experiment(root, w),
+        Some(Kind::Experiment) => read_experiment(root, w, &mut seen),
         Some(Kind::Run) => read_single_run(root, w),
-        Some(Kind::Model) => read_model(root, w),
+        Some(Kind::Model) => read_model(root, w, &mut seen),
+        Some(Kind::Bulk) => read_bulk(root, w, &mut seen),
         None => Err(Error::Config(format!(
             "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
             root.display()
         ))),
     }
+}
+
+/// What a tree has written so far: a bulk tree holds some runs twice (under an experiment and
+/// under a model), and each becomes one unit.
+#[derive(Default)]
+struct Seen {
+    experiments: HashSet<String>,
+    runs: HashSet<String>,
 }
 
 /// The `mlflow` section of a file.
@@ -616,11 +631,13 @@ fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
     )))
 }
 
-fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
     let doc: Doc<ExperimentDoc> = parse_file(&root.join("experiment.json"))?;
     let e = doc.mlflow.experiment;
+    let experiment_id = e.experiment_id.into_string();
+    seen.experiments.insert(experiment_id.clone());
     w.experiment(&rec::Experiment {
-        experiment_id: e.experiment_id.into_string(),
+        experiment_id,
         name: e.name,
         artifact_location: e.artifact_location.unwrap_or_default(),
         lifecycle_stage: e.lifecycle_stage.unwrap_or_else(|| "active".into()),
@@ -630,10 +647,62 @@ fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()
     })?;
     let mut runs = Vec::new();
     for id in &doc.mlflow.runs {
-        runs.push(read_run_meta(&run_dir(root, id)?)?);
+        if seen.runs.insert(id.clone()) {
+            runs.push(read_run_meta(&run_dir(root, id)?)?);
+        }
     }
     for r in parents_first(runs) {
         write_run(&r, w)?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct ExperimentsDoc {
+    #[serde(default)]
+    experiments: Vec<ExperimentEntry>,
+}
+
+#[derive(Deserialize)]
+struct ExperimentEntry {
+    id: Id,
+}
+
+#[derive(Deserialize)]
+struct ModelsDoc {
+    #[serde(default)]
+    models: Vec<String>,
+}
+
+/// `export-all` and friends: every experiment of `experiments/`, then every model of `models/`.
+fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
+    let experiments = root.join("experiments");
+    if experiments.join("experiments.json").is_file() {
+        let doc: Doc<ExperimentsDoc> = parse_file(&experiments.join("experiments.json"))?;
+        for e in doc.mlflow.experiments {
+            let dir = experiments.join(e.id.into_string());
+            if !dir.join("experiment.json").is_file() {
+                return Err(Error::Config(format!(
+                    "{}: listed in experiments.json but has no experiment.json",
+                    dir.display()
+                )));
+            }
+            read_experiment(&dir, w, seen)?;
+        }
+    }
+    let models = root.join("models");
+    if models.join("models.json").is_file() {
+        let doc: Doc<ModelsDoc> = parse_file(&models.join("models.json"))?;
+        for name in doc.mlflow.models {
+            let dir = models.join(&name);
+            if !dir.join("model.json").is_file() {
+                return Err(Error::Config(format!(
+                    "{}: listed in models.json but has no model.json",
+                    dir.display()
+                )));
+            }
+            read_model(&dir, w, seen)?;
+        }
     }
     Ok(())
 }
@@ -718,7 +787,7 @@ fn version_number(id: Id, path: &Path) -> Result<u64> {
         .map_err(|_| Error::Config(format!("{}: version {s:?} is not a number", path.display())))
 }
 
-fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
     let path = root.join("model.json");
     let doc: Doc<ModelDoc> = parse_file(&path)?;
     let m = doc.mlflow.registered_model;
@@ -727,15 +796,15 @@ fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
     // The versions' runs, with their experiments (named by the versions' `_experiment_name`).
     let mut experiments: BTreeMap<String, String> = BTreeMap::new();
     let mut runs = Vec::new();
-    let mut seen = HashSet::new();
     for v in &versions {
         let Some(id) = v.run_id.as_deref().filter(|r| !r.is_empty()) else {
             continue;
         };
-        if !seen.insert(id.to_string()) {
-            continue;
-        }
         let dir = root.join(id);
+        if seen.runs.contains(id) {
+            continue; // written already, under its experiment
+        }
+        seen.runs.insert(id.to_string());
         if !dir.join("run.json").is_file() {
             continue; // a version whose run was not exported keeps its run id
         }
@@ -750,6 +819,9 @@ fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
         runs.push(r);
     }
     for (id, name) in experiments {
+        if !seen.experiments.insert(id.clone()) {
+            continue;
+        }
         w.experiment(&rec::Experiment {
             experiment_id: id,
             name,

@@ -451,11 +451,11 @@ impl Importer<'_> {
     }
 
     async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
-        let name = self
-            .opts
-            .experiment_name
-            .clone()
-            .unwrap_or_else(|| e.name.clone());
+        let name = match (&self.opts.experiment_name, &self.opts.experiment_name_prefix) {
+            (Some(n), _) => n.clone(),
+            (None, Some(prefix)) => format!("{prefix}{}", e.name),
+            (None, None) => e.name.clone(),
+        };
         let id = match self.client.get_experiment_by_name(&name).await? {
             Some(found) => {
                 if found.lifecycle_stage == "deleted" {

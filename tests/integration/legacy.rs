@@ -217,3 +217,35 @@ fn malformed_trees_get_an_error_naming_the_file() {
     let d = tempfile::tempdir().unwrap();
     inspect_fails(d.path(), &["not an export of mlflow-export-import"]);
 }
+
+#[tokio::test]
+async fn a_v2_export_all_tree_imports_whole_and_twice_changes_nothing() {
+    let pair = live_pair!();
+    let dst = client(&pair.dst.uri);
+    let prefix = unique("bulk");
+    for round in 0..2 {
+        let mut cmd = cli();
+        cmd.args(["import-all", "--dst-uri", &pair.dst.uri, "-i"])
+            .arg(fixture("all"))
+            .args(["--experiment-name-prefix", &format!("{prefix}/")]);
+        let out = output(cmd).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        if round == 1 {
+            assert!(
+                stderr.contains("0 runs imported, 4 already complete"),
+                "{stderr}"
+            );
+        }
+    }
+    let got = observe(
+        &dst,
+        &format!("{prefix}/fixture/wine"),
+        Some("fixture-model"),
+    )
+    .await;
+    assert_eq!(got.runs.len(), 4);
+    assert_eq!(got.versions.keys().copied().collect::<Vec<_>>(), [1, 3, 4]);
+    assert_eq!(got.versions[&3].run, "<grandchild>");
+    assert_eq!(got.aliases["champion"], "3");
+}
