@@ -71,6 +71,43 @@ pub async fn write_archive(
     }
 }
 
+/// Copies archive bytes to `output` (`-` or a `.mlar` path that appears only when complete);
+/// returns the bytes written.
+pub fn copy_to_output(input: &mut dyn std::io::Read, output: &Path) -> anyhow::Result<u64> {
+    check_output(output)?;
+    if output.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, std::io::stdout());
+        let n = std::io::copy(input, &mut out)?;
+        out.flush()?;
+        return Ok(n);
+    }
+    let partial = {
+        let mut p = output.as_os_str().to_owned();
+        p.push(".partial");
+        PathBuf::from(p)
+    };
+    let result = (|| {
+        let f = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, f);
+        let n = std::io::copy(input, &mut out)?;
+        out.flush()?;
+        anyhow::Ok(n)
+    })();
+    match result {
+        Ok(n) => {
+            std::fs::rename(&partial, output).with_context(|| {
+                format!("renaming {} to {}", partial.display(), output.display())
+            })?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
 /// How an output is named in messages.
 pub fn output_name(output: &Path) -> String {
     if output.as_os_str() == "-" {

@@ -28,6 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Convert between an archive and a directory of mlflow-export-import, offline, streaming.
+    Convert(cmd::convert::Args),
     /// Copy an experiment from one server to another, directly (nothing staged on disk).
     CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
@@ -112,6 +114,7 @@ pub fn main() -> ExitCode {
                 cmd::list_registered_models::run(args, global).await
             }
             Command::Inspect(args) => cmd::inspect::run(args, global),
+            Command::Convert(args) => cmd::convert::run(args, global),
             Command::ExportExperiment(args) => cmd::export_experiment::run(args, global).await,
             Command::CopyExperiment(args) => cmd::copy_experiment::run(args, global).await,
             Command::ExportModel(args) => cmd::export_model::run(args, global).await,

@@ -6,3 +6,4 @@
 
 pub mod registered_models;
 pub mod v2;
+pub mod v2_write;

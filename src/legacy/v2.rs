@@ -142,6 +142,83 @@ struct ExperimentDoc {
     experiment: LegacyExperiment,
     #[serde(default)]
     runs: Vec<String>,
+    /// MLflow 3 (the tool's newer versions): `logged_models/<id>/logged_model.json`.
+    #[serde(default)]
+    logged_models: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct LoggedModelDoc {
+    model_id: String,
+    experiment_id: Id,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    artifact_location: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<i64>,
+    #[serde(default)]
+    last_updated_timestamp: Option<i64>,
+    #[serde(default)]
+    model_type: Option<String>,
+    #[serde(default)]
+    source_run_id: Option<String>,
+    #[serde(default)]
+    status: Option<Id>,
+    #[serde(default)]
+    status_message: Option<String>,
+    #[serde(default)]
+    tags: Tags,
+    #[serde(default)]
+    params: Tags,
+}
+
+/// A logged model of the tree, read; written after its source run.
+struct LoggedModelDir {
+    record: rec::LoggedModel,
+    dir: PathBuf,
+}
+
+fn read_logged_model(dir: &Path) -> Result<LoggedModelDir> {
+    let path = dir.join("logged_model.json");
+    let doc: Doc<LoggedModelDoc> = parse_file(&path)?;
+    let m = doc.mlflow;
+    let status = match m.status.map(Id::into_string) {
+        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => match s.as_str() {
+            "1" => "LOGGED_MODEL_PENDING".to_string(),
+            "2" => "LOGGED_MODEL_READY".to_string(),
+            "3" => "LOGGED_MODEL_UPLOAD_FAILED".to_string(),
+            _ => String::new(),
+        },
+        Some(s) => s,
+        None => String::new(),
+    };
+    Ok(LoggedModelDir {
+        record: rec::LoggedModel {
+            model_id: m.model_id,
+            experiment_id: m.experiment_id.into_string(),
+            name: m.name.unwrap_or_default(),
+            model_type: m.model_type.unwrap_or_default(),
+            source_run_id: m.source_run_id.unwrap_or_default(),
+            status,
+            status_message: m.status_message.unwrap_or_default(),
+            artifact_uri: m.artifact_location.unwrap_or_default(),
+            creation_timestamp: m.creation_timestamp,
+            last_updated_timestamp: m.last_updated_timestamp,
+            params: m.params.into_vec(),
+            tags: m.tags.into_vec(),
+        },
+        dir: dir.to_path_buf(),
+    })
+}
+
+fn write_logged_model<W: Write>(m: &LoggedModelDir, w: &mut ArchiveWriter<W>) -> Result<()> {
+    w.begin_logged_model(&m.record)?;
+    let artifacts = m.dir.join("artifacts");
+    if artifacts.is_dir() {
+        write_artifacts(&artifacts, w)?;
+    }
+    w.end_unit()
 }
 
 #[derive(Deserialize)]
@@ -618,8 +695,22 @@ impl<'de> Visitor<'de> for History<'_, '_> {
     }
 }
 
+/// Whether `p` is a relative path of plain parts (no `..`, `.`, empty part, backslash or NUL), so
+/// joining it to a directory stays inside.
+pub fn safe_relative(p: &str) -> bool {
+    !p.is_empty()
+        && !p.contains(['\\', '\0'])
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// The runs of a tree: `<dir>/<run_id>/run.json` or `<dir>/runs/<run_id>/run.json`.
 fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    if !safe_relative(id) || id.contains('/') {
+        return Err(Error::Config(format!(
+            "{}: run id {id:?} is not a plain name",
+            root.display()
+        )));
+    }
     for d in [root.join("runs").join(id), root.join(id)] {
         if d.join("run.json").is_file() {
             return Ok(d);
@@ -651,8 +742,29 @@ fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut S
             runs.push(read_run_meta(&run_dir(root, id)?)?);
         }
     }
+    // Logged models: those made by a run of the tree right after it, the others first.
+    let mut by_source: HashMap<String, Vec<LoggedModelDir>> = HashMap::new();
+    let run_ids: HashSet<&str> = runs.iter().map(|r| r.record.run_id.as_str()).collect();
+    for id in &doc.mlflow.logged_models {
+        if !safe_relative(id) || id.contains('/') {
+            return Err(Error::Config(format!(
+                "{}: logged model id {id:?} is not a plain name",
+                root.display()
+            )));
+        }
+        let m = read_logged_model(&root.join("logged_models").join(id))?;
+        let source = m.record.source_run_id.clone();
+        if run_ids.contains(source.as_str()) {
+            by_source.entry(source).or_default().push(m);
+        } else {
+            write_logged_model(&m, w)?;
+        }
+    }
     for r in parents_first(runs) {
         write_run(&r, w)?;
+        for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
+            write_logged_model(&m, w)?;
+        }
     }
     Ok(())
 }
@@ -680,7 +792,14 @@ fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -
     if experiments.join("experiments.json").is_file() {
         let doc: Doc<ExperimentsDoc> = parse_file(&experiments.join("experiments.json"))?;
         for e in doc.mlflow.experiments {
-            let dir = experiments.join(e.id.into_string());
+            let id = e.id.into_string();
+            if !safe_relative(&id) || id.contains('/') {
+                return Err(Error::Config(format!(
+                    "{}: experiment id {id:?} is not a plain name",
+                    experiments.join("experiments.json").display()
+                )));
+            }
+            let dir = experiments.join(id);
             if !dir.join("experiment.json").is_file() {
                 return Err(Error::Config(format!(
                     "{}: listed in experiments.json but has no experiment.json",
@@ -694,6 +813,12 @@ fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -
     if models.join("models.json").is_file() {
         let doc: Doc<ModelsDoc> = parse_file(&models.join("models.json"))?;
         for name in doc.mlflow.models {
+            if !safe_relative(&name) {
+                return Err(Error::Config(format!(
+                    "{}: model {name:?} would be read from outside the tree",
+                    models.join("models.json").display()
+                )));
+            }
             let dir = models.join(&name);
             if !dir.join("model.json").is_file() {
                 return Err(Error::Config(format!(
@@ -781,6 +906,15 @@ struct LegacyVersion {
     experiment_name: Option<String>,
 }
 
+impl LegacyVersion {
+    fn version_text(&self) -> String {
+        match &self.version {
+            Id::S(s) => s.clone(),
+            Id::N(n) => n.to_string(),
+        }
+    }
+}
+
 fn version_number(id: Id, path: &Path) -> Result<u64> {
     let s = id.into_string();
     s.parse::<u64>()
@@ -800,6 +934,13 @@ fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) 
         let Some(id) = v.run_id.as_deref().filter(|r| !r.is_empty()) else {
             continue;
         };
+        if !safe_relative(id) || id.contains('/') {
+            return Err(Error::Config(format!(
+                "{}: version {:?} names run {id:?}, not a plain name",
+                path.display(),
+                v.version_text()
+            )));
+        }
         let dir = root.join(id);
         if seen.runs.contains(id) {
             continue; // written already, under its experiment

@@ -451,7 +451,10 @@ impl Importer<'_> {
     }
 
     async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
-        let name = match (&self.opts.experiment_name, &self.opts.experiment_name_prefix) {
+        let name = match (
+            &self.opts.experiment_name,
+            &self.opts.experiment_name_prefix,
+        ) {
             (Some(n), _) => n.clone(),
             (None, Some(prefix)) => format!("{prefix}{}", e.name),
             (None, None) => e.name.clone(),

@@ -21,12 +21,20 @@ pub fn start(root: PathBuf) -> Result<ArchiveSource> {
 /// The tree at `root` as the bytes of an archive, produced by a thread of its own as they are
 /// read.
 pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
-    if v2::detect(&root).is_none() {
+    let Some(kind) = v2::detect(&root) else {
         return Err(Error::Config(format!(
             "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json at its top)",
             root.display()
         )));
-    }
+    };
+    // The scope a tree of this kind would have had as an archive (converting back gives the same
+    // kind of tree).
+    let scope = match kind {
+        v2::Kind::Experiment => "experiment",
+        v2::Kind::Model => "model",
+        v2::Kind::Run => "run",
+        v2::Kind::Bulk => "all",
+    };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
     // Held open until a failure is recorded, so the reading side sees the cause, not just the end.
     let keep = writer
@@ -37,7 +45,7 @@ pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
     std::thread::spawn(move || {
         let builder = WriterBuilder::new().level(1).source(Source {
             tracking_uri: None,
-            scope: Some("mlflow-export-import tree".into()),
+            scope: Some(scope.into()),
         });
         let result = (|| {
             let mut w = builder.build(BufWriter::with_capacity(256 << 10, writer))?;

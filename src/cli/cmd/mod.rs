@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod copy_experiment;
 pub mod copy_model;
 pub mod copy_run;

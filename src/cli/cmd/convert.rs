@@ -1,0 +1,94 @@
+//! `convert`: offline, from any of archive / mlflow-export-import tree to the other, streaming.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mlflow_archive::format::ArchiveReader;
+use mlflow_archive::legacy::v2_write::{Shape, write_tree};
+
+use crate::cli::Global;
+use crate::cli::output::{input_name, open_input};
+
+/// Arguments of `convert`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to read: an archive (.mlar, or - for standard input) or a directory written by
+    /// mlflow-export-import.
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+
+    /// What to write: an archive (a path ending in .mlar, or - for standard output) or a new
+    /// directory in the layout of mlflow-export-import (export file version 2).
+    #[arg(value_name = "OUT")]
+    output: PathBuf,
+
+    /// The directory's shape: experiment, model, run or all (the export-all layout). Default: what
+    /// the input holds (its export's scope).
+    #[arg(long, value_name = "SHAPE", value_parser = ["experiment", "model", "run", "all"])]
+    layout: Option<String>,
+}
+
+pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let name = input_name(&args.input);
+    let to_archive =
+        args.output.as_os_str() == "-" || args.output.extension().is_some_and(|e| e == "mlar");
+    if args.output.extension().is_some_and(|e| e == "zip") {
+        anyhow::bail!(
+            "output {}: zips of the Python tool's layout come later; give a directory",
+            args.output.display()
+        );
+    }
+    if to_archive {
+        if !args.input.is_dir() {
+            anyhow::bail!(
+                "{name} is an archive already; to check it, run verify; to change its compression, export again"
+            );
+        }
+        // The tree is read into archive bytes (checked as they are written) and copied out.
+        let mut input = open_input(&args.input)?;
+        let summary = crate::cli::archive_out::copy_to_output(&mut input, &args.output)
+            .with_context(|| format!("converting {name}"))?;
+        if !global.quiet {
+            eprintln!(
+                "converted {name} to {}: {summary} bytes",
+                crate::cli::archive_out::output_name(&args.output)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let input = open_input(&args.input)?;
+    let mut reader = ArchiveReader::new(input).with_context(|| format!("reading {name}"))?;
+    let shape = match args.layout.as_deref() {
+        Some("experiment") => Shape::Experiment,
+        Some("model") => Shape::Model,
+        Some("run") => Shape::Run,
+        Some(_) => Shape::Bulk,
+        None => Shape::for_scope(
+            reader
+                .header()
+                .source
+                .as_ref()
+                .and_then(|s| s.scope.as_deref()),
+        ),
+    };
+    let summary = write_tree(&mut reader, &args.output, shape).with_context(|| {
+        format!(
+            "converting {name} to {} (what was written there is incomplete)",
+            args.output.display()
+        )
+    })?;
+    if !global.quiet {
+        eprintln!(
+            "converted {name} to {} ({shape:?} layout of mlflow-export-import): {} experiments, {} runs, {} logged models, {} registered models with {} versions, {} artifact files",
+            args.output.display(),
+            summary.experiments,
+            summary.runs,
+            summary.logged_models,
+            summary.models,
+            summary.versions,
+            summary.artifacts
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,627 @@
+//! Writing the Python tool's current layout (export file version 2) from an archive, so the
+//! pipelines and the Python tool's own `import-*` commands that read that layout can take what
+//! mlflow-archive exported. The shape follows what the archive holds (its header's scope):
+//!
+//! | scope | tree |
+//! |---|---|
+//! | `experiment` | `experiment.json`, `<run_id>/run.json` + `artifacts/` (what `export-experiment` writes) |
+//! | `model` | `model.json`, `<run_id>/run.json` + `artifacts/` per version's run (`export-model`) |
+//! | `run` | `run.json`, `artifacts/` (`export-run`) |
+//! | anything else | `manifest.json`, `experiments/experiments.json`, `experiments/<id>/…`, `models/models.json`, `models/<name>/model.json` (`export-all`) |
+//!
+//! Everything streams: a run's `run.json` is written as its metric chunks arrive (the layout keeps
+//! a whole history in one JSON value, so it is written, never built), artifacts are copied as they
+//! are read. The files that list what a tree holds (`experiment.json`, `model.json`,
+//! `experiments.json`, `manifest.json`) are written last, so an interrupted tree is not mistaken
+//! for a complete one. Logged models go where the tool's newer versions put them:
+//! `logged_models/<model_id>/logged_model.json` + `artifacts/` next to their experiment's runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::format::model as rec;
+use crate::format::{ArchiveReader, Record};
+
+/// How the tree is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One experiment.
+    Experiment,
+    /// One registered model with its versions' runs.
+    Model,
+    /// One run.
+    Run,
+    /// Everything (`export-all`).
+    Bulk,
+}
+
+impl Shape {
+    /// The shape for an archive's scope.
+    pub fn for_scope(scope: Option<&str>) -> Self {
+        match scope {
+            Some("experiment") => Shape::Experiment,
+            Some("model") => Shape::Model,
+            Some("run") => Shape::Run,
+            _ => Shape::Bulk,
+        }
+    }
+}
+
+/// What a tree received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeSummary {
+    /// Experiments.
+    pub experiments: u64,
+    /// Runs.
+    pub runs: u64,
+    /// Logged models.
+    pub logged_models: u64,
+    /// Registered models.
+    pub models: u64,
+    /// Model versions.
+    pub versions: u64,
+    /// Artifact files.
+    pub artifacts: u64,
+}
+
+/// Writes the archive read by `r` as a v2 tree at `out` (which must not exist, or be empty).
+pub fn write_tree<R: Read>(
+    r: &mut ArchiveReader<R>,
+    out: &Path,
+    shape: Shape,
+) -> Result<TreeSummary> {
+    prepare(out)?;
+    let system = system(r.header());
+    let mut t = Tree {
+        out: out.to_path_buf(),
+        shape,
+        system,
+        summary: TreeSummary::default(),
+        experiments: BTreeMap::new(),
+        run_roots: BTreeMap::new(),
+        models: Vec::new(),
+        open: Open::None,
+    };
+    while let Some(rec) = r.next_record()? {
+        match rec {
+            Record::Experiment(e) => t.experiment(e)?,
+            Record::Run(run) => t.begin_run(run)?,
+            Record::MetricChunk(c) => t.chunk(&c)?,
+            Record::Artifact(a) => {
+                let path = t.artifact_path(&a.path)?;
+                if let Some(parent) = path.parent() {
+                    mkdir(parent)?;
+                }
+                let mut f = create(&path)?;
+                std::io::copy(&mut r.body(), &mut f)
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+                flush(f, &path)?;
+                t.summary.artifacts += 1;
+            }
+            Record::LoggedModel(m) => t.begin_logged_model(m)?,
+            Record::RegisteredModel(m) => t.begin_model(m)?,
+            Record::ModelVersion(v) => t.version(v)?,
+            Record::Sealed(_) => t.sealed()?,
+            Record::End(_) => {}
+        }
+    }
+    t.finish()?;
+    Ok(t.summary)
+}
+
+/// Refuses to write into a non-empty directory; creates `out`.
+fn prepare(out: &Path) -> Result<()> {
+    if out.exists() {
+        let mut entries = std::fs::read_dir(out)
+            .map_err(|e| Error::io(format!("reading {}", out.display()), e))?;
+        if entries.next().is_some() {
+            return Err(Error::Config(format!(
+                "{}: exists and is not empty; choose a new directory",
+                out.display()
+            )));
+        }
+    }
+    mkdir(out)
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
+}
+
+fn create(p: &Path) -> Result<BufWriter<File>> {
+    File::create(p)
+        .map(|f| BufWriter::with_capacity(64 << 10, f))
+        .map_err(|e| Error::io(format!("creating {}", p.display()), e))
+}
+
+fn flush(mut f: BufWriter<File>, p: &Path) -> Result<()> {
+    f.flush()
+        .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+}
+
+/// The `system` section the Python tool writes in every file.
+fn system(h: &rec::Header) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    json!({
+        "package_version": h.generator,
+        "script": "mlflow-archive",
+        "export_file_version": "2",
+        "export_time": now,
+        "mlflow_tracking_uri": h.source.as_ref().and_then(|s| s.tracking_uri.clone()),
+    })
+}
+
+/// Writes a file the way the Python tool does: `system`, `info`, `mlflow`, indented.
+fn write_doc(path: &Path, system: &Value, info: Option<Value>, mlflow: Value) -> Result<()> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("system".into(), system.clone());
+    if let Some(i) = info {
+        doc.insert("info".into(), i);
+    }
+    doc.insert("mlflow".into(), mlflow);
+    let mut f = create(path)?;
+    write_json(&mut f, &Value::Object(doc), path)?;
+    flush(f, path)
+}
+
+fn write_json(f: &mut impl Write, v: &Value, path: &Path) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *f, v).map_err(|e| Error::Json {
+        what: format!("writing {}", path.display()),
+        source: e,
+    })
+}
+
+fn tags_map(tags: &[rec::Tag]) -> Value {
+    Value::Object(
+        tags.iter()
+            .map(|t| (t.key.clone(), Value::String(t.value.clone())))
+            .collect(),
+    )
+}
+
+/// An experiment and the ids of its runs written so far.
+struct ExperimentEntry {
+    record: rec::Experiment,
+    runs: Vec<String>,
+    logged_models: Vec<String>,
+}
+
+enum Open {
+    None,
+    /// A run whose `run.json` is still being written (its metrics object is open).
+    Run {
+        dir: PathBuf,
+        json: Option<BufWriter<File>>,
+        /// The metric key whose list is open, and the keys closed.
+        key: Option<String>,
+        done_keys: HashSet<String>,
+        points: bool,
+    },
+    LoggedModel {
+        dir: PathBuf,
+        record: rec::LoggedModel,
+    },
+    Model {
+        record: rec::RegisteredModel,
+        versions: Vec<rec::ModelVersion>,
+    },
+}
+
+struct Tree {
+    out: PathBuf,
+    shape: Shape,
+    system: Value,
+    summary: TreeSummary,
+    experiments: BTreeMap<String, ExperimentEntry>,
+    /// Run id → (experiment id, artifact root on the source), for `model.json`.
+    run_roots: BTreeMap<String, (String, String)>,
+    /// Registered models written, by name.
+    models: Vec<String>,
+    open: Open,
+}
+
+impl Tree {
+    fn experiment_dir(&self, id: &str) -> PathBuf {
+        match self.shape {
+            Shape::Bulk => self.out.join("experiments").join(id),
+            _ => self.out.clone(),
+        }
+    }
+
+    fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
+        if self.shape == Shape::Experiment && !self.experiments.is_empty() {
+            return Err(Error::Config(format!(
+                "experiment {}: the archive holds more than one experiment; write it as a bulk tree (export-all layout)",
+                e.experiment_id
+            )));
+        }
+        self.summary.experiments += 1;
+        self.experiments.insert(
+            e.experiment_id.clone(),
+            ExperimentEntry {
+                record: e,
+                runs: Vec::new(),
+                logged_models: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn begin_run(&mut self, r: rec::Run) -> Result<()> {
+        let dir = match self.shape {
+            Shape::Run => self.out.clone(),
+            _ => self.experiment_dir(&r.experiment_id).join(&r.run_id),
+        };
+        mkdir(&dir)?;
+        let path = dir.join("run.json");
+        let mut f = create(&path)?;
+        let info = json!({
+            "run_uuid": r.run_id,
+            "run_id": r.run_id,
+            "experiment_id": r.experiment_id,
+            "user_id": r.user_id,
+            "status": r.status,
+            "start_time": r.start_time,
+            "end_time": r.end_time,
+            "lifecycle_stage": r.lifecycle_stage,
+            "artifact_uri": r.artifact_uri,
+            "run_name": r.run_name,
+        });
+        let params = tags_map(&r.params);
+        let tags = tags_map(&r.tags);
+        let inputs = json!({
+            "dataset_inputs": r.dataset_inputs.iter().map(|d| json!({
+                "dataset": {
+                    "name": d.name, "digest": d.digest, "source_type": d.source_type,
+                    "source": d.source, "schema": d.schema, "profile": d.profile,
+                },
+                "tags": d.tags.iter().map(|t| json!({"key": t.key, "value": t.value})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "model_inputs": r.model_inputs.iter().map(|m| json!({"model_id": m})).collect::<Vec<_>>(),
+        });
+        let outputs = json!({
+            "model_outputs": r.model_outputs.iter().map(|o| json!({"model_id": o.model_id, "step": o.step})).collect::<Vec<_>>(),
+        });
+        let write = |f: &mut BufWriter<File>, s: &str| {
+            f.write_all(s.as_bytes())
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        };
+        write(&mut f, "{\n\"system\": ")?;
+        write_json(&mut f, &self.system, &path)?;
+        write(&mut f, ",\n\"mlflow\": {\n\"info\": ")?;
+        write_json(&mut f, &info, &path)?;
+        for (k, v) in [
+            ("params", &params),
+            ("tags", &tags),
+            ("inputs", &inputs),
+            ("outputs", &outputs),
+        ] {
+            write(&mut f, &format!(",\n\"{k}\": "))?;
+            write_json(&mut f, v, &path)?;
+        }
+        write(&mut f, ",\n\"metrics\": {")?;
+        if let Some(e) = self.experiments.get_mut(&r.experiment_id) {
+            e.runs.push(r.run_id.clone());
+        }
+        self.run_roots.insert(
+            r.run_id.clone(),
+            (r.experiment_id.clone(), r.artifact_uri.clone()),
+        );
+        self.summary.runs += 1;
+        self.open = Open::Run {
+            dir,
+            json: Some(f),
+            key: None,
+            done_keys: HashSet::new(),
+            points: false,
+        };
+        Ok(())
+    }
+
+    fn chunk(&mut self, c: &rec::MetricChunk) -> Result<()> {
+        let Open::Run {
+            dir,
+            json: Some(f),
+            key,
+            done_keys,
+            points,
+        } = &mut self.open
+        else {
+            return Err(Error::Config(format!(
+                "metric {:?}: a chunk outside a run's metrics",
+                c.key
+            )));
+        };
+        let path = dir.join("run.json");
+        let io = |e| Error::io(format!("writing {}", path.display()), e);
+        if key.as_deref() != Some(c.key.as_str()) {
+            if !done_keys.insert(c.key.clone()) {
+                return Err(Error::Config(format!(
+                    "metric {:?}: its chunks are not together in the archive; the layout holds one list per metric",
+                    c.key
+                )));
+            }
+            let sep = if key.is_some() { "]," } else { "" };
+            let name = serde_json::to_string(&c.key).unwrap_or_default();
+            write!(f, "{sep}\n{name}: [").map_err(io)?;
+            *key = Some(c.key.clone());
+            *points = false;
+        }
+        for p in &c.points {
+            let sep = if *points { "," } else { "" };
+            *points = true;
+            write!(
+                f,
+                "{sep}\n{{\"value\": {}, \"timestamp\": {}, \"step\": {}",
+                value_token(p.value),
+                p.timestamp,
+                p.step
+            )
+            .map_err(io)?;
+            for (k, v) in [
+                ("model_id", &c.model_id),
+                ("dataset_name", &c.dataset_name),
+                ("dataset_digest", &c.dataset_digest),
+            ] {
+                if let Some(v) = v {
+                    let v = serde_json::to_string(v).unwrap_or_default();
+                    write!(f, ", \"{k}\": {v}").map_err(io)?;
+                }
+            }
+            f.write_all(b"}").map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open run's `run.json` (its metrics are complete once artifacts begin).
+    fn close_run_json(&mut self) -> Result<()> {
+        if let Open::Run { dir, json, key, .. } = &mut self.open
+            && let Some(mut f) = json.take()
+        {
+            let path = dir.join("run.json");
+            let end = if key.is_some() {
+                "]\n}\n}\n}\n"
+            } else {
+                "}\n}\n}\n"
+            };
+            f.write_all(end.as_bytes())
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            flush(f, &path)?;
+        }
+        Ok(())
+    }
+
+    fn artifact_path(&mut self, rel: &str) -> Result<PathBuf> {
+        self.close_run_json()?;
+        let dir = match &self.open {
+            Open::Run { dir, .. } | Open::LoggedModel { dir, .. } => dir.join("artifacts"),
+            _ => {
+                return Err(Error::Config(format!(
+                    "artifact {rel:?} outside a run or logged model"
+                )));
+            }
+        };
+        // Archive names are checked when read (no `..`, no absolute paths); checked again here
+        // because this one becomes a path on disk.
+        if rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(Error::Config(format!("artifact {rel:?}: not a safe path")));
+        }
+        Ok(dir.join(rel))
+    }
+
+    fn begin_logged_model(&mut self, m: rec::LoggedModel) -> Result<()> {
+        let dir = self
+            .experiment_dir(&m.experiment_id)
+            .join("logged_models")
+            .join(&m.model_id);
+        mkdir(&dir)?;
+        if let Some(e) = self.experiments.get_mut(&m.experiment_id) {
+            e.logged_models.push(m.model_id.clone());
+        }
+        self.summary.logged_models += 1;
+        self.open = Open::LoggedModel { dir, record: m };
+        Ok(())
+    }
+
+    fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+        self.summary.models += 1;
+        self.open = Open::Model {
+            record: m,
+            versions: Vec::new(),
+        };
+        Ok(())
+    }
+
+    fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
+        let Open::Model { versions, .. } = &mut self.open else {
+            return Err(Error::Config(format!(
+                "version {}: outside a registered model",
+                v.version
+            )));
+        };
+        self.summary.versions += 1;
+        versions.push(v);
+        Ok(())
+    }
+
+    fn sealed(&mut self) -> Result<()> {
+        self.close_run_json()?;
+        match std::mem::replace(&mut self.open, Open::None) {
+            Open::LoggedModel { dir, record: m } => {
+                let doc = json!({
+                    "model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name,
+                    "artifact_location": m.artifact_uri, "creation_timestamp": m.creation_timestamp,
+                    "last_updated_timestamp": m.last_updated_timestamp, "model_type": m.model_type,
+                    "source_run_id": m.source_run_id, "status": m.status,
+                    "status_message": m.status_message, "tags": tags_map(&m.tags),
+                    "params": tags_map(&m.params),
+                });
+                write_doc(&dir.join("logged_model.json"), &self.system, None, doc)
+            }
+            Open::Model { record, versions } => {
+                self.models.push(record.name.clone());
+                self.write_model(record, versions)
+            }
+            Open::Run { .. } | Open::None => Ok(()),
+        }
+    }
+
+    fn write_model(&self, m: rec::RegisteredModel, versions: Vec<rec::ModelVersion>) -> Result<()> {
+        let dir = match self.shape {
+            Shape::Bulk => self.out.join("models").join(safe_name(&m.name)),
+            _ => self.out.clone(),
+        };
+        mkdir(&dir)?;
+        let aliases_of = |n: u64| -> Vec<String> {
+            m.aliases
+                .iter()
+                .filter(|a| a.version == n)
+                .map(|a| a.alias.clone())
+                .collect()
+        };
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|v| {
+                let (exp, root) = self.run_roots.get(&v.run_id).cloned().unwrap_or_default();
+                let exp_name = self.experiments.get(&exp).map(|e| e.record.name.clone());
+                json!({
+                    "name": m.name, "version": v.version.to_string(),
+                    "creation_timestamp": v.creation_timestamp,
+                    "last_updated_timestamp": v.last_updated_timestamp,
+                    "current_stage": v.current_stage, "description": v.description,
+                    "user_id": v.user_id, "source": v.source, "run_id": v.run_id,
+                    "run_link": v.run_link, "status": v.status, "status_message": v.status_message,
+                    "tags": tags_map(&v.tags), "aliases": aliases_of(v.version),
+                    "model_id": (!v.model_id.is_empty()).then_some(&v.model_id),
+                    "_run_artifact_uri": (!root.is_empty()).then_some(root),
+                    "_experiment_name": exp_name,
+                })
+            })
+            .collect();
+        let doc = json!({ "registered_model": {
+            "name": m.name, "description": m.description,
+            "creation_timestamp": m.creation_timestamp,
+            "last_updated_timestamp": m.last_updated_timestamp,
+            "tags": m.tags.iter().map(|t| json!({"key": t.key, "value": t.value})).collect::<Vec<_>>(),
+            "aliases": m.aliases.iter().map(|a| json!({"alias": a.alias, "version": a.version.to_string()})).collect::<Vec<_>>(),
+            "versions": versions,
+        }});
+        let info = json!({
+            "num_src_versions": versions_len(&doc), "num_dst_versions": versions_len(&doc),
+            "failed_versions": [], "export_latest_versions": false,
+        });
+        write_doc(&dir.join("model.json"), &self.system, Some(info), doc)
+    }
+
+    /// The listing files, last.
+    fn finish(&mut self) -> Result<()> {
+        self.close_run_json()?;
+        for e in self.experiments.values() {
+            let dir = self.experiment_dir(&e.record.experiment_id);
+            if self.shape != Shape::Experiment && self.shape != Shape::Bulk {
+                continue;
+            }
+            mkdir(&dir)?;
+            let x = &e.record;
+            let doc = json!({
+                "experiment": {
+                    "experiment_id": x.experiment_id, "name": x.name,
+                    "artifact_location": x.artifact_location, "lifecycle_stage": x.lifecycle_stage,
+                    "tags": tags_map(&x.tags), "creation_time": x.creation_time,
+                    "last_update_time": x.last_update_time,
+                },
+                "runs": e.runs,
+                "logged_models": e.logged_models,
+            });
+            let info = json!({
+                "num_total_runs": e.runs.len(), "num_ok_runs": e.runs.len(),
+                "num_failed_runs": 0, "failed_runs": [],
+            });
+            write_doc(&dir.join("experiment.json"), &self.system, Some(info), doc)?;
+        }
+        if self.shape == Shape::Bulk {
+            let exps: Vec<Value> = self
+                .experiments
+                .values()
+                .map(|e| json!({"id": e.record.experiment_id, "name": e.record.name, "ok_runs": e.runs.len(), "failed_runs": 0}))
+                .collect();
+            mkdir(&self.out.join("experiments"))?;
+            write_doc(
+                &self.out.join("experiments/experiments.json"),
+                &self.system,
+                Some(json!({"experiments": exps.len()})),
+                json!({ "experiments": exps }),
+            )?;
+            let mut names = self.models.clone();
+            names.sort();
+            mkdir(&self.out.join("models"))?;
+            write_doc(
+                &self.out.join("models/models.json"),
+                &self.system,
+                Some(
+                    json!({"num_total_models": names.len(), "num_ok_models": names.len(), "failed_models": []}),
+                ),
+                json!({ "models": names }),
+            )?;
+            write_doc(
+                &self.out.join("manifest.json"),
+                &self.system,
+                Some(json!({})),
+                json!({}),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn versions_len(doc: &Value) -> usize {
+    doc["registered_model"]["versions"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// A registered model's directory under `models/`: its name, as the Python tool uses it (a `/`
+/// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`).
+fn safe_name(name: &str) -> String {
+    if crate::legacy::v2::safe_relative(name) {
+        return name.to_string();
+    }
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// A metric value as Python's `json` writes it: a number, or a bare `NaN`, `Infinity`,
+/// `-Infinity`.
+fn value_token(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        serde_json::to_string(&v).unwrap_or_else(|_| "NaN".into())
+    }
+}
