@@ -7,15 +7,91 @@ use anyhow::Context;
 use mlflow_archive::format::{WriteSummary, WriterBuilder};
 use mlflow_archive::transfer::archive_sink::ArchiveSink;
 
-/// Checks that `output` is `-` or a path ending in `.mlar`.
+/// Checks that `output` is `-`, a path ending in `.mlar`, or a new (or empty) directory for the
+/// Python tool's layout.
 pub fn check_output(output: &Path) -> anyhow::Result<()> {
-    if output.as_os_str() != "-" && output.extension().is_none_or(|e| e != "mlar") {
+    if output.extension().is_some_and(|e| e == "zip") {
         anyhow::bail!(
-            "output {}: only archives (a path ending in .mlar, or - for standard output) are supported yet; the Python tool's directory and zip layouts come later",
+            "output {}: zips of the Python tool's layout come later; give a .mlar path, - or a directory",
+            output.display()
+        );
+    }
+    if is_tree(output)
+        && output.exists()
+        && std::fs::read_dir(output).map_or(true, |mut d| d.next().is_some())
+    {
+        anyhow::bail!(
+            "output {}: exists and is not an empty directory; give a new directory for the Python tool's layout, or a path ending in .mlar",
             output.display()
         );
     }
     Ok(())
+}
+
+/// Whether `output` names a directory tree (the Python tool's layout) rather than an archive.
+pub fn is_tree(output: &Path) -> bool {
+    output.as_os_str() != "-" && output.extension().is_none_or(|e| e != "mlar")
+}
+
+/// `path` with `.partial` appended to its last part.
+fn partial_of(output: &Path) -> PathBuf {
+    let mut p = output.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+/// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
+/// in-process pipe into the tree writer (nothing staged), which writes `OUTPUT.partial/`, renamed
+/// to `output` only when complete.
+async fn write_tree_output(
+    output: &Path,
+    builder: WriterBuilder,
+    global: &crate::cli::Global,
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
+) -> anyhow::Result<WriteSummary> {
+    use mlflow_archive::legacy::v2_write::{Shape, write_tree};
+    let partial = partial_of(output);
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)
+            .with_context(|| format!("removing the leftover {}", partial.display()))?;
+    }
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    let target = partial.clone();
+    let tree = std::thread::spawn(move || -> mlflow_archive::Result<()> {
+        let mut r = mlflow_archive::format::ArchiveReader::new(std::io::BufReader::with_capacity(
+            256 << 10,
+            reader,
+        ))?;
+        let shape = Shape::for_scope(r.header().source.as_ref().and_then(|s| s.scope.as_deref()));
+        write_tree(&mut r, &target, shape).map(drop)
+    });
+    let line = crate::cli::progress::ProgressLine::start(global, "exporting");
+    let mut sink = ArchiveSink::start(
+        std::io::BufWriter::with_capacity(256 << 10, writer),
+        builder.level(1),
+    );
+    sink.set_progress(line.counters());
+    let result = match fill(&mut sink).await {
+        Ok(()) => sink.finish().await,
+        Err(e) => {
+            drop(sink);
+            Err(e)
+        }
+    };
+    drop(line);
+    let written = tokio::task::spawn_blocking(move || tree.join())
+        .await
+        .map_err(|e| anyhow::anyhow!("the tree writer failed: {e}"))?
+        .map_err(|_| anyhow::anyhow!("the tree writer panicked"))?;
+    let summary = result?;
+    written.with_context(|| format!("writing {}", output.display()))?;
+    if output.exists() {
+        std::fs::remove_dir(output)
+            .with_context(|| format!("replacing the empty {}", output.display()))?;
+    }
+    std::fs::rename(&partial, output)
+        .with_context(|| format!("renaming {} to {}", partial.display(), output.display()))?;
+    Ok(summary)
 }
 
 /// Runs `fill` against an archive written to `output`, finishing it only if `fill` succeeded.
@@ -26,12 +102,11 @@ pub async fn write_archive(
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
     check_output(output)?;
+    if is_tree(output) {
+        return write_tree_output(output, builder, global, fill).await;
+    }
     let to_stdout = output.as_os_str() == "-";
-    let partial = {
-        let mut p = output.as_os_str().to_owned();
-        p.push(".partial");
-        PathBuf::from(p)
-    };
+    let partial = partial_of(output);
     let out: Box<dyn Write + Send> = if to_stdout {
         Box::new(std::io::BufWriter::with_capacity(
             256 << 10,
@@ -81,11 +156,7 @@ pub fn copy_to_output(input: &mut dyn std::io::Read, output: &Path) -> anyhow::R
         out.flush()?;
         return Ok(n);
     }
-    let partial = {
-        let mut p = output.as_os_str().to_owned();
-        p.push(".partial");
-        PathBuf::from(p)
-    };
+    let partial = partial_of(output);
     let result = (|| {
         let f = std::fs::File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;

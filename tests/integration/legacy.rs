@@ -443,3 +443,94 @@ async fn a_v2_tree_written_by_mlflow_archive_imports_with_the_python_tool() {
     assert_eq!(comparable(&a.runs), comparable(&b.runs));
     assert_eq!(a.experiment_tags, b.experiment_tags);
 }
+
+/// `export-experiment -o DIR` writes the Python tool's layout directly (nothing staged), and that
+/// tree imports back with mlflow-archive to the same runs.
+#[tokio::test]
+async fn export_to_a_directory_writes_the_v2_layout_and_it_imports_back() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let name = crate::roundtrip::populate(&src).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("exported");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &name,
+        "--export-deleted-runs",
+        "-o",
+    ])
+    .arg(&tree);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.join("experiment.json").is_file());
+    assert!(!dir.path().join("exported.partial").exists());
+
+    // Into a directory that is not empty: refused before anything is read.
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &name,
+        "-o",
+    ])
+    .arg(&tree);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an empty directory"));
+
+    let target = unique("from-tree");
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--use-src-user-id",
+        "-i",
+    ])
+    .arg(&tree)
+    .args(["--experiment-name", &target]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = observe(&src, &name, None).await;
+    let b = observe(&dst, &target, None).await;
+    assert_eq!(a.runs.len(), 4);
+    for (run, r) in &a.runs {
+        let o = &b.runs[run];
+        assert_eq!(
+            (
+                &r.status,
+                r.start_time,
+                r.end_time,
+                &r.lifecycle_stage,
+                &r.params,
+                &r.tags
+            ),
+            (
+                &o.status,
+                o.start_time,
+                o.end_time,
+                &o.lifecycle_stage,
+                &o.params,
+                &o.tags
+            ),
+            "{run}"
+        );
+        assert!(r.histories == o.histories, "{run}: histories");
+        assert!(r.artifacts == o.artifacts, "{run}: artifacts");
+    }
+}

@@ -23,7 +23,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     model: String,
 
-    /// The archive to write: a path ending in .mlar, or - for standard output.
+    /// Where to write: an archive (a path ending in .mlar, or - for standard output), or a new
+    /// directory in the layout of mlflow-export-import (export file version 2).
     #[arg(
         short = 'o',
         long = "output",
