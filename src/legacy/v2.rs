@@ -42,6 +42,8 @@ pub enum Kind {
     /// `manifest.json` with `experiments/experiments.json` and/or `models/models.json`
     /// (`export-all`, `export-experiments`, `export-models`).
     Bulk,
+    /// The classic export list: `manifest.json` naming experiments, each `<id>/manifest.json`.
+    ClassicList,
 }
 
 /// Detects a v2 tree at `root`, or `None` when it is not one.
@@ -49,6 +51,18 @@ pub fn detect(root: &Path) -> Option<Kind> {
     let has = |f: &str| root.join(f).is_file();
     if has("experiments/experiments.json") || has("models/models.json") {
         Some(Kind::Bulk)
+    } else if has("manifest.json") {
+        // The classic layout: an experiment's manifest, or an export list's.
+        let head = std::fs::read(root.join("manifest.json")).ok()?;
+        let v: serde_json::Value = crate::mlflow::json::parse(&head).ok()?;
+        let v = v.get("mlflow").cloned().unwrap_or(v);
+        if v.get("experiment").is_some() {
+            Some(Kind::Experiment)
+        } else if v.get("experiments").is_some() {
+            Some(Kind::ClassicList)
+        } else {
+            None
+        }
     } else if has("experiment.json") {
         Some(Kind::Experiment)
     } else if has("model.json") {
@@ -68,6 +82,7 @@ pub fn read_tree<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> 
         Some(Kind::Run) => read_single_run(root, w),
         Some(Kind::Model) => read_model(root, w, &mut seen),
         Some(Kind::Bulk) => read_bulk(root, w, &mut seen),
+        Some(Kind::ClassicList) => read_classic_list(root, w, &mut seen),
         None => Err(Error::Config(format!(
             "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
             root.display()
@@ -83,10 +98,23 @@ struct Seen {
     runs: HashSet<String>,
 }
 
-/// The `mlflow` section of a file.
-#[derive(Deserialize)]
+/// The payload of a file: under `mlflow` (file version 2), or the file itself (the classic
+/// 2020-2021 layout and the 1.1.x files, which have no sections).
 struct Doc<T> {
     mlflow: T,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Doc<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut v = serde_json::Value::deserialize(d)?;
+        let payload = match v.get_mut("mlflow") {
+            Some(inner) if inner.is_object() => inner.take(),
+            _ => v,
+        };
+        T::deserialize(payload)
+            .map(|mlflow| Doc { mlflow })
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Tags as the Python tool writes them: a dict (runs, experiments, versions) or a list of
@@ -140,11 +168,21 @@ impl Id {
 #[derive(Deserialize)]
 struct ExperimentDoc {
     experiment: LegacyExperiment,
-    #[serde(default)]
+    /// `runs` (version 2), `run_ids` (classic; its README says `run-ids`).
+    #[serde(default, alias = "run_ids", alias = "run-ids")]
     runs: Vec<String>,
+    /// 1.1.x: `export_info.ok_runs`.
+    #[serde(default)]
+    export_info: Option<ExportInfo>,
     /// MLflow 3 (the tool's newer versions): `logged_models/<id>/logged_model.json`.
     #[serde(default)]
     logged_models: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ExportInfo {
+    #[serde(default)]
+    ok_runs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -231,9 +269,9 @@ struct LegacyExperiment {
     lifecycle_stage: Option<String>,
     #[serde(default)]
     tags: Tags,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     creation_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     last_update_time: Option<i64>,
 }
 
@@ -266,9 +304,9 @@ struct RunInfo {
     user_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     start_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     end_time: Option<i64>,
     #[serde(default)]
     lifecycle_stage: Option<String>,
@@ -356,8 +394,20 @@ fn read_run_meta(dir: &Path) -> Result<RunDir> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Error::Config(format!("{}: info has no run_id", path.display())))?;
     let inputs = d.inputs.unwrap_or_default();
+    let tags = d.tags.into_vec();
+    // Older files have no run_name: the name is the tag mlflow.runName.
+    let run_name = d
+        .info
+        .run_name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| {
+            tags.iter()
+                .find(|t| t.key == "mlflow.runName")
+                .map(|t| t.value.clone())
+                .unwrap_or_default()
+        });
     let record = rec::Run {
-        run_name: d.info.run_name.unwrap_or_default(),
+        run_name,
         experiment_id: d.info.experiment_id.into_string(),
         user_id: d.info.user_id.unwrap_or_default(),
         status: d.info.status.unwrap_or_else(|| "FINISHED".into()),
@@ -370,7 +420,7 @@ fn read_run_meta(dir: &Path) -> Result<RunDir> {
             .into_iter()
             .map(|(k, v)| rec::Tag::new(k, v))
             .collect(),
-        tags: d.tags.into_vec(),
+        tags,
         dataset_inputs: inputs
             .dataset_inputs
             .into_iter()
@@ -436,7 +486,9 @@ fn parents_first(runs: Vec<RunDir>) -> Vec<RunDir> {
 /// Writes one run unit: its record, its metric history streamed from `run.json`, its artifacts.
 fn write_run<W: Write>(r: &RunDir, w: &mut ArchiveWriter<W>) -> Result<()> {
     w.begin_run(&r.record)?;
-    stream_metrics(&r.dir.join("run.json"), w)?;
+    // The classic layout keeps a metric's latest value only, with no time: it gets the run's.
+    let when = r.record.end_time.or(r.record.start_time).unwrap_or(0);
+    stream_metrics(&r.dir.join("run.json"), when, w)?;
     let artifacts = r.dir.join("artifacts");
     if artifacts.is_dir() {
         write_artifacts(&artifacts, w)?;
@@ -492,13 +544,14 @@ fn write_artifacts<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()
 }
 
 /// Reads `run.json` again and writes its `mlflow.metrics` as chunks, point by point.
-fn stream_metrics<W: Write>(path: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn stream_metrics<W: Write>(path: &Path, when: i64, w: &mut ArchiveWriter<W>) -> Result<()> {
     let f = open(path)?;
     let mut de = serde_json::Deserializer::from_reader(QuoteNonFinite::new(BufReader::new(f)));
     let mut failure: Option<Error> = None;
     let seed = Top {
         sink: &mut |c: rec::MetricChunk| w.metric_chunk(&c),
         failure: &mut failure,
+        when,
     };
     let parsed = seed.deserialize(&mut de);
     if let Some(e) = failure {
@@ -516,6 +569,7 @@ type Sink<'a> = &'a mut dyn FnMut(rec::MetricChunk) -> Result<()>;
 struct Top<'a, 'b> {
     sink: Sink<'a>,
     failure: &'b mut Option<Error>,
+    when: i64,
 }
 
 impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
@@ -536,6 +590,14 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                 map.next_value_seed(Section {
                     sink: &mut *self.sink,
                     failure: &mut *self.failure,
+                    when: self.when,
+                })?;
+            } else if key == "metrics" {
+                // The classic and 1.1.x files have no sections.
+                map.next_value_seed(Metrics {
+                    sink: &mut *self.sink,
+                    failure: &mut *self.failure,
+                    when: self.when,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -549,6 +611,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
 struct Section<'a, 'b> {
     sink: Sink<'a>,
     failure: &'b mut Option<Error>,
+    when: i64,
 }
 
 impl<'de> DeserializeSeed<'de> for Section<'_, '_> {
@@ -569,6 +632,7 @@ impl<'de> Visitor<'de> for Section<'_, '_> {
                 map.next_value_seed(Metrics {
                     sink: &mut *self.sink,
                     failure: &mut *self.failure,
+                    when: self.when,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -582,6 +646,7 @@ impl<'de> Visitor<'de> for Section<'_, '_> {
 struct Metrics<'a, 'b> {
     sink: Sink<'a>,
     failure: &'b mut Option<Error>,
+    when: i64,
 }
 
 impl<'de> DeserializeSeed<'de> for Metrics<'_, '_> {
@@ -605,6 +670,7 @@ impl<'de> Visitor<'de> for Metrics<'_, '_> {
                 key,
                 sink: &mut *self.sink,
                 failure: &mut *self.failure,
+                when: self.when,
             })?;
         }
         Ok(())
@@ -616,6 +682,7 @@ struct History<'a, 'b> {
     key: String,
     sink: Sink<'a>,
     failure: &'b mut Option<Error>,
+    when: i64,
 }
 
 #[derive(Deserialize)]
@@ -637,7 +704,7 @@ struct LegacyPoint {
 impl<'de> DeserializeSeed<'de> for History<'_, '_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -657,7 +724,40 @@ impl History<'_, '_> {
 impl<'de> Visitor<'de> for History<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the history of metric {:?}: a list of points", self.key)
+        write!(
+            f,
+            "the history of metric {:?}: a list of points, or one value",
+            self.key
+        )
+    }
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> std::result::Result<(), E> {
+        let chunk = rec::MetricChunk {
+            key: self.key.clone(),
+            points: vec![rec::Point {
+                step: 0,
+                timestamp: self.when,
+                value: v,
+            }],
+            ..rec::MetricChunk::default()
+        };
+        self.emit(chunk)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<(), E> {
+        match v {
+            "NaN" => self.visit_f64(f64::NAN),
+            "Infinity" => self.visit_f64(f64::INFINITY),
+            "-Infinity" => self.visit_f64(f64::NEG_INFINITY),
+            other => Err(E::custom(format!(
+                "metric {:?}: {other:?} is not a value",
+                self.key
+            ))),
+        }
     }
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<(), A::Error> {
         let mut chunk: Option<rec::MetricChunk> = None;
@@ -723,7 +823,17 @@ fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
 }
 
 fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
-    let doc: Doc<ExperimentDoc> = parse_file(&root.join("experiment.json"))?;
+    let file = if root.join("experiment.json").is_file() {
+        root.join("experiment.json")
+    } else {
+        root.join("manifest.json")
+    };
+    let mut doc: Doc<ExperimentDoc> = parse_file(&file)?;
+    if doc.mlflow.runs.is_empty()
+        && let Some(info) = doc.mlflow.export_info.take()
+    {
+        doc.mlflow.runs = info.ok_runs;
+    }
     let e = doc.mlflow.experiment;
     let experiment_id = e.experiment_id.into_string();
     seen.experiments.insert(experiment_id.clone());
@@ -778,6 +888,39 @@ struct ExperimentsDoc {
 #[derive(Deserialize)]
 struct ExperimentEntry {
     id: Id,
+}
+
+#[derive(Deserialize)]
+struct ClassicListDoc {
+    #[serde(default)]
+    experiments: Vec<ExperimentEntry>,
+}
+
+/// The classic export list: `manifest.json` names the experiments, each in `<id>/`.
+fn read_classic_list<W: Write>(
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let doc: Doc<ClassicListDoc> = parse_file(&root.join("manifest.json"))?;
+    for e in doc.mlflow.experiments {
+        let id = e.id.into_string();
+        if !safe_relative(&id) || id.contains('/') {
+            return Err(Error::Config(format!(
+                "{}: experiment id {id:?} is not a plain name",
+                root.join("manifest.json").display()
+            )));
+        }
+        let dir = root.join(&id);
+        if !dir.join("manifest.json").is_file() && !dir.join("experiment.json").is_file() {
+            return Err(Error::Config(format!(
+                "{}: listed in manifest.json but has no manifest.json",
+                dir.display()
+            )));
+        }
+        read_experiment(&dir, w, seen)?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -854,9 +997,9 @@ struct LegacyModel {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     creation_timestamp: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     last_updated_timestamp: Option<i64>,
     #[serde(default)]
     tags: Tags,
@@ -864,8 +1007,8 @@ struct LegacyModel {
     aliases: Vec<LegacyAlias>,
     #[serde(default)]
     versions: Vec<LegacyVersion>,
-    /// Older exports (and `--export-latest-versions`).
-    #[serde(default)]
+    /// Older exports (and `--export-latest-versions`); the all-versions fork's `all_versions`.
+    #[serde(default, alias = "all_versions")]
     latest_versions: Vec<LegacyVersion>,
 }
 
@@ -894,9 +1037,9 @@ struct LegacyVersion {
     status_message: Option<String>,
     #[serde(default)]
     user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     creation_timestamp: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mlflow::json::int64::deserialize")]
     last_updated_timestamp: Option<i64>,
     #[serde(default)]
     tags: Tags,

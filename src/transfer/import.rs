@@ -938,8 +938,10 @@ impl Importer<'_> {
         {
             return format!("models:/{model}");
         }
-        // An address inside the run's artifact root: the same place under the new run's root.
-        if let (Some(_), Some(root)) = (s.strip_prefix("mlflow-artifacts:"), dst_run_root)
+        // An address inside the run's artifact root (`mlflow-artifacts:`, or the `file:`, `s3:`,
+        // ... of an older export): the same place under the new run's root, where the files are.
+        if let Some(root) = dst_run_root
+            && !v.run_id.is_empty()
             && let Some(i) = s.find(&format!("/{}/artifacts", v.run_id))
         {
             let tail = &s[i + v.run_id.len() + "/artifacts".len() + 1..];
@@ -978,10 +980,11 @@ impl Importer<'_> {
             v.model_id.clone()
         };
         let dst_model = self.report.logged_models.get(&src_model).cloned();
+        let inside_run = !v.run_id.is_empty()
+            && !v.source.starts_with("runs:/")
+            && v.source.contains(&format!("/{}/artifacts", v.run_id));
         let dst_run_root = match &dst_run {
-            Some(run) if v.source.starts_with("mlflow-artifacts:") => {
-                Some(self.client.get_run(run).await?.info.artifact_uri)
-            }
+            Some(run) if inside_run => Some(self.client.get_run(run).await?.info.artifact_uri),
             _ => None,
         };
         let source = self.rewrite_source(

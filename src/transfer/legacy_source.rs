@@ -34,6 +34,7 @@ pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
         v2::Kind::Model => "model",
         v2::Kind::Run => "run",
         v2::Kind::Bulk => "all",
+        v2::Kind::ClassicList => "experiments",
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
     // Held open until a failure is recorded, so the reading side sees the cause, not just the end.

@@ -534,3 +534,100 @@ async fn export_to_a_directory_writes_the_v2_layout_and_it_imports_back() {
         assert!(r.artifacts == o.artifacts, "{run}: artifacts");
     }
 }
+
+/// The older generations: a classic (2020-2021) experiment, export list and model, and the 1.1.x
+/// files, all read as they are (hand-written per the tool's code of the time; see
+/// tests/data/legacy/classic/README.md). A classic run keeps one value per metric, with no time:
+/// it arrives at step 0, at the run's end time.
+#[tokio::test]
+async fn classic_and_1_1_trees_import_with_what_they_hold() {
+    let pair = live_pair!();
+    let dst = client(&pair.dst.uri);
+    let classic = |k: &str| repo_root().join("tests/data/legacy/classic").join(k);
+    let import = |cmd_name: &'static str, tree: std::path::PathBuf, extra: Vec<String>| {
+        let uri = pair.dst.uri.clone();
+        async move {
+            let mut cmd = cli();
+            cmd.args([cmd_name, "--dst-uri", &uri, "--use-src-user-id", "-i"])
+                .arg(&tree)
+                .args(&extra);
+            let out = output(cmd).await;
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(out.status.success(), "{}: {stderr}", tree.display());
+            stderr
+        }
+    };
+    let e = unique("classic");
+    import(
+        "import-experiment",
+        classic("experiment"),
+        vec!["--experiment-name".into(), e.clone()],
+    )
+    .await;
+    let got = observe(&dst, &e, None).await;
+    let child = &got.runs["child"];
+    assert_eq!(child.status, "FAILED");
+    assert_eq!(child.start_time, Some(1_563_572_639_001));
+    assert_eq!(child.end_time, Some(1_563_572_645_001));
+    assert_eq!(child.tags["mlflow.parentRunId"], "<parent>");
+    assert_eq!(child.tags["mlflow.user"], "andre");
+    assert_eq!(child.params["max_depth"], "17");
+    assert_eq!(
+        child.histories["r2"],
+        [(0, 1_563_572_645_001, 0)],
+        "NaN, at the end time"
+    );
+    assert_eq!(
+        child.histories["mae"],
+        [(0, 1_563_572_645_001, 1.5845562996214364f64.to_bits())]
+    );
+    assert_eq!(
+        child.artifacts["sklearn-model/MLmodel"],
+        b"artifact_path: sklearn-model\nflavors: {}\nrun_id: <child>\n"
+    );
+
+    let prefix = unique("classic-list");
+    import(
+        "import-experiment-list",
+        classic("list"),
+        vec!["--experiment-name-prefix".into(), format!("{prefix}/")],
+    )
+    .await;
+    let got = observe(&dst, &format!("{prefix}/sklearn_wine"), None).await;
+    assert_eq!(got.runs.len(), 1);
+
+    let (m, me) = (unique("classic-model"), unique("classic-model-runs"));
+    import(
+        "import-model",
+        classic("model"),
+        vec![
+            "--model".into(),
+            m.clone(),
+            "--experiment-name".into(),
+            me.clone(),
+        ],
+    )
+    .await;
+    let got = observe(&dst, &me, Some(&m)).await;
+    assert_eq!(got.model_description, "hi my desc");
+    assert_eq!(got.model_tags["k"], "v");
+    let v = &got.versions[&1];
+    assert_eq!(
+        (v.stage.as_str(), v.run.as_str()),
+        ("Production", "<parent>")
+    );
+
+    let i = unique("intermediate");
+    import(
+        "import-experiment",
+        classic("intermediate"),
+        vec!["--experiment-name".into(), i.clone()],
+    )
+    .await;
+    let got = observe(&dst, &i, None).await;
+    let r = &got.runs["intermediate"];
+    assert_eq!(r.histories["rmse"].len(), 3);
+    // +Infinity comes back as f64::MAX: the sqlite store's limit (README, "What is not carried").
+    assert_eq!(r.histories["rmse"][2].2, f64::MAX.to_bits());
+    assert_eq!(r.end_time, Some(1_668_938_460_000));
+}
