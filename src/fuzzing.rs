@@ -68,3 +68,41 @@ pub fn parse_records(data: &[u8]) {
         let _ = crate::format::validate::parse_version(s);
     }
 }
+
+/// Reads `data` as the Python tool's JSON files: the first byte picks which file of a scratch
+/// tree it becomes (`run.json` of a single run, `experiment.json` naming that run, `model.json`,
+/// or a classic `manifest.json`), the rest is its content; the tree is then read into an archive
+/// in memory. The scratch directory is this process's own, reused.
+pub fn read_legacy_json(data: &[u8]) {
+    let Some((&pick, content)) = data.split_first() else {
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("mlflow-archive-fuzz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let run = "0123456789abcdef0123456789abcdef";
+    let file = match pick % 4 {
+        0 => root.join("run.json"),
+        1 => root.join("experiment.json"),
+        2 => root.join("model.json"),
+        _ => root.join("manifest.json"),
+    };
+    if std::fs::create_dir_all(root.join(run).join("artifacts")).is_err()
+        || std::fs::write(&file, content).is_err()
+    {
+        return;
+    }
+    // A well-formed run for the experiment and model files to name.
+    let run_json = format!(
+        r#"{{"mlflow": {{"info": {{"run_id": "{run}", "experiment_id": "1", "status": "FINISHED"}},
+        "params": {{"a": "1"}}, "metrics": {{"m": [{{"value": NaN, "timestamp": 1, "step": 0}}]}}, "tags": {{}}}}}}"#
+    );
+    if pick % 4 != 0 && std::fs::write(root.join(run).join("run.json"), run_json).is_err() {
+        return;
+    }
+    if let Ok(mut w) = crate::format::WriterBuilder::new()
+        .level(1)
+        .build(Vec::new())
+    {
+        let _ = crate::legacy::v2::read_tree(&root, &mut w);
+    }
+}

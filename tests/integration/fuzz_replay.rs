@@ -27,12 +27,18 @@ fn files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn fuzz_regressions_and_vectors_replay_without_panics() {
     let mut n = 0;
-    for target in ["read_archive", "read_tar", "parse_records"] {
+    for target in [
+        "read_archive",
+        "read_tar",
+        "parse_records",
+        "read_legacy_json",
+    ] {
         for f in files(&format!("tests/data/fuzz-regressions/{target}")) {
             let data = std::fs::read(&f).unwrap();
             match target {
                 "read_archive" => mlflow_archive::fuzzing::read_archive(&data),
                 "read_tar" => mlflow_archive::fuzzing::read_tar(&data),
+                "read_legacy_json" => mlflow_archive::fuzzing::read_legacy_json(&data),
                 _ => mlflow_archive::fuzzing::parse_records(&data),
             }
             n += 1;
@@ -50,5 +56,20 @@ fn fuzz_regressions_and_vectors_replay_without_panics() {
         }
         n += 1;
     }
-    assert!(n > 40, "replayed {n} inputs");
+    // The Python tool's own files, as seeds of the legacy reader.
+    for f in files("tests/data/legacy") {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let pick = match name.as_str() {
+            "run.json" => 0u8,
+            "experiment.json" => 1,
+            "model.json" => 2,
+            "manifest.json" => 3,
+            _ => continue,
+        };
+        let mut data = vec![pick];
+        data.extend(std::fs::read(&f).unwrap());
+        mlflow_archive::fuzzing::read_legacy_json(&data);
+        n += 1;
+    }
+    assert!(n > 60, "replayed {n} inputs");
 }
