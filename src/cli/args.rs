@@ -45,8 +45,8 @@ impl DstServer {
 /// An archive to read (`-i`): a `.mlar` path or `-` for standard input.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ArchiveInput {
-    /// The archive: a path ending in .mlar, - for standard input, or a directory written by
-    /// mlflow-export-import (export-experiment, export-run or export-model, file version 2).
+    /// The archive: a path ending in .mlar, - for standard input, or a directory (or .zip) written
+    /// by mlflow-export-import, of any generation.
     #[arg(
         short = 'i',
         long = "input",
@@ -63,9 +63,9 @@ impl ArchiveInput {
         Ok((name, ArchiveSource::start(reader)))
     }
 
-    /// Whether the input is a directory tree of the Python tool.
+    /// Whether the input is a tree of the Python tool (a directory or a zip).
     pub fn is_tree(&self) -> bool {
-        self.input.is_dir()
+        self.input.is_dir() || self.input.extension().is_some_and(|e| e == "zip")
     }
 
     /// Opens the archive as bytes; returns how it is named in messages and a reader.
@@ -75,7 +75,7 @@ impl ArchiveInput {
             && self.input.extension().is_none_or(|e| e != "mlar")
         {
             anyhow::bail!(
-                "input {}: an archive (a path ending in .mlar, or - for standard input) or a directory written by mlflow-export-import; zips come later",
+                "input {}: expected an archive (a path ending in .mlar, or - for standard input), or a directory or .zip written by mlflow-export-import",
                 self.input.display()
             );
         }

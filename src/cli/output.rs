@@ -102,8 +102,9 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read + Send>> {
             io::stdin(),
         )));
     }
-    if path.is_dir() {
-        // A tree of the Python tool, read into archive bytes as they are needed.
+    if path.is_dir() || path.extension().is_some_and(|e| e == "zip") {
+        // A tree of the Python tool (a directory or a zip of one), read into archive bytes as
+        // they are needed.
         let reader = mlflow_archive::transfer::legacy_source::archive_reader(path.to_path_buf())?;
         return Ok(Box::new(reader));
     }

@@ -5,5 +5,6 @@
 //! `registered_models.json` is written by `list-registered-models`.
 
 pub mod registered_models;
+pub mod tree;
 pub mod v2;
 pub mod v2_write;

@@ -15,13 +15,13 @@
 //! whole.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::tree::{DirTree, Tree};
 use crate::error::{Error, Result};
 use crate::format::ArchiveWriter;
 use crate::format::model as rec;
@@ -47,13 +47,15 @@ pub enum Kind {
 }
 
 /// Detects a v2 tree at `root`, or `None` when it is not one.
-pub fn detect(root: &Path) -> Option<Kind> {
-    let has = |f: &str| root.join(f).is_file();
+pub fn detect(t: &dyn Tree, root: &Path) -> Option<Kind> {
+    let has = |f: &str| t.is_file(&root.join(f));
     if has("experiments/experiments.json") || has("models/models.json") {
         Some(Kind::Bulk)
     } else if has("manifest.json") {
         // The classic layout: an experiment's manifest, or an export list's.
-        let head = std::fs::read(root.join("manifest.json")).ok()?;
+        let mut head = Vec::new();
+        let (_, mut r) = t.open(&root.join("manifest.json")).ok()?;
+        r.read_to_end(&mut head).ok()?;
         let v: serde_json::Value = crate::mlflow::json::parse(&head).ok()?;
         let v = v.get("mlflow").cloned().unwrap_or(v);
         if v.get("experiment").is_some() {
@@ -74,15 +76,20 @@ pub fn detect(root: &Path) -> Option<Kind> {
     }
 }
 
-/// Writes everything the tree at `root` holds into `w` (the caller finishes the archive).
+/// Writes everything the directory at `root` holds into `w` (the caller finishes the archive).
 pub fn read_tree<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    read_tree_in(&DirTree::new(root), root, w)
+}
+
+/// Writes everything the tree `t` holds under `root` into `w`.
+pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
     let mut seen = Seen::default();
-    match detect(root) {
-        Some(Kind::Experiment) => read_experiment(root, w, &mut seen),
-        Some(Kind::Run) => read_single_run(root, w),
-        Some(Kind::Model) => read_model(root, w, &mut seen),
-        Some(Kind::Bulk) => read_bulk(root, w, &mut seen),
-        Some(Kind::ClassicList) => read_classic_list(root, w, &mut seen),
+    match detect(t, root) {
+        Some(Kind::Experiment) => read_experiment(t, root, w, &mut seen),
+        Some(Kind::Run) => read_single_run(t, root, w),
+        Some(Kind::Model) => read_model(t, root, w, &mut seen),
+        Some(Kind::Bulk) => read_bulk(t, root, w, &mut seen),
+        Some(Kind::ClassicList) => read_classic_list(t, root, w, &mut seen),
         None => Err(Error::Config(format!(
             "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
             root.display()
@@ -217,9 +224,9 @@ struct LoggedModelDir {
     dir: PathBuf,
 }
 
-fn read_logged_model(dir: &Path) -> Result<LoggedModelDir> {
+fn read_logged_model(t: &dyn Tree, dir: &Path) -> Result<LoggedModelDir> {
     let path = dir.join("logged_model.json");
-    let doc: Doc<LoggedModelDoc> = parse_file(&path)?;
+    let doc: Doc<LoggedModelDoc> = parse_file(t, &path)?;
     let m = doc.mlflow;
     let status = match m.status.map(Id::into_string) {
         Some(s) if s.chars().all(|c| c.is_ascii_digit()) => match s.as_str() {
@@ -250,11 +257,15 @@ fn read_logged_model(dir: &Path) -> Result<LoggedModelDir> {
     })
 }
 
-fn write_logged_model<W: Write>(m: &LoggedModelDir, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn write_logged_model<W: Write>(
+    t: &dyn Tree,
+    m: &LoggedModelDir,
+    w: &mut ArchiveWriter<W>,
+) -> Result<()> {
     w.begin_logged_model(&m.record)?;
     let artifacts = m.dir.join("artifacts");
-    if artifacts.is_dir() {
-        write_artifacts(&artifacts, w)?;
+    if t.is_dir(&artifacts) {
+        write_artifacts(t, &artifacts, w)?;
     }
     w.end_unit()
 }
@@ -362,9 +373,9 @@ struct LegacyModelOutput {
 }
 
 /// Parses a small JSON file (bare `NaN` accepted); errors name the file.
-fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let f = open(path)?;
-    serde_json::from_reader(QuoteNonFinite::new(BufReader::new(f))).map_err(|e| Error::Json {
+fn parse_file<T: for<'de> Deserialize<'de>>(t: &dyn Tree, path: &Path) -> Result<T> {
+    let (_, f) = t.open(path)?;
+    serde_json::from_reader(QuoteNonFinite::new(f)).map_err(|e| Error::Json {
         what: format!(
             "{}: not the layout mlflow-export-import writes",
             path.display()
@@ -373,19 +384,15 @@ fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     })
 }
 
-fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))
-}
-
 /// A run read without its metrics: its record and where its files are.
 struct RunDir {
     record: rec::Run,
     dir: PathBuf,
 }
 
-fn read_run_meta(dir: &Path) -> Result<RunDir> {
+fn read_run_meta(t: &dyn Tree, dir: &Path) -> Result<RunDir> {
     let path = dir.join("run.json");
-    let doc: Doc<RunDoc> = parse_file(&path)?;
+    let doc: Doc<RunDoc> = parse_file(t, &path)?;
     let d = doc.mlflow;
     let run_id = d
         .info
@@ -484,69 +491,36 @@ fn parents_first(runs: Vec<RunDir>) -> Vec<RunDir> {
 }
 
 /// Writes one run unit: its record, its metric history streamed from `run.json`, its artifacts.
-fn write_run<W: Write>(r: &RunDir, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn write_run<W: Write>(t: &dyn Tree, r: &RunDir, w: &mut ArchiveWriter<W>) -> Result<()> {
     w.begin_run(&r.record)?;
     // The classic layout keeps a metric's latest value only, with no time: it gets the run's.
     let when = r.record.end_time.or(r.record.start_time).unwrap_or(0);
-    stream_metrics(&r.dir.join("run.json"), when, w)?;
+    stream_metrics(t, &r.dir.join("run.json"), when, w)?;
     let artifacts = r.dir.join("artifacts");
-    if artifacts.is_dir() {
-        write_artifacts(&artifacts, w)?;
+    if t.is_dir(&artifacts) {
+        write_artifacts(t, &artifacts, w)?;
     }
     w.end_unit()
 }
 
 /// Every file under `root`, in name order, as artifacts of the open unit.
-fn write_artifacts<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
-    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    while let Some((dir, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-            let name = entry.file_name().into_string().map_err(|n| {
-                Error::Config(format!(
-                    "{}: a file name that is not UTF-8: {n:?}",
-                    dir.display()
-                ))
-            })?;
-            let child_rel = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let ty = entry
-                .file_type()
-                .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
-            if ty.is_dir() {
-                stack.push((entry.path(), child_rel));
-            } else if ty.is_file() {
-                files.push((entry.path(), child_rel));
-            } else {
-                return Err(Error::Config(format!(
-                    "{}: not a regular file (symbolic links and devices are refused)",
-                    entry.path().display()
-                )));
-            }
-        }
-    }
-    files.sort_by(|a, b| a.1.cmp(&b.1));
-    for (path, rel) in files {
-        let f = open(&path)?;
-        let size = f
-            .metadata()
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
-            .len();
-        w.artifact(&rel, size, BufReader::with_capacity(64 << 10, f))?;
+fn write_artifacts<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    for (rel, path) in t.files_under(root)? {
+        let (size, body) = t.open(&path)?;
+        w.artifact(&rel, size, body)?;
     }
     Ok(())
 }
 
 /// Reads `run.json` again and writes its `mlflow.metrics` as chunks, point by point.
-fn stream_metrics<W: Write>(path: &Path, when: i64, w: &mut ArchiveWriter<W>) -> Result<()> {
-    let f = open(path)?;
-    let mut de = serde_json::Deserializer::from_reader(QuoteNonFinite::new(BufReader::new(f)));
+fn stream_metrics<W: Write>(
+    t: &dyn Tree,
+    path: &Path,
+    when: i64,
+    w: &mut ArchiveWriter<W>,
+) -> Result<()> {
+    let (_, f) = t.open(path)?;
+    let mut de = serde_json::Deserializer::from_reader(QuoteNonFinite::new(f));
     let mut failure: Option<Error> = None;
     let seed = Top {
         sink: &mut |c: rec::MetricChunk| w.metric_chunk(&c),
@@ -804,7 +778,7 @@ pub fn safe_relative(p: &str) -> bool {
 }
 
 /// The runs of a tree: `<dir>/<run_id>/run.json` or `<dir>/runs/<run_id>/run.json`.
-fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
+fn run_dir(t: &dyn Tree, root: &Path, id: &str) -> Result<PathBuf> {
     if !safe_relative(id) || id.contains('/') {
         return Err(Error::Config(format!(
             "{}: run id {id:?} is not a plain name",
@@ -812,7 +786,7 @@ fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
         )));
     }
     for d in [root.join("runs").join(id), root.join(id)] {
-        if d.join("run.json").is_file() {
+        if t.is_file(&d.join("run.json")) {
             return Ok(d);
         }
     }
@@ -822,13 +796,18 @@ fn run_dir(root: &Path, id: &str) -> Result<PathBuf> {
     )))
 }
 
-fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
-    let file = if root.join("experiment.json").is_file() {
+fn read_experiment<W: Write>(
+    t: &dyn Tree,
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let file = if t.is_file(&root.join("experiment.json")) {
         root.join("experiment.json")
     } else {
         root.join("manifest.json")
     };
-    let mut doc: Doc<ExperimentDoc> = parse_file(&file)?;
+    let mut doc: Doc<ExperimentDoc> = parse_file(t, &file)?;
     if doc.mlflow.runs.is_empty()
         && let Some(info) = doc.mlflow.export_info.take()
     {
@@ -849,7 +828,7 @@ fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut S
     let mut runs = Vec::new();
     for id in &doc.mlflow.runs {
         if seen.runs.insert(id.clone()) {
-            runs.push(read_run_meta(&run_dir(root, id)?)?);
+            runs.push(read_run_meta(t, &run_dir(t, root, id)?)?);
         }
     }
     // Logged models: those made by a run of the tree right after it, the others first.
@@ -862,18 +841,18 @@ fn read_experiment<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut S
                 root.display()
             )));
         }
-        let m = read_logged_model(&root.join("logged_models").join(id))?;
+        let m = read_logged_model(t, &root.join("logged_models").join(id))?;
         let source = m.record.source_run_id.clone();
         if run_ids.contains(source.as_str()) {
             by_source.entry(source).or_default().push(m);
         } else {
-            write_logged_model(&m, w)?;
+            write_logged_model(t, &m, w)?;
         }
     }
     for r in parents_first(runs) {
-        write_run(&r, w)?;
+        write_run(t, &r, w)?;
         for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
-            write_logged_model(&m, w)?;
+            write_logged_model(t, &m, w)?;
         }
     }
     Ok(())
@@ -898,11 +877,12 @@ struct ClassicListDoc {
 
 /// The classic export list: `manifest.json` names the experiments, each in `<id>/`.
 fn read_classic_list<W: Write>(
+    t: &dyn Tree,
     root: &Path,
     w: &mut ArchiveWriter<W>,
     seen: &mut Seen,
 ) -> Result<()> {
-    let doc: Doc<ClassicListDoc> = parse_file(&root.join("manifest.json"))?;
+    let doc: Doc<ClassicListDoc> = parse_file(t, &root.join("manifest.json"))?;
     for e in doc.mlflow.experiments {
         let id = e.id.into_string();
         if !safe_relative(&id) || id.contains('/') {
@@ -912,13 +892,13 @@ fn read_classic_list<W: Write>(
             )));
         }
         let dir = root.join(&id);
-        if !dir.join("manifest.json").is_file() && !dir.join("experiment.json").is_file() {
+        if !t.is_file(&dir.join("manifest.json")) && !t.is_file(&dir.join("experiment.json")) {
             return Err(Error::Config(format!(
                 "{}: listed in manifest.json but has no manifest.json",
                 dir.display()
             )));
         }
-        read_experiment(&dir, w, seen)?;
+        read_experiment(t, &dir, w, seen)?;
     }
     Ok(())
 }
@@ -930,10 +910,15 @@ struct ModelsDoc {
 }
 
 /// `export-all` and friends: every experiment of `experiments/`, then every model of `models/`.
-fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
+fn read_bulk<W: Write>(
+    t: &dyn Tree,
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
     let experiments = root.join("experiments");
-    if experiments.join("experiments.json").is_file() {
-        let doc: Doc<ExperimentsDoc> = parse_file(&experiments.join("experiments.json"))?;
+    if t.is_file(&experiments.join("experiments.json")) {
+        let doc: Doc<ExperimentsDoc> = parse_file(t, &experiments.join("experiments.json"))?;
         for e in doc.mlflow.experiments {
             let id = e.id.into_string();
             if !safe_relative(&id) || id.contains('/') {
@@ -943,18 +928,18 @@ fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -
                 )));
             }
             let dir = experiments.join(id);
-            if !dir.join("experiment.json").is_file() {
+            if !t.is_file(&dir.join("experiment.json")) {
                 return Err(Error::Config(format!(
                     "{}: listed in experiments.json but has no experiment.json",
                     dir.display()
                 )));
             }
-            read_experiment(&dir, w, seen)?;
+            read_experiment(t, &dir, w, seen)?;
         }
     }
     let models = root.join("models");
-    if models.join("models.json").is_file() {
-        let doc: Doc<ModelsDoc> = parse_file(&models.join("models.json"))?;
+    if t.is_file(&models.join("models.json")) {
+        let doc: Doc<ModelsDoc> = parse_file(t, &models.join("models.json"))?;
         for name in doc.mlflow.models {
             if !safe_relative(&name) {
                 return Err(Error::Config(format!(
@@ -963,20 +948,20 @@ fn read_bulk<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -
                 )));
             }
             let dir = models.join(&name);
-            if !dir.join("model.json").is_file() {
+            if !t.is_file(&dir.join("model.json")) {
                 return Err(Error::Config(format!(
                     "{}: listed in models.json but has no model.json",
                     dir.display()
                 )));
             }
-            read_model(&dir, w, seen)?;
+            read_model(t, &dir, w, seen)?;
         }
     }
     Ok(())
 }
 
-fn read_single_run<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
-    let r = read_run_meta(root)?;
+fn read_single_run<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+    let r = read_run_meta(t, root)?;
     // export-run does not write the experiment: only its id is known.
     w.experiment(&rec::Experiment {
         experiment_id: r.record.experiment_id.clone(),
@@ -984,7 +969,7 @@ fn read_single_run<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()
         lifecycle_stage: "active".into(),
         ..rec::Experiment::default()
     })?;
-    write_run(&r, w)
+    write_run(t, &r, w)
 }
 
 #[derive(Deserialize)]
@@ -1064,9 +1049,14 @@ fn version_number(id: Id, path: &Path) -> Result<u64> {
         .map_err(|_| Error::Config(format!("{}: version {s:?} is not a number", path.display())))
 }
 
-fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) -> Result<()> {
+fn read_model<W: Write>(
+    t: &dyn Tree,
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
     let path = root.join("model.json");
-    let doc: Doc<ModelDoc> = parse_file(&path)?;
+    let doc: Doc<ModelDoc> = parse_file(t, &path)?;
     let m = doc.mlflow.registered_model;
     let mut versions = m.versions;
     versions.extend(m.latest_versions);
@@ -1089,10 +1079,10 @@ fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) 
             continue; // written already, under its experiment
         }
         seen.runs.insert(id.to_string());
-        if !dir.join("run.json").is_file() {
+        if !t.is_file(&dir.join("run.json")) {
             continue; // a version whose run was not exported keeps its run id
         }
-        let r = read_run_meta(&dir)?;
+        let r = read_run_meta(t, &dir)?;
         experiments
             .entry(r.record.experiment_id.clone())
             .or_insert_with(|| {
@@ -1114,7 +1104,7 @@ fn read_model<W: Write>(root: &Path, w: &mut ArchiveWriter<W>, seen: &mut Seen) 
         })?;
     }
     for r in parents_first(runs) {
-        write_run(&r, w)?;
+        write_run(t, &r, w)?;
     }
     let mut numbered = Vec::new();
     for v in versions {

@@ -13,7 +13,8 @@ use crate::format::WriterBuilder;
 use crate::format::model::Source;
 use crate::legacy::v2;
 
-/// Starts reading the tree at `root` (a directory written by `mlflow-export-import`).
+/// Starts reading the tree at `root` (a directory written by `mlflow-export-import`, or a zip of
+/// one).
 pub fn start(root: PathBuf) -> Result<ArchiveSource> {
     Ok(ArchiveSource::start(archive_reader(root)?))
 }
@@ -21,7 +22,8 @@ pub fn start(root: PathBuf) -> Result<ArchiveSource> {
 /// The tree at `root` as the bytes of an archive, produced by a thread of its own as they are
 /// read.
 pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
-    let Some(kind) = v2::detect(&root) else {
+    let tree = crate::legacy::tree::open_tree(&root)?;
+    let Some(kind) = v2::detect(&*tree, &root) else {
         return Err(Error::Config(format!(
             "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json at its top)",
             root.display()
@@ -50,7 +52,7 @@ pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
         });
         let result = (|| {
             let mut w = builder.build(BufWriter::with_capacity(256 << 10, writer))?;
-            v2::read_tree(&root, &mut w)?;
+            v2::read_tree_in(&*tree, &root, &mut w)?;
             let (mut out, _) = w.finish()?;
             std::io::Write::flush(&mut out).map_err(|e| Error::io("writing the pipe", e))
         })();

@@ -631,3 +631,85 @@ async fn classic_and_1_1_trees_import_with_what_they_hold() {
     assert_eq!(r.histories["rmse"][2].2, f64::MAX.to_bits());
     assert_eq!(r.end_time, Some(1_668_938_460_000));
 }
+
+/// Runs a Python snippet (the system's python3) in `dir`, to build zips the way other tools do.
+fn python_in(dir: &std::path::Path, code: &str) {
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{code}");
+}
+
+/// Zips: a tree zipped (with its top directory) imports like the directory; names that leave
+/// the tree, duplicate names and an entry longer than the zip says are refused with the entry named.
+#[tokio::test]
+async fn zipped_trees_import_like_directories_and_bad_zips_are_refused() {
+    let pair = live_pair!();
+    let dst = client(&pair.dst.uri);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fixture("experiment");
+    python_in(
+        dir.path(),
+        &format!(
+            r#"
+import os, zipfile
+root = {root:?}
+with zipfile.ZipFile("exp.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            z.write(p, os.path.join("experiment", os.path.relpath(p, root)))
+with zipfile.ZipFile("slip.zip", "w") as z:
+    z.writestr("run.json", "{{}}")
+    z.writestr("artifacts/../../evil.txt", "x")
+import warnings
+warnings.simplefilter("ignore")
+with zipfile.ZipFile("dup.zip", "w") as z:
+    z.writestr("run.json", "{{}}")
+    z.writestr("run.json", "{{}}")
+import struct
+with zipfile.ZipFile("lie.zip", "w") as z:
+    z.writestr("run.json", '{{"mlflow": {{"info": {{"run_id": "r", "experiment_id": "1"}}}}}}')
+    z.writestr("artifacts/a.txt", "hello world")
+d = bytearray(open("lie.zip", "rb").read())
+i = d.find(b"PK\x01\x02", d.find(b"PK\x01\x02") + 1)
+struct.pack_into("<I", d, i + 24, 5)
+open("lie.zip", "wb").write(d)
+"#,
+            root = tree.display().to_string()
+        ),
+    );
+    let (from_dir, from_zip) = (unique("zip-dir"), unique("zip-zip"));
+    for (input, name) in [
+        (tree.clone(), &from_dir),
+        (dir.path().join("exp.zip"), &from_zip),
+    ] {
+        let mut cmd = cli();
+        cmd.args(["import-experiment", "--dst-uri", &pair.dst.uri, "-i"])
+            .arg(&input)
+            .args(["--experiment-name", name]);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let a = observe(&dst, &from_dir, None).await;
+    let b = observe(&dst, &from_zip, None).await;
+    assert_eq!(a.runs.len(), 4);
+    assert!(a.runs == b.runs, "a zipped tree imports like the directory");
+
+    inspect_fails(
+        &dir.path().join("slip.zip"),
+        &["evil.txt", "could leave the tree"],
+    );
+    inspect_fails(&dir.path().join("dup.zip"), &["appears twice"]);
+    inspect_fails(
+        &dir.path().join("lie.zip"),
+        &["a.txt", "longer than the zip says"],
+    );
+}

@@ -13,7 +13,7 @@ use crate::cli::output::{input_name, open_input};
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to read: an archive (.mlar, or - for standard input) or a directory written by
+    /// What to read: an archive (.mlar, or - for standard input), or a directory or .zip written by
     /// mlflow-export-import.
     #[arg(value_name = "IN")]
     input: PathBuf,
@@ -40,7 +40,7 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     if to_archive {
-        if !args.input.is_dir() {
+        if !args.input.is_dir() && args.input.extension().is_none_or(|e| e != "zip") {
             anyhow::bail!(
                 "{name} is an archive already; to check it, run verify; to change its compression, export again"
             );
