@@ -106,3 +106,19 @@ pub fn read_legacy_json(data: &[u8]) {
         let _ = crate::legacy::v2::read_tree(&root, &mut w);
     }
 }
+
+/// Reads `data` as a zip of the Python tool's tree: written to this process's scratch file, opened
+/// in place, and read into an archive in memory.
+pub fn read_legacy_zip(data: &[u8]) {
+    let path = std::env::temp_dir().join(format!("mlflow-archive-fuzz-{}.zip", std::process::id()));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(tree) = crate::legacy::tree::ZipTree::open(&path)
+        && let Ok(mut w) = crate::format::WriterBuilder::new()
+            .level(1)
+            .build(Vec::new())
+    {
+        let _ = crate::legacy::v2::read_tree_in(&tree, &path, &mut w);
+    }
+}

@@ -32,6 +32,7 @@ fn fuzz_regressions_and_vectors_replay_without_panics() {
         "read_tar",
         "parse_records",
         "read_legacy_json",
+        "read_legacy_zip",
     ] {
         for f in files(&format!("tests/data/fuzz-regressions/{target}")) {
             let data = std::fs::read(&f).unwrap();
@@ -39,6 +40,7 @@ fn fuzz_regressions_and_vectors_replay_without_panics() {
                 "read_archive" => mlflow_archive::fuzzing::read_archive(&data),
                 "read_tar" => mlflow_archive::fuzzing::read_tar(&data),
                 "read_legacy_json" => mlflow_archive::fuzzing::read_legacy_json(&data),
+                "read_legacy_zip" => mlflow_archive::fuzzing::read_legacy_zip(&data),
                 _ => mlflow_archive::fuzzing::parse_records(&data),
             }
             n += 1;

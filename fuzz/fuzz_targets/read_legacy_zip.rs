@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mlflow_archive::fuzzing::read_legacy_zip(data);
+});
