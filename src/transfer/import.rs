@@ -508,13 +508,15 @@ impl Importer<'_> {
         let complete = found.iter().find(|x| is_complete(x)).cloned();
         // Half imported by an interrupted import (more than one if a killed import's last
         // create reached the server late): marked abandoned and deleted.
+        // Runs marked abandoned by a killed import but still active are finished off too.
         let half_done: Vec<_> = found
             .iter()
-            .filter(|x| !is_complete(x) && !is_abandoned(x))
+            .filter(|x| !is_complete(x) && x.info.lifecycle_stage != "deleted")
             .collect();
         for old in &half_done {
             self.abandon(old).await?;
         }
+        let half_done: Vec<_> = half_done.into_iter().filter(|x| !is_abandoned(x)).collect();
         if let Some(done) = complete {
             self.run_ids
                 .insert(r.run_id.clone(), done.info.run_id.clone());
@@ -1114,7 +1116,8 @@ impl Importer<'_> {
             .find_runs_by_tag(&exp, LINEAGE_RUN, &src.run_id)
             .await?
         {
-            if old.info.run_id != dst && !is_complete(&old) && !is_abandoned(&old) {
+            if old.info.run_id != dst && !is_complete(&old) && old.info.lifecycle_stage != "deleted"
+            {
                 self.abandon(&old).await?;
             }
         }
