@@ -10,11 +10,11 @@ use mlflow_archive::transfer::archive_sink::ArchiveSink;
 /// Checks that `output` is `-`, a path ending in `.mlar`, or a new (or empty) directory for the
 /// Python tool's layout.
 pub fn check_output(output: &Path) -> anyhow::Result<()> {
-    if output.extension().is_some_and(|e| e == "zip") {
-        anyhow::bail!(
-            "output {}: zips of the Python tool's layout come later; give a .mlar path, - or a directory",
-            output.display()
-        );
+    if is_zip(output) {
+        if output.is_dir() {
+            anyhow::bail!("output {}: a directory, not a zip file", output.display());
+        }
+        return Ok(());
     }
     if is_tree(output)
         && output.exists()
@@ -28,7 +28,13 @@ pub fn check_output(output: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `output` names a directory tree (the Python tool's layout) rather than an archive.
+/// Whether `output` names a zip of the Python tool's layout.
+pub fn is_zip(output: &Path) -> bool {
+    output.extension().is_some_and(|e| e == "zip")
+}
+
+/// Whether `output` names the Python tool's layout (a directory, or a zip) rather than an
+/// archive.
 pub fn is_tree(output: &Path) -> bool {
     output.as_os_str() != "-" && output.extension().is_none_or(|e| e != "mlar")
 }
@@ -51,7 +57,8 @@ async fn write_tree_output(
 ) -> anyhow::Result<WriteSummary> {
     use mlflow_archive::legacy::v2_write::{Shape, write_tree};
     let partial = partial_of(output);
-    if partial.exists() {
+    let zip = is_zip(output);
+    if partial.is_dir() {
         std::fs::remove_dir_all(&partial)
             .with_context(|| format!("removing the leftover {}", partial.display()))?;
     }
@@ -63,7 +70,11 @@ async fn write_tree_output(
             reader,
         ))?;
         let shape = Shape::for_scope(r.header().source.as_ref().and_then(|s| s.scope.as_deref()));
-        write_tree(&mut r, &target, shape).map(drop)
+        if zip {
+            mlflow_archive::legacy::v2_write::write_tree_zip(&mut r, &target, shape).map(drop)
+        } else {
+            write_tree(&mut r, &target, shape).map(drop)
+        }
     });
     let line = crate::cli::progress::ProgressLine::start(global, "exporting");
     let mut sink = ArchiveSink::start(
@@ -84,8 +95,13 @@ async fn write_tree_output(
         .map_err(|e| anyhow::anyhow!("the tree writer failed: {e}"))?
         .map_err(|_| anyhow::anyhow!("the tree writer panicked"))?;
     let summary = result?;
-    written.with_context(|| format!("writing {}", output.display()))?;
-    if output.exists() {
+    if let Err(e) = written {
+        if zip {
+            let _ = std::fs::remove_file(&partial);
+        }
+        return Err(anyhow::Error::from(e).context(format!("writing {}", output.display())));
+    }
+    if !zip && output.exists() {
         std::fs::remove_dir(output)
             .with_context(|| format!("replacing the empty {}", output.display()))?;
     }

@@ -76,9 +76,25 @@ pub fn write_tree<R: Read>(
     shape: Shape,
 ) -> Result<TreeSummary> {
     prepare(out)?;
+    write_to(r, Out::dir(out), shape)
+}
+
+/// Writes the archive read by `r` as a `.zip` of a v2 tree at `zip` (created or replaced), file
+/// by file, each deflated as it streams.
+pub fn write_tree_zip<R: Read>(
+    r: &mut ArchiveReader<R>,
+    zip: &Path,
+    shape: Shape,
+) -> Result<TreeSummary> {
+    write_to(r, Out::zip(zip)?, shape)
+}
+
+fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<TreeSummary> {
     let system = system(r.header());
+    let out = w.root.clone();
     let mut t = Tree {
-        out: out.to_path_buf(),
+        w,
+        out,
         shape,
         system,
         summary: TreeSummary::default(),
@@ -94,13 +110,10 @@ pub fn write_tree<R: Read>(
             Record::MetricChunk(c) => t.chunk(&c)?,
             Record::Artifact(a) => {
                 let path = t.artifact_path(&a.path)?;
-                if let Some(parent) = path.parent() {
-                    mkdir(parent)?;
-                }
-                let mut f = create(&path)?;
-                std::io::copy(&mut r.body(), &mut f)
+                t.w.start(&path)?;
+                std::io::copy(&mut r.body(), &mut t.w)
                     .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-                flush(f, &path)?;
+                t.w.end_file(&path)?;
                 t.summary.artifacts += 1;
             }
             Record::LoggedModel(m) => t.begin_logged_model(m)?,
@@ -111,6 +124,7 @@ pub fn write_tree<R: Read>(
         }
     }
     t.finish()?;
+    t.w.close()?;
     Ok(t.summary)
 }
 
@@ -133,15 +147,113 @@ fn mkdir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
 }
 
-fn create(p: &Path) -> Result<BufWriter<File>> {
-    File::create(p)
-        .map(|f| BufWriter::with_capacity(64 << 10, f))
-        .map_err(|e| Error::io(format!("creating {}", p.display()), e))
+/// Where the tree's files go, one at a time: a directory, or entries of a zip.
+struct Out {
+    /// Paths are built under this (the directory, or the zip's path) and stored relative to it.
+    root: PathBuf,
+    kind: OutKind,
 }
 
-fn flush(mut f: BufWriter<File>, p: &Path) -> Result<()> {
-    f.flush()
-        .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+enum OutKind {
+    Dir(Option<BufWriter<File>>),
+    /// `None` once finished.
+    Zip(Option<Box<zip::ZipWriter<BufWriter<File>>>>),
+}
+
+impl Out {
+    fn dir(root: &Path) -> Self {
+        Out {
+            root: root.to_path_buf(),
+            kind: OutKind::Dir(None),
+        }
+    }
+
+    fn zip(path: &Path) -> Result<Self> {
+        let f =
+            File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        Ok(Out {
+            root: path.to_path_buf(),
+            kind: OutKind::Zip(Some(Box::new(zip::ZipWriter::new(
+                BufWriter::with_capacity(256 << 10, f),
+            )))),
+        })
+    }
+
+    /// Starts the file at `p` (under the root); the previous one must be ended.
+    fn start(&mut self, p: &Path) -> Result<()> {
+        match &mut self.kind {
+            OutKind::Dir(current) => {
+                if let Some(parent) = p.parent() {
+                    mkdir(parent)?;
+                }
+                let f = File::create(p)
+                    .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+                *current = Some(BufWriter::with_capacity(64 << 10, f));
+                Ok(())
+            }
+            OutKind::Zip(None) => Err(Error::Config("the zip is finished".into())),
+            OutKind::Zip(Some(z)) => {
+                let rel = p
+                    .strip_prefix(&self.root)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .ok_or_else(|| {
+                        Error::Config(format!("{}: not a name for a zip entry", p.display()))
+                    })?;
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .large_file(true);
+                z.start_file(rel, options).map_err(|e| {
+                    Error::Config(format!("{}: entry {rel:?}: {e}", self.root.display()))
+                })
+            }
+        }
+    }
+
+    /// Ends the file at `p`.
+    fn end_file(&mut self, p: &Path) -> Result<()> {
+        if let OutKind::Dir(current) = &mut self.kind
+            && let Some(mut f) = current.take()
+        {
+            f.flush()
+                .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Completes the output (a zip's central directory).
+    fn close(&mut self) -> Result<()> {
+        if let OutKind::Zip(slot) = &mut self.kind
+            && let Some(z) = slot.take()
+        {
+            let mut f = z.finish().map_err(|e| {
+                Error::Config(format!("{}: finishing the zip: {e}", self.root.display()))
+            })?;
+            f.flush()
+                .map_err(|e| Error::io(format!("writing {}", self.root.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.kind {
+            OutKind::Dir(Some(f)) => f.write(buf),
+            OutKind::Dir(None) => Err(std::io::Error::other("no file is open")),
+            OutKind::Zip(Some(z)) => z.write(buf),
+            OutKind::Zip(None) => Err(std::io::Error::other("the zip is finished")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.kind {
+            OutKind::Dir(Some(f)) => f.flush(),
+            OutKind::Dir(None) => Ok(()),
+            OutKind::Zip(Some(z)) => z.flush(),
+            OutKind::Zip(None) => Ok(()),
+        }
+    }
 }
 
 /// The `system` section the Python tool writes in every file.
@@ -160,16 +272,22 @@ fn system(h: &rec::Header) -> Value {
 }
 
 /// Writes a file the way the Python tool does: `system`, `info`, `mlflow`, indented.
-fn write_doc(path: &Path, system: &Value, info: Option<Value>, mlflow: Value) -> Result<()> {
+fn write_doc(
+    w: &mut Out,
+    path: &Path,
+    system: &Value,
+    info: Option<Value>,
+    mlflow: Value,
+) -> Result<()> {
     let mut doc = serde_json::Map::new();
     doc.insert("system".into(), system.clone());
     if let Some(i) = info {
         doc.insert("info".into(), i);
     }
     doc.insert("mlflow".into(), mlflow);
-    let mut f = create(path)?;
-    write_json(&mut f, &Value::Object(doc), path)?;
-    flush(f, path)
+    w.start(path)?;
+    write_json(w, &Value::Object(doc), path)?;
+    w.end_file(path)
 }
 
 fn write_json(f: &mut impl Write, v: &Value, path: &Path) -> Result<()> {
@@ -199,7 +317,7 @@ enum Open {
     /// A run whose `run.json` is still being written (its metrics object is open).
     Run {
         dir: PathBuf,
-        json: Option<BufWriter<File>>,
+        json: bool,
         /// The metric key whose list is open, and the keys closed.
         key: Option<String>,
         done_keys: HashSet<String>,
@@ -216,6 +334,7 @@ enum Open {
 }
 
 struct Tree {
+    w: Out,
     out: PathBuf,
     shape: Shape,
     system: Value,
@@ -260,9 +379,8 @@ impl Tree {
             Shape::Run => self.out.clone(),
             _ => self.experiment_dir(&r.experiment_id).join(&r.run_id),
         };
-        mkdir(&dir)?;
         let path = dir.join("run.json");
-        let mut f = create(&path)?;
+        self.w.start(&path)?;
         let info = json!({
             "run_uuid": r.run_id,
             "run_id": r.run_id,
@@ -290,24 +408,25 @@ impl Tree {
         let outputs = json!({
             "model_outputs": r.model_outputs.iter().map(|o| json!({"model_id": o.model_id, "step": o.step})).collect::<Vec<_>>(),
         });
-        let write = |f: &mut BufWriter<File>, s: &str| {
+        let write = |f: &mut Out, s: &str| {
             f.write_all(s.as_bytes())
                 .map_err(|e| Error::io(format!("writing {}", path.display()), e))
         };
-        write(&mut f, "{\n\"system\": ")?;
-        write_json(&mut f, &self.system, &path)?;
-        write(&mut f, ",\n\"mlflow\": {\n\"info\": ")?;
-        write_json(&mut f, &info, &path)?;
+        let f = &mut self.w;
+        write(f, "{\n\"system\": ")?;
+        write_json(f, &self.system, &path)?;
+        write(f, ",\n\"mlflow\": {\n\"info\": ")?;
+        write_json(f, &info, &path)?;
         for (k, v) in [
             ("params", &params),
             ("tags", &tags),
             ("inputs", &inputs),
             ("outputs", &outputs),
         ] {
-            write(&mut f, &format!(",\n\"{k}\": "))?;
-            write_json(&mut f, v, &path)?;
+            write(f, &format!(",\n\"{k}\": "))?;
+            write_json(f, v, &path)?;
         }
-        write(&mut f, ",\n\"metrics\": {")?;
+        write(f, ",\n\"metrics\": {")?;
         if let Some(e) = self.experiments.get_mut(&r.experiment_id) {
             e.runs.push(r.run_id.clone());
         }
@@ -318,7 +437,7 @@ impl Tree {
         self.summary.runs += 1;
         self.open = Open::Run {
             dir,
-            json: Some(f),
+            json: true,
             key: None,
             done_keys: HashSet::new(),
             points: false,
@@ -329,7 +448,7 @@ impl Tree {
     fn chunk(&mut self, c: &rec::MetricChunk) -> Result<()> {
         let Open::Run {
             dir,
-            json: Some(f),
+            json: true,
             key,
             done_keys,
             points,
@@ -342,6 +461,7 @@ impl Tree {
         };
         let path = dir.join("run.json");
         let io = |e| Error::io(format!("writing {}", path.display()), e);
+        let f = &mut self.w;
         if key.as_deref() != Some(c.key.as_str()) {
             if !done_keys.insert(c.key.clone()) {
                 return Err(Error::Config(format!(
@@ -384,8 +504,9 @@ impl Tree {
     /// Closes the open run's `run.json` (its metrics are complete once artifacts begin).
     fn close_run_json(&mut self) -> Result<()> {
         if let Open::Run { dir, json, key, .. } = &mut self.open
-            && let Some(mut f) = json.take()
+            && std::mem::take(json)
         {
+            let f = &mut self.w;
             let path = dir.join("run.json");
             let end = if key.is_some() {
                 "]\n}\n}\n}\n"
@@ -394,7 +515,7 @@ impl Tree {
             };
             f.write_all(end.as_bytes())
                 .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-            flush(f, &path)?;
+            f.end_file(&path)?;
         }
         Ok(())
     }
@@ -425,7 +546,6 @@ impl Tree {
             .experiment_dir(&m.experiment_id)
             .join("logged_models")
             .join(&m.model_id);
-        mkdir(&dir)?;
         if let Some(e) = self.experiments.get_mut(&m.experiment_id) {
             e.logged_models.push(m.model_id.clone());
         }
@@ -467,7 +587,13 @@ impl Tree {
                     "status_message": m.status_message, "tags": tags_map(&m.tags),
                     "params": tags_map(&m.params),
                 });
-                write_doc(&dir.join("logged_model.json"), &self.system, None, doc)
+                write_doc(
+                    &mut self.w,
+                    &dir.join("logged_model.json"),
+                    &self.system,
+                    None,
+                    doc,
+                )
             }
             Open::Model { record, versions } => {
                 self.models.push(record.name.clone());
@@ -477,12 +603,15 @@ impl Tree {
         }
     }
 
-    fn write_model(&self, m: rec::RegisteredModel, versions: Vec<rec::ModelVersion>) -> Result<()> {
+    fn write_model(
+        &mut self,
+        m: rec::RegisteredModel,
+        versions: Vec<rec::ModelVersion>,
+    ) -> Result<()> {
         let dir = match self.shape {
             Shape::Bulk => self.out.join("models").join(safe_name(&m.name)),
             _ => self.out.clone(),
         };
-        mkdir(&dir)?;
         let aliases_of = |n: u64| -> Vec<String> {
             m.aliases
                 .iter()
@@ -521,7 +650,13 @@ impl Tree {
             "num_src_versions": versions_len(&doc), "num_dst_versions": versions_len(&doc),
             "failed_versions": [], "export_latest_versions": false,
         });
-        write_doc(&dir.join("model.json"), &self.system, Some(info), doc)
+        write_doc(
+            &mut self.w,
+            &dir.join("model.json"),
+            &self.system,
+            Some(info),
+            doc,
+        )
     }
 
     /// The listing files, last.
@@ -532,7 +667,6 @@ impl Tree {
             if self.shape != Shape::Experiment && self.shape != Shape::Bulk {
                 continue;
             }
-            mkdir(&dir)?;
             let x = &e.record;
             let doc = json!({
                 "experiment": {
@@ -548,7 +682,13 @@ impl Tree {
                 "num_total_runs": e.runs.len(), "num_ok_runs": e.runs.len(),
                 "num_failed_runs": 0, "failed_runs": [],
             });
-            write_doc(&dir.join("experiment.json"), &self.system, Some(info), doc)?;
+            write_doc(
+                &mut self.w,
+                &dir.join("experiment.json"),
+                &self.system,
+                Some(info),
+                doc,
+            )?;
         }
         if self.shape == Shape::Bulk {
             let exps: Vec<Value> = self
@@ -556,8 +696,8 @@ impl Tree {
                 .values()
                 .map(|e| json!({"id": e.record.experiment_id, "name": e.record.name, "ok_runs": e.runs.len(), "failed_runs": 0}))
                 .collect();
-            mkdir(&self.out.join("experiments"))?;
             write_doc(
+                &mut self.w,
                 &self.out.join("experiments/experiments.json"),
                 &self.system,
                 Some(json!({"experiments": exps.len()})),
@@ -565,8 +705,8 @@ impl Tree {
             )?;
             let mut names = self.models.clone();
             names.sort();
-            mkdir(&self.out.join("models"))?;
             write_doc(
+                &mut self.w,
                 &self.out.join("models/models.json"),
                 &self.system,
                 Some(
@@ -575,6 +715,7 @@ impl Tree {
                 json!({ "models": names }),
             )?;
             write_doc(
+                &mut self.w,
                 &self.out.join("manifest.json"),
                 &self.system,
                 Some(json!({})),

@@ -394,6 +394,12 @@ fn convert_round_trips_between_archives_and_v2_trees() {
     for (k, v) in &ua {
         assert_eq!(v, &ub[k], "{k}");
     }
+    // The same through a zip of the tree.
+    let z = dir.path().join("tree.zip");
+    convert(&a, &z);
+    let c = dir.path().join("c.mlar");
+    convert(&z, &c);
+    assert_eq!(ua, units(read(&c)), "archive → zip → archive");
 
     for kind in ["experiment", "model", "run", "all"] {
         let x = dir.path().join(format!("{kind}-1.mlar"));
@@ -489,6 +495,43 @@ async fn export_to_a_directory_writes_the_v2_layout_and_it_imports_back() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an empty directory"));
 
+    // -o x.zip: the same tree, zipped as it streams.
+    let zipped = dir.path().join("exported.zip");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &name,
+        "--export-deleted-runs",
+        "-o",
+    ])
+    .arg(&zipped);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_zip = unique("from-zip");
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--use-src-user-id",
+        "-i",
+    ])
+    .arg(&zipped)
+    .args(["--experiment-name", &from_zip]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let target = unique("from-tree");
     let mut cmd = cli();
     cmd.args([
@@ -509,6 +552,11 @@ async fn export_to_a_directory_writes_the_v2_layout_and_it_imports_back() {
     let a = observe(&src, &name, None).await;
     let b = observe(&dst, &target, None).await;
     assert_eq!(a.runs.len(), 4);
+    let z = observe(&dst, &from_zip, None).await;
+    assert!(
+        z.runs == b.runs,
+        "the zipped export imports like the directory"
+    );
     for (run, r) in &a.runs {
         let o = &b.runs[run];
         assert_eq!(

@@ -18,8 +18,8 @@ pub struct Args {
     #[arg(value_name = "IN")]
     input: PathBuf,
 
-    /// What to write: an archive (a path ending in .mlar, or - for standard output) or a new
-    /// directory in the layout of mlflow-export-import (export file version 2).
+    /// What to write: an archive (a path ending in .mlar, or - for standard output), a new
+    /// directory in the layout of mlflow-export-import (export file version 2), or a .zip of one.
     #[arg(value_name = "OUT")]
     output: PathBuf,
 
@@ -33,12 +33,6 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let name = input_name(&args.input);
     let to_archive =
         args.output.as_os_str() == "-" || args.output.extension().is_some_and(|e| e == "mlar");
-    if args.output.extension().is_some_and(|e| e == "zip") {
-        anyhow::bail!(
-            "output {}: zips of the Python tool's layout come later; give a directory",
-            args.output.display()
-        );
-    }
     if to_archive {
         if !args.input.is_dir() && args.input.extension().is_none_or(|e| e != "zip") {
             anyhow::bail!(
@@ -72,12 +66,37 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                 .and_then(|s| s.scope.as_deref()),
         ),
     };
-    let summary = write_tree(&mut reader, &args.output, shape).with_context(|| {
-        format!(
-            "converting {name} to {} (what was written there is incomplete)",
-            args.output.display()
-        )
-    })?;
+    let summary = if crate::cli::archive_out::is_zip(&args.output) {
+        // Written as OUT.partial, renamed when complete.
+        let mut partial = args.output.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let written =
+            mlflow_archive::legacy::v2_write::write_tree_zip(&mut reader, &partial, shape);
+        match written {
+            Ok(s) => {
+                std::fs::rename(&partial, &args.output).with_context(|| {
+                    format!(
+                        "renaming {} to {}",
+                        partial.display(),
+                        args.output.display()
+                    )
+                })?;
+                s
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(anyhow::Error::from(e).context(format!("converting {name}")));
+            }
+        }
+    } else {
+        write_tree(&mut reader, &args.output, shape).with_context(|| {
+            format!(
+                "converting {name} to {} (what was written there is incomplete)",
+                args.output.display()
+            )
+        })?
+    };
     if !global.quiet {
         eprintln!(
             "converted {name} to {} ({shape:?} layout of mlflow-export-import): {} experiments, {} runs, {} logged models, {} registered models with {} versions, {} artifact files",

@@ -26,7 +26,7 @@ pub struct Args {
     experiment: String,
 
     /// Where to write: an archive (a path ending in .mlar, or - for standard output), or a new
-    /// directory in the layout of mlflow-export-import (export file version 2).
+    /// directory in the layout of mlflow-export-import (export file version 2), or a .zip of one.
     #[arg(
         short = 'o',
         long = "output",
