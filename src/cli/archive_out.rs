@@ -49,13 +49,50 @@ fn partial_of(output: &Path) -> PathBuf {
 /// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
 /// in-process pipe into the tree writer (nothing staged), which writes `OUTPUT.partial/`, renamed
 /// to `output` only when complete.
+/// Writes the archive read by `r` as a tree of the Python tool at `target` (a new directory, or a
+/// zip file when `zip`), in the layout `flags` ask for; returns what the classic layout dropped.
+pub fn write_tree_from<R: std::io::Read>(
+    r: &mut mlflow_archive::format::ArchiveReader<R>,
+    target: &Path,
+    zip: bool,
+    shape: mlflow_archive::legacy::v2_write::Shape,
+    flags: &crate::cli::args::TreeFlags,
+) -> mlflow_archive::Result<(mlflow_archive::legacy::v2_write::TreeSummary, Vec<String>)> {
+    use mlflow_archive::legacy::{classic_write, v2_write};
+    if flags.layout == "classic" {
+        let mut lossy = classic_write::Lossy {
+            allowed: flags.allow_lossy,
+            dropped: Vec::new(),
+        };
+        let summary = classic_write::write_classic(r, target, zip, shape, &mut lossy)?;
+        return Ok((summary, lossy.dropped));
+    }
+    let summary = if zip {
+        v2_write::write_tree_zip(r, target, shape)?
+    } else {
+        v2_write::write_tree(r, target, shape)?
+    };
+    Ok((summary, Vec::new()))
+}
+
+/// Prints what a classic tree dropped.
+pub fn print_dropped(dropped: &[String], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for d in dropped {
+        eprintln!("dropped (the classic layout cannot hold it): {d}");
+    }
+}
+
 async fn write_tree_output(
     output: &Path,
     builder: WriterBuilder,
     global: &crate::cli::Global,
+    flags: &crate::cli::args::TreeFlags,
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
-    use mlflow_archive::legacy::v2_write::{Shape, write_tree};
+    use mlflow_archive::legacy::v2_write::Shape;
     let partial = partial_of(output);
     let zip = is_zip(output);
     if partial.is_dir() {
@@ -64,17 +101,14 @@ async fn write_tree_output(
     }
     let (reader, writer) = std::io::pipe().context("creating a pipe")?;
     let target = partial.clone();
-    let tree = std::thread::spawn(move || -> mlflow_archive::Result<()> {
+    let flags_for_thread = flags.clone();
+    let tree = std::thread::spawn(move || -> mlflow_archive::Result<Vec<String>> {
         let mut r = mlflow_archive::format::ArchiveReader::new(std::io::BufReader::with_capacity(
             256 << 10,
             reader,
         ))?;
         let shape = Shape::for_scope(r.header().source.as_ref().and_then(|s| s.scope.as_deref()));
-        if zip {
-            mlflow_archive::legacy::v2_write::write_tree_zip(&mut r, &target, shape).map(drop)
-        } else {
-            write_tree(&mut r, &target, shape).map(drop)
-        }
+        write_tree_from(&mut r, &target, zip, shape, &flags_for_thread).map(|(_, d)| d)
     });
     let line = crate::cli::progress::ProgressLine::start(global, "exporting");
     let mut sink = ArchiveSink::start(
@@ -95,12 +129,18 @@ async fn write_tree_output(
         .map_err(|e| anyhow::anyhow!("the tree writer failed: {e}"))?
         .map_err(|_| anyhow::anyhow!("the tree writer panicked"))?;
     let summary = result?;
-    if let Err(e) = written {
-        if zip {
-            let _ = std::fs::remove_file(&partial);
+    let dropped = match written {
+        Ok(d) => d,
+        Err(e) => {
+            if zip {
+                let _ = std::fs::remove_file(&partial);
+            } else {
+                let _ = std::fs::remove_dir_all(&partial);
+            }
+            return Err(anyhow::Error::from(e).context(format!("writing {}", output.display())));
         }
-        return Err(anyhow::Error::from(e).context(format!("writing {}", output.display())));
-    }
+    };
+    print_dropped(&dropped, global.quiet);
     if !zip && output.exists() {
         std::fs::remove_dir(output)
             .with_context(|| format!("replacing the empty {}", output.display()))?;
@@ -115,11 +155,12 @@ pub async fn write_archive(
     output: &Path,
     builder: WriterBuilder,
     global: &crate::cli::Global,
+    flags: &crate::cli::args::TreeFlags,
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
     check_output(output)?;
     if is_tree(output) {
-        return write_tree_output(output, builder, global, fill).await;
+        return write_tree_output(output, builder, global, flags, fill).await;
     }
     let to_stdout = output.as_os_str() == "-";
     let partial = partial_of(output);

@@ -94,6 +94,21 @@ pub fn legacy_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// How a tree of the Python tool is written (exports to a directory or zip, and `convert`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TreeFlags {
+    /// The layout of a directory or zip output: v2 (mlflow-export-import 1.2.0 and later, holds
+    /// everything) or classic (2020-2021: one value per metric, no inputs, logged models or
+    /// aliases).
+    #[arg(long, value_name = "LAYOUT", value_parser = ["v2", "classic"], default_value = "v2")]
+    pub layout: String,
+
+    /// Write the classic layout even when it cannot hold everything; what is dropped is listed,
+    /// object by object. Without it, the first such object stops the export, named.
+    #[arg(long)]
+    pub allow_lossy: bool,
+}
+
 /// `--notebook-formats`, for every export.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NotebookFlag {

@@ -129,7 +129,7 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
 }
 
 /// Refuses to write into a non-empty directory; creates `out`.
-fn prepare(out: &Path) -> Result<()> {
+pub(crate) fn prepare(out: &Path) -> Result<()> {
     if out.exists() {
         let mut entries = std::fs::read_dir(out)
             .map_err(|e| Error::io(format!("reading {}", out.display()), e))?;
@@ -148,9 +148,9 @@ fn mkdir(p: &Path) -> Result<()> {
 }
 
 /// Where the tree's files go, one at a time: a directory, or entries of a zip.
-struct Out {
+pub(crate) struct Out {
     /// Paths are built under this (the directory, or the zip's path) and stored relative to it.
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     kind: OutKind,
 }
 
@@ -161,14 +161,14 @@ enum OutKind {
 }
 
 impl Out {
-    fn dir(root: &Path) -> Self {
+    pub(crate) fn dir(root: &Path) -> Self {
         Out {
             root: root.to_path_buf(),
             kind: OutKind::Dir(None),
         }
     }
 
-    fn zip(path: &Path) -> Result<Self> {
+    pub(crate) fn zip(path: &Path) -> Result<Self> {
         let f =
             File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         Ok(Out {
@@ -180,7 +180,7 @@ impl Out {
     }
 
     /// Starts the file at `p` (under the root); the previous one must be ended.
-    fn start(&mut self, p: &Path) -> Result<()> {
+    pub(crate) fn start(&mut self, p: &Path) -> Result<()> {
         match &mut self.kind {
             OutKind::Dir(current) => {
                 if let Some(parent) = p.parent() {
@@ -211,7 +211,7 @@ impl Out {
     }
 
     /// Ends the file at `p`.
-    fn end_file(&mut self, p: &Path) -> Result<()> {
+    pub(crate) fn end_file(&mut self, p: &Path) -> Result<()> {
         if let OutKind::Dir(current) = &mut self.kind
             && let Some(mut f) = current.take()
         {
@@ -222,7 +222,7 @@ impl Out {
     }
 
     /// Completes the output (a zip's central directory).
-    fn close(&mut self) -> Result<()> {
+    pub(crate) fn close(&mut self) -> Result<()> {
         if let OutKind::Zip(slot) = &mut self.kind
             && let Some(z) = slot.take()
         {
@@ -290,14 +290,14 @@ fn write_doc(
     w.end_file(path)
 }
 
-fn write_json(f: &mut impl Write, v: &Value, path: &Path) -> Result<()> {
+pub(crate) fn write_json(f: &mut impl Write, v: &Value, path: &Path) -> Result<()> {
     serde_json::to_writer_pretty(&mut *f, v).map_err(|e| Error::Json {
         what: format!("writing {}", path.display()),
         source: e,
     })
 }
 
-fn tags_map(tags: &[rec::Tag]) -> Value {
+pub(crate) fn tags_map(tags: &[rec::Tag]) -> Value {
     Value::Object(
         tags.iter()
             .map(|t| (t.key.clone(), Value::String(t.value.clone())))
@@ -734,7 +734,7 @@ fn versions_len(doc: &Value) -> usize {
 
 /// A registered model's directory under `models/`: its name, as the Python tool uses it (a `/`
 /// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`).
-fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     if crate::legacy::v2::safe_relative(name) {
         return name.to_string();
     }
@@ -757,7 +757,7 @@ fn safe_name(name: &str) -> String {
 
 /// A metric value as Python's `json` writes it: a number, or a bare `NaN`, `Infinity`,
 /// `-Infinity`.
-fn value_token(v: f64) -> String {
+pub(crate) fn value_token(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

@@ -761,3 +761,85 @@ open("lie.zip", "wb").write(d)
         &["a.txt", "longer than the zip says"],
     );
 }
+
+/// The classic layout as output: what it can hold round-trips (the classic fixtures: tree →
+/// archive → classic tree → archive); what it cannot (histories, here) stops the conversion with
+/// the object named, unless --allow-lossy, which lists every object it dropped.
+#[test]
+fn classic_output_round_trips_what_it_holds_and_refuses_silent_loss() {
+    use crate::format_util::read_items;
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &std::path::Path| read_items(std::fs::File::open(p).unwrap()).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        assert_cmd::Command::cargo_bin("mlflow-archive")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for kind in ["experiment", "model", "list"] {
+        let a = dir.path().join(format!("classic-{kind}.mlar"));
+        convert(
+            &repo_root().join("tests/data/legacy/classic").join(kind),
+            &a,
+        );
+        for out in [format!("classic-{kind}"), format!("classic-{kind}.zip")] {
+            let t = dir.path().join(&out);
+            let o = run(&[
+                "convert".as_ref(),
+                a.as_os_str(),
+                t.as_os_str(),
+                "--layout".as_ref(),
+                "classic".as_ref(),
+            ]);
+            assert!(
+                o.status.success(),
+                "{kind}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let b = dir.path().join(format!("{out}.mlar"));
+            convert(&t, &b);
+            assert_eq!(units(read(&a)), units(read(&b)), "{out}");
+        }
+    }
+
+    let v2 = dir.path().join("v2.mlar");
+    convert(&fixture("experiment"), &v2);
+    let refused = dir.path().join("refused");
+    let o = run(&[
+        "convert".as_ref(),
+        v2.as_os_str(),
+        refused.as_os_str(),
+        "--layout".as_ref(),
+        "classic".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot hold run")
+            && stderr.contains("metric \"loss\"")
+            && stderr.contains("--allow-lossy"),
+        "{stderr}"
+    );
+    assert!(!refused.exists() && !dir.path().join("refused.partial").exists());
+
+    let lossy = dir.path().join("lossy");
+    let o = run(&[
+        "convert".as_ref(),
+        v2.as_os_str(),
+        lossy.as_os_str(),
+        "--layout".as_ref(),
+        "classic".as_ref(),
+        "--allow-lossy".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("dropped (the classic layout cannot hold it): run")
+            .count(),
+        4,
+        "one line per run's history: {stderr}"
+    );
+    assert!(lossy.join("manifest.json").is_file());
+}

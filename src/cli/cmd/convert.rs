@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mlflow_archive::format::ArchiveReader;
-use mlflow_archive::legacy::v2_write::{Shape, write_tree};
+use mlflow_archive::legacy::v2_write::Shape;
 
 use crate::cli::Global;
 use crate::cli::output::{input_name, open_input};
@@ -23,10 +23,13 @@ pub struct Args {
     #[arg(value_name = "OUT")]
     output: PathBuf,
 
-    /// The directory's shape: experiment, model, run or all (the export-all layout). Default: what
-    /// the input holds (its export's scope).
+    /// The tree's shape: experiment, model, run or all (the export-all layout). Default: what the
+    /// input holds (its export's scope).
     #[arg(long, value_name = "SHAPE", value_parser = ["experiment", "model", "run", "all"])]
-    layout: Option<String>,
+    shape: Option<String>,
+
+    #[command(flatten)]
+    tree: crate::cli::args::TreeFlags,
 }
 
 pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -53,7 +56,7 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     }
     let input = open_input(&args.input)?;
     let mut reader = ArchiveReader::new(input).with_context(|| format!("reading {name}"))?;
-    let shape = match args.layout.as_deref() {
+    let shape = match args.shape.as_deref() {
         Some("experiment") => Shape::Experiment,
         Some("model") => Shape::Model,
         Some("run") => Shape::Run,
@@ -66,41 +69,47 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                 .and_then(|s| s.scope.as_deref()),
         ),
     };
-    let summary = if crate::cli::archive_out::is_zip(&args.output) {
-        // Written as OUT.partial, renamed when complete.
-        let mut partial = args.output.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let written =
-            mlflow_archive::legacy::v2_write::write_tree_zip(&mut reader, &partial, shape);
-        match written {
-            Ok(s) => {
-                std::fs::rename(&partial, &args.output).with_context(|| {
-                    format!(
-                        "renaming {} to {}",
-                        partial.display(),
-                        args.output.display()
-                    )
-                })?;
-                s
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(anyhow::Error::from(e).context(format!("converting {name}")));
-            }
+    let zip = crate::cli::archive_out::is_zip(&args.output);
+    // Written as OUT.partial, renamed when complete.
+    let mut partial = args.output.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    if !zip {
+        crate::cli::archive_out::check_output(&args.output)?;
+        if partial.is_dir() {
+            std::fs::remove_dir_all(&partial)?;
         }
-    } else {
-        write_tree(&mut reader, &args.output, shape).with_context(|| {
-            format!(
-                "converting {name} to {} (what was written there is incomplete)",
-                args.output.display()
-            )
-        })?
+    }
+    let written =
+        crate::cli::archive_out::write_tree_from(&mut reader, &partial, zip, shape, &args.tree);
+    let (summary, dropped) = match written {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = if zip {
+                std::fs::remove_file(&partial)
+            } else {
+                std::fs::remove_dir_all(&partial)
+            };
+            return Err(anyhow::Error::from(e).context(format!("converting {name}")));
+        }
     };
+    if !zip && args.output.is_dir() {
+        std::fs::remove_dir(&args.output)
+            .with_context(|| format!("replacing the empty {}", args.output.display()))?;
+    }
+    std::fs::rename(&partial, &args.output).with_context(|| {
+        format!(
+            "renaming {} to {}",
+            partial.display(),
+            args.output.display()
+        )
+    })?;
+    crate::cli::archive_out::print_dropped(&dropped, global.quiet);
     if !global.quiet {
         eprintln!(
-            "converted {name} to {} ({shape:?} layout of mlflow-export-import): {} experiments, {} runs, {} logged models, {} registered models with {} versions, {} artifact files",
+            "converted {name} to {} ({shape:?} shape, {} layout of mlflow-export-import): {} experiments, {} runs, {} logged models, {} registered models with {} versions, {} artifact files",
             args.output.display(),
+            args.tree.layout,
             summary.experiments,
             summary.runs,
             summary.logged_models,

@@ -29,6 +29,9 @@ pub struct Args {
     output: PathBuf,
 
     #[command(flatten)]
+    tree: crate::cli::args::TreeFlags,
+
+    #[command(flatten)]
     export: ExportFlags,
 }
 
@@ -40,7 +43,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("all".into()),
     });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, &global, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_all(&client, sink, &opts).await
     })
     .await

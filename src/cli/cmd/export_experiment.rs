@@ -36,6 +36,9 @@ pub struct Args {
     output: PathBuf,
 
     #[command(flatten)]
+    tree: crate::cli::args::TreeFlags,
+
+    #[command(flatten)]
     export: ExportFlags,
 
     /// zstd level, 1 to 19.
@@ -76,7 +79,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             scope: Some("experiment".into()),
         });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, &global, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
     })
     .await

@@ -33,6 +33,9 @@ pub struct Args {
     )]
     output: PathBuf,
 
+    #[command(flatten)]
+    tree: crate::cli::args::TreeFlags,
+
     /// zstd level, 1 to 19.
     #[arg(long, default_value_t = 3)]
     level: i32,
@@ -50,7 +53,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     });
     let names = vec![args.model.clone()];
     let opts = args.notebooks.apply(global.export_options());
-    let summary = write_archive(&args.output, builder, &global, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_models(&client, &names, sink, &opts).await
     })
     .await

@@ -33,6 +33,9 @@ pub struct Args {
     output: PathBuf,
 
     #[command(flatten)]
+    tree: crate::cli::args::TreeFlags,
+
+    #[command(flatten)]
     notebooks: NotebookFlag,
 }
 
@@ -45,7 +48,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     });
     let ids = vec![args.run_id.clone()];
     let opts = args.notebooks.apply(global.export_options());
-    let summary = write_archive(&args.output, builder, &global, async |sink| {
+    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_runs(&client, &ids, sink, &opts).await
     })
     .await
