@@ -843,3 +843,73 @@ fn classic_output_round_trips_what_it_holds_and_refuses_silent_loss() {
     );
     assert!(lossy.join("manifest.json").is_file());
 }
+
+/// The Python tool's `import-model` reads each version's source as a local path, so it works only
+/// against a server whose artifact root is local to it (not one that serves artifacts). On such a
+/// server, importing the model tree mlflow-archive writes gives what importing the tool's own tree
+/// gives: every version's description, stage and tags, and every run's params, tags and history,
+/// read back with MLflow's Python client.
+#[tokio::test]
+async fn a_v2_model_tree_written_by_mlflow_archive_imports_with_the_python_tools_import_model() {
+    let Some(server) = tokio::task::spawn_blocking(|| {
+        crate::util::server::MlflowServer::start_without_artifact_proxy("py-model")
+    })
+    .await
+    .unwrap() else {
+        assert!(!crate::util::server::required(), "CI=true needs MLflow");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("m.mlar");
+    convert(&fixture("model"), &a);
+    let ours = dir.path().join("ours");
+    convert(&a, &ours);
+    assert!(ours.join("model.json").is_file());
+    for (tree, model, exp) in [
+        (fixture("model"), "from-python", "runs-from-python"),
+        (ours.clone(), "from-ours", "runs-from-ours"),
+    ] {
+        python_import(
+            &server.uri,
+            &tree,
+            &["import-model", "--model", model, "--experiment-name", exp],
+        )
+        .await;
+    }
+    let server_uri = server.uri.clone();
+    let dump = move |model: &'static str| {
+        let venv = venv().unwrap();
+        let uri = server_uri.clone();
+        let code = format!(
+            r#"
+import json, mlflow
+c = mlflow.MlflowClient()
+out = []
+for v in sorted(c.search_model_versions("name='{model}'"), key=lambda v: int(v.version)):
+    r = c.get_run(v.run_id)
+    hist = {{k: [(m.step, m.timestamp, m.value) for m in c.get_metric_history(r.info.run_id, k)] for k in r.data.metrics}}
+    tags = {{k: x for k, x in r.data.tags.items() if not k.startswith("mlflow.") and not k.startswith("mlflow_")}}
+    out.append([v.description, v.current_stage, v.tags, r.info.run_name, r.data.params, tags, {{k: sorted(h) for k, h in hist.items()}}])
+print(json.dumps(out, sort_keys=True))
+"#
+        );
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .arg("-c")
+            .arg(code)
+            .env("MLFLOW_TRACKING_URI", uri)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (theirs, ours) =
+        tokio::task::spawn_blocking(move || (dump("from-python"), dump("from-ours")))
+            .await
+            .unwrap();
+    assert!(theirs.contains("build 3"), "{theirs}");
+    assert_eq!(theirs, ours);
+}

@@ -83,7 +83,7 @@ impl MlflowServer {
         };
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start(&venv, name, auth) {
+            match Self::try_start(&venv, name, auth, true) {
                 Ok(s) => return Some(s),
                 Err(e) => last_err = e,
             }
@@ -91,10 +91,19 @@ impl MlflowServer {
         panic!("cannot start mlflow server {name}: {last_err}");
     }
 
+    /// A server that does not serve artifacts: clients write them into its local artifact root
+    /// themselves (the setup the Python tool's `import-model` needs; mlflow-archive needs the
+    /// artifact proxy, so only the Python tool writes here).
+    pub fn start_without_artifact_proxy(name: &str) -> Option<MlflowServer> {
+        let venv = venv()?;
+        Self::try_start(&venv, name, None, false).ok()
+    }
+
     fn try_start(
         venv: &Path,
         name: &str,
         auth: Option<&BasicAuth>,
+        serve_artifacts: bool,
     ) -> Result<MlflowServer, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("mlflow-archive-{name}-"))
@@ -115,11 +124,17 @@ impl MlflowServer {
         }
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
-            .arg("--serve-artifacts")
-            .arg("--artifacts-destination")
-            .arg(dir.join("artifacts"))
-            .args(["--workers", "1"])
+            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()));
+        if serve_artifacts {
+            cmd.arg("--serve-artifacts")
+                .arg("--artifacts-destination")
+                .arg(dir.join("artifacts"));
+        } else {
+            cmd.arg("--no-serve-artifacts")
+                .arg("--default-artifact-root")
+                .arg(dir.join("artifacts"));
+        }
+        cmd.args(["--workers", "1"])
             .args([
                 "--allowed-hosts",
                 "127.0.0.1:*,localhost:*,127.0.0.1,localhost",
