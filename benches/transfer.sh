@@ -9,6 +9,7 @@
 #   ... --peer                                  # also the Python mlflow-export-import (PyPI) on the
 #                                               # same servers (scripts/ensure-venv.sh installs it)
 #   ... --jobs N                                # mlflow-archive's --jobs (default 4)
+#   ... --bin PATH                              # another build of mlflow-archive (A/B comparisons)
 #
 # Prints a Markdown table (also written to target/bench-transfer-<set>.md). Every copy of the big
 # artifact on the destination is checked byte for byte (sha256) against the source's.
@@ -20,6 +21,7 @@ size_mib=1024
 points=1000000
 peer=0
 jobs=4
+other_bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --set) set_name=$2; shift 2 ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --points) points=$2; shift 2 ;;
     --peer) peer=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
+    --bin) other_bin=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +37,7 @@ done
 venv=$(scripts/ensure-venv.sh)
 echo "== building mlflow-archive (release)"
 cargo build --release --locked --quiet
-bin="$root/target/release/mlflow-archive"
+bin="${other_bin:-$root/target/release/mlflow-archive}"
 
 tmp=$(mktemp -d -t mlflow-archive-bench.XXXXXX)
 source scripts/servers.sh
