@@ -72,7 +72,7 @@ pub fn parse_records(data: &[u8]) {
 /// Reads `data` as the Python tool's JSON files: the first byte picks which file of a scratch
 /// tree it becomes (`run.json` of a single run, `experiment.json` naming that run, `model.json`,
 /// or a classic `manifest.json`), the rest is its content; the tree is then read into an archive
-/// in memory. The scratch directory is this process's own, reused.
+/// in memory. The scratch directory is this process's own, removed after each input.
 pub fn read_legacy_json(data: &[u8]) {
     let Some((&pick, content)) = data.split_first() else {
         return;
@@ -105,10 +105,11 @@ pub fn read_legacy_json(data: &[u8]) {
     {
         let _ = crate::legacy::v2::read_tree(&root, &mut w);
     }
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Reads `data` as a zip of the Python tool's tree: written to this process's scratch file, opened
-/// in place, and read into an archive in memory.
+/// in place, read into an archive in memory, and removed.
 pub fn read_legacy_zip(data: &[u8]) {
     let path = std::env::temp_dir().join(format!("mlflow-archive-fuzz-{}.zip", std::process::id()));
     if std::fs::write(&path, data).is_err() {
@@ -121,4 +122,5 @@ pub fn read_legacy_zip(data: &[u8]) {
     {
         let _ = crate::legacy::v2::read_tree_in(&tree, &path, &mut w);
     }
+    let _ = std::fs::remove_file(&path);
 }
