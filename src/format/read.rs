@@ -77,6 +77,7 @@ impl ReaderBuilder {
         let counted = Counting {
             inner: input,
             count: 0,
+            failed: false,
         };
         let mut dec = zstd::stream::read::Decoder::new(counted)
             .map_err(|e| Error::io("starting the zstd decoder", e))?;
@@ -106,11 +107,15 @@ impl ReaderBuilder {
 struct Counting<R> {
     inner: R,
     count: u64,
+    /// The input itself failed to read (as opposed to its bytes failing to decode).
+    failed: bool,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|e| {
+            self.failed = e.kind() != io::ErrorKind::Interrupted;
+        })?;
         self.count += n as u64;
         Ok(n)
     }
@@ -194,6 +199,11 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     fn stream_err(&self, offset: u64, e: io::Error) -> Error {
+        if self.input.get_ref().get_ref().get_ref().failed {
+            // Not the archive's fault: what it is read from failed (a file, a pipe, a tree of the
+            // Python tool being read into it), and says why.
+            return Error::io("reading the archive's input", e);
+        }
         let text = e.to_string();
         if text.contains("too much memory") {
             return self.fail(

@@ -182,6 +182,8 @@ fn inspect_fails(tree: &std::path::Path, want: &[&str]) {
     for w in want {
         assert!(stderr.contains(w), "{w:?} not in: {stderr}");
     }
+    // The tree's fault is named as such, not as a corrupt archive.
+    assert!(!stderr.contains("corrupt"), "{stderr}");
 }
 
 #[test]
