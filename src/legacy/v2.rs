@@ -512,7 +512,8 @@ fn write_artifacts<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>
     Ok(())
 }
 
-/// Reads `run.json` again and writes its `mlflow.metrics` as chunks, point by point.
+/// Reads `run.json` again and writes its `metrics` (under `mlflow` in file version 2, at the top
+/// in older files) as chunks, point by point.
 fn stream_metrics<W: Write>(
     t: &dyn Tree,
     path: &Path,
@@ -521,14 +522,13 @@ fn stream_metrics<W: Write>(
 ) -> Result<()> {
     let (_, f) = t.open(path)?;
     let mut de = serde_json::Deserializer::from_reader(QuoteNonFinite::new(f));
-    let mut failure: Option<Error> = None;
-    let seed = Top {
+    let mut scan = Scan {
         sink: &mut |c: rec::MetricChunk| w.metric_chunk(&c),
-        failure: &mut failure,
+        failure: None,
         when,
     };
-    let parsed = seed.deserialize(&mut de);
-    if let Some(e) = failure {
+    let parsed = Object(&mut scan).deserialize(&mut de);
+    if let Some(e) = scan.failure {
         return Err(e);
     }
     parsed.map_err(|e| Error::Json {
@@ -537,91 +537,59 @@ fn stream_metrics<W: Write>(
     })
 }
 
-type Sink<'a> = &'a mut dyn FnMut(rec::MetricChunk) -> Result<()>;
-
-/// The whole `run.json`, looking only into `mlflow.metrics`.
-struct Top<'a, 'b> {
-    sink: Sink<'a>,
-    failure: &'b mut Option<Error>,
+/// Where the chunks of a streamed `run.json` go, and what a classic single value is timed at.
+struct Scan<'s> {
+    sink: &'s mut dyn FnMut(rec::MetricChunk) -> Result<()>,
+    /// The sink's own error (serde carries only text).
+    failure: Option<Error>,
+    /// The time given to a classic file's one value per metric.
     when: i64,
 }
 
-impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+impl Scan<'_> {
+    fn emit<E: serde::de::Error>(&mut self, chunk: rec::MetricChunk) -> std::result::Result<(), E> {
+        if chunk.points.is_empty() {
+            return Ok(());
+        }
+        (self.sink)(chunk).map_err(|e| {
+            let msg = e.to_string();
+            self.failure = Some(e);
+            E::custom(msg)
+        })
+    }
+}
+
+/// An object of `run.json`: its `metrics` are read, `mlflow` is looked into, the rest skipped.
+struct Object<'c, 's>(&'c mut Scan<'s>);
+
+impl<'de> DeserializeSeed<'de> for Object<'_, '_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Top<'_, '_> {
+impl<'de> Visitor<'de> for Object<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a run.json object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
-            if key == "mlflow" {
-                map.next_value_seed(Section {
-                    sink: &mut *self.sink,
-                    failure: &mut *self.failure,
-                    when: self.when,
-                })?;
-            } else if key == "metrics" {
-                // The classic and 1.1.x files have no sections.
-                map.next_value_seed(Metrics {
-                    sink: &mut *self.sink,
-                    failure: &mut *self.failure,
-                    when: self.when,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match key.as_str() {
+                "mlflow" => map.next_value_seed(Object(&mut *self.0))?,
+                "metrics" => map.next_value_seed(Metrics(&mut *self.0))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(())
     }
 }
 
-/// The `mlflow` section, looking only into `metrics`.
-struct Section<'a, 'b> {
-    sink: Sink<'a>,
-    failure: &'b mut Option<Error>,
-    when: i64,
-}
-
-impl<'de> DeserializeSeed<'de> for Section<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Section<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the mlflow section")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "metrics" {
-                map.next_value_seed(Metrics {
-                    sink: &mut *self.sink,
-                    failure: &mut *self.failure,
-                    when: self.when,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `metrics`: key → list of points.
-struct Metrics<'a, 'b> {
-    sink: Sink<'a>,
-    failure: &'b mut Option<Error>,
-    when: i64,
-}
+/// `metrics`: key → history.
+struct Metrics<'c, 's>(&'c mut Scan<'s>);
 
 impl<'de> DeserializeSeed<'de> for Metrics<'_, '_> {
     type Value = ();
@@ -642,9 +610,7 @@ impl<'de> Visitor<'de> for Metrics<'_, '_> {
         while let Some(key) = map.next_key::<String>()? {
             map.next_value_seed(History {
                 key,
-                sink: &mut *self.sink,
-                failure: &mut *self.failure,
-                when: self.when,
+                scan: &mut *self.0,
             })?;
         }
         Ok(())
@@ -652,11 +618,9 @@ impl<'de> Visitor<'de> for Metrics<'_, '_> {
 }
 
 /// One metric's history: a list of points, or (classic `run.json`) a single latest value.
-struct History<'a, 'b> {
+struct History<'c, 's> {
     key: String,
-    sink: Sink<'a>,
-    failure: &'b mut Option<Error>,
-    when: i64,
+    scan: &'c mut Scan<'s>,
 }
 
 #[derive(Deserialize)]
@@ -682,19 +646,6 @@ impl<'de> DeserializeSeed<'de> for History<'_, '_> {
     }
 }
 
-impl History<'_, '_> {
-    fn emit<E: serde::de::Error>(&mut self, chunk: rec::MetricChunk) -> std::result::Result<(), E> {
-        if chunk.points.is_empty() {
-            return Ok(());
-        }
-        (self.sink)(chunk).map_err(|e| {
-            let msg = e.to_string();
-            *self.failure = Some(e);
-            E::custom(msg)
-        })
-    }
-}
-
 impl<'de> Visitor<'de> for History<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -704,17 +655,17 @@ impl<'de> Visitor<'de> for History<'_, '_> {
             self.key
         )
     }
-    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> std::result::Result<(), E> {
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<(), E> {
         let chunk = rec::MetricChunk {
-            key: self.key.clone(),
+            key: self.key,
             points: vec![rec::Point {
                 step: 0,
-                timestamp: self.when,
+                timestamp: self.scan.when,
                 value: v,
             }],
             ..rec::MetricChunk::default()
         };
-        self.emit(chunk)
+        self.scan.emit(chunk)
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<(), E> {
         self.visit_f64(v as f64)
@@ -733,7 +684,7 @@ impl<'de> Visitor<'de> for History<'_, '_> {
             ))),
         }
     }
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         let mut chunk: Option<rec::MetricChunk> = None;
         while let Some(p) = seq.next_element::<LegacyPoint>()? {
             let same = chunk.as_ref().is_some_and(|c| {
@@ -744,13 +695,13 @@ impl<'de> Visitor<'de> for History<'_, '_> {
             });
             if !same {
                 if let Some(c) = chunk.take() {
-                    self.emit(c)?;
+                    self.scan.emit(c)?;
                 }
                 chunk = Some(rec::MetricChunk {
                     key: self.key.clone(),
-                    model_id: p.model_id.clone(),
-                    dataset_name: p.dataset_name.clone(),
-                    dataset_digest: p.dataset_digest.clone(),
+                    model_id: p.model_id,
+                    dataset_name: p.dataset_name,
+                    dataset_digest: p.dataset_digest,
                     points: Vec::new(),
                 });
             }
@@ -763,7 +714,7 @@ impl<'de> Visitor<'de> for History<'_, '_> {
             }
         }
         if let Some(c) = chunk {
-            self.emit(c)?;
+            self.scan.emit(c)?;
         }
         Ok(())
     }
