@@ -118,26 +118,9 @@ async fn experiments_into(
             }
         }
     }
-    let links = links_of(
-        models_by_source
-            .values()
-            .flatten()
-            .chain(orphan_models.iter()),
-    );
-    let mut st = State {
-        client,
-        opts,
-        written: HashSet::new(),
-        deferred: BTreeMap::new(),
-        models_by_source,
-        in_export,
-        links,
-        experiment_names: HashMap::new(),
-    };
+    let mut st = State::new(client, opts, in_export, models_by_source, &orphan_models);
     for e in experiments {
-        st.experiment_names
-            .insert(e.experiment_id.clone(), e.name.clone());
-        sink.send(Cmd::Experiment(map::experiment(e))).await?;
+        st.write_experiment(sink, e).await?;
     }
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;
@@ -300,22 +283,10 @@ async fn run_set_into(
             .or_default()
             .push(m);
     }
-    let links = links_of(models_by_source.values().flatten());
-    let mut st = State {
-        client,
-        opts,
-        written: HashSet::new(),
-        deferred: BTreeMap::new(),
-        models_by_source,
-        in_export,
-        links,
-        experiment_names: HashMap::new(),
-    };
+    let mut st = State::new(client, opts, in_export, models_by_source, &[]);
     for id in &experiment_ids {
         let e = client.get_experiment(id).await?;
-        st.experiment_names
-            .insert(e.experiment_id.clone(), e.name.clone());
-        sink.send(Cmd::Experiment(map::experiment(&e))).await?;
+        st.write_experiment(sink, &e).await?;
     }
     // Parents first among the versions' runs (by start time, then as dependencies allow).
     runs.sort_by_key(|r| (r.info.start_time, r.info.run_id.clone()));
@@ -413,7 +384,36 @@ fn links_of<'a>(
     out
 }
 
-impl State<'_> {
+impl<'a> State<'a> {
+    /// The state of an export of `in_export`: the logged models by source run (and those without
+    /// one), whose metrics also give the links of runs' points to them.
+    fn new(
+        client: &'a Client,
+        opts: &'a ExportOptions,
+        in_export: HashSet<String>,
+        models_by_source: HashMap<String, Vec<LoggedModel>>,
+        orphans: &[LoggedModel],
+    ) -> Self {
+        let links = links_of(models_by_source.values().flatten().chain(orphans));
+        State {
+            client,
+            opts,
+            written: HashSet::new(),
+            deferred: BTreeMap::new(),
+            models_by_source,
+            in_export,
+            links,
+            experiment_names: HashMap::new(),
+        }
+    }
+
+    /// Writes an experiment unit (and remembers its name for the runs' metadata tags).
+    async fn write_experiment(&mut self, sink: &mut Scheduler, e: &Experiment) -> Result<()> {
+        self.experiment_names
+            .insert(e.experiment_id.clone(), e.name.clone());
+        sink.send(Cmd::Experiment(map::experiment(e))).await
+    }
+
     fn missing_dependency(&self, r: &Run) -> Option<String> {
         let parent = r
             .data
