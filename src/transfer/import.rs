@@ -669,16 +669,13 @@ impl Importer<'_> {
 
     /// Queues a write for the open run's worker; if the worker stopped, returns its error.
     async fn run_op(&mut self, op: Op) -> Result<()> {
-        let Open::Run { ops, worker, .. } = &mut self.open else {
+        let Open::Run { ops, .. } = &mut self.open else {
             return Ok(());
         };
         if ops.send(op).await.is_ok() {
             return Ok(());
         }
-        Err(match worker.join("writing the run").await {
-            Ok(Err(e)) | Err(e) => e,
-            Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
-        })
+        self.run_op_error().await
     }
 
     async fn artifact(&mut self, a: ArtifactEntry, source: &mut ArchiveSource) -> Result<()> {
