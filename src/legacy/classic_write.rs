@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::v2_write::{Out, Shape, TreeSummary, tags_map, write_json};
+use super::v2_write::{Out, Shape, TreeSummary, tags_map};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::{ArchiveReader, Record};
@@ -255,9 +255,7 @@ impl Classic {
             "tags": tags_map(&r.tags),
         });
         let path = dir.join("run.json");
-        self.w.start(&path)?;
-        write_json(&mut self.w, &doc, &path)?;
-        self.w.end_file(&path)
+        self.w.json_file(&path, &doc)
     }
 
     fn sealed(&mut self, lossy: &mut Lossy) -> Result<()> {
@@ -286,9 +284,7 @@ impl Classic {
                 "latest_versions": versions,
             }});
             let path = self.out.join("model.json");
-            self.w.start(&path)?;
-            write_json(&mut self.w, &doc, &path)?;
-            self.w.end_file(&path)?;
+            self.w.json_file(&path, &doc)?;
         }
         Ok(())
     }
@@ -310,9 +306,7 @@ impl Classic {
                 "failed_run_ids": [],
             });
             let path = self.experiment_dir(&e.experiment_id).join("manifest.json");
-            self.w.start(&path)?;
-            write_json(&mut self.w, &doc, &path)?;
-            self.w.end_file(&path)?;
+            self.w.json_file(&path, &doc)?;
         }
         if self.shape == Shape::Bulk {
             let list: Vec<Value> = self
@@ -322,9 +316,7 @@ impl Classic {
                 .collect();
             let doc = json!({ "info": { "export_tool": "mlflow-archive" }, "experiments": list });
             let path = self.out.join("manifest.json");
-            self.w.start(&path)?;
-            write_json(&mut self.w, &doc, &path)?;
-            self.w.end_file(&path)?;
+            self.w.json_file(&path, &doc)?;
         }
         Ok(())
     }

@@ -210,6 +210,13 @@ impl Out {
         }
     }
 
+    /// Writes the whole file at `p`: `v` as indented JSON.
+    pub(crate) fn json_file(&mut self, p: &Path, v: &Value) -> Result<()> {
+        self.start(p)?;
+        write_json(self, v, p)?;
+        self.end_file(p)
+    }
+
     /// Ends the file at `p`.
     pub(crate) fn end_file(&mut self, p: &Path) -> Result<()> {
         if let OutKind::Dir(current) = &mut self.kind
@@ -285,9 +292,7 @@ fn write_doc(
         doc.insert("info".into(), i);
     }
     doc.insert("mlflow".into(), mlflow);
-    w.start(path)?;
-    write_json(w, &Value::Object(doc), path)?;
-    w.end_file(path)
+    w.json_file(path, &Value::Object(doc))
 }
 
 pub(crate) fn write_json(f: &mut impl Write, v: &Value, path: &Path) -> Result<()> {
