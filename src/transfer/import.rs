@@ -265,12 +265,25 @@ pub async fn import_archive(
     source: ArchiveSource,
     opts: &ImportOptions,
 ) -> std::result::Result<ImportReport, Failed> {
-    let mut report = ImportReport::default();
-    match import_archive_into(client, source, opts, &mut report).await {
-        Ok(()) => Ok(report),
+    let mut imp = Importer {
+        client,
+        opts,
+        report: ImportReport::default(),
+        open: Open::None,
+        run_ids: HashMap::new(),
+        sealed: std::collections::VecDeque::new(),
+        pending_outputs: Vec::new(),
+        deferred_links: HashMap::new(),
+        waiting_runs: HashMap::new(),
+        failed: std::collections::HashSet::new(),
+    };
+    let result = imp.run(source).await;
+    let done = std::mem::take(&mut imp.report);
+    match result {
+        Ok(()) => Ok(done),
         Err(error) => Err(Failed {
             error,
-            done: Box::new(report),
+            done: Box::new(done),
         }),
     }
 }
@@ -286,45 +299,22 @@ pub struct Failed {
     pub done: Box<ImportReport>,
 }
 
-async fn import_archive_into(
-    client: &Client,
-    mut source: ArchiveSource,
-    opts: &ImportOptions,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let mut imp = Importer {
-        client,
-        opts,
-        report: std::mem::take(report),
-        open: Open::None,
-        run_ids: HashMap::new(),
-        sealed: std::collections::VecDeque::new(),
-        pending_outputs: Vec::new(),
-        deferred_links: HashMap::new(),
-        waiting_runs: HashMap::new(),
-        failed: std::collections::HashSet::new(),
-    };
-    let read = imp.read_all(&mut source).await;
-    // Runs read to their seal are finished even if the archive failed after them.
-    imp.open = Open::None;
-    let finished = imp.finish_sealed(0).await;
-    let result = read.and(finished);
-    *report = std::mem::take(&mut imp.report);
-    result?;
-    // Points linked to logged models that are not in the archive keep no link.
-    let leftover: Vec<String> = imp.deferred_links.keys().cloned().collect();
-    imp.report = std::mem::take(report);
-    for m in leftover {
-        if let Err(e) = imp.release_links(&m, None).await {
-            *report = imp.report;
-            return Err(e);
-        }
-    }
-    *report = imp.report;
-    Ok(())
-}
-
 impl Importer<'_> {
+    /// Reads and imports the whole archive; what was done stays in `self.report` either way.
+    async fn run(&mut self, mut source: ArchiveSource) -> Result<()> {
+        let read = self.read_all(&mut source).await;
+        // Runs read to their seal are finished even if the archive failed after them.
+        self.open = Open::None;
+        let finished = self.finish_sealed(0).await;
+        read.and(finished)?;
+        // Points linked to logged models that are not in the archive keep no link.
+        let leftover: Vec<String> = self.deferred_links.keys().cloned().collect();
+        for m in leftover {
+            self.release_links(&m, None).await?;
+        }
+        Ok(())
+    }
+
     async fn read_all(&mut self, source: &mut ArchiveSource) -> Result<()> {
         let imp = self;
         let mut ended = false;
