@@ -277,7 +277,9 @@ impl Client {
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
                 Body::Bytes(b) => req.body((*b).clone()),
             };
+            let started = std::time::Instant::now();
             let sent = req.send().await;
+            trace_request(&method, &url, &sent, started);
             if sent.is_ok() {
                 self.inner.reached.store(true, Ordering::Relaxed);
             }
@@ -600,8 +602,35 @@ fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Res
     Ok(())
 }
 
+/// Whether `MLFLOW_ARCHIVE_DEBUG` is set: requests and retries are then traced on stderr.
+fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("MLFLOW_ARCHIVE_DEBUG").is_some())
+}
+
+/// One line per request (method, path without the query, status, time to the answer's head):
+/// never the query or headers, which may carry names or credentials.
+fn trace_request(
+    method: &Method,
+    url: &Url,
+    sent: &std::result::Result<Response, reqwest::Error>,
+    started: std::time::Instant,
+) {
+    if debug() {
+        let status = sent.as_ref().map_or_else(
+            |_| "failed".to_string(),
+            |r| r.status().as_u16().to_string(),
+        );
+        eprintln!(
+            "mlflow-archive: {method} {} {status} {:.1} ms",
+            url.path(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
 fn tracing_retry(call: &str, why: &str, delay: Duration) {
-    if std::env::var_os("MLFLOW_ARCHIVE_DEBUG").is_some() {
+    if debug() {
         eprintln!("mlflow-archive: retrying {call} in {delay:?}: {why}");
     }
 }

@@ -2,36 +2,63 @@
 //! fetched by up to `jobs` tasks at once, and their commands reach the archive writer in the order
 //! the units were scheduled, so the archive is the same byte for byte whatever `jobs` is.
 //!
-//! Memory stays bounded: each unit's commands pass through a channel of [`UNIT_CHANNEL`] commands,
-//! at most `jobs` producers run, and at most `jobs` finished units wait for their turn. A unit that
-//! is not at the front of the order blocks once its channel is full; it fetches large artifacts only
-//! when it is at the front ([`UnitTx::wait_front`]), so no download stalls half-read for long.
+//! Memory stays bounded: each unit may hold up to its share of [`BUFFER_BUDGET`] bytes of commands
+//! ahead of the writer, at most `jobs` producers run, and at most `jobs` finished units wait for
+//! their turn. A unit that is not at the front of the order blocks once its share is full; it
+//! fetches large artifacts only when it is at the front ([`UnitTx::wait_front`]), so no download
+//! stalls half-read for long.
+//!
+//! The budget is in bytes, not commands: a run's small files and metric chunks (dozens of
+//! commands) are fetched whole while earlier units are written, which keeps `jobs` requests in
+//! flight. (A budget of 8 commands a unit, the first design, let the units behind the front stall
+//! after a few files: a small-file export kept only ~1.4 requests in flight at `--jobs 4`.)
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::archive_sink::{ArchiveSink, Cmd};
 use crate::error::{Error, Result};
 
-/// Commands a unit may have buffered ahead of the writer (a metric chunk is at most one history
-/// page, about 600 KB; a body chunk usually 16 KiB or less).
-pub const UNIT_CHANNEL: usize = 8;
+/// Bytes of commands all units together may hold ahead of the writer (each unit gets
+/// `BUFFER_BUDGET / jobs`, at least [`UNIT_MIN_BUDGET`]).
+pub const BUFFER_BUDGET: usize = 32 << 20;
+/// The least a unit may hold: one history page's chunk (25,000 points) and a prefetched file.
+const UNIT_MIN_BUDGET: usize = 2 << 20;
+
+/// What a command costs in a unit's budget: about the memory it holds.
+fn cost(cmd: &Cmd) -> usize {
+    let held = match cmd {
+        Cmd::Chunk(c) => c.points.len() * std::mem::size_of::<crate::format::model::Point>(),
+        Cmd::Body(b) => b.len(),
+        Cmd::BeginArtifact(path, _) => path.len(),
+        _ => 0,
+    };
+    held + 256
+}
 
 /// The end of a unit's channel its producer writes into.
 pub struct UnitTx {
-    tx: mpsc::Sender<Result<Cmd>>,
+    tx: mpsc::UnboundedSender<Result<Queued>>,
+    budget: Arc<Semaphore>,
+    unit_budget: usize,
     front: watch::Receiver<bool>,
 }
 
+/// A command with the share of the unit's budget it holds until the writer takes it.
+type Queued = (Cmd, OwnedSemaphorePermit);
+
 impl UnitTx {
-    /// Sends one command of the unit; waits while the unit's channel is full.
+    /// Sends one command of the unit; waits while the unit's budget is spent.
     pub async fn send(&self, cmd: Cmd) -> Result<()> {
-        self.tx
-            .send(Ok(cmd))
+        let stopped = || Error::Config("the archive writer stopped".into());
+        let n = cost(&cmd).min(self.unit_budget);
+        let permit = Arc::clone(&self.budget)
+            .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
             .await
-            .map_err(|_| Error::Config("the archive writer stopped".into()))
+            .map_err(|_| stopped())?;
+        self.tx.send(Ok((cmd, permit))).map_err(|_| stopped())
     }
 
     /// Waits until this unit is the one being written (every unit before it is in the archive).
@@ -44,7 +71,7 @@ impl UnitTx {
 enum Slot {
     Ready(Box<Cmd>),
     Unit {
-        rx: mpsc::Receiver<Result<Cmd>>,
+        rx: mpsc::UnboundedReceiver<Result<Queued>>,
         front: watch::Sender<bool>,
         task: AbortOnDrop<()>,
     },
@@ -79,6 +106,7 @@ impl<T> Drop for AbortOnDrop<T> {
 pub struct Scheduler {
     slots: mpsc::Sender<Slot>,
     permits: Arc<Semaphore>,
+    unit_budget: usize,
 }
 
 impl Scheduler {
@@ -100,15 +128,17 @@ impl Scheduler {
             .acquire_owned()
             .await
             .map_err(|_| Error::Config("the export scheduler closed".into()))?;
-        let (tx, rx) = mpsc::channel(UNIT_CHANNEL);
+        let (tx, rx) = mpsc::unbounded_channel();
         let (front_tx, front_rx) = watch::channel(false);
         let fut = produce(UnitTx {
             tx: tx.clone(),
+            budget: Arc::new(Semaphore::new(self.unit_budget)),
+            unit_budget: self.unit_budget,
             front: front_rx,
         });
         let task = tokio::spawn(async move {
             if let Err(e) = fut.await {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Err(e));
             }
             drop(permit);
         });
@@ -135,6 +165,7 @@ pub async fn run_ordered(
     let mut sched = Scheduler {
         slots: slots_tx,
         permits: Arc::new(Semaphore::new(jobs)),
+        unit_budget: (BUFFER_BUDGET / jobs).max(UNIT_MIN_BUDGET),
     };
     let planning = async move {
         plan(&mut sched).await
@@ -150,8 +181,10 @@ pub async fn run_ordered(
                     mut task,
                 } => {
                     let _ = front.send(true);
-                    while let Some(cmd) = rx.recv().await {
-                        sink.send(cmd?).await?;
+                    while let Some(queued) = rx.recv().await {
+                        let (cmd, permit) = queued?;
+                        drop(permit);
+                        sink.send(cmd).await?;
                     }
                     task.join("exporting a unit").await?;
                 }
