@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::archive_source::{ArchiveSource, Event};
 use super::ordered::AbortOnDrop;
@@ -24,7 +24,12 @@ use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::path::UnitId;
 use crate::format::{ArtifactEntry, Record};
-use crate::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
+use crate::mlflow::api::runs::{
+    MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
+};
+use crate::mlflow::types::{
+    Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput, ViewType,
+};
 use crate::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
 use std::sync::Arc;
 
@@ -142,8 +147,11 @@ enum Open {
         src: rec::Run,
         dst: String,
         metrics: Vec<Metric>,
+        /// Params and tags not sent yet: they ride with the first metric batch.
+        head: Vec<KeyValue>,
+        head_tags: Vec<KeyValue>,
         /// The run's writes (metric batches, uploads), done in order by its worker task.
-        ops: mpsc::Sender<Op>,
+        ops: RunOps,
         worker: AbortOnDrop<Result<Written>>,
     },
     LoggedModel {
@@ -161,7 +169,12 @@ enum Open {
 
 /// A write of a run's content, done by the run's worker task.
 enum Op {
-    Batch(Vec<Metric>),
+    /// One `log-batch` (more if the params or tags exceed its limits).
+    Batch {
+        metrics: Vec<Metric>,
+        params: Vec<KeyValue>,
+        tags: Vec<KeyValue>,
+    },
     Upload {
         path: String,
         size: u64,
@@ -171,6 +184,69 @@ enum Op {
         path: String,
         data: Bytes,
     },
+}
+
+impl Op {
+    /// What the op holds in memory while it waits for the worker (an estimate).
+    fn cost(&self) -> usize {
+        256 + match self {
+            Op::Batch {
+                metrics,
+                params,
+                tags,
+            } => {
+                let kv = |v: &[KeyValue]| -> usize {
+                    v.iter().map(|t| 32 + t.key.len() + t.value.len()).sum()
+                };
+                metrics.iter().map(|m| 64 + m.key.len()).sum::<usize>() + kv(params) + kv(tags)
+            }
+            Op::Upload { path, .. } => path.len(),
+            Op::UploadBytes { path, data } => path.len() + data.len(),
+        }
+    }
+}
+
+/// Bytes of queued writes all runs together may hold (each run gets `RUN_BUDGET / jobs`, at
+/// least [`RUN_MIN_BUDGET`]): the reader goes on to the next runs while earlier ones are
+/// written, so `jobs` runs write at once.
+const RUN_BUDGET: usize = 32 << 20;
+/// The least a run may queue: a few metric batches and a buffered file.
+const RUN_MIN_BUDGET: usize = 2 << 20;
+
+/// Artifacts up to this size are read from the archive into memory and queued whole (and
+/// retried on transient failures); larger ones stream from the archive to the server while the
+/// reader waits for them.
+const BUFFERED_FILE_MAX: u64 = 1 << 20;
+
+/// The queue of a run's writes: each op holds its cost in the run's budget until it is done.
+struct RunOps {
+    tx: mpsc::UnboundedSender<(Op, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+    max: usize,
+}
+
+impl RunOps {
+    fn new(jobs: usize) -> (Self, mpsc::UnboundedReceiver<(Op, OwnedSemaphorePermit)>) {
+        let max = (RUN_BUDGET / jobs.max(1)).max(RUN_MIN_BUDGET);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Arc::new(Semaphore::new(max));
+        (Self { tx, budget, max }, rx)
+    }
+
+    /// A queue whose worker is gone (every send fails).
+    fn closed() -> Self {
+        Self::new(1).0
+    }
+
+    /// Queues `op`, waiting while the run's budget is spent; `Err` if the worker stopped.
+    async fn send(&self, op: Op) -> std::result::Result<(), ()> {
+        let n = u32::try_from(op.cost().min(self.max)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.budget)
+            .acquire_many_owned(n)
+            .await
+            .map_err(drop)?;
+        self.tx.send((op, permit)).map_err(drop)
+    }
 }
 
 /// What a run's worker wrote.
@@ -187,16 +263,21 @@ async fn run_worker(
     client: Client,
     dst: String,
     root: ArtifactRoot,
-    mut ops: mpsc::Receiver<Op>,
+    mut ops: mpsc::UnboundedReceiver<(Op, OwnedSemaphorePermit)>,
     progress: Option<Arc<Progress>>,
 ) -> Result<Written> {
     let mut w = Written::default();
-    while let Some(op) = ops.recv().await {
+    // The permit is held until the op is done: its data is in memory until then.
+    while let Some((op, _permit)) = ops.recv().await {
         match op {
-            Op::Batch(batch) => {
-                client.log_batch(&dst, &batch, &[], &[]).await?;
-                w.metric_points += batch.len() as u64;
-                tick(&progress, Counter::Points, batch.len() as u64);
+            Op::Batch {
+                metrics,
+                params,
+                tags,
+            } => {
+                client.log_batch(&dst, &metrics, &params, &tags).await?;
+                w.metric_points += metrics.len() as u64;
+                tick(&progress, Counter::Points, metrics.len() as u64);
             }
             Op::Upload { path, size, body } => {
                 tick(&progress, Counter::Files, 1);
@@ -230,9 +311,6 @@ struct Sealed {
     worker: AbortOnDrop<Result<Written>>,
 }
 
-/// Writes a run's worker has queued at most.
-const RUN_OPS: usize = 4;
-
 struct Importer<'a> {
     client: &'a Client,
     opts: &'a ImportOptions,
@@ -254,6 +332,11 @@ struct Importer<'a> {
     /// Source runs that failed or were left unfinished by a failure: their children are not
     /// finished either (they would point at a run the next import redoes).
     failed: std::collections::HashSet<String>,
+    /// Lineage indexes of destination experiments ([`lineage_index`]), loaded on first use
+    /// (empty for experiments this import created).
+    priors: HashMap<String, HashMap<String, Vec<Prior>>>,
+    /// Destination experiments where runs were finished: swept for late duplicates at the end.
+    touched: std::collections::HashSet<String>,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -276,6 +359,8 @@ pub async fn import_archive(
         deferred_links: HashMap::new(),
         waiting_runs: HashMap::new(),
         failed: std::collections::HashSet::new(),
+        priors: HashMap::new(),
+        touched: std::collections::HashSet::new(),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -307,6 +392,7 @@ impl Importer<'_> {
         self.open = Open::None;
         let finished = self.finish_sealed(0).await;
         read.and(finished)?;
+        self.sweep().await?;
         // Points linked to logged models that are not in the archive keep no link.
         let leftover: Vec<String> = self.deferred_links.keys().cloned().collect();
         for m in leftover {
@@ -440,6 +526,39 @@ impl Importer<'_> {
         }
     }
 
+    /// The runs earlier imports left of source run `src` in destination experiment `exp`.
+    async fn priors(&mut self, exp: &str, src: &str) -> Result<Vec<Prior>> {
+        if !self.priors.contains_key(exp) {
+            let index = lineage_index(self.client, exp).await?;
+            self.priors.insert(exp.to_string(), index);
+        }
+        Ok(self
+            .priors
+            .get_mut(exp)
+            .and_then(|i| i.remove(src))
+            .unwrap_or_default())
+    }
+
+    /// A killed import's create that reached the server only after this import looked for its
+    /// lineage left a second, half-done run beside one this import completed: abandoned now.
+    /// (One search per experiment, at the end; a kill before it leaves them to the next import,
+    /// which abandons half-done runs as it meets them.)
+    async fn sweep(&mut self) -> Result<()> {
+        for exp in std::mem::take(&mut self.touched) {
+            for (src, priors) in lineage_index(self.client, &exp).await? {
+                let Some(dst) = self.report.runs.get(&src) else {
+                    continue;
+                };
+                for old in priors.iter().filter(|p| p.half_done() && p.run_id != *dst) {
+                    self.abandon(old).await.map_err(|e| {
+                        e.within(format!("run {src} (a late duplicate {})", old.run_id))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
         let name = match (
             &self.opts.experiment_name,
@@ -460,9 +579,13 @@ impl Importer<'_> {
                 found.experiment_id
             }
             None => {
-                self.client
+                let id = self
+                    .client
                     .create_experiment(&name, None, &kv(&e.tags))
-                    .await?
+                    .await?;
+                // New: no run of any lineage is in it.
+                self.priors.insert(id.clone(), HashMap::new());
+                id
             }
         };
         self.report.experiments.insert(e.experiment_id, id);
@@ -491,26 +614,19 @@ impl Importer<'_> {
     async fn begin_run(&mut self, r: rec::Run) -> Result<()> {
         let what = format!("run {}", r.run_id);
         let exp = self.dst_experiment(&r.experiment_id, &what)?;
-        let found = self
-            .client
-            .find_runs_by_tag(&exp, LINEAGE_RUN, &r.run_id)
-            .await?;
-        let complete = found.iter().find(|x| is_complete(x)).cloned();
+        let found = self.priors(&exp, &r.run_id).await?;
+        let complete = found.iter().find(|x| x.complete).cloned();
         // Half imported by an interrupted import (more than one if a killed import's last
         // create reached the server late): marked abandoned and deleted.
         // Runs marked abandoned by a killed import but still active are finished off too.
-        let half_done: Vec<_> = found
-            .iter()
-            .filter(|x| !is_complete(x) && x.info.lifecycle_stage != "deleted")
-            .collect();
+        let half_done: Vec<&Prior> = found.iter().filter(|x| x.half_done()).collect();
         for old in &half_done {
             self.abandon(old).await?;
         }
-        let half_done: Vec<_> = half_done.into_iter().filter(|x| !is_abandoned(x)).collect();
+        let half_done: Vec<_> = half_done.into_iter().filter(|x| !x.marked).collect();
         if let Some(done) = complete {
-            self.run_ids
-                .insert(r.run_id.clone(), done.info.run_id.clone());
-            self.report.runs.insert(r.run_id.clone(), done.info.run_id);
+            self.run_ids.insert(r.run_id.clone(), done.run_id.clone());
+            self.report.runs.insert(r.run_id.clone(), done.run_id);
             self.report.runs_skipped += 1;
             tick(&self.opts.progress, Counter::Runs, 1);
             self.open = Open::Skip;
@@ -560,12 +676,10 @@ impl Importer<'_> {
             })
             .await?;
         let dst = created.info.run_id.clone();
-        let params = kv(&r.params);
-        self.client.log_batch(&dst, &[], &params, &tags).await?;
         let root = ArtifactRoot::parse(&created.info.artifact_uri)
             .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
         self.run_ids.insert(r.run_id.clone(), dst.clone());
-        let (ops, rx) = mpsc::channel(RUN_OPS);
+        let (ops, rx) = RunOps::new(self.opts.jobs);
         let worker = tokio::spawn(run_worker(
             self.client.clone(),
             dst.clone(),
@@ -573,10 +687,13 @@ impl Importer<'_> {
             rx,
             self.opts.progress.clone(),
         ));
+        let head = kv(&r.params);
         self.open = Open::Run {
             src: r,
             dst,
             metrics: Vec::new(),
+            head,
+            head_tags: tags,
             ops,
             worker: AbortOnDrop(Some(worker)),
         };
@@ -613,7 +730,13 @@ impl Importer<'_> {
         }
         let dst_model = linked_to.and_then(|(_, d)| d);
         for p in &c.points {
-            let Open::Run { metrics, .. } = &mut self.open else {
+            let Open::Run {
+                metrics,
+                head,
+                head_tags,
+                ..
+            } = &mut self.open
+            else {
                 return Ok(());
             };
             metrics.push(Metric {
@@ -626,20 +749,33 @@ impl Importer<'_> {
                 dataset_digest: c.dataset_digest.clone(),
                 run_id: None,
             });
-            if metrics.len() >= crate::mlflow::api::runs::MAX_BATCH_METRICS {
-                let batch = std::mem::take(metrics);
-                self.run_op(Op::Batch(batch)).await?;
+            // Full requests: the first batch leaves room for the params and tags it carries.
+            let room = MAX_BATCH_TOTAL
+                - head.len().min(MAX_BATCH_PARAMS)
+                - head_tags.len().min(MAX_BATCH_TAGS);
+            if metrics.len() >= room.min(MAX_BATCH_METRICS) {
+                self.flush_metrics().await?;
             }
         }
         Ok(())
     }
 
+    /// Queues the open run's buffered metrics, with its params and tags if not sent yet.
     async fn flush_metrics(&mut self) -> Result<()> {
-        if let Open::Run { metrics, .. } = &mut self.open
-            && !metrics.is_empty()
+        if let Open::Run {
+            metrics,
+            head,
+            head_tags,
+            ..
+        } = &mut self.open
+            && !(metrics.is_empty() && head.is_empty() && head_tags.is_empty())
         {
-            let batch = std::mem::take(metrics);
-            self.run_op(Op::Batch(batch)).await?;
+            let op = Op::Batch {
+                metrics: std::mem::take(metrics),
+                params: std::mem::take(head),
+                tags: std::mem::take(head_tags),
+            };
+            self.run_op(op).await?;
         }
         Ok(())
     }
@@ -650,7 +786,7 @@ impl Importer<'_> {
             return Ok(());
         };
         // Closed first, so a worker that is still taking writes ends.
-        drop(std::mem::replace(ops, mpsc::channel(1).0));
+        drop(std::mem::replace(ops, RunOps::closed()));
         Err(match worker.join("writing the run").await {
             Ok(Err(e)) | Err(e) => e,
             Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
@@ -673,14 +809,16 @@ impl Importer<'_> {
         let about = |e: Error| e.about(format!("artifact {path:?}"));
         if let Open::Run { src, dst, .. } = &self.open {
             let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
-            if is_mlmodel && a.size <= MAX_PATCHED {
+            if a.size <= BUFFERED_FILE_MAX || (is_mlmodel && a.size <= MAX_PATCHED) {
                 let (src_id, dst_id) = (src.run_id.clone(), dst.clone());
-                let body = read_body(source, a.size).await.map_err(about)?;
-                let patched = patch_mlmodel(&body, &src_id, &dst_id);
+                let mut body = read_body(source, a.size).await.map_err(about)?;
+                if is_mlmodel {
+                    body = patch_mlmodel(&body, &src_id, &dst_id);
+                }
                 return self
                     .run_op(Op::UploadBytes {
                         path: a.path,
-                        data: Bytes::from(patched),
+                        data: Bytes::from(body),
                     })
                     .await;
             }
@@ -1095,19 +1233,8 @@ impl Importer<'_> {
                     .push((dst.clone(), o.model_id.clone(), o.step)),
             }
         }
-        // A killed import's create that reached the server only after this import looked for it
-        // left a second run in the lineage: abandoned now, before this one is called complete.
-        let exp = self.dst_experiment(&src.experiment_id, "run")?;
-        for old in self
-            .client
-            .find_runs_by_tag(&exp, LINEAGE_RUN, &src.run_id)
-            .await?
-        {
-            if old.info.run_id != dst && !is_complete(&old) && old.info.lifecycle_stage != "deleted"
-            {
-                self.abandon(&old).await?;
-            }
-        }
+        self.touched
+            .insert(self.dst_experiment(&src.experiment_id, "run")?);
         self.client
             .update_run(&UpdateRun {
                 run_id: dst.clone(),
@@ -1132,12 +1259,12 @@ impl Importer<'_> {
 
     /// Marks a half-imported run [`ABANDONED`] and deletes it (each step is safe to repeat
     /// after a kill: a marked run that is still active is deleted by the next import).
-    async fn abandon(&self, old: &crate::mlflow::types::Run) -> Result<()> {
-        if old.info.lifecycle_stage == "deleted" {
+    async fn abandon(&self, old: &Prior) -> Result<()> {
+        if old.deleted {
             return Ok(());
         }
-        let id = &old.info.run_id;
-        if !old.data.tags.iter().any(|t| t.key == ABANDONED) {
+        let id = &old.run_id;
+        if !old.marked {
             self.client.set_run_tag(id, ABANDONED, "true").await?;
         }
         self.client.delete_run(id).await
@@ -1197,6 +1324,50 @@ fn is_complete(r: &crate::mlflow::types::Run) -> bool {
 pub fn is_abandoned(r: &crate::mlflow::types::Run) -> bool {
     let tag = |k: &str| r.data.tags.iter().any(|t| t.key == k);
     tag(LINEAGE_RUN) && (tag(ABANDONED) || (r.info.lifecycle_stage == "deleted" && !is_complete(r)))
+}
+
+/// What an earlier import left of one source run in a destination experiment.
+#[derive(Debug, Clone)]
+struct Prior {
+    run_id: String,
+    complete: bool,
+    deleted: bool,
+    /// Marked [`ABANDONED`] (a kill may have come before its deletion).
+    marked: bool,
+}
+
+impl Prior {
+    fn of(r: &crate::mlflow::types::Run) -> Self {
+        Self {
+            run_id: r.info.run_id.clone(),
+            complete: is_complete(r),
+            deleted: r.info.lifecycle_stage == "deleted",
+            marked: r.data.tags.iter().any(|t| t.key == ABANDONED),
+        }
+    }
+
+    /// Half done by an interrupted import, and not yet given up.
+    fn half_done(&self) -> bool {
+        !self.complete && !self.deleted
+    }
+}
+
+/// Every run of a destination experiment that carries the lineage tag, by source run id: one
+/// search (a page per 1000 runs) instead of one per run.
+async fn lineage_index(client: &Client, exp: &str) -> Result<HashMap<String, Vec<Prior>>> {
+    use futures_util::TryStreamExt;
+    let filter = format!("tags.`{LINEAGE_RUN}` LIKE '%'");
+    let mut runs = std::pin::pin!(client.search_runs(&[exp], Some(&filter), ViewType::All));
+    let mut index: HashMap<String, Vec<Prior>> = HashMap::new();
+    while let Some(r) = runs.try_next().await? {
+        if let Some(t) = r.data.tags.iter().find(|t| t.key == LINEAGE_RUN) {
+            index
+                .entry(t.value.clone())
+                .or_default()
+                .push(Prior::of(&r));
+        }
+    }
+    Ok(index)
 }
 
 /// Passes an artifact's body from the archive to an upload; false if the upload stopped taking
