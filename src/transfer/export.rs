@@ -125,14 +125,22 @@ async fn experiments_into(
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;
     }
+    // Each run as `runs/get` has it: search answers leave out the logged models a run took as
+    // inputs (MLflow 3.x), which the archive holds and its order depends on. A server without
+    // logged models has no such inputs: the search answer is then the whole run.
+    let whole = !server_has_logged_models(client).await?;
     for e in experiments {
         let ids = std::slice::from_ref(&e.experiment_id);
-        // Each run as `runs/get` has it: search answers leave out the logged models a run took
-        // as inputs (MLflow 3.x), which the order of the archive depends on.
         let mut runs = std::pin::pin!(
             client
                 .search_runs(ids, None, view)
-                .map_ok(|r| async move { client.get_run(&r.info.run_id).await })
+                .map_ok(|r| async move {
+                    if whole {
+                        Ok(r)
+                    } else {
+                        client.get_run(&r.info.run_id).await
+                    }
+                })
                 .try_buffered(opts.jobs.max(1))
         );
         while let Some(r) = runs.try_next().await? {
@@ -152,6 +160,23 @@ async fn experiments_into(
         )));
     }
     Ok(())
+}
+
+/// Whether any experiment of the server, deleted ones too, holds a logged model (one page of a
+/// search per 100 experiments, until one is found).
+async fn server_has_logged_models(client: &Client) -> Result<bool> {
+    let ids: Vec<String> = client
+        .search_experiments(ViewType::All, None)
+        .map_ok(|e| e.experiment_id)
+        .try_collect()
+        .await?;
+    for chunk in ids.chunks(100) {
+        let mut models = std::pin::pin!(client.search_logged_models(chunk, None));
+        if models.try_next().await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Exports every active experiment of the server, then every registered model with every
