@@ -184,6 +184,8 @@ enum Op {
         path: String,
         data: Bytes,
     },
+    /// The run's status and end time, once everything else of it is written.
+    Update(UpdateRun),
 }
 
 impl Op {
@@ -202,6 +204,7 @@ impl Op {
             }
             Op::Upload { path, .. } => path.len(),
             Op::UploadBytes { path, data } => path.len() + data.len(),
+            Op::Update(_) => 0,
         }
     }
 }
@@ -298,6 +301,9 @@ async fn run_worker(
                     .map_err(|e| e.about(format!("artifact {path:?}")))?;
                 w.artifacts += 1;
                 w.artifact_bytes += n;
+            }
+            Op::Update(u) => {
+                client.update_run(&u).await?;
             }
         }
     }
@@ -930,6 +936,15 @@ impl Importer<'_> {
 
     async fn sealed(&mut self, unit: UnitId) -> Result<()> {
         self.flush_metrics().await?;
+        if let Open::Run { src, dst, .. } = &self.open {
+            let update = UpdateRun {
+                run_id: dst.clone(),
+                status: Some(src.status.clone()),
+                end_time: src.end_time,
+                run_name: None,
+            };
+            self.run_op(Op::Update(update)).await?;
+        }
         match std::mem::replace(&mut self.open, Open::None) {
             Open::Run {
                 src, dst, worker, ..
@@ -1233,16 +1248,9 @@ impl Importer<'_> {
                     .push((dst.clone(), o.model_id.clone(), o.step)),
             }
         }
+        // (Its status and end time were set by its worker, after its last write.)
         self.touched
             .insert(self.dst_experiment(&src.experiment_id, "run")?);
-        self.client
-            .update_run(&UpdateRun {
-                run_id: dst.clone(),
-                status: Some(src.status.clone()),
-                end_time: src.end_time,
-                run_name: None,
-            })
-            .await?;
         let waiting = self
             .deferred_links
             .values()
