@@ -42,6 +42,9 @@ enum Command {
     ExportAll(cmd::export_all::Args),
     /// Import everything an archive holds: experiments and registered models.
     ImportAll(cmd::import_all::Args),
+    /// Copy every active experiment and every registered model from one server to another,
+    /// directly (a whole migration, nothing staged on disk).
+    CopyAll(cmd::copy_all::Args),
     /// Export one run (with its experiment and the logged models it produced) to an archive.
     ExportRun(cmd::export_run::Args),
     /// Import the runs of an archive into an experiment (same as import-experiment with
@@ -125,6 +128,7 @@ pub fn main() -> ExitCode {
             Command::ImportExperimentList(args) => cmd::import_all::run(args, global).await,
             Command::ExportAll(args) => cmd::export_all::run(args, global).await,
             Command::ImportAll(args) => cmd::import_all::run(args, global).await,
+            Command::CopyAll(args) => cmd::copy_all::run(args, global).await,
             Command::ImportRun(args) => cmd::import_experiment::run(args, global).await,
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::CopyModel(args) => cmd::copy_model::run(args, global).await,

@@ -8,7 +8,7 @@ use std::io::BufWriter;
 
 use super::archive_sink::ArchiveSink;
 use super::archive_source::ArchiveSource;
-use super::export::{ExportOptions, export_experiments, export_runs};
+use super::export::{ExportOptions, export_all, export_experiments, export_runs};
 use super::import::{Failed, ImportOptions, ImportReport, import_archive};
 use crate::error::{Error, Result};
 use crate::format::WriterBuilder;
@@ -26,6 +26,19 @@ pub async fn copy_experiments(
 ) -> std::result::Result<ImportReport, Failed> {
     copy(src, dst, import, async |sink| {
         export_experiments(src, experiments, sink, export).await
+    })
+    .await
+}
+
+/// Copies a whole server: every active experiment and every registered model.
+pub async fn copy_all(
+    src: &Client,
+    dst: &Client,
+    export: &ExportOptions,
+    import: &ImportOptions,
+) -> std::result::Result<ImportReport, Failed> {
+    copy(src, dst, import, async |sink| {
+        export_all(src, sink, export).await
     })
     .await
 }

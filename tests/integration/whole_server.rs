@@ -1,5 +1,6 @@
-//! export-all → import-all between two fresh servers of their own (the shared pair changes under
-//! concurrent tests): every experiment, run and registered model version arrives once.
+//! export-all → import-all, and copy-all, between fresh servers of their own (the shared pair
+//! changes under concurrent tests): every experiment, run and registered model version arrives
+//! once.
 
 use futures_util::TryStreamExt;
 use mlflow_archive::mlflow::types::ViewType;
@@ -10,16 +11,22 @@ use crate::util::server::MlflowServer;
 use crate::util::{cli, client, output};
 
 #[tokio::test]
-async fn export_all_then_import_all_moves_a_whole_server() {
-    let (a, b) = tokio::task::spawn_blocking(|| {
+async fn export_all_then_import_all_and_copy_all_move_a_whole_server() {
+    let (a, b, c) = tokio::task::spawn_blocking(|| {
         let b = std::thread::spawn(|| MlflowServer::start("all-dst", None));
-        (MlflowServer::start("all-src", None), b.join().unwrap())
+        let c = std::thread::spawn(|| MlflowServer::start("all-copy", None));
+        (
+            MlflowServer::start("all-src", None),
+            b.join().unwrap(),
+            c.join().unwrap(),
+        )
     })
     .await
     .unwrap();
-    let (Some(a), Some(b)) = (a, b) else { return };
+    let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+        return;
+    };
     let src = client(&a.uri);
-    let dst = client(&b.uri);
     let e1 = populate(&src).await;
     let e2 = populate(&src).await;
     let (model, _, _) = make_model(&src).await;
@@ -52,6 +59,34 @@ async fn export_all_then_import_all_moves_a_whole_server() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let mut cmd = cli();
+    cmd.args([
+        "copy-all",
+        "--src-uri",
+        &a.uri,
+        "--dst-uri",
+        &c.uri,
+        "--export-deleted-runs",
+    ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for dst in [client(&b.uri), client(&c.uri)] {
+        same_server(&src, &dst, [&e1, &e2], &model).await;
+    }
+}
+
+/// The experiments (with as many runs) and the model's versions (numbers and stages) of `src`
+/// are on `dst`.
+async fn same_server(
+    src: &mlflow_archive::mlflow::Client,
+    dst: &mlflow_archive::mlflow::Client,
+    experiments: [&String; 2],
+    model: &str,
+) {
     let names = |c: mlflow_archive::mlflow::Client| async move {
         let mut v: Vec<String> = c
             .search_experiments(ViewType::ActiveOnly, None)
@@ -63,7 +98,7 @@ async fn export_all_then_import_all_moves_a_whole_server() {
         v
     };
     assert_eq!(names(src.clone()).await, names(dst.clone()).await);
-    for e in [&e1, &e2] {
+    for e in experiments {
         let se = src.get_experiment_by_name(e).await.unwrap().unwrap();
         let de = dst.get_experiment_by_name(e).await.unwrap().unwrap();
         let count = |c: &mlflow_archive::mlflow::Client, id: String| {
@@ -77,8 +112,8 @@ async fn export_all_then_import_all_moves_a_whole_server() {
             }
         };
         assert_eq!(
-            count(&src, se.experiment_id).await,
-            count(&dst, de.experiment_id).await,
+            count(src, se.experiment_id).await,
+            count(dst, de.experiment_id).await,
             "{e}"
         );
     }
@@ -88,7 +123,7 @@ async fn export_all_then_import_all_moves_a_whole_server() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        numbers(src.all_model_versions(&model).await.unwrap()),
-        numbers(dst.all_model_versions(&model).await.unwrap())
+        numbers(src.all_model_versions(model).await.unwrap()),
+        numbers(dst.all_model_versions(model).await.unwrap())
     );
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod convert;
+pub mod copy_all;
 pub mod copy_experiment;
 pub mod copy_model;
 pub mod copy_run;

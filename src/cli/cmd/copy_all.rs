@@ -1,0 +1,53 @@
+//! `copy-all`: every active experiment and every registered model of one tracking server into
+//! another, directly (no archive on disk, no temporary files): `export-all | import-all` in one
+//! process.
+
+use std::process::ExitCode;
+
+use mlflow_archive::transfer::copy::copy_all;
+use mlflow_archive::transfer::import::ImportOptions;
+
+use crate::cli::Global;
+use crate::cli::args::{DstServer, ExportFlags, ImportFlags, legacy_bool};
+use crate::cli::output::finish_import;
+use crate::cli::progress::ProgressLine;
+
+/// Arguments of `copy-all`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    src: crate::cli::args::SrcServer,
+
+    #[command(flatten)]
+    dst: DstServer,
+
+    /// Prefix every experiment's name on the destination with this.
+    #[arg(long, value_name = "PREFIX")]
+    experiment_name_prefix: Option<String>,
+
+    /// Delete existing registered models of the same names on the destination first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    delete_model: bool,
+
+    #[command(flatten)]
+    export: ExportFlags,
+
+    #[command(flatten)]
+    import: ImportFlags,
+}
+
+pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    let src = args.src.client()?;
+    let dst = args.dst.client()?;
+    let line = ProgressLine::start(&global, "copying");
+    let import = ImportOptions {
+        progress: Some(line.counters()),
+        experiment_name_prefix: args.experiment_name_prefix.clone(),
+        delete_model: args.delete_model,
+        ..args.import.options(&global)
+    };
+    let what = format!("{} to {}", src.server(), dst.server());
+    let report = copy_all(&src, &dst, &args.export.options(&global), &import).await;
+    drop(line);
+    finish_import(report, args.import.json, global.quiet, "copied", &what)
+}
