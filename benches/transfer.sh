@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# End-to-end transfer benchmark: wall time and peak RSS (/usr/bin/time) of export, import, copy and
-# export | import between two local MLflow servers (scripts/servers.sh: pinned version, sqlite,
-# served artifacts, one worker), release build. Not part of CI.
+# End-to-end transfer benchmark (issue step 5). Not part of CI. On the same pinned MLflow servers
+# (sqlite, served artifacts, 2 workers each), side by side in one run, it measures:
+#   - the floor: benches/src/floor.rs, a raw client sending only the requests each job needs, at
+#     the concurrency given by --floor-jobs (the best found: see README "Performance");
+#   - mlflow-archive: export-all to an archive, import-all from it, export-all -o - | import-all
+#     -i - through a pipe, copy-all;
+#   - with --peer, the Python mlflow-export-import (PyPI, pinned by scripts/ensure-venv.sh), with
+#     its defaults (sequential): export-all to a directory, import-experiments from it (its
+#     import-all fails at the first model on servers with served artifacts).
+# Every job gets a fresh, empty destination server. Each server sits behind benches/src/proxy.rs,
+# which counts the requests each job sends (and, with --latency-ms D, delays each direction by D).
+# Per job: wall time, peak RSS and bytes written to disk (/usr/bin/time: %e, %M, %O x 512) and
+# requests (the proxies' counters). Then a table of ratios: ours / floor and peer / ours.
 #
-#   bash benches/transfer.sh                    # the demo data set (scripts/demo_data.py)
-#   bash benches/transfer.sh --set big          # one 1 GiB artifact and one 1 000 000-point history
-#   bash benches/transfer.sh --set big --size-mib 256 --points 200000   # a smaller big set
-#   ... --peer                                  # also the Python mlflow-export-import (PyPI) on the
-#                                               # same servers (scripts/ensure-venv.sh installs it)
-#   ... --jobs N                                # mlflow-archive's --jobs (default 4)
-#   ... --bin PATH                              # another build of mlflow-archive (A/B comparisons)
+#   bash benches/transfer.sh --set large --peer       # the README table (about an hour with --peer)
+#   bash benches/transfer.sh --set small --peer --latency-ms 20
+#   bash benches/transfer.sh --set big                # one 1 GiB file and a 1,000,000-point history
+#   options: --set small|large|big|demo  --jobs N (mlflow-archive)  --floor-jobs N  --peer
+#            --latency-ms D  --bin PATH (another mlflow-archive build, for A/B)  --only ours|floor|peer
+#            --size-mib N --points N (the big set)
 #
-# Prints a Markdown table (also written to target/bench-transfer-<set>.md). Every copy of the big
-# artifact on the destination is checked byte for byte (sha256) against the source's.
+# The small and large sets (benches/scale_data.py) are populated once and kept under
+# target/bench-data/ (keyed by the generator's and the pin's hash); each run starts its source
+# server on a fresh copy. Results: target/bench-transfer-<set>[-latency<D>].md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-set_name=demo
+set_name=small
 size_mib=1024
 points=1000000
 peer=0
-jobs=4
+jobs=8
+floor_jobs=8
+delay=0
+only=
 other_bin=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,117 +42,210 @@ while [ $# -gt 0 ]; do
     --points) points=$2; shift 2 ;;
     --peer) peer=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
+    --floor-jobs) floor_jobs=$2; shift 2 ;;
+    --latency-ms) delay=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     --bin) other_bin=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -x /usr/bin/time ] || { sudo apt-get install -y time >/dev/null 2>&1 || apt-get install -y time >/dev/null; }
+command -v bc >/dev/null || { sudo apt-get install -y bc >/dev/null 2>&1 || apt-get install -y bc >/dev/null; }
 venv=$(scripts/ensure-venv.sh)
-echo "== building mlflow-archive (release)"
+echo "== building mlflow-archive, the floor client and the proxy (release)"
 cargo build --release --locked --quiet
+(cd benches && cargo build --release --locked --quiet --bin floor --bin bench-proxy)
 bin="${other_bin:-$root/target/release/mlflow-archive}"
+floor="$root/target/release/floor"
+proxy="$root/target/release/bench-proxy"
+export SERVER_WORKERS=2
 
 tmp=$(mktemp -d -t mlflow-archive-bench.XXXXXX)
 source scripts/servers.sh
-trap 'stop_servers; rm -rf "$tmp"' EXIT
-start_server src
-src=$SERVER_URI
-start_server dst
-dst=$SERVER_URI
-echo "== source $src, destination $dst; data set '$set_name'"
+declare -A proxies=()
+cleanup() {
+  local p
+  for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_servers
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_proxy NAME UPSTREAM_URI: a counting (and delaying) proxy in front of it; sets PROXY_URI.
+start_proxy() {
+  local name=$1 pf="$tmp/proxy-$1.port"
+  [ -z "${proxies[$name]:-}" ] || kill "${proxies[$name]}" 2>/dev/null || true
+  rm -f "$pf"
+  (without_guards "$proxy" --upstream "$2" --delay-ms "$delay" --port-file "$pf" 2>> "$tmp/proxy.log") &
+  proxies[$name]=$!
+  for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
+  PROXY_URI="http://127.0.0.1:$(cat "$pf")"
+}
+
+# requests PROXY_URI: requests forwarded so far (the stats read itself is not counted or delayed).
+requests() { curl -s "$1/__proxy/stats" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+
+# ---------------------------------------------------------------- the source
 case "$set_name" in
+  small | large)
+    key=$(cat benches/scale_data.py scripts/ensure-venv.sh | sha256sum | cut -c1-12)
+    cache="$root/target/bench-data/$set_name-$key"
+    if [ ! -f "$cache/ready" ]; then
+      echo "== populating the $set_name set (once; kept in $cache)"
+      rm -rf "$cache" "$tmp/populate"
+      start_server populate
+      MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/scale_data.py "$set_name" "$tmp" \
+        | grep -v 'View \(run\|experiment\)'
+      stop_server populate
+      mkdir -p "$(dirname "$cache")"
+      mv "$tmp/populate" "$cache"
+      rm -f "$cache/server.log"
+      touch "$cache/ready"
+    fi
+    cp -a "$cache" "$tmp/src"
+    start_server src ;;
   demo)
-    MLFLOW_TRACKING_URI="$src" "$venv/bin/python" scripts/demo_data.py
-    experiment=demo/wine-quality ;;
+    start_server src
+    MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" scripts/demo_data.py ;;
   big)
-    MLFLOW_TRACKING_URI="$src" "$venv/bin/python" benches/big_data.py "$size_mib" "$points" "$tmp"
-    experiment=bench/big ;;
+    start_server src
+    MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/big_data.py "$size_mib" "$points" "$tmp" ;;
   *) echo "unknown set $set_name" >&2; exit 2 ;;
 esac
+start_proxy src "$SERVER_URI"
+src=$PROXY_URI
+src_direct=$SERVER_URI
 
-results="$root/target/bench-transfer-$set_name.md"
+# fresh_dst: a new, empty destination server behind its proxy; sets dst.
+fresh_dst() {
+  stop_server dst
+  rm -rf "$tmp/dst"
+  start_server dst
+  start_proxy dst "$SERVER_URI"
+  dst=$PROXY_URI
+}
+
+suffix=${delay/#0/}
+suffix=${suffix:+-latency$delay}
+results="$root/target/bench-transfer-$set_name$suffix.md"
+summary="$tmp/summary"
+: > "$summary"
 {
-  echo "| job | wall | peak RSS |"
-  echo "|---|---|---|"
+  echo "| job | wall | peak RSS | written to disk | requests |"
+  echo "|---|---|---|---|---|"
 } > "$results"
 
-# row LABEL WALL KIB
-row() { printf '| %s | %.1f s | %.1f MiB |\n' "$1" "$2" "$(echo "$3 / 1024" | bc -l)" | tee -a "$results"; }
+# record LABEL WALL KIB WRITTEN_BYTES REQUESTS: a table row, and a line for the ratios.
+record() {
+  printf '| %s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "$2" "$(echo "$3 / 1024" | bc -l)" \
+    "$(numfmt --to=iec --suffix=B "$4")" "$5" | tee -a "$results"
+  printf '%s\t%s\n' "$1" "$2" >> "$summary"
+}
 
-# measure LABEL CMD...: runs CMD under /usr/bin/time, adds a row (a failure is a row too).
+# measure LABEL CMD...: runs CMD under /usr/bin/time against the current servers.
 measure() {
   local label=$1; shift
-  if ! /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err"; then
+  local r0 r1
+  r0=$(( $(requests "$src") + $(requests "$dst") ))
+  if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err"; then
     local why
     why=$(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)
-    echo "| $label | failed: ${why:-see its output} | |" | tee -a "$results"
+    echo "| $label | failed: ${why:-see its output} | | | |" | tee -a "$results"
     tail -5 "$tmp/err" >&2
     return 0
   fi
-  local wall kib; read -r wall kib < "$tmp/time"
-  row "$label" "$wall" "$kib"
+  r1=$(( $(requests "$src") + $(requests "$dst") ))
+  local wall kib blocks; read -r wall kib blocks < "$tmp/time"
+  record "$label" "$wall" "$kib" $((blocks * 512)) $((r1 - r0))
 }
 
-# measure_pipe LABEL "PRODUCER" "CONSUMER": both timed; the wall is the pipeline's.
+# measure_pipe LABEL "PRODUCER" "CONSUMER": both timed; the wall is the pipeline's; the peak RSS
+# and disk writes are the sum of both sides'.
 measure_pipe() {
-  local label=$1 t0 t1
+  local label=$1 t0 t1 r0 r1
+  r0=$(( $(requests "$src") + $(requests "$dst") ))
   t0=$(date +%s.%N)
-  if ! bash -c "/usr/bin/time -f '%e %M' -o '$tmp/t1' $2 2>'$tmp/e1' | /usr/bin/time -f '%e %M' -o '$tmp/t2' $3 2>'$tmp/e2'"; then
-    echo "FAILED: $label" >&2; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 1
+  if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O' -o '$tmp/t1' $2 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O' -o '$tmp/t2' $3 2>'$tmp/e2'"; then
+    echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 0
   fi
   t1=$(date +%s.%N)
-  local w1 k1 w2 k2; read -r w1 k1 < "$tmp/t1"; read -r w2 k2 < "$tmp/t2"
-  row "$label (export side)" "$(echo "$t1 - $t0" | bc -l)" "$k1"
-  row "$label (import side)" "$(echo "$t1 - $t0" | bc -l)" "$k2"
+  r1=$(( $(requests "$src") + $(requests "$dst") ))
+  local w1 k1 b1 w2 k2 b2; read -r w1 k1 b1 < "$tmp/t1"; read -r w2 k2 b2 < "$tmp/t2"
+  echo "   (export side $(echo "$k1 / 1024" | bc) MiB, import side $(echo "$k2 / 1024" | bc) MiB)"
+  record "$label" "$(echo "$t1 - $t0" | bc -l)" $((k1 + k2)) $(((b1 + b2) * 512)) $((r1 - r0))
 }
 
-j=(--jobs "$jobs")
-measure "mlflow-archive export-experiment" "$bin" "${j[@]}" export-experiment --src-uri "$src" \
-  --experiment "$experiment" --export-deleted-runs -o "$tmp/a.mlar"
-echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
-measure "mlflow-archive import-experiment" "$bin" "${j[@]}" import-experiment --dst-uri "$dst" \
-  -i "$tmp/a.mlar" --experiment-name "$experiment-imported"
-rm -f "$tmp/a.mlar"
-measure "mlflow-archive copy-experiment" "$bin" "${j[@]}" copy-experiment --src-uri "$src" --dst-uri "$dst" \
-  --src-experiment "$experiment" --dst-experiment-name "$experiment-copied" --export-deleted-runs
-measure_pipe "mlflow-archive export -o - | import -i -" \
-  "$bin ${j[*]} export-experiment --src-uri $src --experiment $experiment --export-deleted-runs -o -" \
-  "$bin ${j[*]} import-experiment --dst-uri $dst -i - --experiment-name $experiment-piped"
+echo "== $set_name set; source $src_direct (proxy $src), latency ${delay} ms each way"
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
-if [ "$peer" = 1 ]; then
-  export MLFLOW_TRACKING_URI
-  # (1.2.0 has no --export-deleted-runs; the data sets have no deleted runs.)
-  MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-experiment" "$venv/bin/export-experiment" \
-    --experiment "$experiment" --output-dir "$tmp/peer"
+if want floor; then
+  fresh_dst
+  measure "floor export" "$floor" export --src "$src" --out "$tmp/floor" --jobs "$floor_jobs"
+  measure "floor import" "$floor" import --dst "$dst" --in "$tmp/floor" --jobs "$floor_jobs"
+  rm -rf "$tmp/floor"
+  fresh_dst
+  measure "floor copy" "$floor" copy --src "$src" --dst "$dst" --jobs "$floor_jobs"
+fi
+
+if want ours; then
+  j=(--jobs "$jobs" --quiet)
+  fresh_dst
+  measure "mlflow-archive export" "$bin" "${j[@]}" export-all --src-uri "$src" --export-deleted-runs -o "$tmp/a.mlar"
+  echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
+  stat -c %s "$tmp/a.mlar" > "$tmp/archive-size"
+  measure "mlflow-archive import" "$bin" "${j[@]}" import-all --dst-uri "$dst" -i "$tmp/a.mlar"
+  rm -f "$tmp/a.mlar"
+  fresh_dst
+  measure_pipe "mlflow-archive export \| import" \
+    "$bin ${j[*]} export-all --src-uri $src --export-deleted-runs -o -" \
+    "$bin ${j[*]} import-all --dst-uri $dst -i -"
+  fresh_dst
+  measure "mlflow-archive copy" "$bin" "${j[@]}" copy-all --src-uri "$src" --dst-uri "$dst" --export-deleted-runs
+fi
+
+if [ "$peer" = 1 ] && want peer; then
+  fresh_dst
+  # 1.2.0's export-all has no --export-deleted-runs; the data sets have no deleted runs.
+  MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export" "$venv/bin/export-all" --output-dir "$tmp/peer"
   echo "   staged on disk: $(du -sb "$tmp/peer" | cut -f1) bytes"
-  MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-experiment" "$venv/bin/import-experiment" \
-    --experiment-name "$experiment-peer" --input-dir "$tmp/peer"
+  du -sb "$tmp/peer" | cut -f1 > "$tmp/peer-size"
+  # Its import-all stops at the first model: its import-model checks an mlflow-artifacts: source as
+  # a local path, so it fails on any server with served artifacts (README "Legacy layouts"). So it
+  # imports the experiments only: less than mlflow-archive's import, which has the models too.
+  MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import" "$venv/bin/import-experiments" \
+    --input-dir "$tmp/peer/experiments"
   rm -rf "$tmp/peer"
 fi
 
-if [ "$set_name" = demo ]; then
-  measure "mlflow-archive export-model" "$bin" "${j[@]}" export-model --src-uri "$src" --model demo-wine \
-    -o "$tmp/m.mlar"
-  measure "mlflow-archive import-model" "$bin" "${j[@]}" import-model --dst-uri "$dst" -i "$tmp/m.mlar" \
-    --model demo-wine-imported --experiment-name demo/model-imported
-  measure "mlflow-archive copy-model" "$bin" "${j[@]}" copy-model --src-uri "$src" --dst-uri "$dst" \
-    --src-model demo-wine --dst-model demo-wine-copied --dst-experiment-name demo/model-copied
-  if [ "$peer" = 1 ]; then
-    MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export-model" "$venv/bin/export-model" \
-      --model demo-wine --output-dir "$tmp/peer-model"
-    MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import-model" "$venv/bin/import-model" \
-      --model demo-wine-peer --experiment-name demo/model-peer --input-dir "$tmp/peer-model"
-  fi
-fi
-
-if [ "$set_name" = big ]; then
+if [ "$set_name" = big ] && want ours; then
   want=$(find "$tmp/src/artifacts" -name blob.bin -exec sha256sum {} + | cut -d' ' -f1)
-  n=0
   while read -r sum _; do
     [ "$sum" = "$want" ] || { echo "a copy of blob.bin differs from the source" >&2; exit 1; }
-    n=$((n + 1))
   done < <(find "$tmp/dst/artifacts" -name blob.bin -exec sha256sum {} +)
-  echo "   $n copies of data/blob.bin on the destination, each identical to the source (sha256)"
+  echo "   data/blob.bin on the last destination is identical to the source (sha256)"
 fi
-echo "== results (also in $results)"
-cat "$results"
+
+# ---------------------------------------------------------------- ratios
+wall() { awk -F'\t' -v l="$1" '$1 == l { print $2; exit }' "$summary"; }
+sum() { local a b; a=$(wall "$1"); b=$(wall "$2"); if [ -n "$a" ] && [ -n "$b" ]; then echo "$a + $b" | bc -l; fi; }
+# ratio A B: A / B to two decimals, or - when either is missing.
+ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf '%.2f' "$(echo "$1 / $2" | bc -l)"; else echo "-"; fi; }
+ours_e="mlflow-archive export" ours_i="mlflow-archive import" peer_e="mlflow-export-import export"
+peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import"
+{
+  echo
+  echo "| job | mlflow-archive / floor | mlflow-export-import / mlflow-archive |"
+  echo "|---|---|---|"
+  echo "| export | $(ratio "$(wall "$ours_e")" "$(wall "floor export")") | $(ratio "$(wall "$peer_e")" "$(wall "$ours_e")") |"
+  echo "| import | $(ratio "$(wall "$ours_i")" "$(wall "floor import")") | $(ratio "$(wall "$peer_i")" "$(wall "$ours_i")") |"
+  echo "| export + import | $(ratio "$(sum "$ours_e" "$ours_i")" "$(sum "floor export" "floor import")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(sum "$ours_e" "$ours_i")") |"
+  echo "| export \| import (floor: copy) | $(ratio "$(wall "$pipe")" "$(wall "floor copy")") | |"
+  echo "| copy (peer: export + import) | $(ratio "$(wall "mlflow-archive copy")" "$(wall "floor copy")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(wall "mlflow-archive copy")") |"
+  if [ -s "$tmp/archive-size" ] && [ -s "$tmp/peer-size" ]; then
+    echo
+    echo "Archive: $(numfmt --to=iec --suffix=B "$(cat "$tmp/archive-size")"); the Python tool's export directory: $(numfmt --to=iec --suffix=B "$(cat "$tmp/peer-size")") ($(ratio "$(cat "$tmp/peer-size")" "$(cat "$tmp/archive-size")")x as large)."
+  fi
+  echo
+  echo "MLflow $("$venv/bin/mlflow" --version 2>/dev/null | awk '{print $NF}'), $SERVER_WORKERS workers per server, sqlite; $(nproc) cores; --jobs $jobs, floor --jobs $floor_jobs; latency ${delay} ms each way."
+} | tee -a "$results"
+echo "== results in $results"

@@ -19,14 +19,22 @@ fn codec(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(set.bytes()));
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(8));
-        g.bench_function("write/mlflow-archive", |b| b.iter(|| black_box(write_ours(&set))));
-        g.bench_function("write/tar+zstd", |b| b.iter(|| black_box(write_baseline(&set))));
+        g.bench_function("write/mlflow-archive", |b| {
+            b.iter(|| black_box(write_ours(&set)))
+        });
+        g.bench_function("write/tar+zstd", |b| {
+            b.iter(|| black_box(write_baseline(&set)))
+        });
         let ours = write_ours(&set);
         let base = write_baseline(&set);
         assert_eq!(read_ours(&ours), set.bytes());
         assert_eq!(read_baseline(&base), set.bytes());
-        g.bench_function("read/mlflow-archive", |b| b.iter(|| black_box(read_ours(&ours))));
-        g.bench_function("read/tar+zstd", |b| b.iter(|| black_box(read_baseline(&base))));
+        g.bench_function("read/mlflow-archive", |b| {
+            b.iter(|| black_box(read_ours(&ours)))
+        });
+        g.bench_function("read/tar+zstd", |b| {
+            b.iter(|| black_box(read_baseline(&base)))
+        });
         g.finish();
         eprintln!(
             "{}: archive {} bytes, baseline {} bytes, content {} bytes",

@@ -16,7 +16,9 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     (0..len)
         .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             alphabet[((x >> 33) % alphabet.len() as u64) as usize]
         })
         .collect()
@@ -37,17 +39,24 @@ pub fn sets() -> Vec<Set> {
     vec![
         Set {
             name: "10000 x 1 KiB",
-            files: (0..10_000).map(|i| (format!("dir{}/file-{i}.txt", i % 50), data(1024, i))).collect(),
+            files: (0..10_000)
+                .map(|i| (format!("dir{}/file-{i}.txt", i % 50), data(1024, i)))
+                .collect(),
         },
         Set {
             name: "4 x 16 MiB",
-            files: (0..4).map(|i| (format!("model/part-{i}.bin"), data(16 << 20, 1000 + i))).collect(),
+            files: (0..4)
+                .map(|i| (format!("model/part-{i}.bin"), data(16 << 20, 1000 + i)))
+                .collect(),
         },
     ]
 }
 
 pub fn write_ours(set: &Set) -> Vec<u8> {
-    let mut w = WriterBuilder::new().level(LEVEL).build(Vec::with_capacity(1 << 20)).unwrap();
+    let mut w = WriterBuilder::new()
+        .level(LEVEL)
+        .build(Vec::with_capacity(1 << 20))
+        .unwrap();
     w.experiment(&Experiment {
         experiment_id: "1".into(),
         name: "bench".into(),
@@ -76,7 +85,8 @@ pub fn write_baseline(set: &Set) -> Vec<u8> {
         h.set_size(d.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, format!("runs/r1/artifacts/{p}"), &d[..]).unwrap();
+        b.append_data(&mut h, format!("runs/r1/artifacts/{p}"), &d[..])
+            .unwrap();
     }
     let mut enc = b.into_inner().unwrap();
     enc.flush().unwrap();
@@ -119,4 +129,3 @@ pub fn read_baseline(archive: &[u8]) -> u64 {
     }
     total
 }
-

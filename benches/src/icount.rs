@@ -28,7 +28,10 @@ fn main() {
     let (op, which) = (args[1].as_str(), args[2].as_str());
     let set = sets()
         .into_iter()
-        .find(|s| s.name.starts_with(if which == "small" { "10000" } else { "4 x" }))
+        .find(|s| {
+            s.name
+                .starts_with(if which == "small" { "10000" } else { "4 x" })
+        })
         .unwrap();
     let input = match op {
         "read-ours" => write_ours(&set),

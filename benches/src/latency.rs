@@ -37,7 +37,11 @@ fn main() {
         let mean = ms.iter().sum::<f64>() / n as f64;
         println!(
             "{:<28} {n} requests: mean {mean:.2} ms, median {:.2} ms, p95 {:.2} ms",
-            if reuse { "kept-alive connection" } else { "new connection per request" },
+            if reuse {
+                "kept-alive connection"
+            } else {
+                "new connection per request"
+            },
             ms[n / 2],
             ms[n * 95 / 100]
         );
