@@ -15,10 +15,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use super::archive_source::{ArchiveSource, Event};
-use super::ordered::AbortOnDrop;
+use super::ordered::{AbortOnDrop, BudgetRx, BudgetTx, budget_channel};
 use super::progress::{Counter, Progress, tick};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
@@ -209,31 +209,20 @@ impl Op {
     }
 }
 
-/// Bytes of queued writes all runs together may hold (each run gets `RUN_BUDGET / jobs`, at
-/// least [`RUN_MIN_BUDGET`]): the reader goes on to the next runs while earlier ones are
-/// written, so `jobs` runs write at once.
-const RUN_BUDGET: usize = 32 << 20;
-/// The least a run may queue: a few metric batches and a buffered file.
-const RUN_MIN_BUDGET: usize = 2 << 20;
-
 /// Artifacts up to this size are read from the archive into memory and queued whole (and
 /// retried on transient failures); larger ones stream from the archive to the server while the
 /// reader waits for them.
 const BUFFERED_FILE_MAX: u64 = 1 << 20;
 
-/// The queue of a run's writes: each op holds its cost in the run's budget until it is done.
-struct RunOps {
-    tx: mpsc::UnboundedSender<(Op, OwnedSemaphorePermit)>,
-    budget: Arc<Semaphore>,
-    max: usize,
-}
+/// The queue of a run's writes: each op holds its cost in the run's share of the transfer's
+/// buffer budget until it is done, so the reader goes on to the next runs while earlier ones are
+/// written, and `jobs` runs write at once.
+struct RunOps(BudgetTx<Op>);
 
 impl RunOps {
-    fn new(jobs: usize) -> (Self, mpsc::UnboundedReceiver<(Op, OwnedSemaphorePermit)>) {
-        let max = (RUN_BUDGET / jobs.max(1)).max(RUN_MIN_BUDGET);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let budget = Arc::new(Semaphore::new(max));
-        (Self { tx, budget, max }, rx)
+    fn new(jobs: usize) -> (Self, BudgetRx<Op>) {
+        let (tx, rx) = budget_channel(jobs);
+        (Self(tx), rx)
     }
 
     /// A queue whose worker is gone (every send fails).
@@ -243,12 +232,8 @@ impl RunOps {
 
     /// Queues `op`, waiting while the run's budget is spent; `Err` if the worker stopped.
     async fn send(&self, op: Op) -> std::result::Result<(), ()> {
-        let n = u32::try_from(op.cost().min(self.max)).unwrap_or(u32::MAX);
-        let permit = Arc::clone(&self.budget)
-            .acquire_many_owned(n)
-            .await
-            .map_err(drop)?;
-        self.tx.send((op, permit)).map_err(drop)
+        let cost = op.cost();
+        self.0.send(op, cost).await
     }
 }
 
@@ -266,7 +251,7 @@ async fn run_worker(
     client: Client,
     dst: String,
     root: ArtifactRoot,
-    mut ops: mpsc::UnboundedReceiver<(Op, OwnedSemaphorePermit)>,
+    mut ops: BudgetRx<Op>,
     progress: Option<Arc<Progress>>,
 ) -> Result<Written> {
     let mut w = Written::default();

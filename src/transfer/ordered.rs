@@ -21,11 +21,53 @@ use tokio::task::JoinHandle;
 use super::archive_sink::{ArchiveSink, Cmd};
 use crate::error::{Error, Result};
 
-/// Bytes of commands all units together may hold ahead of the writer (each unit gets
-/// `BUFFER_BUDGET / jobs`, at least [`UNIT_MIN_BUDGET`]).
+/// Bytes of queued data all units together may hold (each unit gets `BUFFER_BUDGET / jobs`, at
+/// least [`UNIT_MIN_BUDGET`]). Export units and import runs use the same budget.
 pub const BUFFER_BUDGET: usize = 32 << 20;
-/// The least a unit may hold: one history page's chunk (25,000 points) and a prefetched file.
+/// The least a unit may hold: one history page's chunk (25,000 points) and a buffered file.
 const UNIT_MIN_BUDGET: usize = 2 << 20;
+
+/// The sending end of a queue bounded by bytes rather than items: each item holds its cost in
+/// the queue's budget until the receiver drops the permit that comes with it.
+pub(crate) struct BudgetTx<T> {
+    tx: mpsc::UnboundedSender<(T, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+    max: usize,
+}
+
+/// The receiving end of a [`BudgetTx`]: drop the permit when the item's memory is released.
+pub(crate) type BudgetRx<T> = mpsc::UnboundedReceiver<(T, OwnedSemaphorePermit)>;
+
+/// A queue of one unit's share of [`BUFFER_BUDGET`] when `jobs` units are in flight.
+pub(crate) fn budget_channel<T>(jobs: usize) -> (BudgetTx<T>, BudgetRx<T>) {
+    let max = (BUFFER_BUDGET / jobs.max(1)).max(UNIT_MIN_BUDGET);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let budget = Arc::new(Semaphore::new(max));
+    (BudgetTx { tx, budget, max }, rx)
+}
+
+impl<T> Clone for BudgetTx<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            budget: Arc::clone(&self.budget),
+            max: self.max,
+        }
+    }
+}
+
+impl<T> BudgetTx<T> {
+    /// Queues `item` costing `cost` bytes, waiting while the budget is spent; `Err` if the
+    /// receiver is gone. (A cost above the whole budget counts as the whole budget.)
+    pub(crate) async fn send(&self, item: T, cost: usize) -> std::result::Result<(), ()> {
+        let n = u32::try_from(cost.min(self.max)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.budget)
+            .acquire_many_owned(n)
+            .await
+            .map_err(drop)?;
+        self.tx.send((item, permit)).map_err(drop)
+    }
+}
 
 /// What a command costs in a unit's budget: about the memory it holds.
 fn cost(cmd: &Cmd) -> usize {
@@ -40,25 +82,19 @@ fn cost(cmd: &Cmd) -> usize {
 
 /// The end of a unit's channel its producer writes into.
 pub struct UnitTx {
-    tx: mpsc::UnboundedSender<Result<Queued>>,
-    budget: Arc<Semaphore>,
-    unit_budget: usize,
+    /// The unit's commands, or the error that ended its producer.
+    cmds: BudgetTx<Result<Cmd>>,
     front: watch::Receiver<bool>,
 }
-
-/// A command with the share of the unit's budget it holds until the writer takes it.
-type Queued = (Cmd, OwnedSemaphorePermit);
 
 impl UnitTx {
     /// Sends one command of the unit; waits while the unit's budget is spent.
     pub async fn send(&self, cmd: Cmd) -> Result<()> {
-        let stopped = || Error::Config("the archive writer stopped".into());
-        let n = cost(&cmd).min(self.unit_budget);
-        let permit = Arc::clone(&self.budget)
-            .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
+        let cost = cost(&cmd);
+        self.cmds
+            .send(Ok(cmd), cost)
             .await
-            .map_err(|_| stopped())?;
-        self.tx.send(Ok((cmd, permit))).map_err(|_| stopped())
+            .map_err(|()| Error::Config("the archive writer stopped".into()))
     }
 
     /// Waits until this unit is the one being written (every unit before it is in the archive).
@@ -71,7 +107,7 @@ impl UnitTx {
 enum Slot {
     Ready(Box<Cmd>),
     Unit {
-        rx: mpsc::UnboundedReceiver<Result<Queued>>,
+        rx: BudgetRx<Result<Cmd>>,
         front: watch::Sender<bool>,
         task: AbortOnDrop<()>,
     },
@@ -106,7 +142,7 @@ impl<T> Drop for AbortOnDrop<T> {
 pub struct Scheduler {
     slots: mpsc::Sender<Slot>,
     permits: Arc<Semaphore>,
-    unit_budget: usize,
+    jobs: usize,
 }
 
 impl Scheduler {
@@ -128,17 +164,15 @@ impl Scheduler {
             .acquire_owned()
             .await
             .map_err(|_| Error::Config("the export scheduler closed".into()))?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = budget_channel(self.jobs);
         let (front_tx, front_rx) = watch::channel(false);
         let fut = produce(UnitTx {
-            tx: tx.clone(),
-            budget: Arc::new(Semaphore::new(self.unit_budget)),
-            unit_budget: self.unit_budget,
+            cmds: tx.clone(),
             front: front_rx,
         });
         let task = tokio::spawn(async move {
             if let Err(e) = fut.await {
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Err(e), 0).await;
             }
             drop(permit);
         });
@@ -165,7 +199,7 @@ pub async fn run_ordered(
     let mut sched = Scheduler {
         slots: slots_tx,
         permits: Arc::new(Semaphore::new(jobs)),
-        unit_budget: (BUFFER_BUDGET / jobs).max(UNIT_MIN_BUDGET),
+        jobs,
     };
     let planning = async move {
         plan(&mut sched).await
@@ -181,10 +215,9 @@ pub async fn run_ordered(
                     mut task,
                 } => {
                     let _ = front.send(true);
-                    while let Some(queued) = rx.recv().await {
-                        let (cmd, permit) = queued?;
+                    while let Some((cmd, permit)) = rx.recv().await {
                         drop(permit);
-                        sink.send(cmd).await?;
+                        sink.send(cmd?).await?;
                     }
                     task.join("exporting a unit").await?;
                 }
