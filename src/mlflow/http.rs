@@ -610,7 +610,7 @@ fn debug() -> bool {
 
 /// One line per request (method, path without the query, status, time to the answer's head):
 /// never the query or headers, which may carry names or credentials.
-fn trace_request(
+pub(crate) fn trace_request(
     method: &Method,
     url: &Url,
     sent: &std::result::Result<Response, reqwest::Error>,

@@ -256,11 +256,15 @@ impl Client {
             root.uri.trim_end_matches('/')
         );
         let checked = exact_size(body, Some(size), format!("upload of {}/{rel}", root.uri));
+        let url = self.proxy_url(root, rel);
         let req = self
-            .authorized(Method::PUT, self.proxy_url(root, rel))
+            .authorized(Method::PUT, url.clone())
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(checked));
-        let resp = req.send().await.map_err(|e| self.transport(&call, &e))?;
+        let started = std::time::Instant::now();
+        let sent = req.send().await;
+        crate::mlflow::http::trace_request(&Method::PUT, &url, &sent, started);
+        let resp = sent.map_err(|e| self.transport(&call, &e))?;
         self.check_status(resp, &call).await.map(drop)
     }
 
