@@ -176,6 +176,19 @@ impl ExportFlags {
     }
 }
 
+/// Where a whole archive's or server's objects go: `import-all`, `import-experiment-list` and
+/// `copy-all`.
+#[derive(Debug, clap::Args)]
+pub struct AllTargets {
+    /// Prefix every experiment's name with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub experiment_name_prefix: Option<String>,
+
+    /// Delete existing registered models of the same names first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub delete_model: bool,
+}
+
 /// How to import, shared by every command that writes into a server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportFlags {

@@ -8,7 +8,7 @@ use mlflow_archive::transfer::copy::copy_all;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ExportFlags, ImportFlags, legacy_bool};
+use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -21,13 +21,8 @@ pub struct Args {
     #[command(flatten)]
     dst: DstServer,
 
-    /// Prefix every experiment's name on the destination with this.
-    #[arg(long, value_name = "PREFIX")]
-    experiment_name_prefix: Option<String>,
-
-    /// Delete existing registered models of the same names on the destination first.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    delete_model: bool,
+    #[command(flatten)]
+    targets: AllTargets,
 
     #[command(flatten)]
     export: ExportFlags,
@@ -42,8 +37,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let line = ProgressLine::start(&global, "copying");
     let import = ImportOptions {
         progress: Some(line.counters()),
-        experiment_name_prefix: args.experiment_name_prefix.clone(),
-        delete_model: args.delete_model,
+        experiment_name_prefix: args.targets.experiment_name_prefix.clone(),
+        delete_model: args.targets.delete_model,
         ..args.import.options(&global)
     };
     let what = format!("{} to {}", src.server(), dst.server());

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
+use crate::cli::args::{AllTargets, ArchiveInput, DstServer, ImportFlags};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -19,13 +19,8 @@ pub struct Args {
     #[command(flatten)]
     input: ArchiveInput,
 
-    /// Prefix every experiment's name with this.
-    #[arg(long, value_name = "PREFIX")]
-    experiment_name_prefix: Option<String>,
-
-    /// Delete existing registered models of the same names first.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
-    delete_model: bool,
+    #[command(flatten)]
+    targets: AllTargets,
 
     #[command(flatten)]
     flags: ImportFlags,
@@ -37,8 +32,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {
         progress: Some(line.counters()),
-        experiment_name_prefix: args.experiment_name_prefix.clone(),
-        delete_model: args.delete_model,
+        experiment_name_prefix: args.targets.experiment_name_prefix.clone(),
+        delete_model: args.targets.delete_model,
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;
