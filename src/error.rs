@@ -18,8 +18,8 @@ pub enum Error {
     #[error("{0}")]
     Api(Box<ApiError>),
 
-    /// The server could not be reached, or the connection broke.
-    #[error("{call}: cannot reach {server}: {cause}{hint}", hint = transport_hint(.kind))]
+    /// The server could not be reached, did not answer in time, or the connection broke.
+    #[error("{call}: {}{server}: {cause}{hint}", transport_verb(.kind), hint = transport_hint(.kind))]
     Transport {
         /// The request, e.g. `GET experiments/get (experiment '3')`.
         call: String,
@@ -110,9 +110,10 @@ pub enum Error {
 pub enum TransportKind {
     /// No connection could be opened: nothing was sent.
     Connect,
-    /// The request timed out.
+    /// The server did not answer in time (no answer began, or an answer stalled).
     Timeout,
-    /// The connection broke while the request or the answer was under way.
+    /// The connection broke while the request or the answer was under way (an answer cut in
+    /// its middle too).
     Broken,
     /// TLS could not be set up.
     Tls,
@@ -139,9 +140,20 @@ fn format_error(
     s
 }
 
+fn transport_verb(kind: &TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Connect | TransportKind::Tls => "cannot reach ",
+        TransportKind::Timeout => "no answer from ",
+        TransportKind::Broken => "connection lost to ",
+    }
+}
+
 fn transport_hint(kind: &TransportKind) -> &'static str {
     match kind {
         TransportKind::Connect => " (is the server running, and is the tracking URI right?)",
+        TransportKind::Timeout => {
+            " (is the server overloaded? MLFLOW_HTTP_REQUEST_TIMEOUT sets how long to wait, in seconds)"
+        }
         TransportKind::Tls => {
             " (check MLFLOW_TRACKING_SERVER_CERT_PATH, or set MLFLOW_TRACKING_INSECURE_TLS=true for a self-signed certificate)"
         }

@@ -1,7 +1,7 @@
 //! Argument groups shared by several commands, converted once into validated settings.
 
 use mlflow_archive::mlflow::api::workspace::NotebookFormat;
-use mlflow_archive::mlflow::{Client, Env, TrackingConfig};
+use mlflow_archive::mlflow::{Client, ClientBuilder, Env, TrackingConfig};
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 
 /// The source server (`--src-uri`, else `MLFLOW_TRACKING_URI`).
@@ -16,11 +16,27 @@ pub struct SrcServer {
 impl SrcServer {
     /// A client for the source server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
-        Client::new(TrackingConfig::resolve(
-            self.src_uri.as_deref(),
-            &Env::from_process(),
-        )?)
+        client_for(self.src_uri.as_deref())
     }
+}
+
+/// A client for `uri` (or `MLFLOW_TRACKING_URI`), with the answer timeout of
+/// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set.
+fn client_for(uri: Option<&str>) -> mlflow_archive::Result<Client> {
+    let mut b = ClientBuilder::new(TrackingConfig::resolve(uri, &Env::from_process())?);
+    if let Some(raw) = std::env::var_os("MLFLOW_HTTP_REQUEST_TIMEOUT") {
+        let secs = raw
+            .to_str()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+            .ok_or_else(|| {
+                mlflow_archive::Error::Config(format!(
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT={raw:?}: expected a number of seconds"
+                ))
+            })?;
+        b = b.answer_timeout(std::time::Duration::from_secs_f64(secs));
+    }
+    b.build()
 }
 
 /// The destination server (`--dst-uri`, else `MLFLOW_TRACKING_URI`).
@@ -35,10 +51,7 @@ pub struct DstServer {
 impl DstServer {
     /// A client for the destination server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
-        Client::new(TrackingConfig::resolve(
-            self.dst_uri.as_deref(),
-            &Env::from_process(),
-        )?)
+        client_for(self.dst_uri.as_deref())
     }
 }
 
@@ -61,6 +74,21 @@ impl ArchiveInput {
     pub fn open(&self) -> anyhow::Result<(String, ArchiveSource)> {
         let (name, reader) = self.reader()?;
         Ok((name, ArchiveSource::start(reader)))
+    }
+
+    /// How a large artifact's body is read again when its upload must be sent again: the input
+    /// read again from its start (a file, a tree, a zip); none for standard input.
+    pub fn replay(&self) -> Option<mlflow_archive::transfer::replay::Replay> {
+        if self.input.as_os_str() == "-" {
+            return None;
+        }
+        let path = self.input.clone();
+        Some(mlflow_archive::transfer::replay::Replay::rescan(
+            move || {
+                crate::cli::output::open_input(&path)
+                    .map_err(|e| mlflow_archive::Error::Config(format!("{e:#}")))
+            },
+        ))
     }
 
     /// Whether the input is a tree of the Python tool (a directory or a zip).

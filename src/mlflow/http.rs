@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RANGE, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,20 +27,29 @@ pub struct ClientBuilder {
     config: TrackingConfig,
     retry: RetryConfig,
     timeout: Duration,
+    answer_timeout: Duration,
     connect_timeout: Duration,
     reuse_connections: bool,
     page_size: Option<u32>,
 }
 
+/// The default of [`ClientBuilder::answer_timeout`].
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Retries of a request that got no answer at all within the answer timeout: each costs a whole
+/// timeout, and a server that holds connections without answering rarely recovers in minutes.
+const NO_ANSWER_RETRIES: u32 = 2;
+
 impl ClientBuilder {
-    /// Starts from a server configuration. Defaults: [`RetryConfig::default`], 300 s per request
-    /// (bodies of large artifacts stream for longer: the limit applies to each read), 10 s to
-    /// connect, pooled connections.
+    /// Starts from a server configuration. Defaults: [`RetryConfig::default`], 60 s for an
+    /// answer to begin and between two chunks of it ([`ClientBuilder::answer_timeout`]), 300 s
+    /// for any one read of an upload's connection, 10 s to connect, pooled connections.
     pub fn new(config: TrackingConfig) -> Self {
         ClientBuilder {
             config,
             retry: RetryConfig::default(),
             timeout: Duration::from_secs(300),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             reuse_connections: true,
             page_size: None,
@@ -60,9 +69,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the limit for one request to make progress (default 300 s).
+    /// Sets the limit for one read on a connection to make progress (default 300 s). It is the
+    /// backstop for streamed uploads, whose answer comes only after the whole body was sent.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets how long an answer may take to begin (its status line and headers), and how long
+    /// any answer body (a JSON page, a download) may pause between two chunks, before the try
+    /// is given up and retried (default 60 s; the CLI reads `MLFLOW_HTTP_REQUEST_TIMEOUT`). It
+    /// is per chunk, not per request: a large download may take as long as it needs while bytes
+    /// keep coming. A request that got no answer at all is retried at most twice.
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -133,6 +153,7 @@ impl ClientBuilder {
                 http,
                 auth,
                 retry: self.retry,
+                answer_timeout: self.answer_timeout,
                 reached: AtomicBool::new(false),
                 page_size: self.page_size,
             }),
@@ -168,6 +189,7 @@ pub(crate) struct Inner {
     http: reqwest::Client,
     auth: Option<HeaderValue>,
     pub(crate) retry: RetryConfig,
+    pub(crate) answer_timeout: Duration,
     /// Set once any request got an answer: until then a refused connection more likely means a
     /// wrong address than a restarting server, and is retried only twice.
     reached: AtomicBool,
@@ -182,6 +204,88 @@ pub(crate) enum Body<'a> {
     None,
     Json(Vec<u8>),
     Bytes(&'a Bytes),
+}
+
+/// Whether the caller needs the answer's body, or only its success status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Needed,
+    Ignored,
+}
+
+/// An answer body that did not arrive whole.
+pub(crate) enum BodyFail {
+    /// The connection broke or stalled in the middle of it.
+    Cut(Cut),
+    /// Anything else (an answer too large).
+    Other(Error),
+}
+
+/// Where and how an answer was cut.
+#[derive(Debug, Clone)]
+pub(crate) struct Cut {
+    /// Bytes received before the cut.
+    pub(crate) after: u64,
+    pub(crate) kind: TransportKind,
+    pub(crate) cause: String,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the answer was cut after {} bytes: {}",
+            self.after, self.cause
+        )
+    }
+}
+
+/// The retries of one operation (a request, a body read that starts over, a resumed download):
+/// one backoff for all its failures, and at most [`NO_ANSWER_RETRIES`] tries that got no answer.
+#[derive(Debug)]
+pub(crate) struct Retries {
+    pub(crate) backoff: Backoff,
+    timeouts: u32,
+}
+
+impl Retries {
+    pub(crate) fn new(config: &RetryConfig) -> Self {
+        Retries {
+            backoff: Backoff::new(config),
+            timeouts: 0,
+        }
+    }
+
+    /// The wait before trying again after a failure of `kind`, or `None` when the retries are
+    /// used up.
+    pub(crate) fn after(
+        &mut self,
+        kind: TransportKind,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if kind == TransportKind::Timeout {
+            if self.timeouts >= NO_ANSWER_RETRIES {
+                return None;
+            }
+            self.timeouts += 1;
+        }
+        self.backoff.next_delay(retry_after)
+    }
+
+    /// The final cause, saying how many tries it took.
+    pub(crate) fn give_up(&self, cause: String) -> String {
+        match self.backoff.attempts() {
+            0 => cause,
+            n => format!("{cause} ({} tries)", n + 1),
+        }
+    }
+}
+
+fn encode<B: Serialize>(body: &B, call: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| Error::Json {
+        what: format!("{call}: encoding the request"),
+        source: e,
+    })
 }
 
 impl Client {
@@ -228,20 +332,42 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<T> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::Json {
-            what: format!("{call}: encoding the request"),
-            source: e,
-        })?;
-        let resp = self
-            .send(
+        let bytes = encode(body, call)?;
+        let answer = self
+            .fetch(
                 method,
                 self.api_url(endpoint),
                 Body::Json(bytes),
                 call,
                 idem,
+                Answer::Needed,
             )
             .await?;
-        self.decode(resp, call).await
+        self.parse(&answer, call)
+    }
+
+    /// Sends a JSON POST/PATCH/DELETE whose answer carries nothing the caller needs (`{}`): a
+    /// success status is enough, so an answer cut after its status still counts as done, even
+    /// for a request that is not safe to repeat.
+    pub(crate) async fn call_unit<B: Serialize>(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<()> {
+        let bytes = encode(body, call)?;
+        self.fetch(
+            method,
+            self.api_url(endpoint),
+            Body::Json(bytes),
+            call,
+            idem,
+            Answer::Ignored,
+        )
+        .await
+        .map(drop)
     }
 
     /// Sends a GET to `endpoint` with `query` and decodes the JSON answer.
@@ -253,10 +379,75 @@ impl Client {
     ) -> Result<T> {
         let mut url = self.api_url(endpoint);
         set_query(&mut url, query, call)?;
-        let resp = self
-            .send(Method::GET, url, Body::None, call, Idempotency::Safe)
+        self.get_url(url, call).await
+    }
+
+    /// Sends a GET to `url` and decodes the JSON answer.
+    pub(crate) async fn get_url<T: DeserializeOwned>(&self, url: Url, call: &str) -> Result<T> {
+        let answer = self
+            .fetch(
+                Method::GET,
+                url,
+                Body::None,
+                call,
+                Idempotency::Safe,
+                Answer::Needed,
+            )
             .await?;
-        self.decode(resp, call).await
+        self.parse(&answer, call)
+    }
+
+    /// Sends a request and reads its whole (JSON-sized) answer, retrying transient failures as
+    /// `idem` allows: failures before the answer, error statuses, and answers cut or stalled in
+    /// the middle of their body (a safe request is sent again; an unsafe one whose success
+    /// status arrived is done, and its lost answer makes the outcome [`Error::Ambiguous`] when
+    /// the caller needs it).
+    async fn fetch(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body<'_>,
+        call: &str,
+        idem: Idempotency,
+        answer: Answer,
+    ) -> Result<Vec<u8>> {
+        let mut retries = Retries::new(&self.inner.retry);
+        loop {
+            let resp = self
+                .send_with(
+                    &mut retries,
+                    method.clone(),
+                    url.clone(),
+                    &body,
+                    None,
+                    call,
+                    idem,
+                )
+                .await?;
+            let cut = match self.read_body(resp, MAX_JSON_ANSWER, call).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(BodyFail::Other(e)) => return Err(e),
+                Err(BodyFail::Cut(cut)) => cut,
+            };
+            if answer == Answer::Ignored {
+                // The status said the server did it; the rest of the answer is not needed.
+                return Ok(Vec::new());
+            }
+            let cause = cut.to_string();
+            if idem == Idempotency::Unsafe {
+                return Err(Error::Ambiguous {
+                    call: call.to_string(),
+                    server: self.inner.server.clone(),
+                    cause,
+                });
+            }
+            if let Some(d) = retries.after(cut.kind, None) {
+                tracing_retry(call, &cause, d);
+                tokio::time::sleep(d).await;
+                continue;
+            }
+            return Err(self.transport_error(call, cut.kind, retries.give_up(cause)));
+        }
     }
 
     /// Sends a request, retrying transient failures as `idem` allows, and returns a successful
@@ -269,17 +460,47 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<Response> {
-        let mut backoff = Backoff::new(&self.inner.retry);
+        let mut retries = Retries::new(&self.inner.retry);
+        self.send_with(&mut retries, method, url, &body, None, call, idem)
+            .await
+    }
+
+    /// [`Client::send`], counting against the retries of a larger operation (a body read that
+    /// started over, a download resumed from byte `range_from`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send_with(
+        &self,
+        retries: &mut Retries,
+        method: Method,
+        url: Url,
+        body: &Body<'_>,
+        range_from: Option<u64>,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<Response> {
         loop {
             let req = self.authorized(method.clone(), url.clone());
-            let req = match &body {
+            let req = match body {
                 Body::None => req,
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
                 Body::Bytes(b) => req.body((*b).clone()),
             };
+            let req = match range_from {
+                Some(from) => req.header(RANGE, format!("bytes={from}-")),
+                None => req,
+            };
             let started = std::time::Instant::now();
-            let sent = req.send().await;
-            trace_request(&method, &url, &sent, started);
+            let sent = match tokio::time::timeout(self.inner.answer_timeout, req.send()).await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => Err((TransportKind::Timeout, self.no_answer())),
+            };
+            trace_request(
+                &method,
+                &url,
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+                started,
+            );
             if sent.is_ok() {
                 self.inner.reached.store(true, Ordering::Relaxed);
             }
@@ -292,29 +513,30 @@ impl Client {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
-                    let may_retry =
-                        is_transient_status(status) && (idem == Idempotency::Safe || status == 429);
+                    // 429 and 503 say the server did not take the request: safe to send again.
+                    let may_retry = is_transient_status(status)
+                        && (idem == Idempotency::Safe || status == 429 || status == 503);
                     let err = self.api_error(resp, call).await;
-                    if may_retry && let Some(d) = backoff.next_delay(retry_after) {
+                    if may_retry && let Some(d) = retries.backoff.next_delay(retry_after) {
                         tracing_retry(call, &err.to_string(), d);
                         tokio::time::sleep(d).await;
                         continue;
                     }
                     return Err(err);
                 }
-                Err(e) => {
-                    let (kind, cause) = classify(&e);
+                Err((kind, cause)) => {
                     let never_reached = kind == TransportKind::Connect
                         && !self.inner.reached.load(Ordering::Relaxed)
-                        && backoff.attempts() >= RETRIES_BEFORE_FIRST_CONTACT;
+                        && retries.backoff.attempts() >= RETRIES_BEFORE_FIRST_CONTACT;
                     let may_retry = kind != TransportKind::Tls
                         && !never_reached
                         && (idem == Idempotency::Safe || kind == TransportKind::Connect);
-                    if may_retry && let Some(d) = backoff.next_delay(None) {
+                    if may_retry && let Some(d) = retries.after(kind, None) {
                         tracing_retry(call, &cause, d);
                         tokio::time::sleep(d).await;
                         continue;
                     }
+                    let cause = retries.give_up(cause);
                     if idem == Idempotency::Unsafe && kind != TransportKind::Connect {
                         return Err(Error::Ambiguous {
                             call: call.to_string(),
@@ -322,14 +544,26 @@ impl Client {
                             cause,
                         });
                     }
-                    return Err(Error::Transport {
-                        call: call.to_string(),
-                        server: self.inner.server.clone(),
-                        kind,
-                        cause,
-                    });
+                    return Err(self.transport_error(call, kind, cause));
                 }
             }
+        }
+    }
+
+    /// The cause of a try that got no answer within the answer timeout.
+    pub(crate) fn no_answer(&self) -> String {
+        format!(
+            "no answer within {} s",
+            self.inner.answer_timeout.as_secs_f64()
+        )
+    }
+
+    pub(crate) fn transport_error(&self, call: &str, kind: TransportKind, cause: String) -> Error {
+        Error::Transport {
+            call: call.to_string(),
+            server: self.inner.server.clone(),
+            kind,
+            cause,
         }
     }
 
@@ -393,14 +627,9 @@ impl Client {
         }
     }
 
-    /// Reads a successful answer's JSON body.
-    pub(crate) async fn decode<T: DeserializeOwned>(
-        &self,
-        resp: Response,
-        call: &str,
-    ) -> Result<T> {
-        let bytes = self.read_body(resp, MAX_JSON_ANSWER, call).await?;
-        if looks_like_html(&bytes) {
+    /// Decodes a JSON answer.
+    pub(crate) fn parse<T: DeserializeOwned>(&self, bytes: &[u8], call: &str) -> Result<T> {
+        if looks_like_html(bytes) {
             return Err(self.protocol(
                 call,
                 "the server answered an HTML page, not the MLflow REST API: is the URI the tracking server's base address?".into(),
@@ -409,31 +638,52 @@ impl Client {
         let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
-            &bytes
+            bytes
         };
         json::parse(body)
-            .map_err(|e| self.protocol(call, format!("malformed JSON ({e}): {}", excerpt(&bytes))))
+            .map_err(|e| self.protocol(call, format!("malformed JSON ({e}): {}", excerpt(bytes))))
     }
 
-    async fn read_body(&self, resp: Response, limit: usize, call: &str) -> Result<Vec<u8>> {
+    /// Reads a whole answer body of at most `limit` bytes; each chunk must come within the
+    /// answer timeout.
+    async fn read_body(
+        &self,
+        resp: Response,
+        limit: usize,
+        call: &str,
+    ) -> std::result::Result<Vec<u8>, BodyFail> {
         let mut out = Vec::new();
         let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                let (kind, cause) = classify(&e);
-                Error::Transport {
-                    call: call.to_string(),
-                    server: self.inner.server.clone(),
-                    kind,
-                    cause,
+        loop {
+            let chunk = match tokio::time::timeout(self.inner.answer_timeout, stream.next()).await {
+                Ok(None) => return Ok(out),
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(Some(Err(e))) => {
+                    let (kind, cause) = classify(&e);
+                    return Err(BodyFail::Cut(Cut {
+                        after: out.len() as u64,
+                        kind,
+                        cause,
+                    }));
                 }
-            })?;
+                Err(_) => {
+                    return Err(BodyFail::Cut(Cut {
+                        after: out.len() as u64,
+                        kind: TransportKind::Timeout,
+                        cause: format!(
+                            "it stalled: no byte within {} s",
+                            self.inner.answer_timeout.as_secs_f64()
+                        ),
+                    }));
+                }
+            };
             if out.len() + chunk.len() > limit {
-                return Err(self.protocol(call, format!("answer larger than {limit} bytes")));
+                return Err(BodyFail::Other(
+                    self.protocol(call, format!("answer larger than {limit} bytes")),
+                ));
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(out)
     }
 
     pub(crate) fn protocol(&self, call: &str, detail: String) -> Error {
@@ -446,12 +696,7 @@ impl Client {
 
     pub(crate) fn transport(&self, call: &str, e: &reqwest::Error) -> Error {
         let (kind, cause) = classify(e);
-        Error::Transport {
-            call: call.to_string(),
-            server: self.inner.server.clone(),
-            kind,
-            cause,
-        }
+        self.transport_error(call, kind, cause)
     }
 
     async fn api_error(&self, resp: Response, call: &str) -> Error {
@@ -535,7 +780,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 /// Sorts a connection failure into a kind and a cause with no URL in it.
-fn classify(e: &reqwest::Error) -> (TransportKind, String) {
+pub(crate) fn classify(e: &reqwest::Error) -> (TransportKind, String) {
     use std::error::Error as _;
     let mut parts = vec![e.to_string()];
     let mut src = e.source();
@@ -613,14 +858,11 @@ fn debug() -> bool {
 pub(crate) fn trace_request(
     method: &Method,
     url: &Url,
-    sent: &std::result::Result<Response, reqwest::Error>,
+    status: Option<u16>,
     started: std::time::Instant,
 ) {
     if debug() {
-        let status = sent.as_ref().map_or_else(
-            |_| "failed".to_string(),
-            |r| r.status().as_u16().to_string(),
-        );
+        let status = status.map_or_else(|| "failed".to_string(), |s| s.to_string());
         eprintln!(
             "mlflow-archive: {method} {} {status} {:.1} ms",
             url.path(),
@@ -629,7 +871,7 @@ pub(crate) fn trace_request(
     }
 }
 
-fn tracing_retry(call: &str, why: &str, delay: Duration) {
+pub(crate) fn tracing_retry(call: &str, why: &str, delay: Duration) {
     if debug() {
         eprintln!("mlflow-archive: retrying {call} in {delay:?}: {why}");
     }

@@ -7,7 +7,7 @@
 
 pub mod api;
 pub mod config;
-mod http;
+pub(crate) mod http;
 pub mod json;
 pub mod paginate;
 pub mod retry;
@@ -27,15 +27,7 @@ impl Client {
     /// What the server says of itself (`/api/3.0/mlflow/server-info`, MLflow 3).
     pub async fn server_info(&self) -> Result<types::ServerInfo> {
         let call = "GET server-info";
-        let resp = self
-            .send(
-                reqwest::Method::GET,
-                self.url("api/3.0/mlflow/server-info"),
-                http::Body::None,
-                call,
-                retry::Idempotency::Safe,
-            )
-            .await?;
-        self.decode(resp, call).await
+        self.get_url(self.url("api/3.0/mlflow/server-info"), call)
+            .await
     }
 }

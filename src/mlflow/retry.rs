@@ -14,7 +14,9 @@ pub enum Idempotency {
     Safe,
     /// Repeating it after the server may have acted could duplicate something (creates, metric
     /// inserts). Such a request is repeated only when it certainly did not reach the server
-    /// (no connection could be opened) or the server refused it before acting (429); otherwise the
+    /// (no connection could be opened) or was refused before it was acted on (429 Too Many
+    /// Requests, 503 Service Unavailable: what proxies and load balancers answer when they do not
+    /// forward a request); otherwise the
     /// caller gets [`crate::Error::Ambiguous`] or the error and reconciles by lookup.
     Unsafe,
 }

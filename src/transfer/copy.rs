@@ -10,6 +10,7 @@ use super::archive_sink::ArchiveSink;
 use super::archive_source::ArchiveSource;
 use super::export::{ExportOptions, export_all, export_experiments, export_runs};
 use super::import::{Failed, ImportOptions, ImportReport, import_archive};
+use super::replay::Replay;
 use crate::error::{Error, Result};
 use crate::format::WriterBuilder;
 use crate::format::model::Source;
@@ -84,6 +85,14 @@ pub async fn copy(
             }
         };
         (r, std::time::Instant::now())
+    };
+    // A large artifact whose upload must be sent again is downloaded again from the source.
+    let import = &ImportOptions {
+        replay: import
+            .replay
+            .clone()
+            .or_else(|| Some(Replay::server(src.clone()))),
+        ..import.clone()
     };
     let importing = async {
         let r = import_archive(dst, source, import).await;

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::archive_source::{ArchiveSource, Event};
 use super::ordered::{AbortOnDrop, BudgetRx, BudgetTx, budget_channel};
 use super::progress::{Counter, Progress, tick};
+use super::replay::{Owner, Replay};
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::format::path::UnitId;
@@ -81,6 +82,10 @@ pub struct ImportOptions {
     pub model_name: Option<String>,
     /// Delete an existing registered model of that name (and its versions) first.
     pub delete_model: bool,
+    /// Where a large artifact's body can be read again when its upload must be sent again (a
+    /// copy's source server, an input file); without one, such a failure leaves the run
+    /// unfinished, for the next import to complete.
+    pub replay: Option<Replay>,
 }
 
 impl Default for ImportOptions {
@@ -95,6 +100,7 @@ impl Default for ImportOptions {
             import_metadata_tags: false,
             model_name: None,
             delete_model: false,
+            replay: None,
         }
     }
 }
@@ -179,6 +185,7 @@ enum Op {
         path: String,
         size: u64,
         body: mpsc::Receiver<Result<Bytes>>,
+        owner: Owner,
     },
     UploadBytes {
         path: String,
@@ -253,6 +260,7 @@ async fn run_worker(
     root: ArtifactRoot,
     mut ops: BudgetRx<Op>,
     progress: Option<Arc<Progress>>,
+    replay: Option<Replay>,
 ) -> Result<Written> {
     let mut w = Written::default();
     // The permit is held until the op is done: its data is in memory until then.
@@ -267,10 +275,15 @@ async fn run_worker(
                 w.metric_points += metrics.len() as u64;
                 tick(&progress, Counter::Points, metrics.len() as u64);
             }
-            Op::Upload { path, size, body } => {
+            Op::Upload {
+                path,
+                size,
+                body,
+                owner,
+            } => {
                 tick(&progress, Counter::Files, 1);
-                client
-                    .upload_artifact(&root, &path, size, tokio_stream(body))
+                let replay = replay.as_ref().map(|r| (r, &owner));
+                super::replay::upload(&client, &root, &path, size, tokio_stream(body), replay)
                     .await
                     .map_err(|e| e.about(format!("artifact {path:?}")))?;
                 w.artifacts += 1;
@@ -677,6 +690,7 @@ impl Importer<'_> {
             root,
             rx,
             self.opts.progress.clone(),
+            self.opts.replay.clone(),
         ));
         let head = kv(&r.params);
         self.open = Open::Run {
@@ -814,24 +828,28 @@ impl Importer<'_> {
                     .await;
             }
             let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
+            let owner = Owner::Run(src.run_id.clone());
             self.run_op(Op::Upload {
                 path: a.path.clone(),
                 size: a.size,
                 body: rx,
+                owner,
             })
             .await?;
             if !pump_body(source, &tx, &self.opts.progress)
                 .await
                 .map_err(about)?
+                && self.opts.replay.is_none()
             {
-                // The upload stopped early: the worker has the error.
+                // The upload stopped early and cannot be sent again: the worker has the error.
+                // (With a replay, the worker sends the body again from there.)
                 drop(tx);
                 return self.run_op_error().await;
             }
             return Ok(());
         }
         let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
-        let Open::LoggedModel { root, .. } = &self.open else {
+        let Open::LoggedModel { root, src, .. } = &self.open else {
             // A unit imported earlier: the body is read (and checked), not written.
             drop(rx);
             pump_body(source, &tx, &None).await.map_err(about)?;
@@ -839,10 +857,11 @@ impl Importer<'_> {
         };
         let client = self.client.clone();
         let (root, size) = (root.clone(), a.size);
+        let owner = Owner::LoggedModel(src.model_id.clone());
+        let replay = self.opts.replay.clone();
         let upload = AbortOnDrop(Some(tokio::spawn(async move {
-            client
-                .upload_artifact(&root, &a.path, size, tokio_stream(rx))
-                .await
+            let replay = replay.as_ref().map(|r| (r, &owner));
+            super::replay::upload(&client, &root, &a.path, size, tokio_stream(rx), replay).await
         })));
         tick(&self.opts.progress, Counter::Files, 1);
         let pumped = pump_body(source, &tx, &self.opts.progress)

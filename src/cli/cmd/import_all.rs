@@ -34,6 +34,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         progress: Some(line.counters()),
         experiment_name_prefix: args.targets.experiment_name_prefix.clone(),
         delete_model: args.targets.delete_model,
+        replay: args.input.replay(),
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;

@@ -55,6 +55,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let opts = ImportOptions {
         progress: Some(line.counters()),
         experiment_name: args.experiment_name.clone(),
+        replay: args.input.replay(),
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;

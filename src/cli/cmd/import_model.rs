@@ -44,6 +44,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name: Some(args.experiment_name.clone()),
         model_name: args.model.clone(),
         delete_model: args.delete_model,
+        replay: args.input.replay(),
         ..args.flags.options(&global)
     };
     let report = import_archive(&client, source, &opts).await;

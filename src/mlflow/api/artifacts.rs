@@ -7,13 +7,14 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 use reqwest::Method;
-use reqwest::header::CONTENT_LENGTH;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
 use serde::Deserialize;
 use url::Url;
 
+use crate::error::TransportKind;
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
-use crate::mlflow::http::Body;
+use crate::mlflow::http::{Body, Cut, Retries, classify, tracing_retry};
 use crate::mlflow::retry::Idempotency::Safe;
 use crate::mlflow::types::FileInfo;
 
@@ -130,8 +131,7 @@ impl Client {
         let mut url = self.url("api/2.0/mlflow-artifacts/artifacts");
         url.query_pairs_mut()
             .append_pair("path", &join(&root.proxy_path, rel));
-        let resp = self.send(Method::GET, url, Body::None, &call, Safe).await?;
-        let a: ListAnswer = self.decode(resp, &call).await?;
+        let a: ListAnswer = self.get_url(url, &call).await?;
         let mut files = Vec::with_capacity(a.files.len());
         for mut f in a.files {
             let name = f.path.rsplit('/').next().unwrap_or("").to_string();
@@ -191,6 +191,10 @@ impl Client {
 
     /// Starts downloading one file. When `expected_size` is given (or the server announces a
     /// length), the stream ends with an error if the body is shorter or longer.
+    ///
+    /// A body cut or stalled midway is resumed from the byte reached (an HTTP range request; a
+    /// server that ignores the range sends the file again, and the bytes already passed on are
+    /// skipped), so no byte comes twice or goes missing; the retries of the request count.
     pub async fn download_artifact(
         &self,
         root: &ArtifactRoot,
@@ -202,11 +206,15 @@ impl Client {
             "GET mlflow-artifacts ({}/{rel})",
             root.uri.trim_end_matches('/')
         );
+        let url = self.proxy_url(root, rel);
+        let mut retries = Retries::new(&self.inner.retry);
         let resp = self
-            .send(
+            .send_with(
+                &mut retries,
                 Method::GET,
-                self.proxy_url(root, rel),
-                Body::None,
+                url.clone(),
+                &Body::None,
+                None,
                 &call,
                 Safe,
             )
@@ -225,10 +233,21 @@ impl Client {
             ));
         }
         let want = expected_size.or(announced);
-        let client = self.clone();
+        let resuming = Resuming {
+            client: self.clone(),
+            url,
+            call,
+            body: resp.bytes_stream().boxed(),
+            seen: 0,
+            skip: 0,
+            retries,
+            done: false,
+        };
         let body = exact_size(
-            resp.bytes_stream()
-                .map(move |r| r.map_err(|e| client.transport(&call, &e))),
+            stream::unfold(resuming, |mut r| async move {
+                let next = r.next().await;
+                next.map(|item| (item, r))
+            }),
             want,
             format!("download of {}/{rel}", root.uri.trim_end_matches('/')),
         );
@@ -263,7 +282,12 @@ impl Client {
             .body(reqwest::Body::wrap_stream(checked));
         let started = std::time::Instant::now();
         let sent = req.send().await;
-        crate::mlflow::http::trace_request(&Method::PUT, &url, &sent, started);
+        crate::mlflow::http::trace_request(
+            &Method::PUT,
+            &url,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+            started,
+        );
         let resp = sent.map_err(|e| self.transport(&call, &e))?;
         self.check_status(resp, &call).await.map(drop)
     }
@@ -290,6 +314,114 @@ impl Client {
         )
         .await
         .map(drop)
+    }
+}
+
+/// A download's body that resumes where it was cut.
+struct Resuming {
+    client: Client,
+    url: Url,
+    call: String,
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// Bytes passed on so far.
+    seen: u64,
+    /// Bytes of the current answer to drop (it started over from byte 0).
+    skip: u64,
+    retries: Retries,
+    done: bool,
+}
+
+impl Resuming {
+    async fn next(&mut self) -> Option<Result<Bytes>> {
+        let idle = self.client.inner.answer_timeout;
+        loop {
+            if self.done {
+                return None;
+            }
+            let cut = match tokio::time::timeout(idle, self.body.next()).await {
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(Some(Ok(mut chunk))) => {
+                    if self.skip > 0 {
+                        let n = usize::try_from(self.skip)
+                            .unwrap_or(usize::MAX)
+                            .min(chunk.len());
+                        chunk = chunk.slice(n..);
+                        self.skip -= n as u64;
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                    }
+                    self.seen += chunk.len() as u64;
+                    return Some(Ok(chunk));
+                }
+                Ok(Some(Err(e))) => {
+                    let (kind, cause) = classify(&e);
+                    Cut {
+                        after: self.seen,
+                        kind,
+                        cause,
+                    }
+                }
+                Err(_) => Cut {
+                    after: self.seen,
+                    kind: TransportKind::Timeout,
+                    cause: format!("it stalled: no byte within {} s", idle.as_secs_f64()),
+                },
+            };
+            if let Err(e) = self.resume(cut).await {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Asks for the rest of the file after a cut.
+    async fn resume(&mut self, cut: Cut) -> Result<()> {
+        let Some(delay) = self.retries.after(cut.kind, None) else {
+            let cause = self.retries.give_up(cut.to_string());
+            return Err(self.client.transport_error(&self.call, cut.kind, cause));
+        };
+        tracing_retry(&self.call, &cut.to_string(), delay);
+        tokio::time::sleep(delay).await;
+        let from = Some(self.seen).filter(|n| *n > 0);
+        let resp = self
+            .client
+            .send_with(
+                &mut self.retries,
+                Method::GET,
+                self.url.clone(),
+                &Body::None,
+                from,
+                &self.call,
+                Safe,
+            )
+            .await?;
+        match resp.status().as_u16() {
+            206 => {
+                let range = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !range.starts_with(&format!("bytes {}-", self.seen)) {
+                    return Err(self.client.protocol(
+                        &self.call,
+                        format!(
+                            "asked for the rest from byte {}, the server sent the range {range:?}",
+                            self.seen
+                        ),
+                    ));
+                }
+                self.skip = 0;
+            }
+            // The server ignored the range: the file again from its start.
+            _ => self.skip = self.seen,
+        }
+        self.body = resp.bytes_stream().boxed();
+        Ok(())
     }
 }
 

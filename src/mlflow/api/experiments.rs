@@ -133,7 +133,7 @@ impl Client {
     /// Renames an experiment.
     pub async fn rename_experiment(&self, id: &str, new_name: &str) -> Result<()> {
         let call = format!("POST experiments/update (experiment id {id:?})");
-        self.call::<_, serde_json::Value>(
+        self.call_unit(
             Method::POST,
             "experiments/update",
             &json!({ "experiment_id": id, "new_name": new_name }),
@@ -148,7 +148,7 @@ impl Client {
     pub async fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
         let call =
             format!("POST experiments/set-experiment-tag (experiment id {id:?}, tag {key:?})");
-        self.call::<_, serde_json::Value>(
+        self.call_unit(
             Method::POST,
             "experiments/set-experiment-tag",
             &json!({ "experiment_id": id, "key": key, "value": value }),
@@ -163,7 +163,7 @@ impl Client {
     pub async fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
         let call =
             format!("POST experiments/delete-experiment-tag (experiment id {id:?}, tag {key:?})");
-        self.call::<_, serde_json::Value>(
+        self.call_unit(
             Method::POST,
             "experiments/delete-experiment-tag",
             &json!({ "experiment_id": id, "key": key }),
@@ -186,7 +186,7 @@ impl Client {
 
     async fn lifecycle(&self, endpoint: &str, id: &str) -> Result<()> {
         let call = format!("POST {endpoint} (experiment id {id:?})");
-        self.call::<_, serde_json::Value>(
+        self.call_unit(
             Method::POST,
             endpoint,
             &json!({ "experiment_id": id }),

@@ -468,7 +468,7 @@ impl Client {
         body: serde_json::Value,
         call: &str,
     ) -> Result<()> {
-        self.call::<_, serde_json::Value>(method, endpoint, &body, call, Safe)
+        self.call_unit(method, endpoint, &body, call, Safe)
             .await
             .map(drop)
     }

@@ -242,7 +242,7 @@ impl Client {
             let idem = if nm > 0 { Unsafe } else { Safe };
             let call =
                 format!("POST runs/log-batch (run {run_id}: {nm} metrics, {np} params, {nt} tags)");
-            self.call::<_, serde_json::Value>(Method::POST, "runs/log-batch", &body, &call, idem)
+            self.call_unit(Method::POST, "runs/log-batch", &body, &call, idem)
                 .await?;
             m = &m[nm..];
             p = &p[np..];
@@ -263,7 +263,7 @@ impl Client {
         if !models.is_empty() {
             body["models"] = json!(models);
         }
-        self.call::<_, serde_json::Value>(Method::POST, "runs/log-inputs", &body, &call, Safe)
+        self.call_unit(Method::POST, "runs/log-inputs", &body, &call, Safe)
             .await
             .map(drop)
     }
@@ -271,7 +271,7 @@ impl Client {
     /// Logs model outputs (MLflow 3).
     pub async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
         let call = format!("POST runs/outputs (run {run_id})");
-        self.call::<_, serde_json::Value>(
+        self.call_unit(
             Method::POST,
             "runs/outputs",
             &json!({ "run_id": run_id, "models": models }),
@@ -317,7 +317,7 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<()> {
-        self.call::<_, serde_json::Value>(Method::POST, endpoint, body, call, idem)
+        self.call_unit(Method::POST, endpoint, body, call, idem)
             .await
             .map(drop)
     }

@@ -9,13 +9,10 @@ use std::fmt;
 
 use base64::Engine;
 use bytes::Bytes;
-use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
-use crate::mlflow::http::Body;
-use crate::mlflow::retry::Idempotency::Safe;
 
 /// The tag naming the notebook a Databricks run was logged from.
 pub const NOTEBOOK_PATH: &str = "mlflow.databricks.notebookPath";
@@ -115,8 +112,7 @@ impl Client {
                 q.append_pair("revision.revision_timestamp", r);
             }
         }
-        let resp = self.send(Method::GET, url, Body::None, &call, Safe).await?;
-        let answer: ExportAnswer = self.decode(resp, &call).await?;
+        let answer: ExportAnswer = self.get_url(url, &call).await?;
         if answer.content.len() > MAX_NOTEBOOK / 3 * 4 + 4 {
             return Err(self.protocol(&call, "the notebook is larger than 10 MB".into()));
         }

@@ -23,6 +23,56 @@ pub enum Fault {
     Status(u16, Option<u32>),
     /// Answer with this status, content type and body, without forwarding.
     Reply(u16, &'static str, &'static str),
+    /// Forward it, relay the answer's head and this fraction (0 to 1) of its body, then close the
+    /// connection: an answer cut in its middle, after the server acted.
+    CutBody(f64),
+    /// Forward it, relay the head and this fraction of the body, then send nothing for this long
+    /// before closing: a server (or proxy) that stalls in the middle of an answer.
+    StallBody(f64, std::time::Duration),
+    /// Forward it without its `Range` header (a server that ignores ranges) and relay the answer.
+    PassWithoutRange,
+}
+
+/// Random faults for requests the script and routes leave alone: a seeded generator, and the
+/// probability of each fault.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    /// The generator's state (any non-zero seed).
+    pub state: u64,
+    /// Cut the answer's body at a random offset.
+    pub cut: f64,
+    /// Stall the answer's body at a random offset for `stall_for`.
+    pub stall: f64,
+    /// How long a stall lasts.
+    pub stall_for: std::time::Duration,
+    /// Answer 503 without forwarding.
+    pub unavailable: f64,
+}
+
+impl Chaos {
+    fn unit(&mut self) -> f64 {
+        // xorshift64*
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn draw(&mut self) -> Fault {
+        let r = self.unit();
+        let at = self.unit();
+        if r < self.cut {
+            Fault::CutBody(at)
+        } else if r < self.cut + self.stall {
+            Fault::StallBody(at, self.stall_for)
+        } else if r < self.cut + self.stall + self.unavailable {
+            Fault::Status(503, None)
+        } else {
+            Fault::Pass
+        }
+    }
 }
 
 /// A running proxy.
@@ -32,8 +82,13 @@ pub struct FaultProxy {
     script: Arc<Mutex<VecDeque<Fault>>>,
     routes: Routes,
     seen: Arc<Mutex<Vec<String>>>,
+    chaos: Arc<Mutex<Option<Chaos>>>,
+    faults: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Marks a route that applies once, to a request line containing the rest of its key.
+const ONCE: &str = "\u{0}once:";
 
 /// Standing answers by path prefix, before the script is consulted.
 type Routes = Arc<Mutex<Vec<(String, Fault)>>>;
@@ -56,13 +111,20 @@ impl FaultProxy {
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let routes: Routes = Arc::default();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (s2, r2, seen2) = (script.clone(), routes.clone(), seen.clone());
+        let chaos: Arc<Mutex<Option<Chaos>>> = Arc::default();
+        let faults: Arc<Mutex<Vec<String>>> = Arc::default();
+        let shared = Shared {
+            script: script.clone(),
+            routes: routes.clone(),
+            seen: seen.clone(),
+            chaos: chaos.clone(),
+            faults: faults.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (script, routes, seen, upstream) =
-                    (s2.clone(), r2.clone(), seen2.clone(), upstream.clone());
+                let (shared, upstream) = (shared.clone(), upstream.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &upstream, &script, &routes, &seen).await;
+                    let _ = serve(conn, &upstream, &shared).await;
                 });
             }
         });
@@ -71,8 +133,20 @@ impl FaultProxy {
             script,
             routes,
             seen,
+            chaos,
+            faults,
             task,
         }
+    }
+
+    /// Draws a random fault for every request the script and routes leave alone.
+    pub fn chaos(&self, chaos: Chaos) {
+        *self.chaos.lock().unwrap() = Some(chaos);
+    }
+
+    /// The faults injected so far (other than passing), one line each: the fault and the request.
+    pub fn injected(&self) -> Vec<String> {
+        self.faults.lock().unwrap().clone()
     }
 
     /// Answers every request whose path starts with `prefix` with `fault` (an endpoint the
@@ -82,6 +156,15 @@ impl FaultProxy {
             .lock()
             .unwrap()
             .push((prefix.to_string(), fault));
+    }
+
+    /// Answers the first request whose request line contains `needle` with `fault` (before the
+    /// script is consulted); later ones pass.
+    pub fn once_for(&self, needle: &str, fault: Fault) {
+        self.routes
+            .lock()
+            .unwrap()
+            .push((format!("{ONCE}{needle}"), fault));
     }
 
     /// Queues faults for the next requests, in order.
@@ -145,13 +228,23 @@ async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<(String, V
     Ok(Some((head, body)))
 }
 
-async fn serve(
-    mut conn: TcpStream,
-    upstream: &str,
-    script: &Mutex<VecDeque<Fault>>,
-    routes: &Mutex<Vec<(String, Fault)>>,
-    seen: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
+#[derive(Clone)]
+struct Shared {
+    script: Arc<Mutex<VecDeque<Fault>>>,
+    routes: Routes,
+    seen: Arc<Mutex<Vec<String>>>,
+    chaos: Arc<Mutex<Option<Chaos>>>,
+    faults: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<()> {
+    let Shared {
+        script,
+        routes,
+        seen,
+        chaos,
+        faults,
+    } = shared;
     let Some((head, body)) = read_request(&mut conn).await? else {
         return Ok(());
     };
@@ -166,16 +259,34 @@ async fn serve(
         .join("\n");
     seen.lock().unwrap().push(normalized);
     let path = head.split(' ').nth(1).unwrap_or("");
-    let routed = routes
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-        .map(|(_, f)| f.clone());
-    let fault = match routed {
-        Some(f) => f,
-        None => script.lock().unwrap().pop_front().unwrap_or(Fault::Pass),
+    let routed = {
+        let mut routes = routes.lock().unwrap();
+        let line = head.lines().next().unwrap_or("");
+        let i = routes
+            .iter()
+            .position(|(key, _)| match key.strip_prefix(ONCE) {
+                Some(needle) => line.contains(needle),
+                None => path.starts_with(key.as_str()),
+            });
+        match i {
+            Some(i) if routes[i].0.starts_with(ONCE) => Some(routes.remove(i).1),
+            Some(i) => Some(routes[i].1.clone()),
+            None => None,
+        }
     };
+    let scripted = script.lock().unwrap().pop_front();
+    let fault = match (routed, scripted) {
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) => chaos
+            .lock()
+            .unwrap()
+            .as_mut()
+            .map_or(Fault::Pass, Chaos::draw),
+    };
+    if !matches!(fault, Fault::Pass) {
+        let line = head.lines().next().unwrap_or("").to_string();
+        faults.lock().unwrap().push(format!("{fault:?}: {line}"));
+    }
     match fault {
         Fault::DropBeforeForward => Ok(()),
         Fault::Status(code, retry_after) => {
@@ -198,13 +309,20 @@ async fn serve(
             );
             conn.write_all(resp.as_bytes()).await
         }
-        Fault::Pass | Fault::DropAfterForward => {
+        Fault::Pass
+        | Fault::DropAfterForward
+        | Fault::CutBody(_)
+        | Fault::StallBody(..)
+        | Fault::PassWithoutRange => {
             let mut up = TcpStream::connect(upstream).await?;
+            let strip_range = matches!(fault, Fault::PassWithoutRange);
             let head: String = head
                 .split("\r\n")
                 .filter(|l| {
-                    !l.to_ascii_lowercase().starts_with("connection:")
-                        && !l.to_ascii_lowercase().starts_with("keep-alive:")
+                    let l = l.to_ascii_lowercase();
+                    !l.starts_with("connection:")
+                        && !l.starts_with("keep-alive:")
+                        && !(strip_range && l.starts_with("range:"))
                 })
                 .filter(|l| !l.is_empty())
                 .map(|l| format!("{l}\r\n"))
@@ -214,8 +332,25 @@ async fn serve(
             up.write_all(&body).await?;
             let mut resp = Vec::new();
             up.read_to_end(&mut resp).await?;
-            if matches!(fault, Fault::Pass) {
-                conn.write_all(&with_connection_close(resp)).await?;
+            let resp = with_connection_close(resp);
+            let body_start = resp
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(resp.len(), |i| i + 4);
+            // Where a cut or a stall falls: inside the body, after at least the head.
+            let at = |fraction: f64| {
+                let len = resp.len() - body_start;
+                body_start + ((len as f64 * fraction) as usize).min(len.saturating_sub(1))
+            };
+            match fault {
+                Fault::Pass | Fault::PassWithoutRange => conn.write_all(&resp).await?,
+                Fault::CutBody(f) => conn.write_all(&resp[..at(f)]).await?,
+                Fault::StallBody(f, pause) => {
+                    conn.write_all(&resp[..at(f)]).await?;
+                    conn.flush().await?;
+                    tokio::time::sleep(pause).await;
+                }
+                _ => {}
             }
             Ok(())
         }
