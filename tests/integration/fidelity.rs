@@ -25,7 +25,7 @@ use crate::util::{cli, client, output, unique};
 
 /// Fills `c` with one experiment of every kind of run, a logged model and a registered model;
 /// returns the experiment's and the registered model's names.
-async fn populate_everything(c: &Client) -> (String, String) {
+pub async fn populate_everything(c: &Client) -> (String, String) {
     let name = unique("everything");
     let exp = c
         .create_experiment(
@@ -487,7 +487,7 @@ pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen 
 }
 
 /// Compares two observations part by part, so a difference is shown where it is.
-fn assert_same(a: &Seen, b: &Seen, how: &str) {
+pub fn assert_same(a: &Seen, b: &Seen, how: &str) {
     assert_eq!(
         a.experiment_tags, b.experiment_tags,
         "{how}: experiment tags"

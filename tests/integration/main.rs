@@ -2,6 +2,7 @@
 //! `util::server`); under `CI=true` they never skip.
 
 mod auth;
+mod chaos;
 mod cli;
 mod client;
 mod cuts;
