@@ -377,34 +377,58 @@ struct State<'a> {
     in_export: HashSet<String>,
     /// MLflow 3 links of metric points to logged models, by run (the history endpoint does not
     /// return them; the logged models' metrics do).
-    links: HashMap<String, HashMap<PointKey, Link>>,
+    links: HashMap<String, HashMap<PointKey, Links>>,
     /// Experiment names by id, for the metadata tags.
     experiment_names: HashMap<String, String>,
 }
 
-/// A metric point's identity: key, step, timestamp and the value's bits.
-type PointKey = (String, i64, i64, u64);
+/// A metric point's place: key, step, timestamp.
+type PointKey = (String, i64, i64);
 /// A point's link: logged model, dataset name, dataset digest.
 type Link = (Option<String>, Option<String>, Option<String>);
+/// The links at one place, with the bits of the value each was reported with.
+type Links = Vec<(u64, Link)>;
+
+/// The link of a history point: the one reported with the same value; for a value that is not
+/// finite (NaN, ±Infinity), which a logged model's metrics may report otherwise (the sqlite store
+/// gives a NaN as 0.0 there, and stores +Infinity as the largest float), the one reported at the
+/// same place with such a value or 0.0.
+fn link_of(links: &Links, value: f64) -> Option<&Link> {
+    let exact = links.iter().find(|(bits, _)| *bits == value.to_bits());
+    if exact.is_some() || value.is_finite() {
+        return exact.map(|(_, l)| l);
+    }
+    links
+        .iter()
+        .find(|(bits, _)| {
+            let v = f64::from_bits(*bits);
+            !v.is_finite() || v == 0.0 || v.abs() == f64::MAX
+        })
+        .map(|(_, l)| l)
+}
 
 /// The links of metric points to logged models, from the models' own metrics.
 fn links_of<'a>(
     models: impl IntoIterator<Item = &'a LoggedModel>,
-) -> HashMap<String, HashMap<PointKey, Link>> {
-    let mut out: HashMap<String, HashMap<PointKey, Link>> = HashMap::new();
+) -> HashMap<String, HashMap<PointKey, Links>> {
+    let mut out: HashMap<String, HashMap<PointKey, Links>> = HashMap::new();
     for m in models {
         for p in &m.data.metrics {
             let Some(run) = p.run_id.clone() else {
                 continue;
             };
-            out.entry(run).or_default().insert(
-                (p.key.clone(), p.step, p.timestamp, p.value.to_bits()),
-                (
-                    Some(m.info.model_id.clone()),
-                    p.dataset_name.clone(),
-                    p.dataset_digest.clone(),
-                ),
-            );
+            out.entry(run)
+                .or_default()
+                .entry((p.key.clone(), p.step, p.timestamp))
+                .or_default()
+                .push((
+                    p.value.to_bits(),
+                    (
+                        Some(m.info.model_id.clone()),
+                        p.dataset_name.clone(),
+                        p.dataset_digest.clone(),
+                    ),
+                ));
         }
     }
     out
@@ -598,7 +622,7 @@ struct RunJob {
     notebook: Option<NotebookJob>,
     client: Client,
     history_page: Option<u32>,
-    links: HashMap<PointKey, Link>,
+    links: HashMap<PointKey, Links>,
     record: rec::Run,
     keys: Vec<String>,
     artifact_uri: String,
@@ -613,8 +637,9 @@ impl RunJob {
             while let Some(mut page) = pages.try_next().await? {
                 if !self.links.is_empty() {
                     for p in &mut page {
-                        let k = (p.key.clone(), p.step, p.timestamp, p.value.to_bits());
-                        if let Some((model, name, digest)) = self.links.get(&k) {
+                        let k = (p.key.clone(), p.step, p.timestamp);
+                        let link = self.links.get(&k).and_then(|l| link_of(l, p.value));
+                        if let Some((model, name, digest)) = link {
                             p.model_id.clone_from(model);
                             p.dataset_name.clone_from(name);
                             p.dataset_digest.clone_from(digest);
@@ -764,6 +789,22 @@ fn format_utc(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_finite_points_keep_their_link() {
+        let link = |m: &str| (Some(m.to_string()), None, None);
+        let links = vec![
+            (0.0f64.to_bits(), link("nan-as-zero")),
+            (2.5f64.to_bits(), link("b")),
+        ];
+        assert_eq!(super::link_of(&links, 2.5), Some(&link("b")));
+        assert_eq!(super::link_of(&links, f64::NAN), Some(&link("nan-as-zero")));
+        assert_eq!(super::link_of(&links, 1.0), None);
+        let max = vec![(f64::MAX.to_bits(), link("inf"))];
+        assert_eq!(super::link_of(&max, f64::INFINITY), Some(&link("inf")));
+        let nan = vec![(f64::NAN.to_bits(), link("nan"))];
+        assert_eq!(super::link_of(&nan, f64::NAN), Some(&link("nan")));
+    }
+
     #[test]
     fn utc_formatting() {
         assert_eq!(super::format_utc(0), "1970-01-01 00:00:00");

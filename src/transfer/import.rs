@@ -60,6 +60,36 @@ fn attempt_id() -> String {
 /// A parent run that was not in the archive (the tag `mlflow.parentRunId` is dropped).
 pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
 
+/// The prefix of every tag this tool sets.
+const OWN_PREFIX: &str = "mlflow_archive.";
+/// Where an archive's lineage tags (`mlflow_archive.source.*`, set by the import that made the
+/// objects it was exported from) are kept: `mlflow_archive.origin.*`, the first source.
+const ORIGIN_PREFIX: &str = "mlflow_archive.origin.";
+
+/// The tags of an archived object that this import writes: every tag but this tool's own. Those
+/// describe an earlier import, not this one: its lineage (`mlflow_archive.source.*`) is kept as
+/// history under `mlflow_archive.origin.*` (the first hop's wins, when the object already carries
+/// one), its state, attempt, abandonment and placeholder tags are dropped. So this import's own
+/// tags are the only ones that say what this import did.
+fn archived_tags(tags: &[rec::Tag]) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
+        let Some(rest) = t.key.strip_prefix(OWN_PREFIX) else {
+            out.push(KeyValue::new(t.key.clone(), t.value.clone()));
+            continue;
+        };
+        if t.key.starts_with(ORIGIN_PREFIX) {
+            out.push(KeyValue::new(t.key.clone(), t.value.clone()));
+        } else if let Some(what) = rest.strip_prefix("source.") {
+            let origin = format!("{ORIGIN_PREFIX}{what}");
+            if !tags.iter().any(|o| o.key == origin) {
+                out.push(KeyValue::new(origin, t.value.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// How to import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -71,7 +101,9 @@ pub struct ImportOptions {
     pub experiment_name: Option<String>,
     /// Prefix the archived experiment names with this (when `experiment_name` is not given).
     pub experiment_name_prefix: Option<String>,
-    /// Keep the source's `mlflow.user` tag.
+    /// Keep the source's `mlflow.user` tag. Without it, imported runs get the importing user's
+    /// (the basic-auth user name when there is one, else the local user), as MLflow's own client
+    /// and the Python tool give them.
     pub use_src_user_id: bool,
     /// Keep `mlflow.*` tags (default true).
     pub import_mlflow_tags: bool,
@@ -143,6 +175,10 @@ pub struct ImportReport {
 pub const LINEAGE_VERSION: &str = "mlflow_archive.source.version";
 /// The tag of a placeholder version created (and deleted) to reproduce a gap in numbering.
 pub const PLACEHOLDER: &str = "mlflow_archive.placeholder";
+/// The path under its run that a placeholder version's `runs:/` source names (nothing is there).
+const PLACEHOLDER_PATH: &str = "mlflow-archive-placeholder";
+/// The tag that makes a registered model or a version a prompt (MLflow 3).
+pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
 
 enum Open {
     None,
@@ -341,6 +377,40 @@ struct Importer<'a> {
     priors: HashMap<String, HashMap<String, Vec<Prior>>>,
     /// Destination experiments where runs were finished: swept for late duplicates at the end.
     touched: std::collections::HashSet<String>,
+    /// The importing user, for `mlflow.user` unless the source's is kept.
+    user: String,
+}
+
+/// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
+/// client records as `mlflow.user`: `LOGNAME`, `USER`, `LNAME`, `USERNAME`, else the account of
+/// this process).
+pub fn importing_user(client: &Client) -> String {
+    if let crate::mlflow::Auth::Basic { username, .. } = &client.config().auth {
+        return username.clone();
+    }
+    for k in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let Ok(v) = std::env::var(k)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|r| r.split_whitespace().next().map(str::to_string))
+        });
+    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+        for line in passwd.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 2 && f[2] == uid {
+                return f[0].to_string();
+            }
+        }
+    }
+    "unknown".into()
 }
 
 /// Imports an archive read from `source` into the server.
@@ -365,6 +435,7 @@ pub async fn import_archive(
         failed: std::collections::HashSet::new(),
         priors: HashMap::new(),
         touched: std::collections::HashSet::new(),
+        user: importing_user(client),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -640,7 +711,7 @@ impl Importer<'_> {
             self.report.runs_redone += 1;
         }
         let mut tags: Vec<KeyValue> = Vec::new();
-        for t in &r.tags {
+        for t in &archived_tags(&r.tags) {
             let mlflow_tag = t.key.starts_with("mlflow.");
             if mlflow_tag && !self.opts.import_mlflow_tags {
                 continue;
@@ -662,6 +733,9 @@ impl Importer<'_> {
                 },
                 _ => tags.push(KeyValue::new(t.key.clone(), t.value.clone())),
             }
+        }
+        if !self.opts.use_src_user_id {
+            tags.push(KeyValue::new("mlflow.user", self.user.clone()));
         }
         let created = self
             .client
@@ -914,7 +988,7 @@ impl Importer<'_> {
                 .delete_logged_model(&found.info.model_id)
                 .await?;
         }
-        let mut tags = kv(&m.tags);
+        let mut tags = archived_tags(&m.tags);
         tags.retain(|t| t.key != "mlflow.modelVersions");
         tags.push(KeyValue::new(LINEAGE_MODEL, m.model_id.clone()));
         tags.push(KeyValue::new(STATE, "in-progress"));
@@ -1161,21 +1235,40 @@ impl Importer<'_> {
             .max()
             .unwrap_or(0)
             + 1;
+        // A placeholder names no logged model: the server would list it in that model's
+        // `mlflow.modelVersions` tag (and deleting it does not take it out). A `models:/` source
+        // needs the model, so the placeholder points at the version's run instead; a version
+        // with no run keeps the model (README lists that trace).
+        let placeholder = |n: u64| {
+            let mut tags = vec![
+                KeyValue::new(PLACEHOLDER, "true"),
+                KeyValue::new(LINEAGE_VERSION, format!("placeholder-{n}")),
+            ];
+            // A prompt's placeholder must be a prompt version too (its source is a placeholder
+            // the server accepts only from prompts).
+            tags.extend(
+                v.tags
+                    .iter()
+                    .filter(|t| t.key == PROMPT_TAG && t.value.eq_ignore_ascii_case("true"))
+                    .map(|t| KeyValue::new(t.key.clone(), t.value.clone())),
+            );
+            let mut req = request(tags, None);
+            if req.source.starts_with("models:/") {
+                if let Some(run) = &dst_run {
+                    req.source = format!("runs:/{run}/{PLACEHOLDER_PATH}");
+                    req.model_id = None;
+                }
+            } else {
+                req.model_id = None;
+            }
+            req
+        };
         while next < v.version {
-            let p = self
-                .client
-                .create_model_version(&request(
-                    vec![
-                        KeyValue::new(PLACEHOLDER, "true"),
-                        KeyValue::new(LINEAGE_VERSION, format!("placeholder-{next}")),
-                    ],
-                    None,
-                ))
-                .await?;
+            let p = self.client.create_model_version(&placeholder(next)).await?;
             self.client.delete_model_version(&name, &p.version).await?;
             next += 1;
         }
-        let mut tags = kv(&v.tags);
+        let mut tags = archived_tags(&v.tags);
         tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
         let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
         let created = self

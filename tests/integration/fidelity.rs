@@ -187,8 +187,22 @@ pub async fn populate_everything(c: &Client) -> (String, String) {
     )
     .await
     .unwrap();
+    // Points of the producing run linked to the logged model, one of them NaN (which the
+    // server reports as 0.0 among the model's metrics).
+    let linked: Vec<Metric> = [("lm_accuracy", 0.75), ("nan_metric", f64::NAN)]
+        .into_iter()
+        .map(|(key, value)| Metric {
+            key: key.into(),
+            value,
+            timestamp: 1_600_000_000_900,
+            step: 3,
+            model_id: Some(lm_id.clone()),
+            ..Metric::default()
+        })
+        .collect();
+    c.log_batch(&ids["root"], &linked, &[], &[]).await.unwrap();
 
-    // A registered model: 13 versions from three kinds of source, version 5 deleted.
+    // A registered model: 13 versions from three kinds of source, version 6 deleted.
     let model = unique("everything-model");
     c.create_registered_model(
         &model,
@@ -221,7 +235,9 @@ pub async fn populate_everything(c: &Client) -> (String, String) {
         .await
         .unwrap();
     }
-    c.delete_model_version(&model, "5").await.unwrap();
+    // The gap is just before the `models:/` version, so the placeholder that reproduces it
+    // would be made from a logged model's version.
+    c.delete_model_version(&model, "6").await.unwrap();
     for (v, stage) in [("11", "Production"), ("12", "Staging"), ("2", "Archived")] {
         c.transition_model_version_stage(&model, v, stage, false)
             .await
@@ -264,6 +280,8 @@ pub struct SeenLoggedModel {
     pub params: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub artifacts: BTreeMap<String, Vec<u8>>,
+    /// The keys of its metrics.
+    pub metrics: Vec<String>,
 }
 
 /// What the REST API shows of a registered model version.
@@ -428,11 +446,15 @@ pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen 
                 status: m.info.status.clone(),
                 source_run: named(&m.info.source_run_id, &names),
                 params: tag_map(&m.data.params),
-                tags: tag_map(&m.info.tags)
-                    .into_iter()
-                    .filter(|(k, _)| k != "mlflow.modelVersions")
-                    .collect(),
+                tags: tag_map(&m.info.tags),
                 artifacts: files(c, &root).await,
+                metrics: {
+                    let mut keys: Vec<String> =
+                        m.data.metrics.iter().map(|p| p.key.clone()).collect();
+                    keys.sort();
+                    keys.dedup();
+                    keys
+                },
             },
         );
     }
@@ -579,7 +601,16 @@ async fn everything_observable_arrives_through_archives_and_by_copy() {
     // The observation holds what it should (so equal observations mean something).
     assert_eq!(want.runs.len(), 5);
     assert_eq!(want.versions.len(), 12);
-    assert!(!want.versions.contains_key(&5));
+    assert!(!want.versions.contains_key(&6));
+    assert_eq!(
+        want.logged_models["elasticnet"].metrics,
+        ["lm_accuracy", "nan_metric"]
+    );
+    assert!(
+        want.logged_models["elasticnet"].tags["mlflow.modelVersions"].contains("\"version\": 7}"),
+        "{:?}",
+        want.logged_models["elasticnet"].tags
+    );
     assert_eq!(want.logged_models.len(), 1);
     let (root, child) = (&want.runs["root"], &want.runs["child"]);
     assert_eq!(root.histories["loss"].len(), 3000);

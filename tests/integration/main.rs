@@ -11,6 +11,7 @@ mod fidelity;
 mod format;
 mod format_util;
 mod fuzz_replay;
+mod hops;
 mod legacy;
 mod models;
 mod retries;
