@@ -193,8 +193,18 @@ pub async fn export_all(
         .await?;
     run_ordered(sink, opts.jobs, async |s| {
         experiments_into(client, &experiments, s, opts).await?;
-        let models: Vec<crate::mlflow::types::RegisteredModel> =
+        // Prompts too: the registry's searches leave them out unless asked for by their tag.
+        let mut models: Vec<crate::mlflow::types::RegisteredModel> =
             client.search_registered_models(None).try_collect().await?;
+        let prompts: Vec<crate::mlflow::types::RegisteredModel> = client
+            .search_registered_models(Some(crate::mlflow::api::registry::PROMPT_FILTER))
+            .try_collect()
+            .await?;
+        for p in prompts {
+            if !models.iter().any(|m| m.name == p.name) {
+                models.push(p);
+            }
+        }
         for m in models {
             let versions = client.all_model_versions(&m.name).await?;
             write_model_unit(s, &m, &versions).await?;

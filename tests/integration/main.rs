@@ -14,6 +14,7 @@ mod fuzz_replay;
 mod hops;
 mod legacy;
 mod models;
+mod prompts;
 mod retries;
 mod roundtrip;
 mod spec_examples;

@@ -6,9 +6,10 @@ use futures_util::TryStreamExt;
 use mlflow_archive::mlflow::types::ViewType;
 
 use crate::models::make_model;
+use crate::prompts::prompt;
 use crate::roundtrip::populate;
 use crate::util::server::MlflowServer;
-use crate::util::{cli, client, output};
+use crate::util::{cli, client, output, unique};
 
 #[tokio::test]
 async fn export_all_then_import_all_and_copy_all_move_a_whole_server() {
@@ -30,6 +31,9 @@ async fn export_all_then_import_all_and_copy_all_move_a_whole_server() {
     let e1 = populate(&src).await;
     let e2 = populate(&src).await;
     let (model, _, _) = make_model(&src).await;
+    let prompt_name = unique("qa");
+    prompt("make", &a.uri, &prompt_name).await;
+    let prompt_seen = prompt("load", &a.uri, &prompt_name).await;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("all.mlar");
@@ -76,6 +80,14 @@ async fn export_all_then_import_all_and_copy_all_move_a_whole_server() {
     );
     for dst in [client(&b.uri), client(&c.uri)] {
         same_server(&src, &dst, [&e1, &e2], &model).await;
+    }
+    // Prompts arrive with every version, tag and alias, as MLflow's own client loads them.
+    for uri in [&b.uri, &c.uri] {
+        assert_eq!(
+            prompt("load", uri, &prompt_name).await,
+            prompt_seen,
+            "{uri}"
+        );
     }
 }
 

@@ -67,6 +67,10 @@ struct VersionSearch {
     next_page_token: Option<String>,
 }
 
+/// The filter that finds prompts (MLflow 3 stores a prompt as a registered model with this tag,
+/// and its searches leave prompts out unless the filter names it).
+pub const PROMPT_FILTER: &str = "tags.`mlflow.prompt.is_prompt` = 'true'";
+
 /// Quotes a value for MLflow's search filters.
 pub fn filter_quote(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -275,16 +279,32 @@ impl Client {
     /// Every version of a registered model, in numeric order (10 after 9), with tags as search
     /// returns them. Versions are collected per model (a model's version list is metadata, not a
     /// history), then sorted.
+    ///
+    /// A prompt's versions too: MLflow 3's searches hide prompts unless the filter names their
+    /// tag, so when the plain search finds nothing, the search is made again for prompts.
     pub async fn all_model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
-        use futures_util::TryStreamExt;
         let filter = format!("name = {}", filter_quote(name));
-        let mut versions: Vec<ModelVersion> = self
-            .search_model_versions(Some(&filter))
-            .try_collect()
-            .await?;
+        let mut versions = self.versions_or_prompt_versions(&filter).await?;
         versions.retain(|v| v.name == name);
         versions.sort_by_key(ModelVersion::number);
         Ok(versions)
+    }
+
+    /// The versions `filter` finds; if none, the prompt versions it finds (see
+    /// [`Client::all_model_versions`]).
+    async fn versions_or_prompt_versions(&self, filter: &str) -> Result<Vec<ModelVersion>> {
+        use futures_util::TryStreamExt;
+        let found: Vec<ModelVersion> = self
+            .search_model_versions(Some(filter))
+            .try_collect()
+            .await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let prompts = format!("{filter} and {PROMPT_FILTER}");
+        self.search_model_versions(Some(&prompts))
+            .try_collect()
+            .await
     }
 
     /// Gets one model version (with its aliases).
@@ -318,17 +338,13 @@ impl Client {
             },
             marker.map(|tag| {
                 async move || {
-                    use futures_util::TryStreamExt;
                     let filter = format!(
                         "name = {} and tags.`{}` = {}",
                         filter_quote(&req.name),
                         tag.key.replace('`', ""),
                         filter_quote(&tag.value)
                     );
-                    let found: Vec<ModelVersion> = self
-                        .search_model_versions(Some(&filter))
-                        .try_collect()
-                        .await?;
+                    let found = self.versions_or_prompt_versions(&filter).await?;
                     Ok(found.into_iter().next())
                 }
             }),
