@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::archive_source::{ArchiveSource, Event};
+use super::lease::{self, LEASE, Leases};
 use super::ordered::{AbortOnDrop, BudgetRx, BudgetTx, budget_channel};
 use super::progress::{Counter, Progress, tick};
 use super::replay::{Owner, Replay};
@@ -59,6 +60,9 @@ fn attempt_id() -> String {
 
 /// A parent run that was not in the archive (the tag `mlflow.parentRunId` is dropped).
 pub const MISSING_PARENT: &str = "mlflow_archive.source.parent_run_id";
+
+/// How many times two imports completing one source run at once step back before giving up.
+const SETTLE_ROUNDS: u32 = 20;
 
 /// The prefix of every tag this tool sets.
 const OWN_PREFIX: &str = "mlflow_archive.";
@@ -368,7 +372,7 @@ struct Importer<'a> {
     deferred_links: HashMap<String, Vec<(String, Metric)>>,
     /// Runs sealed but waiting for deferred linked points: destination run → (source run,
     /// deleted at source).
-    waiting_runs: HashMap<String, (String, bool)>,
+    waiting_runs: HashMap<String, (String, String, bool)>,
     /// Source runs that failed or were left unfinished by a failure: their children are not
     /// finished either (they would point at a run the next import redoes).
     failed: std::collections::HashSet<String>,
@@ -379,6 +383,8 @@ struct Importer<'a> {
     touched: std::collections::HashSet<String>,
     /// The importing user, for `mlflow.user` unless the source's is kept.
     user: String,
+    /// The runs this import is writing, whose leases it renews.
+    leases: Leases,
 }
 
 /// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
@@ -436,6 +442,7 @@ pub async fn import_archive(
         priors: HashMap::new(),
         touched: std::collections::HashSet::new(),
         user: importing_user(client),
+        leases: Leases::start(client),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -624,7 +631,7 @@ impl Importer<'_> {
                 let Some(dst) = self.report.runs.get(&src) else {
                     continue;
                 };
-                for old in priors.iter().filter(|p| p.half_done() && p.run_id != *dst) {
+                for old in priors.iter().filter(|p| p.left_over() && p.run_id != *dst) {
                     self.abandon(old).await.map_err(|e| {
                         e.within(format!("run {src} (a late duplicate {})", old.run_id))
                     })?;
@@ -653,15 +660,25 @@ impl Importer<'_> {
                 }
                 found.experiment_id
             }
-            None => {
-                let id = self
-                    .client
-                    .create_experiment(&name, None, &kv(&e.tags))
-                    .await?;
-                // New: no run of any lineage is in it.
-                self.priors.insert(id.clone(), HashMap::new());
-                id
-            }
+            None => match self
+                .client
+                .create_experiment(&name, None, &kv(&e.tags))
+                .await
+            {
+                Ok(id) => {
+                    // New: no run of any lineage is in it.
+                    self.priors.insert(id.clone(), HashMap::new());
+                    id
+                }
+                // A concurrent import created it first: use it.
+                Err(err) if err.is_already_exists() => {
+                    match self.client.get_experiment_by_name(&name).await? {
+                        Some(found) => found.experiment_id,
+                        None => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
+            },
         };
         self.report.experiments.insert(e.experiment_id, id);
         tick(&self.opts.progress, Counter::Experiments, 1);
@@ -694,7 +711,7 @@ impl Importer<'_> {
         // Half imported by an interrupted import (more than one if a killed import's last
         // create reached the server late): marked abandoned and deleted.
         // Runs marked abandoned by a killed import but still active are finished off too.
-        let half_done: Vec<&Prior> = found.iter().filter(|x| x.half_done()).collect();
+        let half_done: Vec<&Prior> = found.iter().filter(|x| x.left_over()).collect();
         for old in &half_done {
             self.abandon(old).await?;
         }
@@ -747,6 +764,7 @@ impl Importer<'_> {
                     KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
                     KeyValue::new(STATE, "in-progress"),
                     KeyValue::new(ATTEMPT, attempt_id()),
+                    KeyValue::new(LEASE, lease::fresh()),
                 ],
                 user_id: None,
                 // Not the lineage tag: abandoned runs of the same source carry it too.
@@ -754,6 +772,7 @@ impl Importer<'_> {
             })
             .await?;
         let dst = created.info.run_id.clone();
+        self.leases.hold(&dst);
         let root = ArtifactRoot::parse(&created.info.artifact_uri)
             .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
         self.run_ids.insert(r.run_id.clone(), dst.clone());
@@ -1346,8 +1365,8 @@ impl Importer<'_> {
             }
         }
         // (Its status and end time were set by its worker, after its last write.)
-        self.touched
-            .insert(self.dst_experiment(&src.experiment_id, "run")?);
+        let exp = self.dst_experiment(&src.experiment_id, "run")?;
+        self.touched.insert(exp.clone());
         let waiting = self
             .deferred_links
             .values()
@@ -1355,9 +1374,9 @@ impl Importer<'_> {
             .any(|(r, _)| *r == dst);
         let deleted = src.lifecycle_stage == "deleted";
         if waiting {
-            self.waiting_runs.insert(dst, (src.run_id, deleted));
+            self.waiting_runs.insert(dst, (exp, src.run_id, deleted));
         } else {
-            self.complete_run(&src.run_id, &dst, deleted).await?;
+            self.complete_run(&exp, &src.run_id, &dst, deleted).await?;
         }
         Ok(())
     }
@@ -1376,9 +1395,25 @@ impl Importer<'_> {
     }
 
     /// Marks a run complete (then deletes it if it was deleted at the source); only now is it
-    /// in the report.
-    async fn complete_run(&mut self, src: &str, dst: &str, deleted: bool) -> Result<()> {
-        self.client.set_run_tag(dst, STATE, "complete").await?;
+    /// in the report. When a concurrent import completed the same source run first, this run is
+    /// given up and the other stands for the source run.
+    async fn complete_run(&mut self, exp: &str, src: &str, dst: &str, deleted: bool) -> Result<()> {
+        let winner = self.settle(exp, src, dst).await?;
+        self.leases.release(dst);
+        if winner != dst {
+            let own = Prior {
+                run_id: dst.to_string(),
+                complete: false,
+                deleted: false,
+                marked: false,
+                held: true,
+            };
+            self.abandon(&own).await?;
+            self.report.runs.insert(src.to_string(), winner);
+            self.report.runs_skipped += 1;
+            tick(&self.opts.progress, Counter::Runs, 1);
+            return Ok(());
+        }
         if deleted {
             self.client.delete_run(dst).await?;
         }
@@ -1386,6 +1421,48 @@ impl Importer<'_> {
         self.report.runs_imported += 1;
         tick(&self.opts.progress, Counter::Runs, 1);
         Ok(())
+    }
+
+    /// Marks `dst` complete unless another run of the same source is (a concurrent import's);
+    /// returns the run that stands for the source run. One run wins whatever the timing: a run
+    /// stays complete only if no other was complete when it looked after marking itself, and
+    /// when two marked themselves at once, both step back and try again after a random wait.
+    async fn settle(&self, exp: &str, src: &str, dst: &str) -> Result<String> {
+        let others = async || -> Result<Vec<String>> {
+            let mut ids: Vec<String> = self
+                .client
+                .find_runs_by_tag(exp, LINEAGE_RUN, src)
+                .await?
+                .iter()
+                .filter(|r| r.info.run_id != dst && is_complete(r))
+                .map(|r| r.info.run_id.clone())
+                .collect();
+            ids.sort();
+            Ok(ids)
+        };
+        for round in 0..SETTLE_ROUNDS {
+            self.client.set_run_tag(dst, STATE, "complete").await?;
+            if others().await?.is_empty() {
+                return Ok(dst.to_string());
+            }
+            self.client.set_run_tag(dst, STATE, "in-progress").await?;
+            if let Some(first) = others().await?.into_iter().next() {
+                return Ok(first);
+            }
+            // Both stepped back: wait a while, longer each round, and try again.
+            let jitter = crate::mlflow::retry::Backoff::new(&crate::mlflow::RetryConfig {
+                max_retries: 1,
+                initial_backoff: std::time::Duration::from_millis(50 * (u64::from(round) + 1)),
+                max_backoff: std::time::Duration::from_secs(2),
+                max_retry_after: std::time::Duration::ZERO,
+            })
+            .next_delay(None)
+            .unwrap_or_default();
+            tokio::time::sleep(jitter).await;
+        }
+        Err(Error::Config(format!(
+            "run {src}: another import keeps completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
+        )))
     }
 
     /// Logs the points linked to a logged model now on the destination (`dst_model`, or none when
@@ -1408,8 +1485,8 @@ impl Importer<'_> {
                 .values()
                 .flatten()
                 .any(|(r, _)| *r == run);
-            if !still && let Some((src, deleted)) = self.waiting_runs.remove(&run) {
-                self.complete_run(&src, &run, deleted).await?;
+            if !still && let Some((exp, src, deleted)) = self.waiting_runs.remove(&run) {
+                self.complete_run(&exp, &src, &run, deleted).await?;
             }
         }
         Ok(())
@@ -1439,6 +1516,8 @@ struct Prior {
     deleted: bool,
     /// Marked [`ABANDONED`] (a kill may have come before its deletion).
     marked: bool,
+    /// Its lease is held by an import that is still writing it ([`lease`]).
+    held: bool,
 }
 
 impl Prior {
@@ -1448,12 +1527,25 @@ impl Prior {
             complete: is_complete(r),
             deleted: r.info.lifecycle_stage == "deleted",
             marked: r.data.tags.iter().any(|t| t.key == ABANDONED),
+            held: lease::held(
+                r.data
+                    .tags
+                    .iter()
+                    .find(|t| t.key == LEASE)
+                    .map(|t| t.value.as_str()),
+            ),
         }
     }
 
     /// Half done by an interrupted import, and not yet given up.
     fn half_done(&self) -> bool {
         !self.complete && !self.deleted
+    }
+
+    /// Half done and no import is writing it any more (its lease is over), or marked abandoned:
+    /// to be given up. (A half-done run under a live lease is another import's work.)
+    fn left_over(&self) -> bool {
+        self.half_done() && (self.marked || !self.held)
     }
 }
 

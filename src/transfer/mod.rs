@@ -7,6 +7,7 @@ pub mod archive_source;
 pub mod copy;
 pub mod export;
 pub mod import;
+pub mod lease;
 pub mod legacy_source;
 pub mod list_models;
 pub mod map;

@@ -166,3 +166,71 @@ async fn imported_runs_belong_to_the_importing_user_unless_the_source_user_is_ke
         assert_eq!(tag(&r, "mlflow.user"), Some("alice"), "{}", r.info.run_name);
     }
 }
+
+#[tokio::test]
+async fn two_imports_at_once_end_with_one_run_per_source_run() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let experiment = crate::roundtrip::populate(&src).await;
+    let sources = runs_of(&src, &experiment).await.len();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("twice.mlar");
+    let archive_s = archive.to_str().unwrap();
+    run_cli(&[
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &experiment,
+        "--export-deleted-runs",
+        "-o",
+        archive_s,
+    ])
+    .await;
+    for (trial, existing) in [(0, true), (1, true), (2, false), (3, false)] {
+        let target = unique("twice");
+        if existing {
+            dst.create_experiment(&target, None, &[]).await.unwrap();
+        }
+        let import = || {
+            let mut cmd = cli();
+            cmd.args([
+                "import-experiment",
+                "--dst-uri",
+                &pair.dst.uri,
+                "--experiment-name",
+                &target,
+                "--json",
+                "-i",
+                archive_s,
+            ]);
+            output(cmd)
+        };
+        let (one, two) = tokio::join!(import(), import());
+        let live: Vec<_> = runs_of(&dst, &target)
+            .await
+            .into_iter()
+            .filter(|r| !mlflow_archive::transfer::import::is_abandoned(r))
+            .collect();
+        assert_eq!(live.len(), sources, "trial {trial}: one run per source run");
+        for r in &live {
+            assert_eq!(tag(r, STATE), Some("complete"), "trial {trial}");
+        }
+        for out in [one, two] {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "trial {trial}: {err}");
+            // What each reports imported (or found done) is there, complete.
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let runs = report["runs"].as_object().unwrap();
+            assert_eq!(runs.len(), sources, "trial {trial}");
+            for dst_id in runs.values() {
+                assert!(
+                    live.iter()
+                        .any(|r| Some(r.info.run_id.as_str()) == dst_id.as_str()),
+                    "trial {trial}: {dst_id} is reported but is not a live run"
+                );
+            }
+        }
+    }
+}
