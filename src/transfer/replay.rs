@@ -168,7 +168,7 @@ where
     let Some((replay, owner)) = replay else {
         return Err(if err.is_retryable() {
             Error::About {
-                object: "its body came from standard input and cannot be sent again: run the same import again to finish the run".into(),
+                object: "its body came from an input that cannot be read again (standard input), so it cannot be sent again: run the same import again to finish the run".into(),
                 source: Box::new(err),
             }
         } else {
