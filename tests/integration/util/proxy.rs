@@ -320,9 +320,8 @@ async fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io:
                 .split("\r\n")
                 .filter(|l| {
                     let l = l.to_ascii_lowercase();
-                    !l.starts_with("connection:")
-                        && !l.starts_with("keep-alive:")
-                        && !(strip_range && l.starts_with("range:"))
+                    let hop = l.starts_with("connection:") || l.starts_with("keep-alive:");
+                    !(hop || (strip_range && l.starts_with("range:")))
                 })
                 .filter(|l| !l.is_empty())
                 .map(|l| format!("{l}\r\n"))
