@@ -7,6 +7,14 @@
 //! | `experiment.json`, `<run_id>/run.json` (or `runs/<run_id>/`), `artifacts/` under each run | `export-experiment` | the experiment and its runs |
 //! | `run.json`, `artifacts/` | `export-run` | one run (its experiment named by id only) |
 //! | `model.json`, `<run_id>/run.json` per version | `export-model` | the versions' runs, then the model with every version |
+//! | `experiments.json`, `<experiment_id>/` (each an `export-experiment` tree) | `export-experiments` | every experiment listed |
+//! | `manifest.json`, `experiments/experiments.json` + `experiments/<id>/`, `models/models.json` + `models/<name>/model.json` | `export-all`, `export-models` | every experiment, then every model |
+//! | `models.json`, `<name>/model.json` | the `models/` of `export-models`, read alone | every model listed (their runs are in the sibling `experiments/`, not read) |
+//! | `manifest.json` naming experiments, `<id>/manifest.json` | the classic `export-experiment-list` | every experiment listed |
+//!
+//! Logged models (MLflow 3; mlflow-archive writes them, the Python tool 1.2.0 does not) are in
+//! `logged_models/<model_id>/logged_model.json` + `artifacts/` beside the runs of an experiment,
+//! model or run tree.
 //!
 //! The reader writes into an [`ArchiveWriter`], so every legacy tree passes the archive's own checks
 //! on its way to an import (through an in-process pipe) or to a `.mlar` file. `run.json` keeps a
@@ -40,8 +48,13 @@ pub enum Kind {
     /// `model.json`.
     Model,
     /// `manifest.json` with `experiments/experiments.json` and/or `models/models.json`
-    /// (`export-all`, `export-experiments`, `export-models`).
+    /// (`export-all`, `export-models`).
     Bulk,
+    /// `experiments.json` naming experiments, each in `<id>/` (`export-experiments`).
+    Experiments,
+    /// `models.json` naming registered models, each in `<name>/` (the `models/` of
+    /// `export-models`, read alone).
+    Models,
     /// The classic export list: `manifest.json` naming experiments, each `<id>/manifest.json`.
     ClassicList,
 }
@@ -71,6 +84,10 @@ pub fn detect(t: &dyn Tree, root: &Path) -> Option<Kind> {
         Some(Kind::Model)
     } else if has("run.json") {
         Some(Kind::Run)
+    } else if has("experiments.json") {
+        Some(Kind::Experiments)
+    } else if has("models.json") {
+        Some(Kind::Models)
     } else {
         None
     }
@@ -89,12 +106,19 @@ pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W
         Some(Kind::Run) => read_single_run(t, root, w),
         Some(Kind::Model) => read_model(t, root, w, &mut seen),
         Some(Kind::Bulk) => read_bulk(t, root, w, &mut seen),
+        Some(Kind::Experiments) => read_experiment_list(t, root, w, &mut seen),
+        Some(Kind::Models) => read_model_list(t, root, w, &mut seen),
         Some(Kind::ClassicList) => read_classic_list(t, root, w, &mut seen),
-        None => Err(Error::Config(format!(
-            "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
-            root.display()
-        ))),
+        None => Err(not_an_export(root)),
     }
+}
+
+/// The error for a tree of no known layout, naming the files looked for.
+pub fn not_an_export(root: &Path) -> Error {
+    Error::Config(format!(
+        "{}: not an export of mlflow-export-import (no experiment.json, model.json, run.json, experiments.json, models.json or manifest.json at its top)",
+        root.display()
+    ))
 }
 
 /// What a tree has written so far: a bulk tree holds some runs twice (under an experiment and
@@ -860,7 +884,8 @@ struct ModelsDoc {
     models: Vec<String>,
 }
 
-/// `export-all` and friends: every experiment of `experiments/`, then every model of `models/`.
+/// `export-all` and `export-models`: every experiment of `experiments/`, then every model of
+/// `models/`.
 fn read_bulk<W: Write>(
     t: &dyn Tree,
     root: &Path,
@@ -869,44 +894,69 @@ fn read_bulk<W: Write>(
 ) -> Result<()> {
     let experiments = root.join("experiments");
     if t.is_file(&experiments.join("experiments.json")) {
-        let doc: Doc<ExperimentsDoc> = parse_file(t, &experiments.join("experiments.json"))?;
-        for e in doc.mlflow.experiments {
-            let id = e.id.into_string();
-            if !safe_relative(&id) || id.contains('/') {
-                return Err(Error::Config(format!(
-                    "{}: experiment id {id:?} is not a plain name",
-                    experiments.join("experiments.json").display()
-                )));
-            }
-            let dir = experiments.join(id);
-            if !t.is_file(&dir.join("experiment.json")) {
-                return Err(Error::Config(format!(
-                    "{}: listed in experiments.json but has no experiment.json",
-                    dir.display()
-                )));
-            }
-            read_experiment(t, &dir, w, seen)?;
-        }
+        read_experiment_list(t, &experiments, w, seen)?;
     }
     let models = root.join("models");
     if t.is_file(&models.join("models.json")) {
-        let doc: Doc<ModelsDoc> = parse_file(t, &models.join("models.json"))?;
-        for name in doc.mlflow.models {
-            if !safe_relative(&name) {
-                return Err(Error::Config(format!(
-                    "{}: model {name:?} would be read from outside the tree",
-                    models.join("models.json").display()
-                )));
-            }
-            let dir = models.join(&name);
-            if !t.is_file(&dir.join("model.json")) {
-                return Err(Error::Config(format!(
-                    "{}: listed in models.json but has no model.json",
-                    dir.display()
-                )));
-            }
-            read_model(t, &dir, w, seen)?;
+        read_model_list(t, &models, w, seen)?;
+    }
+    Ok(())
+}
+
+/// `export-experiments`: `experiments.json` lists the experiments, each in `<id>/`.
+fn read_experiment_list<W: Write>(
+    t: &dyn Tree,
+    dir: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let list = dir.join("experiments.json");
+    let doc: Doc<ExperimentsDoc> = parse_file(t, &list)?;
+    for e in doc.mlflow.experiments {
+        let id = e.id.into_string();
+        if !safe_relative(&id) || id.contains('/') {
+            return Err(Error::Config(format!(
+                "{}: experiment id {id:?} is not a plain name",
+                list.display()
+            )));
         }
+        let exp = dir.join(id);
+        if !t.is_file(&exp.join("experiment.json")) {
+            return Err(Error::Config(format!(
+                "{}: listed in experiments.json but has no experiment.json",
+                exp.display()
+            )));
+        }
+        read_experiment(t, &exp, w, seen)?;
+    }
+    Ok(())
+}
+
+/// The models of `export-models` (its `models/`): `models.json` lists the registered models, each
+/// in `<name>/`.
+fn read_model_list<W: Write>(
+    t: &dyn Tree,
+    dir: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let list = dir.join("models.json");
+    let doc: Doc<ModelsDoc> = parse_file(t, &list)?;
+    for name in doc.mlflow.models {
+        if !safe_relative(&name) {
+            return Err(Error::Config(format!(
+                "{}: model {name:?} would be read from outside the tree",
+                list.display()
+            )));
+        }
+        let model = dir.join(&name);
+        if !t.is_file(&model.join("model.json")) {
+            return Err(Error::Config(format!(
+                "{}: listed in models.json but has no model.json",
+                model.display()
+            )));
+        }
+        read_model(t, &model, w, seen)?;
     }
     Ok(())
 }

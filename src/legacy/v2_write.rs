@@ -7,7 +7,8 @@
 //! | `experiment` | `experiment.json`, `<run_id>/run.json` + `artifacts/` (what `export-experiment` writes) |
 //! | `model` | `model.json`, `<run_id>/run.json` + `artifacts/` per version's run (`export-model`) |
 //! | `run` | `run.json`, `artifacts/` (`export-run`) |
-//! | anything else | `manifest.json`, `experiments/experiments.json`, `experiments/<id>/…`, `models/models.json`, `models/<name>/model.json` (`export-all`) |
+//! | `experiments` | `experiments.json`, `<id>/experiment.json`, `<id>/<run_id>/…` (`export-experiments`) |
+//! | anything else | `manifest.json`, `experiments/experiments.json`, `experiments/<id>/…`, `models/models.json`, `models/<name>/model.json` (`export-all`, and `export-models`) |
 //!
 //! Everything streams: a run's `run.json` is written as its metric chunks arrive (the layout keeps
 //! a whole history in one JSON value, so it is written, never built), artifacts are copied as they
@@ -36,6 +37,8 @@ pub enum Shape {
     Model,
     /// One run.
     Run,
+    /// Several experiments, no registered models (`export-experiments`).
+    Experiments,
     /// Everything (`export-all`).
     Bulk,
 }
@@ -47,6 +50,7 @@ impl Shape {
             Some("experiment") => Shape::Experiment,
             Some("model") => Shape::Model,
             Some("run") => Shape::Run,
+            Some("experiments") => Shape::Experiments,
             _ => Shape::Bulk,
         }
     }
@@ -356,6 +360,7 @@ impl Tree {
     fn experiment_dir(&self, id: &str) -> PathBuf {
         match self.shape {
             Shape::Bulk => self.out.join("experiments").join(id),
+            Shape::Experiments => self.out.join(id),
             _ => self.out.clone(),
         }
     }
@@ -560,6 +565,12 @@ impl Tree {
     }
 
     fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+        if self.shape == Shape::Experiments {
+            return Err(Error::Config(format!(
+                "registered model {:?}: the layout of export-experiments holds no registered models; write the export-all layout (convert --shape all)",
+                m.name
+            )));
+        }
         self.summary.models += 1;
         self.open = Open::Model {
             record: m,
@@ -669,7 +680,10 @@ impl Tree {
         self.close_run_json()?;
         for e in self.experiments.values() {
             let dir = self.experiment_dir(&e.record.experiment_id);
-            if self.shape != Shape::Experiment && self.shape != Shape::Bulk {
+            if !matches!(
+                self.shape,
+                Shape::Experiment | Shape::Experiments | Shape::Bulk
+            ) {
                 continue;
             }
             let x = &e.record;
@@ -695,19 +709,30 @@ impl Tree {
                 doc,
             )?;
         }
-        if self.shape == Shape::Bulk {
+        let list = match self.shape {
+            Shape::Bulk => Some(self.out.join("experiments/experiments.json")),
+            Shape::Experiments => Some(self.out.join("experiments.json")),
+            _ => None,
+        };
+        if let Some(list) = list {
+            // As export-experiments writes it (its import-experiments reads `id` and `name`).
             let exps: Vec<Value> = self
                 .experiments
                 .values()
                 .map(|e| json!({"id": e.record.experiment_id, "name": e.record.name, "ok_runs": e.runs.len(), "failed_runs": 0}))
                 .collect();
+            let runs: usize = self.experiments.values().map(|e| e.runs.len()).sum();
             write_doc(
                 &mut self.w,
-                &self.out.join("experiments/experiments.json"),
+                &list,
                 &self.system,
-                Some(json!({"experiments": exps.len()})),
+                Some(json!({
+                    "experiments": exps.len(), "total_runs": runs, "ok_runs": runs, "failed_runs": 0,
+                })),
                 json!({ "experiments": exps }),
             )?;
+        }
+        if self.shape == Shape::Bulk {
             let mut names = self.models.clone();
             names.sort();
             write_doc(

@@ -403,12 +403,21 @@ fn convert_round_trips_between_archives_and_v2_trees() {
     convert(&z, &c);
     assert_eq!(ua, units(read(&c)), "archive → zip → archive");
 
-    for kind in ["experiment", "model", "run", "all"] {
-        let x = dir.path().join(format!("{kind}-1.mlar"));
+    for kind in [
+        "experiment",
+        "model",
+        "run",
+        "all",
+        "experiments",
+        "models",
+        "models/models",
+    ] {
+        let file = kind.replace('/', "-");
+        let x = dir.path().join(format!("{file}-1.mlar"));
         convert(&fixture(kind), &x);
-        let t = dir.path().join(format!("{kind}-tree"));
+        let t = dir.path().join(format!("{file}-tree"));
         convert(&x, &t);
-        let y = dir.path().join(format!("{kind}-2.mlar"));
+        let y = dir.path().join(format!("{file}-2.mlar"));
         convert(&t, &y);
         assert_eq!(units(read(&x)), units(read(&y)), "{kind}");
         // The tree has the shape the Python tool gave it.
@@ -416,9 +425,222 @@ fn convert_round_trips_between_archives_and_v2_trees() {
             "experiment" => "experiment.json",
             "model" => "model.json",
             "run" => "run.json",
+            "experiments" => "experiments.json",
             _ => "manifest.json",
         };
         assert!(t.join(top).is_file(), "{kind}: no {top}");
+    }
+}
+
+/// Zips each fixture `kinds` names (with a top directory, as people zip trees) into `dir`.
+fn zip_fixtures(dir: &std::path::Path, kinds: &[&str]) {
+    for kind in kinds {
+        python_in(
+            dir,
+            &format!(
+                r#"
+import os, zipfile
+root = {root:?}
+with zipfile.ZipFile({name:?}, "w", zipfile.ZIP_DEFLATED) as z:
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            z.write(p, os.path.join("top", os.path.relpath(p, root)))
+"#,
+                root = fixture(kind).display().to_string(),
+                name = format!("{}.zip", kind.replace('/', "-")),
+            ),
+        );
+    }
+}
+
+/// The counts line `inspect` prints for `input`.
+fn inspect_counts(input: &std::path::Path) -> String {
+    let out = assert_cmd::Command::cargo_bin("mlflow-archive")
+        .unwrap()
+        .arg("inspect")
+        .arg(input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "inspect {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find(|l| l.contains(" runs, "))
+        .unwrap_or_else(|| panic!("no counts in: {stdout}"))
+        .to_string()
+}
+
+/// The Python tool's bulk exports, as its users make them: `export-experiments --experiments all`
+/// (`experiments.json` and `<id>/` at the top), `export-models --models all` (`manifest.json`,
+/// `experiments/`, `models/`), and the `models/` of the latter on its own (`models.json` at the
+/// top). Each is read, from its directory and from a zip of it, with everything it holds.
+#[test]
+fn the_python_tools_bulk_exports_are_read_from_directories_and_zips() {
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = ["experiments", "models", "models/models"];
+    zip_fixtures(dir.path(), &kinds);
+    for (kind, want) in [
+        (
+            "experiments",
+            "2 experiments, 4 runs, 84 metric points in 8 chunks, 12 artifacts (348 B), 0 logged models, 0 registered models with 0 versions",
+        ),
+        (
+            "models",
+            "1 experiments, 3 runs, 63 metric points in 6 chunks, 9 artifacts (264 B), 0 logged models, 1 registered models with 3 versions",
+        ),
+        (
+            "models/models",
+            "0 experiments, 0 runs, 0 metric points in 0 chunks, 0 artifacts (0 B), 0 logged models, 1 registered models with 3 versions",
+        ),
+    ] {
+        assert_eq!(inspect_counts(&fixture(kind)), want, "{kind}");
+        let zip = dir.path().join(format!("{}.zip", kind.replace('/', "-")));
+        assert_eq!(inspect_counts(&zip), want, "{kind}, zipped");
+    }
+}
+
+/// `import-experiment-list -i D` of `export-experiments`' output imports every experiment it lists,
+/// with what the Python tool's own `import-experiments` gives; from a zip of it too.
+#[tokio::test]
+async fn an_export_experiments_tree_imports_as_the_python_tools_import_experiments_imports_it() {
+    let pair = live_pair!();
+    let dst = client(&pair.dst.uri);
+    let dir = tempfile::tempdir().unwrap();
+    zip_fixtures(dir.path(), &["experiments"]);
+    let prefix = unique("bulk-top");
+    for (input, p) in [
+        (fixture("experiments"), format!("{prefix}/dir/")),
+        (dir.path().join("experiments.zip"), format!("{prefix}/zip/")),
+    ] {
+        let mut cmd = cli();
+        cmd.args(["import-experiment-list", "--dst-uri", &pair.dst.uri, "-i"])
+            .arg(&input)
+            .args(["--experiment-name-prefix", &p, "--use-src-user-id"]);
+        let out = output(cmd).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", input.display());
+        assert!(stderr.contains("4 runs imported"), "{stderr}");
+    }
+    // The Python tool imports under the names experiments.json gives: a copy with new names.
+    let copy = scratch_copy("experiments");
+    let tree = copy.path().join("t");
+    let list = tree.join("experiments.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&list).unwrap()).unwrap();
+    for e in doc["mlflow"]["experiments"].as_array_mut().unwrap() {
+        let name = format!("{prefix}/python/{}", e["name"].as_str().unwrap());
+        e["name"] = name.into();
+    }
+    std::fs::write(&list, serde_json::to_vec(&doc).unwrap()).unwrap();
+    python_import(
+        &pair.dst.uri,
+        &tree,
+        &["import-experiments", "--use-src-user-id", "True"],
+    )
+    .await;
+
+    let theirs = observe(&dst, &format!("{prefix}/python/fixture/wine"), None).await;
+    assert_eq!(theirs.runs.len(), 4);
+    for how in ["dir", "zip"] {
+        let ours = observe(&dst, &format!("{prefix}/{how}/fixture/wine"), None).await;
+        assert_eq!(comparable(&ours.runs), comparable(&theirs.runs), "{how}");
+        assert_eq!(ours.experiment_tags, theirs.experiment_tags, "{how}");
+        assert!(
+            dst.get_experiment_by_name(&format!("{prefix}/{how}/Default"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{how}: the empty Default experiment is listed too"
+        );
+    }
+}
+
+/// `export-experiment-list -o DIR` writes what `export-experiments` writes (`experiments.json`,
+/// `<id>/experiment.json`, `<id>/<run_id>/`): the Python tool's `import-experiments` reads it, and
+/// so does mlflow-archive, to the same runs.
+#[tokio::test]
+async fn export_experiment_list_to_a_directory_writes_the_export_experiments_layout() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let (a, b) = (
+        crate::roundtrip::populate(&src).await,
+        crate::roundtrip::populate(&src).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("list");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment-list",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiments",
+        &format!("{a},{b}"),
+        "--output-dir",
+    ])
+    .arg(&tree);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.join("experiments.json").is_file());
+    assert!(!tree.join("manifest.json").exists());
+    let ids: Vec<String> = {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tree.join("experiments.json")).unwrap()).unwrap();
+        doc["mlflow"]["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert!(tree.join(id).join("experiment.json").is_file(), "{id}");
+    }
+
+    // The Python tool imports it under the source names (unique on the destination).
+    python_import(
+        &pair.dst.uri,
+        &tree,
+        &["import-experiments", "--use-src-user-id", "True"],
+    )
+    .await;
+    let prefix = unique("ours");
+    let mut cmd = cli();
+    cmd.args(["import-experiment-list", "--dst-uri", &pair.dst.uri, "-i"])
+        .arg(&tree)
+        .args([
+            "--experiment-name-prefix",
+            &format!("{prefix}/"),
+            "--use-src-user-id",
+        ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [&a, &b] {
+        let theirs = observe(&dst, name, None).await;
+        let ours = observe(&dst, &format!("{prefix}/{name}"), None).await;
+        assert_eq!(theirs.runs.len(), 3, "{name}: its active runs");
+        // The runs' user is in their tags only (the REST API's create-run left user_id empty),
+        // and the Python tool takes user_id: the user is left out of the comparison.
+        let (mut ours, mut theirs) = (ours.runs, theirs.runs);
+        for r in ours.values_mut().chain(theirs.values_mut()) {
+            r.tags.remove("mlflow.user");
+        }
+        assert_eq!(comparable(&ours), comparable(&theirs), "{name}");
     }
 }
 
