@@ -103,7 +103,7 @@ pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W
     let mut seen = Seen::default();
     match detect(t, root) {
         Some(Kind::Experiment) => read_experiment(t, root, w, &mut seen),
-        Some(Kind::Run) => read_single_run(t, root, w),
+        Some(Kind::Run) => read_single_run(t, root, w, &mut seen),
         Some(Kind::Model) => read_model(t, root, w, &mut seen),
         Some(Kind::Bulk) => read_bulk(t, root, w, &mut seen),
         Some(Kind::Experiments) => read_experiment_list(t, root, w, &mut seen),
@@ -127,6 +127,7 @@ pub fn not_an_export(root: &Path) -> Error {
 struct Seen {
     experiments: HashSet<String>,
     runs: HashSet<String>,
+    logged_models: HashSet<String>,
 }
 
 /// The payload of a file: under `mlflow` (file version 2), or the file itself (the classic
@@ -240,12 +241,16 @@ struct LoggedModelDoc {
     tags: Tags,
     #[serde(default)]
     params: Tags,
+    /// Its experiment's name (mlflow-archive writes it: model and run trees hold no experiment).
+    #[serde(default, rename = "_experiment_name")]
+    experiment_name: Option<String>,
 }
 
 /// A logged model of the tree, read; written after its source run.
 struct LoggedModelDir {
     record: rec::LoggedModel,
     dir: PathBuf,
+    experiment_name: Option<String>,
 }
 
 fn read_logged_model(t: &dyn Tree, dir: &Path) -> Result<LoggedModelDir> {
@@ -278,7 +283,53 @@ fn read_logged_model(t: &dyn Tree, dir: &Path) -> Result<LoggedModelDir> {
             tags: m.tags.into_vec(),
         },
         dir: dir.to_path_buf(),
+        experiment_name: m.experiment_name,
     })
+}
+
+/// The logged models of a model or run tree, which lists them nowhere: every
+/// `logged_models/<model_id>/logged_model.json`, in id order, but those written already.
+fn scan_logged_models(t: &dyn Tree, root: &Path, seen: &mut Seen) -> Result<Vec<LoggedModelDir>> {
+    let dir = root.join("logged_models");
+    if !t.is_dir(&dir) {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for (rel, _) in t.files_under(&dir)? {
+        if let Some((id, "logged_model.json")) = rel.split_once('/')
+            && seen.logged_models.insert(id.to_string())
+        {
+            found.push(read_logged_model(t, &dir.join(id))?);
+        }
+    }
+    Ok(found)
+}
+
+/// Writes `runs`, parents first, and `models`: each logged model right after the run of `runs`
+/// that made it, the others first.
+fn write_runs_and_models<W: Write>(
+    t: &dyn Tree,
+    runs: Vec<RunDir>,
+    models: Vec<LoggedModelDir>,
+    w: &mut ArchiveWriter<W>,
+) -> Result<()> {
+    let mut by_source: HashMap<String, Vec<LoggedModelDir>> = HashMap::new();
+    let run_ids: HashSet<&str> = runs.iter().map(|r| r.record.run_id.as_str()).collect();
+    for m in models {
+        let source = m.record.source_run_id.clone();
+        if run_ids.contains(source.as_str()) {
+            by_source.entry(source).or_default().push(m);
+        } else {
+            write_logged_model(t, &m, w)?;
+        }
+    }
+    for r in parents_first(runs) {
+        write_run(t, &r, w)?;
+        for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
+            write_logged_model(t, &m, w)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_logged_model<W: Write>(
@@ -806,9 +857,7 @@ fn read_experiment<W: Write>(
             runs.push(read_run_meta(t, &run_dir(t, root, id)?)?);
         }
     }
-    // Logged models: those made by a run of the tree right after it, the others first.
-    let mut by_source: HashMap<String, Vec<LoggedModelDir>> = HashMap::new();
-    let run_ids: HashSet<&str> = runs.iter().map(|r| r.record.run_id.as_str()).collect();
+    let mut models = Vec::new();
     for id in &doc.mlflow.logged_models {
         if !safe_relative(id) || id.contains('/') {
             return Err(Error::Config(format!(
@@ -816,21 +865,11 @@ fn read_experiment<W: Write>(
                 root.display()
             )));
         }
-        let m = read_logged_model(t, &root.join("logged_models").join(id))?;
-        let source = m.record.source_run_id.clone();
-        if run_ids.contains(source.as_str()) {
-            by_source.entry(source).or_default().push(m);
-        } else {
-            write_logged_model(t, &m, w)?;
+        if seen.logged_models.insert(id.clone()) {
+            models.push(read_logged_model(t, &root.join("logged_models").join(id))?);
         }
     }
-    for r in parents_first(runs) {
-        write_run(t, &r, w)?;
-        for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
-            write_logged_model(t, &m, w)?;
-        }
-    }
-    Ok(())
+    write_runs_and_models(t, runs, models, w)
 }
 
 #[derive(Deserialize)]
@@ -961,16 +1000,56 @@ fn read_model_list<W: Write>(
     Ok(())
 }
 
-fn read_single_run<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+fn read_single_run<W: Write>(
+    t: &dyn Tree,
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
     let r = read_run_meta(t, root)?;
+    let models = scan_logged_models(t, root, seen)?;
     // export-run does not write the experiment: only its id is known.
-    w.experiment(&rec::Experiment {
-        experiment_id: r.record.experiment_id.clone(),
-        name: format!("experiment {}", r.record.experiment_id),
-        lifecycle_stage: "active".into(),
-        ..rec::Experiment::default()
-    })?;
-    write_run(t, &r, w)
+    let mut experiments = BTreeMap::new();
+    experiments.insert(
+        r.record.experiment_id.clone(),
+        format!("experiment {}", r.record.experiment_id),
+    );
+    add_experiments_of(&models, &mut experiments);
+    write_bare_experiments(experiments, w, seen)?;
+    write_runs_and_models(t, vec![r], models, w)
+}
+
+/// Names the experiments of `models` not in `experiments` yet (by the name the tree gives, or
+/// their id).
+fn add_experiments_of(models: &[LoggedModelDir], experiments: &mut BTreeMap<String, String>) {
+    for m in models {
+        let id = &m.record.experiment_id;
+        experiments.entry(id.clone()).or_insert_with(|| {
+            m.experiment_name
+                .clone()
+                .unwrap_or_else(|| format!("experiment {id}"))
+        });
+    }
+}
+
+/// Experiments the tree knows only by id and name, but those written already.
+fn write_bare_experiments<W: Write>(
+    experiments: BTreeMap<String, String>,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    for (id, name) in experiments {
+        if !seen.experiments.insert(id.clone()) {
+            continue;
+        }
+        w.experiment(&rec::Experiment {
+            experiment_id: id,
+            name,
+            lifecycle_stage: "active".into(),
+            ..rec::Experiment::default()
+        })?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -1093,20 +1172,11 @@ fn read_model<W: Write>(
             });
         runs.push(r);
     }
-    for (id, name) in experiments {
-        if !seen.experiments.insert(id.clone()) {
-            continue;
-        }
-        w.experiment(&rec::Experiment {
-            experiment_id: id,
-            name,
-            lifecycle_stage: "active".into(),
-            ..rec::Experiment::default()
-        })?;
-    }
-    for r in parents_first(runs) {
-        write_run(t, &r, w)?;
-    }
+    // The logged models the versions come from (MLflow 3), with their experiments.
+    let models = scan_logged_models(t, root, seen)?;
+    add_experiments_of(&models, &mut experiments);
+    write_bare_experiments(experiments, w, seen)?;
+    write_runs_and_models(t, runs, models, w)?;
     let mut numbered = Vec::new();
     for v in versions {
         let n = version_number(v.version, &path)?;

@@ -595,13 +595,18 @@ impl Tree {
         self.close_run_json()?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::LoggedModel { dir, record: m } => {
+                // Model and run trees hold no experiment.json: the experiment's name goes here.
+                let exp_name = self
+                    .experiments
+                    .get(&m.experiment_id)
+                    .map(|e| e.record.name.clone());
                 let doc = json!({
                     "model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name,
                     "artifact_location": m.artifact_uri, "creation_timestamp": m.creation_timestamp,
                     "last_updated_timestamp": m.last_updated_timestamp, "model_type": m.model_type,
                     "source_run_id": m.source_run_id, "status": m.status,
                     "status_message": m.status_message, "tags": tags_map(&m.tags),
-                    "params": tags_map(&m.params),
+                    "params": tags_map(&m.params), "_experiment_name": exp_name,
                 });
                 write_doc(
                     &mut self.w,

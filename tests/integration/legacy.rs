@@ -432,6 +432,134 @@ fn convert_round_trips_between_archives_and_v2_trees() {
     }
 }
 
+/// Issue 19: a model whose versions come from MLflow 3 logged models (`models:/m-…` sources), and a
+/// run with the logged models it produced, written as a model tree (what `export-model -o DIR`
+/// writes) and a run tree (`export-run -o DIR`): archive → tree → archive keeps every logged model
+/// (read from the tree's `logged_models/`, which no file lists), with its experiment, its files
+/// and the metric points linked to it; a zip of the tree too.
+#[test]
+fn model_and_run_trees_round_trip_the_logged_models_their_versions_come_from() {
+    use crate::format_util::{Item, read_items, run, version, write_items};
+    use mlflow_archive::format::model::{
+        Experiment, LoggedModel, MetricChunk, Point, RegisteredModel, Tag,
+    };
+    // What such a tree can hold of an experiment: its id and name.
+    let bare = |id: &str, name: &str| {
+        Item::Experiment(Experiment {
+            experiment_id: id.into(),
+            name: name.into(),
+            lifecycle_stage: "active".into(),
+            ..Experiment::default()
+        })
+    };
+    let logged = |id: &str, exp: &str, source: &str| {
+        Item::LoggedModel(LoggedModel {
+            model_id: id.into(),
+            experiment_id: exp.into(),
+            name: format!("clf {id}"),
+            model_type: "sklearn".into(),
+            source_run_id: source.into(),
+            status: "LOGGED_MODEL_READY".into(),
+            artifact_uri: format!("mlflow-artifacts:/{exp}/models/{id}/artifacts"),
+            creation_timestamp: Some(1_700_000_000_000),
+            last_updated_timestamp: Some(1_700_000_000_001),
+            params: vec![Tag::new("C", "1")],
+            tags: vec![Tag::new("mlflow.modelVersions", "[1]")],
+            ..LoggedModel::default()
+        })
+    };
+    let src = "aaaa0000000000000000000000000001";
+    let linked = |model: &str| {
+        Item::Chunk(MetricChunk {
+            key: "accuracy".into(),
+            model_id: Some(model.into()),
+            points: vec![Point {
+                step: 1,
+                timestamp: 5,
+                value: 0.9,
+            }],
+            ..MetricChunk::default()
+        })
+    };
+    let from_logged = |n: u64, model: &str, run_id: &str| {
+        let mut v = version(n, run_id);
+        v.source = format!("models:/{model}");
+        v.model_id = model.into();
+        Item::Version(v)
+    };
+    let model_items = vec![
+        bare("1", "team/one"),
+        bare("2", "other"),
+        Item::Run(run(src, "1", None)),
+        linked("m-0001"),
+        Item::Artifact("model/MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+        logged("m-0001", "1", src),
+        Item::Artifact("MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+        // From another experiment, made by no run of the export.
+        logged("m-0002", "2", ""),
+        Item::Artifact("MLmodel".into(), b"artifact_path: x\n".to_vec()),
+        Item::EndUnit,
+        Item::Model(RegisteredModel {
+            name: "from-logged-models".into(),
+            ..RegisteredModel::default()
+        }),
+        Item::Version(version(1, src)),
+        from_logged(2, "m-0001", src),
+        from_logged(3, "m-0002", ""),
+        Item::EndUnit,
+    ];
+    let run_items = vec![
+        bare("1", "experiment 1"),
+        Item::Run(run(src, "1", None)),
+        linked("m-0001"),
+        Item::EndUnit,
+        logged("m-0001", "1", src),
+        Item::Artifact("MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &std::path::Path| read_items(std::fs::File::open(p).unwrap()).unwrap();
+    for (shape, items, logged_models) in [("model", model_items, 2), ("run", run_items, 1)] {
+        let a = dir.path().join(format!("{shape}.mlar"));
+        std::fs::write(
+            &a,
+            write_items(&items, mlflow_archive::format::WriterBuilder::new()),
+        )
+        .unwrap();
+        let want = units(read(&a));
+        assert_eq!(
+            want.keys()
+                .filter(|k| k.starts_with("logged model"))
+                .count(),
+            logged_models
+        );
+        for out in [format!("{shape}-tree"), format!("{shape}-tree.zip")] {
+            let tree = dir.path().join(&out);
+            let o = assert_cmd::Command::cargo_bin("mlflow-archive")
+                .unwrap()
+                .args(["-q", "convert", "--shape", shape])
+                .arg(&a)
+                .arg(&tree)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let b = dir.path().join(format!("{out}.mlar"));
+            convert(&tree, &b);
+            let got = units(read(&b));
+            assert_eq!(
+                want.keys().collect::<Vec<_>>(),
+                got.keys().collect::<Vec<_>>(),
+                "{out}"
+            );
+            for (k, v) in &want {
+                assert_eq!(v, &got[k], "{out}: {k}");
+            }
+        }
+    }
+}
+
 /// Zips each fixture `kinds` names (with a top directory, as people zip trees) into `dir`.
 fn zip_fixtures(dir: &std::path::Path, kinds: &[&str]) {
     for kind in kinds {
