@@ -12,3 +12,4 @@ pub mod list_models;
 pub mod map;
 pub mod ordered;
 pub mod progress;
+pub mod select;
