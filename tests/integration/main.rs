@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod client;
+mod dropin;
 mod export;
 mod fidelity;
 mod format;
