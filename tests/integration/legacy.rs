@@ -220,6 +220,53 @@ fn malformed_trees_get_an_error_naming_the_file() {
     inspect_fails(d.path(), &["not an export of mlflow-export-import"]);
 }
 
+/// Issue 12 item 3: a run's `artifacts/`, or the run's own directory, that is a symbolic link to a
+/// directory outside the tree is refused with the link named, not followed (its files would go
+/// into the archive or to the server).
+#[test]
+fn symlinked_directories_of_a_tree_are_refused_naming_the_link() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "not part of any export").unwrap();
+    let run_dirs = |t: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(t)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        v.sort();
+        v
+    };
+
+    // A run's artifacts/.
+    let d = scratch_copy("experiment");
+    let t = d.path().join("t");
+    let artifacts = run_dirs(&t)[0].join("artifacts");
+    std::fs::remove_dir_all(&artifacts).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &artifacts).unwrap();
+    inspect_fails(
+        &t,
+        &[&artifacts.display().to_string(), "a symbolic link (refused"],
+    );
+
+    // A run's own directory (a copy of a real run, outside the tree).
+    let d = scratch_copy("experiment");
+    let t = d.path().join("t");
+    let run = run_dirs(&t)[1].clone();
+    let moved = outside.path().join("run");
+    std::fs::rename(&run, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &run).unwrap();
+    inspect_fails(
+        &t,
+        &[&run.display().to_string(), "a symbolic link (refused"],
+    );
+
+    // The top of the tree may be a link.
+    let d = scratch_copy("run");
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(d.path().join("t"), &link).unwrap();
+    assert!(inspect_counts(&link).contains("1 runs"));
+}
+
 #[tokio::test]
 async fn a_v2_export_all_tree_imports_whole_and_twice_changes_nothing() {
     let pair = live_pair!();
