@@ -105,6 +105,7 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
         experiments: BTreeMap::new(),
         run_roots: BTreeMap::new(),
         models: Vec::new(),
+        model_dirs: HashSet::new(),
         open: Open::None,
     };
     while let Some(rec) = r.next_record()? {
@@ -351,8 +352,10 @@ struct Tree {
     experiments: BTreeMap<String, ExperimentEntry>,
     /// Run id → (experiment id, artifact root on the source), for `model.json`.
     run_roots: BTreeMap<String, (String, String)>,
-    /// Registered models written, by name.
+    /// The directories of the registered models written (bulk trees), under `models/`.
     models: Vec<String>,
+    /// The same, in lower case.
+    model_dirs: HashSet<String>,
     open: Open,
 }
 
@@ -616,10 +619,7 @@ impl Tree {
                     doc,
                 )
             }
-            Open::Model { record, versions } => {
-                self.models.push(record.name.clone());
-                self.write_model(record, versions)
-            }
+            Open::Model { record, versions } => self.write_model(record, versions),
             Open::Run { .. } | Open::None => Ok(()),
         }
     }
@@ -630,7 +630,11 @@ impl Tree {
         versions: Vec<rec::ModelVersion>,
     ) -> Result<()> {
         let dir = match self.shape {
-            Shape::Bulk => self.out.join("models").join(safe_name(&m.name)),
+            Shape::Bulk => {
+                let name = unique_dir(safe_name(&m.name), &mut self.model_dirs);
+                self.models.push(name.clone());
+                self.out.join("models").join(name)
+            }
             _ => self.out.clone(),
         };
         let aliases_of = |n: u64| -> Vec<String> {
@@ -738,6 +742,8 @@ impl Tree {
             )?;
         }
         if self.shape == Shape::Bulk {
+            // The directories, as the Python tool's import-all reads them (it imports each
+            // model under its directory's name; mlflow-archive reads the name in model.json).
             let mut names = self.models.clone();
             names.sort();
             write_doc(
@@ -768,26 +774,46 @@ fn versions_len(doc: &Value) -> usize {
 }
 
 /// A registered model's directory under `models/`: its name, as the Python tool uses it (a `/`
-/// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`).
+/// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`, NUL:
+/// then the name is one directory, those characters replaced by `_`), and with `_` before a part
+/// that would stand where the tree has a file (`model.json`, `models.json`).
 pub(crate) fn safe_name(name: &str) -> String {
-    if crate::legacy::v2::safe_relative(name) {
-        return name.to_string();
-    }
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '\0' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        format!("_{s}")
+    let parts: Vec<String> = if crate::legacy::v2::safe_relative(name) {
+        name.split('/').map(str::to_string).collect()
     } else {
-        s
+        vec![
+            name.chars()
+                .map(|c| {
+                    if matches!(c, '/' | '\\' | '\0') {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        ]
+    };
+    parts
+        .into_iter()
+        .map(|p| match p.as_str() {
+            "" | "." | ".." | "model.json" | "models.json" => format!("_{p}"),
+            _ => p,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `dir`, or `dir-2`, `dir-3`… when a model written before has it (names such as `team\\model`
+/// and `team_model` map to one directory); `taken` holds the directories so far, in lower case,
+/// so that the tree also unpacks whole on file systems that ignore case.
+fn unique_dir(dir: String, taken: &mut HashSet<String>) -> String {
+    let mut candidate = dir.clone();
+    let mut n = 1;
+    while !taken.insert(candidate.to_lowercase()) {
+        n += 1;
+        candidate = format!("{dir}-{n}");
     }
+    candidate
 }
 
 /// A metric value as Python's `json` writes it: a number, or a bare `NaN`, `Infinity`,

@@ -607,6 +607,91 @@ fn model_and_run_trees_round_trip_the_logged_models_their_versions_come_from() {
     }
 }
 
+/// Issue 12 item 9: registered models whose names map to one directory of a bulk tree
+/// (`team\\model` and `team_model`; `Team_Model` on a file system that ignores case; names that
+/// would stand where the tree has a file) each get a directory of their own, which `models.json`
+/// lists: archive → tree (directory or zip) → archive keeps every model under its name.
+#[test]
+fn registered_models_whose_names_map_to_one_directory_all_round_trip() {
+    use crate::format_util::{Item, read_items, run, version, write_items};
+    use mlflow_archive::format::model::{Experiment, RegisteredModel};
+    let src = "aaaa0000000000000000000000000001";
+    let mut items = vec![
+        Item::Experiment(Experiment {
+            experiment_id: "1".into(),
+            name: "e".into(),
+            lifecycle_stage: "active".into(),
+            ..Experiment::default()
+        }),
+        Item::Run(run(src, "1", None)),
+        Item::EndUnit,
+    ];
+    let names = [
+        "team\\model",
+        "team_model",
+        "Team_Model",
+        "model.json",
+        "models.json",
+        "x/model.json",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        items.push(Item::Model(RegisteredModel {
+            name: name.to_string(),
+            description: format!("model {i}"),
+            ..RegisteredModel::default()
+        }));
+        for n in 1..=i as u64 + 1 {
+            items.push(Item::Version(version(n, src)));
+        }
+        items.push(Item::EndUnit);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("all.mlar");
+    std::fs::write(
+        &a,
+        write_items(&items, mlflow_archive::format::WriterBuilder::new()),
+    )
+    .unwrap();
+    let read = |p: &std::path::Path| read_items(std::fs::File::open(p).unwrap()).unwrap();
+    let want = units(read(&a));
+    assert_eq!(
+        want.keys().filter(|k| k.starts_with("model ")).count(),
+        names.len()
+    );
+    for out in ["tree", "tree.zip"] {
+        let t = dir.path().join(out);
+        convert(&a, &t);
+        if out == "tree" {
+            let list: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(t.join("models/models.json")).unwrap())
+                    .unwrap();
+            let dirs: Vec<&str> = list["mlflow"]["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap())
+                .collect();
+            let distinct: std::collections::BTreeSet<String> =
+                dirs.iter().map(|d| d.to_lowercase()).collect();
+            assert_eq!(distinct.len(), names.len(), "{dirs:?}");
+            for d in &dirs {
+                assert!(t.join("models").join(d).join("model.json").is_file(), "{d}");
+            }
+        }
+        let b = dir.path().join(format!("{out}.mlar"));
+        convert(&t, &b);
+        let got = units(read(&b));
+        assert_eq!(
+            want.keys().collect::<Vec<_>>(),
+            got.keys().collect::<Vec<_>>(),
+            "{out}"
+        );
+        for (k, v) in &want {
+            assert_eq!(v, &got[k], "{out}: {k}");
+        }
+    }
+}
+
 /// Zips each fixture `kinds` names (with a top directory, as people zip trees) into `dir`.
 fn zip_fixtures(dir: &std::path::Path, kinds: &[&str]) {
     for kind in kinds {
