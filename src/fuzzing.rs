@@ -71,8 +71,10 @@ pub fn parse_records(data: &[u8]) {
 
 /// Reads `data` as the Python tool's JSON files: the first byte picks which file of a scratch
 /// tree it becomes (`run.json` of a single run, `experiment.json` naming that run, `model.json`,
-/// or a classic `manifest.json`), the rest is its content; the tree is then read into an archive
-/// in memory. The scratch directory is this process's own, removed after each input.
+/// a classic `manifest.json`, or the bulk listings `experiments.json` and `models.json`, beside a
+/// well-formed experiment `1/` and model `m/`), the rest is its content; the tree is then read
+/// into an archive in memory. The scratch directory is this process's own, removed after each
+/// input.
 pub fn read_legacy_json(data: &[u8]) {
     let Some((&pick, content)) = data.split_first() else {
         return;
@@ -80,11 +82,13 @@ pub fn read_legacy_json(data: &[u8]) {
     let root = std::env::temp_dir().join(format!("mlflow-archive-fuzz-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let run = "0123456789abcdef0123456789abcdef";
-    let file = match pick % 4 {
+    let file = match pick % 6 {
         0 => root.join("run.json"),
         1 => root.join("experiment.json"),
         2 => root.join("model.json"),
-        _ => root.join("manifest.json"),
+        3 => root.join("manifest.json"),
+        4 => root.join("experiments.json"),
+        _ => root.join("models.json"),
     };
     if std::fs::create_dir_all(root.join(run).join("artifacts")).is_err()
         || std::fs::write(&file, content).is_err()
@@ -96,8 +100,25 @@ pub fn read_legacy_json(data: &[u8]) {
         r#"{{"mlflow": {{"info": {{"run_id": "{run}", "experiment_id": "1", "status": "FINISHED"}},
         "params": {{"a": "1"}}, "metrics": {{"m": [{{"value": NaN, "timestamp": 1, "step": 0}}]}}, "tags": {{}}}}}}"#
     );
-    if pick % 4 != 0 && std::fs::write(root.join(run).join("run.json"), run_json).is_err() {
+    if pick % 6 != 0 && std::fs::write(root.join(run).join("run.json"), &run_json).is_err() {
         return;
+    }
+    // What the bulk listings may name: experiment 1 with that run, model m with a version of it.
+    if pick % 6 >= 4 {
+        let experiment = format!(
+            r#"{{"mlflow": {{"experiment": {{"experiment_id": "1", "name": "e"}}, "runs": ["{run}"]}}}}"#
+        );
+        let model = format!(
+            r#"{{"mlflow": {{"registered_model": {{"name": "m", "versions": [{{"version": "1", "run_id": "{run}", "source": "runs:/{run}/m"}}]}}}}}}"#
+        );
+        let written = std::fs::create_dir_all(root.join("1").join(run))
+            .and_then(|()| std::fs::create_dir_all(root.join("m")))
+            .and_then(|()| std::fs::write(root.join("1/experiment.json"), experiment))
+            .and_then(|()| std::fs::write(root.join("1").join(run).join("run.json"), &run_json))
+            .and_then(|()| std::fs::write(root.join("m/model.json"), model));
+        if written.is_err() {
+            return;
+        }
     }
     if let Ok(mut w) = crate::format::WriterBuilder::new()
         .level(1)

@@ -47,9 +47,8 @@ enum Command {
     CopyAll(cmd::copy_all::Args),
     /// Export one run (with its experiment and the logged models it produced) to an archive.
     ExportRun(cmd::export_run::Args),
-    /// Import the runs of an archive into an experiment (same as import-experiment with
-    /// --experiment-name).
-    ImportRun(cmd::import_experiment::Args),
+    /// Import the runs of an archive into an experiment, or one of them (--run-id).
+    ImportRun(cmd::import_run::Args),
     /// Copy one run from one server to another, directly.
     CopyRun(cmd::copy_run::Args),
     /// Copy a registered model with every version from one server to another, directly.
@@ -129,7 +128,7 @@ pub fn main() -> ExitCode {
             Command::ExportAll(args) => cmd::export_all::run(args, global).await,
             Command::ImportAll(args) => cmd::import_all::run(args, global).await,
             Command::CopyAll(args) => cmd::copy_all::run(args, global).await,
-            Command::ImportRun(args) => cmd::import_experiment::run(args, global).await,
+            Command::ImportRun(args) => cmd::import_run::run(args, global).await,
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::CopyModel(args) => cmd::copy_model::run(args, global).await,
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,

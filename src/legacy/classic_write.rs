@@ -163,7 +163,7 @@ struct Classic {
 impl Classic {
     fn experiment_dir(&self, id: &str) -> PathBuf {
         match self.shape {
-            Shape::Bulk => self.out.join(id),
+            Shape::Bulk | Shape::Experiments => self.out.join(id),
             _ => self.out.clone(),
         }
     }
@@ -291,7 +291,10 @@ impl Classic {
 
     /// The manifests, last.
     fn finish(&mut self) -> Result<()> {
-        if !matches!(self.shape, Shape::Experiment | Shape::Bulk) {
+        if !matches!(
+            self.shape,
+            Shape::Experiment | Shape::Experiments | Shape::Bulk
+        ) {
             return Ok(());
         }
         for (e, runs) in self.experiments.values() {
@@ -308,7 +311,7 @@ impl Classic {
             let path = self.experiment_dir(&e.experiment_id).join("manifest.json");
             self.w.json_file(&path, &doc)?;
         }
-        if self.shape == Shape::Bulk {
+        if matches!(self.shape, Shape::Bulk | Shape::Experiments) {
             let list: Vec<Value> = self
                 .experiments
                 .values()

@@ -2,6 +2,9 @@
 //! tool wrote `export-run --output run.zip`, and how people ship trees). The readers see paths;
 //! this module answers for either.
 //!
+//! Directories are read without following symbolic links below their top: a link (a file, a run's
+//! `artifacts/`, a run's own directory) is refused, named, since it could lead out of the tree.
+//!
 //! Zips are read without extracting anything: entries are located through the central directory
 //! and each is streamed from the file (deflated or stored), its size and CRC-32 checked as it is
 //! read. Refused: names that could leave the tree (absolute, `..`, backslashes, NUL; "zip slip"),
@@ -56,6 +59,40 @@ impl DirTree {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DirTree { root: root.into() }
     }
+
+    /// Refuses `p` when it, or a directory on the way to it from the tree's top, is a symbolic
+    /// link: a link can lead out of the tree (a run's `artifacts/`, or the run's own directory,
+    /// pointing elsewhere on the machine). The top itself may be a link.
+    fn refuse_links(&self, p: &Path) -> Result<()> {
+        let rel = p.strip_prefix(&self.root).map_err(|_| {
+            Error::Config(format!(
+                "{}: not under the tree {}",
+                p.display(),
+                self.root.display()
+            ))
+        })?;
+        let mut at = self.root.clone();
+        for c in rel.components() {
+            let Component::Normal(part) = c else {
+                return Err(Error::Config(format!(
+                    "{}: a path that could leave the tree (refused)",
+                    p.display()
+                )));
+            };
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Config(format!(
+                        "{}: a symbolic link (refused: it could lead out of the tree; put what it points to in its place)",
+                        at.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => break, // missing: what uses the path says so
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Tree for DirTree {
@@ -68,6 +105,7 @@ impl Tree for DirTree {
     }
 
     fn open(&self, p: &Path) -> Result<(u64, Box<dyn Read + Send>)> {
+        self.refuse_links(p)?;
         let f = File::open(p).map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
         let size = f
             .metadata()
@@ -77,6 +115,7 @@ impl Tree for DirTree {
     }
 
     fn files_under(&self, root: &Path) -> Result<Vec<(String, PathBuf)>> {
+        self.refuse_links(root)?;
         let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
         let mut files = Vec::new();
         while let Some((dir, rel)) = stack.pop() {

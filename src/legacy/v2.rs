@@ -7,6 +7,14 @@
 //! | `experiment.json`, `<run_id>/run.json` (or `runs/<run_id>/`), `artifacts/` under each run | `export-experiment` | the experiment and its runs |
 //! | `run.json`, `artifacts/` | `export-run` | one run (its experiment named by id only) |
 //! | `model.json`, `<run_id>/run.json` per version | `export-model` | the versions' runs, then the model with every version |
+//! | `experiments.json`, `<experiment_id>/` (each an `export-experiment` tree) | `export-experiments` | every experiment listed |
+//! | `manifest.json`, `experiments/experiments.json` + `experiments/<id>/`, `models/models.json` + `models/<name>/model.json` | `export-all`, `export-models` | every experiment, then every model |
+//! | `models.json`, `<name>/model.json` | the `models/` of `export-models`, read alone | every model listed (their runs are in the sibling `experiments/`, not read) |
+//! | `manifest.json` naming experiments, `<id>/manifest.json` | the classic `export-experiment-list` | every experiment listed |
+//!
+//! Logged models (MLflow 3; mlflow-archive writes them, the Python tool 1.2.0 does not) are in
+//! `logged_models/<model_id>/logged_model.json` + `artifacts/` beside the runs of an experiment,
+//! model or run tree.
 //!
 //! The reader writes into an [`ArchiveWriter`], so every legacy tree passes the archive's own checks
 //! on its way to an import (through an in-process pipe) or to a `.mlar` file. `run.json` keeps a
@@ -40,8 +48,13 @@ pub enum Kind {
     /// `model.json`.
     Model,
     /// `manifest.json` with `experiments/experiments.json` and/or `models/models.json`
-    /// (`export-all`, `export-experiments`, `export-models`).
+    /// (`export-all`, `export-models`).
     Bulk,
+    /// `experiments.json` naming experiments, each in `<id>/` (`export-experiments`).
+    Experiments,
+    /// `models.json` naming registered models, each in `<name>/` (the `models/` of
+    /// `export-models`, read alone).
+    Models,
     /// The classic export list: `manifest.json` naming experiments, each `<id>/manifest.json`.
     ClassicList,
 }
@@ -71,6 +84,10 @@ pub fn detect(t: &dyn Tree, root: &Path) -> Option<Kind> {
         Some(Kind::Model)
     } else if has("run.json") {
         Some(Kind::Run)
+    } else if has("experiments.json") {
+        Some(Kind::Experiments)
+    } else if has("models.json") {
+        Some(Kind::Models)
     } else {
         None
     }
@@ -86,15 +103,22 @@ pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W
     let mut seen = Seen::default();
     match detect(t, root) {
         Some(Kind::Experiment) => read_experiment(t, root, w, &mut seen),
-        Some(Kind::Run) => read_single_run(t, root, w),
+        Some(Kind::Run) => read_single_run(t, root, w, &mut seen),
         Some(Kind::Model) => read_model(t, root, w, &mut seen),
         Some(Kind::Bulk) => read_bulk(t, root, w, &mut seen),
+        Some(Kind::Experiments) => read_experiment_list(t, root, w, &mut seen),
+        Some(Kind::Models) => read_model_list(t, root, w, &mut seen),
         Some(Kind::ClassicList) => read_classic_list(t, root, w, &mut seen),
-        None => Err(Error::Config(format!(
-            "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json)",
-            root.display()
-        ))),
+        None => Err(not_an_export(root)),
     }
+}
+
+/// The error for a tree of no known layout, naming the files looked for.
+pub fn not_an_export(root: &Path) -> Error {
+    Error::Config(format!(
+        "{}: not an export of mlflow-export-import (no experiment.json, model.json, run.json, experiments.json, models.json or manifest.json at its top)",
+        root.display()
+    ))
 }
 
 /// What a tree has written so far: a bulk tree holds some runs twice (under an experiment and
@@ -103,6 +127,7 @@ pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W
 struct Seen {
     experiments: HashSet<String>,
     runs: HashSet<String>,
+    logged_models: HashSet<String>,
 }
 
 /// The payload of a file: under `mlflow` (file version 2), or the file itself (the classic
@@ -216,12 +241,16 @@ struct LoggedModelDoc {
     tags: Tags,
     #[serde(default)]
     params: Tags,
+    /// Its experiment's name (mlflow-archive writes it: model and run trees hold no experiment).
+    #[serde(default, rename = "_experiment_name")]
+    experiment_name: Option<String>,
 }
 
 /// A logged model of the tree, read; written after its source run.
 struct LoggedModelDir {
     record: rec::LoggedModel,
     dir: PathBuf,
+    experiment_name: Option<String>,
 }
 
 fn read_logged_model(t: &dyn Tree, dir: &Path) -> Result<LoggedModelDir> {
@@ -254,7 +283,53 @@ fn read_logged_model(t: &dyn Tree, dir: &Path) -> Result<LoggedModelDir> {
             tags: m.tags.into_vec(),
         },
         dir: dir.to_path_buf(),
+        experiment_name: m.experiment_name,
     })
+}
+
+/// The logged models of a model or run tree, which lists them nowhere: every
+/// `logged_models/<model_id>/logged_model.json`, in id order, but those written already.
+fn scan_logged_models(t: &dyn Tree, root: &Path, seen: &mut Seen) -> Result<Vec<LoggedModelDir>> {
+    let dir = root.join("logged_models");
+    if !t.is_dir(&dir) {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for (rel, _) in t.files_under(&dir)? {
+        if let Some((id, "logged_model.json")) = rel.split_once('/')
+            && seen.logged_models.insert(id.to_string())
+        {
+            found.push(read_logged_model(t, &dir.join(id))?);
+        }
+    }
+    Ok(found)
+}
+
+/// Writes `runs`, parents first, and `models`: each logged model right after the run of `runs`
+/// that made it, the others first.
+fn write_runs_and_models<W: Write>(
+    t: &dyn Tree,
+    runs: Vec<RunDir>,
+    models: Vec<LoggedModelDir>,
+    w: &mut ArchiveWriter<W>,
+) -> Result<()> {
+    let mut by_source: HashMap<String, Vec<LoggedModelDir>> = HashMap::new();
+    let run_ids: HashSet<&str> = runs.iter().map(|r| r.record.run_id.as_str()).collect();
+    for m in models {
+        let source = m.record.source_run_id.clone();
+        if run_ids.contains(source.as_str()) {
+            by_source.entry(source).or_default().push(m);
+        } else {
+            write_logged_model(t, &m, w)?;
+        }
+    }
+    for r in parents_first(runs) {
+        write_run(t, &r, w)?;
+        for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
+            write_logged_model(t, &m, w)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_logged_model<W: Write>(
@@ -782,9 +857,7 @@ fn read_experiment<W: Write>(
             runs.push(read_run_meta(t, &run_dir(t, root, id)?)?);
         }
     }
-    // Logged models: those made by a run of the tree right after it, the others first.
-    let mut by_source: HashMap<String, Vec<LoggedModelDir>> = HashMap::new();
-    let run_ids: HashSet<&str> = runs.iter().map(|r| r.record.run_id.as_str()).collect();
+    let mut models = Vec::new();
     for id in &doc.mlflow.logged_models {
         if !safe_relative(id) || id.contains('/') {
             return Err(Error::Config(format!(
@@ -792,21 +865,11 @@ fn read_experiment<W: Write>(
                 root.display()
             )));
         }
-        let m = read_logged_model(t, &root.join("logged_models").join(id))?;
-        let source = m.record.source_run_id.clone();
-        if run_ids.contains(source.as_str()) {
-            by_source.entry(source).or_default().push(m);
-        } else {
-            write_logged_model(t, &m, w)?;
+        if seen.logged_models.insert(id.clone()) {
+            models.push(read_logged_model(t, &root.join("logged_models").join(id))?);
         }
     }
-    for r in parents_first(runs) {
-        write_run(t, &r, w)?;
-        for m in by_source.remove(&r.record.run_id).unwrap_or_default() {
-            write_logged_model(t, &m, w)?;
-        }
-    }
-    Ok(())
+    write_runs_and_models(t, runs, models, w)
 }
 
 #[derive(Deserialize)]
@@ -860,7 +923,8 @@ struct ModelsDoc {
     models: Vec<String>,
 }
 
-/// `export-all` and friends: every experiment of `experiments/`, then every model of `models/`.
+/// `export-all` and `export-models`: every experiment of `experiments/`, then every model of
+/// `models/`.
 fn read_bulk<W: Write>(
     t: &dyn Tree,
     root: &Path,
@@ -869,58 +933,123 @@ fn read_bulk<W: Write>(
 ) -> Result<()> {
     let experiments = root.join("experiments");
     if t.is_file(&experiments.join("experiments.json")) {
-        let doc: Doc<ExperimentsDoc> = parse_file(t, &experiments.join("experiments.json"))?;
-        for e in doc.mlflow.experiments {
-            let id = e.id.into_string();
-            if !safe_relative(&id) || id.contains('/') {
-                return Err(Error::Config(format!(
-                    "{}: experiment id {id:?} is not a plain name",
-                    experiments.join("experiments.json").display()
-                )));
-            }
-            let dir = experiments.join(id);
-            if !t.is_file(&dir.join("experiment.json")) {
-                return Err(Error::Config(format!(
-                    "{}: listed in experiments.json but has no experiment.json",
-                    dir.display()
-                )));
-            }
-            read_experiment(t, &dir, w, seen)?;
-        }
+        read_experiment_list(t, &experiments, w, seen)?;
     }
     let models = root.join("models");
     if t.is_file(&models.join("models.json")) {
-        let doc: Doc<ModelsDoc> = parse_file(t, &models.join("models.json"))?;
-        for name in doc.mlflow.models {
-            if !safe_relative(&name) {
-                return Err(Error::Config(format!(
-                    "{}: model {name:?} would be read from outside the tree",
-                    models.join("models.json").display()
-                )));
-            }
-            let dir = models.join(&name);
-            if !t.is_file(&dir.join("model.json")) {
-                return Err(Error::Config(format!(
-                    "{}: listed in models.json but has no model.json",
-                    dir.display()
-                )));
-            }
-            read_model(t, &dir, w, seen)?;
-        }
+        read_model_list(t, &models, w, seen)?;
     }
     Ok(())
 }
 
-fn read_single_run<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
+/// `export-experiments`: `experiments.json` lists the experiments, each in `<id>/`.
+fn read_experiment_list<W: Write>(
+    t: &dyn Tree,
+    dir: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let list = dir.join("experiments.json");
+    let doc: Doc<ExperimentsDoc> = parse_file(t, &list)?;
+    for e in doc.mlflow.experiments {
+        let id = e.id.into_string();
+        if !safe_relative(&id) || id.contains('/') {
+            return Err(Error::Config(format!(
+                "{}: experiment id {id:?} is not a plain name",
+                list.display()
+            )));
+        }
+        let exp = dir.join(id);
+        if !t.is_file(&exp.join("experiment.json")) {
+            return Err(Error::Config(format!(
+                "{}: listed in experiments.json but has no experiment.json",
+                exp.display()
+            )));
+        }
+        read_experiment(t, &exp, w, seen)?;
+    }
+    Ok(())
+}
+
+/// The models of `export-models` (its `models/`): `models.json` lists the registered models, each
+/// in `<name>/`.
+fn read_model_list<W: Write>(
+    t: &dyn Tree,
+    dir: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    let list = dir.join("models.json");
+    let doc: Doc<ModelsDoc> = parse_file(t, &list)?;
+    for name in doc.mlflow.models {
+        if !safe_relative(&name) {
+            return Err(Error::Config(format!(
+                "{}: model {name:?} would be read from outside the tree",
+                list.display()
+            )));
+        }
+        let model = dir.join(&name);
+        if !t.is_file(&model.join("model.json")) {
+            return Err(Error::Config(format!(
+                "{}: listed in models.json but has no model.json",
+                model.display()
+            )));
+        }
+        read_model(t, &model, w, seen)?;
+    }
+    Ok(())
+}
+
+fn read_single_run<W: Write>(
+    t: &dyn Tree,
+    root: &Path,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
     let r = read_run_meta(t, root)?;
+    let models = scan_logged_models(t, root, seen)?;
     // export-run does not write the experiment: only its id is known.
-    w.experiment(&rec::Experiment {
-        experiment_id: r.record.experiment_id.clone(),
-        name: format!("experiment {}", r.record.experiment_id),
-        lifecycle_stage: "active".into(),
-        ..rec::Experiment::default()
-    })?;
-    write_run(t, &r, w)
+    let mut experiments = BTreeMap::new();
+    experiments.insert(
+        r.record.experiment_id.clone(),
+        format!("experiment {}", r.record.experiment_id),
+    );
+    add_experiments_of(&models, &mut experiments);
+    write_bare_experiments(experiments, w, seen)?;
+    write_runs_and_models(t, vec![r], models, w)
+}
+
+/// Names the experiments of `models` not in `experiments` yet (by the name the tree gives, or
+/// their id).
+fn add_experiments_of(models: &[LoggedModelDir], experiments: &mut BTreeMap<String, String>) {
+    for m in models {
+        let id = &m.record.experiment_id;
+        experiments.entry(id.clone()).or_insert_with(|| {
+            m.experiment_name
+                .clone()
+                .unwrap_or_else(|| format!("experiment {id}"))
+        });
+    }
+}
+
+/// Experiments the tree knows only by id and name, but those written already.
+fn write_bare_experiments<W: Write>(
+    experiments: BTreeMap<String, String>,
+    w: &mut ArchiveWriter<W>,
+    seen: &mut Seen,
+) -> Result<()> {
+    for (id, name) in experiments {
+        if !seen.experiments.insert(id.clone()) {
+            continue;
+        }
+        w.experiment(&rec::Experiment {
+            experiment_id: id,
+            name,
+            lifecycle_stage: "active".into(),
+            ..rec::Experiment::default()
+        })?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -1043,20 +1172,11 @@ fn read_model<W: Write>(
             });
         runs.push(r);
     }
-    for (id, name) in experiments {
-        if !seen.experiments.insert(id.clone()) {
-            continue;
-        }
-        w.experiment(&rec::Experiment {
-            experiment_id: id,
-            name,
-            lifecycle_stage: "active".into(),
-            ..rec::Experiment::default()
-        })?;
-    }
-    for r in parents_first(runs) {
-        write_run(t, &r, w)?;
-    }
+    // The logged models the versions come from (MLflow 3), with their experiments.
+    let models = scan_logged_models(t, root, seen)?;
+    add_experiments_of(&models, &mut experiments);
+    write_bare_experiments(experiments, w, seen)?;
+    write_runs_and_models(t, runs, models, w)?;
     let mut numbered = Vec::new();
     for v in versions {
         let n = version_number(v.version, &path)?;

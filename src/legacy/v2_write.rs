@@ -7,7 +7,8 @@
 //! | `experiment` | `experiment.json`, `<run_id>/run.json` + `artifacts/` (what `export-experiment` writes) |
 //! | `model` | `model.json`, `<run_id>/run.json` + `artifacts/` per version's run (`export-model`) |
 //! | `run` | `run.json`, `artifacts/` (`export-run`) |
-//! | anything else | `manifest.json`, `experiments/experiments.json`, `experiments/<id>/…`, `models/models.json`, `models/<name>/model.json` (`export-all`) |
+//! | `experiments` | `experiments.json`, `<id>/experiment.json`, `<id>/<run_id>/…` (`export-experiments`) |
+//! | anything else | `manifest.json`, `experiments/experiments.json`, `experiments/<id>/…`, `models/models.json`, `models/<name>/model.json` (`export-all`, and `export-models`) |
 //!
 //! Everything streams: a run's `run.json` is written as its metric chunks arrive (the layout keeps
 //! a whole history in one JSON value, so it is written, never built), artifacts are copied as they
@@ -36,6 +37,8 @@ pub enum Shape {
     Model,
     /// One run.
     Run,
+    /// Several experiments, no registered models (`export-experiments`).
+    Experiments,
     /// Everything (`export-all`).
     Bulk,
 }
@@ -47,6 +50,7 @@ impl Shape {
             Some("experiment") => Shape::Experiment,
             Some("model") => Shape::Model,
             Some("run") => Shape::Run,
+            Some("experiments") => Shape::Experiments,
             _ => Shape::Bulk,
         }
     }
@@ -101,6 +105,7 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
         experiments: BTreeMap::new(),
         run_roots: BTreeMap::new(),
         models: Vec::new(),
+        model_dirs: HashSet::new(),
         open: Open::None,
     };
     while let Some(rec) = r.next_record()? {
@@ -347,8 +352,10 @@ struct Tree {
     experiments: BTreeMap<String, ExperimentEntry>,
     /// Run id → (experiment id, artifact root on the source), for `model.json`.
     run_roots: BTreeMap<String, (String, String)>,
-    /// Registered models written, by name.
+    /// The directories of the registered models written (bulk trees), under `models/`.
     models: Vec<String>,
+    /// The same, in lower case.
+    model_dirs: HashSet<String>,
     open: Open,
 }
 
@@ -356,6 +363,7 @@ impl Tree {
     fn experiment_dir(&self, id: &str) -> PathBuf {
         match self.shape {
             Shape::Bulk => self.out.join("experiments").join(id),
+            Shape::Experiments => self.out.join(id),
             _ => self.out.clone(),
         }
     }
@@ -560,6 +568,12 @@ impl Tree {
     }
 
     fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+        if self.shape == Shape::Experiments {
+            return Err(Error::Config(format!(
+                "registered model {:?}: the layout of export-experiments holds no registered models; write the export-all layout (convert --shape all)",
+                m.name
+            )));
+        }
         self.summary.models += 1;
         self.open = Open::Model {
             record: m,
@@ -584,13 +598,18 @@ impl Tree {
         self.close_run_json()?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::LoggedModel { dir, record: m } => {
+                // Model and run trees hold no experiment.json: the experiment's name goes here.
+                let exp_name = self
+                    .experiments
+                    .get(&m.experiment_id)
+                    .map(|e| e.record.name.clone());
                 let doc = json!({
                     "model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name,
                     "artifact_location": m.artifact_uri, "creation_timestamp": m.creation_timestamp,
                     "last_updated_timestamp": m.last_updated_timestamp, "model_type": m.model_type,
                     "source_run_id": m.source_run_id, "status": m.status,
                     "status_message": m.status_message, "tags": tags_map(&m.tags),
-                    "params": tags_map(&m.params),
+                    "params": tags_map(&m.params), "_experiment_name": exp_name,
                 });
                 write_doc(
                     &mut self.w,
@@ -600,10 +619,7 @@ impl Tree {
                     doc,
                 )
             }
-            Open::Model { record, versions } => {
-                self.models.push(record.name.clone());
-                self.write_model(record, versions)
-            }
+            Open::Model { record, versions } => self.write_model(record, versions),
             Open::Run { .. } | Open::None => Ok(()),
         }
     }
@@ -614,7 +630,11 @@ impl Tree {
         versions: Vec<rec::ModelVersion>,
     ) -> Result<()> {
         let dir = match self.shape {
-            Shape::Bulk => self.out.join("models").join(safe_name(&m.name)),
+            Shape::Bulk => {
+                let name = unique_dir(safe_name(&m.name), &mut self.model_dirs);
+                self.models.push(name.clone());
+                self.out.join("models").join(name)
+            }
             _ => self.out.clone(),
         };
         let aliases_of = |n: u64| -> Vec<String> {
@@ -669,7 +689,10 @@ impl Tree {
         self.close_run_json()?;
         for e in self.experiments.values() {
             let dir = self.experiment_dir(&e.record.experiment_id);
-            if self.shape != Shape::Experiment && self.shape != Shape::Bulk {
+            if !matches!(
+                self.shape,
+                Shape::Experiment | Shape::Experiments | Shape::Bulk
+            ) {
                 continue;
             }
             let x = &e.record;
@@ -695,19 +718,32 @@ impl Tree {
                 doc,
             )?;
         }
-        if self.shape == Shape::Bulk {
+        let list = match self.shape {
+            Shape::Bulk => Some(self.out.join("experiments/experiments.json")),
+            Shape::Experiments => Some(self.out.join("experiments.json")),
+            _ => None,
+        };
+        if let Some(list) = list {
+            // As export-experiments writes it (its import-experiments reads `id` and `name`).
             let exps: Vec<Value> = self
                 .experiments
                 .values()
                 .map(|e| json!({"id": e.record.experiment_id, "name": e.record.name, "ok_runs": e.runs.len(), "failed_runs": 0}))
                 .collect();
+            let runs: usize = self.experiments.values().map(|e| e.runs.len()).sum();
             write_doc(
                 &mut self.w,
-                &self.out.join("experiments/experiments.json"),
+                &list,
                 &self.system,
-                Some(json!({"experiments": exps.len()})),
+                Some(json!({
+                    "experiments": exps.len(), "total_runs": runs, "ok_runs": runs, "failed_runs": 0,
+                })),
                 json!({ "experiments": exps }),
             )?;
+        }
+        if self.shape == Shape::Bulk {
+            // The directories, as the Python tool's import-all reads them (it imports each
+            // model under its directory's name; mlflow-archive reads the name in model.json).
             let mut names = self.models.clone();
             names.sort();
             write_doc(
@@ -738,26 +774,46 @@ fn versions_len(doc: &Value) -> usize {
 }
 
 /// A registered model's directory under `models/`: its name, as the Python tool uses it (a `/`
-/// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`).
+/// makes subdirectories), unless a part of it could leave the tree (`..`, `.`, empty, `\\`, NUL:
+/// then the name is one directory, those characters replaced by `_`), and with `_` before a part
+/// that would stand where the tree has a file (`model.json`, `models.json`).
 pub(crate) fn safe_name(name: &str) -> String {
-    if crate::legacy::v2::safe_relative(name) {
-        return name.to_string();
-    }
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '\0' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        format!("_{s}")
+    let parts: Vec<String> = if crate::legacy::v2::safe_relative(name) {
+        name.split('/').map(str::to_string).collect()
     } else {
-        s
+        vec![
+            name.chars()
+                .map(|c| {
+                    if matches!(c, '/' | '\\' | '\0') {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        ]
+    };
+    parts
+        .into_iter()
+        .map(|p| match p.as_str() {
+            "" | "." | ".." | "model.json" | "models.json" => format!("_{p}"),
+            _ => p,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `dir`, or `dir-2`, `dir-3`… when a model written before has it (names such as `team\\model`
+/// and `team_model` map to one directory); `taken` holds the directories so far, in lower case,
+/// so that the tree also unpacks whole on file systems that ignore case.
+fn unique_dir(dir: String, taken: &mut HashSet<String>) -> String {
+    let mut candidate = dir.clone();
+    let mut n = 1;
+    while !taken.insert(candidate.to_lowercase()) {
+        n += 1;
+        candidate = format!("{dir}-{n}");
     }
+    candidate
 }
 
 /// A metric value as Python's `json` writes it: a number, or a bare `NaN`, `Infinity`,

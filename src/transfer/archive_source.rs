@@ -11,7 +11,7 @@ use crate::format::model::Header;
 use crate::format::{ArchiveReader, ArtifactEntry, Record};
 
 /// Events in flight at most (a body chunk is at most 64 KiB).
-const CHANNEL: usize = 16;
+pub(crate) const CHANNEL: usize = 16;
 const CHUNK: usize = 64 << 10;
 
 /// One step of an archive, as a sink sees it.
@@ -49,6 +49,11 @@ impl ArchiveSource {
     /// The next event; `None` after the archive's end was verified (or after an error was given).
     pub async fn next(&mut self) -> Option<Result<Event>> {
         self.rx.recv().await
+    }
+
+    /// A source whose events come from `rx` (an adapter over another source).
+    pub(crate) fn from_receiver(rx: mpsc::Receiver<Result<Event>>) -> Self {
+        ArchiveSource { rx }
     }
 }
 

@@ -24,10 +24,7 @@ pub fn start(root: PathBuf) -> Result<ArchiveSource> {
 pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
     let tree = crate::legacy::tree::open_tree(&root)?;
     let Some(kind) = v2::detect(&*tree, &root) else {
-        return Err(Error::Config(format!(
-            "{}: not an export of mlflow-export-import (no experiment.json, model.json or run.json at its top)",
-            root.display()
-        )));
+        return Err(v2::not_an_export(&root));
     };
     // The scope a tree of this kind would have had as an archive (converting back gives the same
     // kind of tree).
@@ -36,7 +33,8 @@ pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
         v2::Kind::Model => "model",
         v2::Kind::Run => "run",
         v2::Kind::Bulk => "all",
-        v2::Kind::ClassicList => "experiments",
+        v2::Kind::Experiments | v2::Kind::ClassicList => "experiments",
+        v2::Kind::Models => "models",
     };
     let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
     // Held open until a failure is recorded, so the reading side sees the cause, not just the end.

@@ -14,3 +14,4 @@ pub mod map;
 pub mod ordered;
 pub mod progress;
 pub mod replay;
+pub mod select;

@@ -220,6 +220,53 @@ fn malformed_trees_get_an_error_naming_the_file() {
     inspect_fails(d.path(), &["not an export of mlflow-export-import"]);
 }
 
+/// Issue 12 item 3: a run's `artifacts/`, or the run's own directory, that is a symbolic link to a
+/// directory outside the tree is refused with the link named, not followed (its files would go
+/// into the archive or to the server).
+#[test]
+fn symlinked_directories_of_a_tree_are_refused_naming_the_link() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "not part of any export").unwrap();
+    let run_dirs = |t: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(t)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        v.sort();
+        v
+    };
+
+    // A run's artifacts/.
+    let d = scratch_copy("experiment");
+    let t = d.path().join("t");
+    let artifacts = run_dirs(&t)[0].join("artifacts");
+    std::fs::remove_dir_all(&artifacts).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &artifacts).unwrap();
+    inspect_fails(
+        &t,
+        &[&artifacts.display().to_string(), "a symbolic link (refused"],
+    );
+
+    // A run's own directory (a copy of a real run, outside the tree).
+    let d = scratch_copy("experiment");
+    let t = d.path().join("t");
+    let run = run_dirs(&t)[1].clone();
+    let moved = outside.path().join("run");
+    std::fs::rename(&run, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &run).unwrap();
+    inspect_fails(
+        &t,
+        &[&run.display().to_string(), "a symbolic link (refused"],
+    );
+
+    // The top of the tree may be a link.
+    let d = scratch_copy("run");
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(d.path().join("t"), &link).unwrap();
+    assert!(inspect_counts(&link).contains("1 runs"));
+}
+
 #[tokio::test]
 async fn a_v2_export_all_tree_imports_whole_and_twice_changes_nothing() {
     let pair = live_pair!();
@@ -403,12 +450,21 @@ fn convert_round_trips_between_archives_and_v2_trees() {
     convert(&z, &c);
     assert_eq!(ua, units(read(&c)), "archive → zip → archive");
 
-    for kind in ["experiment", "model", "run", "all"] {
-        let x = dir.path().join(format!("{kind}-1.mlar"));
+    for kind in [
+        "experiment",
+        "model",
+        "run",
+        "all",
+        "experiments",
+        "models",
+        "models/models",
+    ] {
+        let file = kind.replace('/', "-");
+        let x = dir.path().join(format!("{file}-1.mlar"));
         convert(&fixture(kind), &x);
-        let t = dir.path().join(format!("{kind}-tree"));
+        let t = dir.path().join(format!("{file}-tree"));
         convert(&x, &t);
-        let y = dir.path().join(format!("{kind}-2.mlar"));
+        let y = dir.path().join(format!("{file}-2.mlar"));
         convert(&t, &y);
         assert_eq!(units(read(&x)), units(read(&y)), "{kind}");
         // The tree has the shape the Python tool gave it.
@@ -416,9 +472,435 @@ fn convert_round_trips_between_archives_and_v2_trees() {
             "experiment" => "experiment.json",
             "model" => "model.json",
             "run" => "run.json",
+            "experiments" => "experiments.json",
             _ => "manifest.json",
         };
         assert!(t.join(top).is_file(), "{kind}: no {top}");
+    }
+}
+
+/// Issue 19: a model whose versions come from MLflow 3 logged models (`models:/m-…` sources), and a
+/// run with the logged models it produced, written as a model tree (what `export-model -o DIR`
+/// writes) and a run tree (`export-run -o DIR`): archive → tree → archive keeps every logged model
+/// (read from the tree's `logged_models/`, which no file lists), with its experiment, its files
+/// and the metric points linked to it; a zip of the tree too.
+#[test]
+fn model_and_run_trees_round_trip_the_logged_models_their_versions_come_from() {
+    use crate::format_util::{Item, read_items, run, version, write_items};
+    use mlflow_archive::format::model::{
+        Experiment, LoggedModel, MetricChunk, Point, RegisteredModel, Tag,
+    };
+    // What such a tree can hold of an experiment: its id and name.
+    let bare = |id: &str, name: &str| {
+        Item::Experiment(Experiment {
+            experiment_id: id.into(),
+            name: name.into(),
+            lifecycle_stage: "active".into(),
+            ..Experiment::default()
+        })
+    };
+    let logged = |id: &str, exp: &str, source: &str| {
+        Item::LoggedModel(LoggedModel {
+            model_id: id.into(),
+            experiment_id: exp.into(),
+            name: format!("clf {id}"),
+            model_type: "sklearn".into(),
+            source_run_id: source.into(),
+            status: "LOGGED_MODEL_READY".into(),
+            artifact_uri: format!("mlflow-artifacts:/{exp}/models/{id}/artifacts"),
+            creation_timestamp: Some(1_700_000_000_000),
+            last_updated_timestamp: Some(1_700_000_000_001),
+            params: vec![Tag::new("C", "1")],
+            tags: vec![Tag::new("mlflow.modelVersions", "[1]")],
+            ..LoggedModel::default()
+        })
+    };
+    let src = "aaaa0000000000000000000000000001";
+    let linked = |model: &str| {
+        Item::Chunk(MetricChunk {
+            key: "accuracy".into(),
+            model_id: Some(model.into()),
+            points: vec![Point {
+                step: 1,
+                timestamp: 5,
+                value: 0.9,
+            }],
+            ..MetricChunk::default()
+        })
+    };
+    let from_logged = |n: u64, model: &str, run_id: &str| {
+        let mut v = version(n, run_id);
+        v.source = format!("models:/{model}");
+        v.model_id = model.into();
+        Item::Version(v)
+    };
+    let model_items = vec![
+        bare("1", "team/one"),
+        bare("2", "other"),
+        Item::Run(run(src, "1", None)),
+        linked("m-0001"),
+        Item::Artifact("model/MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+        logged("m-0001", "1", src),
+        Item::Artifact("MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+        // From another experiment, made by no run of the export.
+        logged("m-0002", "2", ""),
+        Item::Artifact("MLmodel".into(), b"artifact_path: x\n".to_vec()),
+        Item::EndUnit,
+        Item::Model(RegisteredModel {
+            name: "from-logged-models".into(),
+            ..RegisteredModel::default()
+        }),
+        Item::Version(version(1, src)),
+        from_logged(2, "m-0001", src),
+        from_logged(3, "m-0002", ""),
+        Item::EndUnit,
+    ];
+    let run_items = vec![
+        bare("1", "experiment 1"),
+        Item::Run(run(src, "1", None)),
+        linked("m-0001"),
+        Item::EndUnit,
+        logged("m-0001", "1", src),
+        Item::Artifact("MLmodel".into(), b"flavors: {}\n".to_vec()),
+        Item::EndUnit,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &std::path::Path| read_items(std::fs::File::open(p).unwrap()).unwrap();
+    for (shape, items, logged_models) in [("model", model_items, 2), ("run", run_items, 1)] {
+        let a = dir.path().join(format!("{shape}.mlar"));
+        std::fs::write(
+            &a,
+            write_items(&items, mlflow_archive::format::WriterBuilder::new()),
+        )
+        .unwrap();
+        let want = units(read(&a));
+        assert_eq!(
+            want.keys()
+                .filter(|k| k.starts_with("logged model"))
+                .count(),
+            logged_models
+        );
+        for out in [format!("{shape}-tree"), format!("{shape}-tree.zip")] {
+            let tree = dir.path().join(&out);
+            let o = assert_cmd::Command::cargo_bin("mlflow-archive")
+                .unwrap()
+                .args(["-q", "convert", "--shape", shape])
+                .arg(&a)
+                .arg(&tree)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let b = dir.path().join(format!("{out}.mlar"));
+            convert(&tree, &b);
+            let got = units(read(&b));
+            assert_eq!(
+                want.keys().collect::<Vec<_>>(),
+                got.keys().collect::<Vec<_>>(),
+                "{out}"
+            );
+            for (k, v) in &want {
+                assert_eq!(v, &got[k], "{out}: {k}");
+            }
+        }
+    }
+}
+
+/// Issue 12 item 9: registered models whose names map to one directory of a bulk tree
+/// (`team\\model` and `team_model`; `Team_Model` on a file system that ignores case; names that
+/// would stand where the tree has a file) each get a directory of their own, which `models.json`
+/// lists: archive → tree (directory or zip) → archive keeps every model under its name.
+#[test]
+fn registered_models_whose_names_map_to_one_directory_all_round_trip() {
+    use crate::format_util::{Item, read_items, run, version, write_items};
+    use mlflow_archive::format::model::{Experiment, RegisteredModel};
+    let src = "aaaa0000000000000000000000000001";
+    let mut items = vec![
+        Item::Experiment(Experiment {
+            experiment_id: "1".into(),
+            name: "e".into(),
+            lifecycle_stage: "active".into(),
+            ..Experiment::default()
+        }),
+        Item::Run(run(src, "1", None)),
+        Item::EndUnit,
+    ];
+    let names = [
+        "team\\model",
+        "team_model",
+        "Team_Model",
+        "model.json",
+        "models.json",
+        "x/model.json",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        items.push(Item::Model(RegisteredModel {
+            name: name.to_string(),
+            description: format!("model {i}"),
+            ..RegisteredModel::default()
+        }));
+        for n in 1..=i as u64 + 1 {
+            items.push(Item::Version(version(n, src)));
+        }
+        items.push(Item::EndUnit);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("all.mlar");
+    std::fs::write(
+        &a,
+        write_items(&items, mlflow_archive::format::WriterBuilder::new()),
+    )
+    .unwrap();
+    let read = |p: &std::path::Path| read_items(std::fs::File::open(p).unwrap()).unwrap();
+    let want = units(read(&a));
+    assert_eq!(
+        want.keys().filter(|k| k.starts_with("model ")).count(),
+        names.len()
+    );
+    for out in ["tree", "tree.zip"] {
+        let t = dir.path().join(out);
+        convert(&a, &t);
+        if out == "tree" {
+            let list: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(t.join("models/models.json")).unwrap())
+                    .unwrap();
+            let dirs: Vec<&str> = list["mlflow"]["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap())
+                .collect();
+            let distinct: std::collections::BTreeSet<String> =
+                dirs.iter().map(|d| d.to_lowercase()).collect();
+            assert_eq!(distinct.len(), names.len(), "{dirs:?}");
+            for d in &dirs {
+                assert!(t.join("models").join(d).join("model.json").is_file(), "{d}");
+            }
+        }
+        let b = dir.path().join(format!("{out}.mlar"));
+        convert(&t, &b);
+        let got = units(read(&b));
+        assert_eq!(
+            want.keys().collect::<Vec<_>>(),
+            got.keys().collect::<Vec<_>>(),
+            "{out}"
+        );
+        for (k, v) in &want {
+            assert_eq!(v, &got[k], "{out}: {k}");
+        }
+    }
+}
+
+/// Zips each fixture `kinds` names (with a top directory, as people zip trees) into `dir`.
+fn zip_fixtures(dir: &std::path::Path, kinds: &[&str]) {
+    for kind in kinds {
+        python_in(
+            dir,
+            &format!(
+                r#"
+import os, zipfile
+root = {root:?}
+with zipfile.ZipFile({name:?}, "w", zipfile.ZIP_DEFLATED) as z:
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            z.write(p, os.path.join("top", os.path.relpath(p, root)))
+"#,
+                root = fixture(kind).display().to_string(),
+                name = format!("{}.zip", kind.replace('/', "-")),
+            ),
+        );
+    }
+}
+
+/// The counts line `inspect` prints for `input`.
+fn inspect_counts(input: &std::path::Path) -> String {
+    let out = assert_cmd::Command::cargo_bin("mlflow-archive")
+        .unwrap()
+        .arg("inspect")
+        .arg(input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "inspect {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find(|l| l.contains(" runs, "))
+        .unwrap_or_else(|| panic!("no counts in: {stdout}"))
+        .to_string()
+}
+
+/// The Python tool's bulk exports, as its users make them: `export-experiments --experiments all`
+/// (`experiments.json` and `<id>/` at the top), `export-models --models all` (`manifest.json`,
+/// `experiments/`, `models/`), and the `models/` of the latter on its own (`models.json` at the
+/// top). Each is read, from its directory and from a zip of it, with everything it holds.
+#[test]
+fn the_python_tools_bulk_exports_are_read_from_directories_and_zips() {
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = ["experiments", "models", "models/models"];
+    zip_fixtures(dir.path(), &kinds);
+    for (kind, want) in [
+        (
+            "experiments",
+            "2 experiments, 4 runs, 84 metric points in 8 chunks, 12 artifacts (348 B), 0 logged models, 0 registered models with 0 versions",
+        ),
+        (
+            "models",
+            "1 experiments, 3 runs, 63 metric points in 6 chunks, 9 artifacts (264 B), 0 logged models, 1 registered models with 3 versions",
+        ),
+        (
+            "models/models",
+            "0 experiments, 0 runs, 0 metric points in 0 chunks, 0 artifacts (0 B), 0 logged models, 1 registered models with 3 versions",
+        ),
+    ] {
+        assert_eq!(inspect_counts(&fixture(kind)), want, "{kind}");
+        let zip = dir.path().join(format!("{}.zip", kind.replace('/', "-")));
+        assert_eq!(inspect_counts(&zip), want, "{kind}, zipped");
+    }
+}
+
+/// `import-experiment-list -i D` of `export-experiments`' output imports every experiment it lists,
+/// with what the Python tool's own `import-experiments` gives; from a zip of it too.
+#[tokio::test]
+async fn an_export_experiments_tree_imports_as_the_python_tools_import_experiments_imports_it() {
+    let pair = live_pair!();
+    let dst = client(&pair.dst.uri);
+    let dir = tempfile::tempdir().unwrap();
+    zip_fixtures(dir.path(), &["experiments"]);
+    let prefix = unique("bulk-top");
+    for (input, p) in [
+        (fixture("experiments"), format!("{prefix}/dir/")),
+        (dir.path().join("experiments.zip"), format!("{prefix}/zip/")),
+    ] {
+        let mut cmd = cli();
+        cmd.args(["import-experiment-list", "--dst-uri", &pair.dst.uri, "-i"])
+            .arg(&input)
+            .args(["--experiment-name-prefix", &p, "--use-src-user-id"]);
+        let out = output(cmd).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", input.display());
+        assert!(stderr.contains("4 runs imported"), "{stderr}");
+    }
+    // The Python tool imports under the names experiments.json gives: a copy with new names.
+    let copy = scratch_copy("experiments");
+    let tree = copy.path().join("t");
+    let list = tree.join("experiments.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&list).unwrap()).unwrap();
+    for e in doc["mlflow"]["experiments"].as_array_mut().unwrap() {
+        let name = format!("{prefix}/python/{}", e["name"].as_str().unwrap());
+        e["name"] = name.into();
+    }
+    std::fs::write(&list, serde_json::to_vec(&doc).unwrap()).unwrap();
+    python_import(
+        &pair.dst.uri,
+        &tree,
+        &["import-experiments", "--use-src-user-id", "True"],
+    )
+    .await;
+
+    let theirs = observe(&dst, &format!("{prefix}/python/fixture/wine"), None).await;
+    assert_eq!(theirs.runs.len(), 4);
+    for how in ["dir", "zip"] {
+        let ours = observe(&dst, &format!("{prefix}/{how}/fixture/wine"), None).await;
+        assert_eq!(comparable(&ours.runs), comparable(&theirs.runs), "{how}");
+        assert_eq!(ours.experiment_tags, theirs.experiment_tags, "{how}");
+        assert!(
+            dst.get_experiment_by_name(&format!("{prefix}/{how}/Default"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{how}: the empty Default experiment is listed too"
+        );
+    }
+}
+
+/// `export-experiment-list -o DIR` writes what `export-experiments` writes (`experiments.json`,
+/// `<id>/experiment.json`, `<id>/<run_id>/`): the Python tool's `import-experiments` reads it, and
+/// so does mlflow-archive, to the same runs.
+#[tokio::test]
+async fn export_experiment_list_to_a_directory_writes_the_export_experiments_layout() {
+    let pair = live_pair!();
+    let src = client(&pair.src.uri);
+    let dst = client(&pair.dst.uri);
+    let (a, b) = (
+        crate::roundtrip::populate(&src).await,
+        crate::roundtrip::populate(&src).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("list");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment-list",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiments",
+        &format!("{a},{b}"),
+        "--output-dir",
+    ])
+    .arg(&tree);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.join("experiments.json").is_file());
+    assert!(!tree.join("manifest.json").exists());
+    let ids: Vec<String> = {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tree.join("experiments.json")).unwrap()).unwrap();
+        doc["mlflow"]["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert!(tree.join(id).join("experiment.json").is_file(), "{id}");
+    }
+
+    // The Python tool imports it under the source names (unique on the destination).
+    python_import(
+        &pair.dst.uri,
+        &tree,
+        &["import-experiments", "--use-src-user-id", "True"],
+    )
+    .await;
+    let prefix = unique("ours");
+    let mut cmd = cli();
+    cmd.args(["import-experiment-list", "--dst-uri", &pair.dst.uri, "-i"])
+        .arg(&tree)
+        .args([
+            "--experiment-name-prefix",
+            &format!("{prefix}/"),
+            "--use-src-user-id",
+        ]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [&a, &b] {
+        let theirs = observe(&dst, name, None).await;
+        let ours = observe(&dst, &format!("{prefix}/{name}"), None).await;
+        assert_eq!(theirs.runs.len(), 3, "{name}: its active runs");
+        // The runs' user is in their tags only (the REST API's create-run left user_id empty),
+        // and the Python tool takes user_id: the user is left out of the comparison.
+        let (mut ours, mut theirs) = (ours.runs, theirs.runs);
+        for r in ours.values_mut().chain(theirs.values_mut()) {
+            r.tags.remove("mlflow.user");
+        }
+        assert_eq!(comparable(&ours), comparable(&theirs), "{name}");
     }
 }
 

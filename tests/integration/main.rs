@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod client;
 mod cuts;
+mod dropin;
 mod export;
 mod fidelity;
 mod format;

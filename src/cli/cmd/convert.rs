@@ -23,9 +23,9 @@ pub struct Args {
     #[arg(value_name = "OUT")]
     output: PathBuf,
 
-    /// The tree's shape: experiment, model, run or all (the export-all layout). Default: what the
-    /// input holds (its export's scope).
-    #[arg(long, value_name = "SHAPE", value_parser = ["experiment", "model", "run", "all"])]
+    /// The tree's shape: experiment, experiments (the export-experiments layout), model, run or
+    /// all (the export-all layout). Default: what the input holds (its export's scope).
+    #[arg(long, value_name = "SHAPE", value_parser = ["experiment", "experiments", "model", "run", "all"])]
     shape: Option<String>,
 
     #[command(flatten)]
@@ -58,6 +58,7 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let mut reader = ArchiveReader::new(input).with_context(|| format!("reading {name}"))?;
     let shape = match args.shape.as_deref() {
         Some("experiment") => Shape::Experiment,
+        Some("experiments") => Shape::Experiments,
         Some("model") => Shape::Model,
         Some("run") => Shape::Run,
         Some(_) => Shape::Bulk,

@@ -19,12 +19,13 @@ pub struct Args {
     #[command(flatten)]
     dst: DstServer,
 
-    /// The run's id on the source.
-    #[arg(long, value_name = "ID")]
+    /// The run's id on the source (the Python tool's `--src-run-id` is the same).
+    #[arg(long, visible_alias = "src-run-id", value_name = "ID")]
     run_id: String,
 
-    /// The destination experiment (created if missing).
-    #[arg(long, value_name = "NAME")]
+    /// The destination experiment (created if missing; the Python tool's `--dst-experiment-name`
+    /// is the same).
+    #[arg(long, visible_alias = "dst-experiment-name", value_name = "NAME")]
     experiment_name: String,
 
     #[command(flatten)]

@@ -22,8 +22,13 @@ pub struct Args {
     server: SrcServer,
 
     /// Comma-separated names or ids, or `all` (every active experiment).
-    #[arg(long, value_name = "A,B|all")]
-    experiments: String,
+    #[arg(long, value_name = "A,B|all", required_unless_present = "experiment")]
+    experiments: Option<String>,
+
+    /// One experiment, a name (commas and all) or an id: the Python tool's
+    /// `export-experiment-list --experiment X`.
+    #[arg(long, value_name = "ID|NAME", conflicts_with = "experiments")]
+    experiment: Option<String>,
 
     /// Where to write: an archive (a path ending in .mlar, or - for standard output), or a new
     /// directory in the layout of mlflow-export-import (export file version 2), or a .zip of one.
@@ -45,19 +50,17 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     check_output(&args.output)?;
     let client = args.server.client()?;
-    let experiments = if args.experiments.trim() == "all" {
+    let list = args.experiments.as_deref().unwrap_or_default();
+    let experiments = if let Some(one) = &args.experiment {
+        vec![resolve_experiment(&client, one).await?]
+    } else if list.trim() == "all" {
         client
             .search_experiments(ViewType::ActiveOnly, None)
             .try_collect()
             .await?
     } else {
         let mut v = Vec::new();
-        for key in args
-            .experiments
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
+        for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
             v.push(resolve_experiment(&client, key).await?);
         }
         v

@@ -33,6 +33,15 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    run_only(args, global, None).await
+}
+
+/// Imports the input, or only its run `only_run` (`import-run --run-id`).
+pub async fn run_only(
+    args: Args,
+    global: Global,
+    only_run: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     if args.just_peek {
         let (name, reader) = args.input.reader()?;
@@ -50,7 +59,10 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let (name, source) = args.input.open()?;
+    let (name, mut source) = args.input.open()?;
+    if let Some(run_id) = only_run {
+        source = mlflow_archive::transfer::select::only_run(source, run_id);
+    }
     let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {
         progress: Some(line.counters()),

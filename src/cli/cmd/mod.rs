@@ -13,6 +13,7 @@ pub mod export_run;
 pub mod import_all;
 pub mod import_experiment;
 pub mod import_model;
+pub mod import_run;
 pub mod inspect;
 pub mod list_registered_models;
 pub mod verify;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Writes the v2-layout fixtures under tests/data/legacy/v2/ with the real Python tool
 # (mlflow-export-import 1.2.0 from PyPI, installed by scripts/ensure-venv.sh): starts a local server (scripts/servers.sh),
-# fills it with fixture_data.py, and runs the tool's export-experiment, export-model, export-run and
-# export-all. The trees are committed as they come out; run this again only to refresh them.
+# fills it with fixture_data.py, and runs the tool's export-experiment, export-model, export-run,
+# export-all and its two bulk exports: export-experiments (experiments.json and <id>/ at the top)
+# and export-models (manifest.json, experiments/, models/). The trees are committed as they come
+# out; run this again only to refresh them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 cd "$root"
@@ -21,4 +23,6 @@ parent=$(sed -n 's/.*runs \([0-9a-f]*\) (parent).*/\1/p' "$tmp/ids")
 "$venv/bin/export-model" --model fixture-model --output-dir "$out/model"
 "$venv/bin/export-run" --run-id "$parent" --output-dir "$out/run"
 "$venv/bin/export-all" --output-dir "$out/all"
+"$venv/bin/export-experiments" --experiments all --output-dir "$out/experiments"
+"$venv/bin/export-models" --models all --output-dir "$out/models"
 du -sh "$out"
