@@ -1,0 +1,194 @@
+//! The resume protocol: what earlier (or concurrent) imports left of a source run, giving up
+//! half-done runs, and settling on one complete run per source run.
+
+use super::*;
+
+/// How many times two imports completing one source run at once step back before giving up.
+pub(super) const SETTLE_ROUNDS: u32 = 20;
+
+/// What an earlier import left of one source run in a destination experiment.
+#[derive(Debug, Clone)]
+pub(super) struct Prior {
+    pub(super) run_id: String,
+    pub(super) complete: bool,
+    pub(super) deleted: bool,
+    /// Marked [`ABANDONED`] (a kill may have come before its deletion).
+    pub(super) marked: bool,
+    /// Its lease is held by an import that is still writing it ([`lease`]).
+    pub(super) held: bool,
+}
+
+impl Prior {
+    pub(super) fn of(r: &crate::mlflow::types::Run) -> Self {
+        Self {
+            run_id: r.info.run_id.clone(),
+            complete: is_complete(r),
+            deleted: r.info.lifecycle_stage == "deleted",
+            marked: r.data.tags.iter().any(|t| t.key == ABANDONED),
+            held: lease::held(
+                r.data
+                    .tags
+                    .iter()
+                    .find(|t| t.key == LEASE)
+                    .map(|t| t.value.as_str()),
+            ),
+        }
+    }
+
+    /// Half done by an interrupted import, and not yet given up.
+    pub(super) fn half_done(&self) -> bool {
+        !self.complete && !self.deleted
+    }
+
+    /// Half done and no import is writing it any more (its lease is over), or marked abandoned:
+    /// to be given up. (A half-done run under a live lease is another import's work.)
+    pub(super) fn left_over(&self) -> bool {
+        self.half_done() && (self.marked || !self.held)
+    }
+}
+
+/// Every run of a destination experiment that carries the lineage tag, by source run id: one
+/// search (a page per 1000 runs) instead of one per run.
+pub(super) async fn lineage_index(
+    client: &Client,
+    exp: &str,
+) -> Result<HashMap<String, Vec<Prior>>> {
+    use futures_util::TryStreamExt;
+    let filter = format!("tags.`{LINEAGE_RUN}` LIKE '%'");
+    let mut runs = std::pin::pin!(client.search_runs(&[exp], Some(&filter), ViewType::All));
+    let mut index: HashMap<String, Vec<Prior>> = HashMap::new();
+    while let Some(r) = runs.try_next().await? {
+        if let Some(t) = r.data.tags.iter().find(|t| t.key == LINEAGE_RUN) {
+            index
+                .entry(t.value.clone())
+                .or_default()
+                .push(Prior::of(&r));
+        }
+    }
+    Ok(index)
+}
+
+impl Importer<'_> {
+    /// The runs earlier imports left of source run `src` in destination experiment `exp`.
+    pub(super) async fn priors(&mut self, exp: &str, src: &str) -> Result<Vec<Prior>> {
+        if !self.priors.contains_key(exp) {
+            let index = lineage_index(self.client, exp).await?;
+            self.priors.insert(exp.to_string(), index);
+        }
+        Ok(self
+            .priors
+            .get_mut(exp)
+            .and_then(|i| i.remove(src))
+            .unwrap_or_default())
+    }
+
+    /// A killed import's create that reached the server only after this import looked for its
+    /// lineage left a second, half-done run beside one this import completed: abandoned now.
+    /// (One search per experiment, at the end; a kill before it leaves them to the next import,
+    /// which abandons half-done runs as it meets them.)
+    pub(super) async fn sweep(&mut self) -> Result<()> {
+        for exp in std::mem::take(&mut self.touched) {
+            for (src, priors) in lineage_index(self.client, &exp).await? {
+                let Some(dst) = self.report.runs.get(&src) else {
+                    continue;
+                };
+                for old in priors.iter().filter(|p| p.left_over() && p.run_id != *dst) {
+                    self.abandon(old).await.map_err(|e| {
+                        e.within(format!("run {src} (a late duplicate {})", old.run_id))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a half-imported run [`ABANDONED`] and deletes it (each step is safe to repeat
+    /// after a kill: a marked run that is still active is deleted by the next import).
+    pub(super) async fn abandon(&self, old: &Prior) -> Result<()> {
+        if old.deleted {
+            return Ok(());
+        }
+        let id = &old.run_id;
+        if !old.marked {
+            self.client.set_run_tag(id, ABANDONED, "true").await?;
+        }
+        self.client.delete_run(id).await
+    }
+
+    /// Marks a run complete (then deletes it if it was deleted at the source); only now is it
+    /// in the report. When a concurrent import completed the same source run first, this run is
+    /// given up and the other stands for the source run.
+    pub(super) async fn complete_run(
+        &mut self,
+        exp: &str,
+        src: &str,
+        dst: &str,
+        deleted: bool,
+    ) -> Result<()> {
+        let winner = self.settle(exp, src, dst).await?;
+        self.leases.release(dst);
+        if winner != dst {
+            let own = Prior {
+                run_id: dst.to_string(),
+                complete: false,
+                deleted: false,
+                marked: false,
+                held: true,
+            };
+            self.abandon(&own).await?;
+            self.report.runs.insert(src.to_string(), winner);
+            self.report.runs_skipped += 1;
+            tick(&self.opts.progress, Counter::Runs, 1);
+            return Ok(());
+        }
+        if deleted {
+            self.client.delete_run(dst).await?;
+        }
+        self.report.runs.insert(src.to_string(), dst.to_string());
+        self.report.runs_imported += 1;
+        tick(&self.opts.progress, Counter::Runs, 1);
+        Ok(())
+    }
+
+    /// Marks `dst` complete unless another run of the same source is (a concurrent import's);
+    /// returns the run that stands for the source run. One run wins whatever the timing: a run
+    /// stays complete only if no other was complete when it looked after marking itself, and
+    /// when two marked themselves at once, both step back and try again after a random wait.
+    pub(super) async fn settle(&self, exp: &str, src: &str, dst: &str) -> Result<String> {
+        let others = async || -> Result<Vec<String>> {
+            let mut ids: Vec<String> = self
+                .client
+                .find_runs_by_tag(exp, LINEAGE_RUN, src)
+                .await?
+                .iter()
+                .filter(|r| r.info.run_id != dst && is_complete(r))
+                .map(|r| r.info.run_id.clone())
+                .collect();
+            ids.sort();
+            Ok(ids)
+        };
+        for round in 0..SETTLE_ROUNDS {
+            self.client.set_run_tag(dst, STATE, "complete").await?;
+            if others().await?.is_empty() {
+                return Ok(dst.to_string());
+            }
+            self.client.set_run_tag(dst, STATE, "in-progress").await?;
+            if let Some(first) = others().await?.into_iter().next() {
+                return Ok(first);
+            }
+            // Both stepped back: wait a while, longer each round, and try again.
+            let jitter = crate::mlflow::retry::Backoff::new(&crate::mlflow::RetryConfig {
+                max_retries: 1,
+                initial_backoff: std::time::Duration::from_millis(50 * (u64::from(round) + 1)),
+                max_backoff: std::time::Duration::from_secs(2),
+                max_retry_after: std::time::Duration::ZERO,
+            })
+            .next_delay(None)
+            .unwrap_or_default();
+            tokio::time::sleep(jitter).await;
+        }
+        Err(Error::Config(format!(
+            "run {src}: another import keeps completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
+        )))
+    }
+}

@@ -1,0 +1,522 @@
+//! Archive → tracking server: experiments and their runs (start and end times, status, params,
+//! tags, full metric histories, dataset inputs, artifacts streamed straight through), logged
+//! models, with source ids mapped to destination ids.
+//!
+//! Idempotent and resumable: every imported run carries the lineage tag
+//! [`LINEAGE_RUN`] (its source id) and [`STATE`] (`in-progress`, then `complete` once its unit's
+//! seal checked and everything was written). Importing the same archive again skips complete runs,
+//! and redoes a run left `in-progress` by an interrupted import (the half-done run is marked
+//! [`ABANDONED`] and deleted), so no run, metric point or artifact is duplicated. Up to `jobs` runs
+//! are written at once: the archive is read front to back, each run's metric batches and uploads
+//! go to a worker task of its own, and runs are finished (inputs, outputs, end time, `complete`)
+//! in archive order.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::archive_source::{ArchiveSource, Event};
+use super::lease::{self, LEASE, Leases};
+use super::ordered::{AbortOnDrop, BudgetRx, BudgetTx, budget_channel};
+use super::progress::{Counter, Progress, tick};
+use super::replay::{Owner, Replay};
+use crate::error::{Error, Result};
+use crate::format::model as rec;
+use crate::format::path::UnitId;
+use crate::format::{ArtifactEntry, Record};
+use crate::mlflow::api::runs::{
+    MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
+};
+use crate::mlflow::types::{
+    Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput, ViewType,
+};
+use crate::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
+use std::sync::Arc;
+
+mod bodies;
+mod lineage;
+mod links;
+mod logged_models;
+mod registry;
+mod run_writer;
+mod runs;
+mod tags;
+
+pub use bodies::patch_mlmodel;
+use lineage::*;
+use run_writer::*;
+pub use runs::importing_user;
+use tags::*;
+pub use tags::{
+    ABANDONED, ATTEMPT, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER,
+    PROMPT_TAG, STATE, is_abandoned,
+};
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Runs imported at once.
+    pub jobs: usize,
+    /// Counts what reaches the destination.
+    pub progress: Option<Arc<Progress>>,
+    /// Import every experiment of the archive into this one (created if missing).
+    pub experiment_name: Option<String>,
+    /// Prefix the archived experiment names with this (when `experiment_name` is not given).
+    pub experiment_name_prefix: Option<String>,
+    /// Keep the source's `mlflow.user` tag. Without it, imported runs get the importing user's
+    /// (the basic-auth user name when there is one, else the local user), as MLflow's own client
+    /// and the Python tool give them.
+    pub use_src_user_id: bool,
+    /// Keep `mlflow.*` tags (default true).
+    pub import_mlflow_tags: bool,
+    /// Keep provenance tags written by exporters (`mlflow_tools.metadata.*`,
+    /// `mlflow_export_import.metadata.*`; default false).
+    pub import_metadata_tags: bool,
+    /// Import the archive's registered model under this name (an archive with one model).
+    pub model_name: Option<String>,
+    /// Delete an existing registered model of that name (and its versions) first.
+    pub delete_model: bool,
+    /// Where a large artifact's body can be read again when its upload must be sent again (a
+    /// copy's source server, an input file); without one, such a failure leaves the run
+    /// unfinished, for the next import to complete.
+    pub replay: Option<Replay>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            jobs: super::export::DEFAULT_JOBS,
+            progress: None,
+            experiment_name: None,
+            experiment_name_prefix: None,
+            use_src_user_id: false,
+            import_mlflow_tags: true,
+            import_metadata_tags: false,
+            model_name: None,
+            delete_model: false,
+            replay: None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    /// Source experiment id → destination experiment id.
+    pub experiments: HashMap<String, String>,
+    /// Source run id → destination run id, of the runs complete on the destination (imported now
+    /// or earlier).
+    pub runs: HashMap<String, String>,
+    /// Source logged model id → destination id.
+    pub logged_models: HashMap<String, String>,
+    /// Runs imported by this call.
+    pub runs_imported: u64,
+    /// Runs found complete from an earlier import and skipped.
+    pub runs_skipped: u64,
+    /// Runs found half-imported and redone.
+    pub runs_redone: u64,
+    /// Metric points written.
+    pub metric_points: u64,
+    /// Artifact files written.
+    pub artifacts: u64,
+    /// Artifact bytes written.
+    pub artifact_bytes: u64,
+    /// Nested runs whose parent was not in the archive.
+    pub missing_parents: Vec<String>,
+    /// Registered models: source name → destination name.
+    pub models: HashMap<String, String>,
+    /// Model versions created by this call.
+    pub versions_imported: u64,
+    /// Model versions found from an earlier import and skipped.
+    pub versions_skipped: u64,
+    /// Versions whose number could not be reproduced: (model, source number, destination number).
+    pub renumbered_versions: Vec<(String, u64, u64)>,
+}
+
+enum Open {
+    None,
+    /// A run or logged model that was imported before: its members are read (and checked) but
+    /// not written.
+    Skip,
+    Run {
+        src: rec::Run,
+        dst: String,
+        metrics: Vec<Metric>,
+        /// Params and tags not sent yet: they ride with the first metric batch.
+        head: Vec<KeyValue>,
+        head_tags: Vec<KeyValue>,
+        /// The run's writes (metric batches, uploads), done in order by its worker task.
+        ops: RunOps,
+        worker: AbortOnDrop<Result<Written>>,
+    },
+    LoggedModel {
+        src: rec::LoggedModel,
+        dst: String,
+        root: ArtifactRoot,
+    },
+    Model {
+        src: rec::RegisteredModel,
+        dst: String,
+        /// Source version number → destination version number.
+        numbers: HashMap<u64, String>,
+    },
+}
+
+/// A run read to its seal whose worker may still be writing.
+struct Sealed {
+    src: rec::Run,
+    dst: String,
+    worker: AbortOnDrop<Result<Written>>,
+}
+
+struct Importer<'a> {
+    client: &'a Client,
+    opts: &'a ImportOptions,
+    report: ImportReport,
+    open: Open,
+    /// Source run id → destination run id, for every run created or found (the report lists
+    /// only finished ones).
+    run_ids: HashMap<String, String>,
+    /// Sealed runs whose workers are still writing, oldest first; finished in this order.
+    sealed: std::collections::VecDeque<Sealed>,
+    /// Run outputs naming logged models that come later in the archive: (dst run, src model, step).
+    pending_outputs: Vec<(String, String, i64)>,
+    /// Metric points linked to a logged model not imported yet, by source model id:
+    /// (destination run, point).
+    deferred_links: HashMap<String, Vec<(String, Metric)>>,
+    /// Runs sealed but waiting for deferred linked points: destination run → (source run,
+    /// deleted at source).
+    waiting_runs: HashMap<String, (String, String, bool)>,
+    /// Source runs that failed or were left unfinished by a failure: their children are not
+    /// finished either (they would point at a run the next import redoes).
+    failed: std::collections::HashSet<String>,
+    /// Lineage indexes of destination experiments ([`lineage_index`]), loaded on first use
+    /// (empty for experiments this import created).
+    priors: HashMap<String, HashMap<String, Vec<Prior>>>,
+    /// Destination experiments where runs were finished: swept for late duplicates at the end.
+    touched: std::collections::HashSet<String>,
+    /// The importing user, for `mlflow.user` unless the source's is kept.
+    user: String,
+    /// The runs this import is writing, whose leases it renews.
+    leases: Leases,
+}
+
+/// Imports an archive read from `source` into the server.
+///
+/// When it fails, the runs read to their seal before the failure are still finished, and the
+/// error comes with the report of what was done.
+pub async fn import_archive(
+    client: &Client,
+    source: ArchiveSource,
+    opts: &ImportOptions,
+) -> std::result::Result<ImportReport, Failed> {
+    let mut imp = Importer {
+        client,
+        opts,
+        report: ImportReport::default(),
+        open: Open::None,
+        run_ids: HashMap::new(),
+        sealed: std::collections::VecDeque::new(),
+        pending_outputs: Vec::new(),
+        deferred_links: HashMap::new(),
+        waiting_runs: HashMap::new(),
+        failed: std::collections::HashSet::new(),
+        priors: HashMap::new(),
+        touched: std::collections::HashSet::new(),
+        user: importing_user(client),
+        leases: Leases::start(client),
+    };
+    let result = imp.run(source).await;
+    let done = std::mem::take(&mut imp.report);
+    match result {
+        Ok(()) => Ok(done),
+        Err(error) => Err(Failed {
+            error,
+            done: Box::new(done),
+        }),
+    }
+}
+
+/// An import (or copy) that stopped: why, and what it had done by then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failed {
+    /// Why it stopped.
+    #[source]
+    pub error: Error,
+    /// What was imported before: complete runs, versions, id maps.
+    pub done: Box<ImportReport>,
+}
+
+impl Importer<'_> {
+    /// Reads and imports the whole archive; what was done stays in `self.report` either way.
+    pub(super) async fn run(&mut self, mut source: ArchiveSource) -> Result<()> {
+        let read = self.read_all(&mut source).await;
+        // Runs read to their seal are finished even if the archive failed after them.
+        self.open = Open::None;
+        let finished = self.finish_sealed(0).await;
+        read.and(finished)?;
+        self.sweep().await?;
+        // Points linked to logged models that are not in the archive keep no link.
+        let leftover: Vec<String> = self.deferred_links.keys().cloned().collect();
+        for m in leftover {
+            self.release_links(&m, None).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn read_all(&mut self, source: &mut ArchiveSource) -> Result<()> {
+        let imp = self;
+        let mut ended = false;
+        while let Some(event) = source.next().await {
+            match event? {
+                Event::Header(_) => {}
+                Event::Record(Record::End(_)) => ended = true,
+                Event::Record(r) => {
+                    if matches!(r, Record::RegisteredModel(_) | Record::LoggedModel(_)) {
+                        // Versions may name any run, and a logged model its source run: every
+                        // run before them is finished first.
+                        imp.finish_sealed(0).await?;
+                    }
+                    let sealed = matches!(r, Record::Sealed(_));
+                    let what = imp.describe(Some(&r));
+                    imp.record(r).await.map_err(|e| e.within(what))?;
+                    if sealed {
+                        // At most `jobs` runs write at once (the one being read among them).
+                        imp.finish_sealed(imp.opts.jobs.max(1) - 1).await?;
+                    }
+                }
+                Event::Artifact(a) => {
+                    let what = imp.describe(None);
+                    imp.artifact(a, source).await.map_err(|e| e.within(what))?
+                }
+                Event::Body(_) | Event::ArtifactEnd => {
+                    return Err(Error::Config("archive events out of order".into()));
+                }
+            }
+        }
+        if !ended {
+            return Err(Error::Config("the archive ended before its trailer".into()));
+        }
+        Ok(())
+    }
+
+    /// Finishes sealed runs, oldest first, until at most `keep` are left writing.
+    pub(super) async fn finish_sealed(&mut self, keep: usize) -> Result<()> {
+        while self.sealed.len() > keep {
+            let Some(mut s) = self.sealed.pop_front() else {
+                break;
+            };
+            let what = format!("run {} (destination run {})", s.src.run_id, s.dst);
+            let parent = s
+                .src
+                .tags
+                .iter()
+                .find(|t| t.key == "mlflow.parentRunId")
+                .map(|t| t.value.clone());
+            if parent.is_some_and(|p| self.failed.contains(&p)) {
+                // Its parent failed: left in-progress, to be redone with it.
+                self.failed.insert(s.src.run_id.clone());
+                continue;
+            }
+            let src_id = s.src.run_id.clone();
+            let written = s.worker.join(&what).await.and_then(|r| r);
+            let done = match written {
+                Ok(w) => {
+                    self.report.metric_points += w.metric_points;
+                    self.report.artifacts += w.artifacts;
+                    self.report.artifact_bytes += w.artifact_bytes;
+                    self.finish_run(s.src, s.dst).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                // The others were read whole: finish them (but this run's children) before
+                // reporting this failure.
+                self.failed.insert(src_id);
+                let _ = Box::pin(self.finish_sealed(0)).await;
+                return Err(e.within(what));
+            }
+        }
+        Ok(())
+    }
+
+    /// The object being imported, for error messages: the record about to be applied, or the
+    /// open unit.
+    pub(super) fn describe(&self, next: Option<&Record>) -> String {
+        match next {
+            Some(Record::Experiment(e)) => {
+                return format!("experiment {} {:?}", e.experiment_id, e.name);
+            }
+            Some(Record::Run(r)) => return format!("run {} {:?}", r.run_id, r.run_name),
+            Some(Record::LoggedModel(m)) => return format!("logged model {}", m.model_id),
+            Some(Record::RegisteredModel(m)) => return format!("registered model {:?}", m.name),
+            _ => {}
+        }
+        match &self.open {
+            Open::Run { src, dst, .. } => format!("run {} (destination run {dst})", src.run_id),
+            Open::LoggedModel { src, dst, .. } => {
+                format!("logged model {} (destination {dst})", src.model_id)
+            }
+            Open::Model { src, dst, .. } => match next {
+                Some(Record::ModelVersion(v)) => format!(
+                    "model {:?} version {} (destination model {dst:?})",
+                    src.name, v.version
+                ),
+                _ => format!("registered model {:?} (destination {dst:?})", src.name),
+            },
+            Open::Skip | Open::None => "the archive".into(),
+        }
+    }
+
+    pub(super) async fn record(&mut self, r: Record) -> Result<()> {
+        match r {
+            Record::Experiment(e) => self.experiment(e).await,
+            Record::Run(r) => self.begin_run(r).await,
+            Record::MetricChunk(c) => self.chunk(c).await,
+            Record::LoggedModel(m) => self.begin_logged_model(m).await,
+            Record::Sealed(s) => self.sealed(s.unit).await,
+            Record::RegisteredModel(m) => self.begin_model(m).await,
+            Record::ModelVersion(v) => self.version(v).await,
+            Record::Artifact(_) | Record::End(_) => Ok(()),
+        }
+    }
+
+    pub(super) async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
+        let name = match (
+            &self.opts.experiment_name,
+            &self.opts.experiment_name_prefix,
+        ) {
+            (Some(n), _) => n.clone(),
+            (None, Some(prefix)) => format!("{prefix}{}", e.name),
+            (None, None) => e.name.clone(),
+        };
+        let id = match self.client.get_experiment_by_name(&name).await? {
+            Some(found) => {
+                if found.lifecycle_stage == "deleted" {
+                    return Err(Error::Config(format!(
+                        "experiment {name:?} exists on {} but is deleted: restore it or choose another name",
+                        self.client.server()
+                    )));
+                }
+                found.experiment_id
+            }
+            None => match self
+                .client
+                .create_experiment(&name, None, &kv(&e.tags))
+                .await
+            {
+                Ok(id) => {
+                    // New: no run of any lineage is in it.
+                    self.priors.insert(id.clone(), HashMap::new());
+                    id
+                }
+                // A concurrent import created it first: use it.
+                Err(err) if err.is_already_exists() => {
+                    match self.client.get_experiment_by_name(&name).await? {
+                        Some(found) => found.experiment_id,
+                        None => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        self.report.experiments.insert(e.experiment_id, id);
+        tick(&self.opts.progress, Counter::Experiments, 1);
+        Ok(())
+    }
+
+    pub(super) fn dst_experiment(&self, src: &str, what: &str) -> Result<String> {
+        if let Some(id) = self.report.experiments.get(src) {
+            return Ok(id.clone());
+        }
+        if self.report.experiments.len() == 1 && self.opts.experiment_name.is_some() {
+            return Ok(self
+                .report
+                .experiments
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_default());
+        }
+        Err(Error::Config(format!(
+            "{what}: its experiment {src} is not in the archive; give --experiment-name"
+        )))
+    }
+
+    pub(super) async fn sealed(&mut self, unit: UnitId) -> Result<()> {
+        self.flush_metrics().await?;
+        if let Open::Run { src, dst, .. } = &self.open {
+            let update = UpdateRun {
+                run_id: dst.clone(),
+                status: Some(src.status.clone()),
+                end_time: src.end_time,
+                run_name: None,
+            };
+            self.run_op(Op::Update(update)).await?;
+        }
+        match std::mem::replace(&mut self.open, Open::None) {
+            Open::Run {
+                src, dst, worker, ..
+            } => {
+                // Dropping `ops` tells the worker there is nothing more; it finishes in the
+                // background while the next runs are read.
+                self.sealed.push_back(Sealed { src, dst, worker });
+                Ok(())
+            }
+            Open::LoggedModel { src, dst, .. } => {
+                tick(&self.opts.progress, Counter::LoggedModels, 1);
+                // Only a sealed, finalized model is in the report (and linked to by runs).
+                self.report
+                    .logged_models
+                    .insert(src.model_id.clone(), dst.clone());
+                let status = if src.status.is_empty() {
+                    "LOGGED_MODEL_READY".to_string()
+                } else {
+                    src.status.clone()
+                };
+                self.client.finalize_logged_model(&dst, &status).await?;
+                self.client
+                    .set_logged_model_tags(&dst, &[KeyValue::new(STATE, "complete")])
+                    .await?;
+                self.release_links(&src.model_id, Some(&dst)).await?;
+                let ready: Vec<(String, i64)> = self
+                    .pending_outputs
+                    .iter()
+                    .filter(|(_, m, _)| *m == src.model_id)
+                    .map(|(r, _, s)| (r.clone(), *s))
+                    .collect();
+                self.pending_outputs.retain(|(_, m, _)| *m != src.model_id);
+                for (run, step) in ready {
+                    self.client
+                        .log_outputs(
+                            &run,
+                            &[ModelOutput {
+                                model_id: dst.clone(),
+                                step,
+                            }],
+                        )
+                        .await?;
+                }
+                Ok(())
+            }
+            Open::Model { src, dst, numbers } => {
+                for a in &src.aliases {
+                    let Some(version) = numbers.get(&a.version) else {
+                        continue; // the version it names is not in the archive
+                    };
+                    self.client
+                        .set_registered_model_alias(&dst, &a.alias, version)
+                        .await?;
+                }
+                Ok(())
+            }
+            Open::Skip | Open::None => {
+                let _ = unit;
+                Ok(())
+            }
+        }
+    }
+}

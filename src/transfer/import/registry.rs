@@ -1,0 +1,220 @@
+//! Registered models and their versions: numbers (gaps reproduced by placeholders), sources
+//! rewritten to the destination's runs and logged models, stages and aliases.
+
+use super::*;
+
+impl Importer<'_> {
+    pub(super) async fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+        let name = self
+            .opts
+            .model_name
+            .clone()
+            .unwrap_or_else(|| m.name.clone());
+        if self.opts.delete_model {
+            match self.client.delete_registered_model(&name).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self.client.get_registered_model(&name).await {
+            Ok(existing) => {
+                if existing.description != m.description {
+                    self.client
+                        .update_registered_model(&name, &m.description)
+                        .await?;
+                }
+                for t in &m.tags {
+                    if !existing
+                        .tags
+                        .iter()
+                        .any(|x| x.key == t.key && x.value == t.value)
+                    {
+                        self.client
+                            .set_registered_model_tag(&name, &t.key, &t.value)
+                            .await?;
+                    }
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                let desc = Some(m.description.as_str()).filter(|d| !d.is_empty());
+                self.client
+                    .create_registered_model(&name, desc, &kv(&m.tags))
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.report.models.insert(m.name.clone(), name.clone());
+        self.open = Open::Model {
+            src: m,
+            dst: name,
+            numbers: HashMap::new(),
+        };
+        Ok(())
+    }
+
+    /// `source` pointed at the destination's copy of the run or logged model it names.
+    pub(super) fn rewrite_source(
+        &self,
+        v: &rec::ModelVersion,
+        dst_run: Option<&String>,
+        dst_model: Option<&String>,
+        dst_run_root: Option<&str>,
+    ) -> String {
+        let s = &v.source;
+        if let (Some(rest), Some(run)) = (s.strip_prefix("runs:/"), dst_run) {
+            if let Some((id, path)) = rest.split_once('/') {
+                if id == v.run_id {
+                    return format!("runs:/{run}/{path}");
+                }
+            } else if rest == v.run_id {
+                return format!("runs:/{run}");
+            }
+        }
+        if let (Some(rest), Some(model)) = (s.strip_prefix("models:/"), dst_model)
+            && (rest == v.model_id || rest.starts_with("m-"))
+        {
+            return format!("models:/{model}");
+        }
+        // An address inside the run's artifact root (`mlflow-artifacts:`, or the `file:`, `s3:`,
+        // ... of an older export): the same place under the new run's root, where the files are.
+        if let Some(root) = dst_run_root
+            && !v.run_id.is_empty()
+            && let Some(i) = s.find(&format!("/{}/artifacts", v.run_id))
+        {
+            let tail = &s[i + v.run_id.len() + "/artifacts".len() + 1..];
+            if tail.is_empty() || tail.starts_with('/') {
+                return format!("{}{tail}", root.trim_end_matches('/'));
+            }
+        }
+        s.clone()
+    }
+
+    pub(super) async fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
+        let Open::Model { dst: name, .. } = &self.open else {
+            return Ok(());
+        };
+        let name = name.clone();
+        let existing = self.client.all_model_versions(&name).await?;
+        let number = v.version.to_string();
+        if let Some(done) = existing.iter().find(|x| {
+            x.tags
+                .iter()
+                .any(|t| t.key == LINEAGE_VERSION && t.value == number)
+        }) {
+            self.record_number(v.version, done.version.clone());
+            self.report.versions_skipped += 1;
+            tick(&self.opts.progress, Counter::Versions, 1);
+            return Ok(());
+        }
+        let dst_run = self.run_ids.get(&v.run_id).cloned();
+        let src_model = if v.model_id.is_empty() {
+            v.source
+                .strip_prefix("models:/")
+                .filter(|m| m.starts_with("m-"))
+                .unwrap_or("")
+                .to_string()
+        } else {
+            v.model_id.clone()
+        };
+        let dst_model = self.report.logged_models.get(&src_model).cloned();
+        let inside_run = !v.run_id.is_empty()
+            && !v.source.starts_with("runs:/")
+            && v.source.contains(&format!("/{}/artifacts", v.run_id));
+        let dst_run_root = match &dst_run {
+            Some(run) if inside_run => Some(self.client.get_run(run).await?.info.artifact_uri),
+            _ => None,
+        };
+        let source = self.rewrite_source(
+            &v,
+            dst_run.as_ref(),
+            dst_model.as_ref(),
+            dst_run_root.as_deref(),
+        );
+        let request =
+            |tags: Vec<KeyValue>, description: Option<String>| crate::mlflow::CreateModelVersion {
+                name: name.clone(),
+                source: source.clone(),
+                run_id: dst_run
+                    .clone()
+                    .or_else(|| Some(v.run_id.clone()).filter(|r| !r.is_empty())),
+                description,
+                tags,
+                run_link: Some(v.run_link.clone()).filter(|l| !l.is_empty()),
+                model_id: dst_model.clone(),
+                reconcile_tag: Some(LINEAGE_VERSION.into()),
+            };
+        // Reproduce gaps: the server numbers versions max + 1, so create and delete placeholders
+        // up to the source's number.
+        let mut next = existing
+            .iter()
+            .map(|x| x.number())
+            .filter(|n| *n != u64::MAX)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        // A placeholder names no logged model: the server would list it in that model's
+        // `mlflow.modelVersions` tag (and deleting it does not take it out). A `models:/` source
+        // needs the model, so the placeholder points at the version's run instead; a version
+        // with no run keeps the model (README lists that trace).
+        let placeholder = |n: u64| {
+            let mut tags = vec![
+                KeyValue::new(PLACEHOLDER, "true"),
+                KeyValue::new(LINEAGE_VERSION, format!("placeholder-{n}")),
+            ];
+            // A prompt's placeholder must be a prompt version too (its source is a placeholder
+            // the server accepts only from prompts).
+            tags.extend(
+                v.tags
+                    .iter()
+                    .filter(|t| t.key == PROMPT_TAG && t.value.eq_ignore_ascii_case("true"))
+                    .map(|t| KeyValue::new(t.key.clone(), t.value.clone())),
+            );
+            let mut req = request(tags, None);
+            if req.source.starts_with("models:/") {
+                if let Some(run) = &dst_run {
+                    req.source = format!("runs:/{run}/{PLACEHOLDER_PATH}");
+                    req.model_id = None;
+                }
+            } else {
+                req.model_id = None;
+            }
+            req
+        };
+        while next < v.version {
+            let p = self.client.create_model_version(&placeholder(next)).await?;
+            self.client.delete_model_version(&name, &p.version).await?;
+            next += 1;
+        }
+        let mut tags = archived_tags(&v.tags);
+        tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
+        let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
+        let created = self
+            .client
+            .create_model_version(&request(tags, desc))
+            .await?;
+        self.client
+            .wait_model_version_ready(&name, &created.version, std::time::Duration::from_secs(300))
+            .await?;
+        if created.version != number {
+            self.report
+                .renumbered_versions
+                .push((name.clone(), v.version, created.number()));
+        }
+        if !v.current_stage.is_empty() && v.current_stage != "None" {
+            self.client
+                .transition_model_version_stage(&name, &created.version, &v.current_stage, false)
+                .await?;
+        }
+        self.record_number(v.version, created.version);
+        self.report.versions_imported += 1;
+        tick(&self.opts.progress, Counter::Versions, 1);
+        Ok(())
+    }
+
+    pub(super) fn record_number(&mut self, src: u64, dst: String) {
+        if let Open::Model { numbers, .. } = &mut self.open {
+            numbers.insert(src, dst);
+        }
+    }
+}

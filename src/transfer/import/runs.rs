@@ -1,0 +1,275 @@
+//! Experiments and runs: creating the destination run (its tags, its user), its metric
+//! points, and finishing it.
+
+use super::*;
+
+/// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
+/// client records as `mlflow.user`: `LOGNAME`, `USER`, `LNAME`, `USERNAME`, else the account of
+/// this process).
+pub fn importing_user(client: &Client) -> String {
+    if let crate::mlflow::Auth::Basic { username, .. } = &client.config().auth {
+        return username.clone();
+    }
+    for k in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let Ok(v) = std::env::var(k)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|r| r.split_whitespace().next().map(str::to_string))
+        });
+    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+        for line in passwd.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 2 && f[2] == uid {
+                return f[0].to_string();
+            }
+        }
+    }
+    "unknown".into()
+}
+
+impl Importer<'_> {
+    pub(super) async fn begin_run(&mut self, r: rec::Run) -> Result<()> {
+        let what = format!("run {}", r.run_id);
+        let exp = self.dst_experiment(&r.experiment_id, &what)?;
+        let found = self.priors(&exp, &r.run_id).await?;
+        let complete = found.iter().find(|x| x.complete).cloned();
+        // Half imported by an interrupted import (more than one if a killed import's last
+        // create reached the server late): marked abandoned and deleted.
+        // Runs marked abandoned by a killed import but still active are finished off too.
+        let half_done: Vec<&Prior> = found.iter().filter(|x| x.left_over()).collect();
+        for old in &half_done {
+            self.abandon(old).await?;
+        }
+        let half_done: Vec<_> = half_done.into_iter().filter(|x| !x.marked).collect();
+        if let Some(done) = complete {
+            self.run_ids.insert(r.run_id.clone(), done.run_id.clone());
+            self.report.runs.insert(r.run_id.clone(), done.run_id);
+            self.report.runs_skipped += 1;
+            tick(&self.opts.progress, Counter::Runs, 1);
+            self.open = Open::Skip;
+            return Ok(());
+        }
+        if !half_done.is_empty() {
+            self.report.runs_redone += 1;
+        }
+        let mut tags: Vec<KeyValue> = Vec::new();
+        for t in &archived_tags(&r.tags) {
+            let mlflow_tag = t.key.starts_with("mlflow.");
+            if mlflow_tag && !self.opts.import_mlflow_tags {
+                continue;
+            }
+            let metadata = t.key.starts_with("mlflow_tools.metadata.")
+                || t.key.starts_with("mlflow_export_import.metadata.");
+            if metadata && !self.opts.import_metadata_tags {
+                continue;
+            }
+            match t.key.as_str() {
+                "mlflow.user" if !self.opts.use_src_user_id => continue,
+                "mlflow.runName" => continue, // set through run_name
+                "mlflow.parentRunId" => match self.run_ids.get(&t.value) {
+                    Some(dst) => tags.push(KeyValue::new("mlflow.parentRunId", dst.clone())),
+                    None => {
+                        self.report.missing_parents.push(r.run_id.clone());
+                        tags.push(KeyValue::new(MISSING_PARENT, t.value.clone()));
+                    }
+                },
+                _ => tags.push(KeyValue::new(t.key.clone(), t.value.clone())),
+            }
+        }
+        if !self.opts.use_src_user_id {
+            tags.push(KeyValue::new("mlflow.user", self.user.clone()));
+        }
+        let created = self
+            .client
+            .create_run(&CreateRun {
+                experiment_id: exp,
+                run_name: Some(r.run_name.clone()),
+                start_time: r.start_time,
+                tags: vec![
+                    KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
+                    KeyValue::new(STATE, "in-progress"),
+                    KeyValue::new(ATTEMPT, attempt_id()),
+                    KeyValue::new(LEASE, lease::fresh()),
+                ],
+                user_id: None,
+                // Not the lineage tag: abandoned runs of the same source carry it too.
+                reconcile_tag: Some(ATTEMPT.into()),
+            })
+            .await?;
+        let dst = created.info.run_id.clone();
+        self.leases.hold(&dst);
+        let root = ArtifactRoot::parse(&created.info.artifact_uri)
+            .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
+        self.run_ids.insert(r.run_id.clone(), dst.clone());
+        let (ops, rx) = RunOps::new(self.opts.jobs);
+        let worker = tokio::spawn(run_worker(
+            self.client.clone(),
+            dst.clone(),
+            root,
+            rx,
+            self.opts.progress.clone(),
+            self.opts.replay.clone(),
+        ));
+        let head = kv(&r.params);
+        self.open = Open::Run {
+            src: r,
+            dst,
+            metrics: Vec::new(),
+            head,
+            head_tags: tags,
+            ops,
+            worker: AbortOnDrop(Some(worker)),
+        };
+        Ok(())
+    }
+
+    pub(super) async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
+        let linked_to = c
+            .model_id
+            .as_ref()
+            .map(|src| (src.clone(), self.report.logged_models.get(src).cloned()));
+        let Open::Run { dst, .. } = &self.open else {
+            return Ok(());
+        };
+        if let Some((src_model, None)) = &linked_to {
+            // Points linked to a logged model that is not on the destination yet (it follows its
+            // source run in the archive): they are logged when it arrives, and the run is marked
+            // complete only then.
+            let points = c.points.iter().map(|p| Metric {
+                key: c.key.clone(),
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+                model_id: None,
+                dataset_name: c.dataset_name.clone(),
+                dataset_digest: c.dataset_digest.clone(),
+                run_id: None,
+            });
+            self.deferred_links
+                .entry(src_model.clone())
+                .or_default()
+                .extend(points.map(|m| (dst.clone(), m)));
+            return Ok(());
+        }
+        let dst_model = linked_to.and_then(|(_, d)| d);
+        for p in &c.points {
+            let Open::Run {
+                metrics,
+                head,
+                head_tags,
+                ..
+            } = &mut self.open
+            else {
+                return Ok(());
+            };
+            metrics.push(Metric {
+                key: c.key.clone(),
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+                model_id: dst_model.clone(),
+                dataset_name: c.dataset_name.clone(),
+                dataset_digest: c.dataset_digest.clone(),
+                run_id: None,
+            });
+            // Full requests: the first batch leaves room for the params and tags it carries.
+            let room = MAX_BATCH_TOTAL
+                - head.len().min(MAX_BATCH_PARAMS)
+                - head_tags.len().min(MAX_BATCH_TAGS);
+            if metrics.len() >= room.min(MAX_BATCH_METRICS) {
+                self.flush_metrics().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the open run's buffered metrics, with its params and tags if not sent yet.
+    pub(super) async fn flush_metrics(&mut self) -> Result<()> {
+        if let Open::Run {
+            metrics,
+            head,
+            head_tags,
+            ..
+        } = &mut self.open
+            && !(metrics.is_empty() && head.is_empty() && head_tags.is_empty())
+        {
+            let op = Op::Batch {
+                metrics: std::mem::take(metrics),
+                params: std::mem::take(head),
+                tags: std::mem::take(head_tags),
+            };
+            self.run_op(op).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn finish_run(&mut self, src: rec::Run, dst: String) -> Result<()> {
+        let datasets: Vec<DatasetInput> = src
+            .dataset_inputs
+            .iter()
+            .map(|d| DatasetInput {
+                tags: kv(&d.tags),
+                dataset: Dataset {
+                    name: d.name.clone(),
+                    digest: d.digest.clone(),
+                    source_type: d.source_type.clone(),
+                    source: d.source.clone(),
+                    schema: d.schema.clone(),
+                    profile: d.profile.clone(),
+                },
+            })
+            .collect();
+        let models: Vec<ModelInput> = src
+            .model_inputs
+            .iter()
+            .filter_map(|m| self.report.logged_models.get(m))
+            .map(|m| ModelInput {
+                model_id: m.clone(),
+            })
+            .collect();
+        if !datasets.is_empty() || !models.is_empty() {
+            self.client.log_inputs(&dst, &datasets, &models).await?;
+        }
+        for o in &src.model_outputs {
+            match self.report.logged_models.get(&o.model_id) {
+                Some(m) => {
+                    self.client
+                        .log_outputs(
+                            &dst,
+                            &[ModelOutput {
+                                model_id: m.clone(),
+                                step: o.step,
+                            }],
+                        )
+                        .await?
+                }
+                None => self
+                    .pending_outputs
+                    .push((dst.clone(), o.model_id.clone(), o.step)),
+            }
+        }
+        // (Its status and end time were set by its worker, after its last write.)
+        let exp = self.dst_experiment(&src.experiment_id, "run")?;
+        self.touched.insert(exp.clone());
+        let waiting = self
+            .deferred_links
+            .values()
+            .flatten()
+            .any(|(r, _)| *r == dst);
+        let deleted = src.lifecycle_stage == "deleted";
+        if waiting {
+            self.waiting_runs.insert(dst, (exp, src.run_id, deleted));
+        } else {
+            self.complete_run(&exp, &src.run_id, &dst, deleted).await?;
+        }
+        Ok(())
+    }
+}
