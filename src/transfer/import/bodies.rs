@@ -76,29 +76,6 @@ pub fn patch_mlmodel(body: &[u8], src_run: &str, dst_run: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::patch_mlmodel;
-
-    #[test]
-    fn mlmodel_run_id_is_rewritten_and_nothing_else() {
-        let src = "artifact_path: model\nflavors:\n  python_function: {}\nrun_id: abc\nutc_time_created: x\n";
-        let out = String::from_utf8(patch_mlmodel(src.as_bytes(), "abc", "def")).unwrap();
-        assert_eq!(out, src.replace("run_id: abc", "run_id: def"));
-        let quoted = "run_id: 'abc'";
-        assert_eq!(
-            patch_mlmodel(quoted.as_bytes(), "abc", "def"),
-            b"run_id: def"
-        );
-        let other = "run_id: zzz\n  run_id: abc\n";
-        assert_eq!(
-            patch_mlmodel(other.as_bytes(), "abc", "def"),
-            other.as_bytes()
-        );
-        assert_eq!(patch_mlmodel(&[0xff, 0xfe], "a", "b"), vec![0xff, 0xfe]);
-    }
-}
-
 impl Importer<'_> {
     pub(super) async fn artifact(
         &mut self,
@@ -175,5 +152,28 @@ impl Importer<'_> {
         self.report.artifacts += 1;
         self.report.artifact_bytes += size;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_mlmodel;
+
+    #[test]
+    fn mlmodel_run_id_is_rewritten_and_nothing_else() {
+        let src = "artifact_path: model\nflavors:\n  python_function: {}\nrun_id: abc\nutc_time_created: x\n";
+        let out = String::from_utf8(patch_mlmodel(src.as_bytes(), "abc", "def")).unwrap();
+        assert_eq!(out, src.replace("run_id: abc", "run_id: def"));
+        let quoted = "run_id: 'abc'";
+        assert_eq!(
+            patch_mlmodel(quoted.as_bytes(), "abc", "def"),
+            b"run_id: def"
+        );
+        let other = "run_id: zzz\n  run_id: abc\n";
+        assert_eq!(
+            patch_mlmodel(other.as_bytes(), "abc", "def"),
+            other.as_bytes()
+        );
+        assert_eq!(patch_mlmodel(&[0xff, 0xfe], "a", "b"), vec![0xff, 0xfe]);
     }
 }
