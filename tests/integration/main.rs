@@ -9,6 +9,7 @@ mod fidelity;
 mod format;
 mod format_util;
 mod fuzz_replay;
+mod hostile;
 mod legacy;
 mod models;
 mod retries;
