@@ -23,6 +23,8 @@ enum Phase {
 #[derive(Debug)]
 struct OpenUnit {
     id: UnitId,
+    /// `<prefix>/artifacts/`: where the unit's artifact members' names start.
+    artifacts: String,
     entries: Vec<SealEntry>,
     names: HashSet<String>,
     next_chunk: u64,
@@ -198,6 +200,11 @@ impl Validator {
                         if !u.names.insert(name.to_string()) {
                             return Err(format!("duplicate member {name:?} (§6)"));
                         }
+                        if let Part::Artifact(rel) = part
+                            && let Some(file) = file_above(name, &u.artifacts, &u.names)
+                        {
+                            return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+                        }
                         if u.entries.len() >= self.limits.max_unit_members {
                             return Err(format!(
                                 "{id} has more than {} members (limit)",
@@ -240,6 +247,7 @@ impl Validator {
                         names.insert(name.to_string());
                         self.open = Some(OpenUnit {
                             id: id.clone(),
+                            artifacts: format!("{}/artifacts/", id.prefix()),
                             entries: Vec::new(),
                             names,
                             next_chunk: 0,
@@ -452,6 +460,15 @@ impl Validator {
                 ));
             }
         }
+        // An artifact that comes before a file named like one of its directories was let through
+        // by `begin` (it checks the directories of each artifact against the members before it);
+        // with every member known, the same check on each finds them all.
+        for e in &s.members {
+            if let Some(file) = file_above(&e.path, &u.artifacts, &u.names) {
+                let rel = &e.path[u.artifacts.len()..];
+                return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+            }
+        }
         self.seals.update(bytes);
         self.units += 1;
         if let UnitId::Model(_) = u.id {
@@ -507,6 +524,21 @@ impl Validator {
         self.phase = Phase::Done;
         Ok(())
     }
+}
+
+/// The first directory of the artifact member `name` (a name below `root`, its unit's
+/// `<prefix>/artifacts/`) that is also the name of a member in `names`, if any.
+fn file_above<'a>(name: &'a str, root: &str, names: &HashSet<String>) -> Option<&'a str> {
+    let rel = name.strip_prefix(root)?;
+    rel.match_indices('/')
+        .map(|(i, _)| &name[..root.len() + i])
+        .find(|dir| names.contains(*dir))
+}
+
+fn both_file_and_dir(rel: &str, file: &str) -> String {
+    format!(
+        "artifact {rel:?} is inside {file:?}, which is a file: a path must not be both a file and a directory (§6.3)"
+    )
 }
 
 /// Parses `MAJOR.MINOR`.

@@ -1,6 +1,9 @@
 //! Regression tests of issue 12 (an adversarial pass: crafted archives, trees and zips, CLI misuse,
 //! full disks, credentials). Crafted inputs are generated here, never committed as blobs.
 
+use mlflow_archive::format::ArchiveWriter;
+
+use crate::format_util::run;
 use crate::util::cli;
 
 /// Item 5: a tracking URI without a scheme (`user:SECRET@host`, `//user:SECRET@host`), given as
@@ -65,4 +68,33 @@ fn a_password_in_a_uri_without_a_scheme_is_never_printed() {
             assert!(!stdout.contains("CRET"), "{args:?}: {stdout}");
         }
     }
+}
+
+/// Item 8: `sub` and `sub/notes.txt` in one run (a path both a file and a directory, §6.3) were
+/// accepted. The reader's side is the vectors `file-and-directory` and `directory-and-file`; the
+/// writer shares the rule, so it cannot write such an archive in either order.
+#[test]
+fn the_writer_refuses_a_path_that_is_both_a_file_and_a_directory() {
+    for (first, second, fails_at_seal) in [
+        ("sub", "sub/notes.txt", false),
+        ("sub/notes.txt", "sub", true),
+        ("a/b", "a/b/c/d", false),
+    ] {
+        let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+        w.begin_run(&run("r1", "1", None)).unwrap();
+        w.artifact(first, 1, &b"x"[..]).unwrap();
+        let second = w.artifact(second, 1, &b"x"[..]);
+        assert_eq!(second.is_ok(), fails_at_seal, "{first} then {second:?}");
+        let e = second.and_then(|_| w.end_unit()).unwrap_err().to_string();
+        assert!(e.contains("both a file and a directory (§6.3)"), "{e}");
+        assert!(w.finish().is_err());
+    }
+    // Siblings that share a prefix are not directories of each other.
+    let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+    w.begin_run(&run("r1", "1", None)).unwrap();
+    for rel in ["sub", "sub.txt", "sub-x/y", "subdir/notes.txt", "x/sub"] {
+        w.artifact(rel, 1, &b"x"[..]).unwrap();
+    }
+    w.end_unit().unwrap();
+    w.finish().unwrap();
 }
