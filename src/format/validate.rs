@@ -323,6 +323,13 @@ impl Validator {
                 e.experiment_id
             ));
         }
+        one_of(
+            "experiment",
+            "lifecycle_stage",
+            &e.lifecycle_stage,
+            LIFECYCLE_STAGES,
+            "7.2",
+        )?;
         self.experiments_seen.insert(e.experiment_id.clone());
         self.counts.experiments += 1;
         Ok(())
@@ -337,6 +344,14 @@ impl Validator {
                 r.run_id
             ));
         }
+        one_of("run", "status", &r.status, RUN_STATUSES, "7.3")?;
+        one_of(
+            "run",
+            "lifecycle_stage",
+            &r.lifecycle_stage,
+            LIFECYCLE_STAGES,
+            "7.3",
+        )?;
         if !self.experiments_seen.contains(&r.experiment_id) {
             self.experiments_referenced.insert(r.experiment_id.clone());
         }
@@ -409,6 +424,13 @@ impl Validator {
                 v.version
             ));
         }
+        one_of(
+            "model version",
+            "current_stage",
+            &v.current_stage,
+            STAGES,
+            "7.7",
+        )?;
         if !v.run_id.is_empty() && !self.runs_seen.contains(&v.run_id) {
             self.runs_referenced.insert(v.run_id.clone());
         }
@@ -524,6 +546,31 @@ impl Validator {
         self.phase = Phase::Done;
         Ok(())
     }
+}
+
+/// A run's `status` (§7.3).
+pub const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+/// An experiment's or a run's `lifecycle_stage` (§7.2, §7.3).
+pub const LIFECYCLE_STAGES: &[&str] = &["active", "deleted"];
+/// A model version's `current_stage` (§7.7).
+pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
+
+/// Checks that a field the spec enumerates holds one of its values: a consumer must not guess
+/// what another value means (a run `"PWNED"` is not RUNNING).
+fn one_of(
+    record: &str,
+    field: &str,
+    value: &str,
+    allowed: &[&str],
+    section: &str,
+) -> Result<(), String> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "the {record} record's {field} {value:?} is not one of {} (§{section})",
+        allowed.join(", ")
+    ))
 }
 
 /// The first directory of the artifact member `name` (a name below `root`, its unit's

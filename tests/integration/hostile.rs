@@ -2,8 +2,9 @@
 //! full disks, credentials). Crafted inputs are generated here, never committed as blobs.
 
 use mlflow_archive::format::ArchiveWriter;
+use mlflow_archive::format::model::{Experiment, RegisteredModel};
 
-use crate::format_util::run;
+use crate::format_util::{run, version};
 use crate::util::cli;
 
 /// Item 5: a tracking URI without a scheme (`user:SECRET@host`, `//user:SECRET@host`), given as
@@ -94,6 +95,93 @@ fn the_writer_refuses_a_path_that_is_both_a_file_and_a_directory() {
     w.begin_run(&run("r1", "1", None)).unwrap();
     for rel in ["sub", "sub.txt", "sub-x/y", "subdir/notes.txt", "x/sub"] {
         w.artifact(rel, 1, &b"x"[..]).unwrap();
+    }
+    w.end_unit().unwrap();
+    w.finish().unwrap();
+}
+
+/// Item 13: a run whose status is not an MLflow status (`"PWNED"`) verified as sound and imported
+/// as RUNNING. Every field the spec enumerates is checked, by the writer as by the reader (the
+/// vector `unknown-run-status`).
+#[test]
+fn the_writer_refuses_values_outside_the_enumerations_of_the_spec() {
+    let exp = |stage: &str| Experiment {
+        experiment_id: "1".into(),
+        name: "e".into(),
+        lifecycle_stage: stage.into(),
+        ..Experiment::default()
+    };
+    let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+    let e = w.experiment(&exp("archived")).unwrap_err().to_string();
+    assert!(
+        e.contains("lifecycle_stage \"archived\" is not one of active, deleted (§7.2)"),
+        "{e}"
+    );
+
+    for (status, stage, want) in [
+        (
+            "PWNED",
+            "active",
+            "status \"PWNED\" is not one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED (§7.3)",
+        ),
+        ("finished", "active", "status \"finished\""),
+        ("", "active", "status \"\""),
+        (
+            "FINISHED",
+            "gone",
+            "lifecycle_stage \"gone\" is not one of active, deleted (§7.3)",
+        ),
+    ] {
+        let mut r = run("r1", "1", None);
+        r.status = status.into();
+        r.lifecycle_stage = stage.into();
+        let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+        w.experiment(&exp("active")).unwrap();
+        let e = w.begin_run(&r).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+
+    let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+    w.begin_registered_model(&RegisteredModel {
+        name: "m".into(),
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    let mut v = version(1, "r1");
+    v.current_stage = "Retired".into();
+    let e = w.model_version(&v).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "current_stage \"Retired\" is not one of None, Staging, Production, Archived (§7.7)"
+        ),
+        "{e}"
+    );
+
+    // Every value the spec names is accepted.
+    let mut w = ArchiveWriter::new(Vec::new()).unwrap();
+    w.experiment(&exp("deleted")).unwrap();
+    for (i, status) in ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
+        .iter()
+        .enumerate()
+    {
+        let mut r = run(&format!("r{i}"), "1", None);
+        r.status = (*status).into();
+        r.lifecycle_stage = if i % 2 == 0 { "active" } else { "deleted" }.into();
+        w.begin_run(&r).unwrap();
+        w.end_unit().unwrap();
+    }
+    w.begin_registered_model(&RegisteredModel {
+        name: "m".into(),
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    for (i, stage) in ["None", "Staging", "Production", "Archived"]
+        .iter()
+        .enumerate()
+    {
+        let mut v = version(i as u64 + 1, "r1");
+        v.current_stage = (*stage).into();
+        w.model_version(&v).unwrap();
     }
     w.end_unit().unwrap();
     w.finish().unwrap();

@@ -638,6 +638,17 @@ fn recipes() -> Vec<Vector> {
         "run.json of run r2 under runs/r1",
         zst(&build_tar(&ms)),
     ));
+    let mut ms = edit(one_experiment(), &format!("{R1}/run.json"), |m| {
+        json_edit(m, |j| j["status"] = json!("PWNED"))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "unknown-run-status",
+        "7.3",
+        "status \"PWNED\" is not one of",
+        "a run whose status is not an MLflow run status",
+        zst(&build_tar(&ms)),
+    ));
     // Limits.
     let mut ms = one_experiment();
     let at = ms
