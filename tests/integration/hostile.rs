@@ -3,6 +3,7 @@
 
 use mlflow_archive::format::model::{Experiment, RegisteredModel};
 use mlflow_archive::format::{ArchiveWriter, Limits, ReaderBuilder};
+use mlflow_archive::legacy::tree::ZipTree;
 
 use crate::format_util::{run, version};
 use crate::util::cli;
@@ -283,4 +284,155 @@ fn names_beyond_what_a_seal_may_list_are_refused_early() {
     // Early: at the member that crosses the bound (the 277th: 1 MiB / 3,792 bytes), not at the
     // end of the stream.
     assert!(e.contains("(member runs/r1/artifacts/00000276/"), "{e}");
+}
+
+/// A zip written byte by byte: each body is stored once, after a local header of its own; each
+/// central directory entry `(name, body, claimed size, unix mode)` points at one of them (several
+/// may point at the same), deflated if its claimed size differs from the body's.
+fn raw_zip(bodies: &[&[u8]], entries: &[(&str, usize, u32, u32)]) -> Vec<u8> {
+    let crc = |b: &[u8]| crc32fast::hash(b);
+    let mut out = Vec::new();
+    let mut offsets = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        offsets.push(out.len() as u32);
+        let name = format!("body{i}");
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        out.extend([20u16, 0, 0, 0, 0].iter().flat_map(|v| v.to_le_bytes()));
+        for v in [crc(body), body.len() as u32, body.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend([name.len() as u16, 0].iter().flat_map(|v| v.to_le_bytes()));
+        out.extend(name.as_bytes());
+        out.extend(*body);
+    }
+    let cd_start = out.len() as u32;
+    for (name, body, size, mode) in entries {
+        let data = bodies[*body];
+        let method: u16 = if *size as usize == data.len() { 0 } else { 8 };
+        out.extend(0x0201_4b50u32.to_le_bytes());
+        out.extend(
+            [(3 << 8) | 20u16, 20, 0, method, 0, 0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+        for v in [crc(data), data.len() as u32, *size] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(
+            [name.len() as u16, 0, 0, 0, 0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+        for v in [mode << 16, offsets[*body]] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(name.as_bytes());
+    }
+    let cd_len = out.len() as u32 - cd_start;
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    let n = entries.len() as u16;
+    out.extend([0u16, 0, n, n].iter().flat_map(|v| v.to_le_bytes()));
+    out.extend(cd_len.to_le_bytes());
+    out.extend(cd_start.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
+/// Opens a zip: `Err` with the message if refused.
+fn open_zip(bytes: &[u8]) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.zip");
+    std::fs::write(&path, bytes).unwrap();
+    ZipTree::open(&path).map(drop).map_err(|e| e.to_string())
+}
+
+const FILE: u32 = 0o100_644;
+
+/// Item 7: 170 central-directory entries of 60 MiB each pointing at one compressed body made an
+/// 82 KB zip read as 10 GiB: each entry was under the per-entry bomb check's 64 MiB. Entries whose
+/// data overlap are refused, and the ratio is also checked over the whole zip.
+#[test]
+fn a_zip_bomb_of_overlapping_or_many_small_entries_is_refused() {
+    let body: &[u8] = &[0x03, 0x00]; // (a deflate stream; never read: refused on opening)
+    let honest = raw_zip(
+        &[b"{}", b"hello"],
+        &[("run.json", 0, 2, FILE), ("artifacts/a.txt", 1, 5, FILE)],
+    );
+    open_zip(&honest).unwrap();
+
+    let names: Vec<String> = (0..170).map(|i| format!("artifacts/{i:03}.bin")).collect();
+    let overlapping: Vec<(&str, usize, u32, u32)> = names
+        .iter()
+        .map(|n| (n.as_str(), 0, 60 << 20, FILE))
+        .collect();
+    let e = open_zip(&raw_zip(&[body], &overlapping)).unwrap_err();
+    assert!(
+        e.contains("entries \"artifacts/000.bin\" and \"artifacts/001.bin\" share compressed data"),
+        "{e}"
+    );
+    // Two names for one stored body: the same.
+    let e = open_zip(&raw_zip(&[b"x"], &[("a", 0, 1, FILE), ("b", 0, 1, FILE)])).unwrap_err();
+    assert!(e.contains("share compressed data"), "{e}");
+
+    // Three bodies of their own, each claiming 30 MiB (under 64 MiB each), 90 MiB from a zip of
+    // a few hundred bytes.
+    let e = open_zip(&raw_zip(
+        &[body, body, body],
+        &[
+            ("a.bin", 0, 30 << 20, FILE),
+            ("b.bin", 1, 30 << 20, FILE),
+            ("c.bin", 2, 30 << 20, FILE),
+        ],
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("its entries claim 94371840 bytes from a zip of"),
+        "{e}"
+    );
+    assert!(e.contains("a zip bomb?"), "{e}");
+}
+
+/// Item 13: a zip entry that is a symbolic link (its unix mode says so) was read as a plain file
+/// holding the link's target; it is refused, as links are in directory trees. So are devices,
+/// FIFOs and sockets.
+#[test]
+fn a_zip_entry_that_is_a_link_or_a_device_is_refused() {
+    for (mode, want) in [
+        (
+            0o120_777,
+            "entry \"artifacts/passwd\": a symbolic link (refused",
+        ),
+        (
+            0o010_644,
+            "entry \"artifacts/passwd\": neither a regular file nor a directory",
+        ),
+        (0o020_644, "neither a regular file nor a directory"),
+        (0o040_755, "neither a regular file nor a directory"),
+    ] {
+        let zip = raw_zip(
+            &[b"{}", b"/etc/passwd"],
+            &[("run.json", 0, 2, FILE), ("artifacts/passwd", 1, 11, mode)],
+        );
+        let e = open_zip(&zip).unwrap_err();
+        assert!(e.contains(want), "{mode:o}: {e}");
+    }
+    // Through the command line: one line, exit 1, the entry named.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("link.zip");
+    let zip = raw_zip(
+        &[b"{}", b"/etc/passwd"],
+        &[
+            ("run.json", 0, 2, FILE),
+            ("artifacts/passwd", 1, 11, 0o120_777),
+        ],
+    );
+    std::fs::write(&path, zip).unwrap();
+    let out = cli().arg("inspect").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("artifacts/passwd\": a symbolic link"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
