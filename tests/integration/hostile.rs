@@ -1,12 +1,17 @@
 //! Regression tests of issue 12 (an adversarial pass: crafted archives, trees and zips, CLI misuse,
 //! full disks, credentials). Crafted inputs are generated here, never committed as blobs.
 
-use mlflow_archive::format::model::{Experiment, RegisteredModel};
-use mlflow_archive::format::{ArchiveWriter, Limits, ReaderBuilder};
+use std::path::Path;
+
+use mlflow_archive::format::model::{Experiment, RegisteredModel, Source};
+use mlflow_archive::format::{ArchiveWriter, Limits, ReaderBuilder, WriterBuilder};
 use mlflow_archive::legacy::tree::ZipTree;
+use mlflow_archive::mlflow::ArtifactRoot;
 
 use crate::format_util::{run, version};
-use crate::util::cli;
+use crate::live_pair;
+use crate::util::proxy::{Fault, FaultProxy};
+use crate::util::{cli, client, experiment_with_run, output};
 
 /// Item 5: a tracking URI without a scheme (`user:SECRET@host`, `//user:SECRET@host`), given as
 /// an option or in `MLFLOW_TRACKING_URI`, was echoed with its password.
@@ -435,4 +440,444 @@ fn a_zip_entry_that_is_a_link_or_a_device_is_refused() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("mlflow-archive")
+}
+
+/// `size` bytes that do not compress (xorshift64).
+fn noise(size: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// An archive of one experiment whose run has an artifact of `size` bytes that do not compress.
+fn archive_with_artifact(size: usize) -> Vec<u8> {
+    let mut w = WriterBuilder::new()
+        .level(1)
+        .source(Source {
+            tracking_uri: None,
+            scope: Some("experiment".into()),
+        })
+        .build(Vec::new())
+        .unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: "e".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    w.begin_run(&run("r1", "1", None)).unwrap();
+    let body = noise(size);
+    w.artifact("big.bin", body.len() as u64, &body[..]).unwrap();
+    w.end_unit().unwrap();
+    w.finish().unwrap().0
+}
+
+/// What is in `dir`, by name.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Item 11: a symbolic link already at `OUT.partial` was followed and its target overwritten.
+/// Whatever is at the partial name is removed without being followed, and the output is created
+/// exclusively: for an archive, a zip and a directory.
+#[test]
+fn a_symlink_at_the_partial_name_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let archive = d.join("in.mlar");
+    std::fs::write(&archive, archive_with_artifact(1000)).unwrap();
+    let victim = d.join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let victim_dir = d.join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let tree =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/v2/run");
+    for (input, output, link_to) in [
+        (&tree, "out.mlar", &victim),
+        (&archive, "out.zip", &victim),
+        (&archive, "out", &victim_dir),
+        (&archive, "out2", &victim),
+    ] {
+        let partial = d.join(format!("{output}.partial"));
+        std::os::unix::fs::symlink(link_to, &partial).unwrap();
+        let out = cli()
+            .arg("convert")
+            .arg(input)
+            .arg(d.join(output))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{output}");
+        assert!(
+            listing(&victim_dir).is_empty(),
+            "{output}: wrote into the link's target"
+        );
+        assert!(out.status.success(), "{output}: {stderr}");
+        assert!(
+            std::fs::symlink_metadata(&partial).is_err(),
+            "{output}: partial left"
+        );
+        let written = std::fs::symlink_metadata(d.join(output)).unwrap();
+        assert!(!written.file_type().is_symlink(), "{output}");
+    }
+}
+
+/// Item 12: `-o` naming an existing directory `x.mlar` said "no archive was written" but left
+/// `x.mlar.partial`; and a failure part-way leaves nothing either.
+#[test]
+fn failures_leave_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/v2/run");
+    std::fs::create_dir(d.join("x.mlar")).unwrap();
+    let out = cli()
+        .arg("convert")
+        .arg(&tree)
+        .arg(d.join("x.mlar"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("x.mlar: a directory, not an archive file"),
+        "{stderr}"
+    );
+    assert_eq!(listing(d), ["x.mlar"]);
+
+    // An archive cut in the middle of its artifact: every kind of output fails, and is removed.
+    let bytes = archive_with_artifact(200_000);
+    let cut = d.join("cut.mlar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    for output in ["out", "out.zip"] {
+        let out = cli()
+            .arg("convert")
+            .arg(&cut)
+            .arg(d.join(output))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(listing(d), ["cut.mlar", "x.mlar"]);
+}
+
+/// Item 12: SIGINT left an empty `X.mlar.partial` (exit 130). The interrupted command removes its
+/// partial output and exits 130 (SIGTERM: 143). Here `convert` reads an archive from a pipe that
+/// stops in the middle of an artifact, so it is interrupted while writing.
+#[test]
+fn an_interrupted_command_removes_its_partial_output() {
+    let bytes = archive_with_artifact(1 << 20);
+    for (output, signal, code) in [
+        ("out", "INT", 130),
+        ("out.zip", "INT", 130),
+        ("out2", "TERM", 143),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(bin())
+            .args(["convert", "-"])
+            .arg(dir.path().join(output))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, &bytes[..bytes.len() / 2]).unwrap();
+        let partial = dir.path().join(format!("{output}.partial"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !partial.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{output}: no partial output"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{output}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(
+            listing(dir.path()).is_empty(),
+            "{output}: {:?}",
+            listing(dir.path())
+        );
+    }
+}
+
+/// A directory where writing fails after 2 MiB: a tmpfs of 2 MiB mounted for the test (the tests
+/// run as root: "No space left on device"), or, where mounting is not allowed, any directory,
+/// with the commands run under a file size limit of 2 MiB at most (`ulimit -f`, SIGXFSZ ignored:
+/// "File too large").
+struct SmallDisk {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new() -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("no tmpfs (mount refused): a file size limit stands in for a full disk");
+        }
+        SmallDisk { dir, mounted }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary with `args`, run so that its writes fail after 2 MiB.
+    fn command(&self, args: &[&std::ffi::OsStr]) -> std::process::Command {
+        let mut c = if self.mounted {
+            std::process::Command::new(bin())
+        } else {
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", "ulimit -f 2048 && trap '' XFSZ && exec \"$0\" \"$@\""])
+                .arg(bin());
+            c
+        };
+        c.args(args);
+        for v in ["MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"] {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    /// Runs the command; checks that it failed with one line naming the cause, and left nothing.
+    fn assert_fails_whole(&self, args: &[&std::ffi::OsStr]) {
+        let out = self.command(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let cause = if self.mounted {
+            "No space left on device"
+        } else {
+            "File too large"
+        };
+        assert!(stderr.contains(cause), "{args:?}: {stderr}");
+        assert!(stderr.contains("writing "), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            listing(self.path()).is_empty(),
+            "{:?}",
+            listing(self.path())
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// Item 2, offline: `convert` into a full disk, to every kind of output, fails with the cause
+/// (one line: no `ZipWriter::drop` line from the zip library) and leaves nothing.
+#[test]
+fn convert_into_a_full_disk_fails_and_leaves_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    let archive = src.path().join("big.mlar");
+    std::fs::write(&archive, archive_with_artifact(5 << 20)).unwrap();
+    let disk = SmallDisk::new();
+    for output in ["out", "out.zip", "out.mlar"] {
+        let input = if output.ends_with(".mlar") {
+            // (archive to archive is refused: write it from the archive's tree)
+            let tree = src.path().join("tree");
+            if !tree.exists() {
+                let ok = cli()
+                    .arg("convert")
+                    .arg(&archive)
+                    .arg(&tree)
+                    .output()
+                    .unwrap();
+                assert!(ok.status.success());
+            }
+            tree
+        } else {
+            archive.clone()
+        };
+        let target = disk.path().join(output);
+        disk.assert_fails_whole(&["convert".as_ref(), input.as_os_str(), target.as_os_str()]);
+    }
+}
+
+/// Item 2: `export-* -o DIR` and `-o X.zip` exited 0 when the disk filled, leaving only
+/// `DIR.partial/` (and a `ZipWriter::drop … StorageFull` line): the tree writer's failure reached
+/// the archive writer as a closed in-process pipe, which the broken-pipe rule took for a reader of
+/// standard output going away. Now the tree's error is the command's, and nothing is left.
+#[tokio::test]
+async fn export_into_a_full_disk_fails_and_leaves_nothing() {
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let run = experiment_with_run(&c, "full-disk").await;
+    let root = ArtifactRoot::parse(&run.info.artifact_uri).unwrap();
+    let body = noise(5 << 20);
+    c.upload_artifact_bytes(&root, "big.bin", bytes::Bytes::from(body))
+        .await
+        .unwrap();
+    let uri = pair.src.uri.clone();
+    let exp = run.info.experiment_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let disk = SmallDisk::new();
+        for output in ["out", "out.zip", "out.mlar"] {
+            let target = disk.path().join(output);
+            let args: [&std::ffi::OsStr; 7] = [
+                "export-experiment".as_ref(),
+                "--src-uri".as_ref(),
+                uri.as_ref(),
+                "--experiment".as_ref(),
+                exp.as_ref(),
+                "-o".as_ref(),
+                target.as_os_str(),
+            ];
+            disk.assert_fails_whole(&args);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Item 13: `export -o - >&-` (standard output closed) reported "exported … bytes" and exited 0:
+/// the Rust runtime puts /dev/null in place of a closed standard output, so every write
+/// "succeeded". A closed standard output is refused; a redirection to /dev/null is not.
+#[test]
+fn writing_to_a_closed_standard_output_fails() {
+    let tree =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/v2/run");
+    for (redirect, code) in [(">&-", 1), ("> /dev/null", 0)] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+            .arg(bin())
+            .arg("convert")
+            .arg(&tree)
+            .arg("-")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{redirect}: {stderr}");
+        if code == 1 {
+            assert!(stderr.contains("standard output is closed"), "{stderr}");
+            assert!(!stderr.contains("converted"), "{stderr}");
+        }
+    }
+}
+
+/// Item 13: an export against an address that answers HTML 404 pages (not an MLflow server) said
+/// `experiment "x" not found`: a 404 without MLflow's error body counted as "no such object".
+#[tokio::test]
+async fn an_export_from_a_server_that_is_not_mlflow_says_so() {
+    let proxy = FaultProxy::start("http://127.0.0.1:9").await;
+    proxy.route(
+        "/",
+        Fault::Reply(
+            404,
+            "text/html",
+            "<!doctype html><html><body>Not Found</body></html>",
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--experiment",
+        "x",
+        "--src-uri",
+        &proxy.uri,
+        "-o",
+    ])
+    .arg(dir.path().join("x.mlar"));
+    let out = output(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not serve the MLflow REST API"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not found on"), "{stderr}");
+    assert!(listing(dir.path()).is_empty());
+}
+
+/// Item 12: SIGINT during an export left an empty `X.mlar.partial`. Here the server knows the
+/// experiment, then never answers: the export waits with its partial archive open.
+#[tokio::test]
+async fn an_interrupted_export_removes_its_partial_archive() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = FaultProxy::start(&format!("http://{}", silent.local_addr().unwrap())).await;
+    proxy.route(
+        "/api/2.0/mlflow/experiments/get-by-name",
+        Fault::Reply(
+            200,
+            "application/json",
+            r#"{"experiment": {"experiment_id": "1", "name": "x", "lifecycle_stage": "active"}}"#,
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.mlar");
+    let uri = proxy.uri.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(bin())
+            .args([
+                "export-experiment",
+                "--experiment",
+                "x",
+                "--src-uri",
+                &uri,
+                "-o",
+            ])
+            .arg(&target)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let partial = target.with_extension("mlar.partial");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !partial.exists() {
+            assert!(std::time::Instant::now() < deadline, "no partial archive");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    drop(silent);
 }
