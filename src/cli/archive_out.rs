@@ -83,7 +83,10 @@ pub fn print_dropped(dropped: &[String], quiet: bool) {
         return;
     }
     for d in dropped {
-        eprintln!("dropped (the classic layout cannot hold it): {d}");
+        eprintln!(
+            "dropped (the classic layout cannot hold it): {}",
+            crate::cli::output::clean(d)
+        );
     }
 }
 

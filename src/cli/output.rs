@@ -227,7 +227,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes on one line, each cause once.
+/// The error and its causes on one line, each cause once, [`clean`].
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in e.chain() {
@@ -236,7 +236,29 @@ pub fn one_line(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ").replace('\n', " ")
+    clean(&parts.join(": ").replace('\n', " ")).into_owned()
+}
+
+/// `text` as it may reach a terminal: control characters (ESC, NUL, newlines, DEL, C1) and the
+/// characters that reorder text (bidirectional overrides) escaped as `\u{1b}`. Names of members,
+/// paths, models and aliases come from the input, and an archive may hold any of them.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Reports an import's (or copy's) outcome and gives the exit code: on success the report; on
@@ -349,7 +371,7 @@ pub fn notebook_notes(opts: &mlflow_archive::transfer::export::ExportOptions, qu
     let runs = log.runs.load(Ordering::Relaxed);
     let failures = log.failures.lock().unwrap_or_else(|p| p.into_inner());
     for f in failures.iter() {
-        eprintln!("warning: {f}");
+        eprintln!("warning: {}", clean(f));
     }
     if quiet {
         return;

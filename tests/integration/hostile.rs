@@ -881,3 +881,117 @@ async fn an_interrupted_export_removes_its_partial_archive() {
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
     drop(silent);
 }
+
+/// Item 13: member names (and other names from the input) reached the terminal raw: ESC and NUL
+/// could rewrite what it shows. Every line that shows them escapes control characters and
+/// bidirectional overrides (`\u{1b}`).
+#[test]
+fn names_from_the_input_never_reach_the_terminal_raw() {
+    let raw = |bytes: &[u8]| {
+        bytes.iter().any(|b| *b == 0x1b || *b == 0)
+            || String::from_utf8_lossy(bytes).contains('\u{202e}')
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A member whose name holds ESC and a right-to-left override (refused, and named).
+    let mut tar_bytes = Vec::new();
+    {
+        let enc = zstd::stream::write::Encoder::new(&mut tar_bytes, 1).unwrap();
+        let mut tar = tar::Builder::new(enc);
+        let mut add = |name: &str, body: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(body.len() as u64);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, name, body).unwrap();
+        };
+        let header =
+            serde_json::json!({"format": "mlflow-archive", "version": "1.0", "generator": "test"});
+        add("mlflow-archive.json", header.to_string().as_bytes());
+        add(
+            "runs/r1/run.json",
+            &serde_json::to_vec(&run("r1", "1", None)).unwrap(),
+        );
+        add("runs/r1/artifacts/\u{1b}[2J\u{202e}evil", b"x");
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let bad_name = d.join("bad-name.mlar");
+    std::fs::write(&bad_name, &tar_bytes).unwrap();
+    // A sound archive whose generator and registered model alias hold ESC and NUL.
+    let mut w = WriterBuilder::new()
+        .generator("x\u{1b}]0;pwned\u{7}")
+        .build(Vec::new())
+        .unwrap();
+    w.begin_registered_model(&RegisteredModel {
+        name: "m\u{1b}[31m".into(),
+        aliases: vec![mlflow_archive::format::model::Alias {
+            alias: "\u{1b}[2J\u{0}".into(),
+            version: 1,
+        }],
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    w.model_version(&version(1, "r1")).unwrap();
+    w.end_unit().unwrap();
+    let sound = d.join("sound.mlar");
+    std::fs::write(&sound, w.finish().unwrap().0).unwrap();
+    // A tree of the Python tool with a symbolic link named with ESC among its artifacts.
+    let tree = d.join("tree");
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/v2/run");
+    std::fs::create_dir_all(tree.join("artifacts")).unwrap();
+    std::fs::copy(fixture.join("run.json"), tree.join("run.json")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", tree.join("artifacts/\u{1b}[31mevil")).unwrap();
+
+    for (args, code, want) in [
+        (
+            vec!["verify".as_ref(), bad_name.as_os_str()],
+            1,
+            "artifacts/\\u{1b}[2J\\u{202e}evil",
+        ),
+        (
+            vec!["inspect".as_ref(), bad_name.as_os_str()],
+            1,
+            "\\u{1b}[2J",
+        ),
+        (
+            vec!["verify".as_ref(), sound.as_os_str()],
+            0,
+            "x\\u{1b}]0;pwned\\u{7}",
+        ),
+        (
+            vec!["inspect".as_ref(), sound.as_os_str()],
+            0,
+            "aliases \\u{1b}[2J\\u{0}",
+        ),
+        (
+            vec!["inspect".as_ref(), tree.as_os_str()],
+            1,
+            "\\u{1b}[31mevil",
+        ),
+        (
+            vec![
+                "convert".as_ref(),
+                tree.as_os_str(),
+                d.join("t.mlar").as_os_str(),
+            ],
+            1,
+            "\\u{1b}[31mevil",
+        ),
+    ] {
+        let out = cli().args(&args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            !raw(&out.stdout) && !raw(&out.stderr),
+            "{args:?}: {stdout:?} {stderr:?}"
+        );
+        assert!(
+            stdout.contains(want) || stderr.contains(want),
+            "{args:?}: {stdout} {stderr}"
+        );
+    }
+}
