@@ -178,9 +178,10 @@ pub struct ApiError {
 
 impl ApiError {
     /// True when the server says the object does not exist.
+    /// Only MLflow's own answer counts: a 404 without an MLflow error body (an HTML page, a
+    /// proxy's text) says the address is not the MLflow API, not that the object is absent.
     pub fn is_not_found(&self) -> bool {
         self.error_code == "RESOURCE_DOES_NOT_EXIST"
-            || (self.error_code.is_empty() && self.status == 404)
     }
 
     /// True when the server says the object exists already.

@@ -1,15 +1,24 @@
 //! Writing an export to `-` or a `.mlar` file that appears under its name only when complete.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use mlflow_archive::format::{WriteSummary, WriterBuilder};
 use mlflow_archive::transfer::archive_sink::ArchiveSink;
 
+use crate::cli::output::stdout_sink;
+use crate::cli::partial::Partial;
+
 /// Checks that `output` is `-`, a path ending in `.mlar`, or a new (or empty) directory for the
 /// Python tool's layout.
 pub fn check_output(output: &Path) -> anyhow::Result<()> {
+    if output.as_os_str() != "-" && !is_tree(output) && output.is_dir() {
+        anyhow::bail!(
+            "output {}: a directory, not an archive file; give a new path ending in .mlar",
+            output.display()
+        );
+    }
     if is_zip(output) {
         if output.is_dir() {
             anyhow::bail!("output {}: a directory, not a zip file", output.display());
@@ -37,13 +46,6 @@ pub fn is_zip(output: &Path) -> bool {
 /// archive.
 pub fn is_tree(output: &Path) -> bool {
     output.as_os_str() != "-" && output.extension().is_none_or(|e| e != "mlar")
-}
-
-/// `path` with `.partial` appended to its last part.
-fn partial_of(output: &Path) -> PathBuf {
-    let mut p = output.as_os_str().to_owned();
-    p.push(".partial");
-    PathBuf::from(p)
 }
 
 /// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
@@ -81,7 +83,10 @@ pub fn print_dropped(dropped: &[String], quiet: bool) {
         return;
     }
     for d in dropped {
-        eprintln!("dropped (the classic layout cannot hold it): {d}");
+        eprintln!(
+            "dropped (the classic layout cannot hold it): {}",
+            crate::cli::output::clean(d)
+        );
     }
 }
 
@@ -93,14 +98,14 @@ async fn write_tree_output(
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
     use mlflow_archive::legacy::v2_write::Shape;
-    let partial = partial_of(output);
     let zip = is_zip(output);
-    if partial.is_dir() {
-        std::fs::remove_dir_all(&partial)
-            .with_context(|| format!("removing the leftover {}", partial.display()))?;
-    }
+    let partial = if zip {
+        Partial::prepare(output)?
+    } else {
+        Partial::dir(output)?
+    };
     let (reader, writer) = std::io::pipe().context("creating a pipe")?;
-    let target = partial.clone();
+    let target = partial.path().to_path_buf();
     let flags_for_thread = flags.clone();
     let tree = std::thread::spawn(move || -> mlflow_archive::Result<Vec<String>> {
         let mut r = mlflow_archive::format::ArchiveReader::new(std::io::BufReader::with_capacity(
@@ -128,26 +133,35 @@ async fn write_tree_output(
         .await
         .map_err(|e| anyhow::anyhow!("the tree writer failed: {e}"))?
         .map_err(|_| anyhow::anyhow!("the tree writer panicked"))?;
-    let summary = result?;
-    let dropped = match written {
-        Ok(d) => d,
-        Err(e) => {
-            if zip {
-                let _ = std::fs::remove_file(&partial);
-            } else {
-                let _ = std::fs::remove_dir_all(&partial);
-            }
-            return Err(anyhow::Error::from(e).context(format!("writing {}", output.display())));
-        }
+    // Either end may fail first. When the tree writer fails (a full disk), the archive's writer
+    // sees only the pipe between them close: the tree's error is the cause. When the export fails
+    // (the server), the tree writer sees only a truncated archive: the export's error is.
+    let writing = |e: mlflow_archive::Error| {
+        anyhow::Error::from(e).context(format!("writing {}", output.display()))
     };
+    let (summary, dropped) = match (result, written) {
+        (Ok(summary), Ok(dropped)) => (summary, dropped),
+        (Ok(_), Err(tree)) => return Err(writing(tree)),
+        (Err(e), Err(tree)) if is_pipe_closed(&e) => return Err(writing(tree)),
+        (Err(e), _) => return Err(e.into()),
+    };
+    partial.commit(output)?;
     print_dropped(&dropped, global.quiet);
-    if !zip && output.exists() {
-        std::fs::remove_dir(output)
-            .with_context(|| format!("replacing the empty {}", output.display()))?;
-    }
-    std::fs::rename(&partial, output)
-        .with_context(|| format!("renaming {} to {}", partial.display(), output.display()))?;
     Ok(summary)
+}
+
+/// Whether `e` is the in-process pipe closing under the archive writer (its reader failed).
+fn is_pipe_closed(e: &mlflow_archive::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Runs `fill` against an archive written to `output`, finishing it only if `fill` succeeded.
@@ -162,17 +176,12 @@ pub async fn write_archive(
     if is_tree(output) {
         return write_tree_output(output, builder, global, flags, fill).await;
     }
-    let to_stdout = output.as_os_str() == "-";
-    let partial = partial_of(output);
-    let out: Box<dyn Write + Send> = if to_stdout {
-        Box::new(std::io::BufWriter::with_capacity(
-            256 << 10,
-            std::io::stdout(),
-        ))
+    let (out, partial): (Box<dyn Write + Send>, _) = if output.as_os_str() == "-" {
+        (Box::new(stdout_sink()?), None)
     } else {
-        let f = std::fs::File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        Box::new(std::io::BufWriter::with_capacity(256 << 10, f))
+        let (partial, f) = Partial::file(output)?;
+        let out = std::io::BufWriter::with_capacity(256 << 10, f);
+        (Box::new(out), Some(partial))
     };
     let line = crate::cli::progress::ProgressLine::start(global, "exporting");
     let mut sink = ArchiveSink::start(out, builder);
@@ -185,22 +194,11 @@ pub async fn write_archive(
         }
     };
     drop(line);
-    match result {
-        Ok(summary) => {
-            if !to_stdout {
-                std::fs::rename(&partial, output).with_context(|| {
-                    format!("renaming {} to {}", partial.display(), output.display())
-                })?;
-            }
-            Ok(summary)
-        }
-        Err(e) => {
-            if !to_stdout {
-                let _ = std::fs::remove_file(&partial);
-            }
-            Err(e.into())
-        }
+    let summary = result?;
+    if let Some(partial) = partial {
+        partial.commit(output)?;
     }
+    Ok(summary)
 }
 
 /// Copies archive bytes to `output` (`-` or a `.mlar` path that appears only when complete);
@@ -208,31 +206,35 @@ pub async fn write_archive(
 pub fn copy_to_output(input: &mut dyn std::io::Read, output: &Path) -> anyhow::Result<u64> {
     check_output(output)?;
     if output.as_os_str() == "-" {
-        let mut out = std::io::BufWriter::with_capacity(256 << 10, std::io::stdout());
-        let n = std::io::copy(input, &mut out)?;
-        out.flush()?;
+        let mut out = stdout_sink()?;
+        let n = copy(input, &mut out, "standard output")?;
+        out.flush().context("writing standard output")?;
         return Ok(n);
     }
-    let partial = partial_of(output);
-    let result = (|| {
-        let f = std::fs::File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut out = std::io::BufWriter::with_capacity(256 << 10, f);
-        let n = std::io::copy(input, &mut out)?;
-        out.flush()?;
-        anyhow::Ok(n)
-    })();
-    match result {
-        Ok(n) => {
-            std::fs::rename(&partial, output).with_context(|| {
-                format!("renaming {} to {}", partial.display(), output.display())
-            })?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
+    let (partial, f) = Partial::file(output)?;
+    let name = partial.path().display().to_string();
+    let mut out = std::io::BufWriter::with_capacity(256 << 10, f);
+    let n = copy(input, &mut out, &name)?;
+    out.flush().with_context(|| format!("writing {name}"))?;
+    drop(out);
+    partial.commit(output)?;
+    Ok(n)
+}
+
+/// `std::io::copy`, with an error that says which side failed.
+fn copy(input: &mut dyn std::io::Read, out: &mut impl Write, name: &str) -> anyhow::Result<u64> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut n = 0u64;
+    loop {
+        let got = match input.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::from(e).context("reading the input")),
+        };
+        out.write_all(&buf[..got])
+            .with_context(|| format!("writing {name}"))?;
+        n += got as u64;
     }
 }
 

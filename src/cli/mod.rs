@@ -4,6 +4,7 @@ mod archive_out;
 mod args;
 mod cmd;
 mod output;
+mod partial;
 mod progress;
 
 use std::process::ExitCode;
@@ -110,6 +111,17 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Interrupted (Ctrl-C, a scheduler's kill): partial outputs are removed, then exit 130 / 143.
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _context = runtime.enter();
+        if let (Ok(interrupt), Ok(terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            runtime.spawn(partial::on_signal(interrupt, terminate));
+        }
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::ListRegisteredModels(args) => {

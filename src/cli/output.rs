@@ -6,17 +6,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::cli::partial::Partial;
+
 /// An output that is either stdout (`-`) or a file that appears under its name only once it is
 /// complete (written as `NAME.partial`, renamed by [`Output::commit`]).
 pub enum Output {
     /// Standard output.
-    Stdout(BufWriter<io::Stdout>),
+    Stdout(BufWriter<StdoutSink>),
     /// A file being written.
     File {
         /// Buffered writer on the partial file.
         writer: BufWriter<File>,
-        /// The partial file.
-        partial: PathBuf,
+        /// The partial file (removed unless committed).
+        partial: Partial,
         /// The final name.
         path: PathBuf,
     },
@@ -26,13 +28,9 @@ impl Output {
     /// Opens `-` or a path.
     pub fn open(target: &Path) -> anyhow::Result<Self> {
         if target.as_os_str() == "-" {
-            return Ok(Output::Stdout(BufWriter::new(io::stdout())));
+            return Ok(Output::Stdout(stdout_sink()?));
         }
-        let mut partial = target.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let file = File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let (partial, file) = Partial::file(target)?;
         Ok(Output::File {
             writer: BufWriter::new(file),
             partial,
@@ -60,22 +58,83 @@ impl Output {
                 let file = writer
                     .into_inner()
                     .map_err(|e| e.into_error())
-                    .with_context(|| format!("writing {}", partial.display()))?;
+                    .with_context(|| format!("writing {}", partial.path().display()))?;
                 file.sync_all()
-                    .with_context(|| format!("writing {}", partial.display()))?;
-                std::fs::rename(&partial, &path).with_context(|| {
-                    format!("renaming {} to {}", partial.display(), path.display())
-                })
+                    .with_context(|| format!("writing {}", partial.path().display()))?;
+                drop(file);
+                partial.commit(&path)
             }
         }
     }
 
     /// Removes a partial file after a failure.
     pub fn abandon(self) {
-        if let Output::File { partial, .. } = self {
-            let _ = std::fs::remove_file(partial);
-        }
+        drop(self);
     }
+}
+
+/// Standard output as the destination of an archive or a document. Its write errors are marked
+/// as standard output's ([`StdoutClosed`]), so that only the reader of standard output going away
+/// counts as the quiet success of a broken pipe (not the pipe to a tree writer, or a socket).
+pub struct StdoutSink(io::Stdout);
+
+/// The cause of a broken pipe on standard output.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the reader of standard output went away (broken pipe)")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+fn mark(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        io::Error::new(io::ErrorKind::BrokenPipe, StdoutClosed)
+    } else {
+        e
+    }
+}
+
+impl Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(mark)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(mark)
+    }
+}
+
+/// Standard output, buffered, for an archive or a document; refused when standard output is
+/// closed (`>&-`), where everything written would be lost without an error.
+pub fn stdout_sink() -> anyhow::Result<BufWriter<StdoutSink>> {
+    if stdout_was_closed() {
+        anyhow::bail!(
+            "standard output is closed: nothing written to it would arrive; redirect it to a file or a pipe, or write to a file with -o"
+        );
+    }
+    Ok(BufWriter::with_capacity(
+        256 << 10,
+        StdoutSink(io::stdout()),
+    ))
+}
+
+/// Whether standard output was closed when the program started. The Rust runtime then opens
+/// /dev/null read-write in its place, so that writes "succeed" into nothing; a redirection to
+/// /dev/null (`> /dev/null`, a wish to discard) opens it write-only. Read from /proc (Linux);
+/// false where it cannot be told.
+pub fn stdout_was_closed() -> bool {
+    let is_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|t| t == Path::new("/dev/null"));
+    is_null
+        && std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+            info.lines()
+                .filter_map(|l| l.strip_prefix("flags:"))
+                .filter_map(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .any(|flags| flags & 0o3 == 0o2)
+        })
 }
 
 impl Write for Output {
@@ -152,19 +211,23 @@ pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
     )
 }
 
-/// True when the error comes from writing to a closed pipe (the reader went away: not our failure).
+/// True when the error comes from writing to standard output after its reader went away (`|
+/// head`: not our failure). A broken pipe anywhere else (to a tree writer, a socket) is a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let stdout_closed = |io: &io::Error| {
+        io.kind() == io::ErrorKind::BrokenPipe
+            && io.get_ref().is_some_and(|inner| inner.is::<StdoutClosed>())
+    };
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<io::Error>().is_some_and(stdout_closed)
             || matches!(
                 c.downcast_ref::<mlflow_archive::Error>(),
-                Some(mlflow_archive::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe
+                Some(mlflow_archive::Error::Io { source, .. }) if stdout_closed(source)
             )
     })
 }
 
-/// The error and its causes on one line, each cause once.
+/// The error and its causes on one line, each cause once, [`clean`].
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in e.chain() {
@@ -173,7 +236,29 @@ pub fn one_line(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ").replace('\n', " ")
+    clean(&parts.join(": ").replace('\n', " ")).into_owned()
+}
+
+/// `text` as it may reach a terminal: control characters (ESC, NUL, newlines, DEL, C1) and the
+/// characters that reorder text (bidirectional overrides) escaped as `\u{1b}`. Names of members,
+/// paths, models and aliases come from the input, and an archive may hold any of them.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Reports an import's (or copy's) outcome and gives the exit code: on success the report; on
@@ -286,7 +371,7 @@ pub fn notebook_notes(opts: &mlflow_archive::transfer::export::ExportOptions, qu
     let runs = log.runs.load(Ordering::Relaxed);
     let failures = log.failures.lock().unwrap_or_else(|p| p.into_inner());
     for f in failures.iter() {
-        eprintln!("warning: {f}");
+        eprintln!("warning: {}", clean(f));
     }
     if quiet {
         return;

@@ -7,7 +7,8 @@ pub struct Limits {
     pub max_json_bytes: u64,
     /// Largest artifact member, in bytes. Default 1 TiB.
     pub max_artifact_bytes: u64,
-    /// Most members in one unit. Default 1 000 000.
+    /// Most members in one unit. Default 1 000 000. (The names of a unit's members total at most
+    /// `max_json_bytes`: its seal lists them all.)
     pub max_unit_members: usize,
     /// Most members in the archive. Default 100 000 000.
     pub max_members: u64,

@@ -55,7 +55,7 @@ pub struct Source {
 }
 
 /// An experiment (§7.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Experiment {
     /// Its id on the source.
     pub experiment_id: String,
@@ -82,8 +82,46 @@ fn active() -> String {
     "active".into()
 }
 
+/// Empty, as a record without its optional fields reads (`lifecycle_stage` `active`).
+impl Default for Experiment {
+    fn default() -> Self {
+        Experiment {
+            experiment_id: String::new(),
+            name: String::new(),
+            artifact_location: String::new(),
+            lifecycle_stage: active(),
+            creation_time: None,
+            last_update_time: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// Empty, as a record without its optional fields reads (`lifecycle_stage` `active`); `status`
+/// is required and left empty, so a writer refuses it until it is set.
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            run_id: String::new(),
+            experiment_id: String::new(),
+            run_name: String::new(),
+            user_id: String::new(),
+            status: String::new(),
+            start_time: None,
+            end_time: None,
+            lifecycle_stage: active(),
+            artifact_uri: String::new(),
+            params: Vec::new(),
+            tags: Vec::new(),
+            dataset_inputs: Vec::new(),
+            model_inputs: Vec::new(),
+            model_outputs: Vec::new(),
+        }
+    }
+}
+
 /// A run (§7.3); its metric history and artifacts follow it in the same unit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
     /// Its id on the source.
     pub run_id: String,
@@ -345,7 +383,7 @@ pub struct Alias {
 }
 
 /// A model version (§7.7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelVersion {
     /// Its number.
     pub version: u64,
@@ -389,6 +427,27 @@ pub struct ModelVersion {
 
 fn stage_none() -> String {
     "None".into()
+}
+
+/// Empty, as a record without its optional fields reads (`current_stage` `None`).
+impl Default for ModelVersion {
+    fn default() -> Self {
+        ModelVersion {
+            version: 0,
+            description: String::new(),
+            current_stage: stage_none(),
+            source: String::new(),
+            run_id: String::new(),
+            model_id: String::new(),
+            run_link: String::new(),
+            status: String::new(),
+            status_message: String::new(),
+            user_id: String::new(),
+            creation_timestamp: None,
+            last_updated_timestamp: None,
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// The last member of a unit (§8.2): every other member of the unit, in order.

@@ -256,7 +256,7 @@ impl<R: Read> ArchiveReader<R> {
         r?;
         tarfmt::skip_padding(&mut self.input, &mut self.pos, p.size)
             .map_err(|e| self.tar_err(e))?;
-        let name = self.current.clone().unwrap_or_default();
+        let name = self.current.as_deref().unwrap_or_default();
         self.v.end(name, p.kind, p.size, Crc32(p.hasher.finalize()));
         Ok(())
     }
@@ -328,7 +328,7 @@ impl<R: Read> ArchiveReader<R> {
         let crc = Crc32::of(&bytes);
         let at = offset;
         if !matches!(member, Member::Trailer) {
-            self.v.end(name, Listed::of(&member), size, crc);
+            self.v.end(&name, Listed::of(&member), size, crc);
         }
         let bad_json =
             |me: &Self, e: serde_json::Error| me.fail(at, format!("malformed JSON: {e} (§7)"));

@@ -3,12 +3,14 @@
 //! No I/O: the fuzzers and property tests drive it directly.
 
 use std::collections::HashSet;
+use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
 
 use super::checksum::Crc32;
 use super::limits::Limits;
 use super::model::{
     Counts, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, SealEntry, Trailer,
+    RegisteredModel, Run, Seal, Trailer,
 };
 use super::path::{Member, Part, UnitId};
 use super::{FORMAT_MAJOR, FORMAT_MINOR};
@@ -20,13 +22,81 @@ enum Phase {
     Done,
 }
 
+/// What the validator keeps of a member of the open unit until its seal: not its name (names are
+/// up to 4096 bytes, and a unit may hold a million members) but a hash of it, so the memory a unit
+/// costs does not grow with the length of its names (§11).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    name: u128,
+    size: u64,
+    crc32: Crc32,
+}
+
 #[derive(Debug)]
 struct OpenUnit {
     id: UnitId,
-    entries: Vec<SealEntry>,
-    names: HashSet<String>,
+    /// `<prefix>/artifacts/`: where the unit's artifact members' names start.
+    artifacts: String,
+    /// Every member read so far but the seal, in order, as its seal must list it.
+    entries: Vec<Entry>,
+    /// The hashes of those members' names: duplicates (§6.3), files above an artifact (§6.3).
+    names: HashSet<u128>,
+    /// The bytes of those names: the seal lists them all, so they fit in a record (§11).
+    name_bytes: u64,
     next_chunk: u64,
     last_version: Option<u64>,
+}
+
+/// 128-bit hashes of member names: two SipHash-1-3 with keys chosen at random for each validator,
+/// so that no archive can be made to collide. A collision could only make the validator refuse a
+/// valid archive (as a duplicate, or a file above an artifact) or take a seal's listing of one
+/// name for another name with the same size and CRC; at 128 bits neither happens by chance.
+#[derive(Debug, Clone, Default)]
+struct NameKeys(RandomState, RandomState);
+
+#[derive(Clone)]
+struct NameHasher(DefaultHasher, DefaultHasher);
+
+impl NameKeys {
+    fn hasher(&self) -> NameHasher {
+        NameHasher(self.0.build_hasher(), self.1.build_hasher())
+    }
+
+    fn hash(&self, name: &str) -> u128 {
+        let mut h = self.hasher();
+        h.write(name);
+        h.finish()
+    }
+
+    /// The first directory of the artifact member `name` (a name below `root`, its unit's
+    /// `<prefix>/artifacts/`) that is also the name of a member in `names`, if any. One pass over
+    /// the name: the hash of each directory is the hash of the name so far.
+    fn file_above<'a>(&self, name: &'a str, root: &str, names: &HashSet<u128>) -> Option<&'a str> {
+        let rel = name.strip_prefix(root)?;
+        let mut h = self.hasher();
+        let mut done = 0;
+        for (i, _) in rel.match_indices('/') {
+            let dir = &name[..root.len() + i];
+            h.write(&dir[done..]);
+            done = dir.len();
+            if names.contains(&h.clone().finish()) {
+                return Some(dir);
+            }
+        }
+        None
+    }
+}
+
+impl NameHasher {
+    /// Feeds bytes: feeding a name in pieces gives the hash of the whole name.
+    fn write(&mut self, piece: &str) {
+        self.0.write(piece.as_bytes());
+        self.1.write(piece.as_bytes());
+    }
+
+    fn finish(&self) -> u128 {
+        (u128::from(self.0.finish()) << 64) | u128::from(self.1.finish())
+    }
 }
 
 /// The rules' state: what has been seen so far.
@@ -34,6 +104,7 @@ struct OpenUnit {
 pub struct Validator {
     limits: Limits,
     phase: Phase,
+    keys: NameKeys,
     open: Option<OpenUnit>,
     units_seen: HashSet<UnitId>,
     next_model: u64,
@@ -93,6 +164,7 @@ impl Validator {
         Validator {
             limits,
             phase: Phase::Start,
+            keys: NameKeys::default(),
             open: None,
             units_seen: HashSet::new(),
             next_model: 0,
@@ -114,14 +186,6 @@ impl Validator {
     /// The unit being read, if any (for error messages).
     pub fn open_unit(&self) -> Option<&UnitId> {
         self.open.as_ref().map(|u| &u.id)
-    }
-
-    /// The members of the open unit read so far, as its seal must list them.
-    pub fn open_entries(&self) -> &[SealEntry] {
-        self.open
-            .as_ref()
-            .map(|u| u.entries.as_slice())
-            .unwrap_or(&[])
     }
 
     /// The counts so far.
@@ -195,8 +259,23 @@ impl Validator {
                         if matches!(part, Part::Record) {
                             return Err(format!("a second record for {id} (§8.2)"));
                         }
-                        if !u.names.insert(name.to_string()) {
+                        if matches!(part, Part::Seal) {
+                            return Ok(());
+                        }
+                        if !u.names.insert(self.keys.hash(name)) {
                             return Err(format!("duplicate member {name:?} (§6)"));
+                        }
+                        if let Part::Artifact(rel) = part
+                            && let Some(file) = self.keys.file_above(name, &u.artifacts, &u.names)
+                        {
+                            return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+                        }
+                        u.name_bytes += name.len() as u64;
+                        if u.name_bytes > self.limits.max_json_bytes {
+                            return Err(format!(
+                                "the names of {id}'s members exceed {} bytes, more than its seal may list (§11)",
+                                self.limits.max_json_bytes
+                            ));
                         }
                         if u.entries.len() >= self.limits.max_unit_members {
                             return Err(format!(
@@ -237,11 +316,13 @@ impl Validator {
                             ));
                         }
                         let mut names = HashSet::new();
-                        names.insert(name.to_string());
+                        names.insert(self.keys.hash(name));
                         self.open = Some(OpenUnit {
                             id: id.clone(),
+                            artifacts: format!("{}/artifacts/", id.prefix()),
                             entries: Vec::new(),
                             names,
+                            name_bytes: name.len() as u64,
                             next_chunk: 0,
                             last_version: None,
                         });
@@ -254,7 +335,7 @@ impl Validator {
 
     /// Records a member whose bytes were all read (or written): its CRC joins the open unit's list.
     /// The header, seals and the trailer are not listed in a seal.
-    pub fn end(&mut self, name: String, kind: Listed, size: u64, crc: Crc32) {
+    pub fn end(&mut self, name: &str, kind: Listed, size: u64, crc: Crc32) {
         if kind != Listed::Trailer {
             self.members += 1;
         }
@@ -265,8 +346,8 @@ impl Validator {
         if matches!(kind, Listed::Member | Listed::Artifact)
             && let Some(u) = &mut self.open
         {
-            u.entries.push(SealEntry {
-                path: name,
+            u.entries.push(Entry {
+                name: self.keys.hash(name),
                 size,
                 crc32: crc,
             });
@@ -315,6 +396,13 @@ impl Validator {
                 e.experiment_id
             ));
         }
+        one_of(
+            "experiment",
+            "lifecycle_stage",
+            &e.lifecycle_stage,
+            LIFECYCLE_STAGES,
+            "7.2",
+        )?;
         self.experiments_seen.insert(e.experiment_id.clone());
         self.counts.experiments += 1;
         Ok(())
@@ -329,6 +417,14 @@ impl Validator {
                 r.run_id
             ));
         }
+        one_of("run", "status", &r.status, RUN_STATUSES, "7.3")?;
+        one_of(
+            "run",
+            "lifecycle_stage",
+            &r.lifecycle_stage,
+            LIFECYCLE_STAGES,
+            "7.3",
+        )?;
         if !self.experiments_seen.contains(&r.experiment_id) {
             self.experiments_referenced.insert(r.experiment_id.clone());
         }
@@ -401,6 +497,13 @@ impl Validator {
                 v.version
             ));
         }
+        one_of(
+            "model version",
+            "current_stage",
+            &v.current_stage,
+            STAGES,
+            "7.7",
+        )?;
         if !v.run_id.is_empty() && !self.runs_seen.contains(&v.run_id) {
             self.runs_referenced.insert(v.run_id.clone());
         }
@@ -432,24 +535,35 @@ impl Validator {
                 u.entries.len()
             ));
         }
-        for (want, got) in s.members.iter().zip(&u.entries) {
-            if want.path != got.path {
+        for (i, (want, got)) in s.members.iter().zip(&u.entries).enumerate() {
+            if self.keys.hash(&want.path) != got.name {
                 return Err(format!(
-                    "the seal of {} lists {:?} where {:?} was read (§8.2)",
-                    u.id, want.path, got.path
+                    "the seal of {} lists {:?} as member {}, which is not the member read there (§8.2)",
+                    u.id,
+                    want.path,
+                    i + 1
                 ));
             }
             if want.size != got.size {
                 return Err(format!(
                     "{}: the seal says {} bytes, {} were read (§8.2)",
-                    got.path, want.size, got.size
+                    want.path, want.size, got.size
                 ));
             }
             if want.crc32 != got.crc32 {
                 return Err(format!(
                     "{}: CRC-32 mismatch: the seal says {}, the bytes give {} (§8.2)",
-                    got.path, want.crc32, got.crc32
+                    want.path, want.crc32, got.crc32
                 ));
+            }
+        }
+        // An artifact that comes before a file named like one of its directories was let through
+        // by `begin` (it checks the directories of each artifact against the members before it);
+        // with every member known, the same check on each finds them all.
+        for e in &s.members {
+            if let Some(file) = self.keys.file_above(&e.path, &u.artifacts, &u.names) {
+                let rel = &e.path[u.artifacts.len()..];
+                return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
             }
         }
         self.seals.update(bytes);
@@ -509,6 +623,37 @@ impl Validator {
     }
 }
 
+/// A run's `status` (§7.3).
+pub const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+/// An experiment's or a run's `lifecycle_stage` (§7.2, §7.3).
+pub const LIFECYCLE_STAGES: &[&str] = &["active", "deleted"];
+/// A model version's `current_stage` (§7.7).
+pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
+
+/// Checks that a field the spec enumerates holds one of its values: a consumer must not guess
+/// what another value means (a run `"PWNED"` is not RUNNING).
+fn one_of(
+    record: &str,
+    field: &str,
+    value: &str,
+    allowed: &[&str],
+    section: &str,
+) -> Result<(), String> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "the {record} record's {field} {value:?} is not one of {} (§{section})",
+        allowed.join(", ")
+    ))
+}
+
+fn both_file_and_dir(rel: &str, file: &str) -> String {
+    format!(
+        "artifact {rel:?} is inside {file:?}, which is a file: a path must not be both a file and a directory (§6.3)"
+    )
+}
+
 /// Parses `MAJOR.MINOR`.
 pub fn parse_version(v: &str) -> Result<(u32, u32), String> {
     let bad = || format!("version {v:?} is not MAJOR.MINOR (§10)");
@@ -529,4 +674,43 @@ pub fn parse_version(v: &str) -> Result<(u32, u32), String> {
 /// The version string writers emit.
 pub fn current_version() -> String {
     format!("{FORMAT_MAJOR}.{FORMAT_MINOR}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_hashed_in_pieces_hashes_as_the_whole_name() {
+        let keys = NameKeys::default();
+        let name = "runs/r1/artifacts/a/bb/ccc/d.txt";
+        let mut h = keys.hasher();
+        for piece in ["runs/r1/artifacts/a", "/bb", "/ccc/", "d.txt"] {
+            h.write(piece);
+        }
+        assert_eq!(h.finish(), keys.hash(name));
+        assert_ne!(
+            keys.hash(name),
+            keys.hash("runs/r1/artifacts/a/bb/ccc/d.tx")
+        );
+        assert_ne!(
+            keys.hash(name),
+            NameKeys::default().hash(name),
+            "keys differ per validator"
+        );
+        let names: HashSet<u128> = [keys.hash("runs/r1/artifacts/a/bb")].into();
+        let root = "runs/r1/artifacts/";
+        assert_eq!(
+            keys.file_above(name, root, &names),
+            Some("runs/r1/artifacts/a/bb")
+        );
+        assert_eq!(
+            keys.file_above("runs/r1/artifacts/a/bbb/x", root, &names),
+            None
+        );
+        assert_eq!(
+            keys.file_above("runs/r1/artifacts/a/bb", root, &names),
+            None
+        );
+    }
 }

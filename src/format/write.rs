@@ -9,7 +9,7 @@ use super::checksum::{CountingWriter, Crc32};
 use super::limits::Limits;
 use super::model::{
     Counts, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, Source,
+    RegisteredModel, Run, Seal, SealEntry, Source,
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt;
@@ -95,6 +95,7 @@ impl WriterBuilder {
             next_model: 0,
             poisoned: false,
             scratch: Vec::new(),
+            entries: Vec::new(),
         };
         let header = Header {
             format: FORMAT_NAME.into(),
@@ -127,6 +128,8 @@ pub struct ArchiveWriter<W: Write> {
     next_model: u64,
     poisoned: bool,
     scratch: Vec<u8>,
+    /// The open unit's members, for its seal (the validator keeps only hashes of their names).
+    entries: Vec<SealEntry>,
 }
 
 /// What [`ArchiveWriter::finish`] reports.
@@ -215,7 +218,7 @@ impl<W: Write> ArchiveWriter<W> {
             Ok(n) => self.pos += n + size + tarfmt::padding(size),
             Err(e) => return Err(self.io_err(name, e)),
         }
-        self.v.end(name.to_string(), Listed::of(member), size, crc);
+        self.ended(name, Listed::of(member), size, crc);
         Ok(crc)
     }
 
@@ -407,8 +410,12 @@ impl<W: Write> ArchiveWriter<W> {
             return Err(self.io_err(&b.name, e));
         }
         self.pos += tarfmt::padding(b.size);
-        self.v
-            .end(b.name, Listed::Artifact, b.size, Crc32(b.hasher.finalize()));
+        self.ended(
+            &b.name,
+            Listed::Artifact,
+            b.size,
+            Crc32(b.hasher.finalize()),
+        );
         Ok(())
     }
 
@@ -485,7 +492,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let seal = Seal {
             unit: unit.prefix(),
-            members: self.v_entries(),
+            members: std::mem::take(&mut self.entries),
         };
         let bytes = json(&seal, false, "a seal")?; // compact: a seal may list millions of members
         let name = unit.seal_path();
@@ -505,8 +512,16 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(())
     }
 
-    fn v_entries(&self) -> Vec<super::model::SealEntry> {
-        self.v.open_entries().to_vec()
+    /// A member was written whole: the validator counts it, and the open unit's seal will list it.
+    fn ended(&mut self, name: &str, kind: Listed, size: u64, crc: Crc32) {
+        self.v.end(name, kind, size, crc);
+        if matches!(kind, Listed::Member | Listed::Artifact) && self.v.open_unit().is_some() {
+            self.entries.push(SealEntry {
+                path: name.to_string(),
+                size,
+                crc32: crc,
+            });
+        }
     }
 
     /// Writes the trailer and the end of the tar stream, finishes the zstd frame, flushes, and

@@ -8,9 +8,12 @@
 //! Zips are read without extracting anything: entries are located through the central directory
 //! and each is streamed from the file (deflated or stored), its size and CRC-32 checked as it is
 //! read. Refused: names that could leave the tree (absolute, `..`, backslashes, NUL; "zip slip"),
-//! duplicate names, encrypted entries and methods other than stored and deflated, and entries that
-//! claim a ratio no honest file has (more than 1,000:1 above 64 MiB; "zip bombs"). A zip whose
-//! only top-level entry is a directory is read from inside it.
+//! duplicate names, symbolic links and other entries that are neither files nor directories (by
+//! their unix mode), encrypted entries and methods other than stored and deflated, entries whose
+//! data overlap another's or run past the end of the zip, and sizes no honest zip claims (more than
+//! 1,000:1 above 64 MiB, for any entry and for all of them together; "zip bombs": with overlaps
+//! refused, the bytes a zip can yield are bounded by its length). A zip whose only top-level entry
+//! is a directory is read from inside it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -210,7 +213,12 @@ impl ZipTree {
                 archive.len()
             )));
         }
+        let zip_len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            .len();
         let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut total: u64 = 0;
         for i in 0..archive.len() {
             let f = archive.by_index_raw(i).map_err(zip_err)?;
             let name = f.name().map_err(zip_err)?.to_string();
@@ -224,6 +232,18 @@ impl ZipTree {
                     .any(|c| c.is_empty() || c == "." || c == "..")
             {
                 return Err(bad("a name that could leave the tree (refused)"));
+            }
+            match f.unix_mode().map(|m| m & 0o170_000) {
+                None | Some(0 | 0o100_000) => {}
+                Some(0o040_000) if f.is_dir() => {}
+                Some(0o120_000) => {
+                    return Err(bad("a symbolic link (refused, as in directory trees)"));
+                }
+                Some(_) => {
+                    return Err(bad(
+                        "neither a regular file nor a directory (devices, FIFOs and sockets are refused)",
+                    ));
+                }
             }
             if f.is_dir() {
                 continue;
@@ -253,9 +273,35 @@ impl ZipTree {
                 crc: f.crc32(),
                 deflated,
             };
+            if entry.data_start.saturating_add(compressed) > zip_len {
+                return Err(bad("its data runs past the end of the zip (truncated?)"));
+            }
+            total = total.saturating_add(size);
             if entries.insert(name.clone(), entry).is_some() {
                 return Err(bad("appears twice (refused)"));
             }
+        }
+        // Entries whose data overlap (many names for one compressed body) would let a small zip
+        // yield any number of bytes; an honest zip stores each body once.
+        let mut ranges: Vec<(u64, u64, &str)> = entries
+            .iter()
+            .map(|(n, e)| (e.data_start, e.data_start + e.compressed, n.as_str()))
+            .collect();
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            let ((_, end, a), (start, _, b)) = (w[0], w[1]);
+            if end > start {
+                return Err(Error::Config(format!(
+                    "{}: entries {a:?} and {b:?} share compressed data (refused: a zip bomb?)",
+                    path.display()
+                )));
+            }
+        }
+        if total > BOMB_SIZE && total / zip_len.max(1) > MAX_RATIO {
+            return Err(Error::Config(format!(
+                "{}: its entries claim {total} bytes from a zip of {zip_len}: a ratio no real files have (a zip bomb?)",
+                path.display()
+            )));
         }
         // One top-level directory holding everything: read from inside it.
         let tops: std::collections::BTreeSet<String> = entries

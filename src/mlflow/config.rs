@@ -264,16 +264,20 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `raw` with any user information replaced by `***`, for messages about a URI that may hold
-/// credentials.
+/// credentials, whatever its shape: `http://u:p@h`, `//u:p@h`, `u:p@h` (no scheme), or a password
+/// with unescaped `/`, `?` or `#` in it. Everything from the start of the authority (after `://`,
+/// after a leading `//`, or the start) to the last `@` is masked: when that `@` belongs to a path
+/// or a query instead, masking too much is the safe mistake.
 pub fn redact(raw: &str) -> String {
-    if let Some(scheme_end) = raw.find("://") {
-        let rest = &raw[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            return format!("{}***@{}", &raw[..scheme_end + 3], &rest[at + 1..]);
-        }
-    }
-    raw.to_string()
+    let Some(at) = raw.rfind('@') else {
+        return raw.to_string();
+    };
+    let start = match raw.find("://") {
+        Some(i) if i < at => i + 3,
+        _ if raw.starts_with("//") => 2,
+        _ => 0,
+    };
+    format!("{}***{}", &raw[..start], &raw[at..])
 }
 
 #[cfg(test)]
@@ -364,6 +368,53 @@ mod tests {
     #[test]
     fn redact_hides_userinfo() {
         assert_eq!(redact("http://u:p@h:1/x"), "http://***@h:1/x");
-        assert_eq!(redact("http://h:1/x@y"), "http://h:1/x@y");
+        assert_eq!(redact("http://h:1/x"), "http://h:1/x");
+        // An `@` further on may be a path's: masked too, the safe mistake.
+        assert_eq!(redact("http://h:1/x@y"), "http://***@y");
+    }
+
+    #[test]
+    fn redact_hides_userinfo_of_uris_without_a_scheme() {
+        for (raw, want) in [
+            ("user:SECRET@127.0.0.1:5290", "***@127.0.0.1:5290"),
+            ("//user:SECRET@host", "//***@host"),
+            ("user:SE/CR?E#T@host:1/p", "***@host:1/p"),
+            ("http://user:SE/CRET@host", "http://***@host"),
+            ("http:user:SECRET@host", "***@host"),
+        ] {
+            assert_eq!(redact(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn errors_about_uris_without_a_scheme_hide_the_password() {
+        // Issue 12, item 5: `user:SECRET@host` parses as scheme "user", `//user:SECRET@host` as
+        // no URL at all, and both messages showed the password.
+        for uri in [
+            "user:SECRET@127.0.0.1:5290",
+            "//user:SECRET@host",
+            "user:SECRET@host/x",
+            "ftp://user:SE/CRET@host",
+            "databricks://user:SECRET@ws",
+            "sqlite://user:SECRET@h/db",
+            "http://user:SECRET@",
+        ] {
+            for e in [
+                TrackingConfig::for_uri(uri).unwrap_err(),
+                TrackingConfig::resolve(
+                    None,
+                    &Env {
+                        tracking_uri: Some(uri.into()),
+                        ..Env::default()
+                    },
+                )
+                .unwrap_err(),
+            ] {
+                let text = e.to_string();
+                assert!(!text.contains("SECRET"), "{uri}: {text}");
+                assert!(!format!("{e:?}").contains("SECRET"), "{uri}: {e:?}");
+                assert!(text.contains("***@"), "{uri}: {text}");
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ mod format;
 mod format_util;
 mod fuzz_replay;
 mod hops;
+mod hostile;
 mod legacy;
 mod models;
 mod prompts;

@@ -400,6 +400,43 @@ fn recipes() -> Vec<Vector> {
         "the same member name twice",
         zst(&build_tar(&dup)),
     ));
+    for (name, first, second, what) in [
+        (
+            "file-and-directory",
+            "sub",
+            "sub/notes.txt",
+            "an artifact sub, then an artifact sub/notes.txt in the same run",
+        ),
+        (
+            "directory-and-file",
+            "sub/notes.txt",
+            "sub",
+            "an artifact sub/notes.txt, then an artifact sub in the same run",
+        ),
+    ] {
+        let mut ms = one_experiment();
+        for rel in [first, second] {
+            ms = insert_before(
+                ms,
+                &format!("{R1}/seal.json"),
+                M::file(&format!("{R1}/artifacts/{rel}"), b"x"),
+            );
+        }
+        ms = edit(ms, "trailer.json", |m| {
+            json_edit(m, |j| {
+                j["counts"]["artifacts"] = json!(3);
+                j["counts"]["artifact_bytes"] = json!(7);
+            })
+        });
+        reseal(&mut ms);
+        v.push(invalid(
+            name,
+            "6.3",
+            "both a file and a directory",
+            what,
+            zst(&build_tar(&ms)),
+        ));
+    }
     // Units and seals.
     let ms = edit(one_experiment(), &format!("{R1}/artifacts/a.txt"), |m| {
         m.body[0] ^= 0x20
@@ -599,6 +636,17 @@ fn recipes() -> Vec<Vector> {
         "7",
         "does not match its unit",
         "run.json of run r2 under runs/r1",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(one_experiment(), &format!("{R1}/run.json"), |m| {
+        json_edit(m, |j| j["status"] = json!("PWNED"))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "unknown-run-status",
+        "7.3",
+        "status \"PWNED\" is not one of",
+        "a run whose status is not an MLflow run status",
         zst(&build_tar(&ms)),
     ));
     // Limits.

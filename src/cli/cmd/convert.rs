@@ -9,6 +9,7 @@ use mlflow_archive::legacy::v2_write::Shape;
 
 use crate::cli::Global;
 use crate::cli::output::{input_name, open_input};
+use crate::cli::partial::Partial;
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -71,40 +72,22 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         ),
     };
     let zip = crate::cli::archive_out::is_zip(&args.output);
-    // Written as OUT.partial, renamed when complete.
-    let mut partial = args.output.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    if !zip {
-        crate::cli::archive_out::check_output(&args.output)?;
-        if partial.is_dir() {
-            std::fs::remove_dir_all(&partial)?;
-        }
-    }
-    let written =
-        crate::cli::archive_out::write_tree_from(&mut reader, &partial, zip, shape, &args.tree);
-    let (summary, dropped) = match written {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = if zip {
-                std::fs::remove_file(&partial)
-            } else {
-                std::fs::remove_dir_all(&partial)
-            };
-            return Err(anyhow::Error::from(e).context(format!("converting {name}")));
-        }
+    crate::cli::archive_out::check_output(&args.output)?;
+    // Written as OUT.partial, renamed when complete, removed on failure.
+    let partial = if zip {
+        Partial::prepare(&args.output)?
+    } else {
+        Partial::dir(&args.output)?
     };
-    if !zip && args.output.is_dir() {
-        std::fs::remove_dir(&args.output)
-            .with_context(|| format!("replacing the empty {}", args.output.display()))?;
-    }
-    std::fs::rename(&partial, &args.output).with_context(|| {
-        format!(
-            "renaming {} to {}",
-            partial.display(),
-            args.output.display()
-        )
-    })?;
+    let (summary, dropped) = crate::cli::archive_out::write_tree_from(
+        &mut reader,
+        partial.path(),
+        zip,
+        shape,
+        &args.tree,
+    )
+    .with_context(|| format!("converting {name}"))?;
+    partial.commit(&args.output)?;
     crate::cli::archive_out::print_dropped(&dropped, global.quiet);
     if !global.quiet {
         eprintln!(

@@ -57,7 +57,12 @@ pub async fn resolve_experiment(client: &Client, key: &str) -> anyhow::Result<Ex
     }
     match client.get_experiment(key).await {
         Ok(e) => Ok(e),
-        Err(e) if e.is_not_found() || e.api().is_some_and(|a| a.status == 400) => {
+        // (MLflow answers 400 INVALID_PARAMETER_VALUE to an id that is not a number)
+        Err(e)
+            if e.is_not_found()
+                || e.api()
+                    .is_some_and(|a| a.status == 400 && !a.error_code.is_empty()) =>
+        {
             Err(anyhow::anyhow!(
                 "experiment {key:?} not found on {} (neither a name nor an id)",
                 client.server()

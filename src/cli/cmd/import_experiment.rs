@@ -52,11 +52,12 @@ pub async fn run_only(
             .experiment_name
             .as_deref()
             .unwrap_or("(the archived names)");
-        println!(
+        let line = format!(
             "{name}: {}; would be imported into experiment {target:?} on {} (nothing was imported)",
             counts_line(&summary.counts),
             client.server()
         );
+        println!("{}", crate::cli::output::clean(&line));
         return Ok(ExitCode::SUCCESS);
     }
     let (name, mut source) = args.input.open()?;

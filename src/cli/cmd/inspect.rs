@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use mlflow_archive::format::summary::{UnitSummary, summarize};
 
 use crate::cli::Global;
-use crate::cli::output::{bytes, counts_line, input_name, open_input};
+use crate::cli::output::{bytes, clean, counts_line, input_name, open_input};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,12 @@ fn short(id: &str) -> &str {
     if id.len() > 12 { &id[..12] } else { id }
 }
 
+/// The line that lists a unit, [`clean`]: names are the archive's.
 pub fn line(u: &UnitSummary) -> String {
+    clean(&raw_line(u)).into_owned()
+}
+
+fn raw_line(u: &UnitSummary) -> String {
     match u {
         UnitSummary::Experiment {
             id,
@@ -137,11 +142,14 @@ pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
                     .and_then(|s| s.tracking_uri.as_deref())
                     .map(|u| format!(" from {u}"))
                     .unwrap_or_default();
+                let head = format!(
+                    "{name}: format {}, written by {}{from}",
+                    summary.header.version, summary.header.generator
+                );
                 writeln!(
                     out,
-                    "{name}: format {}, written by {}{from}\n{}\n{} compressed, {} uncompressed; every checksum verified",
-                    summary.header.version,
-                    summary.header.generator,
+                    "{}\n{}\n{} compressed, {} uncompressed; every checksum verified",
+                    clean(&head),
                     counts_line(&summary.counts),
                     bytes(summary.archive_bytes),
                     bytes(summary.tar_bytes)
@@ -152,9 +160,10 @@ pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             out.flush()?;
-            eprintln!(
+            let msg = format!(
                 "mlflow-archive: inspect: {name} is not sound (what is listed above was read before the fault): {e}"
             );
+            eprintln!("{}", clean(&msg));
             Ok(ExitCode::FAILURE)
         }
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mlflow_archive::format::ArchiveReader;
 
 use crate::cli::Global;
-use crate::cli::output::{bytes, counts_line, input_name, open_input};
+use crate::cli::output::{bytes, clean, counts_line, input_name, open_input};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +22,7 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     match ArchiveReader::new(input).and_then(|r| r.verify()) {
         Ok(report) => {
             if !global.quiet {
-                println!(
+                let line = format!(
                     "{name}: sound: format {} by {}; {}; {} compressed, {} uncompressed",
                     report.header.version,
                     report.header.generator,
@@ -30,11 +30,13 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                     bytes(report.archive_bytes),
                     bytes(report.tar_bytes)
                 );
+                println!("{}", clean(&line));
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("mlflow-archive: verify: {name} is not sound: {e}");
+            let line = format!("mlflow-archive: verify: {name} is not sound: {e}");
+            eprintln!("{}", clean(&line));
             Ok(ExitCode::FAILURE)
         }
     }
