@@ -516,7 +516,27 @@ impl Client {
                     // 429 and 503 say the server did not take the request: safe to send again.
                     let may_retry = is_transient_status(status)
                         && (idem == Idempotency::Safe || status == 429 || status == 503);
-                    let err = self.api_error(resp, call).await;
+                    let err = match self.api_error(resp, call).await {
+                        Ok(err) => err,
+                        // The error answer itself was cut: which error it was is unknown (a
+                        // "not found" reads as a bare 404), so a safe request is sent again.
+                        Err(cut) if idem == Idempotency::Safe => {
+                            if let Some(d) = retries.after(cut.kind, None) {
+                                tracing_retry(call, &cut.to_string(), d);
+                                tokio::time::sleep(d).await;
+                                continue;
+                            }
+                            let cause = retries.give_up(cut.to_string());
+                            return Err(self.transport_error(call, cut.kind, cause));
+                        }
+                        Err(cut) => Error::Api(Box::new(api_error_from(
+                            call,
+                            &self.inner.server,
+                            reqwest::StatusCode::from_u16(status)
+                                .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR),
+                            format!("({cut})").as_bytes(),
+                        ))),
+                    };
                     if may_retry && let Some(d) = retries.backoff.next_delay(retry_after) {
                         tracing_retry(call, &err.to_string(), d);
                         tokio::time::sleep(d).await;
@@ -581,7 +601,10 @@ impl Client {
         if resp.status().is_success() {
             Ok(resp)
         } else {
-            Err(self.api_error(resp, call).await)
+            Err(match self.api_error(resp, call).await {
+                Ok(err) => err,
+                Err(cut) => self.transport_error(call, cut.kind, cut.to_string()),
+            })
         }
     }
 
@@ -590,12 +613,18 @@ impl Client {
     /// whether the object exists now, and only if it does not is the create sent again. Without
     /// a `lookup` (nothing identifies the object), an unknown outcome is returned as
     /// [`Error::Ambiguous`] and nothing is repeated.
-    pub(crate) async fn create_reconciled<T>(
+    pub(crate) async fn create_reconciled<T, C, CF, L, LF>(
         &self,
         call: &str,
-        create: impl AsyncFn() -> Result<T>,
-        lookup: Option<impl AsyncFn() -> Result<Option<T>>>,
-    ) -> Result<T> {
+        create: C,
+        lookup: Option<L>,
+    ) -> Result<T>
+    where
+        C: Fn() -> CF,
+        CF: Future<Output = Result<T>>,
+        L: Fn() -> LF,
+        LF: Future<Output = Result<Option<T>>>,
+    {
         let mut backoff = Backoff::new(&self.inner.retry);
         loop {
             match create().await {
@@ -699,18 +728,21 @@ impl Client {
         self.transport_error(call, kind, cause)
     }
 
-    async fn api_error(&self, resp: Response, call: &str) -> Error {
+    /// The typed error of an error answer; `Err` when its body was cut or stalled.
+    async fn api_error(&self, resp: Response, call: &str) -> std::result::Result<Error, Cut> {
         let status = resp.status();
-        let bytes = self
-            .read_body(resp, 64 << 10, call)
-            .await
-            .unwrap_or_default();
-        Error::Api(Box::new(api_error_from(
+        let bytes = match self.read_body(resp, 64 << 10, call).await {
+            Ok(bytes) => bytes,
+            Err(BodyFail::Cut(cut)) => return Err(cut),
+            // Longer than any error body: what was read is not kept; the status says enough.
+            Err(BodyFail::Other(_)) => Vec::new(),
+        };
+        Ok(Error::Api(Box::new(api_error_from(
             call,
             &self.inner.server,
             status,
             &bytes,
-        )))
+        ))))
     }
 }
 

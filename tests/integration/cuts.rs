@@ -62,6 +62,12 @@ async fn an_answer_cut_or_stalled_in_its_body_is_read_again() {
     assert_eq!(found.unwrap().name, name);
     assert_eq!(proxy.request_lines().len(), 2);
 
+    // An error answer cut in its body is not taken for another error: a "not found" whose body
+    // was cut would read as a bare 404.
+    proxy.push([Fault::CutBody(0.5)]);
+    let missing = c.get_experiment_by_name(&unique("missing")).await.unwrap();
+    assert!(missing.is_none());
+
     // One that stalls in its body is given up after the answer timeout (not 300 s), then sent
     // again.
     let started = Instant::now();
