@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::destination::Destination;
 use super::ordered::AbortOnDrop;
-use crate::mlflow::Client;
 
 /// The tag holding a run's lease.
 pub const LEASE: &str = "mlflow_archive.lease";
@@ -76,7 +76,7 @@ pub struct Leases {
 
 impl Leases {
     /// Starts renewing, through `client`, the leases of the runs [`Leases::hold`] names.
-    pub fn start(client: &Client) -> Self {
+    pub fn start(client: &impl Destination) -> Self {
         let runs: Arc<Mutex<HashSet<String>>> = Arc::default();
         let (client, held) = (client.clone(), Arc::clone(&runs));
         let task = tokio::spawn(async move {

@@ -5,6 +5,7 @@
 pub mod archive_sink;
 pub mod archive_source;
 pub mod copy;
+pub mod destination;
 pub mod export;
 pub mod import;
 pub mod lease;

@@ -17,6 +17,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 
 use super::archive_source::{ArchiveSource, Event};
+use super::destination::Destination;
 use crate::error::{Error, Result};
 use crate::format::Record;
 use crate::mlflow::http::Retries;
@@ -151,7 +152,7 @@ fn body_of(source: ArchiveSource) -> impl Stream<Item = Result<Bytes>> + Send + 
 /// Uploads a body of `size` bytes, sending it again from `replay` (after a backoff) while the
 /// failure is transient and the retries last. Without a replay, a failure is final.
 pub(crate) async fn upload<S>(
-    client: &Client,
+    client: &impl Destination,
     root: &ArtifactRoot,
     path: &str,
     size: u64,
@@ -161,7 +162,7 @@ pub(crate) async fn upload<S>(
 where
     S: Stream<Item = Result<Bytes>> + Send + 'static,
 {
-    let mut err = match client.upload_artifact(root, path, size, first).await {
+    let mut err = match client.upload(root, path, size, first.boxed()).await {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
@@ -175,7 +176,7 @@ where
             err
         });
     };
-    let mut retries = Retries::new(&client.inner.retry);
+    let mut retries = Retries::new(&client.retry_config());
     loop {
         if !err.is_retryable() {
             return Err(err);
@@ -186,7 +187,7 @@ where
         crate::mlflow::http::tracing_retry(&format!("upload of {path:?}"), &err.to_string(), delay);
         tokio::time::sleep(delay).await;
         let body = replay.0.reopen(owner, path, size).await?;
-        match client.upload_artifact(root, path, size, body).await {
+        match client.upload(root, path, size, body).await {
             Ok(()) => return Ok(()),
             Err(e) => err = e,
         }

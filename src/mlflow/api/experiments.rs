@@ -112,15 +112,16 @@ impl Client {
             artifact_location,
             tags,
         };
+        let (call, req) = (&call, &req);
         self.create_reconciled(
-            &call,
-            async || {
+            call,
+            move || async move {
                 let a: CreateAnswer = self
-                    .call(Method::POST, "experiments/create", &req, &call, Unsafe)
+                    .call(Method::POST, "experiments/create", req, call, Unsafe)
                     .await?;
                 Ok(a.experiment_id)
             },
-            Some(async || {
+            Some(move || async move {
                 Ok(self
                     .get_experiment_by_name(name)
                     .await?

@@ -104,16 +104,17 @@ impl Client {
             req.experiment_id
         );
         let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
+        let call = &call;
         self.create_reconciled(
-            &call,
-            async || {
+            call,
+            move || async move {
                 let a: ModelAnswer = self
-                    .call(Method::POST, "logged-models", req, &call, Unsafe)
+                    .call(Method::POST, "logged-models", req, call, Unsafe)
                     .await?;
                 Ok(a.model)
             },
             marker.map(|tag| {
-                async move || {
+                move || async move {
                     use futures_util::TryStreamExt;
                     let filter = format!(
                         "tags.`{}` = {}",

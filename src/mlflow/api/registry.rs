@@ -124,24 +124,21 @@ impl Client {
     ) -> Result<RegisteredModel> {
         let call = format!("POST registered-models/create (model {name:?})");
         let body = json!({ "name": name, "description": description, "tags": tags });
+        let (call, body) = (&call, &body);
         self.create_reconciled(
-            &call,
-            async || {
+            call,
+            move || async move {
                 let a: ModelAnswer = self
-                    .call(
-                        Method::POST,
-                        "registered-models/create",
-                        &body,
-                        &call,
-                        Unsafe,
-                    )
+                    .call(Method::POST, "registered-models/create", body, call, Unsafe)
                     .await?;
                 Ok(a.registered_model)
             },
-            Some(async || match self.get_registered_model(name).await {
-                Ok(m) => Ok(Some(m)),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(e),
+            Some(move || async move {
+                match self.get_registered_model(name).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
             }),
         )
         .await
@@ -328,16 +325,17 @@ impl Client {
             req.name, req.source
         );
         let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
+        let call = &call;
         self.create_reconciled(
-            &call,
-            async || {
+            call,
+            move || async move {
                 let a: VersionAnswer = self
-                    .call(Method::POST, "model-versions/create", req, &call, Unsafe)
+                    .call(Method::POST, "model-versions/create", req, call, Unsafe)
                     .await?;
                 Ok(a.model_version)
             },
             marker.map(|tag| {
-                async move || {
+                move || async move {
                     let filter = format!(
                         "name = {} and tags.`{}` = {}",
                         filter_quote(&req.name),

@@ -154,16 +154,17 @@ impl Client {
             req.experiment_id
         );
         let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
+        let call = &call;
         self.create_reconciled(
-            &call,
-            async || {
+            call,
+            move || async move {
                 let a: RunAnswer = self
-                    .call(Method::POST, "runs/create", req, &call, Unsafe)
+                    .call(Method::POST, "runs/create", req, call, Unsafe)
                     .await?;
                 Ok(a.run)
             },
             marker.map(|tag| {
-                async move || {
+                move || async move {
                     self.find_run_by_tag(&req.experiment_id, &tag.key, &tag.value)
                         .await
                 }

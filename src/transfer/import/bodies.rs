@@ -76,7 +76,7 @@ pub fn patch_mlmodel(body: &[u8], src_run: &str, dst_run: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     pub(super) async fn artifact(
         &mut self,
         a: ArtifactEntry,

@@ -50,14 +50,11 @@ impl Prior {
 /// Every run of a destination experiment that carries the lineage tag, by source run id: one
 /// search (a page per 1000 runs) instead of one per run.
 pub(super) async fn lineage_index(
-    client: &Client,
+    client: &impl Destination,
     exp: &str,
 ) -> Result<HashMap<String, Vec<Prior>>> {
-    use futures_util::TryStreamExt;
-    let filter = format!("tags.`{LINEAGE_RUN}` LIKE '%'");
-    let mut runs = std::pin::pin!(client.search_runs(&[exp], Some(&filter), ViewType::All));
     let mut index: HashMap<String, Vec<Prior>> = HashMap::new();
-    while let Some(r) = runs.try_next().await? {
+    for r in client.runs_tagged(exp, LINEAGE_RUN, None).await? {
         if let Some(t) = r.data.tags.iter().find(|t| t.key == LINEAGE_RUN) {
             index
                 .entry(t.value.clone())
@@ -68,7 +65,7 @@ pub(super) async fn lineage_index(
     Ok(index)
 }
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     /// The runs earlier imports left of source run `src` in destination experiment `exp`.
     pub(super) async fn priors(&mut self, exp: &str, src: &str) -> Result<Vec<Prior>> {
         if !self.priors.contains_key(exp) {
@@ -158,7 +155,7 @@ impl Importer<'_> {
         let others = async || -> Result<Vec<String>> {
             let mut ids: Vec<String> = self
                 .client
-                .find_runs_by_tag(exp, LINEAGE_RUN, src)
+                .runs_tagged(exp, LINEAGE_RUN, Some(src))
                 .await?
                 .iter()
                 .filter(|r| r.info.run_id != dst && is_complete(r))

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     /// Logs the points linked to a logged model now on the destination (`dst_model`, or none when
     /// it never came), then completes the runs that waited only for them.
     pub(super) async fn release_links(

@@ -2,20 +2,16 @@
 
 use super::*;
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_logged_model(&mut self, m: rec::LoggedModel) -> Result<()> {
         let what = format!("logged model {}", m.model_id);
         let exp = self.dst_experiment(&m.experiment_id, &what)?;
-        let existing = {
-            use futures_util::TryStreamExt;
-            let filter = format!("tags.`{LINEAGE_MODEL}` = '{}'", m.model_id);
-            let found: Vec<_> = self
-                .client
-                .search_logged_models(&[&exp], Some(&filter))
-                .try_collect()
-                .await?;
-            found.into_iter().next()
-        };
+        let existing = self
+            .client
+            .logged_models_tagged(&exp, LINEAGE_MODEL, &m.model_id)
+            .await?
+            .into_iter()
+            .next();
         if let Some(found) = existing {
             if found
                 .info

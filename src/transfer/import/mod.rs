@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::archive_source::{ArchiveSource, Event};
+use super::destination::Destination;
 use super::lease::{self, LEASE, Leases};
 use super::ordered::{AbortOnDrop, BudgetRx, BudgetTx, budget_channel};
 use super::progress::{Counter, Progress, tick};
@@ -29,10 +30,8 @@ use crate::format::{ArtifactEntry, Record};
 use crate::mlflow::api::runs::{
     MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
 };
-use crate::mlflow::types::{
-    Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput, ViewType,
-};
-use crate::mlflow::{ArtifactRoot, Client, CreateLoggedModel, CreateRun, UpdateRun};
+use crate::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
+use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateRun, UpdateRun};
 use std::sync::Arc;
 
 mod bodies;
@@ -171,8 +170,8 @@ struct Sealed {
     worker: AbortOnDrop<Result<Written>>,
 }
 
-struct Importer<'a> {
-    client: &'a Client,
+struct Importer<'a, D: Destination> {
+    client: &'a D,
     opts: &'a ImportOptions,
     report: ImportReport,
     open: Open,
@@ -207,8 +206,8 @@ struct Importer<'a> {
 ///
 /// When it fails, the runs read to their seal before the failure are still finished, and the
 /// error comes with the report of what was done.
-pub async fn import_archive(
-    client: &Client,
+pub async fn import_archive<D: Destination>(
+    client: &D,
     source: ArchiveSource,
     opts: &ImportOptions,
 ) -> std::result::Result<ImportReport, Failed> {
@@ -250,7 +249,7 @@ pub struct Failed {
     pub done: Box<ImportReport>,
 }
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     /// Reads and imports the whole archive; what was done stays in `self.report` either way.
     pub(super) async fn run(&mut self, mut source: ArchiveSource) -> Result<()> {
         let read = self.read_all(&mut source).await;
@@ -393,7 +392,7 @@ impl Importer<'_> {
             (None, Some(prefix)) => format!("{prefix}{}", e.name),
             (None, None) => e.name.clone(),
         };
-        let id = match self.client.get_experiment_by_name(&name).await? {
+        let id = match self.client.experiment_by_name(&name).await? {
             Some(found) => {
                 if found.lifecycle_stage == "deleted" {
                     return Err(Error::Config(format!(
@@ -403,11 +402,7 @@ impl Importer<'_> {
                 }
                 found.experiment_id
             }
-            None => match self
-                .client
-                .create_experiment(&name, None, &kv(&e.tags))
-                .await
-            {
+            None => match self.client.create_experiment(&name, &kv(&e.tags)).await {
                 Ok(id) => {
                     // New: no run of any lineage is in it.
                     self.priors.insert(id.clone(), HashMap::new());
@@ -415,7 +410,7 @@ impl Importer<'_> {
                 }
                 // A concurrent import created it first: use it.
                 Err(err) if err.is_already_exists() => {
-                    match self.client.get_experiment_by_name(&name).await? {
+                    match self.client.experiment_by_name(&name).await? {
                         Some(found) => found.experiment_id,
                         None => return Err(err),
                     }
@@ -507,9 +502,7 @@ impl Importer<'_> {
                     let Some(version) = numbers.get(&a.version) else {
                         continue; // the version it names is not in the archive
                     };
-                    self.client
-                        .set_registered_model_alias(&dst, &a.alias, version)
-                        .await?;
+                    self.client.set_alias(&dst, &a.alias, version).await?;
                 }
                 Ok(())
             }

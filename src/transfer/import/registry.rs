@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
         let name = self
             .opts
@@ -17,7 +17,7 @@ impl Importer<'_> {
                 Err(e) => return Err(e),
             }
         }
-        match self.client.get_registered_model(&name).await {
+        match self.client.registered_model(&name).await {
             Ok(existing) => {
                 if existing.description != m.description {
                     self.client
@@ -95,7 +95,7 @@ impl Importer<'_> {
             return Ok(());
         };
         let name = name.clone();
-        let existing = self.client.all_model_versions(&name).await?;
+        let existing = self.client.model_versions(&name).await?;
         let number = v.version.to_string();
         if let Some(done) = existing.iter().find(|x| {
             x.tags
@@ -194,7 +194,7 @@ impl Importer<'_> {
             .create_model_version(&request(tags, desc))
             .await?;
         self.client
-            .wait_model_version_ready(&name, &created.version, std::time::Duration::from_secs(300))
+            .wait_model_version_ready(&name, &created.version)
             .await?;
         if created.version != number {
             self.report
@@ -203,7 +203,7 @@ impl Importer<'_> {
         }
         if !v.current_stage.is_empty() && v.current_stage != "None" {
             self.client
-                .transition_model_version_stage(&name, &created.version, &v.current_stage, false)
+                .transition_stage(&name, &created.version, &v.current_stage)
                 .await?;
         }
         self.record_number(v.version, created.version);

@@ -84,8 +84,8 @@ pub(super) struct Written {
 
 /// Writes a run's metric batches and artifacts in order, on its own task, so up to `jobs` runs
 /// are written at once while the archive is read front to back.
-pub(super) async fn run_worker(
-    client: Client,
+pub(super) async fn run_worker<D: Destination>(
+    client: D,
     dst: String,
     root: ArtifactRoot,
     mut ops: BudgetRx<Op>,
@@ -131,7 +131,7 @@ pub(super) async fn run_worker(
                 tick(&progress, Counter::Files, 1);
                 tick(&progress, Counter::Bytes, n);
                 client
-                    .upload_artifact_bytes(&root, &path, data)
+                    .upload_bytes(&root, &path, data)
                     .await
                     .map_err(|e| e.about(format!("artifact {path:?}")))?;
                 w.artifacts += 1;
@@ -152,7 +152,7 @@ pub(super) fn tokio_stream(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     /// The error that stopped the open run's worker.
     pub(super) async fn run_op_error(&mut self) -> Result<()> {
         let Open::Run { worker, ops, .. } = &mut self.open else {

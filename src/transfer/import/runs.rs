@@ -6,9 +6,9 @@ use super::*;
 /// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
 /// client records as `mlflow.user`: `LOGNAME`, `USER`, `LNAME`, `USERNAME`, else the account of
 /// this process).
-pub fn importing_user(client: &Client) -> String {
-    if let crate::mlflow::Auth::Basic { username, .. } = &client.config().auth {
-        return username.clone();
+pub fn importing_user(client: &impl Destination) -> String {
+    if let Some(user) = client.user() {
+        return user;
     }
     for k in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
         if let Ok(v) = std::env::var(k)
@@ -35,7 +35,7 @@ pub fn importing_user(client: &Client) -> String {
     "unknown".into()
 }
 
-impl Importer<'_> {
+impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_run(&mut self, r: rec::Run) -> Result<()> {
         let what = format!("run {}", r.run_id);
         let exp = self.dst_experiment(&r.experiment_id, &what)?;

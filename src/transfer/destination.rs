@@ -1,0 +1,410 @@
+//! The end an import writes to: the narrow set of operations the importer needs (experiments,
+//! runs, metric batches, uploads, tags, lineage searches, logged models, registry writes).
+//!
+//! [`Client`] implements it over the MLflow REST API; [`super::memory::MemoryServer`] implements
+//! it in memory, with MLflow's rules (ids, version numbering, immutable params, deleted runs that
+//! refuse writes) and injectable failures, so the import's protocols (resume after a kill,
+//! deferred links, renumbering) are tested in milliseconds. The object stores of later steps plug
+//! in here too.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+use crate::error::Result;
+use crate::mlflow::types::{
+    DatasetInput, Experiment, KeyValue, LoggedModel, Metric, ModelInput, ModelOutput, ModelVersion,
+    RegisteredModel, Run, ViewType,
+};
+use crate::mlflow::{
+    ArtifactRoot, Auth, Client, CreateLoggedModel, CreateModelVersion, CreateRun, RetryConfig,
+    UpdateRun,
+};
+
+/// A tracking server an import writes to. Every method may fail with the server's
+/// [`crate::Error`]; creates settle an unknown outcome themselves (by their marker tag), as
+/// [`Client`] does.
+pub trait Destination: Clone + Send + Sync + 'static {
+    /// The server's address, without credentials, for messages.
+    fn server(&self) -> &str;
+
+    /// The user the server knows this client as, when the client can tell (basic auth).
+    fn user(&self) -> Option<String>;
+
+    /// How failed requests are retried (uploads sent again from a replay follow it too).
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::default()
+    }
+
+    /// The experiment named `name`, active or deleted.
+    fn experiment_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Experiment>>> + Send;
+
+    /// Creates an experiment; returns its id.
+    fn create_experiment(
+        &self,
+        name: &str,
+        tags: &[KeyValue],
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// Every run of `experiment` (deleted ones too) that has tag `key`, with value `value` when
+    /// given.
+    fn runs_tagged(
+        &self,
+        experiment: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Run>>> + Send;
+
+    /// Creates a run (reconciled by `req.reconcile_tag` when the answer is lost).
+    fn create_run(&self, req: &CreateRun) -> impl Future<Output = Result<Run>> + Send;
+
+    /// One run.
+    fn get_run(&self, run_id: &str) -> impl Future<Output = Result<Run>> + Send;
+
+    /// Sets a run's status, end time or name.
+    fn update_run(&self, req: &UpdateRun) -> impl Future<Output = Result<()>> + Send;
+
+    /// Logs metrics, params and tags (in as many requests as the server's limits need).
+    fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Logs dataset and model inputs.
+    fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Logs model outputs.
+    fn log_outputs(
+        &self,
+        run_id: &str,
+        models: &[ModelOutput],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets a run's tag.
+    fn set_run_tag(
+        &self,
+        run_id: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks a run deleted.
+    fn delete_run(&self, run_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Uploads a file of exactly `size` bytes from a stream (not repeated on failure).
+    fn upload(
+        &self,
+        root: &ArtifactRoot,
+        path: &str,
+        size: u64,
+        body: BoxStream<'static, Result<Bytes>>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Uploads a small file held in memory (repeated on transient failures).
+    fn upload_bytes(
+        &self,
+        root: &ArtifactRoot,
+        path: &str,
+        data: Bytes,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The logged models of `experiment` whose tag `key` is `value`.
+    fn logged_models_tagged(
+        &self,
+        experiment: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Vec<LoggedModel>>> + Send;
+
+    /// Creates a logged model (reconciled by `req.reconcile_tag`).
+    fn create_logged_model(
+        &self,
+        req: &CreateLoggedModel,
+    ) -> impl Future<Output = Result<LoggedModel>> + Send;
+
+    /// Sets a logged model's status (`LOGGED_MODEL_READY`, ...).
+    fn finalize_logged_model(
+        &self,
+        model_id: &str,
+        status: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets tags of a logged model.
+    fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: &[KeyValue],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes a logged model.
+    fn delete_logged_model(&self, model_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The registered model named `name` (a not-found error when there is none).
+    fn registered_model(&self, name: &str) -> impl Future<Output = Result<RegisteredModel>> + Send;
+
+    /// Creates a registered model.
+    fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[KeyValue],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets a registered model's description.
+    fn update_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets a registered model's tag.
+    fn set_registered_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes a registered model and its versions (a not-found error when there is none).
+    fn delete_registered_model(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every version of a registered model (prompts too), in numeric order.
+    fn model_versions(&self, name: &str) -> impl Future<Output = Result<Vec<ModelVersion>>> + Send;
+
+    /// Creates a model version (reconciled by `req.reconcile_tag`).
+    fn create_model_version(
+        &self,
+        req: &CreateModelVersion,
+    ) -> impl Future<Output = Result<ModelVersion>> + Send;
+
+    /// Deletes a model version.
+    fn delete_model_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Waits until a new version is ready (registration may copy files).
+    fn wait_model_version_ready(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Moves a version to `stage`.
+    fn transition_stage(
+        &self,
+        name: &str,
+        version: &str,
+        stage: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Points `alias` at `version`.
+    fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl Destination for Client {
+    fn server(&self) -> &str {
+        Client::server(self)
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        self.inner.retry.clone()
+    }
+
+    fn user(&self) -> Option<String> {
+        match &self.config().auth {
+            Auth::Basic { username, .. } => Some(username.clone()),
+            _ => None,
+        }
+    }
+
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        self.get_experiment_by_name(name).await
+    }
+
+    async fn create_experiment(&self, name: &str, tags: &[KeyValue]) -> Result<String> {
+        Client::create_experiment(self, name, None, tags).await
+    }
+
+    async fn runs_tagged(
+        &self,
+        experiment: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<Run>> {
+        use futures_util::TryStreamExt;
+        match value {
+            Some(v) => self.find_runs_by_tag(experiment, key, v).await,
+            None => {
+                let filter = format!("tags.`{}` LIKE '%'", key.replace('`', ""));
+                self.search_runs(&[experiment], Some(&filter), ViewType::All)
+                    .try_collect()
+                    .await
+            }
+        }
+    }
+
+    async fn create_run(&self, req: &CreateRun) -> Result<Run> {
+        Client::create_run(self, req).await
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        Client::get_run(self, run_id).await
+    }
+
+    async fn update_run(&self, req: &UpdateRun) -> Result<()> {
+        Client::update_run(self, req).await.map(drop)
+    }
+
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        Client::log_batch(self, run_id, metrics, params, tags).await
+    }
+
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        Client::log_inputs(self, run_id, datasets, models).await
+    }
+
+    async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
+        Client::log_outputs(self, run_id, models).await
+    }
+
+    async fn set_run_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        Client::set_run_tag(self, run_id, key, value).await
+    }
+
+    async fn delete_run(&self, run_id: &str) -> Result<()> {
+        Client::delete_run(self, run_id).await
+    }
+
+    async fn upload(
+        &self,
+        root: &ArtifactRoot,
+        path: &str,
+        size: u64,
+        body: BoxStream<'static, Result<Bytes>>,
+    ) -> Result<()> {
+        self.upload_artifact(root, path, size, body).await
+    }
+
+    async fn upload_bytes(&self, root: &ArtifactRoot, path: &str, data: Bytes) -> Result<()> {
+        self.upload_artifact_bytes(root, path, data).await
+    }
+
+    async fn logged_models_tagged(
+        &self,
+        experiment: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<LoggedModel>> {
+        use futures_util::TryStreamExt;
+        let filter = format!(
+            "tags.`{}` = {}",
+            key.replace('`', ""),
+            crate::mlflow::api::registry::filter_quote(value)
+        );
+        self.search_logged_models(&[experiment], Some(&filter))
+            .try_collect()
+            .await
+    }
+
+    async fn create_logged_model(&self, req: &CreateLoggedModel) -> Result<LoggedModel> {
+        Client::create_logged_model(self, req).await
+    }
+
+    async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<()> {
+        Client::finalize_logged_model(self, model_id, status)
+            .await
+            .map(drop)
+    }
+
+    async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
+        Client::set_logged_model_tags(self, model_id, tags).await
+    }
+
+    async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
+        Client::delete_logged_model(self, model_id).await
+    }
+
+    async fn registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        self.get_registered_model(name).await
+    }
+
+    async fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        Client::create_registered_model(self, name, description, tags)
+            .await
+            .map(drop)
+    }
+
+    async fn update_registered_model(&self, name: &str, description: &str) -> Result<()> {
+        Client::update_registered_model(self, name, description).await
+    }
+
+    async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        Client::set_registered_model_tag(self, name, key, value).await
+    }
+
+    async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        Client::delete_registered_model(self, name).await
+    }
+
+    async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        self.all_model_versions(name).await
+    }
+
+    async fn create_model_version(&self, req: &CreateModelVersion) -> Result<ModelVersion> {
+        Client::create_model_version(self, req).await
+    }
+
+    async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
+        Client::delete_model_version(self, name, version).await
+    }
+
+    async fn wait_model_version_ready(&self, name: &str, version: &str) -> Result<()> {
+        Client::wait_model_version_ready(self, name, version, std::time::Duration::from_secs(300))
+            .await
+            .map(drop)
+    }
+
+    async fn transition_stage(&self, name: &str, version: &str, stage: &str) -> Result<()> {
+        self.transition_model_version_stage(name, version, stage, false)
+            .await
+    }
+
+    async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+        self.set_registered_model_alias(name, alias, version).await
+    }
+}
