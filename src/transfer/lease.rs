@@ -1,11 +1,12 @@
 //! Leases on the runs an import is writing, so that concurrent imports (two people, a scheduler's
 //! retry) never take each other's runs for the leftovers of a killed import.
 //!
-//! Every run an import creates carries the tag [`LEASE`]: `<expiry ms> <host> <pid>`. While the
+//! Every run an import creates carries the tag [`LEASE`]: `<expiry ms> <host> <pid> <import>`. While the
 //! import runs, a task of its own renews the lease of each run it has not finished, every
 //! [`RENEW_EVERY`], to [`LEASE_FOR`] ahead. A half-done run is taken for abandoned only when its
 //! lease is over: expired, or held by a process of this host that no longer exists (a killed
-//! import, seen at once by the next import on the same machine). A run without the tag (made
+//! import, seen at once by the next import on the same machine), or by an import of this process
+//! that has ended. A run without the tag (made
 //! before leases existed) has no lease.
 
 use std::collections::HashSet;
@@ -42,10 +43,18 @@ fn host() -> &'static str {
     })
 }
 
-/// A lease value held by this process, reaching [`LEASE_FOR`] ahead.
-pub fn fresh() -> String {
+/// The imports of this process that are running (by [`Leases`] id).
+fn live() -> std::sync::MutexGuard<'static, HashSet<u64>> {
+    static LIVE: std::sync::OnceLock<Mutex<HashSet<u64>>> = std::sync::OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A lease value held by import `import` of this process, reaching [`LEASE_FOR`] ahead.
+fn fresh_for(import: u64) -> String {
     let until = now_ms().saturating_add(LEASE_FOR.as_millis() as i64);
-    format!("{until} {} {}", host(), std::process::id())
+    format!("{until} {} {} {import}", host(), std::process::id())
 }
 
 /// Whether a run whose lease tag is `value` (if any) is still held by a live import.
@@ -53,49 +62,69 @@ pub fn held(value: Option<&str>) -> bool {
     let Some(v) = value else { return false };
     let mut parts = v.split(' ');
     let until = parts.next().and_then(|u| u.parse::<i64>().ok());
-    let (owner_host, pid) = (parts.next(), parts.next());
+    let (owner_host, pid, import) = (parts.next(), parts.next(), parts.next());
     let Some(until) = until else { return false };
     if until <= now_ms() {
         return false;
     }
     if owner_host == Some(host()) {
-        // Same machine: the holder is alive only if its process is.
-        return pid.is_some_and(|p| {
-            p == std::process::id().to_string()
-                || std::path::Path::new(&format!("/proc/{p}")).exists()
-        });
+        // Same machine: the holder is alive only if its process is (and, in this process, only
+        // if that import still runs).
+        let Some(pid) = pid else { return false };
+        if pid == std::process::id().to_string() {
+            return import
+                .and_then(|i| i.parse::<u64>().ok())
+                .is_some_and(|i| live().contains(&i));
+        }
+        return std::path::Path::new(&format!("/proc/{pid}")).exists();
     }
     true
 }
 
 /// The runs this import holds leases on, renewed by a task of their own until dropped.
 pub struct Leases {
+    id: u64,
     runs: Arc<Mutex<HashSet<String>>>,
     _renewer: AbortOnDrop<()>,
+}
+
+impl Drop for Leases {
+    fn drop(&mut self) {
+        live().remove(&self.id);
+    }
 }
 
 impl Leases {
     /// Starts renewing, through `client`, the leases of the runs [`Leases::hold`] names.
     pub fn start(client: &impl Destination) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        live().insert(id);
         let runs: Arc<Mutex<HashSet<String>>> = Arc::default();
         let (client, held) = (client.clone(), Arc::clone(&runs));
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                let ids: Vec<String> = lock(&held).iter().cloned().collect();
-                for id in ids {
+                let runs: Vec<String> = lock(&held).iter().cloned().collect();
+                for run in runs {
                     // A renewal that fails is tried again next round; the lease has time left.
-                    let _ = client.set_run_tag(&id, LEASE, &fresh()).await;
+                    let _ = client.set_run_tag(&run, LEASE, &fresh_for(id)).await;
                 }
             }
         });
         Leases {
+            id,
             runs,
             _renewer: AbortOnDrop(Some(task)),
         }
     }
 
-    /// Keeps renewing the lease of run `id` (created with [`fresh`]).
+    /// A lease value for a run this import creates.
+    pub fn fresh(&self) -> String {
+        fresh_for(self.id)
+    }
+
+    /// Keeps renewing the lease of run `id` (created with [`Leases::fresh`]).
     pub fn hold(&self, id: &str) {
         lock(&self.runs).insert(id.to_string());
     }
@@ -114,12 +143,16 @@ fn lock(m: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>
 mod tests {
     use super::*;
 
-    #[test]
-    fn leases_end_with_time_or_with_their_process() {
-        assert!(held(Some(&fresh())), "our own fresh lease");
+    #[tokio::test]
+    async fn leases_end_with_time_or_with_their_process() {
+        let leases = Leases::start(&crate::transfer::memory::MemoryServer::default());
+        let ours = leases.fresh();
+        assert!(held(Some(&ours)), "our own fresh lease");
+        drop(leases);
+        assert!(!held(Some(&ours)), "an import of this process that ended");
         assert!(!held(None));
         assert!(!held(Some("garbage")));
-        let past = format!("{} {} {}", now_ms() - 1, host(), std::process::id());
+        let past = format!("{} {} {} 1", now_ms() - 1, host(), std::process::id());
         assert!(!held(Some(&past)), "expired");
         let later = now_ms() + 60_000;
         // A process of this host that does not exist (pids stay far below this).

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod legacy_source;
 pub mod list_models;
 pub mod map;
+pub mod memory;
 pub mod ordered;
 pub mod progress;
 pub mod replay;

@@ -133,17 +133,26 @@ impl<D: Destination> Importer<'_, D> {
                 held: true,
             };
             self.abandon(&own).await?;
-            self.report.runs.insert(src.to_string(), winner);
+            self.run_ids.insert(src.to_string(), winner.clone());
+            self.report.runs.insert(src.to_string(), winner.clone());
             self.report.runs_skipped += 1;
-            tick(&self.opts.progress, Counter::Runs, 1);
-            return Ok(());
+        } else {
+            if deleted {
+                self.client.delete_run(dst).await?;
+            }
+            self.report.runs.insert(src.to_string(), dst.to_string());
+            self.report.runs_imported += 1;
         }
-        if deleted {
-            self.client.delete_run(dst).await?;
-        }
-        self.report.runs.insert(src.to_string(), dst.to_string());
-        self.report.runs_imported += 1;
         tick(&self.opts.progress, Counter::Runs, 1);
+        // Its children that waited for it, now pointing at the run that stands for it.
+        for (child, p) in self.deferred.parent_done(dst) {
+            if winner != dst {
+                self.client
+                    .set_run_tag(&child, "mlflow.parentRunId", &winner)
+                    .await?;
+            }
+            Box::pin(self.complete_run(&p.experiment, &p.src, &child, p.deleted)).await?;
+        }
         Ok(())
     }
 

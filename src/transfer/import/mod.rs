@@ -180,14 +180,10 @@ struct Importer<'a, D: Destination> {
     run_ids: HashMap<String, String>,
     /// Sealed runs whose workers are still writing, oldest first; finished in this order.
     sealed: std::collections::VecDeque<Sealed>,
-    /// Run outputs naming logged models that come later in the archive: (dst run, src model, step).
-    pending_outputs: Vec<(String, String, i64)>,
-    /// Metric points linked to a logged model not imported yet, by source model id:
-    /// (destination run, point).
-    deferred_links: HashMap<String, Vec<(String, Metric)>>,
-    /// Runs sealed but waiting for deferred linked points: destination run → (source run,
-    /// deleted at source).
-    waiting_runs: HashMap<String, (String, String, bool)>,
+
+    /// Points and outputs waiting for logged models later in the archive, and the runs waiting
+    /// for them.
+    deferred: links::Deferred,
     /// Source runs that failed or were left unfinished by a failure: their children are not
     /// finished either (they would point at a run the next import redoes).
     failed: std::collections::HashSet<String>,
@@ -218,9 +214,7 @@ pub async fn import_archive<D: Destination>(
         open: Open::None,
         run_ids: HashMap::new(),
         sealed: std::collections::VecDeque::new(),
-        pending_outputs: Vec::new(),
-        deferred_links: HashMap::new(),
-        waiting_runs: HashMap::new(),
+        deferred: links::Deferred::default(),
         failed: std::collections::HashSet::new(),
         priors: HashMap::new(),
         touched: std::collections::HashSet::new(),
@@ -259,7 +253,7 @@ impl<D: Destination> Importer<'_, D> {
         read.and(finished)?;
         self.sweep().await?;
         // Points linked to logged models that are not in the archive keep no link.
-        let leftover: Vec<String> = self.deferred_links.keys().cloned().collect();
+        let leftover: Vec<String> = self.deferred.models();
         for m in leftover {
             self.release_links(&m, None).await?;
         }
@@ -476,26 +470,7 @@ impl<D: Destination> Importer<'_, D> {
                 self.client
                     .set_logged_model_tags(&dst, &[KeyValue::new(STATE, "complete")])
                     .await?;
-                self.release_links(&src.model_id, Some(&dst)).await?;
-                let ready: Vec<(String, i64)> = self
-                    .pending_outputs
-                    .iter()
-                    .filter(|(_, m, _)| *m == src.model_id)
-                    .map(|(r, _, s)| (r.clone(), *s))
-                    .collect();
-                self.pending_outputs.retain(|(_, m, _)| *m != src.model_id);
-                for (run, step) in ready {
-                    self.client
-                        .log_outputs(
-                            &run,
-                            &[ModelOutput {
-                                model_id: dst.clone(),
-                                step,
-                            }],
-                        )
-                        .await?;
-                }
-                Ok(())
+                self.release_links(&src.model_id, Some(&dst)).await
             }
             Open::Model { src, dst, numbers } => {
                 for a in &src.aliases {
@@ -513,3 +488,6 @@ impl<D: Destination> Importer<'_, D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

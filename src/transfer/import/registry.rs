@@ -96,13 +96,26 @@ impl<D: Destination> Importer<'_, D> {
         };
         let name = name.clone();
         let existing = self.client.model_versions(&name).await?;
+        // Placeholders are deleted only once the version after them exists, so an interrupted
+        // import leaves them visible: their numbers count as taken, and they are deleted below.
+        let mut placeholders: Vec<u64> = existing
+            .iter()
+            .filter(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
+            .map(crate::mlflow::types::ModelVersion::number)
+            .collect();
         let number = v.version.to_string();
         if let Some(done) = existing.iter().find(|x| {
             x.tags
                 .iter()
                 .any(|t| t.key == LINEAGE_VERSION && t.value == number)
         }) {
-            self.record_number(v.version, done.version.clone());
+            // Made by an earlier import, which may have stopped before its stage was set or its
+            // placeholders deleted.
+            let done = done.clone();
+            self.set_stage(&name, &v, &done).await?;
+            self.delete_placeholders(&name, &placeholders, done.number())
+                .await?;
+            self.record_number(v.version, done.version);
             self.report.versions_skipped += 1;
             tick(&self.opts.progress, Counter::Versions, 1);
             return Ok(());
@@ -183,8 +196,9 @@ impl<D: Destination> Importer<'_, D> {
         };
         while next < v.version {
             let p = self.client.create_model_version(&placeholder(next)).await?;
-            self.client.delete_model_version(&name, &p.version).await?;
-            next += 1;
+            // The server numbers from every version it ever made, deleted ones too.
+            next = p.number().saturating_add(1);
+            placeholders.push(p.number());
         }
         let mut tags = archived_tags(&v.tags);
         tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
@@ -201,15 +215,46 @@ impl<D: Destination> Importer<'_, D> {
                 .renumbered_versions
                 .push((name.clone(), v.version, created.number()));
         }
-        if !v.current_stage.is_empty() && v.current_stage != "None" {
-            self.client
-                .transition_stage(&name, &created.version, &v.current_stage)
-                .await?;
-        }
+        self.set_stage(&name, &v, &created).await?;
+        self.delete_placeholders(&name, &placeholders, created.number())
+            .await?;
         self.record_number(v.version, created.version);
         self.report.versions_imported += 1;
         tick(&self.opts.progress, Counter::Versions, 1);
         Ok(())
+    }
+
+    /// Deletes the placeholders made for version `below` (numbered under it).
+    async fn delete_placeholders(
+        &self,
+        name: &str,
+        placeholders: &[u64],
+        below: u64,
+    ) -> Result<()> {
+        for p in placeholders.iter().filter(|p| **p < below) {
+            self.client
+                .delete_model_version(name, &p.to_string())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the destination's version `dst` to the archived version's stage, if it is not there.
+    async fn set_stage(
+        &self,
+        name: &str,
+        v: &rec::ModelVersion,
+        dst: &crate::mlflow::types::ModelVersion,
+    ) -> Result<()> {
+        if v.current_stage.is_empty()
+            || v.current_stage == "None"
+            || dst.current_stage == v.current_stage
+        {
+            return Ok(());
+        }
+        self.client
+            .transition_stage(name, &dst.version, &v.current_stage)
+            .await
     }
 
     pub(super) fn record_number(&mut self, src: u64, dst: String) {

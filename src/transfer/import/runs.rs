@@ -50,6 +50,10 @@ impl<D: Destination> Importer<'_, D> {
         }
         let half_done: Vec<_> = half_done.into_iter().filter(|x| !x.marked).collect();
         if let Some(done) = complete {
+            if r.lifecycle_stage == "deleted" && !done.deleted {
+                // Completed, but stopped before its deletion: finished now.
+                self.client.delete_run(&done.run_id).await?;
+            }
             self.run_ids.insert(r.run_id.clone(), done.run_id.clone());
             self.report.runs.insert(r.run_id.clone(), done.run_id);
             self.report.runs_skipped += 1;
@@ -97,7 +101,7 @@ impl<D: Destination> Importer<'_, D> {
                     KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
                     KeyValue::new(STATE, "in-progress"),
                     KeyValue::new(ATTEMPT, attempt_id()),
-                    KeyValue::new(LEASE, lease::fresh()),
+                    KeyValue::new(LEASE, self.leases.fresh()),
                 ],
                 user_id: None,
                 // Not the lineage tag: abandoned runs of the same source carry it too.
@@ -153,10 +157,7 @@ impl<D: Destination> Importer<'_, D> {
                 dataset_digest: c.dataset_digest.clone(),
                 run_id: None,
             });
-            self.deferred_links
-                .entry(src_model.clone())
-                .or_default()
-                .extend(points.map(|m| (dst.clone(), m)));
+            self.deferred.defer_points(src_model, dst, points);
             return Ok(());
         }
         let dst_model = linked_to.and_then(|(_, d)| d);
@@ -251,22 +252,28 @@ impl<D: Destination> Importer<'_, D> {
                         )
                         .await?
                 }
-                None => self
-                    .pending_outputs
-                    .push((dst.clone(), o.model_id.clone(), o.step)),
+                None => self.deferred.defer_output(&o.model_id, &dst, o.step),
             }
         }
         // (Its status and end time were set by its worker, after its last write.)
         let exp = self.dst_experiment(&src.experiment_id, "run")?;
         self.touched.insert(exp.clone());
-        let waiting = self
-            .deferred_links
-            .values()
-            .flatten()
-            .any(|(r, _)| *r == dst);
         let deleted = src.lifecycle_stage == "deleted";
-        if waiting {
-            self.waiting_runs.insert(dst, (exp, src.run_id, deleted));
+        // A run completes only after its parent: were the parent redone by a later import, a
+        // complete child would point at the abandoned one.
+        if let Some(parent) = src.parent_run_id()
+            && !self.report.runs.contains_key(parent)
+            && let Some(parent_dst) = self.run_ids.get(parent)
+        {
+            self.deferred.defer_on_parent(parent_dst, &dst);
+        }
+        if self.deferred.waits(&dst) {
+            let parked = links::Parked {
+                experiment: exp,
+                src: src.run_id,
+                deleted,
+            };
+            self.deferred.park(&dst, parked);
         } else {
             self.complete_run(&exp, &src.run_id, &dst, deleted).await?;
         }

@@ -1,0 +1,300 @@
+//! The import's protocols against the in-memory server: everything arrives once, a kill at any
+//! call is finished by the next import, points wait for their logged model, and version numbers
+//! are reproduced (gaps) or reported (taken).
+
+use std::io::Cursor;
+
+use crate::format::WriterBuilder;
+use crate::format::model::{
+    Alias, Experiment, LoggedModel, MetricChunk, ModelOutput, ModelVersion, Point, RegisteredModel,
+    Run as RecRun, Tag,
+};
+use crate::transfer::archive_source::ArchiveSource;
+use crate::transfer::destination::Destination;
+use crate::transfer::memory::MemoryServer;
+
+use super::*;
+
+const EXP: &str = "exp";
+const RUNS: [&str; 3] = [
+    "aaaa0000000000000000000000000001",
+    "bbbb0000000000000000000000000002",
+    "cccc0000000000000000000000000003",
+];
+const POINTS: i64 = 2_500;
+const BIG: usize = (1 << 20) + 17;
+
+fn big() -> Vec<u8> {
+    (0..BIG).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// An experiment of three runs (a parent, its child, and a deleted run), each with 2,500 points
+/// (three batches), a small and a large file; the child's points of "acc" are linked to a logged
+/// model made later from the parent; a registered model with versions 1, 2 and 4 (3 deleted at
+/// the source), one of them made from the logged model, and an alias.
+fn archive() -> Vec<u8> {
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: EXP.into(),
+        lifecycle_stage: "active".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    for (i, id) in RUNS.iter().enumerate() {
+        let mut tags = vec![
+            Tag::new("mlflow.user", "alice"),
+            Tag::new("i", i.to_string()),
+        ];
+        if i == 1 {
+            tags.push(Tag::new("mlflow.parentRunId", RUNS[0]));
+        }
+        w.begin_run(&RecRun {
+            run_id: (*id).into(),
+            experiment_id: "1".into(),
+            run_name: format!("run {i}"),
+            status: "FINISHED".into(),
+            start_time: Some(1_600_000_000_000),
+            end_time: Some(1_600_000_100_000),
+            lifecycle_stage: if i == 2 { "deleted" } else { "active" }.into(),
+            params: vec![Tag::new("alpha", i.to_string())],
+            tags,
+            model_outputs: if i == 0 {
+                vec![ModelOutput {
+                    model_id: "m-src".into(),
+                    step: 3,
+                }]
+            } else {
+                Vec::new()
+            },
+            ..RecRun::default()
+        })
+        .unwrap();
+        w.metric_chunk(&MetricChunk {
+            key: "loss".into(),
+            points: (0..POINTS)
+                .map(|j| Point {
+                    step: j,
+                    timestamp: 1_600_000_000_000 + j,
+                    value: j as f64,
+                })
+                .collect(),
+            ..MetricChunk::default()
+        })
+        .unwrap();
+        if i == 1 {
+            w.metric_chunk(&MetricChunk {
+                key: "acc".into(),
+                model_id: Some("m-src".into()),
+                points: vec![Point {
+                    step: 0,
+                    timestamp: 5,
+                    value: 0.9,
+                }],
+                ..MetricChunk::default()
+            })
+            .unwrap();
+        }
+        w.artifact("small.txt", 5, &b"hello"[..]).unwrap();
+        w.artifact("dir/big.bin", BIG as u64, &big()[..]).unwrap();
+        w.end_unit().unwrap();
+    }
+    w.begin_logged_model(&LoggedModel {
+        model_id: "m-src".into(),
+        experiment_id: "1".into(),
+        name: "clf".into(),
+        source_run_id: RUNS[0].into(),
+        status: "LOGGED_MODEL_READY".into(),
+        ..LoggedModel::default()
+    })
+    .unwrap();
+    w.artifact("MLmodel", 3, &b"x: 1"[..3]).unwrap();
+    w.end_unit().unwrap();
+    w.begin_registered_model(&RegisteredModel {
+        name: "reg".into(),
+        description: "d".into(),
+        aliases: vec![Alias {
+            alias: "champion".into(),
+            version: 4,
+        }],
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    for (n, source, model) in [
+        (1, format!("runs:/{}/model", RUNS[0]), ""),
+        (2, format!("runs:/{}/model", RUNS[1]), ""),
+        (4, "models:/m-src".to_string(), "m-src"),
+    ] {
+        w.model_version(&ModelVersion {
+            version: n,
+            source,
+            run_id: RUNS[0].into(),
+            model_id: model.into(),
+            current_stage: if n == 4 { "Production" } else { "None" }.into(),
+            status: "READY".into(),
+            ..ModelVersion::default()
+        })
+        .unwrap();
+    }
+    w.end_unit().unwrap();
+    w.finish().unwrap().0
+}
+
+async fn import(server: &MemoryServer, bytes: &[u8]) -> std::result::Result<ImportReport, Failed> {
+    let source = ArchiveSource::start(Cursor::new(bytes.to_vec()));
+    let opts = ImportOptions {
+        jobs: 4,
+        ..ImportOptions::default()
+    };
+    import_archive(server, source, &opts).await
+}
+
+fn tag<'a>(tags: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+}
+
+/// What the destination must hold after a complete import, however it got there.
+async fn assert_complete(server: &MemoryServer) {
+    let live: Vec<_> = server
+        .runs_of(EXP)
+        .into_iter()
+        .filter(|r| !is_abandoned(r))
+        .collect();
+    assert_eq!(live.len(), RUNS.len(), "one run per source run: {live:#?}");
+    let lm = server
+        .logged_models()
+        .into_iter()
+        .filter(|m| tag(&m.info.tags, STATE) == Some("complete"))
+        .collect::<Vec<_>>();
+    assert_eq!(lm.len(), 1, "one complete logged model");
+    let lm = &lm[0];
+    assert_eq!(lm.info.status, "LOGGED_MODEL_READY");
+    for r in &live {
+        let src = tag(&r.data.tags, LINEAGE_RUN).unwrap();
+        let i = RUNS.iter().position(|x| *x == src).unwrap();
+        assert_eq!(tag(&r.data.tags, STATE), Some("complete"), "run {i}");
+        assert_eq!(tag(&r.data.tags, "mlflow.user"), Some("memory-user"));
+        assert_eq!(r.info.status, "FINISHED");
+        assert_eq!(r.info.end_time, Some(1_600_000_100_000));
+        assert_eq!(
+            r.info.lifecycle_stage,
+            if i == 2 { "deleted" } else { "active" }
+        );
+        let history = server.history(&r.info.run_id);
+        let loss: Vec<_> = history.iter().filter(|m| m.key == "loss").collect();
+        assert_eq!(loss.len(), POINTS as usize, "run {i}: every point once");
+        let acc: Vec<_> = history.iter().filter(|m| m.key == "acc").collect();
+        if i == 1 {
+            assert_eq!(acc.len(), 1, "the linked point, once");
+            assert_eq!(acc[0].model_id.as_deref(), Some(lm.info.model_id.as_str()));
+        } else {
+            assert!(acc.is_empty());
+        }
+        let files = server.files(&r.info.artifact_uri);
+        assert_eq!(files.len(), 2, "run {i}");
+        assert_eq!(&files["small.txt"][..], b"hello");
+        assert!(files["dir/big.bin"][..] == big()[..]);
+        if i == 1 {
+            let parent = tag(&r.data.tags, "mlflow.parentRunId").unwrap();
+            let p = live.iter().find(|x| x.info.run_id == parent).unwrap();
+            assert_eq!(tag(&p.data.tags, LINEAGE_RUN), Some(RUNS[0]));
+        }
+        if i == 0 {
+            assert_eq!(r.outputs.model_outputs.len(), 1);
+            assert_eq!(r.outputs.model_outputs[0].model_id, lm.info.model_id);
+        }
+    }
+    let versions = server.model_versions("reg").await.unwrap();
+    let numbers: Vec<_> = versions.iter().map(|v| v.version.as_str()).collect();
+    assert_eq!(numbers, ["1", "2", "4"], "the gap is reproduced");
+    assert_eq!(versions[2].current_stage, "Production");
+    assert_eq!(versions[2].source, format!("models:/{}", lm.info.model_id));
+    let model = server.registered_model("reg").await.unwrap();
+    assert_eq!(model.aliases.len(), 1);
+    assert_eq!(model.aliases[0].version, "4");
+    // The placeholder for 3 left no trace on the logged model.
+    assert_eq!(
+        tag(&lm.info.tags, "mlflow.modelVersions"),
+        Some(r#"[{"name": "reg", "version": 4}]"#)
+    );
+}
+
+#[tokio::test]
+async fn everything_arrives_once_with_links_outputs_and_numbers() {
+    let server = MemoryServer::default();
+    let bytes = archive();
+    let report = import(&server, &bytes).await.unwrap();
+    assert_eq!(report.runs_imported, 3);
+    assert_eq!(report.versions_imported, 3);
+    assert!(report.renumbered_versions.is_empty());
+    assert_complete(&server).await;
+    // Again: nothing is written twice.
+    let again = import(&server, &bytes).await.unwrap();
+    assert_eq!((again.runs_imported, again.runs_skipped), (0, 3));
+    assert_eq!((again.versions_imported, again.versions_skipped), (0, 3));
+    assert_complete(&server).await;
+}
+
+#[tokio::test]
+async fn an_import_killed_at_any_call_is_finished_by_the_next() {
+    let bytes = archive();
+    let calls = {
+        let server = MemoryServer::default();
+        import(&server, &bytes).await.unwrap();
+        server.calls()
+    };
+    assert!(calls > 50, "{calls}");
+    for kill in 1..=calls {
+        let server = MemoryServer::default();
+        server.fail_from(Some(kill));
+        let first = import(&server, &bytes).await;
+        assert!(first.is_err(), "killed at call {kill} of {calls}");
+        server.fail_from(None);
+        import(&server, &bytes)
+            .await
+            .unwrap_or_else(|f| panic!("the import after a kill at call {kill}: {f}"));
+        assert_complete(&server).await;
+    }
+}
+
+#[tokio::test]
+async fn versions_whose_numbers_are_taken_are_renumbered_and_reported() {
+    let server = MemoryServer::default();
+    server
+        .create_registered_model("reg", None, &[])
+        .await
+        .unwrap();
+    let exp = server.create_experiment("other", &[]).await.unwrap();
+    let run = server
+        .create_run(&CreateRun {
+            experiment_id: exp,
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        server
+            .create_model_version(&crate::mlflow::CreateModelVersion {
+                name: "reg".into(),
+                source: format!("runs:/{}/m", run.info.run_id),
+                run_id: Some(run.info.run_id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let report = import(&server, &archive()).await.unwrap();
+    assert_eq!(
+        report.renumbered_versions,
+        [
+            ("reg".to_string(), 1, 6),
+            ("reg".to_string(), 2, 7),
+            ("reg".to_string(), 4, 8)
+        ]
+    );
+    let model = server.registered_model("reg").await.unwrap();
+    assert_eq!(
+        model.aliases[0].version, "8",
+        "the alias follows its version"
+    );
+}
