@@ -1,5 +1,5 @@
 //! Mapping between the server's REST types (`mlflow::types`) and the archive's records
-//! (`format::model`): the one place that knows both.
+//! (`format::model`), both ways: the one place that knows both.
 
 use crate::format::model as rec;
 use crate::mlflow::types as rest;
@@ -184,4 +184,44 @@ mod tests {
         assert_eq!(sizes, vec![2, 1, 1]);
         assert_eq!(chunks[1].model_id.as_deref(), Some("m-1"));
     }
+}
+
+/// Tags (or params) of a record as REST key-values.
+pub fn key_values(tags: &[rec::Tag]) -> Vec<rest::KeyValue> {
+    tags.iter()
+        .map(|t| rest::KeyValue::new(t.key.clone(), t.value.clone()))
+        .collect()
+}
+
+/// A record's dataset input as the REST type `runs/log-inputs` takes.
+pub fn dataset_input(d: &rec::DatasetInput) -> rest::DatasetInput {
+    rest::DatasetInput {
+        tags: key_values(&d.tags),
+        dataset: rest::Dataset {
+            name: d.name.clone(),
+            digest: d.digest.clone(),
+            source_type: d.source_type.clone(),
+            source: d.source.clone(),
+            schema: d.schema.clone(),
+            profile: d.profile.clone(),
+        },
+    }
+}
+
+/// The points of a metric chunk as REST metrics, linked to `model_id` (a destination id).
+pub fn metrics<'a>(
+    c: &'a rec::MetricChunk,
+    model_id: Option<&str>,
+) -> impl Iterator<Item = rest::Metric> + 'a {
+    let model_id = model_id.map(str::to_string);
+    c.points.iter().map(move |p| rest::Metric {
+        key: c.key.clone(),
+        value: p.value,
+        timestamp: p.timestamp,
+        step: p.step,
+        model_id: model_id.clone(),
+        dataset_name: c.dataset_name.clone(),
+        dataset_digest: c.dataset_digest.clone(),
+        run_id: None,
+    })
 }

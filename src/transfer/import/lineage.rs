@@ -147,9 +147,7 @@ impl<D: Destination> Importer<'_, D> {
         // Its children that waited for it, now pointing at the run that stands for it.
         for (child, p) in self.deferred.parent_done(dst) {
             if winner != dst {
-                self.client
-                    .set_run_tag(&child, "mlflow.parentRunId", &winner)
-                    .await?;
+                self.client.set_run_tag(&child, PARENT_RUN, &winner).await?;
             }
             Box::pin(self.complete_run(&p.experiment, &p.src, &child, p.deleted)).await?;
         }
@@ -174,11 +172,11 @@ impl<D: Destination> Importer<'_, D> {
             Ok(ids)
         };
         for round in 0..SETTLE_ROUNDS {
-            self.client.set_run_tag(dst, STATE, "complete").await?;
+            self.client.set_run_tag(dst, STATE, COMPLETE).await?;
             if others().await?.is_empty() {
                 return Ok(dst.to_string());
             }
-            self.client.set_run_tag(dst, STATE, "in-progress").await?;
+            self.client.set_run_tag(dst, STATE, IN_PROGRESS).await?;
             if let Some(first) = others().await?.into_iter().next() {
                 return Ok(first);
             }

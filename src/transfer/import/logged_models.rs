@@ -17,7 +17,7 @@ impl<D: Destination> Importer<'_, D> {
                 .info
                 .tags
                 .iter()
-                .any(|t| t.key == STATE && t.value == "complete")
+                .any(|t| t.key == STATE && t.value == COMPLETE)
             {
                 let dst = found.info.model_id;
                 self.report
@@ -35,7 +35,7 @@ impl<D: Destination> Importer<'_, D> {
         let mut tags = archived_tags(&m.tags);
         tags.retain(|t| t.key != "mlflow.modelVersions");
         tags.push(KeyValue::new(LINEAGE_MODEL, m.model_id.clone()));
-        tags.push(KeyValue::new(STATE, "in-progress"));
+        tags.push(KeyValue::new(STATE, IN_PROGRESS));
         let created = self
             .client
             .create_logged_model(&CreateLoggedModel {

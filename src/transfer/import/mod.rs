@@ -30,7 +30,7 @@ use crate::format::{ArtifactEntry, Record};
 use crate::mlflow::api::runs::{
     MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
 };
-use crate::mlflow::types::{Dataset, DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
+use crate::mlflow::types::{DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
 use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateRun, UpdateRun};
 use std::sync::Arc;
 
@@ -303,13 +303,10 @@ impl<D: Destination> Importer<'_, D> {
                 break;
             };
             let what = format!("run {} (destination run {})", s.src.run_id, s.dst);
-            let parent = s
-                .src
-                .tags
-                .iter()
-                .find(|t| t.key == "mlflow.parentRunId")
-                .map(|t| t.value.clone());
-            if parent.is_some_and(|p| self.failed.contains(&p)) {
+            if s.src
+                .parent_run_id()
+                .is_some_and(|p| self.failed.contains(p))
+            {
                 // Its parent failed: left in-progress, to be redone with it.
                 self.failed.insert(s.src.run_id.clone());
                 continue;
@@ -468,7 +465,7 @@ impl<D: Destination> Importer<'_, D> {
                 };
                 self.client.finalize_logged_model(&dst, &status).await?;
                 self.client
-                    .set_logged_model_tags(&dst, &[KeyValue::new(STATE, "complete")])
+                    .set_logged_model_tags(&dst, &[KeyValue::new(STATE, COMPLETE)])
                     .await?;
                 self.release_links(&src.model_id, Some(&dst)).await
             }

@@ -78,8 +78,8 @@ impl<D: Destination> Importer<'_, D> {
             match t.key.as_str() {
                 "mlflow.user" if !self.opts.use_src_user_id => continue,
                 "mlflow.runName" => continue, // set through run_name
-                "mlflow.parentRunId" => match self.run_ids.get(&t.value) {
-                    Some(dst) => tags.push(KeyValue::new("mlflow.parentRunId", dst.clone())),
+                PARENT_RUN => match self.run_ids.get(&t.value) {
+                    Some(dst) => tags.push(KeyValue::new(PARENT_RUN, dst.clone())),
                     None => {
                         self.report.missing_parents.push(r.run_id.clone());
                         tags.push(KeyValue::new(MISSING_PARENT, t.value.clone()));
@@ -99,7 +99,7 @@ impl<D: Destination> Importer<'_, D> {
                 start_time: r.start_time,
                 tags: vec![
                     KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
-                    KeyValue::new(STATE, "in-progress"),
+                    KeyValue::new(STATE, IN_PROGRESS),
                     KeyValue::new(ATTEMPT, attempt_id()),
                     KeyValue::new(LEASE, self.leases.fresh()),
                 ],
@@ -147,21 +147,12 @@ impl<D: Destination> Importer<'_, D> {
             // Points linked to a logged model that is not on the destination yet (it follows its
             // source run in the archive): they are logged when it arrives, and the run is marked
             // complete only then.
-            let points = c.points.iter().map(|p| Metric {
-                key: c.key.clone(),
-                value: p.value,
-                timestamp: p.timestamp,
-                step: p.step,
-                model_id: None,
-                dataset_name: c.dataset_name.clone(),
-                dataset_digest: c.dataset_digest.clone(),
-                run_id: None,
-            });
+            let points = crate::transfer::map::metrics(&c, None);
             self.deferred.defer_points(src_model, dst, points);
             return Ok(());
         }
         let dst_model = linked_to.and_then(|(_, d)| d);
-        for p in &c.points {
+        for point in crate::transfer::map::metrics(&c, dst_model.as_deref()) {
             let Open::Run {
                 metrics,
                 head,
@@ -171,16 +162,7 @@ impl<D: Destination> Importer<'_, D> {
             else {
                 return Ok(());
             };
-            metrics.push(Metric {
-                key: c.key.clone(),
-                value: p.value,
-                timestamp: p.timestamp,
-                step: p.step,
-                model_id: dst_model.clone(),
-                dataset_name: c.dataset_name.clone(),
-                dataset_digest: c.dataset_digest.clone(),
-                run_id: None,
-            });
+            metrics.push(point);
             // Full requests: the first batch leaves room for the params and tags it carries.
             let room = MAX_BATCH_TOTAL
                 - head.len().min(MAX_BATCH_PARAMS)
@@ -216,17 +198,7 @@ impl<D: Destination> Importer<'_, D> {
         let datasets: Vec<DatasetInput> = src
             .dataset_inputs
             .iter()
-            .map(|d| DatasetInput {
-                tags: kv(&d.tags),
-                dataset: Dataset {
-                    name: d.name.clone(),
-                    digest: d.digest.clone(),
-                    source_type: d.source_type.clone(),
-                    source: d.source.clone(),
-                    schema: d.schema.clone(),
-                    profile: d.profile.clone(),
-                },
-            })
+            .map(crate::transfer::map::dataset_input)
             .collect();
         let models: Vec<ModelInput> = src
             .model_inputs

@@ -76,17 +76,20 @@ pub(super) const PLACEHOLDER_PATH: &str = "mlflow-archive-placeholder";
 /// The tag that makes a registered model or a version a prompt (MLflow 3).
 pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
 
-pub(super) fn kv(tags: &[rec::Tag]) -> Vec<KeyValue> {
-    tags.iter()
-        .map(|t| KeyValue::new(t.key.clone(), t.value.clone()))
-        .collect()
-}
+pub(super) use crate::transfer::map::key_values as kv;
+
+/// [`STATE`] of a run or logged model being written.
+pub const IN_PROGRESS: &str = "in-progress";
+/// [`STATE`] of a run or logged model whose every part was written.
+pub const COMPLETE: &str = "complete";
+/// MLflow's tag naming a nested run's parent.
+pub const PARENT_RUN: &str = "mlflow.parentRunId";
 
 pub(super) fn is_complete(r: &crate::mlflow::types::Run) -> bool {
     r.data
         .tags
         .iter()
-        .any(|t| t.key == STATE && t.value == "complete")
+        .any(|t| t.key == STATE && t.value == COMPLETE)
 }
 
 /// An imported run (it has the lineage tag) that was half done and given up by a later import:
