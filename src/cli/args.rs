@@ -20,6 +20,20 @@ impl SrcServer {
     }
 }
 
+/// The experiment `key` names on `client` (a name, else an id), or an error that says it is
+/// neither.
+pub async fn find_experiment(
+    client: &Client,
+    key: &str,
+) -> anyhow::Result<mlflow_archive::mlflow::types::Experiment> {
+    client.find_experiment(key).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "experiment {key:?} not found on {} (neither a name nor an id)",
+            client.server()
+        )
+    })
+}
+
 /// A client for `uri` (or `MLFLOW_TRACKING_URI`), with the answer timeout of
 /// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set.
 fn client_for(uri: Option<&str>) -> mlflow_archive::Result<Client> {

@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use mlflow_archive::format::WriterBuilder;
 use mlflow_archive::format::model::Source;
-use mlflow_archive::mlflow::Client;
-use mlflow_archive::mlflow::types::Experiment;
 use mlflow_archive::transfer::export::export_experiments;
 
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::{ExportFlags, SrcServer};
+use crate::cli::args::{ExportFlags, SrcServer, find_experiment};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-experiment`.
@@ -50,32 +48,10 @@ pub struct Args {
     zstd_threads: u32,
 }
 
-/// Finds an experiment by name, then by id (as the Python tool does).
-pub async fn resolve_experiment(client: &Client, key: &str) -> anyhow::Result<Experiment> {
-    if let Some(e) = client.get_experiment_by_name(key).await? {
-        return Ok(e);
-    }
-    match client.get_experiment(key).await {
-        Ok(e) => Ok(e),
-        // (MLflow answers 400 INVALID_PARAMETER_VALUE to an id that is not a number)
-        Err(e)
-            if e.is_not_found()
-                || e.api()
-                    .is_some_and(|a| a.status == 400 && !a.error_code.is_empty()) =>
-        {
-            Err(anyhow::anyhow!(
-                "experiment {key:?} not found on {} (neither a name nor an id)",
-                client.server()
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     check_output(&args.output)?;
     let client = args.server.client()?;
-    let experiment = resolve_experiment(&client, &args.experiment).await?;
+    let experiment = find_experiment(&client, &args.experiment).await?;
     let builder = WriterBuilder::new()
         .level(args.level)
         .threads(args.zstd_threads)

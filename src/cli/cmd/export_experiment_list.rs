@@ -9,10 +9,9 @@ use mlflow_archive::format::model::Source;
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::export::export_experiments;
 
-use super::export_experiment::resolve_experiment;
 use crate::cli::Global;
 use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::{ExportFlags, SrcServer};
+use crate::cli::args::{ExportFlags, SrcServer, find_experiment};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-experiment-list`.
@@ -52,7 +51,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let list = args.experiments.as_deref().unwrap_or_default();
     let experiments = if let Some(one) = &args.experiment {
-        vec![resolve_experiment(&client, one).await?]
+        vec![find_experiment(&client, one).await?]
     } else if list.trim() == "all" {
         client
             .search_experiments(ViewType::ActiveOnly, None)
@@ -61,7 +60,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     } else {
         let mut v = Vec::new();
         for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            v.push(resolve_experiment(&client, key).await?);
+            v.push(find_experiment(&client, key).await?);
         }
         v
     };
