@@ -61,7 +61,7 @@ pub fn write_tree_from<R: std::io::Read>(
     flags: &crate::cli::args::TreeFlags,
 ) -> mlflow_archive::Result<(mlflow_archive::legacy::v2_write::TreeSummary, Vec<String>)> {
     use mlflow_archive::legacy::{classic_write, v2_write};
-    if flags.layout == "classic" {
+    if flags.layout == crate::cli::args::Layout::Classic {
         let mut lossy = classic_write::Lossy {
             allowed: flags.allow_lossy,
             dropped: Vec::new(),

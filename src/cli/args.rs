@@ -142,13 +142,31 @@ pub struct TreeFlags {
     /// The layout of a directory or zip output: v2 (mlflow-export-import 1.2.0 and later, holds
     /// everything) or classic (2020-2021: one value per metric, no inputs, logged models or
     /// aliases).
-    #[arg(long, value_name = "LAYOUT", value_parser = ["v2", "classic"], default_value = "v2")]
-    pub layout: String,
+    #[arg(long, value_name = "LAYOUT", value_enum, default_value_t = Layout::V2)]
+    pub layout: Layout,
 
     /// Write the classic layout even when it cannot hold everything; what is dropped is listed,
     /// object by object. Without it, the first such object stops the export, named.
     #[arg(long)]
     pub allow_lossy: bool,
+}
+
+/// `--layout`: which generation of the Python tool's layout a tree is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    // (the values are described in `--layout`'s own help)
+    V2,
+    Classic,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `--notebook-formats`, for every export.

@@ -263,3 +263,28 @@ async fn progress_shows_on_a_terminal_and_never_in_pipes_or_with_quiet() {
     assert!(!stderr.contains("importing ["), "{stderr}");
     assert!(stderr.contains("1 runs imported") || stderr.contains("1 already complete"));
 }
+
+#[test]
+fn closed_choices_list_their_values_and_exit_2() {
+    let cases: [(&[&str], &str, &str); 2] = [
+        (
+            &["convert", "in.mlar", "out", "--layout", "bogus"],
+            "'--layout <LAYOUT>'",
+            "[possible values: v2, classic]",
+        ),
+        (
+            &["convert", "in.mlar", "out", "--shape", "bogus"],
+            "'--shape <SHAPE>'",
+            "[possible values: experiment, experiments, model, run, all]",
+        ),
+    ];
+    for (args, arg, values) in cases {
+        let out = cli().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value 'bogus' for {arg}")) && stderr.contains(values),
+            "{args:?}: {stderr}"
+        );
+    }
+}
