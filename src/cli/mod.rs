@@ -9,7 +9,7 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Move MLflow experiments, runs and registered models between tracking servers.
 #[derive(Debug, Parser)]
@@ -87,6 +87,19 @@ impl Global {
     }
 }
 
+/// A combination of arguments that clap cannot refuse by itself (each is fine alone): reported
+/// the way clap reports bad usage, with the command's usage line, exit 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// `--jobs`: 1 to 64.
 fn parse_jobs(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -96,7 +109,11 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let global = Global {
         quiet: cli.quiet,
         jobs: cli.jobs,
@@ -151,6 +168,18 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Usage>() => {
+            let mut cmd = Cli::command();
+            cmd.build();
+            let kind = clap::error::ErrorKind::ArgumentConflict;
+            match matches
+                .subcommand_name()
+                .and_then(|n| cmd.find_subcommand_mut(n))
+            {
+                Some(sub) => sub.error(kind, e.to_string()).exit(),
+                None => Cli::command().error(kind, e.to_string()).exit(),
+            }
+        }
         Err(e) => {
             eprintln!("mlflow-archive: error: {}", output::one_line(&e));
             ExitCode::FAILURE

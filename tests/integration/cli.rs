@@ -288,3 +288,161 @@ fn closed_choices_list_their_values_and_exit_2() {
         );
     }
 }
+
+#[test]
+fn output_settings_that_do_not_apply_are_refused_before_anything_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let zip = dir.path().join("tree.zip");
+    let archive = dir.path().join("a.mlar");
+    let no_server = "http://127.0.0.1:9"; // never asked: usage is checked first
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (
+            vec![
+                "export-run".as_ref(),
+                "--run-id".as_ref(),
+                "r".as_ref(),
+                "-o".as_ref(),
+                tree.as_os_str(),
+                "--level".as_ref(),
+                "9".as_ref(),
+            ],
+            "--level and --zstd-threads apply to an archive output",
+        ),
+        (
+            vec![
+                "export-model".as_ref(),
+                "--model".as_ref(),
+                "m".as_ref(),
+                "-o".as_ref(),
+                zip.as_os_str(),
+                "--zstd-threads".as_ref(),
+                "2".as_ref(),
+            ],
+            "--level and --zstd-threads apply to an archive output",
+        ),
+        (
+            vec![
+                "export-all".as_ref(),
+                "-o".as_ref(),
+                archive.as_os_str(),
+                "--layout".as_ref(),
+                "classic".as_ref(),
+            ],
+            "--layout classic and --allow-lossy apply to a directory or zip output",
+        ),
+        (
+            vec![
+                "export-experiment-list".as_ref(),
+                "--experiments".as_ref(),
+                "all".as_ref(),
+                "-o".as_ref(),
+                "-".as_ref(),
+                "--allow-lossy".as_ref(),
+            ],
+            "--layout classic and --allow-lossy apply to a directory or zip output",
+        ),
+        (
+            vec![
+                "export-experiment".as_ref(),
+                "--experiment".as_ref(),
+                "e".as_ref(),
+                "-o".as_ref(),
+                archive.as_os_str(),
+                "--level".as_ref(),
+                "20".as_ref(),
+            ],
+            "invalid value '20' for '--level <LEVEL>': 20 is not in 1..=19",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = cli()
+            .args(&args)
+            .args(["--src-uri", no_server])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        if want.starts_with("--") {
+            // Told as clap tells its own: with the command's usage line.
+            assert!(
+                stderr.contains("Usage: mlflow-archive export-"),
+                "{args:?}: {stderr}"
+            );
+        }
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn every_export_writes_at_the_level_and_threads_it_is_given() {
+    use mlflow_archive::format::ArchiveReader;
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let run = experiment_with_run(&c, "level").await;
+    let rid = run.info.run_id.clone();
+    let points: Vec<_> = (0..2000)
+        .map(|i| mlflow_archive::mlflow::types::Metric {
+            key: "loss".into(),
+            value: f64::from(i % 7),
+            timestamp: 1_700_000_000_000 + i64::from(i),
+            step: i64::from(i),
+            ..Default::default()
+        })
+        .collect();
+    c.log_batch(&rid, &points, &[], &[]).await.unwrap();
+    let exp = c.get_experiment(&run.info.experiment_id).await.unwrap();
+    let model = unique("level-model");
+    c.create_registered_model(&model, None, &[]).await.unwrap();
+    c.create_model_version(&CreateModelVersion {
+        name: model.clone(),
+        source: format!("runs:/{rid}/model"),
+        run_id: Some(rid.clone()),
+        ..CreateModelVersion::default()
+    })
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [[&str; 3]; 4] = [
+        ["export-experiment", "--experiment", &exp.name],
+        ["export-experiment-list", "--experiments", &exp.name],
+        ["export-run", "--run-id", &rid],
+        ["export-model", "--model", &model],
+    ];
+    for what in commands {
+        let mut sizes = Vec::new();
+        for (i, settings) in [
+            &["--level", "1"][..],
+            &["--level", "19", "--zstd-threads", "2"],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.path().join(format!("{}-{i}.mlar", what[0]));
+            let mut cmd = cli();
+            cmd.args(what)
+                .args(["--src-uri", &pair.src.uri])
+                .args(settings)
+                .arg("-o")
+                .arg(&path);
+            let out = output(cmd).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{what:?} {settings:?}: {stderr}");
+            let bytes = std::fs::read(&path).unwrap();
+            ArchiveReader::new(&bytes[..]).unwrap().verify().unwrap();
+            sizes.push(bytes.len());
+        }
+        assert!(
+            sizes[1] < sizes[0],
+            "{what:?}: level 19 is smaller than level 1: {sizes:?}"
+        );
+    }
+}
