@@ -143,16 +143,12 @@ fn every_command_has_help() {
         .unwrap();
     assert!(top.status.success());
     let text = String::from_utf8_lossy(&top.stdout).to_string();
-    let commands: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   ")) // continuation lines of wrapped descriptions
-        .filter_map(|l| l.split_whitespace().next())
+    let commands: Vec<&str> = grouped_commands(&text)
+        .into_iter()
+        .flat_map(|(_, commands)| commands)
         .filter(|c| *c != "help")
         .collect();
-    assert!(commands.len() >= 6, "{commands:?}");
+    assert_eq!(commands.len(), 20, "{commands:?}");
     for c in commands {
         let out = std::process::Command::new(&bin)
             .args([c, "--help"])
@@ -168,6 +164,183 @@ fn every_command_has_help() {
             "{c}"
         );
     }
+}
+
+/// The command list of the top-level help: each heading with its commands (the lines indented by
+/// two spaces; deeper ones continue a wrapped description).
+fn grouped_commands(help: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for l in help
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Options:"))
+    {
+        if let Some(heading) = l.strip_suffix(':').filter(|_| !l.starts_with(' ')) {
+            groups.push((heading, Vec::new()));
+        } else if l.starts_with("  ") && !l.starts_with("   ") {
+            let group = groups.last_mut().expect("a command under a heading");
+            group.1.extend(l.split_whitespace().next());
+        }
+    }
+    groups
+}
+
+#[test]
+fn help_lists_the_commands_in_groups() {
+    let help = cli().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    let groups = grouped_commands(&text);
+    let want: [(&str, &[&str]); 6] = [
+        (
+            "Export (",
+            &[
+                "export-experiment",
+                "export-experiment-list",
+                "export-run",
+                "export-model",
+                "export-all",
+            ],
+        ),
+        (
+            "Import (",
+            &[
+                "import-experiment",
+                "import-experiment-list",
+                "import-run",
+                "import-model",
+                "import-all",
+            ],
+        ),
+        (
+            "Copy (",
+            &["copy-experiment", "copy-run", "copy-model", "copy-all"],
+        ),
+        ("Archives (offline)", &["inspect", "verify", "convert"]),
+        ("Lists", &["list-registered-models"]),
+        ("Help and shell", &["completions", "man", "help"]),
+    ];
+    assert_eq!(groups.len(), want.len(), "{text}");
+    for ((heading, commands), (want_heading, want_commands)) in groups.iter().zip(want) {
+        assert!(heading.starts_with(want_heading), "{heading:?}: {text}");
+        assert_eq!(commands, want_commands, "{heading}");
+    }
+    assert!(!text.contains('\u{1b}'), "no escape sequences into a pipe");
+    // `help` and `-h` show the same list; with no command, it comes on stderr with exit 2.
+    let same = cli().arg("help").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&same.stdout), text);
+    let short = cli().arg("-h").output().unwrap();
+    assert_eq!(
+        grouped_commands(&String::from_utf8_lossy(&short.stdout)),
+        groups
+    );
+    let none = cli().output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        grouped_commands(&String::from_utf8_lossy(&none.stderr)),
+        groups
+    );
+}
+
+#[test]
+fn completions_are_generated_for_every_shell_from_the_definition() {
+    for (shell, marker) in [
+        ("bash", "complete -F _mlflow__archive"),
+        ("zsh", "#compdef mlflow-archive"),
+        ("fish", "complete -c mlflow-archive"),
+        ("elvish", "edit:completion:arg-completer[mlflow-archive]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = cli().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        assert!(out.stderr.is_empty(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {marker}");
+        for word in [
+            "export-experiment",
+            "import-model",
+            "zstd-threads",
+            "allow-lossy",
+        ] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+        if shell == "bash" {
+            // The script parses, and completes the commands and an option's closed values.
+            let check = std::process::Command::new("bash")
+                .args([
+                    "-c",
+                    r#"eval "$1"
+                    COMP_WORDS=(mlflow-archive export-r); COMP_CWORD=1; _mlflow__archive mlflow-archive export-r mlflow-archive
+                    echo "${COMPREPLY[*]}"
+                    COMP_WORDS=(mlflow-archive convert --layout ''); COMP_CWORD=3; _mlflow__archive mlflow-archive '' --layout
+                    echo "${COMPREPLY[*]}""#,
+                    "complete",
+                    &script,
+                ])
+                .output()
+                .unwrap();
+            let shown = String::from_utf8_lossy(&check.stdout);
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            assert_eq!(shown, "export-run\nv2 classic\n", "{shown}");
+        }
+    }
+    let bad = cli().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn man_prints_the_page_or_writes_one_per_command() {
+    let out = cli().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH mlflow-archive 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for c in [
+        "export\\-experiment",
+        "import\\-all",
+        "copy\\-run",
+        "verify",
+        "completions",
+    ] {
+        assert!(page.contains(c), "{c}: {page}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = cli().arg("man").arg(&pages).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("wrote 21 manual pages"), "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 21, "{names:?}");
+    assert!(names.contains(&"mlflow-archive.1".to_string()));
+    let run = std::fs::read_to_string(pages.join("mlflow-archive-export-run.1")).unwrap();
+    assert!(run.contains(".TH mlflow-archive-export-run 1"), "{run}");
+    assert!(run.contains("\\-\\-zstd\\-threads"), "{run}");
+    assert!(!dir.path().join("man1.partial").exists());
+
+    // A directory that holds something is not written into.
+    let again = cli().arg("man").arg(&pages).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("exists and is not an empty directory"),
+        "{stderr}"
+    );
 }
 
 /// Runs a command line under a pseudo-terminal (`script`), as a user at a terminal would, and
