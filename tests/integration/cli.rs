@@ -331,14 +331,29 @@ fn man_prints_the_page_or_writes_one_per_command() {
     let run = std::fs::read_to_string(pages.join("mlflow-archive-export-run.1")).unwrap();
     assert!(run.contains(".TH mlflow-archive-export-run 1"), "{run}");
     assert!(run.contains("\\-\\-zstd\\-threads"), "{run}");
-    assert!(!dir.path().join("man1.partial").exists());
+    assert!(!names.iter().any(|n| n.ends_with(".partial")), "{names:?}");
 
-    // A directory that holds something is not written into.
+    // Again into the same directory: the pages are replaced, nothing else is touched.
+    std::fs::write(pages.join("other.1"), "kept").unwrap();
+    std::fs::write(pages.join("mlflow-archive.1"), "old").unwrap();
     let again = cli().arg("man").arg(&pages).output().unwrap();
-    let stderr = String::from_utf8_lossy(&again.stderr);
-    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 22);
+    assert_eq!(
+        std::fs::read_to_string(pages.join("other.1")).unwrap(),
+        "kept"
+    );
+    let main = std::fs::read_to_string(pages.join("mlflow-archive.1")).unwrap();
+    assert_eq!(main, page, "the main page, as printed");
+
+    // A file in the way is an error that names it.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let refused = cli().arg("man").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("exists and is not an empty directory"),
+        stderr.contains("creating the directory") && stderr.contains("file"),
         "{stderr}"
     );
 }

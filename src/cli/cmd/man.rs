@@ -5,49 +5,66 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap_mangen::Man;
 
 use crate::cli::Global;
-use crate::cli::output::stdout_sink;
-use crate::cli::partial::Partial;
+use crate::cli::output::{Output, stdout_sink};
 
 /// Arguments of `man`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Write one page per command into this new directory (mlflow-archive.1,
-    /// mlflow-archive-export-experiment.1, ...) instead of printing the main page; e.g.
-    /// `mlflow-archive man ~/.local/share/man/man1`. It appears only when complete.
+    /// Write one page per command into this directory (created if missing; pages of the same
+    /// names are replaced): mlflow-archive.1, mlflow-archive-export-experiment.1, ... Default:
+    /// print the main page. E.g. `mlflow-archive man ~/.local/share/man/man1`.
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
+    // `help` has no page of its own: its text is each command's --help.
+    let mut cmd = crate::cli::command().disable_help_subcommand(true);
     let Some(dir) = args.dir else {
-        let mut page = Vec::new();
-        clap_mangen::Man::new(crate::cli::command())
-            .render(&mut page)
-            .context("rendering the manual page")?;
+        let page = render(&Man::new(cmd))?;
         let mut out = stdout_sink()?;
         out.write_all(&page)
             .and_then(|()| out.flush())
             .context("writing standard output")?;
         return Ok(ExitCode::SUCCESS);
     };
-    if dir.exists() && std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
-        anyhow::bail!(
-            "{}: exists and is not an empty directory; give a new directory for the manual pages",
-            dir.display()
-        );
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the directory {}", dir.display()))?;
+    cmd.build();
+    let mut pages = Vec::new();
+    collect(cmd, &mut pages);
+    for man in &pages {
+        // Each page is written as NAME.partial and renamed when whole.
+        let mut out = Output::open(&dir.join(man.get_filename()))?;
+        let name = out.name();
+        let page = render(man)?;
+        match out.write_all(&page) {
+            Ok(()) => out.commit()?,
+            Err(e) => {
+                out.abandon();
+                return Err(anyhow::Error::from(e).context(format!("writing {name}")));
+            }
+        }
     }
-    // Written as DIR.partial, renamed when complete, removed on failure.
-    let partial = Partial::dir(&dir)?;
-    clap_mangen::generate_to(crate::cli::command(), partial.path())
-        .with_context(|| format!("writing the manual pages into {}", partial.path().display()))?;
-    let pages = std::fs::read_dir(partial.path())
-        .with_context(|| format!("reading {}", partial.path().display()))?
-        .count();
-    partial.commit(&dir)?;
     if !global.quiet {
-        eprintln!("wrote {pages} manual pages into {}", dir.display());
+        eprintln!("wrote {} manual pages into {}", pages.len(), dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pages of `cmd` and of each of its commands that is not hidden.
+fn collect(cmd: clap::Command, pages: &mut Vec<Man>) {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        collect(sub.clone(), pages);
+    }
+    pages.push(Man::new(cmd));
+}
+
+fn render(man: &Man) -> anyhow::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    man.render(&mut page).context("rendering the manual page")?;
+    Ok(page)
 }
