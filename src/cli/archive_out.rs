@@ -7,6 +7,7 @@ use anyhow::Context;
 use mlflow_archive::format::{WriteSummary, WriterBuilder};
 use mlflow_archive::transfer::archive_sink::ArchiveSink;
 
+use crate::cli::args::OutputSettings;
 use crate::cli::output::stdout_sink;
 use crate::cli::partial::Partial;
 
@@ -48,9 +49,6 @@ pub fn is_tree(output: &Path) -> bool {
     output.as_os_str() != "-" && output.extension().is_none_or(|e| e != "mlar")
 }
 
-/// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
-/// in-process pipe into the tree writer (nothing staged), which writes `OUTPUT.partial/`, renamed
-/// to `output` only when complete.
 /// Writes the archive read by `r` as a tree of the Python tool at `target` (a new directory, or a
 /// zip file when `zip`), in the layout `flags` ask for; returns what the classic layout dropped.
 pub fn write_tree_from<R: std::io::Read>(
@@ -61,7 +59,7 @@ pub fn write_tree_from<R: std::io::Read>(
     flags: &crate::cli::args::TreeFlags,
 ) -> mlflow_archive::Result<(mlflow_archive::legacy::v2_write::TreeSummary, Vec<String>)> {
     use mlflow_archive::legacy::{classic_write, v2_write};
-    if flags.layout == "classic" {
+    if flags.layout == crate::cli::args::Layout::Classic {
         let mut lossy = classic_write::Lossy {
             allowed: flags.allow_lossy,
             dropped: Vec::new(),
@@ -90,6 +88,9 @@ pub fn print_dropped(dropped: &[String], quiet: bool) {
     }
 }
 
+/// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
+/// in-process pipe into the tree writer (nothing staged), which writes `OUTPUT.partial/`, renamed
+/// to `output` only when complete.
 async fn write_tree_output(
     output: &Path,
     builder: WriterBuilder,
@@ -164,17 +165,20 @@ fn is_pipe_closed(e: &mlflow_archive::Error) -> bool {
     false
 }
 
-/// Runs `fill` against an archive written to `output`, finishing it only if `fill` succeeded.
+/// Runs `fill` against the archive (or tree) `out` asks for, the export of `scope` from `server`
+/// (the header's `source`), finishing it only if `fill` succeeded.
 pub async fn write_archive(
-    output: &Path,
-    builder: WriterBuilder,
+    out: &OutputSettings,
+    server: &str,
+    scope: &str,
     global: &crate::cli::Global,
-    flags: &crate::cli::args::TreeFlags,
     fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
 ) -> anyhow::Result<WriteSummary> {
+    let output = out.path.as_path();
+    let builder = out.writer(server, scope);
     check_output(output)?;
     if is_tree(output) {
-        return write_tree_output(output, builder, global, flags, fill).await;
+        return write_tree_output(output, builder, global, &out.tree, fill).await;
     }
     let (out, partial): (Box<dyn Write + Send>, _) = if output.as_os_str() == "-" {
         (Box::new(stdout_sink()?), None)

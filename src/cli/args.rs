@@ -20,6 +20,20 @@ impl SrcServer {
     }
 }
 
+/// The experiment `key` names on `client` (a name, else an id), or an error that says it is
+/// neither.
+pub async fn find_experiment(
+    client: &Client,
+    key: &str,
+) -> anyhow::Result<mlflow_archive::mlflow::types::Experiment> {
+    client.find_experiment(key).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "experiment {key:?} not found on {} (neither a name nor an id)",
+            client.server()
+        )
+    })
+}
+
 /// A client for `uri` (or `MLFLOW_TRACKING_URI`), with the answer timeout of
 /// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set.
 fn client_for(uri: Option<&str>) -> mlflow_archive::Result<Client> {
@@ -128,13 +142,117 @@ pub struct TreeFlags {
     /// The layout of a directory or zip output: v2 (mlflow-export-import 1.2.0 and later, holds
     /// everything) or classic (2020-2021: one value per metric, no inputs, logged models or
     /// aliases).
-    #[arg(long, value_name = "LAYOUT", value_parser = ["v2", "classic"], default_value = "v2")]
-    pub layout: String,
+    #[arg(long, value_name = "LAYOUT", value_enum, default_value_t = Layout::V2)]
+    pub layout: Layout,
 
     /// Write the classic layout even when it cannot hold everything; what is dropped is listed,
     /// object by object. Without it, the first such object stops the export, named.
     #[arg(long)]
     pub allow_lossy: bool,
+}
+
+/// Where an export goes and how it is written: `-o`, `--level`, `--zstd-threads`, `--layout`,
+/// `--allow-lossy`, for every command that writes a server's objects out.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArchiveOutput {
+    /// Where to write: an archive (a path ending in .mlar, or - for standard output), or a new
+    /// directory in the layout of mlflow-export-import (export file version 2), or a .zip of one.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "output-dir",
+        value_name = "OUT"
+    )]
+    pub output: std::path::PathBuf,
+
+    /// zstd level of an archive output, 1 (fastest) to 19 (smallest) [default: 3].
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: Option<i32>,
+
+    /// zstd worker threads of an archive output (0: compress on the writer thread) [default: 0].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub zstd_threads: Option<u32>,
+
+    #[command(flatten)]
+    pub tree: TreeFlags,
+}
+
+impl ArchiveOutput {
+    /// The settings these arguments ask for, checked: the compression settings apply to an archive
+    /// only, the layout settings to a tree only, and the output must be one that can be written
+    /// ([`check_output`](crate::cli::archive_out::check_output)).
+    pub fn settings(&self) -> anyhow::Result<OutputSettings> {
+        let tree = crate::cli::archive_out::is_tree(&self.output);
+        let name = crate::cli::archive_out::output_name(&self.output);
+        if tree && (self.level.is_some() || self.zstd_threads.is_some()) {
+            return Err(crate::cli::Usage(format!(
+                "--level and --zstd-threads apply to an archive output (a path ending in .mlar, or -), and {name} is a directory or zip of mlflow-export-import"
+            ))
+            .into());
+        }
+        if !tree && (self.tree.layout != Layout::V2 || self.tree.allow_lossy) {
+            return Err(crate::cli::Usage(format!(
+                "--layout classic and --allow-lossy apply to a directory or zip output, and {name} is an archive"
+            ))
+            .into());
+        }
+        crate::cli::archive_out::check_output(&self.output)?;
+        Ok(OutputSettings {
+            path: self.output.clone(),
+            level: self.level.unwrap_or(3),
+            threads: self.zstd_threads.unwrap_or(0),
+            tree: self.tree.clone(),
+        })
+    }
+}
+
+/// An export's output, checked ([`ArchiveOutput::settings`]).
+#[derive(Debug, Clone)]
+pub struct OutputSettings {
+    /// `-`, a `.mlar` path, a directory or a `.zip`.
+    pub path: std::path::PathBuf,
+    /// zstd level of an archive output.
+    pub level: i32,
+    /// zstd worker threads of an archive output.
+    pub threads: u32,
+    /// How a tree is written.
+    pub tree: TreeFlags,
+}
+
+impl OutputSettings {
+    /// The archive writer for an export of `scope` (the header's `source.scope`) from `server`.
+    pub fn writer(&self, server: &str, scope: &str) -> mlflow_archive::format::WriterBuilder {
+        mlflow_archive::format::WriterBuilder::new()
+            .level(self.level)
+            .threads(self.threads)
+            .source(mlflow_archive::format::model::Source {
+                tracking_uri: Some(server.to_string()),
+                scope: Some(scope.to_string()),
+            })
+    }
+
+    /// How the output is named in messages.
+    pub fn name(&self) -> String {
+        crate::cli::archive_out::output_name(&self.path)
+    }
+}
+
+/// `--layout`: which generation of the Python tool's layout a tree is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    // (the values are described in `--layout`'s own help)
+    V2,
+    Classic,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `--notebook-formats`, for every export.

@@ -9,7 +9,7 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Move MLflow experiments, runs and registered models between tracking servers.
 #[derive(Debug, Parser)]
@@ -27,45 +27,156 @@ struct Cli {
     command: Command,
 }
 
+/// The commands, declared group by group in the order of [`GROUPS`] (clap lists them, completes
+/// them and writes their man pages in this order).
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Convert between an archive and a directory of mlflow-export-import, offline, streaming.
-    Convert(cmd::convert::Args),
-    /// Copy an experiment from one server to another, directly (nothing staged on disk).
-    CopyExperiment(cmd::copy_experiment::Args),
     /// Export an experiment (runs, metric histories, artifacts, logged models) to an archive.
     ExportExperiment(cmd::export_experiment::Args),
     /// Export several experiments (names or ids, or all) to one archive.
     ExportExperimentList(cmd::export_experiment_list::Args),
-    /// Import every experiment of an archive (optionally prefixing their names).
-    ImportExperimentList(cmd::import_all::Args),
-    /// Export every active experiment and every registered model of a server to one archive.
-    ExportAll(cmd::export_all::Args),
-    /// Import everything an archive holds: experiments and registered models.
-    ImportAll(cmd::import_all::Args),
-    /// Copy every active experiment and every registered model from one server to another,
-    /// directly (a whole migration, nothing staged on disk).
-    CopyAll(cmd::copy_all::Args),
     /// Export one run (with its experiment and the logged models it produced) to an archive.
     ExportRun(cmd::export_run::Args),
+    /// Export a registered model with every version (and the runs behind them) to an archive.
+    ExportModel(cmd::export_model::Args),
+    /// Export every active experiment and every registered model of a server to one archive.
+    ExportAll(cmd::export_all::Args),
+
+    /// Import an archive's experiment into a tracking server (idempotent, resumable).
+    ImportExperiment(cmd::import_experiment::Args),
+    /// Import every experiment of an archive (optionally prefixing their names).
+    ImportExperimentList(cmd::import_all::Args),
     /// Import the runs of an archive into an experiment, or one of them (--run-id).
     ImportRun(cmd::import_run::Args),
+    /// Import an archive's registered model with every version (numbers, stages, aliases).
+    ImportModel(cmd::import_model::Args),
+    /// Import everything an archive holds: experiments and registered models.
+    ImportAll(cmd::import_all::Args),
+
+    /// Copy an experiment from one server to another, directly (nothing staged on disk).
+    CopyExperiment(cmd::copy_experiment::Args),
     /// Copy one run from one server to another, directly.
     CopyRun(cmd::copy_run::Args),
     /// Copy a registered model with every version from one server to another, directly.
     CopyModel(cmd::copy_model::Args),
-    /// Export a registered model with every version (and the runs behind them) to an archive.
-    ExportModel(cmd::export_model::Args),
-    /// Import an archive's registered model with every version (numbers, stages, aliases).
-    ImportModel(cmd::import_model::Args),
-    /// Import an archive's experiment into a tracking server (idempotent, resumable).
-    ImportExperiment(cmd::import_experiment::Args),
-    /// Write every registered model with all its versions to registered_models.json.
-    ListRegisteredModels(cmd::list_registered_models::Args),
+    /// Copy every active experiment and every registered model from one server to another,
+    /// directly (a whole migration, nothing staged on disk).
+    CopyAll(cmd::copy_all::Args),
+
     /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
     Inspect(cmd::inspect::Args),
     /// Read a whole archive and check every CRC, seal and the trailer (exit 0 sound, 1 not).
     Verify(cmd::verify::Args),
+    /// Convert between an archive and a directory of mlflow-export-import, offline, streaming.
+    Convert(cmd::convert::Args),
+
+    /// Write every registered model with all its versions to registered_models.json.
+    ListRegisteredModels(cmd::list_registered_models::Args),
+
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::Args),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(cmd::man::Args),
+}
+
+/// The headings of the command list in `--help`, each with its commands (clap has one heading
+/// for all subcommands). Every command is in exactly one group (a unit test checks it); one left
+/// out would still be listed, under "Other".
+const GROUPS: &[(&str, &[&str])] = &[
+    (
+        "Export (from a server to an archive, directory or zip)",
+        &[
+            "export-experiment",
+            "export-experiment-list",
+            "export-run",
+            "export-model",
+            "export-all",
+        ],
+    ),
+    (
+        "Import (from an archive, directory or zip into a server)",
+        &[
+            "import-experiment",
+            "import-experiment-list",
+            "import-run",
+            "import-model",
+            "import-all",
+        ],
+    ),
+    (
+        "Copy (from one server to another, directly)",
+        &["copy-experiment", "copy-run", "copy-model", "copy-all"],
+    ),
+    ("Archives (offline)", &["inspect", "verify", "convert"]),
+    ("Lists", &["list-registered-models"]),
+    ("Help and shell", &["completions", "man", "help"]),
+];
+
+/// The command line's definition: [`Cli`]'s, with the command list of `--help` in [`GROUPS`].
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    // clap renders the whole list (aligned, wrapped to the terminal, styled); it is cut into the
+    // groups here and put back into the help template under their headings.
+    let list = cmd
+        .clone()
+        .help_template("{subcommands}")
+        .render_help()
+        .ansi()
+        .to_string();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in list.lines() {
+        let plain = strip_ansi(line);
+        match (plain.strip_prefix("  "), entries.last_mut()) {
+            (Some(rest), _) if !rest.starts_with(' ') => {
+                let name = rest.split_whitespace().next().unwrap_or_default();
+                entries.push((name.to_string(), format!("{line}\n")));
+            }
+            (_, Some((_, text))) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (_, None) => {}
+        }
+    }
+    let header = *cmd.get_styles().get_header();
+    let mut sections = String::new();
+    let mut section = |heading: &str, names: &dyn Fn(&str) -> bool| {
+        let listed: String = entries
+            .iter()
+            .filter(|(name, _)| names(name))
+            .map(|(_, text)| text.as_str())
+            .collect();
+        if !listed.is_empty() {
+            sections.push_str(&format!("{header}{heading}:{header:#}\n{listed}\n"));
+        }
+    };
+    for (heading, names) in GROUPS {
+        section(heading, &|name| names.contains(&name));
+    }
+    section("Other", &|name| {
+        GROUPS.iter().all(|(_, names)| !names.contains(&name))
+    });
+    cmd.help_template(format!(
+        "{{before-help}}{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{sections}{header}Options:{header:#}\n{{options}}{{after-help}}"
+    ))
+}
+
+/// `s` without its ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Global settings every command sees.
@@ -87,6 +198,19 @@ impl Global {
     }
 }
 
+/// A combination of arguments that clap cannot refuse by itself (each is fine alone): reported
+/// the way clap reports bad usage, with the command's usage line, exit 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// `--jobs`: 1 to 64.
 fn parse_jobs(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -96,7 +220,11 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let global = Global {
         quiet: cli.quiet,
         jobs: cli.jobs,
@@ -146,14 +274,51 @@ pub fn main() -> ExitCode {
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
+            Command::Completions(args) => cmd::completions::run(args, global),
+            Command::Man(args) => cmd::man::run(args, global),
         }
     });
     match result {
         Ok(code) => code,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Usage>() => {
+            let mut cmd = command();
+            cmd.build();
+            let kind = clap::error::ErrorKind::ArgumentConflict;
+            match matches
+                .subcommand_name()
+                .and_then(|n| cmd.find_subcommand_mut(n))
+            {
+                Some(sub) => sub.error(kind, e.to_string()).exit(),
+                None => command().error(kind, e.to_string()).exit(),
+            }
+        }
         Err(e) => {
             eprintln!("mlflow-archive: error: {}", output::one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definition_is_sound_and_every_command_is_in_its_group_in_order() {
+        let mut cmd = command();
+        cmd.build();
+        cmd.clone().debug_assert();
+        let declared: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        let grouped: Vec<&str> = GROUPS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+        assert_eq!(declared, grouped);
+    }
+
+    #[test]
+    fn escape_sequences_are_stripped_and_text_is_kept() {
+        assert_eq!(
+            strip_ansi("  \u{1b}[1mexport-run\u{1b}[0m  Export ✓"),
+            "  export-run  Export ✓"
+        );
     }
 }

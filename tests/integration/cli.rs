@@ -143,16 +143,12 @@ fn every_command_has_help() {
         .unwrap();
     assert!(top.status.success());
     let text = String::from_utf8_lossy(&top.stdout).to_string();
-    let commands: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   ")) // continuation lines of wrapped descriptions
-        .filter_map(|l| l.split_whitespace().next())
+    let commands: Vec<&str> = grouped_commands(&text)
+        .into_iter()
+        .flat_map(|(_, commands)| commands)
         .filter(|c| *c != "help")
         .collect();
-    assert!(commands.len() >= 6, "{commands:?}");
+    assert_eq!(commands.len(), 20, "{commands:?}");
     for c in commands {
         let out = std::process::Command::new(&bin)
             .args([c, "--help"])
@@ -168,6 +164,198 @@ fn every_command_has_help() {
             "{c}"
         );
     }
+}
+
+/// The command list of the top-level help: each heading with its commands (the lines indented by
+/// two spaces; deeper ones continue a wrapped description).
+fn grouped_commands(help: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for l in help
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Options:"))
+    {
+        if let Some(heading) = l.strip_suffix(':').filter(|_| !l.starts_with(' ')) {
+            groups.push((heading, Vec::new()));
+        } else if l.starts_with("  ") && !l.starts_with("   ") {
+            let group = groups.last_mut().expect("a command under a heading");
+            group.1.extend(l.split_whitespace().next());
+        }
+    }
+    groups
+}
+
+#[test]
+fn help_lists_the_commands_in_groups() {
+    let help = cli().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    let groups = grouped_commands(&text);
+    let want: [(&str, &[&str]); 6] = [
+        (
+            "Export (",
+            &[
+                "export-experiment",
+                "export-experiment-list",
+                "export-run",
+                "export-model",
+                "export-all",
+            ],
+        ),
+        (
+            "Import (",
+            &[
+                "import-experiment",
+                "import-experiment-list",
+                "import-run",
+                "import-model",
+                "import-all",
+            ],
+        ),
+        (
+            "Copy (",
+            &["copy-experiment", "copy-run", "copy-model", "copy-all"],
+        ),
+        ("Archives (offline)", &["inspect", "verify", "convert"]),
+        ("Lists", &["list-registered-models"]),
+        ("Help and shell", &["completions", "man", "help"]),
+    ];
+    assert_eq!(groups.len(), want.len(), "{text}");
+    for ((heading, commands), (want_heading, want_commands)) in groups.iter().zip(want) {
+        assert!(heading.starts_with(want_heading), "{heading:?}: {text}");
+        assert_eq!(commands, want_commands, "{heading}");
+    }
+    assert!(!text.contains('\u{1b}'), "no escape sequences into a pipe");
+    // `help` and `-h` show the same list; with no command, it comes on stderr with exit 2.
+    let same = cli().arg("help").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&same.stdout), text);
+    let short = cli().arg("-h").output().unwrap();
+    assert_eq!(
+        grouped_commands(&String::from_utf8_lossy(&short.stdout)),
+        groups
+    );
+    let none = cli().output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        grouped_commands(&String::from_utf8_lossy(&none.stderr)),
+        groups
+    );
+}
+
+#[test]
+fn completions_are_generated_for_every_shell_from_the_definition() {
+    for (shell, marker) in [
+        ("bash", "complete -F _mlflow__archive"),
+        ("zsh", "#compdef mlflow-archive"),
+        ("fish", "complete -c mlflow-archive"),
+        ("elvish", "edit:completion:arg-completer[mlflow-archive]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = cli().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        assert!(out.stderr.is_empty(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {marker}");
+        for word in [
+            "export-experiment",
+            "import-model",
+            "zstd-threads",
+            "allow-lossy",
+        ] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+        if shell == "bash" {
+            // The script parses, and completes the commands and an option's closed values.
+            let check = std::process::Command::new("bash")
+                .args([
+                    "-c",
+                    r#"eval "$1"
+                    COMP_WORDS=(mlflow-archive export-r); COMP_CWORD=1; _mlflow__archive mlflow-archive export-r mlflow-archive
+                    echo "${COMPREPLY[*]}"
+                    COMP_WORDS=(mlflow-archive convert --layout ''); COMP_CWORD=3; _mlflow__archive mlflow-archive '' --layout
+                    echo "${COMPREPLY[*]}""#,
+                    "complete",
+                    &script,
+                ])
+                .output()
+                .unwrap();
+            let shown = String::from_utf8_lossy(&check.stdout);
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            assert_eq!(shown, "export-run\nv2 classic\n", "{shown}");
+        }
+    }
+    let bad = cli().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn man_prints_the_page_or_writes_one_per_command() {
+    let out = cli().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH mlflow-archive 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for c in [
+        "export\\-experiment",
+        "import\\-all",
+        "copy\\-run",
+        "verify",
+        "completions",
+    ] {
+        assert!(page.contains(c), "{c}: {page}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = cli().arg("man").arg(&pages).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("wrote 21 manual pages"), "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 21, "{names:?}");
+    assert!(names.contains(&"mlflow-archive.1".to_string()));
+    let run = std::fs::read_to_string(pages.join("mlflow-archive-export-run.1")).unwrap();
+    assert!(run.contains(".TH mlflow-archive-export-run 1"), "{run}");
+    assert!(run.contains("\\-\\-zstd\\-threads"), "{run}");
+    assert!(!names.iter().any(|n| n.ends_with(".partial")), "{names:?}");
+
+    // Again into the same directory: the pages are replaced, nothing else is touched.
+    std::fs::write(pages.join("other.1"), "kept").unwrap();
+    std::fs::write(pages.join("mlflow-archive.1"), "old").unwrap();
+    let again = cli().arg("man").arg(&pages).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 22);
+    assert_eq!(
+        std::fs::read_to_string(pages.join("other.1")).unwrap(),
+        "kept"
+    );
+    let main = std::fs::read_to_string(pages.join("mlflow-archive.1")).unwrap();
+    assert_eq!(main, page, "the main page, as printed");
+
+    // A file in the way is an error that names it.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let refused = cli().arg("man").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("creating the directory") && stderr.contains("file"),
+        "{stderr}"
+    );
 }
 
 /// Runs a command line under a pseudo-terminal (`script`), as a user at a terminal would, and
@@ -262,4 +450,187 @@ async fn progress_shows_on_a_terminal_and_never_in_pipes_or_with_quiet() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("importing ["), "{stderr}");
     assert!(stderr.contains("1 runs imported") || stderr.contains("1 already complete"));
+}
+
+#[test]
+fn closed_choices_list_their_values_and_exit_2() {
+    let cases: [(&[&str], &str, &str); 2] = [
+        (
+            &["convert", "in.mlar", "out", "--layout", "bogus"],
+            "'--layout <LAYOUT>'",
+            "[possible values: v2, classic]",
+        ),
+        (
+            &["convert", "in.mlar", "out", "--shape", "bogus"],
+            "'--shape <SHAPE>'",
+            "[possible values: experiment, experiments, model, run, all]",
+        ),
+    ];
+    for (args, arg, values) in cases {
+        let out = cli().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value 'bogus' for {arg}")) && stderr.contains(values),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn output_settings_that_do_not_apply_are_refused_before_anything_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let zip = dir.path().join("tree.zip");
+    let archive = dir.path().join("a.mlar");
+    let no_server = "http://127.0.0.1:9"; // never asked: usage is checked first
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (
+            vec![
+                "export-run".as_ref(),
+                "--run-id".as_ref(),
+                "r".as_ref(),
+                "-o".as_ref(),
+                tree.as_os_str(),
+                "--level".as_ref(),
+                "9".as_ref(),
+            ],
+            "--level and --zstd-threads apply to an archive output",
+        ),
+        (
+            vec![
+                "export-model".as_ref(),
+                "--model".as_ref(),
+                "m".as_ref(),
+                "-o".as_ref(),
+                zip.as_os_str(),
+                "--zstd-threads".as_ref(),
+                "2".as_ref(),
+            ],
+            "--level and --zstd-threads apply to an archive output",
+        ),
+        (
+            vec![
+                "export-all".as_ref(),
+                "-o".as_ref(),
+                archive.as_os_str(),
+                "--layout".as_ref(),
+                "classic".as_ref(),
+            ],
+            "--layout classic and --allow-lossy apply to a directory or zip output",
+        ),
+        (
+            vec![
+                "export-experiment-list".as_ref(),
+                "--experiments".as_ref(),
+                "all".as_ref(),
+                "-o".as_ref(),
+                "-".as_ref(),
+                "--allow-lossy".as_ref(),
+            ],
+            "--layout classic and --allow-lossy apply to a directory or zip output",
+        ),
+        (
+            vec![
+                "export-experiment".as_ref(),
+                "--experiment".as_ref(),
+                "e".as_ref(),
+                "-o".as_ref(),
+                archive.as_os_str(),
+                "--level".as_ref(),
+                "20".as_ref(),
+            ],
+            "invalid value '20' for '--level <LEVEL>': 20 is not in 1..=19",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = cli()
+            .args(&args)
+            .args(["--src-uri", no_server])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        if want.starts_with("--") {
+            // Told as clap tells its own: with the command's usage line.
+            assert!(
+                stderr.contains("Usage: mlflow-archive export-"),
+                "{args:?}: {stderr}"
+            );
+        }
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn every_export_writes_at_the_level_and_threads_it_is_given() {
+    use mlflow_archive::format::ArchiveReader;
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let run = experiment_with_run(&c, "level").await;
+    let rid = run.info.run_id.clone();
+    let points: Vec<_> = (0..2000)
+        .map(|i| mlflow_archive::mlflow::types::Metric {
+            key: "loss".into(),
+            value: f64::from(i % 7),
+            timestamp: 1_700_000_000_000 + i64::from(i),
+            step: i64::from(i),
+            ..Default::default()
+        })
+        .collect();
+    c.log_batch(&rid, &points, &[], &[]).await.unwrap();
+    let exp = c.get_experiment(&run.info.experiment_id).await.unwrap();
+    let model = unique("level-model");
+    c.create_registered_model(&model, None, &[]).await.unwrap();
+    c.create_model_version(&CreateModelVersion {
+        name: model.clone(),
+        source: format!("runs:/{rid}/model"),
+        run_id: Some(rid.clone()),
+        ..CreateModelVersion::default()
+    })
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [[&str; 3]; 4] = [
+        ["export-experiment", "--experiment", &exp.name],
+        ["export-experiment-list", "--experiments", &exp.name],
+        ["export-run", "--run-id", &rid],
+        ["export-model", "--model", &model],
+    ];
+    for what in commands {
+        let mut sizes = Vec::new();
+        for (i, settings) in [
+            &["--level", "1"][..],
+            &["--level", "19", "--zstd-threads", "2"],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.path().join(format!("{}-{i}.mlar", what[0]));
+            let mut cmd = cli();
+            cmd.args(what)
+                .args(["--src-uri", &pair.src.uri])
+                .args(settings)
+                .arg("-o")
+                .arg(&path);
+            let out = output(cmd).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{what:?} {settings:?}: {stderr}");
+            let bytes = std::fs::read(&path).unwrap();
+            ArchiveReader::new(&bytes[..]).unwrap().verify().unwrap();
+            sizes.push(bytes.len());
+        }
+        assert!(
+            sizes[1] < sizes[0],
+            "{what:?}: level 19 is smaller than level 1: {sizes:?}"
+        );
+    }
 }

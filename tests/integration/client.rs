@@ -12,7 +12,7 @@ use mlflow_archive::mlflow::{
 };
 
 use crate::live_pair;
-use crate::util::{client, experiment_with_run, unique};
+use crate::util::{client, experiment_with_run, quick_client, unique};
 
 fn tag<'a>(tags: &'a [KeyValue], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
@@ -113,6 +113,48 @@ async fn experiment_search_pages_through_everything() {
         .await
         .unwrap();
     assert_eq!(found, ids);
+}
+
+#[tokio::test]
+async fn experiments_are_found_by_name_then_by_id() {
+    let pair = live_pair!();
+    let c = client(&pair.src.uri);
+    let name = unique("find");
+    let id = c.create_experiment(&name, None, &[]).await.unwrap();
+    let by_name = c.find_experiment(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (by_name.experiment_id.as_str(), by_name.name.as_str()),
+        (id.as_str(), name.as_str())
+    );
+    let by_id = c.find_experiment(&id).await.unwrap().unwrap();
+    assert_eq!(by_id.name, name);
+
+    // A name that reads as another experiment's id is taken as the name.
+    let shadow = c.create_experiment(&id, None, &[]).await.unwrap();
+    assert_ne!(shadow, id);
+    let found = c.find_experiment(&id).await.unwrap().unwrap();
+    assert_eq!(found.experiment_id, shadow);
+
+    // Neither: an unknown name that is not a number (MLflow answers 400 for it as an id), and a
+    // number no experiment has (404).
+    assert!(
+        c.find_experiment(&unique("absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(c.find_experiment("987654321").await.unwrap().is_none());
+
+    // A server that cannot be reached is an error, not "not found".
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let err = quick_client(&dead, 1)
+        .find_experiment(&name)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot reach"), "{err}");
 }
 
 #[tokio::test]

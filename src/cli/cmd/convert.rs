@@ -26,11 +26,34 @@ pub struct Args {
 
     /// The tree's shape: experiment, experiments (the export-experiments layout), model, run or
     /// all (the export-all layout). Default: what the input holds (its export's scope).
-    #[arg(long, value_name = "SHAPE", value_parser = ["experiment", "experiments", "model", "run", "all"])]
-    shape: Option<String>,
+    #[arg(long, value_name = "SHAPE", value_enum)]
+    shape: Option<ShapeArg>,
 
     #[command(flatten)]
     tree: crate::cli::args::TreeFlags,
+}
+
+/// `--shape`: the layouts of the Python tool's export commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShapeArg {
+    // (the values are described in `--shape`'s own help)
+    Experiment,
+    Experiments,
+    Model,
+    Run,
+    All,
+}
+
+impl From<ShapeArg> for Shape {
+    fn from(s: ShapeArg) -> Shape {
+        match s {
+            ShapeArg::Experiment => Shape::Experiment,
+            ShapeArg::Experiments => Shape::Experiments,
+            ShapeArg::Model => Shape::Model,
+            ShapeArg::Run => Shape::Run,
+            ShapeArg::All => Shape::Bulk,
+        }
+    }
 }
 
 pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -57,12 +80,8 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     }
     let input = open_input(&args.input)?;
     let mut reader = ArchiveReader::new(input).with_context(|| format!("reading {name}"))?;
-    let shape = match args.shape.as_deref() {
-        Some("experiment") => Shape::Experiment,
-        Some("experiments") => Shape::Experiments,
-        Some("model") => Shape::Model,
-        Some("run") => Shape::Run,
-        Some(_) => Shape::Bulk,
+    let shape = match args.shape {
+        Some(s) => s.into(),
         None => Shape::for_scope(
             reader
                 .header()

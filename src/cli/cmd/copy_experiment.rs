@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::copy::copy_experiments;
 use mlflow_archive::transfer::import::ImportOptions;
 
-use super::export_experiment::resolve_experiment;
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ExportFlags, ImportFlags, SrcServer};
+use crate::cli::args::{DstServer, ExportFlags, ImportFlags, SrcServer, find_experiment};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -39,7 +38,7 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
-    let experiment = resolve_experiment(&src, &args.src_experiment).await?;
+    let experiment = find_experiment(&src, &args.src_experiment).await?;
     let line = ProgressLine::start(&global, "copying");
     let import = ImportOptions {
         progress: Some(line.counters()),

@@ -1,18 +1,14 @@
 //! `export-experiment-list`: several experiments (names or ids, or `all`) into one archive.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use futures_util::TryStreamExt;
-use mlflow_archive::format::WriterBuilder;
-use mlflow_archive::format::model::Source;
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::export::export_experiments;
 
-use super::export_experiment::resolve_experiment;
 use crate::cli::Global;
-use crate::cli::archive_out::{check_output, output_name, write_archive};
-use crate::cli::args::{ExportFlags, SrcServer};
+use crate::cli::archive_out::write_archive;
+use crate::cli::args::{ArchiveOutput, ExportFlags, SrcServer, find_experiment};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-experiment-list`.
@@ -30,29 +26,19 @@ pub struct Args {
     #[arg(long, value_name = "ID|NAME", conflicts_with = "experiments")]
     experiment: Option<String>,
 
-    /// Where to write: an archive (a path ending in .mlar, or - for standard output), or a new
-    /// directory in the layout of mlflow-export-import (export file version 2), or a .zip of one.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "output-dir",
-        value_name = "OUT"
-    )]
-    output: PathBuf,
-
     #[command(flatten)]
-    tree: crate::cli::args::TreeFlags,
+    output: ArchiveOutput,
 
     #[command(flatten)]
     export: ExportFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
-    check_output(&args.output)?;
+    let out = args.output.settings()?;
     let client = args.server.client()?;
     let list = args.experiments.as_deref().unwrap_or_default();
     let experiments = if let Some(one) = &args.experiment {
-        vec![resolve_experiment(&client, one).await?]
+        vec![find_experiment(&client, one).await?]
     } else if list.trim() == "all" {
         client
             .search_experiments(ViewType::ActiveOnly, None)
@@ -61,18 +47,18 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     } else {
         let mut v = Vec::new();
         for key in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            v.push(resolve_experiment(&client, key).await?);
+            v.push(find_experiment(&client, key).await?);
         }
         v
     };
-    let builder = WriterBuilder::new().source(Source {
-        tracking_uri: Some(client.server().to_string()),
-        scope: Some("experiments".into()),
-    });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
-        export_experiments(&client, &experiments, sink, &opts).await
-    })
+    let summary = write_archive(
+        &out,
+        client.server(),
+        "experiments",
+        &global,
+        async |sink| export_experiments(&client, &experiments, sink, &opts).await,
+    )
     .await
     .map_err(|e| e.context("exporting the experiments failed; no archive was written"))?;
     if !global.quiet {
@@ -80,7 +66,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             "exported {} experiments from {} to {}: {}",
             experiments.len(),
             client.server(),
-            output_name(&args.output),
+            out.name(),
             counts_line(&summary.counts)
         );
     }

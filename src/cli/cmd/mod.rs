@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod completions;
 pub mod convert;
 pub mod copy_all;
 pub mod copy_experiment;
@@ -16,4 +17,5 @@ pub mod import_model;
 pub mod import_run;
 pub mod inspect;
 pub mod list_registered_models;
+pub mod man;
 pub mod verify;

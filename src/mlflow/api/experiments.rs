@@ -58,6 +58,41 @@ impl Client {
         }
     }
 
+    /// Finds an experiment by name, then by id, as the Python tool does with `--experiment`: a
+    /// name wins over an id that reads the same. `None` when `key` is neither.
+    ///
+    /// # Errors
+    ///
+    /// What the server answers other than "no such experiment" (it cannot be reached, refuses the
+    /// credentials, fails). MLflow answers a key that is not a number with 400
+    /// `INVALID_PARAMETER_VALUE` when it is taken for an id: that counts as "no such experiment".
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &mlflow_archive::mlflow::Client) -> mlflow_archive::Result<()> {
+    /// match client.find_experiment("churn-model").await? {
+    ///     Some(e) => println!("experiment {} {:?}", e.experiment_id, e.name),
+    ///     None => println!("no experiment of that name or id"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn find_experiment(&self, key: &str) -> Result<Option<Experiment>> {
+        if let Some(e) = self.get_experiment_by_name(key).await? {
+            return Ok(Some(e));
+        }
+        match self.get_experiment(key).await {
+            Ok(e) => Ok(Some(e)),
+            Err(e)
+                if e.is_not_found()
+                    || e.api()
+                        .is_some_and(|a| a.status == 400 && !a.error_code.is_empty()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Searches experiments, page by page; `filter` is MLflow's search syntax.
     pub fn search_experiments(
         &self,
