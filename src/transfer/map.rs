@@ -157,35 +157,6 @@ pub fn metric_chunks(key: &str, page: &[rest::Metric]) -> Vec<rec::MetricChunk> 
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_split_where_links_change() {
-        let m = |v: f64, model: Option<&str>| rest::Metric {
-            key: "k".into(),
-            value: v,
-            timestamp: 1,
-            step: 0,
-            model_id: model.map(String::from),
-            ..rest::Metric::default()
-        };
-        let chunks = metric_chunks(
-            "k",
-            &[
-                m(1.0, None),
-                m(2.0, None),
-                m(3.0, Some("m-1")),
-                m(4.0, None),
-            ],
-        );
-        let sizes: Vec<usize> = chunks.iter().map(|c| c.points.len()).collect();
-        assert_eq!(sizes, vec![2, 1, 1]);
-        assert_eq!(chunks[1].model_id.as_deref(), Some("m-1"));
-    }
-}
-
 /// Tags (or params) of a record as REST key-values.
 pub fn key_values(tags: &[rec::Tag]) -> Vec<rest::KeyValue> {
     tags.iter()
@@ -224,4 +195,33 @@ pub fn metrics<'a>(
         dataset_digest: c.dataset_digest.clone(),
         run_id: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_split_where_links_change() {
+        let m = |v: f64, model: Option<&str>| rest::Metric {
+            key: "k".into(),
+            value: v,
+            timestamp: 1,
+            step: 0,
+            model_id: model.map(String::from),
+            ..rest::Metric::default()
+        };
+        let chunks = metric_chunks(
+            "k",
+            &[
+                m(1.0, None),
+                m(2.0, None),
+                m(3.0, Some("m-1")),
+                m(4.0, None),
+            ],
+        );
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.points.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1]);
+        assert_eq!(chunks[1].model_id.as_deref(), Some("m-1"));
+    }
 }
