@@ -3,6 +3,7 @@
 mod archive_out;
 mod args;
 mod cmd;
+mod log;
 mod output;
 mod partial;
 mod progress;
@@ -97,6 +98,7 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::install();
     let global = Global {
         quiet: cli.quiet,
         jobs: cli.jobs,

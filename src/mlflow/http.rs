@@ -847,34 +847,27 @@ fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Res
     Ok(())
 }
 
-/// Whether `MLFLOW_ARCHIVE_DEBUG` is set: requests and retries are then traced on stderr.
-fn debug() -> bool {
-    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *DEBUG.get_or_init(|| std::env::var_os("MLFLOW_ARCHIVE_DEBUG").is_some())
-}
-
-/// One line per request (method, path without the query, status, time to the answer's head):
-/// never the query or headers, which may carry names or credentials.
+/// One `DEBUG` event per request (target `mlflow_archive::mlflow::http`, message `request`):
+/// method, path without the query, status (or `failed`), milliseconds to the answer's head. Never
+/// the query or headers, which may carry names or credentials.
 pub(crate) fn trace_request(
     method: &Method,
     url: &Url,
     status: Option<u16>,
     started: std::time::Instant,
 ) {
-    if debug() {
-        let status = status.map_or_else(|| "failed".to_string(), |s| s.to_string());
-        eprintln!(
-            "mlflow-archive: {method} {} {status} {:.1} ms",
-            url.path(),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
+    tracing::debug!(
+        method = %method,
+        path = url.path(),
+        status = %status.map_or_else(|| "failed".to_string(), |s| s.to_string()),
+        ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        "request"
+    );
 }
 
+/// One `INFO` event per retry (message `retrying`): the call, the delay before it, and why.
 pub(crate) fn tracing_retry(call: &str, why: &str, delay: Duration) {
-    if debug() {
-        eprintln!("mlflow-archive: retrying {call} in {delay:?}: {why}");
-    }
+    tracing::info!(call, delay = ?delay, cause = why, "retrying");
 }
 
 #[cfg(test)]
