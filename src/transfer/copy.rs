@@ -58,12 +58,13 @@ pub async fn copy_runs(
     .await
 }
 
-/// Runs an export (`fill`) into an in-process pipe and imports from its other end.
-pub async fn copy(
+/// Runs an export (`fill`) into an in-process pipe and imports from its other end; what `fill`
+/// returns besides success (an [`ExportReport`](super::export::ExportReport)) is not kept.
+pub async fn copy<T>(
     src: &Client,
     dst: &Client,
     import: &ImportOptions,
-    fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<()>,
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<T>,
 ) -> std::result::Result<ImportReport, Failed> {
     let (reader, writer) = std::io::pipe().map_err(|e| Failed {
         error: Error::io("creating the copy pipe", e),
@@ -78,7 +79,7 @@ pub async fn copy(
     let exporting = async {
         let r = fill(&mut sink).await;
         let r = match r {
-            Ok(()) => sink.finish().await.map(drop),
+            Ok(_) => sink.finish().await.map(drop),
             Err(e) => {
                 drop(sink); // closes the pipe: the import sees a truncated archive and stops
                 Err(e)

@@ -84,7 +84,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             scope: Some("experiment".into()),
         });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
+    let (summary, rep) = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
     })
     .await
@@ -105,6 +105,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

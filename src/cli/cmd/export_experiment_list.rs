@@ -70,7 +70,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         scope: Some("experiments".into()),
     });
     let opts = args.export.options(&global);
-    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
+    let (summary, rep) = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_experiments(&client, &experiments, sink, &opts).await
     })
     .await
@@ -84,6 +84,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -53,7 +53,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     });
     let names = vec![args.model.clone()];
     let opts = args.notebooks.apply(global.export_options());
-    let summary = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
+    let (summary, rep) = write_archive(&args.output, builder, &global, &args.tree, async |sink| {
         export_models(&client, &names, sink, &opts).await
     })
     .await
@@ -73,6 +73,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }
