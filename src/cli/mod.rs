@@ -81,10 +81,9 @@ pub struct Global {
 impl Global {
     /// Default export options with `--jobs` applied.
     pub fn export_options(&self) -> mlflow_archive::transfer::export::ExportOptions {
-        mlflow_archive::transfer::export::ExportOptions {
-            jobs: self.jobs,
-            ..Default::default()
-        }
+        let mut opts = mlflow_archive::transfer::export::ExportOptions::default();
+        opts.jobs = self.jobs;
+        opts
     }
 }
 

@@ -14,6 +14,7 @@ pub const MAX_SEGMENT_BYTES: usize = 255;
 
 /// A unit: an object whose members end with a seal (§8.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum UnitId {
     /// `experiments/<id>`.
     Experiment(String),
@@ -65,6 +66,7 @@ impl fmt::Display for UnitId {
 
 /// What a member of a unit is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Part {
     /// The unit's record (`experiment.json`, `run.json`, `model.json`).
     Record,
@@ -82,6 +84,7 @@ pub enum Part {
 
 /// A parsed member name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Member {
     /// `mlflow-archive.json`.
     Header,

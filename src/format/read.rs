@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 /// One step of an archive.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Record {
     /// An experiment (its unit is sealed right after).
     Experiment(Experiment),
@@ -150,6 +151,7 @@ pub struct ArchiveReader<R: Read> {
 
 /// What [`ArchiveReader::verify`] found in a sound archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The header.
     pub header: Header,

@@ -13,6 +13,7 @@ use crate::error::Result;
 /// One unit's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UnitSummary {
     /// An experiment.
     Experiment {
@@ -77,6 +78,7 @@ pub enum UnitSummary {
 
 /// The whole archive's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ArchiveSummary {
     /// The header.
     pub header: Header,

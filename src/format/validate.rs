@@ -124,6 +124,7 @@ pub struct Validator {
 
 /// How a finished member counts (see [`Validator::end`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Listed {
     /// The header or a seal: counted, not listed in a seal.
     Unlisted,
@@ -149,6 +150,7 @@ impl Listed {
 
 /// What a sealed unit held, as the reader reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sealed {
     /// The unit.
     pub unit: UnitId,

@@ -134,6 +134,7 @@ pub struct ArchiveWriter<W: Write> {
 
 /// What [`ArchiveWriter::finish`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// What the archive holds.
     pub counts: Counts,

@@ -40,6 +40,7 @@ const CHUNK_POINTS: usize = 10_000;
 
 /// What a tree holds, by its top-level file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// `experiment.json`.
     Experiment,

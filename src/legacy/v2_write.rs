@@ -32,6 +32,7 @@ use crate::format::{ArchiveReader, Record};
 
 /// How the tree is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Shape {
     /// One experiment.
     Experiment,
@@ -60,6 +61,7 @@ impl Shape {
 
 /// What a tree received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TreeSummary {
     /// Experiments.
     pub experiments: u64,

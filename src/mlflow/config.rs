@@ -51,6 +51,7 @@ impl fmt::Display for Secret {
 
 /// How to authenticate to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Auth {
     /// No credentials.
     #[default]

@@ -9,7 +9,7 @@ pub mod api;
 pub mod config;
 pub(crate) mod http;
 pub mod json;
-pub mod paginate;
+pub(crate) mod paginate;
 pub mod retry;
 pub mod types;
 

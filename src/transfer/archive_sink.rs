@@ -18,6 +18,7 @@ const CHANNEL: usize = 16;
 
 /// One step for the writer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Cmd {
     /// An experiment unit.
     Experiment(rec::Experiment),

@@ -16,6 +16,7 @@ const CHUNK: usize = 64 << 10;
 
 /// One step of an archive, as a sink sees it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// The header (first).
     Header(Header),

@@ -20,6 +20,7 @@ use crate::mlflow::{ArtifactRoot, Client};
 
 /// What to export.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportOptions {
     /// Units (runs, logged models) fetched at once; the archive is the same whatever it is.
     pub jobs: usize,

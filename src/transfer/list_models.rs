@@ -13,6 +13,7 @@ use crate::mlflow::types::{ModelVersion, RegisteredModel};
 
 /// What [`list_registered_models`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListSummary {
     /// Registered models.
     pub models: usize,

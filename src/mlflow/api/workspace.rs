@@ -24,6 +24,7 @@ const MAX_NOTEBOOK: usize = 10 << 20;
 
 /// A notebook export format of the workspace API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NotebookFormat {
     /// The notebook's source code.
     Source,
