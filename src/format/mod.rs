@@ -4,7 +4,7 @@
 //!   versions, seals, the trailer);
 //! - [`path`]: member names and their grammar;
 //! - [`validate`]: the structural rules, shared by writer and reader;
-//! - [`write`]: [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
+//! - [`write`](mod@write): [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
 //! - [`read`]: [`ArchiveReader`], streaming, every byte checked before a unit is reported sealed.
 
 pub mod checksum;

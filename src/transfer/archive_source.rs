@@ -65,7 +65,7 @@ impl ArchiveSource {
     /// # Errors
     ///
     /// An event is an error when the archive is not sound (see
-    /// [`ArchiveReader`](crate::format::ArchiveReader): the error names the member and the spec
+    /// [`ArchiveReader`]: the error names the member and the spec
     /// section) or cannot be read; no event follows it.
     pub async fn next(&mut self) -> Option<Result<Event>> {
         self.rx.recv().await
