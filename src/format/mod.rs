@@ -7,6 +7,8 @@
 //! - [`write`](mod@write): [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
 //! - [`read`]: [`ArchiveReader`], streaming, every byte checked before a unit is reported sealed.
 
+#![warn(clippy::missing_errors_doc)]
+
 pub mod checksum;
 pub mod limits;
 pub mod model;

@@ -95,6 +95,10 @@ pub enum Member {
 }
 
 /// Parses a member name; the error says which rule it breaks.
+///
+/// # Errors
+///
+/// The rule of §6 the name breaks, as text.
 pub fn parse(name: &str) -> Result<Member, String> {
     match name {
         HEADER => return Ok(Member::Header),
@@ -146,6 +150,10 @@ pub fn parse(name: &str) -> Result<Member, String> {
 }
 
 /// Checks an id: 1 to 64 of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
+///
+/// # Errors
+///
+/// The id, quoted, when it breaks the rule (§6.2).
 pub fn check_id(id: &str) -> Result<&str, String> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_BYTES
@@ -165,6 +173,10 @@ pub fn check_id(id: &str) -> Result<&str, String> {
 
 /// Checks a relative path: `/`-separated segments of 1 to 255 bytes, none `.` or `..`, with no
 /// `\`, NUL or other control character.
+///
+/// # Errors
+///
+/// What is wrong with the path (§6.3): empty, a segment too long, `.` or `..`, a control character.
 pub fn check_relpath(p: &str) -> Result<&str, String> {
     if p.is_empty() {
         return Err("empty path".into());

@@ -91,6 +91,11 @@ pub struct ArchiveSummary {
 }
 
 /// Reads an archive, calling `on_unit` as each unit is sealed.
+///
+/// # Errors
+///
+/// The first problem reading the archive meets (see
+/// [`ArchiveReader::next_record`](crate::format::ArchiveReader::next_record)).
 pub fn summarize<R: Read>(
     input: R,
     mut on_unit: impl FnMut(&UnitSummary),

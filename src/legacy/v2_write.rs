@@ -78,6 +78,11 @@ pub struct TreeSummary {
 }
 
 /// Writes the archive read by `r` as a v2 tree at `out` (which must not exist, or be empty).
+///
+/// # Errors
+///
+/// The first problem reading the archive meets, or a failed write under `target` (an existing,
+/// non-empty target is refused).
 pub fn write_tree<R: Read>(
     r: &mut ArchiveReader<R>,
     out: &Path,
@@ -90,6 +95,10 @@ pub fn write_tree<R: Read>(
 /// Writes the archive read by `r` as a `.zip` of a v2 tree at `zip` (created or replaced: what
 /// was there is removed, a symbolic link included, never followed), file by file, each deflated
 /// as it streams.
+///
+/// # Errors
+///
+/// As [`write_tree`].
 pub fn write_tree_zip<R: Read>(
     r: &mut ArchiveReader<R>,
     zip: &Path,

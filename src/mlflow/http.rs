@@ -99,6 +99,11 @@ impl ClientBuilder {
     }
 
     /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the HTTP client cannot be built (an unreadable
+    /// or invalid certificate file).
     pub fn build(self) -> Result<Client> {
         ensure_crypto_provider();
         let mut b = reqwest::Client::builder()
@@ -177,6 +182,19 @@ fn ensure_crypto_provider() {
 }
 
 /// An async MLflow REST client. Cheap to clone; clones share connections.
+///
+/// # Errors
+///
+/// Every call fails the same ways, and its error names the request and the object:
+/// - [`Error::Api`](crate::Error::Api): the server refused the request (an MLflow
+///   `{error_code, message}` body or an HTTP status); [`Error::is_not_found`](crate::Error::is_not_found)
+///   tells a missing object;
+/// - [`Error::Transport`](crate::Error::Transport): the server could not be reached, or stopped
+///   answering, after the retries the [`RetryConfig`](crate::mlflow::RetryConfig) allows;
+/// - [`Error::Protocol`](crate::Error::Protocol): the answer is not the MLflow API (an HTML page,
+///   malformed JSON, a body of the wrong size);
+/// - [`Error::Ambiguous`](crate::Error::Ambiguous): a request that is not safe to send twice (a
+///   create) may have taken effect, and a lookup could not settle it.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
@@ -290,6 +308,10 @@ fn encode<B: Serialize>(body: &B, call: &str) -> Result<Vec<u8>> {
 
 impl Client {
     /// A client for `config` with default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::build`].
     pub fn new(config: TrackingConfig) -> Result<Self> {
         ClientBuilder::new(config).build()
     }

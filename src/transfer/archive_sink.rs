@@ -1,5 +1,5 @@
-//! The bridge from async sources to the sync archive writer: the writer runs on a blocking
-//! thread and takes commands from a bounded channel, so artifact bodies flow through with
+//! The bridge from async sources to the sync archive writer: the writer runs on a thread of its
+//! own and takes commands from a bounded channel, so artifact bodies flow through with
 //! backpressure and at most a few chunks in flight.
 
 use std::io::Write;
@@ -94,6 +94,11 @@ impl ArchiveSink {
     }
 
     /// Sends one command; if the writer failed, returns its error.
+    ///
+    /// # Errors
+    ///
+    /// The writer's first error (a record out of order, an invalid record, a failed write); after
+    /// it the sink takes nothing more.
     pub async fn send(&mut self, cmd: Cmd) -> Result<()> {
         if let Some(p) = &self.progress {
             match &cmd {

@@ -1,4 +1,4 @@
-//! The bridge from the sync archive reader to async sinks: the reader runs on a blocking thread
+//! The bridge from the sync archive reader to async sinks: the reader runs on a thread of its own
 //! and sends records and artifact body chunks through a bounded channel, in archive order.
 
 use std::io::Read;

@@ -18,6 +18,12 @@ use crate::mlflow::Client;
 use crate::mlflow::types::Experiment;
 
 /// Copies experiments from `src` to `dst`.
+///
+/// # Errors
+///
+/// A [`Failed`] holding the first failure (the export's, when the
+/// export failed first) and what was imported before it; the import is resumable: running the copy
+/// again completes it.
 pub async fn copy_experiments(
     src: &Client,
     dst: &Client,
@@ -32,6 +38,10 @@ pub async fn copy_experiments(
 }
 
 /// Copies a whole server: every active experiment and every registered model.
+///
+/// # Errors
+///
+/// As [`copy_experiments`].
 pub async fn copy_all(
     src: &Client,
     dst: &Client,
@@ -45,6 +55,10 @@ pub async fn copy_all(
 }
 
 /// Copies single runs (with the logged models they produced) from `src` to `dst`.
+///
+/// # Errors
+///
+/// As [`copy_experiments`].
 pub async fn copy_runs(
     src: &Client,
     dst: &Client,
@@ -60,6 +74,10 @@ pub async fn copy_runs(
 
 /// Runs an export (`fill`) into an in-process pipe and imports from its other end; what `fill`
 /// returns besides success (an [`ExportReport`](super::export::ExportReport)) is not kept.
+///
+/// # Errors
+///
+/// As [`copy_experiments`]; an error of `fill` is the export's.
 pub async fn copy<T>(
     src: &Client,
     dst: &Client,

@@ -104,6 +104,12 @@ pub const DEFAULT_JOBS: usize = 8;
 pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
 
 /// Exports `experiments` (already resolved) into `sink`.
+///
+/// # Errors
+///
+/// The first failure of a request to the server (see [`Client`]) or of the
+/// sink (see [`ArchiveSink::send`](crate::transfer::archive_sink::ArchiveSink::send)); the sink
+/// should then be dropped, not finished, so that no partial archive passes for a whole one.
 pub async fn export_experiments(
     client: &Client,
     experiments: &[Experiment],
@@ -224,6 +230,10 @@ async fn server_has_logged_models(client: &Client) -> Result<bool> {
 
 /// Exports every active experiment of the server, then every registered model with every
 /// version (their runs are in the archive already when their experiment is).
+///
+/// # Errors
+///
+/// As [`export_experiments`].
 pub async fn export_all(
     client: &Client,
     sink: &mut ArchiveSink,
@@ -273,6 +283,11 @@ async fn write_model_unit(
 
 /// Exports registered models with every version, preceded by what the versions come from: the
 /// versions' runs (and their experiments) and the logged models they register.
+///
+/// # Errors
+///
+/// As [`export_experiments`]; a registered model that does not exist is an
+/// [`Error::Api`] not-found error.
 pub async fn export_models(
     client: &Client,
     names: &[String],
@@ -391,6 +406,11 @@ async fn run_set_into(
 }
 
 /// Exports single runs (with their experiments, and the logged models they produced).
+///
+/// # Errors
+///
+/// As [`export_experiments`]; a run that does not exist is an [`Error::Api`]
+/// not-found error.
 pub async fn export_runs(
     client: &Client,
     run_ids: &[String],

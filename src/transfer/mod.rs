@@ -2,10 +2,14 @@
 //! archive) and `legacy` (the Python tool's layouts). `map` is the one place that knows both the
 //! REST types and the records.
 
+#![warn(clippy::missing_errors_doc)]
+
 pub mod archive_sink;
 pub mod archive_source;
 pub mod copy;
 pub mod export;
+// (Its errors are documented with the typed errors of issue 13, item 3.)
+#[allow(clippy::missing_errors_doc)]
 pub mod import;
 pub(crate) mod lease;
 pub mod legacy_source;
