@@ -9,5 +9,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo build --lib --no-default-features (the library without the command line's dependencies)"
+cargo build --locked --lib --no-default-features
+echo "== cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 echo "== cargo test"
 cargo test --locked "$@"

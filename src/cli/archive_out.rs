@@ -91,13 +91,13 @@ pub fn print_dropped(dropped: &[String], quiet: bool) {
 /// Runs `fill` into a tree of the Python tool's layout at `output`: the archive flows through an
 /// in-process pipe into the tree writer (nothing staged), which writes `OUTPUT.partial/`, renamed
 /// to `output` only when complete.
-async fn write_tree_output(
+async fn write_tree_output<T>(
     output: &Path,
     builder: WriterBuilder,
     global: &crate::cli::Global,
     flags: &crate::cli::args::TreeFlags,
-    fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
-) -> anyhow::Result<WriteSummary> {
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<T>,
+) -> anyhow::Result<(WriteSummary, T)> {
     use mlflow_archive::legacy::v2_write::Shape;
     let zip = is_zip(output);
     let partial = if zip {
@@ -123,7 +123,7 @@ async fn write_tree_output(
     );
     sink.set_progress(line.counters());
     let result = match fill(&mut sink).await {
-        Ok(()) => sink.finish().await,
+        Ok(t) => sink.finish().await.map(|summary| (summary, t)),
         Err(e) => {
             drop(sink);
             Err(e)
@@ -140,15 +140,15 @@ async fn write_tree_output(
     let writing = |e: mlflow_archive::Error| {
         anyhow::Error::from(e).context(format!("writing {}", output.display()))
     };
-    let (summary, dropped) = match (result, written) {
-        (Ok(summary), Ok(dropped)) => (summary, dropped),
+    let (done, dropped) = match (result, written) {
+        (Ok(done), Ok(dropped)) => (done, dropped),
         (Ok(_), Err(tree)) => return Err(writing(tree)),
         (Err(e), Err(tree)) if is_pipe_closed(&e) => return Err(writing(tree)),
         (Err(e), _) => return Err(e.into()),
     };
     partial.commit(output)?;
     print_dropped(&dropped, global.quiet);
-    Ok(summary)
+    Ok(done)
 }
 
 /// Whether `e` is the in-process pipe closing under the archive writer (its reader failed).
@@ -166,14 +166,15 @@ fn is_pipe_closed(e: &mlflow_archive::Error) -> bool {
 }
 
 /// Runs `fill` against the archive (or tree) `out` asks for, the export of `scope` from `server`
-/// (the header's `source`), finishing it only if `fill` succeeded.
-pub async fn write_archive(
+/// (the header's `source`), finishing it only if `fill` succeeded; returns what was written and
+/// what `fill` returned.
+pub async fn write_archive<T>(
     out: &OutputSettings,
     server: &str,
     scope: &str,
     global: &crate::cli::Global,
-    fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<()>,
-) -> anyhow::Result<WriteSummary> {
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> mlflow_archive::Result<T>,
+) -> anyhow::Result<(WriteSummary, T)> {
     let output = out.path.as_path();
     let builder = out.writer(server, scope);
     check_output(output)?;
@@ -191,18 +192,18 @@ pub async fn write_archive(
     let mut sink = ArchiveSink::start(out, builder);
     sink.set_progress(line.counters());
     let result = match fill(&mut sink).await {
-        Ok(()) => sink.finish().await,
+        Ok(t) => sink.finish().await.map(|summary| (summary, t)),
         Err(e) => {
             drop(sink);
             Err(e)
         }
     };
     drop(line);
-    let summary = result?;
+    let done = result?;
     if let Some(partial) = partial {
         partial.commit(output)?;
     }
-    Ok(summary)
+    Ok(done)
 }
 
 /// Copies archive bytes to `output` (`-` or a `.mlar` path that appears only when complete);

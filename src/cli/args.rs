@@ -281,12 +281,10 @@ impl NotebookFlag {
     /// Puts the formats into `opts`.
     pub fn apply(
         &self,
-        opts: mlflow_archive::transfer::export::ExportOptions,
+        mut opts: mlflow_archive::transfer::export::ExportOptions,
     ) -> mlflow_archive::transfer::export::ExportOptions {
-        mlflow_archive::transfer::export::ExportOptions {
-            notebook_formats: self.notebook_formats.0.clone(),
-            ..opts
-        }
+        opts.notebook_formats = self.notebook_formats.0.clone();
+        opts
     }
 }
 
@@ -312,13 +310,10 @@ impl ExportFlags {
         &self,
         g: &crate::cli::Global,
     ) -> mlflow_archive::transfer::export::ExportOptions {
-        self.notebooks
-            .apply(mlflow_archive::transfer::export::ExportOptions {
-                jobs: g.jobs,
-                export_deleted_runs: self.export_deleted_runs,
-                metadata_tags: self.export_metadata_tags,
-                ..Default::default()
-            })
+        let mut opts = g.export_options();
+        opts.export_deleted_runs = self.export_deleted_runs;
+        opts.metadata_tags = self.export_metadata_tags;
+        self.notebooks.apply(opts)
     }
 }
 

@@ -3,6 +3,7 @@
 mod archive_out;
 mod args;
 mod cmd;
+mod log;
 mod output;
 mod partial;
 mod progress;
@@ -191,10 +192,9 @@ pub struct Global {
 impl Global {
     /// Default export options with `--jobs` applied.
     pub fn export_options(&self) -> mlflow_archive::transfer::export::ExportOptions {
-        mlflow_archive::transfer::export::ExportOptions {
-            jobs: self.jobs,
-            ..Default::default()
-        }
+        let mut opts = mlflow_archive::transfer::export::ExportOptions::default();
+        opts.jobs = self.jobs;
+        opts
     }
 }
 
@@ -225,6 +225,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    log::install();
     let global = Global {
         quiet: cli.quiet,
         jobs: cli.jobs,

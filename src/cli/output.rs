@@ -362,15 +362,18 @@ pub fn print_import_report(
 
 /// After an export with `--notebook-formats`: how many notebooks were written, or that the runs
 /// had none (a server that is not a Databricks workspace), and every notebook that failed.
-pub fn notebook_notes(opts: &mlflow_archive::transfer::export::ExportOptions, quiet: bool) {
-    use std::sync::atomic::Ordering;
+pub fn notebook_notes(
+    opts: &mlflow_archive::transfer::export::ExportOptions,
+    report: &mlflow_archive::transfer::export::ExportReport,
+    quiet: bool,
+) {
     if opts.notebook_formats.is_empty() {
         return;
     }
-    let log = &opts.notebooks;
-    let runs = log.runs.load(Ordering::Relaxed);
-    let failures = log.failures.lock().unwrap_or_else(|p| p.into_inner());
-    for f in failures.iter() {
+    let log = &report.notebooks;
+    let runs = log.runs;
+    let failures = &log.failures;
+    for f in failures {
         eprintln!("warning: {}", clean(f));
     }
     if quiet {
@@ -383,7 +386,7 @@ pub fn notebook_notes(opts: &mlflow_archive::transfer::export::ExportOptions, qu
     } else {
         eprintln!(
             "notebooks: {} files written for {runs} runs logged from Databricks notebooks; {} could not be exported",
-            log.exported.load(Ordering::Relaxed),
+            log.exported,
             failures.len()
         );
     }

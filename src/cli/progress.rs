@@ -103,14 +103,8 @@ mod tests {
 
     #[test]
     fn the_line_names_counts_and_rates() {
-        let s = Snapshot {
-            experiments: 1,
-            runs: 12,
-            points: 1_200_000,
-            files: 340,
-            bytes: 3 << 30,
-            ..Snapshot::default()
-        };
+        let mut s = Snapshot::default();
+        (s.experiments, s.runs, s.points, s.files, s.bytes) = (1, 12, 1_200_000, 340, 3 << 30);
         assert_eq!(
             describe(&s, Duration::from_secs(2)),
             "1 experiments · 12 runs · 1,200,000 points (600,000/s) · 340 files, 3.00 GiB (1.50 GiB/s)"

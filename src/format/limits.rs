@@ -2,6 +2,7 @@
 
 /// What a reader accepts. Exceeding any limit is an error that names the member and offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest JSON member (records, seals, the trailer), in bytes. Default 64 MiB.
     pub max_json_bytes: u64,

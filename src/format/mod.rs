@@ -4,8 +4,10 @@
 //!   versions, seals, the trailer);
 //! - [`path`]: member names and their grammar;
 //! - [`validate`]: the structural rules, shared by writer and reader;
-//! - [`write`]: [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
+//! - [`write`](mod@write): [`ArchiveWriter`], streaming, exact sizes, **`finish()` required**;
 //! - [`read`]: [`ArchiveReader`], streaming, every byte checked before a unit is reported sealed.
+
+#![warn(clippy::missing_errors_doc)]
 
 pub mod checksum;
 pub mod limits;

@@ -14,6 +14,7 @@ pub const MAX_SEGMENT_BYTES: usize = 255;
 
 /// A unit: an object whose members end with a seal (§8.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum UnitId {
     /// `experiments/<id>`.
     Experiment(String),
@@ -65,6 +66,7 @@ impl fmt::Display for UnitId {
 
 /// What a member of a unit is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Part {
     /// The unit's record (`experiment.json`, `run.json`, `model.json`).
     Record,
@@ -82,6 +84,7 @@ pub enum Part {
 
 /// A parsed member name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Member {
     /// `mlflow-archive.json`.
     Header,
@@ -92,6 +95,10 @@ pub enum Member {
 }
 
 /// Parses a member name; the error says which rule it breaks.
+///
+/// # Errors
+///
+/// The rule of §6 the name breaks, as text.
 pub fn parse(name: &str) -> Result<Member, String> {
     match name {
         HEADER => return Ok(Member::Header),
@@ -143,6 +150,10 @@ pub fn parse(name: &str) -> Result<Member, String> {
 }
 
 /// Checks an id: 1 to 64 of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
+///
+/// # Errors
+///
+/// The id, quoted, when it breaks the rule (§6.2).
 pub fn check_id(id: &str) -> Result<&str, String> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID_BYTES
@@ -162,6 +173,10 @@ pub fn check_id(id: &str) -> Result<&str, String> {
 
 /// Checks a relative path: `/`-separated segments of 1 to 255 bytes, none `.` or `..`, with no
 /// `\`, NUL or other control character.
+///
+/// # Errors
+///
+/// What is wrong with the path (§6.3): empty, a segment too long, `.` or `..`, a control character.
 pub fn check_relpath(p: &str) -> Result<&str, String> {
     if p.is_empty() {
         return Err("empty path".into());

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 /// One step of an archive.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Record {
     /// An experiment (its unit is sealed right after).
     Experiment(Experiment),
@@ -73,6 +74,11 @@ impl ReaderBuilder {
     }
 
     /// Opens an archive: reads and checks its header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] when the input does not start with a valid header of
+    /// a known major version (§5, §10), [`Error::Io`] when it cannot be read.
     pub fn build<R: Read>(self, input: R) -> Result<ArchiveReader<R>> {
         let counted = Counting {
             inner: input,
@@ -150,6 +156,7 @@ pub struct ArchiveReader<R: Read> {
 
 /// What [`ArchiveReader::verify`] found in a sound archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The header.
     pub header: Header,
@@ -163,6 +170,10 @@ pub struct VerifyReport {
 
 impl<R: Read> ArchiveReader<R> {
     /// Opens an archive with default limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReaderBuilder::build`].
     pub fn new(input: R) -> Result<Self> {
         ReaderBuilder::new().build(input)
     }
@@ -225,6 +236,14 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     /// The next record, or `None` after [`Record::End`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`], naming the offset, member and unit, when the
+    /// archive breaks a rule of the spec, is truncated or corrupt (a CRC or seal mismatch, a
+    /// missing trailer) or exceeds a [`Limits`];
+    /// [`Error::Io`] when the input cannot be read. After an error, the reader
+    /// returns no further record.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
             if self.finished {
@@ -420,6 +439,10 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     /// Reads everything, checking every CRC, seal and the trailer.
+    ///
+    /// # Errors
+    ///
+    /// The first problem [`next_record`](Self::next_record) or an artifact body meets.
     pub fn verify(mut self) -> Result<VerifyReport> {
         let mut trailer = None;
         while let Some(r) = self.next_record()? {

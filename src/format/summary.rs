@@ -13,6 +13,7 @@ use crate::error::Result;
 /// One unit's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UnitSummary {
     /// An experiment.
     Experiment {
@@ -77,6 +78,7 @@ pub enum UnitSummary {
 
 /// The whole archive's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ArchiveSummary {
     /// The header.
     pub header: Header,
@@ -89,6 +91,11 @@ pub struct ArchiveSummary {
 }
 
 /// Reads an archive, calling `on_unit` as each unit is sealed.
+///
+/// # Errors
+///
+/// The first problem reading the archive meets (see
+/// [`ArchiveReader::next_record`](crate::format::ArchiveReader::next_record)).
 pub fn summarize<R: Read>(
     input: R,
     mut on_unit: impl FnMut(&UnitSummary),

@@ -124,6 +124,7 @@ pub struct Validator {
 
 /// How a finished member counts (see [`Validator::end`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Listed {
     /// The header or a seal: counted, not listed in a seal.
     Unlisted,
@@ -149,6 +150,7 @@ impl Listed {
 
 /// What a sealed unit held, as the reader reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sealed {
     /// The unit.
     pub unit: UnitId,
@@ -204,6 +206,11 @@ impl Validator {
     }
 
     /// Checks that a member may start here.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn begin(&mut self, name: &str, member: &Member, size: u64) -> Result<(), String> {
         if self.phase == Phase::Done {
             return Err("a member after the trailer (§8.3)".into());
@@ -355,6 +362,11 @@ impl Validator {
     }
 
     /// Checks the header.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn header(&mut self, h: &Header, crc: Crc32) -> Result<(), String> {
         if h.format != FORMAT_NAME {
             return Err(format!(
@@ -388,6 +400,11 @@ impl Validator {
     }
 
     /// Checks an experiment record.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn experiment(&mut self, e: &Experiment) -> Result<(), String> {
         self.record_id(&e.experiment_id, "experiment")?;
         if self.experiments_referenced.contains(&e.experiment_id) {
@@ -409,6 +426,11 @@ impl Validator {
     }
 
     /// Checks a run record.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn run(&mut self, r: &Run) -> Result<(), String> {
         self.record_id(&r.run_id, "run")?;
         if self.runs_referenced.contains(&r.run_id) {
@@ -444,6 +466,11 @@ impl Validator {
     }
 
     /// Checks a metric chunk.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<(), String> {
         if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Run(_))) {
             return Err("a metric chunk outside a run".into());
@@ -461,6 +488,11 @@ impl Validator {
     }
 
     /// Checks a logged model record.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn logged_model(&mut self, m: &LoggedModel) -> Result<(), String> {
         self.record_id(&m.model_id, "logged model")?;
         if self.logged_models_referenced.contains(&m.model_id) {
@@ -481,6 +513,11 @@ impl Validator {
     }
 
     /// Checks a registered model record.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn registered_model(&mut self, _m: &RegisteredModel) -> Result<(), String> {
         if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Model(_))) {
             return Err("a registered model record outside its unit".into());
@@ -490,6 +527,11 @@ impl Validator {
     }
 
     /// Checks a model version record against its member name's number.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn model_version(&mut self, v: &ModelVersion, number_in_name: u64) -> Result<(), String> {
         if v.version != number_in_name {
             return Err(format!(
@@ -516,6 +558,11 @@ impl Validator {
 
     /// Checks a seal against what was read and closes the unit. `raw` is the seal member's bytes'
     /// CRC (folded into the trailer's `seals_crc32`), `bytes` the seal member itself.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn seal(&mut self, s: &Seal, bytes: &[u8]) -> Result<Sealed, String> {
         let Some(u) = self.open.take() else {
             return Err("a seal outside a unit".into());
@@ -592,6 +639,11 @@ impl Validator {
     }
 
     /// Checks the trailer against what was read.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
     pub fn trailer(&mut self, t: &Trailer) -> Result<(), String> {
         let want = self.expected_trailer();
         if t.units != want.units || t.members != want.members {
@@ -655,6 +707,10 @@ fn both_file_and_dir(rel: &str, file: &str) -> String {
 }
 
 /// Parses `MAJOR.MINOR`.
+///
+/// # Errors
+///
+/// The text, quoted, when it is not `MAJOR.MINOR` (§10).
 pub fn parse_version(v: &str) -> Result<(u32, u32), String> {
     let bad = || format!("version {v:?} is not MAJOR.MINOR (§10)");
     let (a, b) = v.split_once('.').ok_or_else(bad)?;

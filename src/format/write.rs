@@ -68,6 +68,12 @@ impl WriterBuilder {
     }
 
     /// Starts an archive on `out`, writing its header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zstd level outside 1..=19;
+    /// [`Error::Io`] when the encoder refuses its settings (worker threads) or
+    /// the header cannot be written.
     pub fn build<W: Write>(self, out: W) -> Result<ArchiveWriter<W>> {
         if !(1..=19).contains(&self.level) {
             return Err(Error::Config(format!(
@@ -134,6 +140,7 @@ pub struct ArchiveWriter<W: Write> {
 
 /// What [`ArchiveWriter::finish`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteSummary {
     /// What the archive holds.
     pub counts: Counts,
@@ -157,6 +164,10 @@ fn json<T: serde::Serialize>(v: &T, pretty: bool, what: &str) -> Result<Vec<u8>>
 
 impl<W: Write> ArchiveWriter<W> {
     /// Starts an archive with default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterBuilder::build`].
     pub fn new(out: W) -> Result<Self> {
         WriterBuilder::new().build(out)
     }
@@ -223,6 +234,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Writes an experiment (a unit of its own: record and seal).
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn experiment(&mut self, e: &Experiment) -> Result<()> {
         let unit = self.unit_id(UnitId::Experiment(e.experiment_id.clone()))?;
         let bytes = json(e, true, "an experiment")?;
@@ -251,6 +268,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Opens a run's unit with its record; metric chunks and artifacts follow, then
     /// [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn begin_run(&mut self, r: &Run) -> Result<()> {
         let unit = self.unit_id(UnitId::Run(r.run_id.clone()))?;
         let bytes = json(r, true, "a run")?;
@@ -264,6 +287,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Writes a chunk of metric history into the open run.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<()> {
         let Some(UnitId::Run(run_id)) = self.v.open_unit().cloned() else {
             return self.poison(Error::Config("a metric chunk needs an open run".into()));
@@ -282,6 +311,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Opens a logged model's unit with its record; artifacts follow, then
     /// [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn begin_logged_model(&mut self, m: &LoggedModel) -> Result<()> {
         let unit = self.unit_id(UnitId::LoggedModel(m.model_id.clone()))?;
         let bytes = json(m, true, "a logged model")?;
@@ -295,6 +330,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Opens a registered model's unit; its versions follow in increasing order, then
     /// [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn begin_registered_model(&mut self, m: &RegisteredModel) -> Result<()> {
         let unit = UnitId::Model(self.next_model);
         let bytes = json(m, true, "a registered model")?;
@@ -307,6 +348,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Writes a version of the open registered model.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn model_version(&mut self, mv: &ModelVersion) -> Result<()> {
         let Some(unit @ UnitId::Model(_)) = self.v.open_unit().cloned() else {
             return self.poison(Error::Config(
@@ -325,6 +372,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Starts an artifact of exactly `size` bytes in the open run or logged model; its bytes
     /// follow through [`ArchiveWriter::write_body`], then [`ArchiveWriter::end_artifact`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn begin_artifact(&mut self, rel: &str, size: u64) -> Result<()> {
         let unit = match self.v.open_unit().cloned() {
             Some(u @ (UnitId::Run(_) | UnitId::LoggedModel(_))) => u,
@@ -365,6 +418,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Writes bytes of the artifact begun last; more than its declared size is an error.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn write_body(&mut self, data: &[u8]) -> Result<()> {
         let Some(b) = self.body.as_mut() else {
             return self.poison(Error::Config("no artifact body is open".into()));
@@ -391,6 +450,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Ends the artifact begun last; fewer bytes than declared is an error.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn end_artifact(&mut self) -> Result<()> {
         let Some(b) = self.body.take() else {
             return self.poison(Error::Config("no artifact body is open".into()));
@@ -421,6 +486,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Writes a whole artifact of exactly `size` bytes from a reader; a reader that ends early or
     /// has bytes left over is an error.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn artifact(&mut self, rel: &str, size: u64, mut body: impl Read) -> Result<()> {
         // (the copy loop reuses one buffer across artifacts: thousands of small files are common)
         self.begin_artifact(rel, size)?;
@@ -481,6 +552,12 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Seals the open unit (run, logged model or registered model).
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
     pub fn end_unit(&mut self) -> Result<()> {
         let Some(unit) = self.v.open_unit().cloned() else {
             return self.poison(Error::Config("no unit is open".into()));
@@ -526,6 +603,11 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Writes the trailer and the end of the tar stream, finishes the zstd frame, flushes, and
     /// returns the output. **Required**: without it the output is not an archive.
+    ///
+    /// # Errors
+    ///
+    /// A unit still open (not sealed by [`end_unit`](Self::end_unit)), an earlier error of this
+    /// writer, or a failed write or flush of the trailer and the end of the zstd stream.
     pub fn finish(mut self) -> Result<(W, WriteSummary)> {
         if let Some(u) = self.v.open_unit() {
             let msg = format!("{u} is not sealed");

@@ -48,6 +48,11 @@ impl Lossy {
 
 /// Writes the archive read by `r` as a classic tree at `out` (a new directory), or as a zip of one
 /// when `zip`.
+///
+/// # Errors
+///
+/// The first problem reading the archive meets, a record the classic layout cannot hold when
+/// `lossy` does not allow dropping it, or a failed write under `target`.
 pub fn write_classic<R: Read>(
     r: &mut ArchiveReader<R>,
     out: &Path,

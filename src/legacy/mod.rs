@@ -4,6 +4,8 @@
 //! an import from a tree, and a conversion to `.mlar`, go through the archive's own checks.
 //! `registered_models.json` is written by `list-registered-models`.
 
+#![warn(clippy::missing_errors_doc)]
+
 pub mod classic_write;
 pub mod registered_models;
 pub mod tree;

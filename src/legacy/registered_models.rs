@@ -22,6 +22,10 @@ impl<W: Write> RegisteredModelsWriter<W> {
     /// Prepares the document; `what` names the destination in errors. Nothing is written before
     /// the first model (or [`RegisteredModelsWriter::finish`]), so a failure before any model was
     /// found leaves the output untouched.
+    ///
+    /// # Errors
+    ///
+    /// A failed write of the document's opening.
     pub fn new(out: W, what: impl Into<String>) -> Result<Self> {
         Ok(RegisteredModelsWriter {
             out,
@@ -33,6 +37,10 @@ impl<W: Write> RegisteredModelsWriter<W> {
     const HEAD: &'static str = "{\n  \"registered_models\": [";
 
     /// Appends one model (any serialisable object).
+    ///
+    /// # Errors
+    ///
+    /// A failed write, or a model that cannot be serialised.
     pub fn write_model<T: Serialize>(&mut self, model: &T) -> Result<()> {
         let text = serde_json::to_string_pretty(model).map_err(|e| Error::Json {
             what: format!("encoding a model for {}", self.what),
@@ -56,6 +64,10 @@ impl<W: Write> RegisteredModelsWriter<W> {
     }
 
     /// Ends the document, flushes, and returns the writer and the number of models written.
+    ///
+    /// # Errors
+    ///
+    /// A failed write or flush of the document's end.
     pub fn finish(mut self) -> Result<(W, usize)> {
         let end = if self.count == 0 {
             format!("{}]\n}}\n", Self::HEAD)

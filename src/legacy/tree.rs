@@ -30,15 +30,29 @@ pub trait Tree: Send + Sync {
     /// Whether a directory (with files in it, for a zip) exists at `p`.
     fn is_dir(&self, p: &Path) -> bool;
     /// Opens the file at `p`; returns its size and its bytes.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read, or a zip entry that is unsafe (absolute, `..`, a link) or larger
+    /// than declared.
     fn open(&self, p: &Path) -> Result<(u64, Box<dyn Read + Send>)>;
     /// Every file under the directory `p`, as (path relative to `p` with `/`, full path),
     /// sorted by the relative path. Anything but regular files and directories is refused.
+    ///
+    /// # Errors
+    ///
+    /// A directory that cannot be listed.
     fn files_under(&self, p: &Path) -> Result<Vec<(String, PathBuf)>>;
     /// The tree's top.
     fn root(&self) -> &Path;
 }
 
 /// The tree at `path`: a directory, or a `.zip` file.
+///
+/// # Errors
+///
+/// A path that is neither a directory nor a readable zip file, or a zip whose central directory is
+/// invalid or holds unsafe entries.
 pub fn open_tree(path: &Path) -> Result<Box<dyn Tree>> {
     if path.is_dir() {
         Ok(Box::new(DirTree::new(path)))
@@ -189,6 +203,11 @@ const MAX_ENTRIES: usize = 1_000_000;
 
 impl ZipTree {
     /// Opens the zip at `path` and checks every entry's name, method and size.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read, or a zip entry that is unsafe (absolute, `..`, a link) or larger
+    /// than declared.
     pub fn open(path: &Path) -> Result<Self> {
         let file =
             File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;

@@ -40,6 +40,7 @@ const CHUNK_POINTS: usize = 10_000;
 
 /// What a tree holds, by its top-level file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// `experiment.json`.
     Experiment,
@@ -94,11 +95,20 @@ pub fn detect(t: &dyn Tree, root: &Path) -> Option<Kind> {
 }
 
 /// Writes everything the directory at `root` holds into `w` (the caller finishes the archive).
+///
+/// # Errors
+///
+/// A tree that is not one the Python tool writes (the error names the file and what is wrong), a
+/// file that cannot be read, or an error of the archive writer `w`.
 pub fn read_tree<W: Write>(root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
     read_tree_in(&DirTree::new(root), root, w)
 }
 
 /// Writes everything the tree `t` holds under `root` into `w`.
+///
+/// # Errors
+///
+/// As [`read_tree`].
 pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W>) -> Result<()> {
     let mut seen = Seen::default();
     match detect(t, root) {

@@ -32,6 +32,7 @@ use crate::format::{ArchiveReader, Record};
 
 /// How the tree is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Shape {
     /// One experiment.
     Experiment,
@@ -60,6 +61,7 @@ impl Shape {
 
 /// What a tree received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TreeSummary {
     /// Experiments.
     pub experiments: u64,
@@ -76,6 +78,11 @@ pub struct TreeSummary {
 }
 
 /// Writes the archive read by `r` as a v2 tree at `out` (which must not exist, or be empty).
+///
+/// # Errors
+///
+/// The first problem reading the archive meets, or a failed write under `target` (an existing,
+/// non-empty target is refused).
 pub fn write_tree<R: Read>(
     r: &mut ArchiveReader<R>,
     out: &Path,
@@ -88,6 +95,10 @@ pub fn write_tree<R: Read>(
 /// Writes the archive read by `r` as a `.zip` of a v2 tree at `zip` (created or replaced: what
 /// was there is removed, a symbolic link included, never followed), file by file, each deflated
 /// as it streams.
+///
+/// # Errors
+///
+/// As [`write_tree`].
 pub fn write_tree_zip<R: Read>(
     r: &mut ArchiveReader<R>,
     zip: &Path,

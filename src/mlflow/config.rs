@@ -51,6 +51,7 @@ impl fmt::Display for Secret {
 
 /// How to authenticate to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Auth {
     /// No credentials.
     #[default]
@@ -115,6 +116,12 @@ impl Env {
 impl TrackingConfig {
     /// The configuration for `explicit_uri` (a `--src-uri`/`--dst-uri` value) or, without one,
     /// `MLFLOW_TRACKING_URI`, with credentials and TLS settings from `env`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when there is no URI (neither `explicit_uri` nor
+    /// `MLFLOW_TRACKING_URI`), for a URI this client cannot use, for a username without a
+    /// password (or the reverse), or for TLS settings that are invalid or contradict each other.
     pub fn resolve(explicit_uri: Option<&str>, env: &Env) -> Result<Self> {
         let raw = explicit_uri
             .filter(|u| !u.is_empty())
@@ -173,6 +180,10 @@ impl TrackingConfig {
     }
 
     /// A configuration for `uri` with no credentials, for tests and tools.
+    ///
+    /// # Errors
+    ///
+    /// As [`TrackingConfig::resolve`].
     pub fn for_uri(uri: &str) -> Result<Self> {
         Self::resolve(Some(uri), &Env::default())
     }

@@ -99,6 +99,11 @@ impl ClientBuilder {
     }
 
     /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the HTTP client cannot be built (an unreadable
+    /// or invalid certificate file).
     pub fn build(self) -> Result<Client> {
         ensure_crypto_provider();
         let mut b = reqwest::Client::builder()
@@ -177,6 +182,19 @@ fn ensure_crypto_provider() {
 }
 
 /// An async MLflow REST client. Cheap to clone; clones share connections.
+///
+/// # Errors
+///
+/// Every call fails the same ways, and its error names the request and the object:
+/// - [`Error::Api`](crate::Error::Api): the server refused the request (an MLflow
+///   `{error_code, message}` body or an HTTP status); [`Error::is_not_found`](crate::Error::is_not_found)
+///   tells a missing object;
+/// - [`Error::Transport`](crate::Error::Transport): the server could not be reached, or stopped
+///   answering, after the retries the [`RetryConfig`](crate::mlflow::RetryConfig) allows;
+/// - [`Error::Protocol`](crate::Error::Protocol): the answer is not the MLflow API (an HTML page,
+///   malformed JSON, a body of the wrong size);
+/// - [`Error::Ambiguous`](crate::Error::Ambiguous): a request that is not safe to send twice (a
+///   create) may have taken effect, and a lookup could not settle it.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
@@ -290,6 +308,10 @@ fn encode<B: Serialize>(body: &B, call: &str) -> Result<Vec<u8>> {
 
 impl Client {
     /// A client for `config` with default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::build`].
     pub fn new(config: TrackingConfig) -> Result<Self> {
         ClientBuilder::new(config).build()
     }
@@ -879,34 +901,27 @@ fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Res
     Ok(())
 }
 
-/// Whether `MLFLOW_ARCHIVE_DEBUG` is set: requests and retries are then traced on stderr.
-fn debug() -> bool {
-    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *DEBUG.get_or_init(|| std::env::var_os("MLFLOW_ARCHIVE_DEBUG").is_some())
-}
-
-/// One line per request (method, path without the query, status, time to the answer's head):
-/// never the query or headers, which may carry names or credentials.
+/// One `DEBUG` event per request (target `mlflow_archive::mlflow::http`, message `request`):
+/// method, path without the query, status (or `failed`), milliseconds to the answer's head. Never
+/// the query or headers, which may carry names or credentials.
 pub(crate) fn trace_request(
     method: &Method,
     url: &Url,
     status: Option<u16>,
     started: std::time::Instant,
 ) {
-    if debug() {
-        let status = status.map_or_else(|| "failed".to_string(), |s| s.to_string());
-        eprintln!(
-            "mlflow-archive: {method} {} {status} {:.1} ms",
-            url.path(),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
+    tracing::debug!(
+        method = %method,
+        path = url.path(),
+        status = %status.map_or_else(|| "failed".to_string(), |s| s.to_string()),
+        ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        "request"
+    );
 }
 
+/// One `INFO` event per retry (message `retrying`): the call, the delay before it, and why.
 pub(crate) fn tracing_retry(call: &str, why: &str, delay: Duration) {
-    if debug() {
-        eprintln!("mlflow-archive: retrying {call} in {delay:?}: {why}");
-    }
+    tracing::info!(call, delay = ?delay, cause = why, "retrying");
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@ use std::borrow::Cow;
 use serde::de::DeserializeOwned;
 
 /// Parses an MLflow JSON answer, accepting bare `NaN`/`Infinity`/`-Infinity` tokens.
+///
+/// # Errors
+///
+/// The JSON error, with its position, when `bytes` is not JSON of `T`'s shape.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
     serde_json::from_slice(&quote_non_finite(bytes))
 }
@@ -193,6 +197,10 @@ pub mod float {
     use serde::{Deserialize, Deserializer, Serializer, de};
 
     /// Writes a float as MLflow expects it.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's error.
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         if v.is_finite() {
             s.serialize_f64(*v)
@@ -206,6 +214,11 @@ pub mod float {
     }
 
     /// Reads a float written as a number or as one of the non-finite words.
+    ///
+    /// # Errors
+    ///
+    /// When the value is neither a number nor a string naming one (`"NaN"`, `"Infinity"`,
+    /// `"-Infinity"`, or a number as text).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -236,6 +249,10 @@ pub mod int64 {
     use serde::{Deserialize, Deserializer, de};
 
     /// Reads an integer written as a number or as a decimal string.
+    ///
+    /// # Errors
+    ///
+    /// When the value is neither an integer nor a string holding one.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]

@@ -5,11 +5,13 @@
 //! retries transient failures as [`retry`] allows, and never collects a paged listing or a metric
 //! history whole: those are streams.
 
+#![warn(clippy::missing_errors_doc)]
+
 pub mod api;
 pub mod config;
 pub(crate) mod http;
 pub mod json;
-pub mod paginate;
+pub(crate) mod paginate;
 pub mod retry;
 pub mod types;
 
@@ -25,6 +27,11 @@ use crate::error::Result;
 
 impl Client {
     /// What the server says of itself (`/api/3.0/mlflow/server-info`, MLflow 3).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors); a server before MLflow 3 has
+    /// no such endpoint.
     pub async fn server_info(&self) -> Result<types::ServerInfo> {
         let call = "GET server-info";
         self.get_url(self.url("api/3.0/mlflow/server-info"), call)

@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 
 /// How a request may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idempotency {
+pub(crate) enum Idempotency {
     /// Repeating it has the same effect as sending it once (reads, updates that set a value,
     /// deletes, artifact uploads of the same bytes).
     Safe,
@@ -22,7 +22,7 @@ pub enum Idempotency {
 }
 
 /// True for the HTTP statuses that say "try again later": 408, 429, 500, 502, 503, 504.
-pub fn is_transient_status(status: u16) -> bool {
+pub(crate) fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
@@ -54,7 +54,7 @@ impl Default for RetryConfig {
 /// The state of one request's retries: decorrelated jitter (each wait is drawn between the first
 /// wait and three times the previous one, capped).
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     config: RetryConfig,
     previous: Duration,
     attempts: u32,
@@ -107,7 +107,7 @@ fn unit_random() -> f64 {
 
 /// Parses a `Retry-After` header value given in seconds. (HTTP dates are not used by MLflow or the
 /// proxies in front of it; they are ignored and the computed backoff applies.)
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -1,13 +1,12 @@
-//! The bridge from async sources to the sync archive writer: the writer runs on a blocking
-//! thread and takes commands from a bounded channel, so artifact bodies flow through with
+//! The bridge from async sources to the sync archive writer: the writer runs on a thread of its
+//! own and takes commands from a bounded channel, so artifact bodies flow through with
 //! backpressure and at most a few chunks in flight.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
 use super::progress::{Counter, Progress};
 use crate::error::{Error, Result};
@@ -19,6 +18,7 @@ const CHANNEL: usize = 16;
 
 /// One step for the writer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Cmd {
     /// An experiment unit.
     Experiment(rec::Experiment),
@@ -42,41 +42,48 @@ pub enum Cmd {
     EndUnit,
 }
 
-/// An archive being written on a blocking thread.
+/// What the writer thread takes: a command, or the word to finish (so that a sink dropped
+/// without [`ArchiveSink::finish`] leaves no trailer).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the channel carries commands, as large as before; boxing would allocate per command"
+)]
+enum Msg {
+    Cmd(Cmd),
+    Finish,
+}
+
+/// An archive being written on a thread of its own, fed through a bounded channel.
+///
+/// Send the commands in archive order with [`send`](Self::send), then call
+/// [`finish`](Self::finish): a sink dropped without it stops its writer without writing the
+/// trailer, so what it wrote is not an archive (a reader refuses it).
 pub struct ArchiveSink {
-    tx: Option<mpsc::Sender<Cmd>>,
-    handle: Option<JoinHandle<Result<WriteSummary>>>,
+    tx: Option<mpsc::Sender<Msg>>,
+    done: Option<oneshot::Receiver<Result<WriteSummary>>>,
     progress: Option<Arc<Progress>>,
 }
 
 impl ArchiveSink {
-    /// Starts writing an archive to `out` (on a blocking thread).
+    /// Starts writing an archive to `out`, on a thread of its own. It needs no Tokio runtime;
+    /// [`send`](Self::send) and [`finish`](Self::finish) are awaited on any runtime.
     pub fn start<W: Write + Send + 'static>(out: W, builder: WriterBuilder) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Cmd>(CHANNEL);
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut w = builder.build(out)?;
-            while let Some(cmd) = rx.blocking_recv() {
-                match cmd {
-                    Cmd::Experiment(e) => w.experiment(&e)?,
-                    Cmd::BeginRun(r) => w.begin_run(&r)?,
-                    Cmd::Chunk(c) => w.metric_chunk(&c)?,
-                    Cmd::BeginLoggedModel(m) => w.begin_logged_model(&m)?,
-                    Cmd::BeginRegisteredModel(m) => w.begin_registered_model(&m)?,
-                    Cmd::ModelVersion(v) => w.model_version(&v)?,
-                    Cmd::BeginArtifact(p, n) => w.begin_artifact(&p, n)?,
-                    Cmd::Body(b) => w.write_body(&b)?,
-                    Cmd::EndArtifact => w.end_artifact()?,
-                    Cmd::EndUnit => w.end_unit()?,
-                }
-            }
-            let (mut out, summary) = w.finish()?;
-            out.flush()
-                .map_err(|e| Error::io("flushing the archive", e))?;
-            Ok(summary)
-        });
+        let (tx, rx) = mpsc::channel::<Msg>(CHANNEL);
+        let (done_tx, done) = oneshot::channel();
+        // (If the thread cannot start, the channels close and the first send says so.)
+        let _ = std::thread::Builder::new()
+            .name("mlflow-archive-writer".into())
+            .spawn(move || {
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    write(out, builder, rx)
+                }));
+                let _ = done_tx.send(written.unwrap_or_else(|_| {
+                    Err(Error::Config("the archive writer thread panicked".into()))
+                }));
+            });
         ArchiveSink {
             tx: Some(tx),
-            handle: Some(handle),
+            done: Some(done),
             progress: None,
         }
     }
@@ -87,6 +94,11 @@ impl ArchiveSink {
     }
 
     /// Sends one command; if the writer failed, returns its error.
+    ///
+    /// # Errors
+    ///
+    /// The writer's first error (a record out of order, an invalid record, a failed write); after
+    /// it the sink takes nothing more.
     pub async fn send(&mut self, cmd: Cmd) -> Result<()> {
         if let Some(p) = &self.progress {
             match &cmd {
@@ -101,7 +113,7 @@ impl ArchiveSink {
             }
         }
         let sent = match &self.tx {
-            Some(tx) => tx.send(cmd).await.is_ok(),
+            Some(tx) => tx.send(Msg::Cmd(cmd)).await.is_ok(),
             None => false,
         };
         if sent {
@@ -116,18 +128,128 @@ impl ArchiveSink {
     }
 
     async fn join(&mut self) -> Result<WriteSummary> {
-        match self.handle.take() {
-            Some(h) => h
+        match self.done.take() {
+            Some(done) => done
                 .await
-                .map_err(|e| Error::Config(format!("the archive writer thread failed: {e}")))?,
+                .map_err(|_| Error::Config("the archive writer thread did not start".into()))?,
             None => Err(Error::Config("the archive writer already stopped".into())),
         }
     }
 
-    /// Writes the trailer and finishes the archive. Dropping the sink instead leaves the output
-    /// without a trailer: not an archive.
+    /// Writes the trailer and finishes the archive; returns what was written. Dropping the sink
+    /// instead leaves the output without a trailer: not an archive.
+    ///
+    /// # Errors
+    ///
+    /// The writer's first error, if it failed (an invalid record, a failed write, see
+    /// [`ArchiveWriter`](crate::format::ArchiveWriter)), or the error finishing and flushing the
+    /// output.
     pub async fn finish(mut self) -> Result<WriteSummary> {
-        self.tx = None;
+        if let Some(tx) = self.tx.take() {
+            // (A writer that already stopped has its error waiting in `join`.)
+            let _ = tx.send(Msg::Finish).await;
+        }
         self.join().await
+    }
+}
+
+/// The writer thread: applies the commands until told to finish.
+fn write<W: Write>(
+    out: W,
+    builder: WriterBuilder,
+    mut rx: mpsc::Receiver<Msg>,
+) -> Result<WriteSummary> {
+    let mut w = builder.build(out)?;
+    loop {
+        match rx.blocking_recv() {
+            Some(Msg::Cmd(cmd)) => match cmd {
+                Cmd::Experiment(e) => w.experiment(&e)?,
+                Cmd::BeginRun(r) => w.begin_run(&r)?,
+                Cmd::Chunk(c) => w.metric_chunk(&c)?,
+                Cmd::BeginLoggedModel(m) => w.begin_logged_model(&m)?,
+                Cmd::BeginRegisteredModel(m) => w.begin_registered_model(&m)?,
+                Cmd::ModelVersion(v) => w.model_version(&v)?,
+                Cmd::BeginArtifact(p, n) => w.begin_artifact(&p, n)?,
+                Cmd::Body(b) => w.write_body(&b)?,
+                Cmd::EndArtifact => w.end_artifact()?,
+                Cmd::EndUnit => w.end_unit()?,
+            },
+            Some(Msg::Finish) => break,
+            None => {
+                return Err(Error::Config(
+                    "the archive sink was dropped before finish(); the output has no trailer"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let (mut out, summary) = w.finish()?;
+    out.flush()
+        .map_err(|e| Error::io("flushing the archive", e))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ArchiveReader;
+    use crate::transfer::archive_source::{ArchiveSource, Event};
+
+    fn experiment() -> rec::Experiment {
+        rec::Experiment {
+            experiment_id: "1".into(),
+            name: "e".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Reads `r` to its end as an archive.
+    fn read_all(r: impl std::io::Read) -> Result<u64> {
+        let mut r = ArchiveReader::new(r)?;
+        let mut n = 0;
+        while r.next_record()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    #[tokio::test]
+    async fn a_sink_dropped_without_finish_writes_no_trailer() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut sink = ArchiveSink::start(writer, WriterBuilder::new());
+        sink.send(Cmd::Experiment(experiment())).await.unwrap();
+        drop(sink);
+        let read = tokio::task::spawn_blocking(move || read_all(reader))
+            .await
+            .unwrap();
+        let err = read.expect_err("not an archive: its writer never finished");
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn sink_and_source_start_outside_a_runtime() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut sink = ArchiveSink::start(writer, WriterBuilder::new());
+        let mut source = ArchiveSource::start(reader);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let events = rt.block_on(async {
+            sink.send(Cmd::Experiment(experiment())).await.unwrap();
+            let summary = sink.finish().await.unwrap();
+            assert_eq!(summary.counts.experiments, 1);
+            let mut events = Vec::new();
+            while let Some(e) = source.next().await {
+                events.push(e.unwrap());
+            }
+            events
+        });
+        assert!(matches!(events[0], Event::Header(_)), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Record(crate::format::Record::Experiment(x)) if x.name == "e")),
+            "{events:?}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The bridge from the sync archive reader to async sinks: the reader runs on a blocking thread
+//! The bridge from the sync archive reader to async sinks: the reader runs on a thread of its own
 //! and sends records and artifact body chunks through a bounded channel, in archive order.
 
 use std::io::Read;
@@ -16,6 +16,7 @@ const CHUNK: usize = 64 << 10;
 
 /// One step of an archive, as a sink sees it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// The header (first).
     Header(Header),
@@ -29,24 +30,43 @@ pub enum Event {
     ArtifactEnd,
 }
 
-/// Reads an archive on a blocking thread; events arrive through [`ArchiveSource::next`].
+/// Reads an archive on a thread of its own; events arrive through [`ArchiveSource::next`], in
+/// archive order. Dropping the source stops the reader at its next event.
 pub struct ArchiveSource {
     rx: mpsc::Receiver<Result<Event>>,
 }
 
 impl ArchiveSource {
-    /// Starts reading `input`.
+    /// Starts reading `input`, on a thread of its own. It needs no Tokio runtime;
+    /// [`next`](Self::next) is awaited on any runtime.
     pub fn start<R: Read + Send + 'static>(input: R) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = pump(input, &tx) {
-                let _ = tx.blocking_send(Err(e));
-            }
-        });
+        let failed = tx.clone();
+        let started = std::thread::Builder::new()
+            .name("mlflow-archive-reader".into())
+            .spawn(move || {
+                let read =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pump(input, &tx)));
+                let err = match read {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e,
+                    Err(_) => Error::Config("the archive reader thread panicked".into()),
+                };
+                let _ = tx.blocking_send(Err(err));
+            });
+        if let Err(e) = started {
+            let _ = failed.try_send(Err(Error::io("starting the archive reader thread", e)));
+        }
         ArchiveSource { rx }
     }
 
     /// The next event; `None` after the archive's end was verified (or after an error was given).
+    ///
+    /// # Errors
+    ///
+    /// An event is an error when the archive is not sound (see
+    /// [`ArchiveReader`]: the error names the member and the spec
+    /// section) or cannot be read; no event follows it.
     pub async fn next(&mut self) -> Option<Result<Event>> {
         self.rx.recv().await
     }

@@ -18,6 +18,12 @@ use crate::mlflow::Client;
 use crate::mlflow::types::Experiment;
 
 /// Copies experiments from `src` to `dst`.
+///
+/// # Errors
+///
+/// A [`Failed`] holding the first failure (the export's, when the
+/// export failed first) and what was imported before it; the import is resumable: running the copy
+/// again completes it.
 pub async fn copy_experiments(
     src: &Client,
     dst: &Client,
@@ -32,6 +38,10 @@ pub async fn copy_experiments(
 }
 
 /// Copies a whole server: every active experiment and every registered model.
+///
+/// # Errors
+///
+/// As [`copy_experiments`].
 pub async fn copy_all(
     src: &Client,
     dst: &Client,
@@ -45,6 +55,10 @@ pub async fn copy_all(
 }
 
 /// Copies single runs (with the logged models they produced) from `src` to `dst`.
+///
+/// # Errors
+///
+/// As [`copy_experiments`].
 pub async fn copy_runs(
     src: &Client,
     dst: &Client,
@@ -58,12 +72,17 @@ pub async fn copy_runs(
     .await
 }
 
-/// Runs an export (`fill`) into an in-process pipe and imports from its other end.
-pub async fn copy(
+/// Runs an export (`fill`) into an in-process pipe and imports from its other end; what `fill`
+/// returns besides success (an [`ExportReport`](super::export::ExportReport)) is not kept.
+///
+/// # Errors
+///
+/// As [`copy_experiments`]; an error of `fill` is the export's.
+pub async fn copy<T>(
     src: &Client,
     dst: &Client,
     import: &ImportOptions,
-    fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<()>,
+    fill: impl AsyncFnOnce(&mut ArchiveSink) -> Result<T>,
 ) -> std::result::Result<ImportReport, Failed> {
     let (reader, writer) = std::io::pipe().map_err(|e| Failed {
         error: Error::io("creating the copy pipe", e),
@@ -78,7 +97,7 @@ pub async fn copy(
     let exporting = async {
         let r = fill(&mut sink).await;
         let r = match r {
-            Ok(()) => sink.finish().await.map(drop),
+            Ok(_) => sink.finish().await.map(drop),
             Err(e) => {
                 drop(sink); // closes the pipe: the import sees a truncated archive and stops
                 Err(e)

@@ -20,6 +20,7 @@ use crate::mlflow::{ArtifactRoot, Client};
 
 /// What to export.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportOptions {
     /// Units (runs, logged models) fetched at once; the archive is the same whatever it is.
     pub jobs: usize,
@@ -34,20 +35,52 @@ pub struct ExportOptions {
     /// Export the Databricks notebook each run was logged from, in these formats, as artifacts
     /// `notebooks/<name>.<format>` with `notebooks/manifest.json` (`--notebook-formats`).
     pub notebook_formats: Vec<NotebookFormat>,
-    /// What became of the notebooks asked for.
-    pub notebooks: Arc<NotebookLog>,
 }
 
-/// What `--notebook-formats` found: runs logged from a notebook, notebooks exported, failures
+/// What an export did besides writing its records (the archive's own counts are in its
+/// [`WriteSummary`](crate::format::WriteSummary)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportReport {
+    /// What became of the notebooks [`ExportOptions::notebook_formats`] asked for.
+    pub notebooks: NotebookReport,
+}
+
+/// What `notebook_formats` found: runs logged from a notebook, notebooks exported, failures
 /// (the run, the notebook, the cause); a failed notebook does not stop the export.
-#[derive(Debug, Default)]
-pub struct NotebookLog {
-    /// Runs that name a Databricks notebook.
-    pub runs: AtomicU64,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotebookReport {
+    /// Runs that name a Databricks notebook (counted only when formats were asked for).
+    pub runs: u64,
     /// Notebook files written.
-    pub exported: AtomicU64,
+    pub exported: u64,
     /// Notebooks that could not be exported.
-    pub failures: Mutex<Vec<String>>,
+    pub failures: Vec<String>,
+}
+
+/// [`NotebookReport`] as the runs being exported at once fill it.
+#[derive(Debug, Default)]
+struct NotebookLog {
+    runs: AtomicU64,
+    exported: AtomicU64,
+    failures: Mutex<Vec<String>>,
+}
+
+impl NotebookLog {
+    fn report(&self) -> ExportReport {
+        ExportReport {
+            notebooks: NotebookReport {
+                runs: self.runs.load(Ordering::Relaxed),
+                exported: self.exported.load(Ordering::Relaxed),
+                failures: self
+                    .failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            },
+        }
+    }
 }
 
 impl Default for ExportOptions {
@@ -58,7 +91,6 @@ impl Default for ExportOptions {
             history_page: None,
             metadata_tags: false,
             notebook_formats: Vec::new(),
-            notebooks: Arc::default(),
         }
     }
 }
@@ -72,16 +104,24 @@ pub const DEFAULT_JOBS: usize = 8;
 pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
 
 /// Exports `experiments` (already resolved) into `sink`.
+///
+/// # Errors
+///
+/// The first failure of a request to the server (see [`Client`]) or of the
+/// sink (see [`ArchiveSink::send`](crate::transfer::archive_sink::ArchiveSink::send)); the sink
+/// should then be dropped, not finished, so that no partial archive passes for a whole one.
 pub async fn export_experiments(
     client: &Client,
     experiments: &[Experiment],
     sink: &mut ArchiveSink,
     opts: &ExportOptions,
-) -> Result<()> {
+) -> Result<ExportReport> {
+    let log = Arc::default();
     run_ordered(sink, opts.jobs, async |s| {
-        experiments_into(client, experiments, s, opts).await
+        experiments_into(client, experiments, s, opts, &log).await
     })
-    .await
+    .await?;
+    Ok(log.report())
 }
 
 async fn experiments_into(
@@ -89,6 +129,7 @@ async fn experiments_into(
     experiments: &[Experiment],
     sink: &mut Scheduler,
     opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
 ) -> Result<()> {
     let view = if opts.export_deleted_runs {
         ViewType::All
@@ -119,7 +160,14 @@ async fn experiments_into(
             }
         }
     }
-    let mut st = State::new(client, opts, in_export, models_by_source, &orphan_models);
+    let mut st = State::new(
+        client,
+        opts,
+        log,
+        in_export,
+        models_by_source,
+        &orphan_models,
+    );
     for e in experiments {
         st.write_experiment(sink, e).await?;
     }
@@ -182,17 +230,22 @@ async fn server_has_logged_models(client: &Client) -> Result<bool> {
 
 /// Exports every active experiment of the server, then every registered model with every
 /// version (their runs are in the archive already when their experiment is).
+///
+/// # Errors
+///
+/// As [`export_experiments`].
 pub async fn export_all(
     client: &Client,
     sink: &mut ArchiveSink,
     opts: &ExportOptions,
-) -> Result<()> {
+) -> Result<ExportReport> {
+    let log = Arc::default();
     let experiments: Vec<Experiment> = client
         .search_experiments(ViewType::ActiveOnly, None)
         .try_collect()
         .await?;
     run_ordered(sink, opts.jobs, async |s| {
-        experiments_into(client, &experiments, s, opts).await?;
+        experiments_into(client, &experiments, s, opts, &log).await?;
         // Prompts too: the registry's searches leave them out unless asked for by their tag.
         let mut models: Vec<crate::mlflow::types::RegisteredModel> =
             client.search_registered_models(None).try_collect().await?;
@@ -211,7 +264,8 @@ pub async fn export_all(
         }
         Ok(())
     })
-    .await
+    .await?;
+    Ok(log.report())
 }
 
 async fn write_model_unit(
@@ -229,16 +283,23 @@ async fn write_model_unit(
 
 /// Exports registered models with every version, preceded by what the versions come from: the
 /// versions' runs (and their experiments) and the logged models they register.
+///
+/// # Errors
+///
+/// As [`export_experiments`]; a registered model that does not exist is an
+/// [`Error::Api`] not-found error.
 pub async fn export_models(
     client: &Client,
     names: &[String],
     sink: &mut ArchiveSink,
     opts: &ExportOptions,
-) -> Result<()> {
+) -> Result<ExportReport> {
+    let log = Arc::default();
     run_ordered(sink, opts.jobs, async |s| {
-        models_into(client, names, s, opts).await
+        models_into(client, names, s, opts, &log).await
     })
-    .await
+    .await?;
+    Ok(log.report())
 }
 
 async fn models_into(
@@ -246,6 +307,7 @@ async fn models_into(
     names: &[String],
     sink: &mut Scheduler,
     opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
 ) -> Result<()> {
     let mut models = Vec::new();
     let mut run_ids: Vec<String> = Vec::new();
@@ -286,7 +348,7 @@ async fn models_into(
             Err(e) => return Err(e),
         }
     }
-    run_set_into(client, runs, logged, sink, opts).await?;
+    run_set_into(client, runs, logged, sink, opts, log).await?;
     for (m, versions) in models {
         write_model_unit(sink, &m, &versions).await?;
     }
@@ -301,6 +363,7 @@ async fn run_set_into(
     logged: Vec<LoggedModel>,
     sink: &mut Scheduler,
     opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
 ) -> Result<()> {
     let mut experiment_ids: Vec<String> =
         runs.iter().map(|r| r.info.experiment_id.clone()).collect();
@@ -319,7 +382,7 @@ async fn run_set_into(
             .or_default()
             .push(m);
     }
-    let mut st = State::new(client, opts, in_export, models_by_source, &[]);
+    let mut st = State::new(client, opts, log, in_export, models_by_source, &[]);
     for id in &experiment_ids {
         let e = client.get_experiment(id).await?;
         st.write_experiment(sink, &e).await?;
@@ -343,16 +406,23 @@ async fn run_set_into(
 }
 
 /// Exports single runs (with their experiments, and the logged models they produced).
+///
+/// # Errors
+///
+/// As [`export_experiments`]; a run that does not exist is an [`Error::Api`]
+/// not-found error.
 pub async fn export_runs(
     client: &Client,
     run_ids: &[String],
     sink: &mut ArchiveSink,
     opts: &ExportOptions,
-) -> Result<()> {
+) -> Result<ExportReport> {
+    let log = Arc::default();
     run_ordered(sink, opts.jobs, async |s| {
-        runs_into(client, run_ids, s, opts).await
+        runs_into(client, run_ids, s, opts, &log).await
     })
-    .await
+    .await?;
+    Ok(log.report())
 }
 
 async fn runs_into(
@@ -360,6 +430,7 @@ async fn runs_into(
     run_ids: &[String],
     sink: &mut Scheduler,
     opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
 ) -> Result<()> {
     let mut runs = Vec::new();
     let mut logged = Vec::new();
@@ -374,12 +445,14 @@ async fn runs_into(
         }
         runs.push(r);
     }
-    run_set_into(client, runs, logged, sink, opts).await
+    run_set_into(client, runs, logged, sink, opts, log).await
 }
 
 struct State<'a> {
     client: &'a Client,
     opts: &'a ExportOptions,
+    /// What becomes of the notebooks asked for.
+    notebooks: Arc<NotebookLog>,
     written: HashSet<String>,
     /// Runs waiting for a dependency (`run:<id>` or `lm:<id>`), by that dependency.
     deferred: BTreeMap<String, Vec<Run>>,
@@ -450,6 +523,7 @@ impl<'a> State<'a> {
     fn new(
         client: &'a Client,
         opts: &'a ExportOptions,
+        notebooks: &Arc<NotebookLog>,
         in_export: HashSet<String>,
         models_by_source: HashMap<String, Vec<LoggedModel>>,
         orphans: &[LoggedModel],
@@ -458,6 +532,7 @@ impl<'a> State<'a> {
         State {
             client,
             opts,
+            notebooks: Arc::clone(notebooks),
             written: HashSet::new(),
             deferred: BTreeMap::new(),
             models_by_source,
@@ -558,12 +633,12 @@ impl<'a> State<'a> {
         };
         let notebook = match tag(NOTEBOOK_PATH) {
             Some(path) if !self.opts.notebook_formats.is_empty() => {
-                self.opts.notebooks.runs.fetch_add(1, Ordering::Relaxed);
+                self.notebooks.runs.fetch_add(1, Ordering::Relaxed);
                 Some(NotebookJob {
                     path,
                     revision: tag(NOTEBOOK_REVISION),
                     formats: self.opts.notebook_formats.clone(),
-                    log: Arc::clone(&self.opts.notebooks),
+                    log: Arc::clone(&self.notebooks),
                 })
             }
             _ => None,

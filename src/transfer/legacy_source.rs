@@ -15,12 +15,22 @@ use crate::legacy::v2;
 
 /// Starts reading the tree at `root` (a directory written by `mlflow-export-import`, or a zip of
 /// one).
+///
+/// # Errors
+///
+/// As [`archive_reader`].
 pub fn start(root: PathBuf) -> Result<ArchiveSource> {
     Ok(ArchiveSource::start(archive_reader(root)?))
 }
 
 /// The tree at `root` as the bytes of an archive, produced by a thread of its own as they are
 /// read.
+///
+/// # Errors
+///
+/// When `root` cannot be opened as a tree (see [`open_tree`](crate::legacy::tree::open_tree)) or is
+/// not an export of the Python tool. Problems inside the tree come later, as read errors of the
+/// returned reader.
 pub fn archive_reader(root: PathBuf) -> Result<impl Read + Send + 'static> {
     let tree = crate::legacy::tree::open_tree(&root)?;
     let Some(kind) = v2::detect(&*tree, &root) else {

@@ -13,6 +13,7 @@ use crate::mlflow::types::{ModelVersion, RegisteredModel};
 
 /// What [`list_registered_models`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListSummary {
     /// Registered models.
     pub models: usize,
@@ -22,6 +23,10 @@ pub struct ListSummary {
 
 /// Writes every registered model of the server, each with `versions` (all of them, in numeric
 /// order, with their aliases), to `out`.
+///
+/// # Errors
+///
+/// The first failure of a request to the server, or of a write to `out`.
 pub async fn list_registered_models<W: Write>(
     client: &Client,
     out: W,

@@ -99,6 +99,11 @@ pub fn registered_model(m: &rest::RegisteredModel) -> rec::RegisteredModel {
 }
 
 /// A model version as a record; its number must be a decimal number.
+///
+/// # Errors
+///
+/// [`Error::Config`](crate::Error::Config) naming the model and version when the version number
+/// is not an integer.
 pub fn model_version(v: &rest::ModelVersion) -> crate::error::Result<rec::ModelVersion> {
     let version = v.version.parse().map_err(|_| {
         crate::error::Error::Config(format!(

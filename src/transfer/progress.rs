@@ -19,6 +19,7 @@ pub struct Progress {
 
 /// The counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Experiments written or created.
     pub experiments: u64,
@@ -38,6 +39,7 @@ pub struct Snapshot {
 
 /// What a counter counts.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Counter {
     /// Experiments.
     Experiments,

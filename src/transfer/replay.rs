@@ -25,6 +25,7 @@ use crate::mlflow::{ArtifactRoot, Client};
 
 /// Whose artifact a body is, by source id.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Owner {
     /// A run's artifact (the source run id).
     Run(String),

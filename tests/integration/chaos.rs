@@ -48,11 +48,9 @@ fn chaos(seed: u64) -> Chaos {
 async fn export_to(c: &Client, path: &std::path::Path) {
     let file = std::fs::File::create(path).unwrap();
     let mut sink = ArchiveSink::start(std::io::BufWriter::new(file), WriterBuilder::new());
-    let opts = ExportOptions {
-        export_deleted_runs: true,
-        history_page: Some(500),
-        ..ExportOptions::default()
-    };
+    let mut opts = ExportOptions::default();
+    opts.export_deleted_runs = true;
+    opts.history_page = Some(500);
     export_all(c, &mut sink, &opts).await.unwrap();
     sink.finish().await.unwrap();
 }
@@ -116,11 +114,9 @@ async fn a_whole_server_moves_whole_through_cuts_stalls_and_refusals() {
     pd.once_for("runs/create", Fault::CutBody(0.5));
 
     // copy-all: source and destination both behind faults.
-    let export = ExportOptions {
-        export_deleted_runs: true,
-        history_page: Some(500),
-        ..ExportOptions::default()
-    };
+    let mut export = ExportOptions::default();
+    export.export_deleted_runs = true;
+    export.history_page = Some(500);
     let report = copy_all(
         &chaos_client(&ps.uri),
         &chaos_client(&pd.uri),

@@ -134,6 +134,67 @@ async fn bad_servers_get_one_line_errors_and_exit_1() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
+#[tokio::test]
+async fn debug_and_rust_log_trace_requests_and_retries_on_stderr() {
+    let pair = live_pair!();
+    let proxy = FaultProxy::start(&pair.src.uri).await;
+    let list = |env: (&str, &str)| {
+        let mut c = cli();
+        c.args(["list-registered-models", "-o", "-", "--src-uri", &proxy.uri])
+            .env(env.0, env.1);
+        c
+    };
+    let search = "path=\"/api/2.0/mlflow/registered-models/search\"";
+
+    // MLFLOW_ARCHIVE_DEBUG: every request (no query string) and every retry.
+    proxy.push([Fault::Status(503, None)]);
+    let out = output(list(("MLFLOW_ARCHIVE_DEBUG", "1"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let requests: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" DEBUG mlflow_archive::mlflow::http: request method=GET"))
+        .collect();
+    assert_eq!(requests.len(), 2, "the 503 and its retry: {stderr}");
+    assert!(
+        requests[0].contains(&format!("{search} status=503 ms=")),
+        "{stderr}"
+    );
+    assert!(
+        requests[1].contains(&format!("{search} status=200 ms=")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            " INFO mlflow_archive::mlflow::http: retrying call=\"GET registered-models/search\""
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("max_results"), "no query string: {stderr}");
+
+    // RUST_LOG: targets and levels; info shows the retry, not the requests.
+    proxy.push([Fault::Status(503, None)]);
+    let out = output(list(("RUST_LOG", "mlflow_archive=info"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying call="), "{stderr}");
+    assert!(!stderr.contains("request method="), "{stderr}");
+
+    // A RUST_LOG it cannot read is said once, then ignored.
+    let out = output(list(("RUST_LOG", "mlflow_archive=loud"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("mlflow-archive: warning: RUST_LOG ignored"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        2,
+        "the warning and the summary: {stderr}"
+    );
+}
+
 #[test]
 fn every_command_has_help() {
     let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");

@@ -361,6 +361,31 @@ async fn notebook_formats_add_the_runs_notebooks_and_say_when_there_are_none() {
         "{stderr}"
     );
 
+    // The library returns the same in its report.
+    let mut opts = mlflow_archive::transfer::export::ExportOptions::default();
+    opts.notebook_formats = vec![mlflow_archive::mlflow::api::workspace::NotebookFormat::Source];
+    let e = c.get_experiment(&exp).await.unwrap();
+    let mut sink = mlflow_archive::transfer::archive_sink::ArchiveSink::start(
+        std::io::sink(),
+        mlflow_archive::format::WriterBuilder::new(),
+    );
+    let report = mlflow_archive::transfer::export::export_experiments(
+        &c,
+        std::slice::from_ref(&e),
+        &mut sink,
+        &opts,
+    )
+    .await
+    .unwrap();
+    sink.finish().await.unwrap();
+    let notebooks = &report.notebooks;
+    assert_eq!((notebooks.runs, notebooks.exported), (1, 0), "{report:?}");
+    assert_eq!(notebooks.failures.len(), 1, "{report:?}");
+    assert!(
+        notebooks.failures[0].starts_with(&format!("run {nb}: notebook ")),
+        "{report:?}"
+    );
+
     // The workspace API (faked) answers: each format becomes an artifact, with a manifest.
     let proxy = FaultProxy::start(&pair.src.uri).await;
     proxy.route(

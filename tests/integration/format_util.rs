@@ -265,6 +265,7 @@ pub fn read_items<R: Read>(input: R) -> mlflow_archive::Result<Vec<Item>> {
                 }
             }
             Record::End(_) => ended = true,
+            other => panic!("a record this test does not know: {other:?}"),
         }
     }
     assert!(ended, "next_record returned None before End");

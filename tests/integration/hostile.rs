@@ -270,10 +270,8 @@ fn verify_keeps_no_member_names_in_memory() {
 #[test]
 fn names_beyond_what_a_seal_may_list_are_refused_early() {
     let bytes = many_long_names(300, 3_900);
-    let limits = Limits {
-        max_json_bytes: 1 << 20,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_json_bytes = 1 << 20;
     let e = ReaderBuilder::new()
         .limits(limits.clone())
         .build(&bytes[..])

@@ -26,7 +26,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let out = args.output.settings()?;
     let client = args.server.client()?;
     let opts = args.export.options(&global);
-    let summary = write_archive(&out, client.server(), "all", &global, async |sink| {
+    let (summary, rep) = write_archive(&out, client.server(), "all", &global, async |sink| {
         export_all(&client, sink, &opts).await
     })
     .await
@@ -39,6 +39,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -32,16 +32,17 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let experiment = find_experiment(&client, &args.experiment).await?;
     let opts = args.export.options(&global);
-    let summary = write_archive(&out, client.server(), "experiment", &global, async |sink| {
-        export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
-    })
-    .await
-    .map_err(|e| {
-        e.context(format!(
-            "exporting experiment {} {:?} failed; no archive was written",
-            experiment.experiment_id, experiment.name
-        ))
-    })?;
+    let (summary, rep) =
+        write_archive(&out, client.server(), "experiment", &global, async |sink| {
+            export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await
+        })
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "exporting experiment {} {:?} failed; no archive was written",
+                experiment.experiment_id, experiment.name
+            ))
+        })?;
     if !global.quiet {
         eprintln!(
             "exported experiment {} {:?} from {} to {}: {}; {} bytes",
@@ -53,6 +54,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -52,7 +52,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         v
     };
     let opts = args.export.options(&global);
-    let summary = write_archive(
+    let (summary, rep) = write_archive(
         &out,
         client.server(),
         "experiments",
@@ -70,6 +70,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let names = vec![args.model.clone()];
     let opts = args.notebooks.apply(global.export_options());
-    let summary = write_archive(&out, client.server(), "model", &global, async |sink| {
+    let (summary, rep) = write_archive(&out, client.server(), "model", &global, async |sink| {
         export_models(&client, &names, sink, &opts).await
     })
     .await
@@ -52,6 +52,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             summary.archive_bytes
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -31,7 +31,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let ids = vec![args.run_id.clone()];
     let opts = args.notebooks.apply(global.export_options());
-    let summary = write_archive(&out, client.server(), "run", &global, async |sink| {
+    let (summary, rep) = write_archive(&out, client.server(), "run", &global, async |sink| {
         export_runs(&client, &ids, sink, &opts).await
     })
     .await
@@ -50,6 +50,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             counts_line(&summary.counts)
         );
     }
-    crate::cli::output::notebook_notes(&opts, global.quiet);
+    crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

@@ -98,6 +98,7 @@ fn raw_line(u: &UnitSummary) -> String {
             }
             s
         }
+        other => format!("{other:?}"),
     }
 }
 

@@ -29,6 +29,11 @@ impl ArtifactRoot {
     /// Parses an artifact URI of the form `mlflow-artifacts:/<path>` (or
     /// `mlflow-artifacts://<host>/<path>`, which names the same proxy). Other schemes (`s3://`,
     /// `file://`, ...) are not reachable through the tracking server and are refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a location the client cannot reach through the
+    /// server's artifact proxy (an `s3://` root, an unknown scheme).
     pub fn parse(uri: &str) -> Result<Self> {
         let rest = uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
             Error::Config(format!(
@@ -120,6 +125,11 @@ impl Client {
 
     /// Lists one directory (`rel`, relative to the root; `""` for the root). Paths in the answer
     /// are relative to the root. A directory that does not exist lists as empty.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn list_artifacts(&self, root: &ArtifactRoot, rel: &str) -> Result<Vec<FileInfo>> {
         if !rel.is_empty() {
             check_rel(rel)?;
@@ -195,6 +205,12 @@ impl Client {
     /// A body cut or stalled midway is resumed from the byte reached (an HTTP range request; a
     /// server that ignores the range sends the file again, and the bytes already passed on are
     /// skipped), so no byte comes twice or goes missing; the retries of the request count.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A body shorter or longer than
+    /// announced is an error when it is read.
     pub async fn download_artifact(
         &self,
         root: &ArtifactRoot,
@@ -259,6 +275,12 @@ impl Client {
 
     /// Uploads one file from a stream of exactly `size` bytes. The stream cannot be replayed, so
     /// a failure is returned to the caller (who may upload again from a new stream).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A body that yields other than
+    /// exactly `size` bytes fails the upload.
     pub async fn upload_artifact<S>(
         &self,
         root: &ArtifactRoot,
@@ -293,6 +315,13 @@ impl Client {
     }
 
     /// Uploads one small file held in memory; retried on transient failures.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn upload_artifact_bytes(
         &self,
         root: &ArtifactRoot,

@@ -33,6 +33,11 @@ const PAGE: u32 = 1000;
 
 impl Client {
     /// Gets an experiment by id.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_experiment(&self, id: &str) -> Result<Experiment> {
         let call = format!("GET experiments/get (experiment id {id:?})");
         let a: ExperimentAnswer = self
@@ -42,6 +47,11 @@ impl Client {
     }
 
     /// Gets an experiment by name; `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
         let call = format!("GET experiments/get-by-name (experiment {name:?})");
         match self
@@ -128,6 +138,13 @@ impl Client {
 
     /// Creates an experiment and returns its id. If the answer is lost, an experiment of that name
     /// found afterwards counts as created.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn create_experiment(
         &self,
         name: &str,
@@ -167,6 +184,11 @@ impl Client {
     }
 
     /// Renames an experiment.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn rename_experiment(&self, id: &str, new_name: &str) -> Result<()> {
         let call = format!("POST experiments/update (experiment id {id:?})");
         self.call_unit(
@@ -181,6 +203,11 @@ impl Client {
     }
 
     /// Sets a tag on an experiment.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
         let call =
             format!("POST experiments/set-experiment-tag (experiment id {id:?}, tag {key:?})");
@@ -196,6 +223,11 @@ impl Client {
     }
 
     /// Deletes a tag of an experiment.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
         let call =
             format!("POST experiments/delete-experiment-tag (experiment id {id:?}, tag {key:?})");
@@ -211,11 +243,21 @@ impl Client {
     }
 
     /// Marks an experiment deleted.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_experiment(&self, id: &str) -> Result<()> {
         self.lifecycle("experiments/delete", id).await
     }
 
     /// Restores a deleted experiment.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn restore_experiment(&self, id: &str) -> Result<()> {
         self.lifecycle("experiments/restore", id).await
     }

@@ -51,6 +51,11 @@ struct SearchAnswer {
 
 impl Client {
     /// Gets a logged model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
         let call = format!("GET logged-models (logged model {model_id})");
         let a: ModelAnswer = self
@@ -97,6 +102,13 @@ impl Client {
     }
 
     /// Creates a logged model (status pending until [`Client::finalize_logged_model`]).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn create_logged_model(&self, req: &CreateLoggedModel) -> Result<LoggedModel> {
         let call = format!(
             "POST logged-models (logged model {:?} in experiment id {:?})",
@@ -133,6 +145,11 @@ impl Client {
     }
 
     /// Sets a logged model's final status (`LOGGED_MODEL_READY` or `LOGGED_MODEL_UPLOAD_FAILED`).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel> {
         let call = format!("PATCH logged-models (logged model {model_id} to {status})");
         let a: ModelAnswer = self
@@ -148,6 +165,11 @@ impl Client {
     }
 
     /// Logs params on a logged model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn log_logged_model_params(&self, model_id: &str, params: &[KeyValue]) -> Result<()> {
         let call = format!("POST logged-models/params (logged model {model_id})");
         self.unit(
@@ -160,6 +182,11 @@ impl Client {
     }
 
     /// Sets tags on a logged model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
         let call = format!("PATCH logged-models/tags (logged model {model_id})");
         self.unit(
@@ -172,6 +199,11 @@ impl Client {
     }
 
     /// Deletes a tag of a logged model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
         let call = format!("DELETE logged-models/tags (logged model {model_id}, tag {key:?})");
         self.unit(
@@ -188,6 +220,11 @@ impl Client {
     }
 
     /// Deletes a logged model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
         let call = format!("DELETE logged-models (logged model {model_id})");
         self.unit(
@@ -202,6 +239,11 @@ impl Client {
 
 impl LoggedModel {
     /// The root of this model's files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the model's artifact location is not one the
+    /// client can reach (see [`ArtifactRoot::parse`](crate::mlflow::ArtifactRoot::parse)).
     pub fn artifact_root(&self) -> Result<ArtifactRoot> {
         ArtifactRoot::parse(&self.info.artifact_uri)
     }

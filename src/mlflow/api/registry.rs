@@ -106,6 +106,11 @@ impl Client {
     }
 
     /// Gets a registered model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
         let call = format!("GET registered-models/get (model {name:?})");
         let a: ModelAnswer = self
@@ -116,6 +121,13 @@ impl Client {
 
     /// Creates a registered model. If the answer is lost, a model of that name found afterwards
     /// counts as created.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn create_registered_model(
         &self,
         name: &str,
@@ -145,6 +157,11 @@ impl Client {
     }
 
     /// Sets a registered model's description.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn update_registered_model(&self, name: &str, description: &str) -> Result<()> {
         let call = format!("PATCH registered-models/update (model {name:?})");
         self.unit(
@@ -157,6 +174,11 @@ impl Client {
     }
 
     /// Renames a registered model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<()> {
         let call = format!("POST registered-models/rename (model {name:?} to {new_name:?})");
         self.unit(
@@ -169,6 +191,11 @@ impl Client {
     }
 
     /// Deletes a registered model and all its versions.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
         let call = format!("DELETE registered-models/delete (model {name:?})");
         self.unit(
@@ -181,6 +208,11 @@ impl Client {
     }
 
     /// Sets a tag on a registered model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
         let call = format!("POST registered-models/set-tag (model {name:?}, tag {key:?})");
         self.unit(
@@ -193,6 +225,11 @@ impl Client {
     }
 
     /// Deletes a tag of a registered model.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
         let call = format!("DELETE registered-models/delete-tag (model {name:?}, tag {key:?})");
         self.unit(
@@ -205,6 +242,11 @@ impl Client {
     }
 
     /// Points an alias at a version.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_registered_model_alias(
         &self,
         name: &str,
@@ -224,6 +266,11 @@ impl Client {
     }
 
     /// Removes an alias.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
         let call = format!("DELETE registered-models/alias (model {name:?}, alias {alias:?})");
         self.unit(
@@ -236,6 +283,11 @@ impl Client {
     }
 
     /// The version an alias points to.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_model_version_by_alias(
         &self,
         name: &str,
@@ -279,6 +331,11 @@ impl Client {
     ///
     /// A prompt's versions too: MLflow 3's searches hide prompts unless the filter names their
     /// tag, so when the plain search finds nothing, the search is made again for prompts.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn all_model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         let filter = format!("name = {}", filter_quote(name));
         let mut versions = self.versions_or_prompt_versions(&filter).await?;
@@ -305,6 +362,11 @@ impl Client {
     }
 
     /// Gets one model version (with its aliases).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
         let call = format!("GET model-versions/get (model {name:?} version {version})");
         let a: VersionAnswer = self
@@ -319,6 +381,13 @@ impl Client {
 
     /// Creates a model version. With [`CreateModelVersion::reconcile_tag`], a lost answer is
     /// settled by looking for the version that carries that tag.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn create_model_version(&self, req: &CreateModelVersion) -> Result<ModelVersion> {
         let call = format!(
             "POST model-versions/create (model {:?}, source {:?})",
@@ -351,6 +420,11 @@ impl Client {
     }
 
     /// Sets a version's description.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn update_model_version(
         &self,
         name: &str,
@@ -368,6 +442,11 @@ impl Client {
     }
 
     /// Moves a version to a stage (`None`, `Staging`, `Production`, `Archived`).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn transition_model_version_stage(
         &self,
         name: &str,
@@ -393,6 +472,11 @@ impl Client {
     }
 
     /// Deletes a version.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
         let call = format!("DELETE model-versions/delete (model {name:?} version {version})");
         self.unit(
@@ -405,6 +489,11 @@ impl Client {
     }
 
     /// Sets a tag on a version.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_model_version_tag(
         &self,
         name: &str,
@@ -424,6 +513,11 @@ impl Client {
     }
 
     /// Deletes a tag of a version.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_model_version_tag(
         &self,
         name: &str,
@@ -443,6 +537,13 @@ impl Client {
     }
 
     /// Polls a version until it is `READY`; fails on `FAILED_REGISTRATION` or after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
+    /// [`Error::Config`](crate::Error::Config) when the version's status is `FAILED_REGISTRATION`
+    /// or it is not `READY` within `timeout`.
     pub async fn wait_model_version_ready(
         &self,
         name: &str,

@@ -90,6 +90,11 @@ struct HistoryAnswer {
 
 impl Client {
     /// Gets a run.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
         let call = format!("GET runs/get (run {run_id})");
         let a: RunAnswer = self
@@ -136,6 +141,13 @@ impl Client {
 
     /// Creates a run. With [`CreateRun::reconcile_tag`], a lost answer is settled by looking for
     /// the run that carries that tag.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn create_run(&self, req: &CreateRun) -> Result<Run> {
         let stamped;
         let req = if req.start_time.is_none() {
@@ -174,6 +186,11 @@ impl Client {
     }
 
     /// The run of an experiment (active or deleted) whose tag `key` is `value`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn find_run_by_tag(
         &self,
         experiment_id: &str,
@@ -188,6 +205,11 @@ impl Client {
     }
 
     /// Every run of an experiment (deleted ones too) whose tag `key` has `value`.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn find_runs_by_tag(
         &self,
         experiment_id: &str,
@@ -206,6 +228,11 @@ impl Client {
     }
 
     /// Updates a run's status, end time or name.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn update_run(&self, req: &UpdateRun) -> Result<RunInfo> {
         let call = format!("POST runs/update (run {})", req.run_id);
         let a: RunInfoAnswer = self
@@ -219,6 +246,13 @@ impl Client {
     /// tags are retried on transient failures (repeating them is harmless); requests carrying
     /// metrics are not, because a repeated batch would duplicate points: an error then means the
     /// run's history may be incomplete or may hold the batch, and the caller must redo the run.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn log_batch(
         &self,
         run_id: &str,
@@ -253,6 +287,13 @@ impl Client {
     }
 
     /// Logs dataset and model inputs.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn log_inputs(
         &self,
         run_id: &str,
@@ -270,6 +311,13 @@ impl Client {
     }
 
     /// Logs model outputs (MLflow 3).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API. A lost answer is settled by looking
+    /// the object up; when that cannot settle it, the error is
+    /// [`Error::Ambiguous`](crate::Error::Ambiguous).
     pub async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
         let call = format!("POST runs/outputs (run {run_id})");
         self.call_unit(
@@ -284,6 +332,11 @@ impl Client {
     }
 
     /// Sets a tag on a run.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn set_run_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         let call = format!("POST runs/set-tag (run {run_id}, tag {key:?})");
         let body = json!({ "run_id": run_id, "key": key, "value": value });
@@ -291,6 +344,11 @@ impl Client {
     }
 
     /// Deletes a tag of a run.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
         let call = format!("POST runs/delete-tag (run {run_id}, tag {key:?})");
         let body = json!({ "run_id": run_id, "key": key });
@@ -298,6 +356,11 @@ impl Client {
     }
 
     /// Marks a run deleted.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
         let call = format!("POST runs/delete (run {run_id})");
         self.run_op("runs/delete", &json!({ "run_id": run_id }), &call, Safe)
@@ -305,6 +368,11 @@ impl Client {
     }
 
     /// Restores a deleted run.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn restore_run(&self, run_id: &str) -> Result<()> {
         let call = format!("POST runs/restore (run {run_id})");
         self.run_op("runs/restore", &json!({ "run_id": run_id }), &call, Safe)

@@ -24,6 +24,7 @@ const MAX_NOTEBOOK: usize = 10 << 20;
 
 /// A notebook export format of the workspace API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NotebookFormat {
     /// The notebook's source code.
     Source,
@@ -37,6 +38,11 @@ pub enum NotebookFormat {
 
 impl NotebookFormat {
     /// Parses `SOURCE`, `HTML`, `JUPYTER` or `DBC` (any case).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the text when it is not one of `SOURCE`,
+    /// `HTML`, `JUPYTER`, `DBC`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_uppercase().as_str() {
             "SOURCE" => Ok(NotebookFormat::Source),
@@ -50,6 +56,10 @@ impl NotebookFormat {
     }
 
     /// Parses a comma-separated list; an empty list is no formats.
+    ///
+    /// # Errors
+    ///
+    /// As [`NotebookFormat::parse`], for the first item that is not a format.
     pub fn parse_list(s: &str) -> Result<Vec<Self>> {
         let mut out: Vec<Self> = Vec::new();
         for f in s.split(',').filter(|f| !f.trim().is_empty()) {
@@ -96,6 +106,11 @@ struct ExportAnswer {
 
 impl Client {
     /// Exports a workspace notebook in `format`, at `revision` when given.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
+    /// failed connection, an answer that is not the MLflow API.
     pub async fn export_notebook(
         &self,
         path: &str,

@@ -86,7 +86,8 @@ macro_rules! live_pair {
     };
 }
 
-/// The `mlflow-archive` binary with no tracking variables inherited from the environment.
+/// The `mlflow-archive` binary with no tracking or logging variables inherited from the
+/// environment.
 pub fn cli() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("mlflow-archive").unwrap();
     for v in [
@@ -94,6 +95,8 @@ pub fn cli() -> assert_cmd::Command {
         "MLFLOW_TRACKING_TOKEN",
         "MLFLOW_TRACKING_USERNAME",
         "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_ARCHIVE_DEBUG",
+        "RUST_LOG",
     ] {
         c.env_remove(v);
     }
