@@ -79,9 +79,27 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// The configuration (tracking URI, credentials, certificates, options) is unusable.
+    /// The settings are unusable: a tracking URI, credentials, certificates, an option or a
+    /// name the caller gave (a bad setting; fix it and try again).
     #[error("{0}")]
     Config(String),
+
+    /// The library was used in a way it does not allow: a writer used after it finished or
+    /// failed, a record where the format's order forbids it (a bug in the calling code).
+    #[error("{0}")]
+    Usage(String),
+
+    /// Input that is not what it must be, outside the archive format's own checks (those are
+    /// [`Error::Format`]): a tree, zip or JSON file of the Python tool, an answer field, an input
+    /// that changed while it was read.
+    #[error("invalid input: {0}")]
+    Input(String),
+
+    /// A fault inside this crate: a channel between its own tasks closed unexpectedly. (A task or
+    /// thread of its own that panicked is not turned into this: the panic is raised again in the
+    /// caller.)
+    #[error("internal error: {0} (a bug in mlflow-archive: please report it)")]
+    Internal(String),
 
     /// Local I/O failed.
     #[error("{what}: {source}")]

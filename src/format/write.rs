@@ -174,13 +174,13 @@ impl<W: Write> ArchiveWriter<W> {
 
     fn enc(&mut self) -> Result<&mut zstd::stream::write::Encoder<'static, CountingWriter<W>>> {
         if self.poisoned {
-            return Err(Error::Config(
+            return Err(Error::Usage(
                 "the archive writer failed earlier; the output is not a valid archive".into(),
             ));
         }
         self.out
             .as_mut()
-            .ok_or_else(|| Error::Config("the archive writer is finished".into()))
+            .ok_or_else(|| Error::Usage("the archive writer is finished".into()))
     }
 
     fn poison<T>(&mut self, e: Error) -> Result<T> {
@@ -212,7 +212,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// Writes a whole JSON member; returns its CRC.
     fn json_member(&mut self, name: &str, member: &Member, bytes: &[u8]) -> Result<Crc32> {
         if self.body.is_some() {
-            return self.poison(Error::Config(format!(
+            return self.poison(Error::Usage(format!(
                 "{name}: the previous artifact body is not complete"
             )));
         }
@@ -295,7 +295,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<()> {
         let Some(UnitId::Run(run_id)) = self.v.open_unit().cloned() else {
-            return self.poison(Error::Config("a metric chunk needs an open run".into()));
+            return self.poison(Error::Usage("a metric chunk needs an open run".into()));
         };
         let seq = self.next_chunk;
         let name = path::metric_chunk_path(&run_id, seq);
@@ -356,7 +356,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn model_version(&mut self, mv: &ModelVersion) -> Result<()> {
         let Some(unit @ UnitId::Model(_)) = self.v.open_unit().cloned() else {
-            return self.poison(Error::Config(
+            return self.poison(Error::Usage(
                 "a model version needs an open registered model".into(),
             ));
         };
@@ -382,7 +382,7 @@ impl<W: Write> ArchiveWriter<W> {
         let unit = match self.v.open_unit().cloned() {
             Some(u @ (UnitId::Run(_) | UnitId::LoggedModel(_))) => u,
             _ => {
-                return self.poison(Error::Config(format!(
+                return self.poison(Error::Usage(format!(
                     "artifact {rel:?} needs an open run or logged model"
                 )));
             }
@@ -398,7 +398,7 @@ impl<W: Write> ArchiveWriter<W> {
         let name = path::artifact_path(&unit, rel);
         let member = Member::Unit(unit, Part::Artifact(rel.to_string()));
         if self.body.is_some() {
-            return self.poison(Error::Config(format!(
+            return self.poison(Error::Usage(format!(
                 "{name}: the previous artifact body is not complete"
             )));
         }
@@ -426,7 +426,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn write_body(&mut self, data: &[u8]) -> Result<()> {
         let Some(b) = self.body.as_mut() else {
-            return self.poison(Error::Config("no artifact body is open".into()));
+            return self.poison(Error::Usage("no artifact body is open".into()));
         };
         if b.written + data.len() as u64 > b.size {
             let msg = format!(
@@ -458,7 +458,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn end_artifact(&mut self) -> Result<()> {
         let Some(b) = self.body.take() else {
-            return self.poison(Error::Config("no artifact body is open".into()));
+            return self.poison(Error::Usage("no artifact body is open".into()));
         };
         if b.written != b.size {
             let msg = format!(
@@ -560,10 +560,10 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn end_unit(&mut self) -> Result<()> {
         let Some(unit) = self.v.open_unit().cloned() else {
-            return self.poison(Error::Config("no unit is open".into()));
+            return self.poison(Error::Usage("no unit is open".into()));
         };
         if self.body.is_some() {
-            return self.poison(Error::Config(format!(
+            return self.poison(Error::Usage(format!(
                 "{unit}: an artifact body is not complete"
             )));
         }
@@ -611,7 +611,7 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn finish(mut self) -> Result<(W, WriteSummary)> {
         if let Some(u) = self.v.open_unit() {
             let msg = format!("{u} is not sealed");
-            return self.poison(Error::Config(msg));
+            return self.poison(Error::Usage(msg));
         }
         let trailer = self.v.expected_trailer();
         let bytes = json(&trailer, true, "the trailer")?;

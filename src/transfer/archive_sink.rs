@@ -60,7 +60,7 @@ enum Msg {
 /// trailer, so what it wrote is not an archive (a reader refuses it).
 pub struct ArchiveSink {
     tx: Option<mpsc::Sender<Msg>>,
-    done: Option<oneshot::Receiver<Result<WriteSummary>>>,
+    done: Option<oneshot::Receiver<std::thread::Result<Result<WriteSummary>>>>,
     progress: Option<Arc<Progress>>,
 }
 
@@ -77,9 +77,8 @@ impl ArchiveSink {
                 let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     write(out, builder, rx)
                 }));
-                let _ = done_tx.send(written.unwrap_or_else(|_| {
-                    Err(Error::Config("the archive writer thread panicked".into()))
-                }));
+                // A panic is passed on as it is, and raised again by the caller's wait.
+                let _ = done_tx.send(written);
             });
         ArchiveSink {
             tx: Some(tx),
@@ -124,15 +123,19 @@ impl ArchiveSink {
             .join()
             .await
             .err()
-            .unwrap_or_else(|| Error::Config("the archive writer stopped early".into())))
+            .unwrap_or_else(|| Error::Internal("the archive writer stopped early".into())))
     }
 
     async fn join(&mut self) -> Result<WriteSummary> {
         match self.done.take() {
-            Some(done) => done
-                .await
-                .map_err(|_| Error::Config("the archive writer thread did not start".into()))?,
-            None => Err(Error::Config("the archive writer already stopped".into())),
+            Some(done) => match done.await {
+                Ok(Ok(written)) => written,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => Err(Error::Internal(
+                    "the archive writer thread did not start".into(),
+                )),
+            },
+            None => Err(Error::Usage("the archive writer already stopped".into())),
         }
     }
 
@@ -144,6 +147,10 @@ impl ArchiveSink {
     /// The writer's first error, if it failed (an invalid record, a failed write, see
     /// [`ArchiveWriter`](crate::format::ArchiveWriter)), or the error finishing and flushing the
     /// output.
+    ///
+    /// # Panics
+    ///
+    /// When the writer thread panicked (a bug): the panic is raised again here.
     pub async fn finish(mut self) -> Result<WriteSummary> {
         if let Some(tx) = self.tx.take() {
             // (A writer that already stopped has its error waiting in `join`.)
@@ -176,7 +183,7 @@ fn write<W: Write>(
             },
             Some(Msg::Finish) => break,
             None => {
-                return Err(Error::Config(
+                return Err(Error::Usage(
                     "the archive sink was dropped before finish(); the output has no trailer"
                         .into(),
                 ));

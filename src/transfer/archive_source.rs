@@ -2,6 +2,7 @@
 //! and sends records and artifact body chunks through a bounded channel, in archive order.
 
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -34,7 +35,11 @@ pub enum Event {
 /// archive order. Dropping the source stops the reader at its next event.
 pub struct ArchiveSource {
     rx: mpsc::Receiver<Result<Event>>,
+    /// The reader thread's panic, raised again in [`ArchiveSource::next`].
+    panic: Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>,
 }
+
+type Panic = Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>;
 
 impl ArchiveSource {
     /// Starts reading `input`, on a thread of its own. It needs no Tokio runtime;
@@ -42,22 +47,28 @@ impl ArchiveSource {
     pub fn start<R: Read + Send + 'static>(input: R) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let failed = tx.clone();
+        let panic: Panic = Arc::default();
+        let slot = Arc::clone(&panic);
         let started = std::thread::Builder::new()
             .name("mlflow-archive-reader".into())
             .spawn(move || {
                 let read =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pump(input, &tx)));
-                let err = match read {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => e,
-                    Err(_) => Error::Config("the archive reader thread panicked".into()),
-                };
-                let _ = tx.blocking_send(Err(err));
+                match read {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                    // Kept for `next`, which raises it again; the channel then closes.
+                    Err(payload) => {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(payload);
+                    }
+                }
             });
         if let Err(e) = started {
             let _ = failed.try_send(Err(Error::io("starting the archive reader thread", e)));
         }
-        ArchiveSource { rx }
+        ArchiveSource { rx, panic }
     }
 
     /// The next event; `None` after the archive's end was verified (or after an error was given).
@@ -67,18 +78,31 @@ impl ArchiveSource {
     /// An event is an error when the archive is not sound (see
     /// [`ArchiveReader`]: the error names the member and the spec
     /// section) or cannot be read; no event follows it.
+    ///
+    /// # Panics
+    ///
+    /// When the reader thread panicked (a bug): the panic is raised again here.
     pub async fn next(&mut self) -> Option<Result<Event>> {
-        self.rx.recv().await
+        let next = self.rx.recv().await;
+        if next.is_none()
+            && let Some(payload) = self.panic.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            std::panic::resume_unwind(payload);
+        }
+        next
     }
 
     /// A source whose events come from `rx` (an adapter over another source).
     pub(crate) fn from_receiver(rx: mpsc::Receiver<Result<Event>>) -> Self {
-        ArchiveSource { rx }
+        ArchiveSource {
+            rx,
+            panic: Arc::default(),
+        }
     }
 }
 
 fn pump<R: Read>(input: R, tx: &mpsc::Sender<Result<Event>>) -> Result<()> {
-    let closed = || Error::Config("the archive's reader was abandoned".into());
+    let closed = || Error::Internal("the archive's reader was abandoned".into());
     let mut r = ArchiveReader::new(input)?;
     tx.blocking_send(Ok(Event::Header(r.header().clone())))
         .map_err(|_| closed())?;
@@ -120,9 +144,29 @@ fn read_some(body: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
                     Some(Err(other)) => {
                         Error::io("reading the archive", std::io::Error::other(other))
                     }
-                    None => Error::Config("reading the archive failed".into()),
+                    None => Error::Internal("reading the archive failed without a cause".into()),
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ArchiveSource;
+
+    struct Panics;
+
+    impl std::io::Read for Panics {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            panic!("a bug in a reader")
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "a bug in a reader")]
+    async fn a_reader_thread_that_panicked_raises_its_panic_again() {
+        let mut source = ArchiveSource::start(Panics);
+        while source.next().await.is_some() {}
     }
 }

@@ -102,11 +102,11 @@ pub fn registered_model(m: &rest::RegisteredModel) -> rec::RegisteredModel {
 ///
 /// # Errors
 ///
-/// [`Error::Config`](crate::Error::Config) naming the model and version when the version number
+/// [`Error::Input`](crate::Error::Input) naming the model and version when the version number
 /// is not an integer.
 pub fn model_version(v: &rest::ModelVersion) -> crate::error::Result<rec::ModelVersion> {
     let version = v.version.parse().map_err(|_| {
-        crate::error::Error::Config(format!(
+        crate::error::Error::Input(format!(
             "model {:?} version {:?} is not a number",
             v.name, v.version
         ))

@@ -367,7 +367,7 @@ impl Destination for MemoryServer {
             data.extend_from_slice(&chunk?);
         }
         if data.len() as u64 != size {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "upload of {path}: {} bytes, not {size}",
                 data.len()
             )));

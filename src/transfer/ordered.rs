@@ -94,7 +94,7 @@ impl UnitTx {
         self.cmds
             .send(Ok(cmd), cost)
             .await
-            .map_err(|()| Error::Config("the archive writer stopped".into()))
+            .map_err(|()| Error::Internal("the archive writer stopped".into()))
     }
 
     /// Waits until this unit is the one being written (every unit before it is in the archive).
@@ -120,10 +120,13 @@ impl<T> AbortOnDrop<T> {
     /// Waits for the task's result.
     pub(crate) async fn join(&mut self, what: &str) -> Result<T> {
         match self.0.take() {
-            Some(h) => h
-                .await
-                .map_err(|e| Error::Config(format!("{what}: the task failed: {e}"))),
-            None => Err(Error::Config(format!(
+            // A task that panicked raises its panic again here (a bug, not an error to report).
+            Some(h) => match h.await {
+                Ok(v) => Ok(v),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(Error::Internal(format!("{what}: the task failed: {e}"))),
+            },
+            None => Err(Error::Internal(format!(
                 "{what}: the task was already awaited"
             ))),
         }
@@ -151,7 +154,7 @@ impl Scheduler {
         self.slots
             .send(Slot::Ready(Box::new(cmd)))
             .await
-            .map_err(|_| Error::Config("the archive writer stopped".into()))
+            .map_err(|_| Error::Internal("the archive writer stopped".into()))
     }
 
     /// Appends a unit produced by `produce` on its own task; waits while `jobs` producers run.
@@ -163,7 +166,7 @@ impl Scheduler {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| Error::Config("the export scheduler closed".into()))?;
+            .map_err(|_| Error::Internal("the export scheduler closed".into()))?;
         let (tx, rx) = budget_channel(self.jobs);
         let (front_tx, front_rx) = watch::channel(false);
         let fut = produce(UnitTx {
@@ -183,7 +186,7 @@ impl Scheduler {
                 task: AbortOnDrop(Some(task)),
             })
             .await
-            .map_err(|_| Error::Config("the archive writer stopped".into()))
+            .map_err(|_| Error::Internal("the archive writer stopped".into()))
     }
 }
 
@@ -226,4 +229,24 @@ pub async fn run_ordered(
         Ok(())
     };
     tokio::try_join!(planning, writing).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AbortOnDrop;
+
+    #[tokio::test]
+    #[should_panic(expected = "a bug in a task")]
+    async fn a_task_that_panicked_raises_its_panic_again() {
+        let mut task = AbortOnDrop(Some(tokio::spawn(async { panic!("a bug in a task") })));
+        let _ = task.join("the task").await;
+    }
+
+    #[tokio::test]
+    async fn a_task_awaited_twice_is_an_internal_error() {
+        let mut task = AbortOnDrop(Some(tokio::spawn(async { 1 })));
+        assert_eq!(task.join("t").await.unwrap(), 1);
+        let err = task.join("t").await.unwrap_err();
+        assert!(matches!(err, crate::Error::Internal(_)), "{err}");
+    }
 }

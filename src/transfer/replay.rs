@@ -120,7 +120,7 @@ impl BodyReplay for Rescan {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e),
                     None => {
-                        return Err(Error::Config(format!(
+                        return Err(Error::Input(format!(
                             "reading the input again: artifact {path:?} of {owner:?} is not in it"
                         )));
                     }
@@ -138,14 +138,11 @@ fn body_of(source: ArchiveSource) -> impl Stream<Item = Result<Bytes>> + Send + 
             Some(Ok(Event::Body(b))) => Some((Ok(b), Some(source))),
             Some(Ok(Event::ArtifactEnd)) => None,
             Some(Ok(_)) => Some((
-                Err(Error::Config("archive events out of order".into())),
+                Err(Error::Internal("archive events out of order".into())),
                 None,
             )),
             Some(Err(e)) => Some((Err(e), None)),
-            None => Some((
-                Err(Error::Config("the archive ended inside an artifact".into())),
-                None,
-            )),
+            None => Some((Err(super::import::ended_inside_an_artifact()), None)),
         }
     })
 }

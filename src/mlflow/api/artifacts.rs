@@ -97,7 +97,7 @@ fn check_rel(rel: &str) -> Result<()> {
         .any(|s| s == ".." || s == "." || s.is_empty())
         || rel.contains('\\')
     {
-        return Err(Error::Config(format!(
+        return Err(Error::Input(format!(
             "artifact path {rel:?} is not a plain relative path"
         )));
     }

@@ -542,7 +542,7 @@ impl Client {
     ///
     /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
     /// failed connection, an answer that is not the MLflow API.
-    /// [`Error::Config`](crate::Error::Config) when the version's status is `FAILED_REGISTRATION`
+    /// [`Error::Input`](crate::Error::Input) when the version's status is `FAILED_REGISTRATION`
     /// or it is not `READY` within `timeout`.
     pub async fn wait_model_version_ready(
         &self,
@@ -557,14 +557,14 @@ impl Client {
             match v.status.as_str() {
                 "READY" | "" => return Ok(v),
                 "FAILED_REGISTRATION" => {
-                    return Err(Error::Config(format!(
-                        "model {name:?} version {version} failed to register: {}",
+                    return Err(Error::Input(format!(
+                        "model {name:?} version {version} failed to register on the server: {}",
                         v.status_message
                     )));
                 }
                 _ if start.elapsed() >= timeout => {
-                    return Err(Error::Config(format!(
-                        "model {name:?} version {version} is still {} after {timeout:?}",
+                    return Err(Error::Input(format!(
+                        "model {name:?} version {version} is still {} on the server after {timeout:?}",
                         v.status
                     )));
                 }

@@ -21,16 +21,16 @@ pub(super) async fn pump_body(
                 }
             }
             Some(Ok(Event::ArtifactEnd)) => return Ok(taken),
-            Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
+            Some(Ok(_)) => return Err(Error::Internal("archive events out of order".into())),
             Some(Err(e)) => {
                 let _ = tx
-                    .send(Err(Error::Config(
+                    .send(Err(Error::Input(
                         "the archive failed while reading this artifact".into(),
                     )))
                     .await;
                 return Err(e);
             }
-            None => return Err(Error::Config("the archive ended inside an artifact".into())),
+            None => return Err(ended_inside_an_artifact()),
         }
     }
 }
@@ -42,9 +42,9 @@ pub(super) async fn read_body(source: &mut ArchiveSource, size: u64) -> Result<V
         match source.next().await {
             Some(Ok(Event::Body(b))) => body.extend_from_slice(&b),
             Some(Ok(Event::ArtifactEnd)) => return Ok(body),
-            Some(Ok(_)) => return Err(Error::Config("archive events out of order".into())),
+            Some(Ok(_)) => return Err(Error::Internal("archive events out of order".into())),
             Some(Err(e)) => return Err(e),
-            None => return Err(Error::Config("the archive ended inside an artifact".into())),
+            None => return Err(ended_inside_an_artifact()),
         }
     }
 }
@@ -152,6 +152,16 @@ impl<D: Destination> Importer<'_, D> {
         self.report.artifacts += 1;
         self.report.artifact_bytes += size;
         Ok(())
+    }
+}
+
+/// The archive's end inside an artifact's body (a truncated archive).
+pub(crate) fn ended_inside_an_artifact() -> Error {
+    Error::Format {
+        offset: None,
+        member: None,
+        object: None,
+        detail: "the archive ended inside an artifact (§8.2, §8.3)".into(),
     }
 }
 

@@ -191,8 +191,12 @@ impl<D: Destination> Importer<'_, D> {
             .unwrap_or_default();
             tokio::time::sleep(jitter).await;
         }
-        Err(Error::Config(format!(
-            "run {src}: another import keeps completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
-        )))
+        Err(Error::Ambiguous {
+            call: format!("completing run {src}"),
+            server: self.client.server().to_string(),
+            cause: format!(
+                "another import kept completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
+            ),
+        })
     }
 }

@@ -43,6 +43,7 @@ mod run_writer;
 mod runs;
 mod tags;
 
+pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
 use lineage::*;
 use run_writer::*;
@@ -286,12 +287,17 @@ impl<D: Destination> Importer<'_, D> {
                     imp.artifact(a, source).await.map_err(|e| e.within(what))?
                 }
                 Event::Body(_) | Event::ArtifactEnd => {
-                    return Err(Error::Config("archive events out of order".into()));
+                    return Err(Error::Internal("archive events out of order".into()));
                 }
             }
         }
         if !ended {
-            return Err(Error::Config("the archive ended before its trailer".into()));
+            return Err(Error::Format {
+                offset: None,
+                member: None,
+                object: None,
+                detail: "the archive ended before its trailer (§8.3)".into(),
+            });
         }
         Ok(())
     }

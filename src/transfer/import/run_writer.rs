@@ -162,7 +162,7 @@ impl<D: Destination> Importer<'_, D> {
         drop(std::mem::replace(ops, RunOps::closed()));
         Err(match worker.join("writing the run").await {
             Ok(Err(e)) | Err(e) => e,
-            Ok(Ok(_)) => Error::Config("the run's writer stopped early".into()),
+            Ok(Ok(_)) => Error::Internal("the run's writer stopped early".into()),
         })
     }
 

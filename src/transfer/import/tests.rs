@@ -258,6 +258,32 @@ async fn an_import_killed_at_any_call_is_finished_by_the_next() {
 }
 
 #[tokio::test]
+async fn errors_say_whose_fault_they_are() {
+    // A truncated archive is invalid input of the format, naming the spec.
+    let bytes = archive();
+    let cut = &bytes[..bytes.len() / 2];
+    let failed = import(&MemoryServer::default(), cut).await.unwrap_err();
+    assert!(
+        matches!(failed.error.root(), Error::Format { .. }),
+        "{:?}",
+        failed.error
+    );
+    // A record out of the format's order is the caller's misuse of the writer.
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    let err = w.metric_chunk(&MetricChunk::default()).unwrap_err();
+    assert!(matches!(err, Error::Usage(_)), "{err:?}");
+    // A server that went away is a remote failure.
+    let server = MemoryServer::default();
+    server.fail_from(Some(1));
+    let failed = import(&server, &bytes).await.unwrap_err();
+    assert!(
+        matches!(failed.error.root(), Error::Transport { .. }),
+        "{:?}",
+        failed.error
+    );
+}
+
+#[tokio::test]
 async fn versions_whose_numbers_are_taken_are_renumbered_and_reported() {
     let server = MemoryServer::default();
     server
