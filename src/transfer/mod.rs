@@ -9,8 +9,6 @@ pub mod archive_source;
 pub mod copy;
 pub mod destination;
 pub mod export;
-// (Its errors are documented with the typed errors of issue 13, item 3.)
-#[allow(clippy::missing_errors_doc)]
 pub mod import;
 pub(crate) mod lease;
 pub mod legacy_source;

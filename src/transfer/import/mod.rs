@@ -203,6 +203,16 @@ struct Importer<'a, D: Destination> {
 ///
 /// When it fails, the runs read to their seal before the failure are still finished, and the
 /// error comes with the report of what was done.
+///
+/// # Errors
+///
+/// [`Failed`], whose `error` says why, by kind ([`Error::root`] sees through the object it
+/// names): the archive is not sound ([`Error::Format`], naming the member and the spec section);
+/// the destination refused a write or could not be reached ([`Error::Api`],
+/// [`Error::Transport`]), or the outcome of a create or metric batch is unknown
+/// ([`Error::Ambiguous`]); a setting does not fit the archive ([`Error::Config`]: an archive of
+/// several experiments with `experiment_name`, an experiment that exists but is deleted). A run
+/// the failure interrupted stays unfinished: the same import run again finishes it.
 pub async fn import_archive<D: Destination>(
     client: &D,
     source: ArchiveSource,
