@@ -1,5 +1,14 @@
 //! The command line: clap definitions, one file per subcommand under `cmd/`, output and exit codes.
 
+/// `println!` for reports and listings: a reader of standard output that went away (`| head`)
+/// ends the program quietly with exit 0, as the README says (not our failure); any other failure
+/// to write ends it with exit 1 and the cause. (`println!` would panic.)
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say_line(format_args!($($arg)*))
+    };
+}
+
 mod archive_out;
 mod args;
 mod cmd;

@@ -293,7 +293,7 @@ pub fn finish_import(
         if let Some(o) = v.as_object_mut() {
             o.insert("error".into(), one_line(&error).into());
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        say!("{}", serde_json::to_string_pretty(&v)?);
     }
     let complete = r.runs_imported + r.runs_skipped;
     if !quiet && (complete > 0 || r.versions_imported + r.versions_skipped > 0) {
@@ -328,7 +328,7 @@ pub fn print_import_report(
     what: &str,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        say!("{}", serde_json::to_string_pretty(report)?);
     }
     if quiet {
         return Ok(());
@@ -389,5 +389,18 @@ pub fn notebook_notes(
             log.exported,
             failures.len()
         );
+    }
+}
+
+/// Writes one line to standard output for [`say!`]: exit 0 when its reader went away, exit 1 on
+/// any other failure.
+pub fn say_line(args: std::fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("mlflow-archive: error: writing standard output: {e}");
+        std::process::exit(1);
     }
 }

@@ -695,3 +695,40 @@ async fn every_export_writes_at_the_level_and_threads_it_is_given() {
         );
     }
 }
+
+/// A reader of standard output that goes away is not our failure: every command that prints to
+/// standard output (here `inspect`, one line per unit, and `--json` reports) ends quietly with
+/// exit 0, never a panic.
+#[test]
+fn a_reader_of_standard_output_that_goes_away_ends_the_command_quietly() {
+    use crate::format_util::{Item, run, write_items};
+    let mut items = vec![Item::Experiment(mlflow_archive::format::model::Experiment {
+        experiment_id: "1".into(),
+        name: "many".into(),
+        lifecycle_stage: "active".into(),
+        ..Default::default()
+    })];
+    for i in 0..3000 {
+        items.push(Item::Run(run(&format!("{i:032x}"), "1", None)));
+        items.push(Item::EndUnit);
+    }
+    let bytes = write_items(&items, mlflow_archive::format::WriterBuilder::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.mlar");
+    std::fs::write(&path, bytes).unwrap();
+    for args in [vec!["inspect"], vec!["inspect", "--json"]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlflow-archive"))
+            .args(&args)
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away at once.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

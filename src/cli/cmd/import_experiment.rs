@@ -46,7 +46,7 @@ pub async fn run_only(
     if args.just_peek {
         let (name, reader) = args.input.reader()?;
         let summary = mlflow_archive::format::summary::summarize(reader, |u| {
-            println!("{}", super::inspect::line(u))
+            say!("{}", super::inspect::line(u))
         })?;
         let target = args
             .experiment_name
@@ -57,7 +57,7 @@ pub async fn run_only(
             counts_line(&summary.counts),
             client.server()
         );
-        println!("{}", crate::cli::output::clean(&line));
+        say!("{}", crate::cli::output::clean(&line));
         return Ok(ExitCode::SUCCESS);
     }
     let (name, mut source) = args.input.open()?;

@@ -105,8 +105,8 @@ fn raw_line(u: &UnitSummary) -> String {
 pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
     let name = input_name(&args.input);
     let input = open_input(&args.input)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Marked as standard output's, so its reader going away is a quiet success.
+    let mut out = crate::cli::output::stdout_sink()?;
     let mut units = Vec::new();
     let mut write_err = None;
     let result = summarize(input, |u| {
@@ -133,8 +133,8 @@ pub fn run(args: Args, _global: Global) -> anyhow::Result<ExitCode> {
                     "tar_bytes": summary.tar_bytes,
                     "archive_bytes": summary.archive_bytes,
                 });
-                serde_json::to_writer_pretty(&mut out, &doc)?;
-                writeln!(out)?;
+                // (Written as text, so a broken pipe stays an I/O error that says so.)
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
             } else {
                 let from = summary
                     .header

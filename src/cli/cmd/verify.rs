@@ -30,7 +30,7 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                     bytes(report.archive_bytes),
                     bytes(report.tar_bytes)
                 );
-                println!("{}", clean(&line));
+                say!("{}", clean(&line));
             }
             Ok(ExitCode::SUCCESS)
         }
