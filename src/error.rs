@@ -137,6 +137,28 @@ pub enum TransportKind {
     Tls,
 }
 
+/// `text` as it may reach a terminal or a log: control characters (ESC, NUL, newlines, DEL, C1)
+/// and the characters that reorder text (bidirectional overrides) escaped as `\u{1b}`. Member
+/// names, paths and model names come from the input, and an archive may hold any of them.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn format_error(
     offset: &Option<u64>,
     member: &Option<String>,
@@ -147,6 +169,10 @@ fn format_error(
     if let Some(o) = offset {
         s.push_str(&format!(" at byte {o} of the tar stream"));
     }
+    let (member, object) = (
+        member.as_deref().map(printable),
+        object.as_deref().map(printable),
+    );
     match (member, object) {
         (Some(m), Some(o)) => s.push_str(&format!(" (member {m}, {o})")),
         (Some(m), None) => s.push_str(&format!(" (member {m})")),
@@ -154,7 +180,7 @@ fn format_error(
         (None, None) => {}
     }
     s.push_str(": ");
-    s.push_str(detail);
+    s.push_str(&printable(detail));
     s
 }
 
@@ -305,5 +331,26 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn names_from_the_input_never_reach_a_terminal_raw() {
+        let e = Error::Format {
+            offset: Some(3),
+            member: Some("runs/x/artifacts/\u{1b}[31mred\u{0}".into()),
+            object: Some("run \u{202e}evil".into()),
+            detail: "bad name \u{7}".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}[31mred\\u{0}"), "{text}");
     }
 }

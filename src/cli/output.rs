@@ -243,22 +243,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
 /// characters that reorder text (bidirectional overrides) escaped as `\u{1b}`. Names of members,
 /// paths, models and aliases come from the input, and an archive may hold any of them.
 pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    let hostile = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(hostile) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if hostile(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    mlflow_archive::error::printable(text)
 }
 
 /// Reports an import's (or copy's) outcome and gives the exit code: on success the report; on

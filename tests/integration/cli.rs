@@ -702,12 +702,14 @@ async fn every_export_writes_at_the_level_and_threads_it_is_given() {
 #[test]
 fn a_reader_of_standard_output_that_goes_away_ends_the_command_quietly() {
     use crate::format_util::{Item, run, write_items};
-    let mut items = vec![Item::Experiment(mlflow_archive::format::model::Experiment {
-        experiment_id: "1".into(),
-        name: "many".into(),
-        lifecycle_stage: "active".into(),
-        ..Default::default()
-    })];
+    let mut items = vec![Item::Experiment(
+        mlflow_archive::format::model::Experiment {
+            experiment_id: "1".into(),
+            name: "many".into(),
+            lifecycle_stage: "active".into(),
+            ..Default::default()
+        },
+    )];
     for i in 0..3000 {
         items.push(Item::Run(run(&format!("{i:032x}"), "1", None)));
         items.push(Item::EndUnit);
