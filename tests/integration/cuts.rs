@@ -128,12 +128,7 @@ async fn an_answer_cut_or_stalled_in_its_body_is_read_again() {
     c.log_batch(&rid, &points(0), &[], &[]).await.unwrap();
     proxy.push([Fault::Status(503, None)]);
     c.log_batch(&rid, &points(10), &[], &[]).await.unwrap();
-    let history: Vec<Metric> = direct
-        .metric_history(&rid, "m", None)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .concat();
+    let history = crate::util::history(&direct, &rid, "m").await;
     assert_eq!(history.len(), 20);
 }
 

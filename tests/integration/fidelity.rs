@@ -568,14 +568,7 @@ pub fn assert_same(a: &Seen, b: &Seen, how: &str) {
 }
 
 async fn run_cli(args: &[&str]) {
-    let mut cmd = cli();
-    cmd.args(args);
-    let out = output(cmd).await;
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::run_ok(args).await;
 }
 
 #[tokio::test]

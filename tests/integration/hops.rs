@@ -8,13 +8,8 @@ use crate::fidelity::populate_everything;
 use crate::live_pair;
 use crate::util::{cli, client, output, runs_of, unique};
 
-async fn run_cli(args: &[&str]) -> String {
-    let mut cmd = cli();
-    cmd.args(args);
-    let out = output(cmd).await;
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{args:?}: {err}");
-    err
+async fn run_cli(args: &[&str]) {
+    crate::util::run_ok(args).await;
 }
 
 fn tag<'a>(r: &'a mlflow_archive::mlflow::types::Run, key: &str) -> Option<&'a str> {

@@ -204,12 +204,7 @@ async fn metric_batches_are_retried_only_when_the_server_refused_them() {
     // 429: the server did not act, so the batch is sent again, and logged once.
     proxy.push([Fault::Status(429, None)]);
     c.log_batch(&rid, &points, &[], &[]).await.unwrap();
-    let history: Vec<Metric> = direct
-        .metric_history(&rid, "m", None)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .concat();
+    let history = crate::util::history(&direct, &rid, "m").await;
     assert_eq!(history.len(), 10);
 
     // A lost answer to a metric batch is reported, not repeated (it would duplicate points).

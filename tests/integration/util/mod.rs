@@ -55,6 +55,33 @@ pub async fn runs_of(c: &Client, name: &str) -> Vec<mlflow_archive::mlflow::type
     .unwrap()
 }
 
+/// The whole history of metric `key` of run `run`, every page.
+pub async fn history(
+    c: &Client,
+    run: &str,
+    key: &str,
+) -> Vec<mlflow_archive::mlflow::types::Metric> {
+    use futures_util::TryStreamExt;
+    c.metric_history(run, key, None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .concat()
+}
+
+/// Runs the command line with `args` and asserts it succeeded; returns its output.
+pub async fn run_ok(args: &[&str]) -> std::process::Output {
+    let mut cmd = cli();
+    cmd.args(args);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A client for `uri` without credentials.
 pub fn client(uri: &str) -> Client {
     ClientBuilder::new(TrackingConfig::for_uri(uri).unwrap())
