@@ -81,10 +81,20 @@ pub fn held(value: Option<&str>) -> bool {
     true
 }
 
-/// The runs this import holds leases on, renewed by a task of their own until dropped.
+/// What a lease is held on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Held {
+    /// A run, by destination id.
+    Run(String),
+    /// A logged model, by destination id.
+    LoggedModel(String),
+}
+
+/// The runs and logged models this import holds leases on, renewed by a task of their own until
+/// dropped.
 pub struct Leases {
     id: u64,
-    runs: Arc<Mutex<HashSet<String>>>,
+    runs: Arc<Mutex<HashSet<Held>>>,
     _renewer: AbortOnDrop<()>,
 }
 
@@ -100,15 +110,22 @@ impl Leases {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         live().insert(id);
-        let runs: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let runs: Arc<Mutex<HashSet<Held>>> = Arc::default();
         let (client, held) = (client.clone(), Arc::clone(&runs));
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                let runs: Vec<String> = lock(&held).iter().cloned().collect();
-                for run in runs {
+                let objects: Vec<Held> = lock(&held).iter().cloned().collect();
+                for object in objects {
                     // A renewal that fails is tried again next round; the lease has time left.
-                    let _ = client.set_run_tag(&run, LEASE, &fresh_for(id)).await;
+                    let lease = fresh_for(id);
+                    let _ = match &object {
+                        Held::Run(run) => client.set_run_tag(run, LEASE, &lease).await,
+                        Held::LoggedModel(m) => {
+                            let tags = [crate::mlflow::types::KeyValue::new(LEASE, lease)];
+                            client.set_logged_model_tags(m, &tags).await
+                        }
+                    };
                 }
             }
         });
@@ -126,16 +143,26 @@ impl Leases {
 
     /// Keeps renewing the lease of run `id` (created with [`Leases::fresh`]).
     pub fn hold(&self, id: &str) {
-        lock(&self.runs).insert(id.to_string());
+        lock(&self.runs).insert(Held::Run(id.to_string()));
     }
 
-    /// Stops renewing it (the run is finished, or given up).
+    /// Keeps renewing the lease of logged model `id`.
+    pub fn hold_model(&self, id: &str) {
+        lock(&self.runs).insert(Held::LoggedModel(id.to_string()));
+    }
+
+    /// Stops renewing run `id`'s lease (the run is finished, or given up).
     pub fn release(&self, id: &str) {
-        lock(&self.runs).remove(id);
+        lock(&self.runs).remove(&Held::Run(id.to_string()));
+    }
+
+    /// Stops renewing logged model `id`'s lease.
+    pub fn release_model(&self, id: &str) {
+        lock(&self.runs).remove(&Held::LoggedModel(id.to_string()));
     }
 }
 
-fn lock(m: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+fn lock(m: &Mutex<HashSet<Held>>) -> std::sync::MutexGuard<'_, HashSet<Held>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

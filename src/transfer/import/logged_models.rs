@@ -6,12 +6,7 @@ impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_logged_model(&mut self, m: rec::LoggedModel) -> Result<()> {
         let what = format!("logged model {}", m.model_id);
         let exp = self.dst_experiment(&m.experiment_id, &what)?;
-        let existing = self
-            .client
-            .logged_models_tagged(&exp, LINEAGE_MODEL, &m.model_id)
-            .await?
-            .into_iter()
-            .next();
+        let existing = self.settled_logged_model(&exp, &m.model_id).await?;
         if let Some(found) = existing {
             if found
                 .info
@@ -36,6 +31,7 @@ impl<D: Destination> Importer<'_, D> {
         tags.retain(|t| t.key != "mlflow.modelVersions");
         tags.push(KeyValue::new(LINEAGE_MODEL, m.model_id.clone()));
         tags.push(KeyValue::new(STATE, IN_PROGRESS));
+        tags.push(KeyValue::new(LEASE, self.leases.fresh()));
         let created = self
             .client
             .create_logged_model(&CreateLoggedModel {
@@ -52,7 +48,46 @@ impl<D: Destination> Importer<'_, D> {
             .artifact_root()
             .map_err(|e| Error::Config(format!("{what}: the destination's {e}")))?;
         let dst = created.info.model_id;
+        self.leases.hold_model(&dst);
         self.open = Open::LoggedModel { src: m, dst, root };
         Ok(())
+    }
+
+    /// What an earlier (or concurrent) import left of source logged model `src` in `exp`: a
+    /// concurrent import's model still being written (its lease held) is waited for, never taken
+    /// for a leftover, so no import deletes another's.
+    async fn settled_logged_model(
+        &self,
+        exp: &str,
+        src: &str,
+    ) -> Result<Option<crate::mlflow::types::LoggedModel>> {
+        loop {
+            let found = self
+                .client
+                .logged_models_tagged(exp, LINEAGE_MODEL, src)
+                .await?;
+            let complete = |m: &crate::mlflow::types::LoggedModel| {
+                m.info
+                    .tags
+                    .iter()
+                    .any(|t| t.key == STATE && t.value == COMPLETE)
+            };
+            let held = |m: &crate::mlflow::types::LoggedModel| {
+                lease::held(
+                    m.info
+                        .tags
+                        .iter()
+                        .find(|t| t.key == LEASE)
+                        .map(|t| t.value.as_str()),
+                )
+            };
+            if let Some(done) = found.iter().find(|m| complete(m)) {
+                return Ok(Some(done.clone()));
+            }
+            if !found.iter().any(|m| held(m)) {
+                return Ok(found.into_iter().next());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 }

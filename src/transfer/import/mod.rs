@@ -483,6 +483,7 @@ impl<D: Destination> Importer<'_, D> {
                 self.client
                     .set_logged_model_tags(&dst, &[KeyValue::new(STATE, COMPLETE)])
                     .await?;
+                self.leases.release_model(&dst);
                 self.release_links(&src.model_id, Some(&dst)).await
             }
             Open::Model { src, dst, numbers } => {

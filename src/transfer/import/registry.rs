@@ -38,9 +38,15 @@ impl<D: Destination> Importer<'_, D> {
             }
             Err(e) if e.is_not_found() => {
                 let desc = Some(m.description.as_str()).filter(|d| !d.is_empty());
-                self.client
+                match self
+                    .client
                     .create_registered_model(&name, desc, &kv(&m.tags))
-                    .await?;
+                    .await
+                {
+                    // A concurrent import made it first: it is the same model.
+                    Err(e) if e.is_already_exists() => {}
+                    other => other?,
+                }
             }
             Err(e) => return Err(e),
         }

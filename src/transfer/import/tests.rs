@@ -324,3 +324,17 @@ async fn versions_whose_numbers_are_taken_are_renumbered_and_reported() {
         "the alias follows its version"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_imports_at_once_settle_on_one_run_per_source_run() {
+    let bytes = archive();
+    for _ in 0..10 {
+        let server = MemoryServer::default();
+        let (a, b) = tokio::join!(import(&server, &bytes), import(&server, &bytes));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_complete(&server).await;
+        // Each names, for every source run, the run that stands for it: the same one.
+        assert_eq!(a.runs, b.runs);
+        assert_eq!(a.runs_imported + b.runs_imported, RUNS.len() as u64);
+    }
+}
