@@ -84,7 +84,7 @@ impl<D: Destination> Importer<'_, D> {
             if let Some(done) = found.iter().find(|m| complete(m)) {
                 return Ok(Some(done.clone()));
             }
-            if !found.iter().any(|m| held(m)) {
+            if !found.iter().any(held) {
                 return Ok(found.into_iter().next());
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
