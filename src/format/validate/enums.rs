@@ -1,0 +1,26 @@
+//! The values of the fields the spec enumerates (§7), and the check that a field holds one.
+
+/// A run's `status` (§7.3).
+pub const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+/// An experiment's or a run's `lifecycle_stage` (§7.2, §7.3).
+pub const LIFECYCLE_STAGES: &[&str] = &["active", "deleted"];
+/// A model version's `current_stage` (§7.7).
+pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
+
+/// Checks that a field the spec enumerates holds one of its values: a consumer must not guess
+/// what another value means (a run `"PWNED"` is not RUNNING).
+pub(super) fn one_of(
+    record: &str,
+    field: &str,
+    value: &str,
+    allowed: &[&str],
+    section: &str,
+) -> Result<(), String> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "the {record} record's {field} {value:?} is not one of {} (§{section})",
+        allowed.join(", ")
+    ))
+}

@@ -1,0 +1,167 @@
+//! Members in order (§8): where each may come, duplicates, metric chunk and model version
+//! sequences, and the limits that bound the memory a member and a unit cost (§11).
+
+use std::collections::HashSet;
+
+use super::names::both_file_and_dir;
+use super::{Entry, Listed, OpenUnit, Phase, Validator};
+use crate::format::checksum::Crc32;
+use crate::format::path::{Member, Part, UnitId};
+
+impl Validator {
+    /// Checks that a member may start here.
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
+    pub fn begin(&mut self, name: &str, member: &Member, size: u64) -> Result<(), String> {
+        if self.phase == Phase::Done {
+            return Err("a member after the trailer (§8.3)".into());
+        }
+        if self.members >= self.limits.max_members {
+            return Err(format!(
+                "more than {} members (limit)",
+                self.limits.max_members
+            ));
+        }
+        let is_json = !matches!(
+            member,
+            Member::Unit(_, Part::Artifact(_) | Part::Unknown(_))
+        );
+        if is_json && size > self.limits.max_json_bytes {
+            return Err(format!(
+                "a JSON member of {size} bytes exceeds the limit of {} (§11)",
+                self.limits.max_json_bytes
+            ));
+        }
+        if !is_json && size > self.limits.max_artifact_bytes {
+            return Err(format!(
+                "a member of {size} bytes exceeds the limit of {} (§11)",
+                self.limits.max_artifact_bytes
+            ));
+        }
+        match member {
+            Member::Header => {
+                if self.phase != Phase::Start {
+                    return Err("a second header (§8.1)".into());
+                }
+                Ok(())
+            }
+            _ if self.phase == Phase::Start => {
+                Err("the first member must be mlflow-archive.json (§8.1)".into())
+            }
+            Member::Trailer => match &self.open {
+                Some(u) => Err(format!(
+                    "the trailer comes before {} was sealed (§8.2)",
+                    u.id
+                )),
+                None => Ok(()),
+            },
+            Member::Unit(id, part) => {
+                match &mut self.open {
+                    Some(u) if &u.id != id => {
+                        return Err(format!(
+                            "a member of {id} before {} was sealed (§8.2)",
+                            u.id
+                        ));
+                    }
+                    Some(u) => {
+                        if matches!(part, Part::Record) {
+                            return Err(format!("a second record for {id} (§8.2)"));
+                        }
+                        if matches!(part, Part::Seal) {
+                            return Ok(());
+                        }
+                        if !u.names.insert(self.keys.hash(name)) {
+                            return Err(format!("duplicate member {name:?} (§6)"));
+                        }
+                        if let Part::Artifact(rel) = part
+                            && let Some(file) = self.keys.file_above(name, &u.artifacts, &u.names)
+                        {
+                            return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+                        }
+                        u.name_bytes += name.len() as u64;
+                        if u.name_bytes > self.limits.max_json_bytes {
+                            return Err(format!(
+                                "the names of {id}'s members exceed {} bytes, more than its seal may list (§11)",
+                                self.limits.max_json_bytes
+                            ));
+                        }
+                        if u.entries.len() >= self.limits.max_unit_members {
+                            return Err(format!(
+                                "{id} has more than {} members (limit)",
+                                self.limits.max_unit_members
+                            ));
+                        }
+                        match part {
+                            Part::MetricChunk(seq) if *seq != u.next_chunk => {
+                                return Err(format!(
+                                    "metric chunk {seq} out of sequence (expected {}) (§8.4)",
+                                    u.next_chunk
+                                ));
+                            }
+                            Part::MetricChunk(_) => u.next_chunk += 1,
+                            Part::ModelVersion(v) => {
+                                if u.last_version.is_some_and(|l| *v <= l) {
+                                    return Err(format!("model version {v} out of order (§8.4)"));
+                                }
+                                u.last_version = Some(*v);
+                            }
+                            _ => {}
+                        }
+                    }
+                    None => {
+                        if !matches!(part, Part::Record) {
+                            return Err(format!("{name} does not follow its unit's record (§8.2)"));
+                        }
+                        if self.units_seen.contains(id) {
+                            return Err(format!("{id} appears twice (§8.2)"));
+                        }
+                        if let UnitId::Model(seq) = id
+                            && *seq != self.next_model
+                        {
+                            return Err(format!(
+                                "registered model number {seq} out of sequence (expected {}) (§6.2)",
+                                self.next_model
+                            ));
+                        }
+                        let mut names = HashSet::new();
+                        names.insert(self.keys.hash(name));
+                        self.open = Some(OpenUnit {
+                            id: id.clone(),
+                            artifacts: format!("{}/artifacts/", id.prefix()),
+                            entries: Vec::new(),
+                            names,
+                            name_bytes: name.len() as u64,
+                            next_chunk: 0,
+                            last_version: None,
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a member whose bytes were all read (or written): its CRC joins the open unit's list.
+    /// The header, seals and the trailer are not listed in a seal.
+    pub fn end(&mut self, name: &str, kind: Listed, size: u64, crc: Crc32) {
+        if kind != Listed::Trailer {
+            self.members += 1;
+        }
+        if kind == Listed::Artifact {
+            self.counts.artifacts += 1;
+            self.counts.artifact_bytes += size;
+        }
+        if matches!(kind, Listed::Member | Listed::Artifact)
+            && let Some(u) = &mut self.open
+        {
+            u.entries.push(Entry {
+                name: self.keys.hash(name),
+                size,
+                crc32: crc,
+            });
+        }
+    }
+}
