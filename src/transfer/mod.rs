@@ -21,3 +21,4 @@ pub(crate) mod ordered;
 pub mod progress;
 pub mod replay;
 pub mod select;
+pub mod source;
