@@ -11,6 +11,8 @@ mod metadata;
 mod notebooks;
 mod registry;
 mod runs;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
