@@ -25,19 +25,19 @@ use crate::transfer::source::Source;
 /// written, runs held for a dependency, logged models by source run.
 pub(super) struct State<'a, S> {
     pub(super) client: &'a S,
-    pub(super) opts: &'a ExportOptions,
+    opts: &'a ExportOptions,
     /// What becomes of the notebooks asked for.
-    pub(super) notebooks: Arc<NotebookLog>,
+    notebooks: Arc<NotebookLog>,
     pub(super) written: HashSet<String>,
     /// Runs waiting for a dependency (`run:<id>` or `lm:<id>`), by that dependency.
     pub(super) deferred: BTreeMap<String, Vec<Run>>,
     pub(super) models_by_source: HashMap<String, Vec<LoggedModel>>,
-    pub(super) in_export: HashSet<String>,
+    in_export: HashSet<String>,
     /// MLflow 3 links of metric points to logged models, by run (the history endpoint does not
     /// return them; the logged models' metrics do).
-    pub(super) links: HashMap<String, HashMap<PointKey, Links>>,
+    links: HashMap<String, HashMap<PointKey, Links>>,
     /// Experiment names by id, for the metadata tags.
-    pub(super) experiment_names: HashMap<String, String>,
+    experiment_names: HashMap<String, String>,
 }
 
 impl<'a, S: Source> State<'a, S> {
