@@ -1,6 +1,7 @@
 //! A tracking server in memory: a [`Destination`] that keeps MLflow's rules, for tests of what
 //! writes to a server (the import's resume protocol, deferred links, version renumbering) that
-//! run in milliseconds, without MLflow.
+//! run in milliseconds, without MLflow; and a [`Source`](super::source::Source)
+//! (`memory/source.rs`), so that an export reads back what was written.
 //!
 //! The rules it keeps, as MLflow 3's REST API does: ids are assigned by the server; names of
 //! experiments and registered models are unique; a run's param cannot change value; a deleted run
@@ -22,6 +23,8 @@ use crate::mlflow::types::{
     ModelOutput, ModelVersion, RegisteredModel, Run, RunInfo,
 };
 use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateModelVersion, CreateRun, UpdateRun};
+
+mod source;
 
 /// An MLflow tracking server held in memory. Clones share the same state.
 #[derive(Debug, Clone, Default)]

@@ -19,3 +19,4 @@ pub(crate) mod ordered;
 pub mod progress;
 pub mod replay;
 pub mod select;
+pub mod source;

@@ -1,0 +1,42 @@
+//! Artifacts streamed file by file into an open unit.
+
+use std::collections::HashSet;
+
+use futures_util::TryStreamExt;
+
+use crate::error::Result;
+use crate::mlflow::ArtifactRoot;
+use crate::transfer::archive_sink::Cmd;
+use crate::transfer::ordered::UnitTx;
+use crate::transfer::source::Source;
+
+/// Files up to this size are fetched ahead of their turn; larger ones only when their unit is
+/// being written, so a download never waits half-read behind another unit.
+const PREFETCH_MAX: u64 = 1 << 20;
+
+/// Streams every file under `root` into the open unit; returns the paths under `notebooks/`.
+pub(super) async fn copy_artifacts<S: Source>(
+    client: &S,
+    root: &ArtifactRoot,
+    unit: &mut UnitTx,
+) -> Result<HashSet<String>> {
+    let mut notebooks = HashSet::new();
+    let mut files = std::pin::pin!(client.artifact_files(root));
+    while let Some(f) = files.try_next().await? {
+        if f.path.starts_with("notebooks/") {
+            notebooks.insert(f.path.clone());
+        }
+        if f.size > PREFETCH_MAX {
+            unit.wait_front().await;
+        }
+        let dl = client.download(root, &f.path, Some(f.size)).await?;
+        unit.send(Cmd::BeginArtifact(f.path.clone(), f.size))
+            .await?;
+        let mut body = dl.body;
+        while let Some(chunk) = body.try_next().await? {
+            unit.send(Cmd::Body(chunk)).await?;
+        }
+        unit.send(Cmd::EndArtifact).await?;
+    }
+    Ok(notebooks)
+}

@@ -1,0 +1,195 @@
+//! Which runs and logged models an export holds, and in which order they are offered: whole
+//! experiments, the runs and models registered versions come from, single runs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+
+use super::ExportOptions;
+use super::notebooks::NotebookLog;
+use super::runs::State;
+use crate::error::{Error, Result};
+use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
+use crate::transfer::ordered::Scheduler;
+use crate::transfer::source::Source;
+
+/// Writes whole experiments: their runs (deleted ones when asked), parents first, and their
+/// logged models right after their source run.
+pub(super) async fn experiments_into<S: Source>(
+    client: &S,
+    experiments: &[Experiment],
+    sink: &mut Scheduler,
+    opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
+) -> Result<()> {
+    let view = if opts.export_deleted_runs {
+        ViewType::All
+    } else {
+        ViewType::ActiveOnly
+    };
+    // First pass, light: which runs and logged models the export holds, so a dependency on an
+    // object outside it is known to be satisfied and one inside it is waited for.
+    let mut in_export: HashSet<String> = HashSet::new();
+    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
+    let mut orphan_models: Vec<LoggedModel> = Vec::new();
+    for e in experiments {
+        let ids = std::slice::from_ref(&e.experiment_id);
+        let mut runs = std::pin::pin!(client.runs(ids, view));
+        while let Some(r) = runs.try_next().await? {
+            in_export.insert(format!("run:{}", r.info.run_id));
+        }
+        let mut models = std::pin::pin!(client.logged_models(ids));
+        while let Some(m) = models.try_next().await? {
+            in_export.insert(format!("lm:{}", m.info.model_id));
+            if m.info.source_run_id.is_empty() {
+                orphan_models.push(m);
+            } else {
+                models_by_source
+                    .entry(m.info.source_run_id.clone())
+                    .or_default()
+                    .push(m);
+            }
+        }
+    }
+    let mut st = State::new(
+        client,
+        opts,
+        log,
+        in_export,
+        models_by_source,
+        &orphan_models,
+    );
+    for e in experiments {
+        st.write_experiment(sink, e).await?;
+    }
+    for m in orphan_models {
+        st.write_logged_model(sink, &m).await?;
+    }
+    // Each run as `runs/get` has it: search answers leave out the logged models a run took as
+    // inputs (MLflow 3.x), which the archive holds and its order depends on. A server without
+    // logged models has no such inputs: the search answer is then the whole run.
+    let whole = !server_has_logged_models(client).await?;
+    for e in experiments {
+        let ids = std::slice::from_ref(&e.experiment_id);
+        let mut runs = std::pin::pin!(
+            client
+                .runs(ids, view)
+                .map_ok(|r| async move {
+                    if whole {
+                        Ok(r)
+                    } else {
+                        client.run(&r.info.run_id).await
+                    }
+                })
+                .try_buffered(opts.jobs.max(1))
+        );
+        while let Some(r) = runs.try_next().await? {
+            st.offer(sink, r).await?;
+        }
+    }
+    // Logged models whose source run is not in the export.
+    let mut rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    rest.sort_by(|a, b| a.info.model_id.cmp(&b.info.model_id));
+    for m in rest {
+        st.write_logged_model(sink, &m).await?;
+    }
+    if let Some((dep, runs)) = st.deferred.iter().next() {
+        return Err(Error::Config(format!(
+            "run {} waits for {dep}, which never came (a cycle of parents?)",
+            runs[0].info.run_id
+        )));
+    }
+    Ok(())
+}
+
+/// Whether any experiment of the server, deleted ones too, holds a logged model (one page of a
+/// search per 100 experiments, until one is found).
+async fn server_has_logged_models<S: Source>(client: &S) -> Result<bool> {
+    let ids: Vec<String> = client
+        .experiments(ViewType::All)
+        .map_ok(|e| e.experiment_id)
+        .try_collect()
+        .await?;
+    for chunk in ids.chunks(100) {
+        let mut models = std::pin::pin!(client.logged_models(chunk));
+        if models.try_next().await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Writes a given set of runs and logged models, after the experiments they belong to, parents
+/// and sources first.
+pub(super) async fn run_set_into<S: Source>(
+    client: &S,
+    mut runs: Vec<Run>,
+    logged: Vec<LoggedModel>,
+    sink: &mut Scheduler,
+    opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
+) -> Result<()> {
+    let mut experiment_ids: Vec<String> =
+        runs.iter().map(|r| r.info.experiment_id.clone()).collect();
+    experiment_ids.extend(logged.iter().map(|m| m.info.experiment_id.clone()));
+    experiment_ids.sort();
+    experiment_ids.dedup();
+    let mut in_export: HashSet<String> = runs
+        .iter()
+        .map(|r| format!("run:{}", r.info.run_id))
+        .collect();
+    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
+    for m in logged {
+        in_export.insert(format!("lm:{}", m.info.model_id));
+        models_by_source
+            .entry(m.info.source_run_id.clone())
+            .or_default()
+            .push(m);
+    }
+    let mut st = State::new(client, opts, log, in_export, models_by_source, &[]);
+    for id in &experiment_ids {
+        let e = client.experiment(id).await?;
+        st.write_experiment(sink, &e).await?;
+    }
+    // Parents first among the versions' runs (by start time, then as dependencies allow).
+    runs.sort_by_key(|r| (r.info.start_time, r.info.run_id.clone()));
+    for r in runs {
+        st.offer(sink, r).await?;
+    }
+    let mut rest: Vec<LoggedModel> = st.models_by_source.drain().flat_map(|(_, v)| v).collect();
+    rest.sort_by(|a, b| a.info.model_id.cmp(&b.info.model_id));
+    for m in rest {
+        st.write_logged_model(sink, &m).await?;
+    }
+    for (_, waiting) in std::mem::take(&mut st.deferred) {
+        for r in waiting {
+            st.write_run(sink, &r).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes single runs, with their experiments and the logged models they produced.
+pub(super) async fn runs_into<S: Source>(
+    client: &S,
+    run_ids: &[String],
+    sink: &mut Scheduler,
+    opts: &ExportOptions,
+    log: &Arc<NotebookLog>,
+) -> Result<()> {
+    let mut runs = Vec::new();
+    let mut logged = Vec::new();
+    for id in run_ids {
+        let r = client.run(id).await?;
+        let ids = std::slice::from_ref(&r.info.experiment_id);
+        let mut models = std::pin::pin!(client.logged_models(ids));
+        while let Some(m) = models.try_next().await? {
+            if m.info.source_run_id == r.info.run_id {
+                logged.push(m);
+            }
+        }
+        runs.push(r);
+    }
+    run_set_into(client, runs, logged, sink, opts, log).await
+}
