@@ -100,7 +100,7 @@ impl ArchiveInput {
         Some(mlflow_archive::transfer::replay::Replay::rescan(
             move || {
                 crate::cli::output::open_input(&path)
-                    .map_err(|e| mlflow_archive::Error::Config(format!("{e:#}")))
+                    .map_err(|e| mlflow_archive::Error::Input(format!("{e:#}")))
             },
         ))
     }

@@ -96,7 +96,7 @@ pub fn write_classic<R: Read>(
                     .split('/')
                     .any(|c| c.is_empty() || c == "." || c == "..")
                 {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Input(format!(
                         "artifact {:?}: not a safe path",
                         a.path
                     )));

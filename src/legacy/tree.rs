@@ -59,7 +59,7 @@ pub fn open_tree(path: &Path) -> Result<Box<dyn Tree>> {
     } else if path.is_file() {
         Ok(Box::new(ZipTree::open(path)?))
     } else {
-        Err(Error::Config(format!(
+        Err(Error::Input(format!(
             "{}: neither a directory nor a zip file",
             path.display()
         )))
@@ -82,7 +82,7 @@ impl DirTree {
     /// pointing elsewhere on the machine). The top itself may be a link.
     fn refuse_links(&self, p: &Path) -> Result<()> {
         let rel = p.strip_prefix(&self.root).map_err(|_| {
-            Error::Config(format!(
+            Error::Input(format!(
                 "{}: not under the tree {}",
                 p.display(),
                 self.root.display()
@@ -91,7 +91,7 @@ impl DirTree {
         let mut at = self.root.clone();
         for c in rel.components() {
             let Component::Normal(part) = c else {
-                return Err(Error::Config(format!(
+                return Err(Error::Input(format!(
                     "{}: a path that could leave the tree (refused)",
                     p.display()
                 )));
@@ -99,7 +99,7 @@ impl DirTree {
             at.push(part);
             match std::fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Input(format!(
                         "{}: a symbolic link (refused: it could lead out of the tree; put what it points to in its place)",
                         at.display()
                     )));
@@ -142,7 +142,7 @@ impl Tree for DirTree {
                 let entry =
                     entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
                 let name = entry.file_name().into_string().map_err(|n| {
-                    Error::Config(format!(
+                    Error::Input(format!(
                         "{}: a file name that is not UTF-8: {n:?}",
                         dir.display()
                     ))
@@ -160,7 +160,7 @@ impl Tree for DirTree {
                 } else if ty.is_file() {
                     files.push((child, entry.path()));
                 } else {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Input(format!(
                         "{}: not a regular file (symbolic links and devices are refused)",
                         entry.path().display()
                     )));
@@ -212,7 +212,7 @@ impl ZipTree {
         let file =
             File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         let zip_err = |e: zip::result::ZipError| {
-            Error::Config(format!("{}: not a readable zip: {e}", path.display()))
+            Error::Input(format!("{}: not a readable zip: {e}", path.display()))
         };
         let mut archive = zip::ZipArchive::new(
             file.try_clone()
@@ -220,13 +220,13 @@ impl ZipTree {
         )
         .map_err(zip_err)?;
         if archive.has_duplicate_names() {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: a name appears twice in the zip (refused: which one is meant?)",
                 path.display()
             )));
         }
         if archive.len() > MAX_ENTRIES {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: {} entries, more than the {MAX_ENTRIES} accepted",
                 path.display(),
                 archive.len()
@@ -242,7 +242,7 @@ impl ZipTree {
             let f = archive.by_index_raw(i).map_err(zip_err)?;
             let name = f.name().map_err(zip_err)?.to_string();
             let bad =
-                |why: &str| Error::Config(format!("{}: entry {name:?}: {why}", path.display()));
+                |why: &str| Error::Input(format!("{}: entry {name:?}: {why}", path.display()));
             if name.starts_with('/')
                 || name.contains(['\\', '\0'])
                 || name
@@ -310,14 +310,14 @@ impl ZipTree {
         for w in ranges.windows(2) {
             let ((_, end, a), (start, _, b)) = (w[0], w[1]);
             if end > start {
-                return Err(Error::Config(format!(
+                return Err(Error::Input(format!(
                     "{}: entries {a:?} and {b:?} share compressed data (refused: a zip bomb?)",
                     path.display()
                 )));
             }
         }
         if total > BOMB_SIZE && total / zip_len.max(1) > MAX_RATIO {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: its entries claim {total} bytes from a zip of {zip_len}: a ratio no real files have (a zip bomb?)",
                 path.display()
             )));
@@ -376,7 +376,7 @@ impl Tree for ZipTree {
         let e = self
             .name_of(p)
             .and_then(|n| self.entries.get(&n))
-            .ok_or_else(|| Error::Config(format!("{}: not in the zip", p.display())))?
+            .ok_or_else(|| Error::Input(format!("{}: not in the zip", p.display())))?
             .clone();
         let raw = Positioned {
             file: Arc::clone(&self.file),

@@ -87,7 +87,7 @@ pub(super) fn read_experiment<W: Write>(
     let mut models = Vec::new();
     for id in &doc.mlflow.logged_models {
         if !safe_relative(id) || id.contains('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: logged model id {id:?} is not a plain name",
                 root.display()
             )));

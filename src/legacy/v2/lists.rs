@@ -41,14 +41,14 @@ pub(super) fn read_classic_list<W: Write>(
     for e in doc.mlflow.experiments {
         let id = e.id.into_string();
         if !safe_relative(&id) || id.contains('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: experiment id {id:?} is not a plain name",
                 root.join("manifest.json").display()
             )));
         }
         let dir = root.join(&id);
         if !t.is_file(&dir.join("manifest.json")) && !t.is_file(&dir.join("experiment.json")) {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: listed in manifest.json but has no manifest.json",
                 dir.display()
             )));
@@ -95,14 +95,14 @@ pub(super) fn read_experiment_list<W: Write>(
     for e in doc.mlflow.experiments {
         let id = e.id.into_string();
         if !safe_relative(&id) || id.contains('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: experiment id {id:?} is not a plain name",
                 list.display()
             )));
         }
         let exp = dir.join(id);
         if !t.is_file(&exp.join("experiment.json")) {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: listed in experiments.json but has no experiment.json",
                 exp.display()
             )));
@@ -124,14 +124,14 @@ pub(super) fn read_model_list<W: Write>(
     let doc: Doc<ModelsDoc> = parse_file(t, &list)?;
     for name in doc.mlflow.models {
         if !safe_relative(&name) {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: model {name:?} would be read from outside the tree",
                 list.display()
             )));
         }
         let model = dir.join(&name);
         if !t.is_file(&model.join("model.json")) {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: listed in models.json but has no model.json",
                 model.display()
             )));

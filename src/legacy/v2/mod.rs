@@ -132,7 +132,7 @@ pub fn read_tree_in<W: Write>(t: &dyn Tree, root: &Path, w: &mut ArchiveWriter<W
 
 /// The error for a tree of no known layout, naming the files looked for.
 pub fn not_an_export(root: &Path) -> Error {
-    Error::Config(format!(
+    Error::Input(format!(
         "{}: not an export of mlflow-export-import (no experiment.json, model.json, run.json, experiments.json, models.json or manifest.json at its top)",
         root.display()
     ))

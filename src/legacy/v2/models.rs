@@ -90,7 +90,7 @@ impl LegacyVersion {
 fn version_number(id: Id, path: &Path) -> Result<u64> {
     let s = id.into_string();
     s.parse::<u64>()
-        .map_err(|_| Error::Config(format!("{}: version {s:?} is not a number", path.display())))
+        .map_err(|_| Error::Input(format!("{}: version {s:?} is not a number", path.display())))
 }
 
 pub(super) fn read_model<W: Write>(
@@ -112,7 +112,7 @@ pub(super) fn read_model<W: Write>(
             continue;
         };
         if !safe_relative(id) || id.contains('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "{}: version {:?} names run {id:?}, not a plain name",
                 path.display(),
                 v.version_text()

@@ -117,7 +117,7 @@ pub(super) fn read_run_meta(t: &dyn Tree, dir: &Path) -> Result<RunDir> {
         .run_id
         .or(d.info.run_uuid)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::Config(format!("{}: info has no run_id", path.display())))?;
+        .ok_or_else(|| Error::Input(format!("{}: info has no run_id", path.display())))?;
     let inputs = d.inputs.unwrap_or_default();
     let tags = d.tags.into_vec();
     // Older files have no run_name: the name is the tag mlflow.runName.
@@ -240,7 +240,7 @@ pub(super) fn write_artifacts<W: Write>(
 /// The runs of a tree: `<dir>/<run_id>/run.json` or `<dir>/runs/<run_id>/run.json`.
 pub(super) fn run_dir(t: &dyn Tree, root: &Path, id: &str) -> Result<PathBuf> {
     if !safe_relative(id) || id.contains('/') {
-        return Err(Error::Config(format!(
+        return Err(Error::Input(format!(
             "{}: run id {id:?} is not a plain name",
             root.display()
         )));
@@ -250,7 +250,7 @@ pub(super) fn run_dir(t: &dyn Tree, root: &Path, id: &str) -> Result<PathBuf> {
             return Ok(d);
         }
     }
-    Err(Error::Config(format!(
+    Err(Error::Input(format!(
         "{}: run {id} is listed but neither runs/{id}/run.json nor {id}/run.json exists",
         root.display()
     )))

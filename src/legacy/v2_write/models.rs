@@ -29,7 +29,7 @@ impl Tree {
 
     pub(super) fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
         let Open::Model { versions, .. } = &mut self.open else {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "version {}: outside a registered model",
                 v.version
             )));

@@ -190,20 +190,23 @@ impl Out {
                 *current = Some(BufWriter::with_capacity(64 << 10, f));
                 Ok(())
             }
-            OutKind::Zip(None, _) => Err(Error::Config("the zip is finished".into())),
+            OutKind::Zip(None, _) => Err(Error::Usage("the zip is finished".into())),
             OutKind::Zip(Some(z), _) => {
                 let rel = p
                     .strip_prefix(&self.root)
                     .ok()
                     .and_then(|r| r.to_str())
                     .ok_or_else(|| {
-                        Error::Config(format!("{}: not a name for a zip entry", p.display()))
+                        Error::Input(format!("{}: not a name for a zip entry", p.display()))
                     })?;
                 let options = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
                     .large_file(true);
                 z.start_file(rel, options).map_err(|e| {
-                    Error::Config(format!("{}: entry {rel:?}: {e}", self.root.display()))
+                    Error::io(
+                        format!("{}: entry {rel:?}", self.root.display()),
+                        std::io::Error::other(e),
+                    )
                 })
             }
         }
@@ -233,7 +236,10 @@ impl Out {
             && let Some(z) = slot.take()
         {
             let mut f = z.finish().map_err(|e| {
-                Error::Config(format!("{}: finishing the zip: {e}", self.root.display()))
+                Error::io(
+                    format!("{}: finishing the zip", self.root.display()),
+                    std::io::Error::other(e),
+                )
             })?;
             f.file
                 .flush()

@@ -95,7 +95,7 @@ impl Tree {
             points,
         } = &mut self.open
         else {
-            return Err(Error::Config(format!(
+            return Err(Error::Input(format!(
                 "metric {:?}: a chunk outside a run's metrics",
                 c.key
             )));
@@ -105,7 +105,7 @@ impl Tree {
         let f = &mut self.w;
         if key.as_deref() != Some(c.key.as_str()) {
             if !done_keys.insert(c.key.clone()) {
-                return Err(Error::Config(format!(
+                return Err(Error::Input(format!(
                     "metric {:?}: its chunks are not together in the archive; the layout holds one list per metric",
                     c.key
                 )));
@@ -166,7 +166,7 @@ impl Tree {
         let dir = match &self.open {
             Open::Run { dir, .. } | Open::LoggedModel { dir, .. } => dir.join("artifacts"),
             _ => {
-                return Err(Error::Config(format!(
+                return Err(Error::Input(format!(
                     "artifact {rel:?} outside a run or logged model"
                 )));
             }
@@ -177,7 +177,7 @@ impl Tree {
             .split('/')
             .any(|c| c.is_empty() || c == "." || c == "..")
         {
-            return Err(Error::Config(format!("artifact {rel:?}: not a safe path")));
+            return Err(Error::Input(format!("artifact {rel:?}: not a safe path")));
         }
         Ok(dir.join(rel))
     }

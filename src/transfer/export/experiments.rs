@@ -95,7 +95,7 @@ pub(super) async fn experiments_into<S: Source>(
         st.write_logged_model(sink, &m).await?;
     }
     if let Some((dep, runs)) = st.deferred.iter().next() {
-        return Err(Error::Config(format!(
+        return Err(Error::Input(format!(
             "run {} waits for {dep}, which never came (a cycle of parents?)",
             runs[0].info.run_id
         )));
