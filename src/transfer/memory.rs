@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use super::destination::Destination;
-use crate::error::{ApiError, Error, Result, TransportKind};
+use crate::error::{Error, Result, TransportKind};
 use crate::mlflow::types::{
     Alias, DatasetInput, Experiment, KeyValue, LoggedModel, LoggedModelInfo, Metric, ModelInput,
     ModelOutput, ModelVersion, RegisteredModel, Run, RunInfo,
@@ -25,6 +25,9 @@ use crate::mlflow::types::{
 use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateModelVersion, CreateRun, UpdateRun};
 
 mod source;
+mod state;
+
+use state::{api, has_tag, not_found, upsert};
 
 /// An MLflow tracking server held in memory. Clones share the same state.
 #[derive(Debug, Clone, Default)]
@@ -54,32 +57,6 @@ struct Registered {
     model: RegisteredModel,
     /// Every version ever created, deleted ones included (they keep their number).
     versions: Vec<(ModelVersion, bool)>,
-}
-
-fn api(status: u16, code: &str, message: String) -> Error {
-    Error::Api(Box::new(ApiError {
-        call: "memory".into(),
-        server: "memory".into(),
-        status,
-        error_code: code.into(),
-        message,
-    }))
-}
-
-fn not_found(what: String) -> Error {
-    api(404, "RESOURCE_DOES_NOT_EXIST", what)
-}
-
-fn upsert(tags: &mut Vec<KeyValue>, key: &str, value: &str) {
-    match tags.iter_mut().find(|t| t.key == key) {
-        Some(t) => t.value = value.to_string(),
-        None => tags.push(KeyValue::new(key, value)),
-    }
-}
-
-fn has_tag(tags: &[KeyValue], key: &str, value: Option<&str>) -> bool {
-    tags.iter()
-        .any(|t| t.key == key && value.is_none_or(|v| t.value == v))
 }
 
 impl MemoryServer {
@@ -155,34 +132,6 @@ impl MemoryServer {
             });
         }
         Ok(s)
-    }
-}
-
-impl State {
-    fn id(&mut self) -> String {
-        self.next_id += 1;
-        format!("{:032x}", self.next_id)
-    }
-
-    fn active_run(&mut self, run_id: &str) -> Result<&mut Run> {
-        let run = self
-            .runs
-            .get_mut(run_id)
-            .ok_or_else(|| not_found(format!("run {run_id}")))?;
-        if run.info.lifecycle_stage == "deleted" {
-            return Err(api(
-                400,
-                "INVALID_STATE",
-                format!("the run {run_id} must be in the 'active' state"),
-            ));
-        }
-        Ok(run)
-    }
-
-    fn registered(&mut self, name: &str) -> Result<&mut Registered> {
-        self.models
-            .get_mut(name)
-            .ok_or_else(|| not_found(format!("registered model {name:?}")))
     }
 }
 
