@@ -1,5 +1,7 @@
 //! The values of the fields the spec enumerates (§7), and the check that a field holds one.
 
+use super::Violation;
+
 /// A run's `status` (§7.3).
 pub const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 /// An experiment's or a run's `lifecycle_stage` (§7.2, §7.3).
@@ -15,11 +17,11 @@ pub(super) fn one_of(
     value: &str,
     allowed: &[&str],
     section: &str,
-) -> Result<(), String> {
+) -> Result<(), Violation> {
     if allowed.contains(&value) {
         return Ok(());
     }
-    Err(format!(
+    Err(violation!(
         "the {record} record's {field} {value:?} is not one of {} (§{section})",
         allowed.join(", ")
     ))

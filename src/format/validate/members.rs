@@ -1,6 +1,7 @@
 //! Members in order (§8): where each may come, duplicates, metric chunk and model version
 //! sequences, and the limits that bound the memory a member and a unit cost (§11).
 
+use super::Violation;
 use std::collections::HashSet;
 
 use super::names::both_file_and_dir;
@@ -15,12 +16,12 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn begin(&mut self, name: &str, member: &Member, size: u64) -> Result<(), String> {
+    pub fn begin(&mut self, name: &str, member: &Member, size: u64) -> Result<(), Violation> {
         if self.phase == Phase::Done {
             return Err("a member after the trailer (§8.3)".into());
         }
         if self.members >= self.limits.max_members {
-            return Err(format!(
+            return Err(violation!(
                 "more than {} members (limit)",
                 self.limits.max_members
             ));
@@ -30,13 +31,13 @@ impl Validator {
             Member::Unit(_, Part::Artifact(_) | Part::Unknown(_))
         );
         if is_json && size > self.limits.max_json_bytes {
-            return Err(format!(
+            return Err(violation!(
                 "a JSON member of {size} bytes exceeds the limit of {} (§11)",
                 self.limits.max_json_bytes
             ));
         }
         if !is_json && size > self.limits.max_artifact_bytes {
-            return Err(format!(
+            return Err(violation!(
                 "a member of {size} bytes exceeds the limit of {} (§11)",
                 self.limits.max_artifact_bytes
             ));
@@ -52,7 +53,7 @@ impl Validator {
                 Err("the first member must be mlflow-archive.json (§8.1)".into())
             }
             Member::Trailer => match &self.open {
-                Some(u) => Err(format!(
+                Some(u) => Err(violation!(
                     "the trailer comes before {} was sealed (§8.2)",
                     u.id
                 )),
@@ -61,42 +62,42 @@ impl Validator {
             Member::Unit(id, part) => {
                 match &mut self.open {
                     Some(u) if &u.id != id => {
-                        return Err(format!(
+                        return Err(violation!(
                             "a member of {id} before {} was sealed (§8.2)",
                             u.id
                         ));
                     }
                     Some(u) => {
                         if matches!(part, Part::Record) {
-                            return Err(format!("a second record for {id} (§8.2)"));
+                            return Err(violation!("a second record for {id} (§8.2)"));
                         }
                         if matches!(part, Part::Seal) {
                             return Ok(());
                         }
                         if !u.names.insert(self.keys.hash(name)) {
-                            return Err(format!("duplicate member {name:?} (§6)"));
+                            return Err(violation!("duplicate member {name:?} (§6)"));
                         }
                         if let Part::Artifact(rel) = part
                             && let Some(file) = self.keys.file_above(name, &u.artifacts, &u.names)
                         {
-                            return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+                            return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]).into());
                         }
                         u.name_bytes += name.len() as u64;
                         if u.name_bytes > self.limits.max_json_bytes {
-                            return Err(format!(
+                            return Err(violation!(
                                 "the names of {id}'s members exceed {} bytes, more than its seal may list (§11)",
                                 self.limits.max_json_bytes
                             ));
                         }
                         if u.entries.len() >= self.limits.max_unit_members {
-                            return Err(format!(
+                            return Err(violation!(
                                 "{id} has more than {} members (limit)",
                                 self.limits.max_unit_members
                             ));
                         }
                         match part {
                             Part::MetricChunk(seq) if *seq != u.next_chunk => {
-                                return Err(format!(
+                                return Err(violation!(
                                     "metric chunk {seq} out of sequence (expected {}) (§8.4)",
                                     u.next_chunk
                                 ));
@@ -104,7 +105,9 @@ impl Validator {
                             Part::MetricChunk(_) => u.next_chunk += 1,
                             Part::ModelVersion(v) => {
                                 if u.last_version.is_some_and(|l| *v <= l) {
-                                    return Err(format!("model version {v} out of order (§8.4)"));
+                                    return Err(violation!(
+                                        "model version {v} out of order (§8.4)"
+                                    ));
                                 }
                                 u.last_version = Some(*v);
                             }
@@ -113,15 +116,17 @@ impl Validator {
                     }
                     None => {
                         if !matches!(part, Part::Record) {
-                            return Err(format!("{name} does not follow its unit's record (§8.2)"));
+                            return Err(violation!(
+                                "{name} does not follow its unit's record (§8.2)"
+                            ));
                         }
                         if self.units_seen.contains(id) {
-                            return Err(format!("{id} appears twice (§8.2)"));
+                            return Err(violation!("{id} appears twice (§8.2)"));
                         }
                         if let UnitId::Model(seq) = id
                             && *seq != self.next_model
                         {
-                            return Err(format!(
+                            return Err(violation!(
                                 "registered model number {seq} out of sequence (expected {}) (§6.2)",
                                 self.next_model
                             ));

@@ -2,6 +2,13 @@
 //! writer (so it cannot emit an invalid archive) and the reader (so it accepts only valid ones).
 //! No I/O: the fuzzers and property tests drive it directly.
 
+/// A [`Violation`] made from a `format!` message.
+macro_rules! violation {
+    ($($arg:tt)*) => {
+        $crate::format::validate::Violation::from(format!($($arg)*))
+    };
+}
+
 mod enums;
 mod members;
 mod names;
@@ -10,6 +17,61 @@ mod seals;
 mod version;
 
 use std::collections::HashSet;
+
+/// A rule of the specification that a member, record, seal or the trailer breaks: what is wrong,
+/// citing the section (`§6.3`, ...) it breaks. The reader and the writer turn it into
+/// [`Error::Format`](crate::Error::Format) with the offset, member and object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    detail: String,
+}
+
+impl Violation {
+    /// What is wrong, with the section.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The last section of the specification the message cites (`§8.2`), if any.
+    pub fn section(&self) -> Option<&str> {
+        let at = self.detail.rfind('§')?;
+        let rest = &self.detail[at..];
+        let end = rest
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+            .map_or(rest.len(), |(i, _)| i);
+        Some(rest[..end].trim_end_matches('.')).filter(|s| s.len() > '§'.len_utf8())
+    }
+}
+
+impl From<String> for Violation {
+    fn from(detail: String) -> Self {
+        Violation { detail }
+    }
+}
+
+impl From<&str> for Violation {
+    fn from(detail: &str) -> Self {
+        Violation {
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+impl From<Violation> for String {
+    fn from(v: Violation) -> Self {
+        v.detail
+    }
+}
 
 use super::checksum::Crc32;
 use super::limits::Limits;
@@ -155,5 +217,19 @@ impl Validator {
     /// True once the trailer was accepted.
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Violation;
+
+    #[test]
+    fn violations_name_their_section() {
+        let v = Violation::from("a name twice (§6.3, see also §8.2).");
+        assert_eq!(v.section(), Some("§8.2"));
+        assert_eq!(Violation::from("no section").section(), None);
+        assert_eq!(Violation::from("bad (§7.3)").section(), Some("§7.3"));
+        assert_eq!(v.detail(), "a name twice (§6.3, see also §8.2).");
     }
 }

@@ -1,6 +1,7 @@
 //! Records (§7, §9): the header's format and version, each record's id against its unit, the
 //! fields the spec enumerates, references that must not precede what they refer to, the counts.
 
+use super::Violation;
 use super::enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, one_of};
 use super::version::parse_version;
 use super::{Phase, Validator};
@@ -18,16 +19,16 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn header(&mut self, h: &Header, crc: Crc32) -> Result<(), String> {
+    pub fn header(&mut self, h: &Header, crc: Crc32) -> Result<(), Violation> {
         if h.format != FORMAT_NAME {
-            return Err(format!(
+            return Err(violation!(
                 "format {:?} is not {FORMAT_NAME:?} (§7.1)",
                 h.format
             ));
         }
         let (major, minor) = parse_version(&h.version)?;
         if major != FORMAT_MAJOR {
-            return Err(format!(
+            return Err(violation!(
                 "archive format version {} is not supported: this reader reads {FORMAT_MAJOR}.x (§10)",
                 h.version
             ));
@@ -38,15 +39,15 @@ impl Validator {
         Ok(())
     }
 
-    fn record_id(&self, id: &str, what: &str) -> Result<(), String> {
+    fn record_id(&self, id: &str, what: &str) -> Result<(), Violation> {
         match self.open.as_ref().map(|u| &u.id) {
             Some(UnitId::Experiment(u) | UnitId::Run(u) | UnitId::LoggedModel(u)) if u == id => {
                 Ok(())
             }
-            Some(u) => Err(format!(
+            Some(u) => Err(violation!(
                 "the {what} record's id {id:?} does not match its unit {u} (§7)"
             )),
-            None => Err(format!("a {what} record outside a unit")),
+            None => Err(violation!("a {what} record outside a unit")),
         }
     }
 
@@ -56,10 +57,10 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn experiment(&mut self, e: &Experiment) -> Result<(), String> {
+    pub fn experiment(&mut self, e: &Experiment) -> Result<(), Violation> {
         self.record_id(&e.experiment_id, "experiment")?;
         if self.experiments_referenced.contains(&e.experiment_id) {
-            return Err(format!(
+            return Err(violation!(
                 "experiment {} comes after a run or logged model of it (§9)",
                 e.experiment_id
             ));
@@ -82,10 +83,10 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn run(&mut self, r: &Run) -> Result<(), String> {
+    pub fn run(&mut self, r: &Run) -> Result<(), Violation> {
         self.record_id(&r.run_id, "run")?;
         if self.runs_referenced.contains(&r.run_id) {
-            return Err(format!(
+            return Err(violation!(
                 "run {} comes after a run, logged model or model version that refers to it (§9)",
                 r.run_id
             ));
@@ -122,12 +123,12 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<(), String> {
+    pub fn metric_chunk(&mut self, c: &MetricChunk) -> Result<(), Violation> {
         if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Run(_))) {
             return Err("a metric chunk outside a run".into());
         }
         if c.points.len() > self.limits.max_chunk_points {
-            return Err(format!(
+            return Err(violation!(
                 "a metric chunk of {} points exceeds the limit of {} (§11)",
                 c.points.len(),
                 self.limits.max_chunk_points
@@ -144,10 +145,10 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn logged_model(&mut self, m: &LoggedModel) -> Result<(), String> {
+    pub fn logged_model(&mut self, m: &LoggedModel) -> Result<(), Violation> {
         self.record_id(&m.model_id, "logged model")?;
         if self.logged_models_referenced.contains(&m.model_id) {
-            return Err(format!(
+            return Err(violation!(
                 "logged model {} comes after a run or model version that refers to it (§9)",
                 m.model_id
             ));
@@ -169,7 +170,7 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn registered_model(&mut self, _m: &RegisteredModel) -> Result<(), String> {
+    pub fn registered_model(&mut self, _m: &RegisteredModel) -> Result<(), Violation> {
         if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Model(_))) {
             return Err("a registered model record outside its unit".into());
         }
@@ -183,9 +184,13 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn model_version(&mut self, v: &ModelVersion, number_in_name: u64) -> Result<(), String> {
+    pub fn model_version(
+        &mut self,
+        v: &ModelVersion,
+        number_in_name: u64,
+    ) -> Result<(), Violation> {
         if v.version != number_in_name {
-            return Err(format!(
+            return Err(violation!(
                 "the record says version {} but its member is version {number_in_name} (§7.7)",
                 v.version
             ));

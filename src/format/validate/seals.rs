@@ -1,6 +1,7 @@
 //! Units and seals (§8.2, §8.3): a seal against the members read, and the trailer against the
 //! whole archive.
 
+use super::Violation;
 use super::names::both_file_and_dir;
 use super::{Phase, Sealed, Validator};
 use crate::format::checksum::Crc32;
@@ -15,19 +16,19 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn seal(&mut self, s: &Seal, bytes: &[u8]) -> Result<Sealed, String> {
+    pub fn seal(&mut self, s: &Seal, bytes: &[u8]) -> Result<Sealed, Violation> {
         let Some(u) = self.open.take() else {
             return Err("a seal outside a unit".into());
         };
         let prefix = u.id.prefix();
         if s.unit != prefix {
-            return Err(format!(
+            return Err(violation!(
                 "the seal names unit {:?}, expected {prefix:?} (§8.2)",
                 s.unit
             ));
         }
         if s.members.len() != u.entries.len() {
-            return Err(format!(
+            return Err(violation!(
                 "the seal of {} lists {} members, {} were read (§8.2)",
                 u.id,
                 s.members.len(),
@@ -36,7 +37,7 @@ impl Validator {
         }
         for (i, (want, got)) in s.members.iter().zip(&u.entries).enumerate() {
             if self.keys.hash(&want.path) != got.name {
-                return Err(format!(
+                return Err(violation!(
                     "the seal of {} lists {:?} as member {}, which is not the member read there (§8.2)",
                     u.id,
                     want.path,
@@ -44,15 +45,19 @@ impl Validator {
                 ));
             }
             if want.size != got.size {
-                return Err(format!(
+                return Err(violation!(
                     "{}: the seal says {} bytes, {} were read (§8.2)",
-                    want.path, want.size, got.size
+                    want.path,
+                    want.size,
+                    got.size
                 ));
             }
             if want.crc32 != got.crc32 {
-                return Err(format!(
+                return Err(violation!(
                     "{}: CRC-32 mismatch: the seal says {}, the bytes give {} (§8.2)",
-                    want.path, want.crc32, got.crc32
+                    want.path,
+                    want.crc32,
+                    got.crc32
                 ));
             }
         }
@@ -62,7 +67,7 @@ impl Validator {
         for e in &s.members {
             if let Some(file) = self.keys.file_above(&e.path, &u.artifacts, &u.names) {
                 let rel = &e.path[u.artifacts.len()..];
-                return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]));
+                return Err(both_file_and_dir(rel, &file[u.artifacts.len()..]).into());
             }
         }
         self.seals.update(bytes);
@@ -96,30 +101,36 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn trailer(&mut self, t: &Trailer) -> Result<(), String> {
+    pub fn trailer(&mut self, t: &Trailer) -> Result<(), Violation> {
         let want = self.expected_trailer();
         if t.units != want.units || t.members != want.members {
-            return Err(format!(
+            return Err(violation!(
                 "the trailer counts {} units and {} members, the archive holds {} and {} (§8.3)",
-                t.units, t.members, want.units, want.members
+                t.units,
+                t.members,
+                want.units,
+                want.members
             ));
         }
         if t.header_crc32 != want.header_crc32 {
-            return Err(format!(
+            return Err(violation!(
                 "the trailer's header CRC {} does not match the header ({}) (§8.3)",
-                t.header_crc32, want.header_crc32
+                t.header_crc32,
+                want.header_crc32
             ));
         }
         if t.seals_crc32 != want.seals_crc32 {
-            return Err(format!(
+            return Err(violation!(
                 "the trailer's seals CRC {} does not match the seals ({}) (§8.3)",
-                t.seals_crc32, want.seals_crc32
+                t.seals_crc32,
+                want.seals_crc32
             ));
         }
         if t.counts != want.counts {
-            return Err(format!(
+            return Err(violation!(
                 "the trailer's counts {:?} do not match the archive's {:?} (§8.3)",
-                t.counts, want.counts
+                t.counts,
+                want.counts
             ));
         }
         self.phase = Phase::Done;

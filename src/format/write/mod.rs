@@ -94,7 +94,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     fn check(
         &mut self,
-        f: impl FnOnce(&mut Validator) -> std::result::Result<(), String>,
+        f: impl FnOnce(&mut Validator) -> std::result::Result<(), super::validate::Violation>,
     ) -> Result<()> {
         let unit = self.v.open_unit().map(ToString::to_string);
         match f(&mut self.v) {
@@ -484,7 +484,7 @@ impl<W: Write> ArchiveWriter<W> {
                 offset: Some(self.pos),
                 member: Some(name),
                 object: Some(unit.to_string()),
-                detail,
+                detail: detail.into(),
             });
         }
         if let UnitId::Model(_) = unit {
