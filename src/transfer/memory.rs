@@ -49,6 +49,8 @@ struct State {
     calls: u64,
     /// The calls made, by name.
     log: Vec<&'static str>,
+    /// Every version create is preceded by a twin ([`MemoryServer::twin_versions`]).
+    twins: bool,
     fail_from: Option<u64>,
 }
 
@@ -70,6 +72,12 @@ impl MemoryServer {
     /// The calls made so far, by the name of the [`Destination`] method.
     pub fn log(&self) -> Vec<&'static str> {
         self.lock().log.clone()
+    }
+
+    /// Simulates another import creating the same version a moment earlier: from now on, each
+    /// create of a model version is preceded by a twin (same source, tags and description).
+    pub fn twin_versions(&self, on: bool) {
+        self.lock().twins = on;
     }
 
     /// How many calls were made so far.
@@ -504,7 +512,27 @@ impl Destination for MemoryServer {
                 ),
             ));
         }
+        let twin = s.twins;
         let r = s.registered(&req.name)?;
+        if twin {
+            let n = r
+                .versions
+                .iter()
+                .map(|(v, _)| v.number())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let version = ModelVersion {
+                name: req.name.clone(),
+                version: n.to_string(),
+                source: req.source.clone(),
+                tags: req.tags.clone(),
+                current_stage: "None".into(),
+                status: "READY".into(),
+                ..ModelVersion::default()
+            };
+            r.versions.push((version, false));
+        }
         let number = r
             .versions
             .iter()

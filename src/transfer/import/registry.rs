@@ -216,6 +216,33 @@ impl<D: Destination> Importer<'_, D> {
         self.client
             .wait_model_version_ready(&name, &created.version)
             .await?;
+        // A concurrent import may have made the same version at the same moment: the lower
+        // number wins (whoever created later sees the earlier one), and the other is given up.
+        let first = self
+            .client
+            .model_versions(&name)
+            .await?
+            .into_iter()
+            .filter(|x| {
+                x.tags
+                    .iter()
+                    .any(|t| t.key == LINEAGE_VERSION && t.value == number)
+            })
+            .min_by_key(crate::mlflow::types::ModelVersion::number);
+        if let Some(first) = first
+            && first.number() < created.number()
+        {
+            self.client
+                .delete_model_version(&name, &created.version)
+                .await?;
+            self.set_stage(&name, &v, &first).await?;
+            self.delete_placeholders(&name, &placeholders, first.number())
+                .await?;
+            self.record_number(v.version, first.version);
+            self.report.versions_skipped += 1;
+            tick(&self.opts.progress, Counter::Versions, 1);
+            return Ok(());
+        }
         if created.version != number {
             self.report
                 .renumbered_versions

@@ -338,3 +338,24 @@ async fn two_imports_at_once_settle_on_one_run_per_source_run() {
         assert_eq!(a.runs_imported + b.runs_imported, RUNS.len() as u64);
     }
 }
+
+#[tokio::test]
+async fn a_version_another_import_made_first_is_used_and_ours_given_up() {
+    let server = MemoryServer::default();
+    server.twin_versions(true);
+    let report = import(&server, &archive()).await.unwrap();
+    // Each version was made twice, the other import's first: ours were deleted, theirs used.
+    assert_eq!(report.versions_skipped, 3);
+    let versions = server.model_versions("reg").await.unwrap();
+    let lineage: Vec<_> = versions
+        .iter()
+        .map(|v| tag(&v.tags, LINEAGE_VERSION).unwrap_or("-"))
+        .collect();
+    assert_eq!(lineage, ["1", "2", "4"], "one version per source version");
+    let model = server.registered_model("reg").await.unwrap();
+    let champion = versions
+        .iter()
+        .find(|v| v.version == model.aliases[0].version)
+        .unwrap();
+    assert_eq!(tag(&champion.tags, LINEAGE_VERSION), Some("4"));
+}
