@@ -734,3 +734,61 @@ fn a_reader_of_standard_output_that_goes_away_ends_the_command_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// `import-run --run-id R --just-peek` shows what would be imported: run R (and the
+/// experiments), not every run of the input; a run the input lacks is an error naming it.
+#[test]
+fn peeking_at_one_run_shows_that_run() {
+    use crate::format_util::{Item, run, write_items};
+    let a = format!("{:032x}", 0xa);
+    let b = format!("{:032x}", 0xb);
+    let items = vec![
+        Item::Experiment(mlflow_archive::format::model::Experiment {
+            experiment_id: "1".into(),
+            name: "two runs".into(),
+            lifecycle_stage: "active".into(),
+            ..Default::default()
+        }),
+        Item::Run(run(&a, "1", None)),
+        Item::EndUnit,
+        Item::Run(run(&b, "1", None)),
+        Item::EndUnit,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.mlar");
+    std::fs::write(
+        &path,
+        write_items(&items, mlflow_archive::format::WriterBuilder::new()),
+    )
+    .unwrap();
+    let peek = |id: &str| {
+        let mut cmd = cli();
+        cmd.args(["import-run", "--run-id", id, "--just-peek", "True"])
+            .args([
+                "--experiment-name",
+                "e",
+                "--dst-uri",
+                "http://127.0.0.1:9",
+                "-i",
+            ])
+            .arg(&path);
+        cmd.output().unwrap()
+    };
+    let out = peek(&a);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&a), "{text}");
+    assert!(!text.contains(&b), "{text}");
+    assert!(
+        text.contains(&format!("run {a}; would be imported")),
+        "{text}"
+    );
+    let out = peek("ffff");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run ffff: not in"), "{err}");
+}

@@ -44,17 +44,37 @@ pub async fn run_only(
 ) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     if args.just_peek {
+        use mlflow_archive::format::summary::UnitSummary;
         let (name, reader) = args.input.reader()?;
+        // With a run named, only it (and the experiments) is shown: what would be imported.
+        let mut found = false;
         let summary = mlflow_archive::format::summary::summarize(reader, |u| {
-            say!("{}", super::inspect::line(u))
+            let shown = match (only_run, u) {
+                (None, _) | (Some(_), UnitSummary::Experiment { .. }) => true,
+                (Some(want), UnitSummary::Run { id, .. }) => {
+                    found |= id == want;
+                    id == want
+                }
+                (Some(_), _) => false,
+            };
+            if shown {
+                say!("{}", super::inspect::line(u))
+            }
         })?;
         let target = args
             .experiment_name
             .as_deref()
             .unwrap_or("(the archived names)");
+        let what = match only_run {
+            Some(id) if !found => anyhow::bail!(
+                "run {id}: not in {name} (it holds {}); give --run-id one of its runs, or leave it out to import every run",
+                counts_line(&summary.counts)
+            ),
+            Some(id) => format!("run {id}"),
+            None => counts_line(&summary.counts),
+        };
         let line = format!(
-            "{name}: {}; would be imported into experiment {target:?} on {} (nothing was imported)",
-            counts_line(&summary.counts),
+            "{name}: {what}; would be imported into experiment {target:?} on {} (nothing was imported)",
             client.server()
         );
         say!("{}", crate::cli::output::clean(&line));
