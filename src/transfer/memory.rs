@@ -390,20 +390,13 @@ impl Destination for MemoryServer {
 
     async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<()> {
         let mut s = self.call("finalize_logged_model")?;
-        let m = s
-            .logged_models
-            .get_mut(model_id)
-            .ok_or_else(|| not_found(format!("logged model {model_id}")))?;
-        m.info.status = status.to_string();
+        s.logged_model(model_id)?.info.status = status.to_string();
         Ok(())
     }
 
     async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
         let mut s = self.call("set_logged_model_tags")?;
-        let m = s
-            .logged_models
-            .get_mut(model_id)
-            .ok_or_else(|| not_found(format!("logged model {model_id}")))?;
+        let m = s.logged_model(model_id)?;
         for t in tags {
             upsert(&mut m.info.tags, &t.key, &t.value);
         }
@@ -574,14 +567,11 @@ impl Destination for MemoryServer {
 
     async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
         let mut s = self.call("delete_model_version")?;
-        let r = s.registered(name)?;
-        let v = r
-            .versions
-            .iter_mut()
-            .find(|(v, deleted)| v.version == version && !deleted)
-            .ok_or_else(|| not_found(format!("model {name:?} version {version}")))?;
-        v.1 = true;
-        r.model.aliases.retain(|a| a.version != version);
+        s.version(name, version)?.1 = true;
+        s.registered(name)?
+            .model
+            .aliases
+            .retain(|a| a.version != version);
         Ok(())
     }
 
@@ -592,13 +582,7 @@ impl Destination for MemoryServer {
 
     async fn transition_stage(&self, name: &str, version: &str, stage: &str) -> Result<()> {
         let mut s = self.call("transition_stage")?;
-        let r = s.registered(name)?;
-        let v = r
-            .versions
-            .iter_mut()
-            .find(|(v, deleted)| v.version == version && !deleted)
-            .ok_or_else(|| not_found(format!("model {name:?} version {version}")))?;
-        v.0.current_stage = stage.to_string();
+        s.version(name, version)?.0.current_stage = stage.to_string();
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use super::{Registered, Run, State};
 use crate::error::{ApiError, Error, Result};
-use crate::mlflow::types::KeyValue;
+use crate::mlflow::types::{KeyValue, LoggedModel, ModelVersion};
 
 pub(super) fn api(status: u16, code: &str, message: String) -> Error {
     Error::Api(Box::new(ApiError {
@@ -56,5 +56,24 @@ impl State {
         self.models
             .get_mut(name)
             .ok_or_else(|| not_found(format!("registered model {name:?}")))
+    }
+
+    /// A version of a registered model that is not deleted, with its deleted flag.
+    pub(super) fn version(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<&mut (ModelVersion, bool)> {
+        self.registered(name)?
+            .versions
+            .iter_mut()
+            .find(|(v, deleted)| v.version == version && !deleted)
+            .ok_or_else(|| not_found(format!("model {name:?} version {version}")))
+    }
+
+    pub(super) fn logged_model(&mut self, model_id: &str) -> Result<&mut LoggedModel> {
+        self.logged_models
+            .get_mut(model_id)
+            .ok_or_else(|| not_found(format!("logged model {model_id}")))
     }
 }
