@@ -167,7 +167,10 @@ where
     let Some((replay, owner)) = replay else {
         return Err(if err.is_retryable() {
             Error::About {
-                object: "its body came from an input that cannot be read again (standard input), so it cannot be sent again: run the same import again to finish the run".into(),
+                // The artifact is named here: the caller's `about` keeps an object already named.
+                object: format!(
+                    "artifact {path:?}: its body came from an input that cannot be read again (standard input), so it cannot be sent again: run the same import again to finish the run"
+                ),
                 source: Box::new(err),
             }
         } else {

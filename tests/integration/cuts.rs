@@ -316,6 +316,7 @@ async fn an_upload_refused_after_its_body_is_sent_again_from_the_source() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot be sent again"), "{err}");
+    assert!(err.contains("artifact \"big.bin\": its body"), "{err}");
     assert!(err.contains("big.bin"), "{err}");
     let out = run_cli(import(&piped, &archive.display().to_string()), None).await;
     assert!(
