@@ -43,6 +43,18 @@ pub enum Error {
         detail: String,
     },
 
+    /// An artifact store the client reads or writes itself (S3, Azure Blob, GCS, a local path)
+    /// refused a request, or could not be reached after the retries.
+    #[error("{call}: {cause}")]
+    Store {
+        /// What was being done, with the object's location and the store.
+        call: String,
+        /// How it failed.
+        failure: StoreFailure,
+        /// The store's own words, free of URLs' queries and credentials.
+        cause: String,
+    },
+
     /// A create request may or may not have taken effect, and reconciling by lookup did not settle it.
     #[error(
         "{call}: the outcome on {server} is unknown ({cause}): the request may have taken effect; look for the object before retrying"
@@ -120,6 +132,20 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// How a request to an artifact store failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// The object is not there.
+    NotFound,
+    /// The credentials were refused or are missing.
+    Denied,
+    /// The store failed or was unreachable after the retries (may succeed later).
+    Transient,
+    /// Anything else (a bad key, a size that differs, an operation the store lacks).
+    Other,
 }
 
 /// How a connection failed.
@@ -276,6 +302,13 @@ impl Error {
     /// True when the server says the object does not exist.
     pub fn is_not_found(&self) -> bool {
         self.api().is_some_and(ApiError::is_not_found)
+            || matches!(
+                self.root(),
+                Error::Store {
+                    failure: StoreFailure::NotFound,
+                    ..
+                }
+            )
     }
 
     /// True when the server says the object exists already.
@@ -288,6 +321,7 @@ impl Error {
         match self.root() {
             Error::Api(e) => crate::mlflow::retry::is_transient_status(e.status),
             Error::Transport { .. } => true,
+            Error::Store { failure, .. } => *failure == StoreFailure::Transient,
             _ => false,
         }
     }

@@ -1,6 +1,7 @@
 //! Argument groups shared by several commands, converted once into validated settings.
 
 use mlflow_archive::mlflow::api::workspace::NotebookFormat;
+use mlflow_archive::mlflow::store::{Side, StoreSettings};
 use mlflow_archive::mlflow::{Client, ClientBuilder, Env, TrackingConfig};
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 
@@ -8,7 +9,8 @@ use mlflow_archive::transfer::archive_source::ArchiveSource;
 #[derive(Debug, Clone, clap::Args)]
 pub struct SrcServer {
     /// Tracking server to read from [default: $MLFLOW_TRACKING_URI]. Credentials come from
-    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD; artifact stores
+    /// (s3://, gs://, wasbs://, ...) from their usual variables, MLFLOW_ARCHIVE_SRC_<NAME> first.
     #[arg(long = "src-uri", value_name = "URI")]
     pub src_uri: Option<String>,
 }
@@ -16,7 +18,7 @@ pub struct SrcServer {
 impl SrcServer {
     /// A client for the source server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
-        client_for(self.src_uri.as_deref())
+        client_for(self.src_uri.as_deref(), Side::Source)
     }
 }
 
@@ -35,9 +37,12 @@ pub async fn find_experiment(
 }
 
 /// A client for `uri` (or `MLFLOW_TRACKING_URI`), with the answer timeout of
-/// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set.
-fn client_for(uri: Option<&str>) -> mlflow_archive::Result<Client> {
-    let mut b = ClientBuilder::new(TrackingConfig::resolve(uri, &Env::from_process())?);
+/// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set, and
+/// the artifact-store settings of `side` (`MLFLOW_ARCHIVE_SRC_*` / `MLFLOW_ARCHIVE_DST_*` over
+/// the plain variables).
+fn client_for(uri: Option<&str>, side: Side) -> mlflow_archive::Result<Client> {
+    let mut b = ClientBuilder::new(TrackingConfig::resolve(uri, &Env::from_process())?)
+        .store_settings(StoreSettings::from_process(side));
     if let Some(raw) = std::env::var_os("MLFLOW_HTTP_REQUEST_TIMEOUT") {
         let secs = raw
             .to_str()
@@ -57,7 +62,8 @@ fn client_for(uri: Option<&str>) -> mlflow_archive::Result<Client> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DstServer {
     /// Tracking server to write to [default: $MLFLOW_TRACKING_URI]. Credentials come from
-    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD.
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD; artifact stores
+    /// (s3://, gs://, wasbs://, ...) from their usual variables, MLFLOW_ARCHIVE_DST_<NAME> first.
     #[arg(long = "dst-uri", value_name = "URI")]
     pub dst_uri: Option<String>,
 }
@@ -65,7 +71,7 @@ pub struct DstServer {
 impl DstServer {
     /// A client for the destination server.
     pub fn client(&self) -> mlflow_archive::Result<Client> {
-        client_for(self.dst_uri.as_deref())
+        client_for(self.dst_uri.as_deref(), Side::Destination)
     }
 }
 

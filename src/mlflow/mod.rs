@@ -13,6 +13,7 @@ pub(crate) mod http;
 pub mod json;
 pub(crate) mod paginate;
 pub mod retry;
+pub mod store;
 pub mod types;
 
 pub use api::artifacts::{ArtifactDownload, ArtifactFile, ArtifactRoot};

@@ -16,43 +16,29 @@ use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::mlflow::http::{Body, Cut, Retries, classify, tracing_retry};
 use crate::mlflow::retry::Idempotency::Safe;
+use crate::mlflow::store::{Location, Rooted};
 use crate::mlflow::types::FileInfo;
 
-/// The root of a run's or a logged model's artifacts, as a path under the server's artifact proxy.
+/// The root of a run's or a logged model's artifacts: a path under the server's artifact proxy
+/// (`mlflow-artifacts:`) or a place in a store the client reaches itself (`s3://`, `gs://`,
+/// `wasbs://`, `abfss://`, `file:`, an absolute path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRoot {
     uri: String,
-    proxy_path: String,
+    location: Location,
 }
 
 impl ArtifactRoot {
-    /// Parses an artifact URI of the form `mlflow-artifacts:/<path>` (or
-    /// `mlflow-artifacts://<host>/<path>`, which names the same proxy). Other schemes (`s3://`,
-    /// `file://`, ...) are not reachable through the tracking server and are refused.
+    /// Parses an artifact location as MLflow writes it (see [`Location::parse`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a location the client cannot reach through the
-    /// server's artifact proxy (an `s3://` root, an unknown scheme).
+    /// [`Error::Config`] for a location this client cannot reach (`hdfs:`, `sftp:`, `dbfs:`,
+    /// ...), named with its scheme, or one that is malformed.
     pub fn parse(uri: &str) -> Result<Self> {
-        let rest = uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
-            Error::Config(format!(
-                "artifact location {uri:?} is not served by the tracking server: only mlflow-artifacts: locations (mlflow server --serve-artifacts) can be read and written"
-            ))
-        })?;
-        let path = match rest.strip_prefix("//") {
-            Some(after_host) => after_host.split_once('/').map(|(_, p)| p).unwrap_or(""),
-            None => rest,
-        };
-        let proxy_path = path.trim_matches('/').to_string();
-        if proxy_path.split('/').any(|s| s == ".." || s == ".") {
-            return Err(Error::Config(format!(
-                "artifact location {uri:?} has a relative segment"
-            )));
-        }
         Ok(ArtifactRoot {
             uri: uri.to_string(),
-            proxy_path,
+            location: Location::parse(uri)?,
         })
     }
 
@@ -61,9 +47,16 @@ impl ArtifactRoot {
         &self.uri
     }
 
-    /// The path under the artifact proxy.
-    pub fn proxy_path(&self) -> &str {
-        &self.proxy_path
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn proxy_path(&self) -> Option<&str> {
+        match &self.location {
+            Location::Proxy { path } => Some(path),
+            Location::Store { .. } => None,
+        }
     }
 }
 
@@ -112,12 +105,34 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// Where the files of a root are read and written.
+enum Access {
+    Proxy,
+    Store(Rooted),
+}
+
 impl Client {
+    fn access(&self, root: &ArtifactRoot) -> Result<Access> {
+        match &root.location {
+            Location::Proxy { .. } => Ok(Access::Proxy),
+            Location::Store { store, prefix } => self
+                .inner
+                .stores
+                .root(store, prefix, &root.uri)
+                .map(Access::Store),
+        }
+    }
+
     fn proxy_url(&self, root: &ArtifactRoot, rel: &str) -> Url {
         let mut url = self.url("api/2.0/mlflow-artifacts/artifacts");
         if let Ok(mut segs) = url.path_segments_mut() {
             segs.pop_if_empty();
-            segs.extend(root.proxy_path.split('/').filter(|s| !s.is_empty()));
+            segs.extend(
+                root.proxy_path()
+                    .unwrap_or("")
+                    .split('/')
+                    .filter(|s| !s.is_empty()),
+            );
             segs.extend(rel.split('/').filter(|s| !s.is_empty()));
         }
         url
@@ -134,13 +149,19 @@ impl Client {
         if !rel.is_empty() {
             check_rel(rel)?;
         }
+        let Some(proxy_path) = root.proxy_path() else {
+            return Err(Error::Usage(format!(
+                "list_artifacts lists through the server's proxy only; {} is walked with walk_artifacts",
+                root.uri
+            )));
+        };
         let call = format!(
             "GET mlflow-artifacts list ({}/{rel})",
             root.uri.trim_end_matches('/')
         );
         let mut url = self.url("api/2.0/mlflow-artifacts/artifacts");
         url.query_pairs_mut()
-            .append_pair("path", &join(&root.proxy_path, rel));
+            .append_pair("path", &join(proxy_path, rel));
         let a: ListAnswer = self.get_url(url, &call).await?;
         let mut files = Vec::with_capacity(a.files.len());
         for mut f in a.files {
@@ -158,8 +179,17 @@ impl Client {
         Ok(files)
     }
 
-    /// Every file under the root, depth first in name order, one listing request per directory.
-    pub fn walk_artifacts(
+    /// Every file under the root, depth first in name order, one listing request per directory,
+    /// through the server's proxy or from the store itself.
+    pub fn walk_artifacts(&self, root: &ArtifactRoot) -> BoxStream<'static, Result<ArtifactFile>> {
+        match self.access(root) {
+            Ok(Access::Proxy) => self.walk_proxy(root).boxed(),
+            Ok(Access::Store(s)) => s.walk().boxed(),
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    fn walk_proxy(
         &self,
         root: &ArtifactRoot,
     ) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static {
@@ -218,6 +248,9 @@ impl Client {
         expected_size: Option<u64>,
     ) -> Result<ArtifactDownload> {
         check_rel(rel)?;
+        if let Access::Store(s) = self.access(root)? {
+            return s.download(rel, expected_size).await;
+        }
         let call = format!(
             "GET mlflow-artifacts ({}/{rel})",
             root.uri.trim_end_matches('/')
@@ -292,6 +325,9 @@ impl Client {
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
         check_rel(rel)?;
+        if let Access::Store(s) = self.access(root)? {
+            return s.upload(rel, size, body).await;
+        }
         let call = format!(
             "PUT mlflow-artifacts ({}/{rel}, {size} bytes)",
             root.uri.trim_end_matches('/')
@@ -329,6 +365,9 @@ impl Client {
         data: Bytes,
     ) -> Result<()> {
         check_rel(rel)?;
+        if let Access::Store(s) = self.access(root)? {
+            return s.upload_bytes(rel, data).await;
+        }
         let call = format!(
             "PUT mlflow-artifacts ({}/{rel}, {} bytes)",
             root.uri.trim_end_matches('/'),
@@ -455,7 +494,7 @@ impl Resuming {
 }
 
 /// Passes a byte stream through, failing it if its total differs from `want`.
-fn exact_size<S>(
+pub(crate) fn exact_size<S>(
     inner: S,
     want: Option<u64>,
     what: String,
@@ -528,14 +567,14 @@ mod tests {
     #[test]
     fn artifact_roots() {
         let r = ArtifactRoot::parse("mlflow-artifacts:/1/abc/artifacts").unwrap();
-        assert_eq!(r.proxy_path(), "1/abc/artifacts");
+        assert_eq!(r.proxy_path(), Some("1/abc/artifacts"));
         let r =
             ArtifactRoot::parse("mlflow-artifacts://host:5000/1/models/m-1/artifacts/").unwrap();
-        assert_eq!(r.proxy_path(), "1/models/m-1/artifacts");
-        let e = ArtifactRoot::parse("s3://bucket/x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not served by the tracking server"), "{e}");
+        assert_eq!(r.proxy_path(), Some("1/models/m-1/artifacts"));
+        let r = ArtifactRoot::parse("s3://bucket/x").unwrap();
+        assert_eq!(r.proxy_path(), None);
+        let e = ArtifactRoot::parse("hdfs://nn/x").unwrap_err().to_string();
+        assert!(e.contains("the scheme hdfs:"), "{e}");
         assert!(ArtifactRoot::parse("mlflow-artifacts:/1/../2").is_err());
         assert!(check_rel("a/../b").is_err());
         assert!(check_rel("a//b").is_err());

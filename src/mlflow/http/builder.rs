@@ -10,6 +10,7 @@ use super::{Client, Inner};
 use crate::error::{Error, Result};
 use crate::mlflow::config::{Auth, TrackingConfig};
 use crate::mlflow::retry::RetryConfig;
+use crate::mlflow::store::{Side, StoreSettings, Stores};
 
 /// Builds a [`Client`].
 #[derive(Debug, Clone)]
@@ -21,6 +22,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     reuse_connections: bool,
     page_size: Option<u32>,
+    stores: Option<StoreSettings>,
 }
 
 /// The default of [`ClientBuilder::answer_timeout`].
@@ -39,6 +41,7 @@ impl ClientBuilder {
             connect_timeout: Duration::from_secs(10),
             reuse_connections: true,
             page_size: None,
+            stores: None,
         }
     }
 
@@ -75,6 +78,15 @@ impl ClientBuilder {
     /// Sets the time allowed to open a connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the credentials and endpoints of the artifact stores this client reads and writes
+    /// itself (runs under `s3://`, `gs://`, `wasbs://`, ... roots). Default: the plain
+    /// variables of the process environment when the client is built
+    /// ([`StoreSettings::from_process`] with [`Side::Plain`](crate::mlflow::store::Side::Plain)).
+    pub fn store_settings(mut self, settings: StoreSettings) -> Self {
+        self.stores = Some(settings);
         self
     }
 
@@ -137,8 +149,16 @@ impl ClientBuilder {
                 Some(secret_header(&format!("Basic {enc}"))?)
             }
         };
+        let stores = Stores::new(
+            self.stores
+                .unwrap_or_else(|| StoreSettings::from_process(Side::Plain)),
+            self.retry.clone(),
+            self.answer_timeout,
+            self.connect_timeout,
+        );
         Ok(Client {
             inner: Arc::new(Inner {
+                stores,
                 server: self.config.display_uri(),
                 config: self.config,
                 http,

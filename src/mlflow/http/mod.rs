@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     /// wrong address than a restarting server, and is retried only twice.
     reached: AtomicBool,
     page_size: Option<u32>,
+    /// The artifact stores reached directly (not through the server's proxy).
+    pub(crate) stores: crate::mlflow::store::Stores,
 }
 
 /// A request body.

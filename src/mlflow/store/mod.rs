@@ -1,0 +1,438 @@
+//! Artifact stores the client reads and writes itself, as MLflow's own client does when a server
+//! runs with `--no-serve-artifacts --default-artifact-root s3://…` (or `gs://`, `wasbs://`,
+//! `abfss://`, a shared path): listing, streaming downloads and streaming uploads through the
+//! `object_store` crate, one store client per bucket or container, with the credentials of one
+//! side ([`StoreSettings`]).
+//!
+//! Transient failures (HTTP 5xx, throttling, broken connections) are retried by the store client
+//! with the tracking client's retry count; a download cut midway resumes with a range request for
+//! the same object version (its ETag), an upload is sent in parts that are each retried whole.
+
+mod build;
+pub mod location;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+
+pub use location::{Location, StoreId};
+pub use settings::{Side, StoreSettings};
+
+use crate::error::{Error, Result, StoreFailure};
+use crate::mlflow::api::artifacts::{ArtifactDownload, ArtifactFile, exact_size};
+use crate::mlflow::retry::RetryConfig;
+
+/// Files up to this size are uploaded in one request; larger ones in parts of this size (S3
+/// needs at least 5 MiB per part but the last).
+const PART: usize = 8 * 1024 * 1024;
+/// Parts of one upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// The store clients of one side, built on first use per bucket or container.
+#[derive(Debug)]
+pub struct Stores {
+    settings: StoreSettings,
+    retry: RetryConfig,
+    read_timeout: Duration,
+    connect_timeout: Duration,
+    built: Mutex<HashMap<StoreId, Arc<dyn ObjectStore>>>,
+}
+
+/// A store and the key prefix of one artifact root in it.
+#[derive(Clone)]
+pub(crate) struct Rooted {
+    store: Arc<dyn ObjectStore>,
+    id: StoreId,
+    prefix: String,
+    /// The root's URI, for messages.
+    uri: String,
+}
+
+impl Stores {
+    /// Store clients with `settings`, retrying as `retry` says, giving up on a read that makes
+    /// no progress for `read_timeout`.
+    pub fn new(
+        settings: StoreSettings,
+        retry: RetryConfig,
+        read_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
+        Stores {
+            settings,
+            retry,
+            read_timeout,
+            connect_timeout,
+            built: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    pub(crate) fn root(&self, id: &StoreId, prefix: &str, uri: &str) -> Result<Rooted> {
+        let mut built = self
+            .built
+            .lock()
+            .map_err(|_| Error::Internal("the store table was poisoned".into()))?;
+        let store = match built.get(id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = build::store(id, &self.settings, &self.options())
+                    .map_err(|e| e.about(format!("artifact location {uri}")))?;
+                built.insert(id.clone(), s.clone());
+                s
+            }
+        };
+        Ok(Rooted {
+            store,
+            id: id.clone(),
+            prefix: prefix.to_string(),
+            uri: uri.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn options(&self) -> build::Options {
+        build::Options {
+            retry: object_store::RetryConfig {
+                max_retries: self.retry.max_retries as usize,
+                retry_timeout: Duration::from_secs(180),
+                backoff: object_store::BackoffConfig {
+                    init_backoff: self.retry.initial_backoff,
+                    max_backoff: self.retry.max_backoff,
+                    base: 2.0,
+                },
+            },
+            read_timeout: self.read_timeout,
+            connect_timeout: self.connect_timeout,
+        }
+    }
+}
+
+impl Rooted {
+    fn key(&self, rel: &str) -> Result<Path> {
+        let full = match (self.prefix.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.prefix.clone(),
+            (false, false) => format!("{}/{rel}", self.prefix),
+        };
+        Path::parse(&full).map_err(|e| {
+            Error::Input(format!(
+                "artifact {rel:?} under {}: not a valid object key ({e})",
+                self.uri
+            ))
+        })
+    }
+
+    /// The path of `key` relative to the root.
+    fn relative(&self, key: &Path) -> Option<String> {
+        let k = key.as_ref();
+        if self.prefix.is_empty() {
+            return Some(k.to_string());
+        }
+        k.strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')
+            .map(str::to_string)
+    }
+
+    fn fail(&self, what: &str, rel: &str, e: &object_store::Error) -> Error {
+        store_error(format!("{what} {}/{rel} ({})", self.uri, self.id), e)
+    }
+
+    /// Every file under the root, depth first in name order (the order of the proxy's walk), one
+    /// listing per directory.
+    pub(crate) fn walk(&self) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static {
+        struct Walk {
+            root: Rooted,
+            dirs: Vec<String>,
+            ready: std::collections::VecDeque<ArtifactFile>,
+        }
+        let state = Walk {
+            root: self.clone(),
+            dirs: vec![String::new()],
+            ready: Default::default(),
+        };
+        stream::try_unfold(state, |mut w| async move {
+            loop {
+                if let Some(f) = w.ready.pop_front() {
+                    return Ok(Some((f, w)));
+                }
+                let Some(dir) = w.dirs.pop() else {
+                    return Ok(None);
+                };
+                let (mut files, subdirs) = w.root.list(&dir).await?;
+                files.sort_by(|a, b| a.path.cmp(&b.path));
+                w.ready.extend(files);
+                // Files of this directory first, then its subdirectories in name order.
+                w.dirs.extend(subdirs.into_iter().rev());
+            }
+        })
+    }
+
+    /// One directory: its files and its subdirectories (sorted), paths relative to the root.
+    async fn list(&self, dir: &str) -> Result<(Vec<ArtifactFile>, Vec<String>)> {
+        let at = if self.prefix.is_empty() && dir.is_empty() {
+            None
+        } else {
+            Some(self.key(dir)?)
+        };
+        let listing = match self.store.list_with_delimiter(at.as_ref()).await {
+            Ok(l) => l,
+            // A root that was never written lists as empty (as through the proxy).
+            Err(object_store::Error::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(self.fail("listing", dir, &e)),
+        };
+        let mut files = Vec::with_capacity(listing.objects.len());
+        for o in listing.objects {
+            let Some(rel) = self.relative(&o.location) else {
+                continue;
+            };
+            // A "directory marker" (a key ending in `/`, as some tools write) is not a file.
+            if rel.is_empty() || rel == dir {
+                continue;
+            }
+            files.push(ArtifactFile {
+                path: rel,
+                size: o.size,
+            });
+        }
+        let mut subdirs: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| self.relative(p))
+            .filter(|p| !p.is_empty())
+            .collect();
+        subdirs.sort();
+        Ok((files, subdirs))
+    }
+
+    /// Starts downloading one file, checking its size against `expected_size` (or the store's).
+    pub(crate) async fn download(
+        &self,
+        rel: &str,
+        expected_size: Option<u64>,
+    ) -> Result<ArtifactDownload> {
+        let key = self.key(rel)?;
+        let got = self
+            .store
+            .get_opts(&key, Default::default())
+            .await
+            .map_err(|e| self.fail("downloading", rel, &e))?;
+        let size = got.meta.size;
+        if let Some(e) = expected_size
+            && e != size
+        {
+            return Err(Error::Store {
+                call: format!("downloading {}/{rel} ({})", self.uri, self.id),
+                failure: StoreFailure::Other,
+                cause: format!("the store holds {size} bytes, the listing said {e}"),
+            });
+        }
+        let this = self.clone();
+        let rel_owned = rel.to_string();
+        let body = got
+            .into_stream()
+            .map_err(move |e| this.fail("downloading", &rel_owned, &e));
+        let what = format!("download of {}/{rel}", self.uri);
+        Ok(ArtifactDownload {
+            size: Some(size),
+            body: exact_size(body, Some(size), what).boxed(),
+        })
+    }
+
+    /// Uploads one file from a stream of exactly `size` bytes: one request up to [`PART`], parts
+    /// beyond (each part retried whole; a failed upload is aborted, leaving nothing behind).
+    pub(crate) async fn upload<S>(&self, rel: &str, size: u64, body: S) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes>> + Send + 'static,
+    {
+        let key = self.key(rel)?;
+        let what = format!("upload of {}/{rel}", self.uri);
+        let mut body = std::pin::pin!(exact_size(body, Some(size), what));
+        if size <= PART as u64 {
+            let mut buf = BytesMut::with_capacity(usize::try_from(size).unwrap_or(PART));
+            while let Some(chunk) = body.next().await {
+                buf.extend_from_slice(&chunk?);
+            }
+            return self.put(&key, rel, buf.freeze()).await;
+        }
+        let upload = self
+            .store
+            .put_multipart(&key)
+            .await
+            .map_err(|e| self.fail("uploading", rel, &e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let fed: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| self.fail("uploading", rel, &e))?;
+                writer.put(chunk?);
+            }
+            Ok(())
+        }
+        .await;
+        match fed {
+            Ok(()) => writer
+                .finish()
+                .await
+                .map(drop)
+                .map_err(|e| self.fail("uploading", rel, &e)),
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(
+                        "aborting the upload of {}/{rel} failed too: {}",
+                        self.uri,
+                        scrub(&abort.to_string())
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes one small file held in memory (retried whole on transient failures).
+    pub(crate) async fn upload_bytes(&self, rel: &str, data: Bytes) -> Result<()> {
+        let key = self.key(rel)?;
+        self.put(&key, rel, data).await
+    }
+
+    async fn put(&self, key: &Path, rel: &str, data: Bytes) -> Result<()> {
+        self.store
+            .put(key, PutPayload::from_bytes(data))
+            .await
+            .map(drop)
+            .map_err(|e| self.fail("uploading", rel, &e))
+    }
+}
+
+/// An `object_store` error as ours, its message free of query strings (a SAS token travels in
+/// one).
+fn store_error(call: String, e: &object_store::Error) -> Error {
+    use object_store::Error as E;
+    let failure = match e {
+        E::NotFound { .. } => StoreFailure::NotFound,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => StoreFailure::Denied,
+        E::Generic { .. } => StoreFailure::Transient,
+        _ => StoreFailure::Other,
+    };
+    let cause = match e {
+        E::NotFound { .. } => "no such object".to_string(),
+        other => scrub(&other.to_string()),
+    };
+    Error::Store {
+        call,
+        failure,
+        cause,
+    }
+}
+
+/// `text` with every URL's query string (and user information) cut out, and one line.
+pub(crate) fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.contains("://") {
+            let cut = word.split(['?', '#']).next().unwrap_or(word);
+            out.push_str(&crate::mlflow::config::redact(cut));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_drops_queries_and_user_information() {
+        let s = scrub(
+            "Error performing GET http://127.0.0.1:1/c/a.txt?sig=SECRET&se=x in 1s\nretry https://u:pw@h/b",
+        );
+        assert!(!s.contains("SECRET") && !s.contains("pw"), "{s}");
+        assert!(s.contains("http://127.0.0.1:1/c/a.txt in 1s"), "{s}");
+    }
+
+    #[tokio::test]
+    async fn local_roots_round_trip_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("exp 1/run/artifacts");
+        let uri = format!("file://{}", base.display());
+        let Location::Store { store, prefix } = Location::parse(&uri).unwrap() else {
+            panic!("not a store")
+        };
+        let stores = Stores::new(
+            StoreSettings::default(),
+            RetryConfig::default(),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        );
+        let root = stores.root(&store, &prefix, &uri).unwrap();
+        assert!(
+            root.walk()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let big = vec![7u8; PART + 3];
+        let chunks: Vec<Result<Bytes>> = big
+            .chunks(1 << 20)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        root.upload("z/big.bin", big.len() as u64, stream::iter(chunks))
+            .await
+            .unwrap();
+        root.upload_bytes("b.txt", Bytes::from_static(b"bee"))
+            .await
+            .unwrap();
+        root.upload_bytes("a dir/é.txt", Bytes::new())
+            .await
+            .unwrap();
+        root.upload_bytes("c.txt", Bytes::from_static(b"c"))
+            .await
+            .unwrap();
+        let walked: Vec<(String, u64)> = root
+            .walk()
+            .map_ok(|f| (f.path, f.size))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            walked,
+            vec![
+                ("b.txt".to_string(), 3),
+                ("c.txt".to_string(), 1),
+                ("a dir/é.txt".to_string(), 0),
+                ("z/big.bin".to_string(), big.len() as u64),
+            ]
+        );
+        let got = root
+            .download("z/big.bin", Some(big.len() as u64))
+            .await
+            .unwrap();
+        let bytes: Vec<Bytes> = got.body.try_collect().await.unwrap();
+        assert_eq!(bytes.concat(), big);
+        assert_eq!(std::fs::read(base.join("b.txt")).unwrap(), b"bee");
+        // A short body fails the upload and leaves no file behind.
+        let short = stream::iter(vec![Ok(Bytes::from_static(b"ab"))]);
+        let e = root.upload("short.txt", 3, short).await.unwrap_err();
+        assert!(e.to_string().contains("expected 3 bytes"), "{e}");
+        assert!(!base.join("short.txt").exists());
+        let e = root.download("missing.txt", None).await.err().unwrap();
+        assert!(e.is_not_found(), "{e}");
+        assert!(e.to_string().contains("missing.txt"), "{e}");
+    }
+}
