@@ -14,6 +14,8 @@ impl<D: Destination> Importer<'_, D> {
                 .iter()
                 .any(|t| t.key == STATE && t.value == COMPLETE)
             {
+                self.model_roots
+                    .insert(m.model_id.clone(), found.info.artifact_uri.clone());
                 let dst = found.info.model_id;
                 self.report
                     .logged_models
@@ -47,6 +49,8 @@ impl<D: Destination> Importer<'_, D> {
         let root = created
             .artifact_root()
             .map_err(|e| Error::Config(format!("{what}: the destination's {e}")))?;
+        self.model_roots
+            .insert(m.model_id.clone(), created.info.artifact_uri.clone());
         let dst = created.info.model_id;
         self.leases.hold_model(&dst);
         self.open = Open::LoggedModel { src: m, dst, root };

@@ -179,6 +179,9 @@ struct Importer<'a, D: Destination> {
     /// Source run id → destination run id, for every run created or found (the report lists
     /// only finished ones).
     run_ids: HashMap<String, String>,
+    /// Source logged model id → the destination model's artifact location (for version sources
+    /// that point inside it).
+    model_roots: HashMap<String, String>,
     /// Sealed runs whose workers are still writing, oldest first; finished in this order.
     sealed: std::collections::VecDeque<Sealed>,
 
@@ -224,6 +227,7 @@ pub async fn import_archive<D: Destination>(
         report: ImportReport::default(),
         open: Open::None,
         run_ids: HashMap::new(),
+        model_roots: HashMap::new(),
         sealed: std::collections::VecDeque::new(),
         deferred: links::Deferred::default(),
         failed: std::collections::HashSet::new(),
@@ -399,7 +403,8 @@ impl<D: Destination> Importer<'_, D> {
             (None, Some(prefix)) => format!("{prefix}{}", e.name),
             (None, None) => e.name.clone(),
         };
-        let id = match self.client.experiment_by_name(&name).await? {
+        let found = self.client.experiment_by_name(&name).await?;
+        let id = match found.clone() {
             Some(found) => {
                 if found.lifecycle_stage == "deleted" {
                     return Err(Error::Config(format!(
@@ -425,6 +430,24 @@ impl<D: Destination> Importer<'_, D> {
                 Err(err) => return Err(err),
             },
         };
+        // Runs get their roots under the experiment's: one this client cannot write (`hdfs:`,
+        // `dbfs:`, ...) fails the import here, before any run is made.
+        let location = match found {
+            Some(f) => f.artifact_location,
+            None => self
+                .client
+                .experiment_by_name(&name)
+                .await?
+                .map(|f| f.artifact_location)
+                .unwrap_or_default(),
+        };
+        if !location.is_empty() {
+            crate::mlflow::store::Location::parse(&location).map_err(|err| {
+                Error::Config(format!(
+                    "destination experiment {id} {name:?}: its runs' artifacts cannot be written: {err}"
+                ))
+            })?;
+        }
         self.report.experiments.insert(e.experiment_id, id);
         tick(&self.opts.progress, Counter::Experiments, 1);
         Ok(())

@@ -66,6 +66,7 @@ impl<D: Destination> Importer<'_, D> {
         dst_run: Option<&String>,
         dst_model: Option<&String>,
         dst_run_root: Option<&str>,
+        dst_model_root: Option<&str>,
     ) -> String {
         let s = &v.source;
         if let (Some(rest), Some(run)) = (s.strip_prefix("runs:/"), dst_run) {
@@ -82,16 +83,19 @@ impl<D: Destination> Importer<'_, D> {
         {
             return format!("models:/{model}");
         }
-        // An address inside the run's artifact root (`mlflow-artifacts:`, or the `file:`, `s3:`,
-        // ... of an older export): the same place under the new run's root, where the files are.
+        // An address inside the run's artifact root (`mlflow-artifacts:`, `s3:`, `gs:`,
+        // `wasbs:`, `file:`, ...): the same place under the new run's root, where the files are,
+        // whatever the two roots' schemes.
         if let Some(root) = dst_run_root
-            && !v.run_id.is_empty()
-            && let Some(i) = s.find(&format!("/{}/artifacts", v.run_id))
+            && let Some(tail) = inside(s, &v.run_id)
         {
-            let tail = &s[i + v.run_id.len() + "/artifacts".len() + 1..];
-            if tail.is_empty() || tail.starts_with('/') {
-                return format!("{}{tail}", root.trim_end_matches('/'));
-            }
+            return format!("{}{tail}", root.trim_end_matches('/'));
+        }
+        // Likewise inside the logged model's location (`<root>/models/<model id>/artifacts`).
+        if let Some(root) = dst_model_root
+            && let Some(tail) = inside(s, &v.model_id)
+        {
+            return format!("{}{tail}", root.trim_end_matches('/'));
         }
         s.clone()
     }
@@ -137,18 +141,21 @@ impl<D: Destination> Importer<'_, D> {
             v.model_id.clone()
         };
         let dst_model = self.report.logged_models.get(&src_model).cloned();
-        let inside_run = !v.run_id.is_empty()
-            && !v.source.starts_with("runs:/")
-            && v.source.contains(&format!("/{}/artifacts", v.run_id));
+        let inside_run = inside(&v.source, &v.run_id).is_some();
         let dst_run_root = match &dst_run {
             Some(run) if inside_run => Some(self.client.get_run(run).await?.info.artifact_uri),
             _ => None,
         };
+        let dst_model_root = dst_model
+            .as_ref()
+            .and_then(|_| self.model_roots.get(&src_model))
+            .map(String::as_str);
         let source = self.rewrite_source(
             &v,
             dst_run.as_ref(),
             dst_model.as_ref(),
             dst_run_root.as_deref(),
+            dst_model_root,
         );
         let request =
             |tags: Vec<KeyValue>, description: Option<String>| crate::mlflow::CreateModelVersion {
@@ -295,4 +302,16 @@ impl<D: Destination> Importer<'_, D> {
             numbers.insert(src, dst);
         }
     }
+}
+
+/// The rest of `source` after `/<id>/artifacts` (empty, or starting with `/`), when it points
+/// inside the artifact root of the run or logged model `id`.
+fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
+    if id.is_empty() || source.starts_with("runs:/") || source.starts_with("models:/") {
+        return None;
+    }
+    let marker = format!("/{id}/artifacts");
+    let i = source.find(&marker)?;
+    let tail = &source[i + marker.len()..];
+    (tail.is_empty() || tail.starts_with('/')).then_some(tail)
 }

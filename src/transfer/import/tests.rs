@@ -359,3 +359,76 @@ async fn a_version_another_import_made_first_is_used_and_ours_given_up() {
         .unwrap();
     assert_eq!(tag(&champion.tags, LINEAGE_VERSION), Some("4"));
 }
+
+/// A version whose source is a store address inside its run's or its logged model's root (as
+/// registering from `s3://…` or `gs://…` gives) points at the same place under the new run's or
+/// new model's root, whatever the destination's scheme.
+#[tokio::test]
+async fn store_sources_inside_a_run_or_a_logged_model_move_with_them() {
+    let run = RUNS[0];
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: EXP.into(),
+        lifecycle_stage: "active".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    w.begin_run(&RecRun {
+        run_id: run.into(),
+        experiment_id: "1".into(),
+        status: "FINISHED".into(),
+        lifecycle_stage: "active".into(),
+        ..RecRun::default()
+    })
+    .unwrap();
+    w.end_unit().unwrap();
+    w.begin_logged_model(&LoggedModel {
+        model_id: "m-src".into(),
+        experiment_id: "1".into(),
+        name: "clf".into(),
+        source_run_id: run.into(),
+        status: "LOGGED_MODEL_READY".into(),
+        ..LoggedModel::default()
+    })
+    .unwrap();
+    w.end_unit().unwrap();
+    w.begin_registered_model(&RegisteredModel {
+        name: "reg".into(),
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    let sources = [
+        format!("s3://old-bucket/mlruns/1/{run}/artifacts/model"),
+        "gs://old/mlruns/1/models/m-src/artifacts".to_string(),
+        format!("wasbs://c@acct.blob.core.windows.net/1/{run}/artifactsX/model"),
+    ];
+    for (n, source) in sources.iter().enumerate() {
+        w.model_version(&ModelVersion {
+            version: n as u64 + 1,
+            source: source.clone(),
+            run_id: run.into(),
+            model_id: if n == 1 { "m-src" } else { "" }.into(),
+            status: "READY".into(),
+            ..ModelVersion::default()
+        })
+        .unwrap();
+    }
+    w.end_unit().unwrap();
+    let bytes = w.finish().unwrap().0;
+    let server = MemoryServer::default();
+    import(&server, &bytes).await.unwrap();
+    let dst_run = &server.runs_of(EXP)[0];
+    let lm = &server.logged_models()[0];
+    let versions = server.model_versions("reg").await.unwrap();
+    let got: Vec<&str> = versions.iter().map(|v| v.source.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            format!("{}/model", dst_run.info.artifact_uri),
+            lm.info.artifact_uri.clone(),
+            // Not inside the run's root (`artifactsX`): kept as it was.
+            sources[2].clone(),
+        ]
+    );
+}
