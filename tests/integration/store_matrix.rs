@@ -51,3 +51,43 @@ async fn an_unwritable_destination_root_fails_before_any_run_is_made() {
     );
     assert!(crate::util::runs_of(&dst, &target).await.is_empty());
 }
+
+/// An export of a run whose root this client cannot read fails naming the run and the scheme,
+/// and leaves no archive that could pass for complete.
+#[tokio::test]
+async fn an_unreadable_source_root_fails_the_export_naming_the_run() {
+    let p = crate::live_pair!();
+    let src = client(&p.src.uri);
+    let name = unique("dbfs-source");
+    let exp = src
+        .create_experiment(&name, Some("dbfs:/databricks/mlflow-tracking"), &[])
+        .await
+        .unwrap();
+    let run = src
+        .create_run(&mlflow_archive::mlflow::CreateRun {
+            experiment_id: exp,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("e.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &p.src.uri,
+        "--experiment",
+        &name,
+        "-o",
+    ])
+    .arg(&archive);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&run.info.run_id) && err.contains("the scheme dbfs:"),
+        "{err}"
+    );
+    assert!(!archive.exists(), "no archive is left under the final name");
+}

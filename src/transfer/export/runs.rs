@@ -162,6 +162,13 @@ struct RunJob<S> {
 impl<S: Source> RunJob<S> {
     async fn produce(self, mut unit: UnitTx) -> Result<()> {
         let id = self.record.run_id.clone();
+        // A root this client cannot read fails the run before anything of it is written.
+        let root = match self.artifact_uri.as_str() {
+            "" => None,
+            uri => Some(
+                ArtifactRoot::parse(uri).map_err(|e| Error::Config(format!("run {id}: {e}")))?,
+            ),
+        };
         unit.send(Cmd::BeginRun(self.record)).await?;
         for key in &self.keys {
             let mut pages = std::pin::pin!(self.client.metric_history(&id, key, self.history_page));
@@ -173,10 +180,8 @@ impl<S: Source> RunJob<S> {
             }
         }
         let mut present = HashSet::new();
-        if !self.artifact_uri.is_empty() {
-            let root = ArtifactRoot::parse(&self.artifact_uri)
-                .map_err(|e| Error::Config(format!("run {id}: {e}")))?;
-            present = copy_artifacts(&self.client, &root, &mut unit).await?;
+        if let Some(root) = &root {
+            present = copy_artifacts(&self.client, root, &mut unit).await?;
         }
         if let Some(nb) = &self.notebook {
             nb.write(&self.client, &id, &present, &unit).await?;
