@@ -324,10 +324,16 @@ fn store_error(call: String, e: &object_store::Error) -> Error {
         E::Generic { .. } => StoreFailure::Transient,
         _ => StoreFailure::Other,
     };
-    let cause = match e {
+    let mut cause = match e {
         E::NotFound { .. } => "no such object".to_string(),
         other => scrub(&other.to_string()),
     };
+    if cause.contains("169.254.169.254") || cause.contains("169.254.170.2") {
+        // With no credentials set, the client asked the instance metadata service.
+        cause.push_str(
+            " (no credentials were found in the environment, so the cloud's instance metadata service was asked: set the store's credentials, see README \"Artifact stores\")",
+        );
+    }
     Error::Store {
         call,
         failure,
@@ -363,6 +369,19 @@ mod tests {
         );
         assert!(!s.contains("SECRET") && !s.contains("pw"), "{s}");
         assert!(s.contains("http://127.0.0.1:1/c/a.txt in 1s"), "{s}");
+    }
+
+    #[test]
+    fn a_metadata_service_failure_says_no_credentials_were_set() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://169.254.169.254/latest/api/token in 2ms - 403"
+                .into(),
+        };
+        let e = store_error("uploading s3://b/x".into(), &e);
+        assert!(e.is_retryable());
+        let text = e.to_string();
+        assert!(text.contains("no credentials were found"), "{text}");
     }
 
     #[tokio::test]
