@@ -142,8 +142,6 @@ pub enum StoreFailure {
     NotFound,
     /// The credentials were refused or are missing.
     Denied,
-    /// The store failed or was unreachable after the retries (may succeed later).
-    Transient,
     /// Anything else (a bad key, a size that differs, an operation the store lacks).
     Other,
 }
@@ -321,7 +319,6 @@ impl Error {
         match self.root() {
             Error::Api(e) => crate::mlflow::retry::is_transient_status(e.status),
             Error::Transport { .. } => true,
-            Error::Store { failure, .. } => *failure == StoreFailure::Transient,
             _ => false,
         }
     }

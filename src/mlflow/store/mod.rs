@@ -321,7 +321,7 @@ fn store_error(call: String, e: &object_store::Error) -> Error {
     let failure = match e {
         E::NotFound { .. } => StoreFailure::NotFound,
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => StoreFailure::Denied,
-        E::Generic { .. } => StoreFailure::Transient,
+        // The store client retried what was transient already (each request, each part).
         _ => StoreFailure::Other,
     };
     let mut cause = match e {
@@ -379,7 +379,7 @@ mod tests {
                 .into(),
         };
         let e = store_error("uploading s3://b/x".into(), &e);
-        assert!(e.is_retryable());
+        assert!(!e.is_retryable(), "the store client retried it already");
         let text = e.to_string();
         assert!(text.contains("no credentials were found"), "{text}");
     }
