@@ -20,6 +20,7 @@ mod prompts;
 mod retries;
 mod roundtrip;
 mod spec_examples;
+mod stores;
 mod tls;
 mod util;
 mod vectors;
