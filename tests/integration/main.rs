@@ -21,6 +21,7 @@ mod retries;
 mod roundtrip;
 mod spec_examples;
 mod store_matrix;
+mod stores;
 mod tls;
 mod util;
 mod vectors;

@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod server;
+pub mod stores;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -9,7 +9,12 @@
 //!
 //! Without MLflow installed the live tests skip with a message, except under `CI=true`, where
 //! they fail.
+//!
+//! A server can also run without the artifact proxy, with its artifact root in an object store or
+//! a local directory ([`MlflowServer::start_with_artifact_root`]): clients then read and write the
+//! store themselves, as on most production servers (`util::stores` starts the store emulators).
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,22 +26,91 @@ use std::time::{Duration, Instant};
 pub struct MlflowServer {
     /// `http://127.0.0.1:PORT`.
     pub uri: String,
-    guard: Child,
+    /// The `--default-artifact-root` of a server without the artifact proxy (`s3://…`, a local
+    /// directory, …); `None` when the server serves artifacts (`mlflow-artifacts:`).
+    pub artifact_root: Option<String>,
+    _guard: Guard,
 }
 
-impl Drop for MlflowServer {
+/// A process started through `tests/harness/mlflow_server.py`: dropping this closes the guard's
+/// standard input, and the guard stops the process group and removes its directory.
+pub struct Guard(Child);
+
+impl Guard {
+    /// Spawns `cmd` under the guard, which removes `cleanup` when it stops; the command's output
+    /// goes to `log`.
+    pub fn spawn(
+        venv: &Path,
+        cleanup: &Path,
+        log: &Path,
+        cmd: &Path,
+        args: &[&OsStr],
+    ) -> Result<Guard, String> {
+        let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
+        Command::new(venv.join("bin/python"))
+            .arg(repo_root().join("tests/harness/mlflow_server.py"))
+            .arg("--cleanup")
+            .arg(cleanup)
+            .arg("--")
+            .arg(cmd)
+            .args(args)
+            .current_dir(cleanup)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map(Guard)
+            .map_err(|e| format!("spawning the guard for {}: {e}", cmd.display()))
+    }
+}
+
+impl Drop for Guard {
     fn drop(&mut self) {
-        drop(self.guard.stdin.take());
+        drop(self.0.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.guard.try_wait() {
+            if let Ok(Some(_)) = self.0.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.guard.kill();
+        let _ = self.0.kill();
     }
 }
+
+/// Where a server keeps artifacts.
+#[derive(Clone, Copy)]
+enum Artifacts<'a> {
+    /// Served by the server itself (`--serve-artifacts`, runs get `mlflow-artifacts:` URIs).
+    Served,
+    /// Not served: `--default-artifact-root` is this URI, or the server's own temporary
+    /// `artifacts` directory for `None`.
+    Root(Option<&'a str>),
+}
+
+/// The variables through which MLflow (server and clients) reaches an artifact store. The
+/// servers and scripts the tests start drop the inherited ones, so that a developer's own
+/// credentials never reach a test and a test never reaches a real cloud.
+pub const STORE_VARIABLES: &[&str] = &[
+    "MLFLOW_S3_ENDPOINT_URL",
+    "MLFLOW_S3_IGNORE_TLS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_EC2_METADATA_DISABLED",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "STORAGE_EMULATOR_HOST",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+];
 
 /// Basic-auth settings for a server started with `--app-name basic-auth`.
 pub struct BasicAuth {
@@ -63,32 +137,42 @@ pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (the process started next binds it; a start that loses the
+/// race is retried).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
 }
 
+/// No variables beyond the inherited ones.
+const NO_ENV: &[(&str, &str)] = &[];
+
+/// The venv, or `None` (with a message) when live tests may skip; panics under `CI=true`.
+fn venv_or_skip() -> Option<PathBuf> {
+    let venv = venv();
+    if venv.is_none() {
+        let msg = "live tests need MLflow: run scripts/test.sh (it installs the pinned version into .venv)";
+        if required() {
+            panic!("CI=true and {msg}");
+        }
+        eprintln!("SKIPPED live test: {msg}");
+    }
+    venv
+}
+
 impl MlflowServer {
     /// Starts a server; `None` when MLflow is not installed and live tests may skip.
     pub fn start(name: &str, auth: Option<&BasicAuth>) -> Option<MlflowServer> {
-        let Some(venv) = venv() else {
-            let msg = "live tests need MLflow: run scripts/test.sh (it installs the pinned version into .venv)";
-            if required() {
-                panic!("CI=true and {msg}");
-            }
-            eprintln!("SKIPPED live test: {msg}");
-            return None;
-        };
-        let mut last_err = String::new();
-        for _ in 0..3 {
-            match Self::try_start(&venv, name, auth, true) {
-                Ok(s) => return Some(s),
-                Err(e) => last_err = e,
-            }
-        }
-        panic!("cannot start mlflow server {name}: {last_err}");
+        let venv = venv_or_skip()?;
+        Some(Self::start_retrying(
+            &venv,
+            name,
+            auth,
+            Artifacts::Served,
+            NO_ENV,
+        ))
     }
 
     /// A server that does not serve artifacts: clients write them into its local artifact root
@@ -96,14 +180,66 @@ impl MlflowServer {
     /// artifact proxy, so only the Python tool writes here).
     pub fn start_without_artifact_proxy(name: &str) -> Option<MlflowServer> {
         let venv = venv()?;
-        Self::try_start(&venv, name, None, false).ok()
+        Self::try_start(&venv, name, None, Artifacts::Root(None), NO_ENV).ok()
     }
 
-    fn try_start(
+    /// A server without the artifact proxy (`--no-serve-artifacts`) whose artifact root is
+    /// `root` (`s3://bucket/path`, `wasbs://container@account.blob.core.windows.net/path`,
+    /// `gs://bucket/path`, a local directory, …), started with `env` (the variables MLflow needs
+    /// to reach the store: see `util::stores`) in place of the inherited [`STORE_VARIABLES`].
+    /// Clients write and read the store themselves. `None` when live tests skip.
+    pub fn start_with_artifact_root<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        name: &str,
+        root: &str,
+        env: &[(K, V)],
+    ) -> Option<MlflowServer> {
+        let venv = venv_or_skip()?;
+        Some(Self::start_retrying(
+            &venv,
+            name,
+            None,
+            Artifacts::Root(Some(root)),
+            env,
+        ))
+    }
+
+    /// A server without the artifact proxy whose artifact root is a fresh local directory (a
+    /// plain absolute path, in [`MlflowServer::artifact_root`]; removed with the server).
+    /// `None` when live tests skip.
+    pub fn start_with_local_artifact_root(name: &str) -> Option<MlflowServer> {
+        let venv = venv_or_skip()?;
+        Some(Self::start_retrying(
+            &venv,
+            name,
+            None,
+            Artifacts::Root(None),
+            NO_ENV,
+        ))
+    }
+
+    fn start_retrying<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         venv: &Path,
         name: &str,
         auth: Option<&BasicAuth>,
-        serve_artifacts: bool,
+        artifacts: Artifacts<'_>,
+        env: &[(K, V)],
+    ) -> MlflowServer {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start(venv, name, auth, artifacts, env) {
+                Ok(s) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("cannot start mlflow server {name}: {last_err}");
+    }
+
+    fn try_start<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        venv: &Path,
+        name: &str,
+        auth: Option<&BasicAuth>,
+        artifacts: Artifacts<'_>,
+        env: &[(K, V)],
     ) -> Result<MlflowServer, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("mlflow-archive-{name}-"))
@@ -125,15 +261,27 @@ impl MlflowServer {
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--backend-store-uri")
             .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()));
-        if serve_artifacts {
-            cmd.arg("--serve-artifacts")
-                .arg("--artifacts-destination")
-                .arg(dir.join("artifacts"));
-        } else {
-            cmd.arg("--no-serve-artifacts")
-                .arg("--default-artifact-root")
-                .arg(dir.join("artifacts"));
+        let artifact_root = match artifacts {
+            Artifacts::Served => {
+                cmd.arg("--serve-artifacts")
+                    .arg("--artifacts-destination")
+                    .arg(dir.join("artifacts"));
+                None
+            }
+            Artifacts::Root(root) => {
+                let root = root
+                    .map(str::to_string)
+                    .unwrap_or_else(|| dir.join("artifacts").display().to_string());
+                cmd.arg("--no-serve-artifacts")
+                    .arg("--default-artifact-root")
+                    .arg(&root);
+                Some(root)
+            }
+        };
+        for v in STORE_VARIABLES {
+            cmd.env_remove(v);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args(["--workers", "1"])
             .args([
                 "--allowed-hosts",
@@ -164,7 +312,8 @@ impl MlflowServer {
             .map_err(|e| format!("spawning the guard: {e}"))?;
         let server = MlflowServer {
             uri: format!("http://127.0.0.1:{port}"),
-            guard,
+            artifact_root,
+            _guard: Guard(guard),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
