@@ -87,12 +87,16 @@ def populate(experiment: str, model: str, big: int) -> dict:
             pip_requirements=[f"mlflow=={mlflow.__version__}"],
             registered_model_name=model,
         )
-        # The same files in the run's own artifacts, as MLflow 2 logged models. (Downloaded from
-        # the location: through models:/ MLflow would add a file, registered_model_meta.)
-        location = client.get_logged_model(info.model_id).artifact_location
+        # A model in the run's own artifacts, as MLflow 2 logged them (saved, then logged as
+        # plain artifacts: no logged model, no model id).
         with tempfile.TemporaryDirectory() as d:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=d)
-            mlflow.log_artifacts(local, artifact_path="model")
+            saved = os.path.join(d, "model")
+            mlflow.pyfunc.save_model(
+                path=saved,
+                python_model=Doubler(),
+                pip_requirements=[f"mlflow=={mlflow.__version__}"],
+            )
+            mlflow.log_artifacts(saved, artifact_path="model")
         model_run = run.info.run_id
     client.set_registered_model_alias(model, "champion", "1")
     client.set_model_version_tag(model, "1", "stage", "tested")

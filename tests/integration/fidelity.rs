@@ -372,6 +372,27 @@ pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen 
         names.insert(m.info.model_id.clone(), m.info.name.clone());
     }
     assert_eq!(names.len(), runs.len() + lms.len(), "names are unique");
+    // MLmodel files name runs, logged models and their locations: all by name.
+    let mut roots: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r.info.artifact_uri.clone(), r.info.run_name.clone()))
+        .chain(
+            lms.iter()
+                .map(|m| (m.info.artifact_uri.clone(), m.info.name.clone())),
+        )
+        .collect();
+    roots.sort_by_key(|(uri, _)| std::cmp::Reverse(uri.len()));
+    let mlmodel = |path: &str, data: Vec<u8>| -> Vec<u8> {
+        match String::from_utf8(data.clone()) {
+            Ok(mut text) if path.ends_with("MLmodel") => {
+                for (uri, name) in &roots {
+                    text = text.replace(uri.as_str(), &format!("<artifact root of {name}>"));
+                }
+                named(&text, &names).into_bytes()
+            }
+            _ => data,
+        }
+    };
     let mut seen_runs = BTreeMap::new();
     for r in &runs {
         let mut histories = BTreeMap::new();
@@ -400,9 +421,9 @@ pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen 
         let artifacts = files(c, &root)
             .await
             .into_iter()
-            .map(|(p, d)| match String::from_utf8(d.clone()) {
-                Ok(text) if p.ends_with("MLmodel") => (p, named(&text, &names).into_bytes()),
-                _ => (p, d),
+            .map(|(p, d)| {
+                let d = mlmodel(&p, d);
+                (p, d)
             })
             .collect();
         let mut tags = tag_map(&r.data.tags);
@@ -447,7 +468,14 @@ pub async fn observe(c: &Client, experiment: &str, model: Option<&str>) -> Seen 
                 source_run: named(&m.info.source_run_id, &names),
                 params: tag_map(&m.data.params),
                 tags: tag_map(&m.info.tags),
-                artifacts: files(c, &root).await,
+                artifacts: files(c, &root)
+                    .await
+                    .into_iter()
+                    .map(|(p, d)| {
+                        let d = mlmodel(&p, d);
+                        (p, d)
+                    })
+                    .collect(),
                 metrics: {
                     let mut keys: Vec<String> =
                         m.data.metrics.iter().map(|p| p.key.clone()).collect();
@@ -553,7 +581,20 @@ pub fn assert_same(a: &Seen, b: &Seen, how: &str) {
             "{at}: artifact paths"
         );
         for (p, d) in &r.artifacts {
-            assert!(d == &o.artifacts[p], "{at}: artifact {p:?} differs");
+            let (x, y) = (d, &o.artifacts[p]);
+            assert!(
+                x == y,
+                "{at}: artifact {p:?} differs{}",
+                if x.len() < 4096 && y.len() < 4096 {
+                    format!(
+                        ":\n{}\n---\n{}",
+                        String::from_utf8_lossy(x),
+                        String::from_utf8_lossy(y)
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     assert_eq!(a.logged_models, b.logged_models, "{how}: logged models");

@@ -191,9 +191,14 @@ fn gcs(bucket: &str, settings: &StoreSettings, client: ClientOptions) -> GoogleC
         } else {
             format!("http://{host}")
         };
+        // An emulator takes any token; without one the client would ask the cloud's metadata
+        // service for a token before each write.
+        let token = object_store::gcp::GcpCredential {
+            bearer: "emulator".into(),
+        };
         b = b
             .with_base_url(base.trim_end_matches('/'))
-            .with_skip_signature(true);
+            .with_credentials(Arc::new(object_store::StaticCredentialProvider::new(token)));
     }
     b
 }

@@ -55,6 +55,33 @@ pub(super) const MAX_PATCHED: u64 = 1 << 20;
 /// An `MLmodel` file with its top-level `run_id: <source>` line pointing at the new run (what MLflow
 /// itself reads to find a model's run); everything else is left byte for byte.
 pub fn patch_mlmodel(body: &[u8], src_run: &str, dst_run: &str) -> Vec<u8> {
+    let runs = HashMap::from([(src_run.to_string(), dst_run.to_string())]);
+    patch_mlmodel_with(
+        body,
+        &Rewrites {
+            runs: Some(&runs),
+            ..Rewrites::default()
+        },
+    )
+}
+
+/// What the top-level lines of an `MLmodel` file are pointed at on the destination.
+#[derive(Default)]
+pub(super) struct Rewrites<'a> {
+    /// Source run id → destination run id (`run_id:`).
+    pub runs: Option<&'a HashMap<String, String>>,
+    /// Source logged model id → destination logged model id (`model_id:`, `model_uuid:`).
+    pub models: Option<&'a HashMap<String, String>>,
+    /// Source run or logged model id → the destination's artifact root of the same object: an
+    /// `artifact_path:` holding a location inside the source's root (MLflow 3 writes the logged
+    /// model's full location there) moves with it, whatever the two schemes.
+    pub roots: Vec<(&'a str, &'a str)>,
+}
+
+/// [`patch_mlmodel`] with every rewrite MLflow 3's `MLmodel` files need: `run_id`, `model_id`
+/// and `model_uuid` of known objects, and an `artifact_path` inside a known root. Lines that
+/// name nothing known (and every nested line) are left byte for byte.
+pub(super) fn patch_mlmodel_with(body: &[u8], r: &Rewrites<'_>) -> Vec<u8> {
     let Ok(text) = std::str::from_utf8(body) else {
         return body.to_vec();
     };
@@ -64,13 +91,25 @@ pub fn patch_mlmodel(body: &[u8], src_run: &str, dst_run: &str) -> Vec<u8> {
             Some(c) => (c, "\n"),
             None => (line, ""),
         };
-        let value = content.strip_prefix("run_id:").map(str::trim);
-        if value.is_some_and(|v| v.trim_matches(|c| c == '\'' || c == '"') == src_run) {
-            out.push_str("run_id: ");
-            out.push_str(dst_run);
-            out.push_str(end);
-        } else {
-            out.push_str(line);
+        let new = content.split_once(':').and_then(|(key, value)| {
+            let v = value.trim().trim_matches(|c| c == '\'' || c == '"');
+            let found = match key {
+                "run_id" => r.runs.and_then(|m| m.get(v)).cloned(),
+                "model_id" | "model_uuid" => r.models.and_then(|m| m.get(v)).cloned(),
+                "artifact_path" => r.roots.iter().find_map(|(id, root)| {
+                    super::registry::inside(v, id)
+                        .map(|tail| format!("{}{tail}", root.trim_end_matches('/')))
+                }),
+                _ => None,
+            };
+            found.map(|f| format!("{key}: {f}"))
+        });
+        match new {
+            Some(n) => {
+                out.push_str(&n);
+                out.push_str(end);
+            }
+            None => out.push_str(line),
         }
     }
     out.into_bytes()
@@ -84,13 +123,34 @@ impl<D: Destination> Importer<'_, D> {
     ) -> Result<()> {
         let path = a.path.clone();
         let about = |e: Error| e.about(format!("artifact {path:?}"));
-        if let Open::Run { src, dst, .. } = &self.open {
+        if let Open::Run {
+            src,
+            dst,
+            root: run_root,
+            ..
+        } = &self.open
+        {
             let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
             if a.size <= BUFFERED_FILE_MAX || (is_mlmodel && a.size <= MAX_PATCHED) {
                 let (src_id, dst_id) = (src.run_id.clone(), dst.clone());
                 let mut body = read_body(source, a.size).await.map_err(about)?;
                 if is_mlmodel {
-                    body = patch_mlmodel(&body, &src_id, &dst_id);
+                    let runs = HashMap::from([(src_id.clone(), dst_id.clone())]);
+                    let root = run_root.uri().to_string();
+                    let mut roots: Vec<(&str, &str)> = vec![(src_id.as_str(), root.as_str())];
+                    roots.extend(
+                        self.model_roots
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str())),
+                    );
+                    body = patch_mlmodel_with(
+                        &body,
+                        &Rewrites {
+                            runs: Some(&runs),
+                            models: Some(&self.report.logged_models),
+                            roots,
+                        },
+                    );
                 }
                 return self
                     .run_op(Op::UploadBytes {
@@ -127,6 +187,33 @@ impl<D: Destination> Importer<'_, D> {
             pump_body(source, &tx, &None).await.map_err(about)?;
             return Ok(());
         };
+        if a.path.rsplit('/').next() == Some("MLmodel") && a.size <= MAX_PATCHED {
+            // The model's own `MLmodel`: its id, location and run are the destination's.
+            let (src_model, dst_model) = match &self.open {
+                Open::LoggedModel { src, dst, .. } => (src.model_id.clone(), dst.clone()),
+                _ => unreachable!("matched above"),
+            };
+            let (root, size) = (root.clone(), a.size);
+            drop(rx);
+            let body = read_body(source, size).await.map_err(about)?;
+            let models = HashMap::from([(src_model.clone(), dst_model)]);
+            let body = patch_mlmodel_with(
+                &body,
+                &Rewrites {
+                    runs: Some(&self.run_ids),
+                    models: Some(&models),
+                    roots: vec![(src_model.as_str(), root.uri())],
+                },
+            );
+            tick(&self.opts.progress, Counter::Files, 1);
+            self.client
+                .upload_bytes(&root, &a.path, Bytes::from(body))
+                .await
+                .map_err(about)?;
+            self.report.artifacts += 1;
+            self.report.artifact_bytes += size;
+            return Ok(());
+        }
         let client = self.client.clone();
         let (root, size) = (root.clone(), a.size);
         let owner = Owner::LoggedModel(src.model_id.clone());
@@ -167,7 +254,42 @@ pub(crate) fn ended_inside_an_artifact() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::patch_mlmodel;
+    use std::collections::HashMap;
+
+    use super::{Rewrites, patch_mlmodel, patch_mlmodel_with};
+
+    #[test]
+    fn an_mlflow_3_mlmodel_names_the_new_model_its_location_and_run() {
+        let src = "artifact_path: s3://old/mlruns/1/models/m-src/artifacts\nflavors:\n  python_function:\n    model_id: m-src\nmodel_id: m-src\nmodel_uuid: m-src\nrun_id: r-src\nutc_time_created: x\n";
+        let runs = HashMap::from([("r-src".to_string(), "r-dst".to_string())]);
+        let models = HashMap::from([("m-src".to_string(), "m-dst".to_string())]);
+        let out = patch_mlmodel_with(
+            src.as_bytes(),
+            &Rewrites {
+                runs: Some(&runs),
+                models: Some(&models),
+                roots: vec![(
+                    "m-src",
+                    "wasbs://c@a.blob.core.windows.net/mlruns/4/models/m-dst/artifacts/",
+                )],
+            },
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "artifact_path: wasbs://c@a.blob.core.windows.net/mlruns/4/models/m-dst/artifacts\nflavors:\n  python_function:\n    model_id: m-src\nmodel_id: m-dst\nmodel_uuid: m-dst\nrun_id: r-dst\nutc_time_created: x\n"
+        );
+        // A relative artifact_path (MLflow 2) and unknown ids stay as they are.
+        let old = "artifact_path: model\nmodel_id: m-other\nrun_id: r-other\n";
+        let same = patch_mlmodel_with(
+            old.as_bytes(),
+            &Rewrites {
+                runs: Some(&runs),
+                models: Some(&models),
+                roots: vec![("r-src", "s3://b/x")],
+            },
+        );
+        assert_eq!(same, old.as_bytes());
+    }
 
     #[test]
     fn mlmodel_run_id_is_rewritten_and_nothing_else() {

@@ -143,6 +143,8 @@ enum Open {
     Run {
         src: rec::Run,
         dst: String,
+        /// Its artifact root on the destination.
+        root: ArtifactRoot,
         metrics: Vec<Metric>,
         /// Params and tags not sent yet: they ride with the first metric batch.
         head: Vec<KeyValue>,

@@ -306,7 +306,7 @@ impl<D: Destination> Importer<'_, D> {
 
 /// The rest of `source` after `/<id>/artifacts` (empty, or starting with `/`), when it points
 /// inside the artifact root of the run or logged model `id`.
-fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
+pub(super) fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
     if id.is_empty() || source.starts_with("runs:/") || source.starts_with("models:/") {
         return None;
     }

@@ -117,7 +117,7 @@ impl<D: Destination> Importer<'_, D> {
         let worker = tokio::spawn(run_worker(
             self.client.clone(),
             dst.clone(),
-            root,
+            root.clone(),
             rx,
             self.opts.progress.clone(),
             self.opts.replay.clone(),
@@ -126,6 +126,7 @@ impl<D: Destination> Importer<'_, D> {
         self.open = Open::Run {
             src: r,
             dst,
+            root,
             metrics: Vec::new(),
             head,
             head_tags: tags,
