@@ -174,14 +174,14 @@ async fn fill(p: &Place) -> Filled {
 /// The command line with the source's store settings as `MLFLOW_ARCHIVE_SRC_*`, the
 /// destination's as `MLFLOW_ARCHIVE_DST_*`, and no plain store variable at all: each side can
 /// only use its own.
-fn sided(cmd: &mut std::process::Command, src: &Place, dst: &Place) {
+fn sided(cmd: &mut std::process::Command, src: &Env, dst: &Env) {
     for v in STORE_VARIABLES {
         cmd.env_remove(v);
     }
-    for (k, v) in &src.env {
+    for (k, v) in src {
         cmd.env(format!("MLFLOW_ARCHIVE_SRC_{k}"), v);
     }
-    for (k, v) in &dst.env {
+    for (k, v) in dst {
         cmd.env(format!("MLFLOW_ARCHIVE_DST_{k}"), v);
     }
     cmd.env_remove("MLFLOW_TRACKING_URI");
@@ -200,6 +200,18 @@ async fn py_observe(c: &Client, experiment: &str, model: &str) -> crate::fidelit
 }
 
 async fn transfer(mode: Mode, src: &Place, dst: &Place) {
+    transfer_with(mode, src, &src.env, dst, &dst.env, &[]).await;
+}
+
+/// [`transfer`] with the given store settings for each side, and more variables.
+async fn transfer_with(
+    mode: Mode,
+    src: &Place,
+    src_env: &Env,
+    dst: &Place,
+    dst_env: &Env,
+    more: &[(&str, &str)],
+) {
     let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("all.mlar");
@@ -236,7 +248,8 @@ async fn transfer(mode: Mode, src: &Place, dst: &Place) {
     for step in steps {
         let mut cmd = std::process::Command::new(&step[0]);
         cmd.args(&step[1..]);
-        sided(&mut cmd, src, dst);
+        sided(&mut cmd, src_env, dst_env);
+        cmd.envs(more.iter().copied());
         let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap();
@@ -412,4 +425,60 @@ async fn gcs_source_to_a_proxied_server() {
     let got = py_observe(&b, &py_experiment, &py_model).await;
     assert_eq!(want.runs["files"].artifacts.len(), 4);
     assert_same(&want, &got, "gcs → proxied (copy)");
+}
+
+/// Both stores behind proxies that cut 5 % of answers midway, stall 0.5 % past the read timeout
+/// and answer 503 to 10 %: the copy is still complete and identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_that_fail_stall_and_cut_still_give_a_complete_identical_copy() {
+    use crate::util::proxy::{Chaos, FaultProxy};
+    let (Some(a), Some(b)) = (S3Emulator::start(), S3Emulator::start()) else {
+        return;
+    };
+    let Some(src) = start("faulty-src", Some(a.root("src")), a.env()).await else {
+        return;
+    };
+    let f = fill(&src).await;
+    let dst = start("faulty-dst", Some(b.root("dst")), b.env())
+        .await
+        .unwrap();
+    let (pa, pb) = (
+        FaultProxy::start(&a.endpoint).await,
+        FaultProxy::start(&b.endpoint).await,
+    );
+    for (p, seed) in [(&pa, 17), (&pb, 29)] {
+        p.chaos(Chaos {
+            state: seed,
+            cut: 0.05,
+            stall: 0.005,
+            stall_for: std::time::Duration::from_secs(6),
+            unavailable: 0.10,
+        });
+    }
+    let through = |env: &Env, proxy: &FaultProxy| -> Env {
+        env.iter()
+            .map(|(k, v)| match *k {
+                "MLFLOW_S3_ENDPOINT_URL" => (*k, proxy.uri.clone()),
+                _ => (*k, v.clone()),
+            })
+            .collect()
+    };
+    let (src_env, dst_env) = (through(&src.env, &pa), through(&dst.env, &pb));
+    transfer_with(
+        Mode::Copy,
+        &src,
+        &src_env,
+        &dst,
+        &dst_env,
+        &[("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")],
+    )
+    .await;
+    let injected: Vec<String> = pa.injected().into_iter().chain(pb.injected()).collect();
+    for kind in ["CutBody", "Status(503"] {
+        assert!(
+            injected.iter().any(|f| f.contains(kind)),
+            "no {kind} was injected: {injected:?}"
+        );
+    }
+    check("s3 → s3 through faulty proxies (copy)", &src, &dst, &f).await;
 }

@@ -52,6 +52,9 @@ pub(crate) struct Rooted {
     prefix: String,
     /// The root's URI, for messages.
     uri: String,
+    /// Tries of a request whose answer was cut (the store client retries failed statuses and
+    /// connections itself, but not an answer body that breaks).
+    retry: RetryConfig,
 }
 
 impl Stores {
@@ -96,6 +99,7 @@ impl Stores {
             id: id.clone(),
             prefix: prefix.to_string(),
             uri: uri.trim_end_matches('/').to_string(),
+            retry: self.retry.clone(),
         })
     }
 
@@ -142,6 +146,33 @@ impl Rooted {
             .map(str::to_string)
     }
 
+    /// Runs `op` again when its answer was cut or stalled (up to the retry count, with backoff).
+    async fn again<T, F, Fut>(&self, what: &str, rel: &str, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        let mut tries = 0u32;
+        let mut wait = self.retry.initial_backoff;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if tries < self.retry.max_retries && answer_broke(&e) => {
+                    tries += 1;
+                    tracing::info!(
+                        "{what} {}/{rel}: {}; trying again in {} ms",
+                        self.uri,
+                        scrub(&e.to_string()),
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(self.retry.max_backoff);
+                }
+                Err(e) => return Err(self.fail(what, rel, &e)),
+            }
+        }
+    }
+
     fn fail(&self, what: &str, rel: &str, e: &object_store::Error) -> Error {
         store_error(format!("{what} {}/{rel} ({})", self.uri, self.id), e)
     }
@@ -183,11 +214,16 @@ impl Rooted {
         } else {
             Some(self.key(dir)?)
         };
-        let listing = match self.store.list_with_delimiter(at.as_ref()).await {
+        let listed = self
+            .again("listing", dir, || {
+                self.store.list_with_delimiter(at.as_ref())
+            })
+            .await;
+        let listing = match listed {
             Ok(l) => l,
             // A root that was never written lists as empty (as through the proxy).
-            Err(object_store::Error::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
-            Err(e) => return Err(self.fail("listing", dir, &e)),
+            Err(e) if e.is_not_found() => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(e),
         };
         let mut files = Vec::with_capacity(listing.objects.len());
         for o in listing.objects {
@@ -221,10 +257,10 @@ impl Rooted {
     ) -> Result<ArtifactDownload> {
         let key = self.key(rel)?;
         let got = self
-            .store
-            .get_opts(&key, Default::default())
-            .await
-            .map_err(|e| self.fail("downloading", rel, &e))?;
+            .again("downloading", rel, || {
+                self.store.get_opts(&key, Default::default())
+            })
+            .await?;
         let size = got.meta.size;
         if let Some(e) = expected_size
             && e != size
@@ -306,12 +342,31 @@ impl Rooted {
     }
 
     async fn put(&self, key: &Path, rel: &str, data: Bytes) -> Result<()> {
-        self.store
-            .put(key, PutPayload::from_bytes(data))
+        let payload = PutPayload::from_bytes(data);
+        self.again("uploading", rel, || self.store.put(key, payload.clone()))
             .await
             .map(drop)
-            .map_err(|e| self.fail("uploading", rel, &e))
     }
+}
+
+/// Whether the request failed because its answer broke off or stalled (or its connection did):
+/// worth sending again. Refusals and missing objects are not.
+fn answer_broke(e: &object_store::Error) -> bool {
+    let object_store::Error::Generic { .. } = e else {
+        return false;
+    };
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "body",
+        "connection",
+        "timed out",
+        "timeout",
+        "reset",
+        "broken pipe",
+        "incomplete",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 /// An `object_store` error as ours, its message free of query strings (a SAS token travels in
