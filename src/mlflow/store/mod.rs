@@ -174,7 +174,8 @@ impl Rooted {
     }
 
     fn fail(&self, what: &str, rel: &str, e: &object_store::Error) -> Error {
-        store_error(format!("{what} {}/{rel} ({})", self.uri, self.id), e)
+        let sep = if rel.is_empty() { "" } else { "/" };
+        store_error(format!("{what} {}{sep}{rel} ({})", self.uri, self.id), e)
     }
 
     /// Every file under the root, depth first in name order (the order of the proxy's walk), one
@@ -356,6 +357,10 @@ fn answer_broke(e: &object_store::Error) -> bool {
         return false;
     };
     let text = e.to_string().to_ascii_lowercase();
+    // A request the store client gave up on after its own retries is not tried again.
+    if text.contains("max_retries") || text.contains("retry_timeout") {
+        return false;
+    }
     [
         "body",
         "connection",
