@@ -430,7 +430,8 @@ async fn gcs_source_to_a_proxied_server() {
 }
 
 /// Both stores behind proxies that cut 5 % of answers midway, stall 0.5 % past the read timeout
-/// and answer 503 to 10 %: the copy is still complete and identical.
+/// and answer 503 to 10 %: the copy is still complete and identical. (The timeout, 8 s, is the
+/// tracking server's too: short enough for a quick test, long enough for a busy CI machine.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_that_fail_stall_and_cut_still_give_a_complete_identical_copy() {
     use crate::util::proxy::{Chaos, FaultProxy};
@@ -453,7 +454,7 @@ async fn stores_that_fail_stall_and_cut_still_give_a_complete_identical_copy() {
             state: seed,
             cut: 0.05,
             stall: 0.005,
-            stall_for: std::time::Duration::from_secs(6),
+            stall_for: std::time::Duration::from_secs(12),
             unavailable: 0.10,
         });
     }
@@ -472,7 +473,7 @@ async fn stores_that_fail_stall_and_cut_still_give_a_complete_identical_copy() {
         &src_env,
         &dst,
         &dst_env,
-        &[("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")],
+        &[("MLFLOW_HTTP_REQUEST_TIMEOUT", "8")],
     )
     .await;
     let injected: Vec<String> = pa.injected().into_iter().chain(pb.injected()).collect();

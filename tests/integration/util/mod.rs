@@ -128,6 +128,10 @@ pub fn cli() -> assert_cmd::Command {
     ] {
         c.env_remove(v);
     }
+    // Nor the developer's own store credentials.
+    for v in server::STORE_VARIABLES {
+        c.env_remove(v);
+    }
     c
 }
 
