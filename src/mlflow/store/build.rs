@@ -68,8 +68,12 @@ pub(super) fn store(
                 .build()
                 .map_err(|e| config_error(id, e))?,
         ),
-        StoreId::Azure { account, container } => Arc::new(
-            azure(account, container, settings, client)?
+        StoreId::Azure {
+            account,
+            container,
+            domain,
+        } => Arc::new(
+            azure(account, container, domain, settings, client)?
                 .with_retry(options.retry.clone())
                 .build()
                 .map_err(|e| config_error(id, e))?,
@@ -131,10 +135,15 @@ fn s3(bucket: &str, settings: &StoreSettings, client: ClientOptions) -> Result<A
 fn azure(
     account: &str,
     container: &str,
+    domain: &str,
     settings: &StoreSettings,
     client: ClientOptions,
 ) -> Result<MicrosoftAzureBuilder> {
     let mut b = MicrosoftAzureBuilder::new().with_client_options(client);
+    if domain != "core.windows.net" {
+        // A sovereign cloud: its own blob endpoint (a connection string's `BlobEndpoint` wins).
+        b = b.with_endpoint(format!("https://{account}.blob.{domain}"));
+    }
     for (k, v) in settings.with_prefix("AZURE_") {
         if k == "AZURE_STORAGE_CONNECTION_STRING" || k == "AZURE_STORAGE_ACCOUNT_NAME" {
             continue;
@@ -344,7 +353,7 @@ mod tests {
                 "DefaultEndpointsProtocol=http;AccountName=other;AccountKey=SECRETKEY;".to_string(),
             )],
         );
-        let e = azure("acct", "c", &s, ClientOptions::new())
+        let e = azure("acct", "c", "core.windows.net", &s, ClientOptions::new())
             .err()
             .unwrap()
             .to_string();

@@ -38,6 +38,9 @@ pub enum StoreId {
         account: String,
         /// The container (file system, for ADLS Gen2).
         container: String,
+        /// The cloud's storage domain after `blob.` or `dfs.`: `core.windows.net`, or a
+        /// sovereign cloud's (`core.chinacloudapi.cn`, `core.usgovcloudapi.net`).
+        domain: String,
     },
     /// `gs://bucket/...`.
     Gcs {
@@ -53,7 +56,9 @@ impl fmt::Display for StoreId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreId::S3 { bucket } => write!(f, "s3 bucket {bucket:?}"),
-            StoreId::Azure { account, container } => {
+            StoreId::Azure {
+                account, container, ..
+            } => {
                 write!(f, "azure container {container:?} of account {account:?}")
             }
             StoreId::Gcs { bucket } => write!(f, "gcs bucket {bucket:?}"),
@@ -131,14 +136,20 @@ impl Location {
                 let (container, host) = host.split_once('@').ok_or_else(|| {
                     bad("names no container: the form is wasbs://<container>@<account>.blob.core.windows.net/<path>")
                 })?;
-                let account = host.split('.').next().unwrap_or("");
+                let (account, service) = host.split_once('.').unwrap_or((host, ""));
                 if container.is_empty() || account.is_empty() {
                     return Err(bad("names no container or no storage account"));
                 }
+                let domain = service
+                    .strip_prefix("blob.")
+                    .or_else(|| service.strip_prefix("dfs."))
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or("core.windows.net");
                 Location::Store {
                     store: StoreId::Azure {
                         account: account.to_string(),
                         container: container.to_string(),
+                        domain: domain.to_string(),
                     },
                     prefix: clean(path, uri)?,
                 }
@@ -256,6 +267,7 @@ mod tests {
         let az = StoreId::Azure {
             account: "acct".into(),
             container: "c".into(),
+            domain: "core.windows.net".into(),
         };
         assert_eq!(
             store("wasbs://c@acct.blob.core.windows.net/mlruns/1"),
@@ -264,6 +276,14 @@ mod tests {
         assert_eq!(
             store("abfss://c@acct.dfs.core.windows.net/mlruns/1"),
             (az, "mlruns/1".into())
+        );
+        assert_eq!(
+            store("wasbs://c@acct.blob.core.chinacloudapi.cn/m").0,
+            StoreId::Azure {
+                account: "acct".into(),
+                container: "c".into(),
+                domain: "core.chinacloudapi.cn".into(),
+            }
         );
         assert_eq!(
             store("/srv/ml runs/1"),
