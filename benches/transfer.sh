@@ -16,13 +16,27 @@
 #   bash benches/transfer.sh --set large --peer       # the README table (about an hour with --peer)
 #   bash benches/transfer.sh --set small --peer --latency-ms 20
 #   bash benches/transfer.sh --set big                # one 1 GiB file and a 1,000,000-point history
+#   bash benches/transfer.sh --set large --store both # proxied, then S3: the S3 / proxied table
 #   options: --set small|large|big|demo  --jobs N (mlflow-archive)  --floor-jobs N  --peer
 #            --latency-ms D  --bin PATH (another mlflow-archive build, for A/B)  --only ours|floor|peer
-#            --size-mib N --points N (the big set)
+#            --size-mib N --points N (the big set)  --store proxied|s3|both
+#
+# --store s3 (small and large sets) runs mlflow-archive's four jobs on servers whose artifacts are
+# in S3 (moto_server, in memory, on loopback): `mlflow server --no-serve-artifacts
+# --default-artifact-root s3://...`, every client reading and writing the bucket itself. The source
+# is the same cached set: its artifacts uploaded to s3://bench-src/ under the same keys, and its
+# sqlite copy rewritten to point there (benches/s3.py rewrite); its server has no local artifacts
+# at all. Each destination gets a fresh prefix s3://bench-dst/<n>, and after each job that fills
+# one, its files are checked against the source's (sha256 of every file). The floor and the peer
+# run on proxied servers only. The proxies count the tracking requests; the requests column of an
+# S3 job adds the S3 requests (moto's log). --store both runs the proxied pass, then the S3 pass,
+# and adds a table "mlflow-archive on S3 / on proxied servers" per job, and moto's own pace for the
+# same files (boto3 puts and gets, --jobs at once: the part of the S3 time that is the emulator's).
+# moto_server and boto3 come from $MOTO_VENV (default: the venv of scripts/ensure-venv.sh).
 #
 # The small and large sets (benches/scale_data.py) are populated once and kept under
 # target/bench-data/ (keyed by the generator's and the pin's hash); each run starts its source
-# server on a fresh copy. Results: target/bench-transfer-<set>[-latency<D>].md.
+# server on a fresh copy. Results: target/bench-transfer-<set>[-s3|-both][-latency<D>].md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -35,6 +49,7 @@ floor_jobs=8
 delay=0
 only=
 other_bin=
+store=proxied
 while [ $# -gt 0 ]; do
   case "$1" in
     --set) set_name=$2; shift 2 ;;
@@ -46,9 +61,15 @@ while [ $# -gt 0 ]; do
     --latency-ms) delay=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --bin) other_bin=$2; shift 2 ;;
+    --store) store=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+case "$store" in
+  proxied) ;;
+  s3 | both) case "$set_name" in small | large) ;; *) echo "--store $store needs --set small or large" >&2; exit 2 ;; esac ;;
+  *) echo "unknown store $store (proxied, s3 or both)" >&2; exit 2 ;;
+esac
 [ -x /usr/bin/time ] || { sudo apt-get install -y time >/dev/null 2>&1 || apt-get install -y time >/dev/null; }
 command -v bc >/dev/null || { sudo apt-get install -y bc >/dev/null 2>&1 || apt-get install -y bc >/dev/null; }
 venv=$(scripts/ensure-venv.sh)
@@ -85,7 +106,7 @@ start_proxy() {
 # requests PROXY_URI: requests forwarded so far (the stats read itself is not counted or delayed).
 requests() { curl -s "$1/__proxy/stats" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
 
-# ---------------------------------------------------------------- the source
+# ---------------------------------------------------------------- the sources
 case "$set_name" in
   small | large)
     key=$(cat benches/scale_data.py scripts/ensure-venv.sh | sha256sum | cut -c1-12)
@@ -101,33 +122,87 @@ case "$set_name" in
       mv "$tmp/populate" "$cache"
       rm -f "$cache/server.log"
       touch "$cache/ready"
-    fi
-    cp -a "$cache" "$tmp/src"
-    start_server src ;;
-  demo)
-    start_server src
-    MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" scripts/demo_data.py ;;
-  big)
-    start_server src
-    MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/big_data.py "$size_mib" "$points" "$tmp" ;;
+    fi ;;
+  demo | big) ;;
   *) echo "unknown set $set_name" >&2; exit 2 ;;
 esac
-start_proxy src "$SERVER_URI"
-src=$PROXY_URI
-src_direct=$SERVER_URI
 
-# fresh_dst: a new, empty destination server behind its proxy; sets dst.
+s3py="${MOTO_VENV:-$venv}/bin/python"
+s3() { "$s3py" benches/s3.py "$@"; }
+# s3_requests: the S3 requests moto has answered so far (one log line each).
+s3_requests() { grep -c '" [0-9][0-9][0-9] ' "$tmp/moto/server.log" || true; }
+
+# start_source STORE: (re)starts the source server with its artifacts served (proxied) or in
+# s3://bench-src (s3), behind its proxy; sets src (through the proxy) and src_direct.
+start_source() {
+  stop_server src
+  rm -rf "$tmp/src"
+  case "$1/$set_name" in
+    proxied/small | proxied/large)
+      cp -a "$cache" "$tmp/src"
+      start_server src ;;
+    proxied/demo)
+      start_server src
+      MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" scripts/demo_data.py ;;
+    proxied/big)
+      start_server src
+      MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/big_data.py "$size_mib" "$points" "$tmp" ;;
+    s3/*)
+      echo "== S3: moto_server $("$s3py" -c 'import moto; print(moto.__version__)'); the source's artifacts to s3://bench-src"
+      start_s3 moto
+      s3 buckets bench-src bench-dst
+      s3 upload "$cache/artifacts" bench-src
+      mkdir -p "$tmp/src"
+      cp "$cache/mlflow.db" "$tmp/src/"
+      "$venv/bin/python" benches/s3.py rewrite "$tmp/src/mlflow.db" s3://bench-src
+      src_digest=$(s3 digest "$cache/artifacts")
+      start_server src s3://bench-src
+      # What the server tells its clients: each run's artifacts are in the bucket (and nowhere else).
+      curl -fs "$SERVER_URI/api/2.0/mlflow/runs/search" -H 'Content-Type: application/json' \
+        -d '{"experiment_ids": ["1"], "max_results": 1}' \
+        | "$venv/bin/python" -c 'import json,sys; print("   a source run'"'"'s artifact_uri:", json.load(sys.stdin)["runs"][0]["info"]["artifact_uri"])'
+      [ ! -e "$tmp/src/artifacts" ] ;;
+  esac
+  start_proxy src "$SERVER_URI"
+  src=$PROXY_URI
+  src_direct=$SERVER_URI
+}
+
+# fresh_dst: a new, empty destination server behind its proxy (for S3, with the next fresh prefix
+# of bench-dst, emptied first); sets dst.
+dst_n=0
 fresh_dst() {
   stop_server dst
   rm -rf "$tmp/dst"
-  start_server dst
+  if [ "$pass" = s3 ]; then
+    s3 clear bench-dst
+    dst_n=$((dst_n + 1))
+    start_server dst "s3://bench-dst/$dst_n"
+  else
+    start_server dst
+  fi
   start_proxy dst "$SERVER_URI"
   dst=$PROXY_URI
 }
 
+# check_dst: on S3, the destination's files are the source's (every file's path and sha256).
+check_dst() {
+  [ "$pass" = s3 ] || return 0
+  local got
+  got=$(s3 digest "s3://bench-dst/$dst_n/")
+  if [ "$got" = "$src_digest" ]; then
+    echo "   s3://bench-dst/$dst_n holds the source's files: $got"
+  else
+    echo "   s3://bench-dst/$dst_n differs from the source: $got, the source $src_digest" >&2
+    exit 1
+  fi
+}
+
 suffix=${delay/#0/}
 suffix=${suffix:+-latency$delay}
-results="$root/target/bench-transfer-$set_name$suffix.md"
+store_suffix=
+[ "$store" = proxied ] || store_suffix=-$store
+results="$root/target/bench-transfer-$set_name$store_suffix$suffix.md"
 summary="$tmp/summary"
 : > "$summary"
 {
@@ -142,88 +217,122 @@ record() {
   printf '%s\t%s\n' "$1" "$2" >> "$summary"
 }
 
+# all_requests: tracking requests so far (both proxies) and, on S3, S3 requests, tab-separated.
+all_requests() {
+  printf '%s\t%s\n' $(( $(requests "$src") + $(requests "$dst") )) "$([ "$pass" = s3 ] && s3_requests || echo 0)"
+}
+
+# requests_since "R0 S0" "R1 S1": the requests cell: tracking requests, plus S3 requests on S3.
+requests_since() {
+  local r0 s0 r1 s1; read -r r0 s0 <<< "$1"; read -r r1 s1 <<< "$2"
+  if [ "$pass" = s3 ]; then echo "$((r1 - r0)) + $((s1 - s0)) S3"; else echo $((r1 - r0)); fi
+}
+
 # measure LABEL CMD...: runs CMD under /usr/bin/time against the current servers.
 measure() {
   local label=$1; shift
   local r0 r1
-  r0=$(( $(requests "$src") + $(requests "$dst") ))
+  r0=$(all_requests)
   if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err"; then
     local why
     why=$(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)
     echo "| $label | failed: ${why:-see its output} | | | |" | tee -a "$results"
     tail -5 "$tmp/err" >&2
-    return 0
+    return 1
   fi
-  r1=$(( $(requests "$src") + $(requests "$dst") ))
+  r1=$(all_requests)
   local wall kib blocks; read -r wall kib blocks < "$tmp/time"
-  record "$label" "$wall" "$kib" $((blocks * 512)) $((r1 - r0))
+  record "$label" "$wall" "$kib" $((blocks * 512)) "$(requests_since "$r0" "$r1")"
 }
 
 # measure_pipe LABEL "PRODUCER" "CONSUMER": both timed; the wall is the pipeline's; the peak RSS
 # and disk writes are the sum of both sides'.
 measure_pipe() {
   local label=$1 t0 t1 r0 r1
-  r0=$(( $(requests "$src") + $(requests "$dst") ))
+  r0=$(all_requests)
   t0=$(date +%s.%N)
   if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O' -o '$tmp/t1' $2 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O' -o '$tmp/t2' $3 2>'$tmp/e2'"; then
-    echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 0
+    echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 1
   fi
   t1=$(date +%s.%N)
-  r1=$(( $(requests "$src") + $(requests "$dst") ))
+  r1=$(all_requests)
   local w1 k1 b1 w2 k2 b2; read -r w1 k1 b1 < "$tmp/t1"; read -r w2 k2 b2 < "$tmp/t2"
   echo "   (export side $(echo "$k1 / 1024" | bc) MiB, import side $(echo "$k2 / 1024" | bc) MiB)"
-  record "$label" "$(echo "$t1 - $t0" | bc -l)" $((k1 + k2)) $(((b1 + b2) * 512)) $((r1 - r0))
+  record "$label" "$(echo "$t1 - $t0" | bc -l)" $((k1 + k2)) $(((b1 + b2) * 512)) "$(requests_since "$r0" "$r1")"
 }
 
-echo "== $set_name set; source $src_direct (proxy $src), latency ${delay} ms each way"
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
-if want floor; then
-  fresh_dst
-  measure "floor export" "$floor" export --src "$src" --out "$tmp/floor" --jobs "$floor_jobs"
-  measure "floor import" "$floor" import --dst "$dst" --in "$tmp/floor" --jobs "$floor_jobs"
-  rm -rf "$tmp/floor"
-  fresh_dst
-  measure "floor copy" "$floor" copy --src "$src" --dst "$dst" --jobs "$floor_jobs"
-fi
+# run_pass STORE: every wanted job on the servers of that kind (the floor and the peer on proxied
+# servers only); the labels of the S3 pass end in " on S3".
+run_pass() {
+  pass=$1
+  local on=
+  [ "$pass" = proxied ] || on=" on S3"
+  start_source "$pass"
+  echo "== $set_name set$on; source $src_direct (proxy $src), latency ${delay} ms each way"
 
-if want ours; then
-  j=(--jobs "$jobs" --quiet)
-  fresh_dst
-  measure "mlflow-archive export" "$bin" "${j[@]}" export-all --src-uri "$src" --export-deleted-runs -o "$tmp/a.mlar"
-  echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
-  stat -c %s "$tmp/a.mlar" > "$tmp/archive-size"
-  measure "mlflow-archive import" "$bin" "${j[@]}" import-all --dst-uri "$dst" -i "$tmp/a.mlar"
-  rm -f "$tmp/a.mlar"
-  fresh_dst
-  measure_pipe "mlflow-archive export \| import" \
-    "$bin ${j[*]} export-all --src-uri $src --export-deleted-runs -o -" \
-    "$bin ${j[*]} import-all --dst-uri $dst -i -"
-  fresh_dst
-  measure "mlflow-archive copy" "$bin" "${j[@]}" copy-all --src-uri "$src" --dst-uri "$dst" --export-deleted-runs
-fi
+  if [ "$pass" = proxied ] && want floor; then
+    fresh_dst
+    measure "floor export" "$floor" export --src "$src" --out "$tmp/floor" --jobs "$floor_jobs" || true
+    measure "floor import" "$floor" import --dst "$dst" --in "$tmp/floor" --jobs "$floor_jobs" || true
+    rm -rf "$tmp/floor"
+    fresh_dst
+    measure "floor copy" "$floor" copy --src "$src" --dst "$dst" --jobs "$floor_jobs" || true
+  fi
 
-if [ "$peer" = 1 ] && want peer; then
-  fresh_dst
-  # 1.2.0's export-all has no --export-deleted-runs; the data sets have no deleted runs.
-  MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export" "$venv/bin/export-all" --output-dir "$tmp/peer"
-  echo "   staged on disk: $(du -sb "$tmp/peer" | cut -f1) bytes"
-  du -sb "$tmp/peer" | cut -f1 > "$tmp/peer-size"
-  # Its import-all stops at the first model: its import-model checks an mlflow-artifacts: source as
-  # a local path, so it fails on any server with served artifacts (README "Legacy layouts"). So it
-  # imports the experiments only: less than mlflow-archive's import, which has the models too.
-  MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import" "$venv/bin/import-experiments" \
-    --input-dir "$tmp/peer/experiments"
-  rm -rf "$tmp/peer"
-fi
+  if want ours; then
+    local j=(--jobs "$jobs" --quiet)
+    fresh_dst
+    measure "mlflow-archive export$on" "$bin" "${j[@]}" export-all --src-uri "$src" --export-deleted-runs -o "$tmp/a.mlar" || true
+    echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
+    stat -c %s "$tmp/a.mlar" > "$tmp/archive-size"
+    measure "mlflow-archive import$on" "$bin" "${j[@]}" import-all --dst-uri "$dst" -i "$tmp/a.mlar" && check_dst
+    rm -f "$tmp/a.mlar"
+    fresh_dst
+    measure_pipe "mlflow-archive export \| import$on" \
+      "$bin ${j[*]} export-all --src-uri $src --export-deleted-runs -o -" \
+      "$bin ${j[*]} import-all --dst-uri $dst -i -" && check_dst
+    fresh_dst
+    measure "mlflow-archive copy$on" "$bin" "${j[@]}" copy-all --src-uri "$src" --dst-uri "$dst" --export-deleted-runs && check_dst
+  fi
 
-if [ "$set_name" = big ] && want ours; then
-  want=$(find "$tmp/src/artifacts" -name blob.bin -exec sha256sum {} + | cut -d' ' -f1)
-  while read -r sum _; do
-    [ "$sum" = "$want" ] || { echo "a copy of blob.bin differs from the source" >&2; exit 1; }
-  done < <(find "$tmp/dst/artifacts" -name blob.bin -exec sha256sum {} +)
-  echo "   data/blob.bin on the last destination is identical to the source (sha256)"
-fi
+  if [ "$pass" = proxied ] && [ "$peer" = 1 ] && want peer; then
+    fresh_dst
+    # 1.2.0's export-all has no --export-deleted-runs; the data sets have no deleted runs.
+    MLFLOW_TRACKING_URI="$src" measure "mlflow-export-import export" "$venv/bin/export-all" --output-dir "$tmp/peer" || true
+    echo "   staged on disk: $(du -sb "$tmp/peer" | cut -f1) bytes"
+    du -sb "$tmp/peer" | cut -f1 > "$tmp/peer-size"
+    # Its import-all stops at the first model: its import-model checks an mlflow-artifacts: source as
+    # a local path, so it fails on any server with served artifacts (README "Legacy layouts"). So it
+    # imports the experiments only: less than mlflow-archive's import, which has the models too.
+    MLFLOW_TRACKING_URI="$dst" measure "mlflow-export-import import" "$venv/bin/import-experiments" \
+      --input-dir "$tmp/peer/experiments" || true
+    rm -rf "$tmp/peer"
+  fi
+
+  if [ "$set_name" = big ] && want ours; then
+    local want sum
+    want=$(find "$tmp/src/artifacts" -name blob.bin -exec sha256sum {} + | cut -d' ' -f1)
+    while read -r sum _; do
+      [ "$sum" = "$want" ] || { echo "a copy of blob.bin differs from the source" >&2; exit 1; }
+    done < <(find "$tmp/dst/artifacts" -name blob.bin -exec sha256sum {} +)
+    echo "   data/blob.bin on the last destination is identical to the source (sha256)"
+  fi
+
+  if [ "$pass" = s3 ]; then
+    # The emulator's own pace on the same files, with nothing else running.
+    stop_server dst
+    s3 clear bench-dst
+    moto_pace=$(s3 floor "$cache/artifacts" bench-dst "$jobs")
+    echo "   moto's own pace (boto3, $jobs at once): $moto_pace"
+    s3 clear bench-dst
+  fi
+  stop_server src
+}
+
+[ "$store" = s3 ] || run_pass proxied
+[ "$store" = proxied ] || run_pass s3
 
 # ---------------------------------------------------------------- ratios
 wall() { awk -F'\t' -v l="$1" '$1 == l { print $2; exit }' "$summary"; }
@@ -231,21 +340,37 @@ sum() { local a b; a=$(wall "$1"); b=$(wall "$2"); if [ -n "$a" ] && [ -n "$b" ]
 # ratio A B: A / B to two decimals, or - when either is missing.
 ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf '%.2f' "$(echo "$1 / $2" | bc -l)"; else echo "-"; fi; }
 ours_e="mlflow-archive export" ours_i="mlflow-archive import" peer_e="mlflow-export-import export"
-peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import"
+peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import" copy="mlflow-archive copy"
 {
-  echo
-  echo "| job | mlflow-archive / floor | mlflow-export-import / mlflow-archive |"
-  echo "|---|---|---|"
-  echo "| export | $(ratio "$(wall "$ours_e")" "$(wall "floor export")") | $(ratio "$(wall "$peer_e")" "$(wall "$ours_e")") |"
-  echo "| import | $(ratio "$(wall "$ours_i")" "$(wall "floor import")") | $(ratio "$(wall "$peer_i")" "$(wall "$ours_i")") |"
-  echo "| export + import | $(ratio "$(sum "$ours_e" "$ours_i")" "$(sum "floor export" "floor import")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(sum "$ours_e" "$ours_i")") |"
-  echo "| export \| import (floor: copy) | $(ratio "$(wall "$pipe")" "$(wall "floor copy")") | |"
-  echo "| copy (peer: export + import) | $(ratio "$(wall "mlflow-archive copy")" "$(wall "floor copy")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(wall "mlflow-archive copy")") |"
+  if [ "$store" != s3 ]; then
+    echo
+    echo "| job | mlflow-archive / floor | mlflow-export-import / mlflow-archive |"
+    echo "|---|---|---|"
+    echo "| export | $(ratio "$(wall "$ours_e")" "$(wall "floor export")") | $(ratio "$(wall "$peer_e")" "$(wall "$ours_e")") |"
+    echo "| import | $(ratio "$(wall "$ours_i")" "$(wall "floor import")") | $(ratio "$(wall "$peer_i")" "$(wall "$ours_i")") |"
+    echo "| export + import | $(ratio "$(sum "$ours_e" "$ours_i")" "$(sum "floor export" "floor import")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(sum "$ours_e" "$ours_i")") |"
+    echo "| export \| import (floor: copy) | $(ratio "$(wall "$pipe")" "$(wall "floor copy")") | |"
+    echo "| copy (peer: export + import) | $(ratio "$(wall "$copy")" "$(wall "floor copy")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(wall "$copy")") |"
+  fi
+  if [ "$store" = both ]; then
+    on=" on S3"
+    echo
+    echo "| job | mlflow-archive on S3 / on proxied servers |"
+    echo "|---|---|"
+    echo "| export | $(ratio "$(wall "$ours_e$on")" "$(wall "$ours_e")") |"
+    echo "| import | $(ratio "$(wall "$ours_i$on")" "$(wall "$ours_i")") |"
+    echo "| export + import | $(ratio "$(sum "$ours_e$on" "$ours_i$on")" "$(sum "$ours_e" "$ours_i")") |"
+    echo "| export \| import | $(ratio "$(wall "$pipe$on")" "$(wall "$pipe")") |"
+    echo "| copy | $(ratio "$(wall "$copy$on")" "$(wall "$copy")") |"
+  fi
   if [ -s "$tmp/archive-size" ] && [ -s "$tmp/peer-size" ]; then
     echo
     echo "Archive: $(numfmt --to=iec --suffix=B "$(cat "$tmp/archive-size")"); the Python tool's export directory: $(numfmt --to=iec --suffix=B "$(cat "$tmp/peer-size")") ($(ratio "$(cat "$tmp/peer-size")" "$(cat "$tmp/archive-size")")x as large)."
   fi
   echo
   echo "MLflow $("$venv/bin/mlflow" --version 2>/dev/null | awk '{print $NF}'), $SERVER_WORKERS workers per server, sqlite; $(nproc) cores; --jobs $jobs, floor --jobs $floor_jobs; latency ${delay} ms each way."
+  if [ "$store" != proxied ]; then
+    echo "S3: moto_server $("$s3py" -c 'import moto; print(moto.__version__)') (in memory, loopback, not delayed); its own pace on the source's files (boto3, $jobs at once): ${moto_pace:-not measured}."
+  fi
 } | tee -a "$results"
 echo "== results in $results"
