@@ -20,6 +20,7 @@
 #   options: --set small|large|big|demo  --jobs N (mlflow-archive)  --floor-jobs N  --peer
 #            --latency-ms D  --bin PATH (another mlflow-archive build, for A/B)  --only ours|floor|peer
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
+#            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
 #
 # --store s3 (small and large sets) runs mlflow-archive's four jobs on servers whose artifacts are
 # in S3 (moto_server, in memory, on loopback): `mlflow server --no-serve-artifacts
@@ -281,7 +282,7 @@ run_pass() {
     measure "floor copy" "$floor" copy --src "$src" --dst "$dst" --jobs "$floor_jobs" || true
   fi
 
-  if want ours; then
+  if want ours || [ "$only" = archive ]; then
     local j=(--jobs "$jobs" --quiet)
     fresh_dst
     measure "mlflow-archive export$on" "$bin" "${j[@]}" export-all --src-uri "$src" --export-deleted-runs -o "$tmp/a.mlar" || true
@@ -289,6 +290,9 @@ run_pass() {
     stat -c %s "$tmp/a.mlar" > "$tmp/archive-size"
     measure "mlflow-archive import$on" "$bin" "${j[@]}" import-all --dst-uri "$dst" -i "$tmp/a.mlar" && check_dst
     rm -f "$tmp/a.mlar"
+  fi
+  if want ours; then
+    local j=(--jobs "$jobs" --quiet)
     fresh_dst
     measure_pipe "mlflow-archive export \| import$on" \
       "$bin ${j[*]} export-all --src-uri $src --export-deleted-runs -o -" \
