@@ -216,6 +216,9 @@ record() {
   printf '| %s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "$2" "$(echo "$3 / 1024" | bc -l)" \
     "$(numfmt --to=iec --suffix=B "$4")" "$5" | tee -a "$results"
   printf '%s\t%s\n' "$1" "$2" >> "$summary"
+  # This box is shared: the load at the end of each job says how much else was running.
+  cut -d' ' -f1 /proc/loadavg >> "$tmp/loads"
+  echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # all_requests: tracking requests so far (both proxies) and, on S3, S3 requests, tab-separated.
@@ -373,6 +376,9 @@ peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import" copy
   fi
   echo
   echo "MLflow $("$venv/bin/mlflow" --version 2>/dev/null | awk '{print $NF}'), $SERVER_WORKERS workers per server, sqlite; $(nproc) cores; --jobs $jobs, floor --jobs $floor_jobs; latency ${delay} ms each way."
+  if [ -s "$tmp/loads" ]; then
+    echo "Load average (1 min) at the end of the jobs: $(sort -g "$tmp/loads" | head -1) to $(sort -g "$tmp/loads" | tail -1) on $(nproc) cores."
+  fi
   if [ "$store" != proxied ]; then
     echo "S3: moto_server $("$s3py" -c 'import moto; print(moto.__version__)') (in memory, loopback, not delayed); its own pace on the source's files (boto3, $jobs at once): ${moto_pace:-not measured}."
   fi
