@@ -69,6 +69,31 @@ pub struct ArtifactFile {
     pub size: u64,
 }
 
+/// Every file of a tree listed one directory at a time by `list` (a directory's files and its
+/// subdirectories, each in name order, paths relative to the root; `""` is the root): depth
+/// first, a directory's files before its subdirectories. The proxy's walk and a store's share it,
+/// so an archive lists files in the same order whatever holds them.
+pub(crate) fn walk_tree<L, F>(list: L) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static
+where
+    L: Fn(String) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<(Vec<ArtifactFile>, Vec<String>)>> + Send,
+{
+    let state = (list, vec![String::new()], VecDeque::<ArtifactFile>::new());
+    stream::try_unfold(state, |(list, mut dirs, mut ready)| async move {
+        loop {
+            if let Some(f) = ready.pop_front() {
+                return Ok(Some((f, (list, dirs, ready))));
+            }
+            let Some(dir) = dirs.pop() else {
+                return Ok(None);
+            };
+            let (files, subdirs) = list(dir).await?;
+            ready.extend(files);
+            dirs.extend(subdirs.into_iter().rev());
+        }
+    })
+}
+
 /// A download in progress: the body as a stream of chunks whose total is checked against the
 /// expected size (an error ends the stream when it differs).
 pub struct ArtifactDownload {
@@ -193,38 +218,21 @@ impl Client {
         &self,
         root: &ArtifactRoot,
     ) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static {
-        struct Walk {
-            client: Client,
-            root: ArtifactRoot,
-            dirs: Vec<String>,
-            ready: VecDeque<ArtifactFile>,
-        }
-        let state = Walk {
-            client: self.clone(),
-            root: root.clone(),
-            dirs: vec![String::new()],
-            ready: VecDeque::new(),
-        };
-        stream::try_unfold(state, |mut w| async move {
-            loop {
-                if let Some(f) = w.ready.pop_front() {
-                    return Ok(Some((f, w)));
-                }
-                let Some(dir) = w.dirs.pop() else {
-                    return Ok(None);
-                };
-                let entries = w.client.list_artifacts(&w.root, &dir).await?;
+        let (client, root) = (self.clone(), root.clone());
+        walk_tree(move |dir| {
+            let (client, root) = (client.clone(), root.clone());
+            async move {
+                let mut files = Vec::new();
                 let mut subdirs = Vec::new();
-                for e in entries {
+                for e in client.list_artifacts(&root, &dir).await? {
                     if e.is_dir {
                         subdirs.push(e.path);
                     } else {
                         let size = u64::try_from(e.file_size.unwrap_or(0)).unwrap_or(0);
-                        w.ready.push_back(ArtifactFile { path: e.path, size });
+                        files.push(ArtifactFile { path: e.path, size });
                     }
                 }
-                // Files of this directory first, then its subdirectories in name order.
-                w.dirs.extend(subdirs.into_iter().rev());
+                Ok((files, subdirs))
             }
         })
     }

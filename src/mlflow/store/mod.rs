@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures_util::stream::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
@@ -25,7 +25,7 @@ pub use location::{Location, StoreId};
 pub use settings::{Side, StoreSettings};
 
 use crate::error::{Error, Result, StoreFailure};
-use crate::mlflow::api::artifacts::{ArtifactDownload, ArtifactFile, exact_size};
+use crate::mlflow::api::artifacts::{ArtifactDownload, ArtifactFile, exact_size, walk_tree};
 use crate::mlflow::retry::RetryConfig;
 
 /// Files up to this size are uploaded in one request; larger ones in parts of this size (S3
@@ -181,30 +181,10 @@ impl Rooted {
     /// Every file under the root, depth first in name order (the order of the proxy's walk), one
     /// listing per directory.
     pub(crate) fn walk(&self) -> impl Stream<Item = Result<ArtifactFile>> + Send + 'static {
-        struct Walk {
-            root: Rooted,
-            dirs: Vec<String>,
-            ready: std::collections::VecDeque<ArtifactFile>,
-        }
-        let state = Walk {
-            root: self.clone(),
-            dirs: vec![String::new()],
-            ready: Default::default(),
-        };
-        stream::try_unfold(state, |mut w| async move {
-            loop {
-                if let Some(f) = w.ready.pop_front() {
-                    return Ok(Some((f, w)));
-                }
-                let Some(dir) = w.dirs.pop() else {
-                    return Ok(None);
-                };
-                let (mut files, subdirs) = w.root.list(&dir).await?;
-                files.sort_by(|a, b| a.path.cmp(&b.path));
-                w.ready.extend(files);
-                // Files of this directory first, then its subdirectories in name order.
-                w.dirs.extend(subdirs.into_iter().rev());
-            }
+        let root = self.clone();
+        walk_tree(move |dir| {
+            let root = root.clone();
+            async move { root.list(&dir).await }
         })
     }
 
@@ -240,6 +220,7 @@ impl Rooted {
                 size: o.size,
             });
         }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut subdirs: Vec<String> = listing
             .common_prefixes
             .iter()
@@ -420,6 +401,8 @@ pub(crate) fn scrub(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::stream;
+
     use super::*;
 
     #[test]
