@@ -120,6 +120,15 @@ pub struct BasicAuth {
     pub password: String,
 }
 
+/// A new directory for one process's data and log, kept until its guard removes it.
+pub fn scratch_dir(name: &str) -> Result<PathBuf, String> {
+    tempfile::Builder::new()
+        .prefix(&format!("mlflow-archive-{name}-"))
+        .tempdir()
+        .map(|d| d.keep())
+        .map_err(|e| e.to_string())
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -241,11 +250,7 @@ impl MlflowServer {
         artifacts: Artifacts<'_>,
         env: &[(K, V)],
     ) -> Result<MlflowServer, String> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("mlflow-archive-{name}-"))
-            .tempdir()
-            .map_err(|e| e.to_string())?
-            .keep();
+        let dir = scratch_dir(name)?;
         let port = free_port();
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(venv.join("bin/python"));

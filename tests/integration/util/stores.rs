@@ -27,7 +27,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::server::{Guard, STORE_VARIABLES, free_port, repo_root, required, venv};
+use super::server::{Guard, STORE_VARIABLES, free_port, repo_root, required, scratch_dir, venv};
 
 /// The venv and a program in it, or `None` (with a message) when the tests may skip.
 fn tool(what: &str, find: impl FnOnce(&Path) -> Option<PathBuf>) -> Option<(PathBuf, PathBuf)> {
@@ -70,11 +70,7 @@ fn try_start(
     args: &[&str],
     ready_path: &str,
 ) -> Result<Emulator, String> {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("mlflow-archive-{name}-"))
-        .tempdir()
-        .map_err(|e| e.to_string())?
-        .keep();
+    let dir = scratch_dir(name)?;
     let port = free_port();
     let args: Vec<String> = args
         .iter()
