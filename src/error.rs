@@ -260,6 +260,17 @@ impl ApiError {
         )
     }
 
+    /// True when the server says it does not offer this feature at all, whatever the object:
+    /// `FEATURE_DISABLED` (MLflow's answer, as HTTP 500, for what its file store lacks, e.g.
+    /// evaluation datasets), `NOT_IMPLEMENTED`, or `ENDPOINT_NOT_FOUND` (Databricks' answer for an
+    /// unknown endpoint). Trying again does not help.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self.error_code.as_str(),
+            "FEATURE_DISABLED" | "NOT_IMPLEMENTED" | "ENDPOINT_NOT_FOUND"
+        )
+    }
+
     fn hint(&self) -> &'static str {
         match self.status {
             401 => {
@@ -314,10 +325,18 @@ impl Error {
         self.api().is_some_and(ApiError::is_already_exists)
     }
 
+    /// True when the server says it does not offer this feature (see
+    /// [`ApiError::is_unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        self.api().is_some_and(ApiError::is_unsupported)
+    }
+
     /// True when trying the same operation again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self.root() {
-            Error::Api(e) => crate::mlflow::retry::is_transient_status(e.status),
+            Error::Api(e) => {
+                crate::mlflow::retry::is_transient_status(e.status) && !e.is_unsupported()
+            }
             Error::Transport { .. } => true,
             _ => false,
         }

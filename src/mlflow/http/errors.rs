@@ -102,7 +102,7 @@ pub(crate) fn outcome_unknown(e: &Error) -> bool {
         Error::Transport { kind, .. } => {
             *kind != TransportKind::Connect && *kind != TransportKind::Tls
         }
-        Error::Api(a) => matches!(a.status, 408 | 500 | 502 | 503 | 504),
+        Error::Api(a) => matches!(a.status, 408 | 500 | 502 | 503 | 504) && !a.is_unsupported(),
         _ => false,
     }
 }
@@ -186,6 +186,21 @@ mod tests {
             cause: "x".into(),
         };
         assert!(!outcome_unknown(&t(TransportKind::Connect)));
+        let api = |status, code: &str| {
+            Error::Api(Box::new(ApiError {
+                call: "c".into(),
+                server: "s".into(),
+                status,
+                error_code: code.into(),
+                message: String::new(),
+            }))
+        };
+        assert!(outcome_unknown(&api(500, "INTERNAL_ERROR")));
+        // What a file store answers for datasets: it did nothing, and never will.
+        assert!(!outcome_unknown(&api(500, "FEATURE_DISABLED")));
+        assert!(!api(500, "FEATURE_DISABLED").is_retryable());
+        assert!(api(500, "FEATURE_DISABLED").is_unsupported());
+        assert!(api(500, "").is_retryable());
         assert!(outcome_unknown(&t(TransportKind::Broken)));
         assert!(outcome_unknown(&t(TransportKind::Timeout)));
     }

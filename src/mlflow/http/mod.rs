@@ -130,6 +130,11 @@ impl Client {
         self.url(&format!("api/2.0/mlflow/{endpoint}"))
     }
 
+    /// `api/3.0/mlflow/<endpoint>` (MLflow 3's own endpoints: datasets, traces, ...).
+    pub(crate) fn api3_url(&self, endpoint: &str) -> Url {
+        self.url(&format!("api/3.0/mlflow/{endpoint}"))
+    }
+
     /// Sends a JSON POST/PATCH/DELETE to `endpoint` and decodes the JSON answer.
     pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -139,16 +144,22 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<T> {
+        self.call_url(method, self.api_url(endpoint), body, call, idem)
+            .await
+    }
+
+    /// [`Client::call`] to a whole URL.
+    pub(crate) async fn call_url<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<T> {
         let bytes = encode(body, call)?;
         let answer = self
-            .fetch(
-                method,
-                self.api_url(endpoint),
-                Body::Json(bytes),
-                call,
-                idem,
-                Answer::Needed,
-            )
+            .fetch(method, url, Body::Json(bytes), call, idem, Answer::Needed)
             .await?;
         self.parse(&answer, call)
     }
@@ -164,17 +175,23 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<()> {
+        self.call_unit_url(method, self.api_url(endpoint), body, call, idem)
+            .await
+    }
+
+    /// [`Client::call_unit`] to a whole URL.
+    pub(crate) async fn call_unit_url<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<()> {
         let bytes = encode(body, call)?;
-        self.fetch(
-            method,
-            self.api_url(endpoint),
-            Body::Json(bytes),
-            call,
-            idem,
-            Answer::Ignored,
-        )
-        .await
-        .map(drop)
+        self.fetch(method, url, Body::Json(bytes), call, idem, Answer::Ignored)
+            .await
+            .map(drop)
     }
 
     /// Sends a GET to `endpoint` with `query` and decodes the JSON answer.

@@ -206,6 +206,9 @@ impl Client {
                             format!("({cut})").as_bytes(),
                         ))),
                     };
+                    // A server that lacks the feature says so with a 500 (`FEATURE_DISABLED`):
+                    // final, not transient.
+                    let may_retry = may_retry && !err.is_unsupported();
                     if may_retry && let Some(d) = retries.backoff.next_delay(retry_after) {
                         tracing_retry(call, &err.to_string(), d);
                         tokio::time::sleep(d).await;
