@@ -1,6 +1,7 @@
 //! The REST calls, one file per area, each an `impl Client` block.
 
 pub mod artifacts;
+pub mod datasets;
 pub mod experiments;
 pub mod logged_models;
 pub mod registry;
