@@ -88,6 +88,16 @@ enum Artifacts<'a> {
     Root(Option<&'a str>),
 }
 
+/// Where a server keeps its tracking data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// A sqlite database (every feature).
+    Sqlite,
+    /// MLflow's file store (`file:`; started with `MLFLOW_ALLOW_FILE_STORE=true`): no evaluation
+    /// datasets, among others.
+    File,
+}
+
 /// The variables through which MLflow (server and clients) reaches an artifact store. The
 /// servers and scripts the tests start drop the inherited ones, so that a developer's own
 /// credentials never reach a test and a test never reaches a real cloud.
@@ -189,7 +199,15 @@ impl MlflowServer {
     /// artifact proxy, so only the Python tool writes here).
     pub fn start_without_artifact_proxy(name: &str) -> Option<MlflowServer> {
         let venv = venv()?;
-        Self::try_start(&venv, name, None, Artifacts::Root(None), NO_ENV).ok()
+        Self::try_start(
+            &venv,
+            name,
+            None,
+            Artifacts::Root(None),
+            Backend::Sqlite,
+            NO_ENV,
+        )
+        .ok()
     }
 
     /// A server without the artifact proxy (`--no-serve-artifacts`) whose artifact root is
@@ -226,6 +244,20 @@ impl MlflowServer {
         ))
     }
 
+    /// A server with served artifacts whose tracking data is in MLflow's file store, not in a
+    /// database. `None` when live tests skip.
+    pub fn start_with_file_store(name: &str) -> Option<MlflowServer> {
+        let venv = venv_or_skip()?;
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::try_start(&venv, name, None, Artifacts::Served, Backend::File, NO_ENV) {
+                Ok(s) => return Some(s),
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("cannot start mlflow server {name}: {last_err}");
+    }
+
     fn start_retrying<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         venv: &Path,
         name: &str,
@@ -235,7 +267,7 @@ impl MlflowServer {
     ) -> MlflowServer {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start(venv, name, auth, artifacts, env) {
+            match Self::try_start(venv, name, auth, artifacts, Backend::Sqlite, env) {
                 Ok(s) => return s,
                 Err(e) => last_err = e,
             }
@@ -248,6 +280,7 @@ impl MlflowServer {
         name: &str,
         auth: Option<&BasicAuth>,
         artifacts: Artifacts<'_>,
+        backend: Backend,
         env: &[(K, V)],
     ) -> Result<MlflowServer, String> {
         let dir = scratch_dir(name)?;
@@ -264,8 +297,17 @@ impl MlflowServer {
             cmd.args(["--app-name", "basic-auth"]);
         }
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()));
+            .arg("--backend-store-uri");
+        match backend {
+            Backend::Sqlite => {
+                cmd.arg(format!("sqlite:///{}", dir.join("mlflow.db").display()));
+            }
+            Backend::File => {
+                // MLflow 3.17 refuses a file store unless asked to keep it.
+                cmd.arg(format!("file://{}", dir.join("mlruns").display()))
+                    .env("MLFLOW_ALLOW_FILE_STORE", "true");
+            }
+        }
         let artifact_root = match artifacts {
             Artifacts::Served => {
                 cmd.arg("--serve-artifacts")
