@@ -250,7 +250,7 @@ impl LoggedModel {
 }
 
 /// Percent-encodes one path segment.
-fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

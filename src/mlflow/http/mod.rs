@@ -75,6 +75,8 @@ pub(crate) enum Body<'a> {
     None,
     Json(Vec<u8>),
     Bytes(&'a Bytes),
+    /// Bytes sent with their own headers (content type, encoding, routing).
+    Typed(&'a Bytes, &'a reqwest::header::HeaderMap),
 }
 
 /// Whether the caller needs the answer's body, or only its success status.
@@ -139,16 +141,22 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<T> {
+        self.call_url(method, self.api_url(endpoint), body, call, idem)
+            .await
+    }
+
+    /// [`Client::call`] to a whole URL (an endpoint outside `api/2.0/mlflow/`).
+    pub(crate) async fn call_url<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<T> {
         let bytes = encode(body, call)?;
         let answer = self
-            .fetch(
-                method,
-                self.api_url(endpoint),
-                Body::Json(bytes),
-                call,
-                idem,
-                Answer::Needed,
-            )
+            .fetch(method, url, Body::Json(bytes), call, idem, Answer::Needed)
             .await?;
         self.parse(&answer, call)
     }
@@ -164,17 +172,23 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<()> {
+        self.call_unit_url(method, self.api_url(endpoint), body, call, idem)
+            .await
+    }
+
+    /// [`Client::call_unit`] to a whole URL (an endpoint outside `api/2.0/mlflow/`).
+    pub(crate) async fn call_unit_url<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: &B,
+        call: &str,
+        idem: Idempotency,
+    ) -> Result<()> {
         let bytes = encode(body, call)?;
-        self.fetch(
-            method,
-            self.api_url(endpoint),
-            Body::Json(bytes),
-            call,
-            idem,
-            Answer::Ignored,
-        )
-        .await
-        .map(drop)
+        self.fetch(method, url, Body::Json(bytes), call, idem, Answer::Ignored)
+            .await
+            .map(drop)
     }
 
     /// Sends a GET to `endpoint` with `query` and decodes the JSON answer.
