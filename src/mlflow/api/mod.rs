@@ -5,4 +5,5 @@ pub mod experiments;
 pub mod logged_models;
 pub mod registry;
 pub mod runs;
+pub mod traces;
 pub mod workspace;
