@@ -2,6 +2,8 @@
 //! are omitted, so everything has a default). These are separate from the archive's record types
 //! on purpose: `transfer` maps between the two.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::json;
@@ -404,4 +406,145 @@ pub struct ServerInfo {
     /// Whether the artifact proxy does multipart uploads.
     #[serde(default)]
     pub multipart_uploads_enabled: bool,
+}
+
+/// A trace's info as MLflow 3 keeps it (`TraceInfoV3`), without its spans. On the wire its times
+/// are proto JSON text (`request_time` RFC 3339, `execution_duration` `"1.234s"`); here they are
+/// milliseconds, all the server keeps of them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "trace_wire::TraceInfo", into = "trace_wire::TraceInfo")]
+pub struct TraceInfo {
+    /// Its id (`tr-<32 hex>` for traces of MLflow 3; any text for older ones).
+    pub trace_id: String,
+    /// The experiment it belongs to (`trace_location.mlflow_experiment.experiment_id`).
+    pub experiment_id: String,
+    /// When it started, in milliseconds since the epoch.
+    pub request_time: Option<i64>,
+    /// How long it took, in milliseconds.
+    pub execution_duration: Option<i64>,
+    /// `OK`, `ERROR`, `IN_PROGRESS` or `STATE_UNSPECIFIED`.
+    pub state: String,
+    /// The caller's own id for the request.
+    pub client_request_id: Option<String>,
+    /// The start of the request, as the server keeps it for display.
+    pub request_preview: Option<String>,
+    /// The start of the response, as the server keeps it for display.
+    pub response_preview: Option<String>,
+    /// Metadata (immutable after creation: `mlflow.sourceRun`, `mlflow.trace.sizeStats`, ...).
+    pub trace_metadata: BTreeMap<String, String>,
+    /// Tags (`mlflow.traceName`, `mlflow.artifactLocation`, `mlflow.trace.spansLocation`, ...).
+    pub tags: BTreeMap<String, String>,
+    /// The assessments (feedback, expectations) as the server gives them: their times stay
+    /// RFC 3339 text.
+    pub assessments: Vec<serde_json::Value>,
+}
+
+/// The proto JSON shape of [`TraceInfo`].
+mod trace_wire {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::mlflow::json::{duration, timestamp};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct TraceInfo {
+        trace_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_request_id: Option<String>,
+        #[serde(default)]
+        trace_location: Location,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_preview: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_preview: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_time: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_duration: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+        #[serde(default)]
+        trace_metadata: BTreeMap<String, String>,
+        #[serde(default)]
+        tags: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        assessments: Vec<serde_json::Value>,
+    }
+
+    #[derive(Serialize, Deserialize, Default)]
+    struct Location {
+        #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mlflow_experiment: Option<Experiment>,
+    }
+
+    #[derive(Serialize, Deserialize, Default)]
+    struct Experiment {
+        #[serde(default)]
+        experiment_id: String,
+    }
+
+    impl TryFrom<TraceInfo> for super::TraceInfo {
+        type Error = String;
+
+        fn try_from(w: TraceInfo) -> Result<Self, String> {
+            let id = &w.trace_id;
+            let request_time = match &w.request_time {
+                None => None,
+                Some(t) => Some(timestamp::parse_ms(t).ok_or_else(|| {
+                    format!("trace {id}: request_time {t:?} is not an RFC 3339 time")
+                })?),
+            };
+            let execution_duration = match &w.execution_duration {
+                None => None,
+                Some(d) => Some(duration::parse_ms(d).ok_or_else(|| {
+                    format!(
+                        "trace {id}: execution_duration {d:?} is not a duration like \"1.234s\""
+                    )
+                })?),
+            };
+            Ok(super::TraceInfo {
+                experiment_id: w
+                    .trace_location
+                    .mlflow_experiment
+                    .map(|e| e.experiment_id)
+                    .unwrap_or_default(),
+                request_time,
+                execution_duration,
+                state: w.state.unwrap_or_else(|| "STATE_UNSPECIFIED".into()),
+                client_request_id: w.client_request_id,
+                request_preview: w.request_preview,
+                response_preview: w.response_preview,
+                trace_metadata: w.trace_metadata,
+                tags: w.tags,
+                assessments: w.assessments,
+                trace_id: w.trace_id,
+            })
+        }
+    }
+
+    impl From<super::TraceInfo> for TraceInfo {
+        fn from(t: super::TraceInfo) -> Self {
+            TraceInfo {
+                trace_id: t.trace_id,
+                client_request_id: t.client_request_id,
+                trace_location: Location {
+                    kind: Some("MLFLOW_EXPERIMENT".into()),
+                    mlflow_experiment: Some(Experiment {
+                        experiment_id: t.experiment_id,
+                    }),
+                },
+                request_preview: t.request_preview,
+                response_preview: t.response_preview,
+                request_time: t.request_time.map(timestamp::format_ms),
+                execution_duration: t.execution_duration.map(duration::format_ms),
+                state: Some(t.state).filter(|s| !s.is_empty()),
+                trace_metadata: t.trace_metadata,
+                tags: t.tags,
+                assessments: t.assessments,
+            }
+        }
+    }
 }

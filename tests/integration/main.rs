@@ -24,6 +24,7 @@ mod spec_examples;
 mod store_matrix;
 mod stores;
 mod tls;
+mod traces_client;
 mod util;
 mod vectors;
 mod whole_server;

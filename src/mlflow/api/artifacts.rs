@@ -263,7 +263,20 @@ impl Client {
             "GET mlflow-artifacts ({}/{rel})",
             root.uri.trim_end_matches('/')
         );
-        let url = self.proxy_url(root, rel);
+        let what = format!("download of {}/{rel}", root.uri.trim_end_matches('/'));
+        self.download_url(self.proxy_url(root, rel), call, what, expected_size)
+            .await
+    }
+
+    /// Starts downloading the body of a GET to `url`, resumed where it is cut (see
+    /// [`Client::download_artifact`]); `call` names the request in errors, `what` the body.
+    pub(crate) async fn download_url(
+        &self,
+        url: Url,
+        call: String,
+        what: String,
+        expected_size: Option<u64>,
+    ) -> Result<ArtifactDownload> {
         let mut retries = Retries::new(&self.inner.retry);
         let resp = self
             .send_with(
@@ -306,7 +319,7 @@ impl Client {
                 next.map(|item| (item, r))
             }),
             want,
-            format!("download of {}/{rel}", root.uri.trim_end_matches('/')),
+            what,
         );
         Ok(ArtifactDownload {
             size: announced,

@@ -6,4 +6,5 @@ pub mod experiments;
 pub mod logged_models;
 pub mod registry;
 pub mod runs;
+pub mod traces;
 pub mod workspace;

@@ -75,6 +75,8 @@ pub(crate) enum Body<'a> {
     None,
     Json(Vec<u8>),
     Bytes(&'a Bytes),
+    /// Bytes sent with their own headers (content type, encoding, routing).
+    Typed(&'a Bytes, &'a reqwest::header::HeaderMap),
 }
 
 /// Whether the caller needs the answer's body, or only its success status.
@@ -148,7 +150,7 @@ impl Client {
             .await
     }
 
-    /// [`Client::call`] to a whole URL.
+    /// [`Client::call`] to a whole URL (an endpoint outside `api/2.0/mlflow/`).
     pub(crate) async fn call_url<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -179,7 +181,7 @@ impl Client {
             .await
     }
 
-    /// [`Client::call_unit`] to a whole URL.
+    /// [`Client::call_unit`] to a whole URL (an endpoint outside `api/2.0/mlflow/`).
     pub(crate) async fn call_unit_url<B: Serialize>(
         &self,
         method: Method,

@@ -153,6 +153,7 @@ impl Client {
                 Body::None => req,
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
                 Body::Bytes(b) => req.body((*b).clone()),
+                Body::Typed(b, headers) => req.headers((*headers).clone()).body((*b).clone()),
             };
             let req = match range_from {
                 Some(from) => req.header(RANGE, format!("bytes={from}-")),
