@@ -5,7 +5,8 @@
 use std::io::Read;
 
 use crate::format::model::{
-    Experiment, Header, LoggedModel, MetricChunk, ModelVersion, RegisteredModel, Run, Seal, Trailer,
+    Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
+    RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use crate::format::{ArchiveReader, Limits, ReaderBuilder, Record};
 
@@ -60,6 +61,9 @@ pub fn parse_records(data: &[u8]) {
     let _ = serde_json::from_slice::<ModelVersion>(data);
     let _ = serde_json::from_slice::<Seal>(data);
     let _ = serde_json::from_slice::<Trailer>(data);
+    let _ = serde_json::from_slice::<Trace>(data);
+    let _ = serde_json::from_slice::<Dataset>(data);
+    let _ = serde_json::from_slice::<DatasetRecords>(data);
     let _ = crate::mlflow::json::parse::<crate::mlflow::types::Run>(data);
     let _ = crate::mlflow::json::parse::<crate::mlflow::types::RegisteredModel>(data);
     let _ = crate::mlflow::json::parse::<Vec<crate::mlflow::types::Metric>>(data);

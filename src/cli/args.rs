@@ -306,6 +306,16 @@ pub struct ExportFlags {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     pub export_metadata_tags: bool,
 
+    /// Leave out the experiments' traces (MLflow 3 tracing: spans, assessments, attachments),
+    /// which are exported with their experiment by default.
+    #[arg(long)]
+    pub no_traces: bool,
+
+    /// Leave out evaluation datasets (MLflow 3.4+), which are exported with the experiments they
+    /// are linked to by default (every one of the server's with export-all).
+    #[arg(long)]
+    pub no_datasets: bool,
+
     #[command(flatten)]
     pub notebooks: NotebookFlag,
 }
@@ -319,6 +329,8 @@ impl ExportFlags {
         let mut opts = g.export_options();
         opts.export_deleted_runs = self.export_deleted_runs;
         opts.metadata_tags = self.export_metadata_tags;
+        opts.traces = !self.no_traces;
+        opts.datasets = !self.no_datasets;
         self.notebooks.apply(opts)
     }
 }
@@ -354,6 +366,11 @@ pub struct ImportFlags {
     /// Print a JSON report (counts and the source → destination id maps) on standard output.
     #[arg(long)]
     pub json: bool,
+
+    /// Skip units of kinds that a later version of the archive format defines (with a warning
+    /// naming each kind and count) instead of refusing the archive.
+    #[arg(long)]
+    pub skip_unknown_kinds: bool,
 }
 
 impl ImportFlags {
@@ -367,6 +384,7 @@ impl ImportFlags {
             use_src_user_id: self.use_src_user_id,
             import_mlflow_tags: self.import_mlflow_tags,
             import_metadata_tags: self.import_metadata_tags,
+            skip_unknown_kinds: self.skip_unknown_kinds,
             ..Default::default()
         }
     }

@@ -49,7 +49,10 @@ enum Command {
     ExportRun(cmd::export_run::Args),
     /// Export a registered model with every version (and the runs behind them) to an archive.
     ExportModel(cmd::export_model::Args),
-    /// Export every active experiment and every registered model of a server to one archive.
+    /// Export prompts (MLflow 3) with every version and alias to an archive, by name or all.
+    ExportPrompts(cmd::export_prompts::Args),
+    /// Export every active experiment (with its traces and evaluation datasets) and every
+    /// registered model and prompt of a server to one archive.
     ExportAll(cmd::export_all::Args),
 
     /// Import an archive's experiment into a tracking server (idempotent, resumable).
@@ -60,7 +63,9 @@ enum Command {
     ImportRun(cmd::import_run::Args),
     /// Import an archive's registered model with every version (numbers, stages, aliases).
     ImportModel(cmd::import_model::Args),
-    /// Import everything an archive holds: experiments and registered models.
+    /// Import the prompts of an archive (every version, numbers and aliases), nothing else.
+    ImportPrompts(cmd::import_prompts::Args),
+    /// Import everything an archive holds: experiments, traces, datasets, models and prompts.
     ImportAll(cmd::import_all::Args),
 
     /// Copy an experiment from one server to another, directly (nothing staged on disk).
@@ -100,6 +105,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "export-experiment-list",
             "export-run",
             "export-model",
+            "export-prompts",
             "export-all",
         ],
     ),
@@ -110,6 +116,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "import-experiment-list",
             "import-run",
             "import-model",
+            "import-prompts",
             "import-all",
         ],
     ),
@@ -282,6 +289,8 @@ pub fn main() -> ExitCode {
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::CopyModel(args) => cmd::copy_model::run(args, global).await,
             Command::ImportModel(args) => cmd::import_model::run(args, global).await,
+            Command::ExportPrompts(args) => cmd::export_prompts::run(args, global).await,
+            Command::ImportPrompts(args) => cmd::import_prompts::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
             Command::Completions(args) => cmd::completions::run(args, global),

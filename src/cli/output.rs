@@ -195,10 +195,10 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[u])
 }
 
-/// A one-line account of an archive's counts.
+/// A one-line account of an archive's counts, kind by kind.
 pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
     format!(
-        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions",
+        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions, {} prompts with {} versions, {} traces with {} assessments, {} evaluation datasets with {} records",
         c.experiments,
         c.runs,
         c.metric_points,
@@ -206,8 +206,14 @@ pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
         c.artifacts,
         bytes(c.artifact_bytes),
         c.logged_models,
-        c.registered_models,
-        c.model_versions
+        c.registered_models.saturating_sub(c.prompts),
+        c.model_versions.saturating_sub(c.prompt_versions),
+        c.prompts,
+        c.prompt_versions,
+        c.traces,
+        c.assessments,
+        c.datasets,
+        c.dataset_records
     )
 }
 
@@ -331,6 +337,20 @@ pub fn print_import_report(
         report.versions_imported,
         report.versions_skipped
     );
+    if report.traces_imported + report.datasets.len() as u64 > 0 {
+        eprintln!(
+            "{done}: {} traces ({} assessments), {} evaluation datasets ({} records)",
+            report.traces_imported,
+            report.assessments,
+            report.datasets.len(),
+            report.dataset_records
+        );
+    }
+    for (kind, n) in &report.skipped_units {
+        eprintln!(
+            "warning: skipped {n} units of kind {kind:?}, which a later version of the archive format defines and this mlflow-archive does not know (--skip-unknown-kinds)"
+        );
+    }
     if !report.missing_parents.is_empty() {
         eprintln!(
             "note: {} nested runs have a parent that was not in the archive; the parent's source id is in tag mlflow_archive.source.parent_run_id",

@@ -76,6 +76,9 @@ pub struct Experiment {
     /// Tags, including the description `mlflow.note.content`.
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// The workspace it belongs to, on a source with workspaces (format 1.1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workspace: String,
 }
 
 fn active() -> String {
@@ -93,6 +96,7 @@ impl Default for Experiment {
             creation_time: None,
             last_update_time: None,
             tags: Vec::new(),
+            workspace: String::new(),
         }
     }
 }
@@ -197,6 +201,24 @@ pub struct DatasetInput {
     /// The profile, JSON text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub profile: String,
+}
+
+/// The `source_type` of a dataset input that is an MLflow evaluation dataset (its `source` is
+/// `{"dataset_id": ...}`).
+pub const EVALUATION_DATASET_SOURCE: &str = "mlflow_evaluation_dataset";
+
+impl DatasetInput {
+    /// The id of the evaluation dataset this input is (its source's `dataset_id`), if it is one.
+    pub fn evaluation_dataset_id(&self) -> Option<String> {
+        if self.source_type != EVALUATION_DATASET_SOURCE {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&self.source).ok()?;
+        v.get("dataset_id")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
 }
 
 /// A logged model a run produced, at a step.
@@ -371,6 +393,21 @@ pub struct RegisteredModel {
     /// Aliases.
     #[serde(default)]
     pub aliases: Vec<Alias>,
+    /// The workspace it belongs to, on a source with workspaces (format 1.1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workspace: String,
+}
+
+/// The tag that makes a registered model (and each of its versions) a prompt (MLflow 3).
+pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+impl RegisteredModel {
+    /// Whether it is a prompt: tagged [`PROMPT_TAG`] `true` (§7.6).
+    pub fn is_prompt(&self) -> bool {
+        self.tags
+            .iter()
+            .any(|t| t.key == PROMPT_TAG && t.value.eq_ignore_ascii_case("true"))
+    }
 }
 
 /// An alias of a registered model.
@@ -450,6 +487,107 @@ impl Default for ModelVersion {
     }
 }
 
+/// A trace (§7.8, format 1.1, MLflow 3 tracing): its info and assessments; its span data and
+/// attachments follow as the unit's artifacts (`traces.json`, `attachments/<id>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Trace {
+    /// Its id on the source.
+    pub trace_id: String,
+    /// Its experiment's id on the source.
+    pub experiment_id: String,
+    /// When the request started, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_time: Option<i64>,
+    /// How long it took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_duration: Option<i64>,
+    /// `OK`, `ERROR`, `IN_PROGRESS` or `STATE_UNSPECIFIED`.
+    pub state: String,
+    /// The id the client gave the request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_request_id: String,
+    /// The start of the request, as MLflow shows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_preview: String,
+    /// The start of the response, as MLflow shows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response_preview: String,
+    /// Metadata (`mlflow.sourceRun` names the run it belongs to).
+    #[serde(default)]
+    pub trace_metadata: Vec<Tag>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Feedback and expectations, each an MLflow 3 assessment object as the REST API gives it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assessments: Vec<serde_json::Value>,
+}
+
+/// The artifact of a trace unit that holds its span data (§7.8).
+pub const TRACE_SPANS_FILE: &str = "traces.json";
+
+/// The metadata key of a trace that names the run it was made in.
+pub const TRACE_SOURCE_RUN: &str = "mlflow.sourceRun";
+/// The metadata key of a trace that names the logged model it was made with.
+pub const TRACE_MODEL_ID: &str = "mlflow.modelId";
+
+impl Trace {
+    /// The value of the metadata `key`, if set and not empty.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.trace_metadata
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// An evaluation dataset (§7.10, format 1.1, MLflow 3 GenAI); its records follow in chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Dataset {
+    /// Its id on the source.
+    pub dataset_id: String,
+    /// Its name.
+    pub name: String,
+    /// Tags (`mlflow.user` names who made it).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// The experiments it is linked to (ids on the source).
+    #[serde(default)]
+    pub experiment_ids: Vec<String>,
+    /// Its schema, JSON text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schema: String,
+    /// Its profile, JSON text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
+    /// Its digest on the source.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
+    /// Milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<i64>,
+    /// Milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<i64>,
+    /// Who made it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_by: String,
+    /// Who changed it last.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_updated_by: String,
+    /// The workspace it belongs to, on a source with workspaces.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workspace: String,
+}
+
+/// A piece of a dataset's records (§7.11): each an object as the REST API gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DatasetRecords {
+    /// The records, in the source's order.
+    pub records: Vec<serde_json::Value>,
+}
+
 /// The last member of a unit (§8.2): every other member of the unit, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Seal {
@@ -496,7 +634,7 @@ pub struct Counts {
     pub metric_chunks: u64,
     /// Metric points.
     pub metric_points: u64,
-    /// Artifact files (of runs and logged models).
+    /// Artifact files (of runs, logged models and traces).
     pub artifacts: u64,
     /// Artifact bytes.
     pub artifact_bytes: u64,
@@ -506,4 +644,43 @@ pub struct Counts {
     pub registered_models: u64,
     /// Model versions.
     pub model_versions: u64,
+    /// Prompts (registered models tagged as prompts, counted in `registered_models` too; 1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prompts: u64,
+    /// Versions of prompts (counted in `model_versions` too; 1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prompt_versions: u64,
+    /// Traces (1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub traces: u64,
+    /// Assessments of traces (1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assessments: u64,
+    /// Evaluation datasets (1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub datasets: u64,
+    /// Records of evaluation datasets (1.1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dataset_records: u64,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Counts {
+    /// The counts a 1.0 archive's trailer holds: those that version added are zero.
+    pub fn as_of_1_0(mut self) -> Counts {
+        self.prompts = 0;
+        self.prompt_versions = 0;
+        self.traces = 0;
+        self.assessments = 0;
+        self.datasets = 0;
+        self.dataset_records = 0;
+        self
+    }
 }

@@ -24,7 +24,24 @@ pub enum UnitId {
     LoggedModel(String),
     /// `models/<seq>`: registered models are numbered (their names may hold any character).
     Model(u64),
+    /// `traces/<id>` (format 1.1).
+    Trace(String),
+    /// `datasets/<id>` (format 1.1).
+    Dataset(String),
+    /// `<kind>/<key>`: a unit of a kind a later minor version defines (§10), which this library
+    /// checks but does not understand.
+    Other {
+        /// The kind (the top-level folder).
+        kind: String,
+        /// The unit's key (the second segment).
+        key: String,
+    },
 }
+
+/// The unit kinds of format 1.0.
+pub const KINDS_1_0: &[&str] = &["experiments", "runs", "logged-models", "models"];
+/// The unit kinds format 1.1 added.
+pub const KINDS_1_1: &[&str] = &["traces", "datasets"];
 
 impl UnitId {
     /// The unit's name prefix, e.g. `runs/0a1b…`.
@@ -34,6 +51,32 @@ impl UnitId {
             UnitId::Run(id) => format!("runs/{id}"),
             UnitId::LoggedModel(id) => format!("logged-models/{id}"),
             UnitId::Model(seq) => format!("models/{seq:06}"),
+            UnitId::Trace(id) => format!("traces/{id}"),
+            UnitId::Dataset(id) => format!("datasets/{id}"),
+            UnitId::Other { kind, key } => format!("{kind}/{key}"),
+        }
+    }
+
+    /// The kind: its top-level folder (`runs`, `traces`, ...).
+    pub fn kind(&self) -> &str {
+        match self {
+            UnitId::Experiment(_) => "experiments",
+            UnitId::Run(_) => "runs",
+            UnitId::LoggedModel(_) => "logged-models",
+            UnitId::Model(_) => "models",
+            UnitId::Trace(_) => "traces",
+            UnitId::Dataset(_) => "datasets",
+            UnitId::Other { kind, .. } => kind,
+        }
+    }
+
+    /// The minor version of format 1 that defined its kind (`None`: a kind this library does not
+    /// know).
+    pub fn since_minor(&self) -> Option<u32> {
+        match self {
+            UnitId::Trace(_) | UnitId::Dataset(_) => Some(1),
+            UnitId::Other { .. } => None,
+            _ => Some(0),
         }
     }
 
@@ -43,6 +86,9 @@ impl UnitId {
             UnitId::Experiment(_) => "experiment.json",
             UnitId::Run(_) => "run.json",
             UnitId::LoggedModel(_) | UnitId::Model(_) => "model.json",
+            UnitId::Trace(_) => "trace.json",
+            UnitId::Dataset(_) => "dataset.json",
+            UnitId::Other { .. } => "record.json",
         };
         format!("{}/{file}", self.prefix())
     }
@@ -60,6 +106,9 @@ impl fmt::Display for UnitId {
             UnitId::Run(id) => write!(f, "run {id}"),
             UnitId::LoggedModel(id) => write!(f, "logged model {id}"),
             UnitId::Model(seq) => write!(f, "registered model #{seq}"),
+            UnitId::Trace(id) => write!(f, "trace {id}"),
+            UnitId::Dataset(id) => write!(f, "dataset {id}"),
+            UnitId::Other { kind, key } => write!(f, "unit {kind}/{key} (of an unknown kind)"),
         }
     }
 }
@@ -78,6 +127,8 @@ pub enum Part {
     Artifact(String),
     /// `versions/<n>.json` of a registered model.
     ModelVersion(u64),
+    /// `records/<seq>.json` of a dataset (format 1.1).
+    DatasetRecords(u64),
     /// A member a later minor version defines; the rest of its name.
     Unknown(String),
 }
@@ -117,6 +168,12 @@ pub fn parse(name: &str) -> Result<Member, String> {
         "models" => UnitId::Model(
             parse_seq(id).ok_or("a registered model's number must be 6 or more digits")?,
         ),
+        "traces" => UnitId::Trace(check_id(id)?.to_string()),
+        "datasets" => UnitId::Dataset(check_id(id)?.to_string()),
+        _ if is_kind(kind) => UnitId::Other {
+            kind: kind.to_string(),
+            key: check_relpath(id)?.to_string(),
+        },
         _ => return Err(format!("unknown top-level folder {kind:?} (§6)")),
     };
     check_relpath(rest)?;
@@ -125,6 +182,15 @@ pub fn parse(name: &str) -> Result<Member, String> {
         (UnitId::Experiment(_), "experiment.json") => Part::Record,
         (UnitId::Run(_), "run.json") => Part::Record,
         (UnitId::LoggedModel(_) | UnitId::Model(_), "model.json") => Part::Record,
+        (UnitId::Trace(_), "trace.json") => Part::Record,
+        (UnitId::Dataset(_), "dataset.json") => Part::Record,
+        (UnitId::Dataset(_), r) if r.starts_with("records/") => {
+            let seq = r["records/".len()..]
+                .strip_suffix(".json")
+                .and_then(parse_seq)
+                .ok_or("a dataset's records are records/<6 or more digits>.json")?;
+            Part::DatasetRecords(seq)
+        }
         (UnitId::Run(_), r) if r.starts_with("metrics/") => {
             let file = &r["metrics/".len()..];
             let seq = file
@@ -133,7 +199,9 @@ pub fn parse(name: &str) -> Result<Member, String> {
                 .ok_or("a metric chunk is metrics/<6 or more digits>.json")?;
             Part::MetricChunk(seq)
         }
-        (UnitId::Run(_) | UnitId::LoggedModel(_), r) if r.starts_with("artifacts/") => {
+        (UnitId::Run(_) | UnitId::LoggedModel(_) | UnitId::Trace(_), r)
+            if r.starts_with("artifacts/") =>
+        {
             Part::Artifact(r["artifacts/".len()..].to_string())
         }
         (UnitId::Model(_), r) if r.starts_with("versions/") => {
@@ -147,6 +215,12 @@ pub fn parse(name: &str) -> Result<Member, String> {
         (_, r) => Part::Unknown(r.to_string()),
     };
     Ok(Member::Unit(unit, part))
+}
+
+/// Whether `s` may name a unit kind a later minor version defines: 1 to 32 of `a-z` and `-`
+/// (§6.1).
+fn is_kind(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }
 
 /// Checks an id: 1 to 64 of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
@@ -230,6 +304,11 @@ pub fn artifact_path(unit: &UnitId, rel: &str) -> String {
     format!("{}/artifacts/{rel}", unit.prefix())
 }
 
+/// The name of a dataset's records chunk.
+pub fn dataset_records_path(dataset_id: &str, seq: u64) -> String {
+    format!("datasets/{dataset_id}/records/{seq:06}.json")
+}
+
 /// The name of a model version member.
 pub fn version_path(unit: &UnitId, version: u64) -> String {
     format!("{}/versions/{version}.json", unit.prefix())
@@ -267,6 +346,33 @@ mod tests {
             parse("runs/abc/traces/t1.json"),
             Ok(Member::Unit(run, Part::Unknown("traces/t1.json".into())))
         );
+        assert_eq!(
+            parse("traces/tr-1/artifacts/traces.json"),
+            Ok(Member::Unit(
+                UnitId::Trace("tr-1".into()),
+                Part::Artifact("traces.json".into())
+            ))
+        );
+        assert_eq!(
+            parse("datasets/d-1/records/000002.json"),
+            Ok(Member::Unit(
+                UnitId::Dataset("d-1".into()),
+                Part::DatasetRecords(2)
+            ))
+        );
+        let other = UnitId::Other {
+            kind: "scorers".into(),
+            key: "s 1".into(),
+        };
+        assert_eq!(
+            parse("scorers/s 1/scorer.json"),
+            Ok(Member::Unit(
+                other.clone(),
+                Part::Unknown("scorer.json".into())
+            ))
+        );
+        assert_eq!(other.prefix(), "scorers/s 1");
+        assert_eq!(other.since_minor(), None);
         assert_eq!(UnitId::Model(3).prefix(), "models/000003");
         assert_eq!(metric_chunk_path("abc", 7), "runs/abc/metrics/000007.json");
     }
@@ -283,7 +389,10 @@ mod tests {
             "runs/abc/artifacts/a\nb",
             "runs/a b/run.json",
             "runs/abc",
-            "other/abc/x.json",
+            "Other/abc/x.json",
+            "other.x/abc/x.json",
+            "datasets/d1/records/1.json",
+            "traces/a b/trace.json",
             "models/12/model.json",
             "models/000001/versions/07.json",
             "runs/abc/metrics/12.json",

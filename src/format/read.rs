@@ -12,7 +12,8 @@ use std::io::{self, BufReader, Read};
 use super::checksum::Crc32;
 use super::limits::Limits;
 use super::model::{
-    Experiment, Header, LoggedModel, MetricChunk, ModelVersion, RegisteredModel, Run, Seal, Trailer,
+    Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
+    RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt::{self, Found, ReadError};
@@ -38,6 +39,13 @@ pub enum Record {
     RegisteredModel(RegisteredModel),
     /// A version of the open registered model.
     ModelVersion(ModelVersion),
+    /// A trace (1.1); its span data and attachments follow as artifacts, then
+    /// [`Record::Sealed`].
+    Trace(Trace),
+    /// An evaluation dataset (1.1); chunks of its records follow, then [`Record::Sealed`].
+    Dataset(Dataset),
+    /// A chunk of the open dataset's records.
+    DatasetRecords(DatasetRecords),
     /// The unit just read is complete and every byte of it matched its seal.
     Sealed(Sealed),
     /// The trailer matched everything read: the archive is sound and complete.
@@ -166,6 +174,9 @@ pub struct VerifyReport {
     pub tar_bytes: u64,
     /// Bytes of the archive as read.
     pub archive_bytes: u64,
+    /// Units of kinds a later minor version defines, checked but not understood: kind → count
+    /// (§10).
+    pub unknown_units: std::collections::BTreeMap<String, u64>,
 }
 
 impl<R: Read> ArchiveReader<R> {
@@ -397,6 +408,28 @@ impl<R: Read> ArchiveReader<R> {
                 self.v.metric_chunk(&c).map_err(|d| self.fail(at, d))?;
                 Step::Record(Record::MetricChunk(c))
             }
+            Member::Unit(UnitId::Trace(_), Part::Record) => {
+                let t: Trace = serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
+                self.v.trace(&t).map_err(|d| self.fail(at, d))?;
+                Step::Record(Record::Trace(t))
+            }
+            Member::Unit(UnitId::Dataset(_), Part::Record) => {
+                let d: Dataset = serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
+                self.v.dataset(&d).map_err(|d| self.fail(at, d))?;
+                Step::Record(Record::Dataset(d))
+            }
+            Member::Unit(_, Part::DatasetRecords(_)) => {
+                let c: DatasetRecords =
+                    serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
+                self.v.dataset_records(&c).map_err(|d| self.fail(at, d))?;
+                Step::Record(Record::DatasetRecords(c))
+            }
+            Member::Unit(UnitId::Other { .. }, Part::Record) => {
+                return Err(self.fail(
+                    at,
+                    "a unit of an unknown kind has no record (§10)".to_string(),
+                ));
+            }
             Member::Unit(_, Part::ModelVersion(n)) => {
                 let v: ModelVersion =
                     serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
@@ -445,9 +478,14 @@ impl<R: Read> ArchiveReader<R> {
     /// The first problem [`next_record`](Self::next_record) or an artifact body meets.
     pub fn verify(mut self) -> Result<VerifyReport> {
         let mut trailer = None;
+        let mut unknown_units = std::collections::BTreeMap::new();
         while let Some(r) = self.next_record()? {
-            if let Record::End(t) = r {
-                trailer = Some(t);
+            match r {
+                Record::End(t) => trailer = Some(t),
+                Record::Sealed(s) if matches!(s.unit, UnitId::Other { .. }) => {
+                    *unknown_units.entry(s.unit.kind().to_string()).or_default() += 1;
+                }
+                _ => {}
             }
         }
         Ok(VerifyReport {
@@ -455,6 +493,7 @@ impl<R: Read> ArchiveReader<R> {
             trailer: trailer.expect("next_record ends only after the trailer"),
             tar_bytes: self.pos,
             archive_bytes: self.archive_offset(),
+            unknown_units,
         })
     }
 }

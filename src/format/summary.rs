@@ -65,14 +65,52 @@ pub enum UnitSummary {
         /// Artifact bytes.
         artifact_bytes: u64,
     },
-    /// A registered model.
+    /// A registered model, or a prompt.
     RegisteredModel {
         /// Its name.
         name: String,
+        /// Whether it is a prompt (MLflow 3).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        prompt: bool,
         /// Its versions, in order.
         versions: Vec<u64>,
         /// Its aliases as `alias=version`.
         aliases: Vec<String>,
+    },
+    /// A trace (format 1.1).
+    Trace {
+        /// Its id on the source.
+        id: String,
+        /// Its experiment.
+        experiment_id: String,
+        /// Its name (tag `mlflow.traceName`).
+        name: String,
+        /// Its state.
+        state: String,
+        /// Its assessments.
+        assessments: usize,
+        /// Files: its span data and attachments.
+        artifacts: u64,
+        /// Their bytes.
+        artifact_bytes: u64,
+    },
+    /// An evaluation dataset (format 1.1).
+    Dataset {
+        /// Its id on the source.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The experiments it is linked to.
+        experiment_ids: Vec<String>,
+        /// Its records.
+        records: u64,
+    },
+    /// A unit of a kind a later minor version defines: checked, not understood.
+    Unknown {
+        /// Its prefix (`kind/key`).
+        unit: String,
+        /// Its members.
+        members: usize,
     },
 }
 
@@ -152,6 +190,11 @@ pub fn summarize<R: Read>(
                     artifacts,
                     artifact_bytes,
                     ..
+                })
+                | Some(UnitSummary::Trace {
+                    artifacts,
+                    artifact_bytes,
+                    ..
                 }) => {
                     *artifacts += 1;
                     *artifact_bytes += a.size;
@@ -169,6 +212,7 @@ pub fn summarize<R: Read>(
             }
             Record::RegisteredModel(m) => {
                 open = Some(UnitSummary::RegisteredModel {
+                    prompt: m.is_prompt(),
                     name: m.name,
                     versions: Vec::new(),
                     aliases: m
@@ -183,6 +227,41 @@ pub fn summarize<R: Read>(
                     versions.push(v.version);
                 }
             }
+            Record::Trace(t) => {
+                open = Some(UnitSummary::Trace {
+                    name: t
+                        .tags
+                        .iter()
+                        .find(|t| t.key == "mlflow.traceName")
+                        .map(|t| t.value.clone())
+                        .unwrap_or_default(),
+                    id: t.trace_id,
+                    experiment_id: t.experiment_id,
+                    state: t.state,
+                    assessments: t.assessments.len(),
+                    artifacts: 0,
+                    artifact_bytes: 0,
+                });
+            }
+            Record::Dataset(d) => {
+                open = Some(UnitSummary::Dataset {
+                    id: d.dataset_id,
+                    name: d.name,
+                    experiment_ids: d.experiment_ids,
+                    records: 0,
+                });
+            }
+            Record::DatasetRecords(c) => {
+                if let Some(UnitSummary::Dataset { records, .. }) = open.as_mut() {
+                    *records += c.records.len() as u64;
+                }
+            }
+            Record::Sealed(s) if matches!(s.unit, UnitId::Other { .. }) => {
+                on_unit(&UnitSummary::Unknown {
+                    unit: s.unit.prefix(),
+                    members: s.members,
+                });
+            }
             Record::Sealed(s) => {
                 if let Some(u) = open.take() {
                     debug_assert!(matches!(
@@ -191,6 +270,8 @@ pub fn summarize<R: Read>(
                             | (UnitSummary::Run { .. }, UnitId::Run(_))
                             | (UnitSummary::LoggedModel { .. }, UnitId::LoggedModel(_))
                             | (UnitSummary::RegisteredModel { .. }, UnitId::Model(_))
+                            | (UnitSummary::Trace { .. }, UnitId::Trace(_))
+                            | (UnitSummary::Dataset { .. }, UnitId::Dataset(_))
                     ));
                     on_unit(&u);
                 }

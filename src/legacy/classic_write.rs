@@ -112,6 +112,17 @@ pub fn write_classic<R: Read>(
                 lossy.drop(format!("logged model {} {:?}", m.model_id, m.name))?;
                 t.open = Open::Skip;
             }
+            Record::Trace(x) => {
+                t.close_run(lossy)?;
+                lossy.drop(format!("trace {}", x.trace_id))?;
+                t.open = Open::Skip;
+            }
+            Record::Dataset(d) => {
+                t.close_run(lossy)?;
+                lossy.drop(format!("evaluation dataset {} {:?}", d.dataset_id, d.name))?;
+                t.open = Open::Skip;
+            }
+            Record::DatasetRecords(_) => {}
             Record::RegisteredModel(m) => {
                 if t.shape != Shape::Model {
                     lossy.drop(format!(

@@ -32,6 +32,12 @@ pub enum Cmd {
     BeginRegisteredModel(rec::RegisteredModel),
     /// A version of the open registered model.
     ModelVersion(rec::ModelVersion),
+    /// Open a trace unit (its span data and attachments follow as artifacts).
+    BeginTrace(rec::Trace),
+    /// Open an evaluation dataset unit.
+    BeginDataset(rec::Dataset),
+    /// A chunk of the open dataset's records.
+    DatasetRecords(rec::DatasetRecords),
     /// Start an artifact of a size.
     BeginArtifact(String, u64),
     /// Bytes of the artifact.
@@ -108,7 +114,12 @@ impl ArchiveSink {
                 Cmd::ModelVersion(_) => p.add(Counter::Versions, 1),
                 Cmd::BeginArtifact(..) => p.add(Counter::Files, 1),
                 Cmd::Body(b) => p.add(Counter::Bytes, b.len() as u64),
-                Cmd::BeginRegisteredModel(_) | Cmd::EndArtifact | Cmd::EndUnit => {}
+                Cmd::BeginRegisteredModel(_)
+                | Cmd::BeginTrace(_)
+                | Cmd::BeginDataset(_)
+                | Cmd::DatasetRecords(_)
+                | Cmd::EndArtifact
+                | Cmd::EndUnit => {}
             }
         }
         let sent = match &self.tx {
@@ -176,6 +187,9 @@ fn write<W: Write>(
                 Cmd::BeginLoggedModel(m) => w.begin_logged_model(&m)?,
                 Cmd::BeginRegisteredModel(m) => w.begin_registered_model(&m)?,
                 Cmd::ModelVersion(v) => w.model_version(&v)?,
+                Cmd::BeginTrace(t) => w.begin_trace(&t)?,
+                Cmd::BeginDataset(d) => w.begin_dataset(&d)?,
+                Cmd::DatasetRecords(c) => w.dataset_records(&c)?,
                 Cmd::BeginArtifact(p, n) => w.begin_artifact(&p, n)?,
                 Cmd::Body(b) => w.write_body(&b)?,
                 Cmd::EndArtifact => w.end_artifact()?,

@@ -7,12 +7,15 @@
 //! deferred links, renumbering) are tested in milliseconds. The object stores of later steps plug
 //! in here too.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
 use crate::error::Result;
+use crate::mlflow::api::datasets::EvaluationDataset;
+use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{
     DatasetInput, Experiment, KeyValue, LoggedModel, Metric, ModelInput, ModelOutput, ModelVersion,
     RegisteredModel, Run, ViewType,
@@ -218,6 +221,115 @@ pub trait Destination: Clone + Send + Sync + 'static {
         alias: &str,
         version: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A trace's info (MLflow 3), if the server has that trace.
+    fn trace_info(&self, trace_id: &str) -> impl Future<Output = Result<Option<TraceInfo>>> + Send {
+        let _ = trace_id;
+        async { Err(unsupported(self.server(), "traces")) }
+    }
+
+    /// Writes a trace's info (an upsert); the answer holds its artifact location.
+    fn start_trace(&self, info: &TraceInfo) -> impl Future<Output = Result<TraceInfo>> + Send {
+        let _ = info;
+        async { Err(unsupported(self.server(), "traces")) }
+    }
+
+    /// Writes a trace's spans from its stored span document; `Ok(Err(why))` when the document
+    /// cannot travel that way (nothing was sent).
+    fn log_spans(
+        &self,
+        experiment_id: &str,
+        trace_id: &str,
+        document: &[u8],
+    ) -> impl Future<Output = Result<std::result::Result<(), String>>> + Send {
+        let _ = (experiment_id, trace_id, document);
+        async { Err(unsupported(self.server(), "traces")) }
+    }
+
+    /// Creates one assessment on a trace.
+    fn create_assessment(
+        &self,
+        trace_id: &str,
+        assessment: &serde_json::Value,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (trace_id, assessment);
+        async { Err(unsupported(self.server(), "traces")) }
+    }
+
+    /// Links a trace to prompt versions (name, version).
+    fn link_prompts_to_trace(
+        &self,
+        trace_id: &str,
+        versions: &[(String, String)],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (trace_id, versions);
+        async { Err(unsupported(self.server(), "traces")) }
+    }
+
+    /// The evaluation datasets named `name`.
+    fn datasets_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<EvaluationDataset>>> + Send {
+        let _ = name;
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+
+    /// Creates an evaluation dataset.
+    fn create_dataset(
+        &self,
+        name: &str,
+        experiment_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<EvaluationDataset>> + Send {
+        let _ = (name, experiment_ids, tags);
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+
+    /// The experiments a dataset is linked to.
+    fn dataset_experiment_ids(
+        &self,
+        dataset_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let _ = dataset_id;
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+
+    /// Links a dataset to more experiments.
+    fn add_dataset_experiments(
+        &self,
+        dataset_id: &str,
+        experiment_ids: &[String],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (dataset_id, experiment_ids);
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+
+    /// Sets tags of a dataset (merged with its others).
+    fn set_dataset_tags(
+        &self,
+        dataset_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (dataset_id, tags);
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+
+    /// Upserts records into a dataset (one per distinct `inputs`).
+    fn upsert_dataset_records(
+        &self,
+        dataset_id: &str,
+        records: &[serde_json::Value],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (dataset_id, records);
+        async { Err(unsupported(self.server(), "evaluation datasets")) }
+    }
+}
+
+/// The error of a destination that keeps no objects of a kind (the in-memory server keeps no
+/// traces or datasets).
+fn unsupported(server: &str, what: &str) -> crate::Error {
+    crate::Error::Config(format!("{server} keeps no {what}"))
 }
 
 impl Destination for Client {
@@ -406,5 +518,81 @@ impl Destination for Client {
 
     async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         self.set_registered_model_alias(name, alias, version).await
+    }
+
+    async fn trace_info(&self, trace_id: &str) -> Result<Option<TraceInfo>> {
+        self.get_trace_info(trace_id).await
+    }
+
+    async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
+        Client::start_trace(self, info).await
+    }
+
+    async fn log_spans(
+        &self,
+        experiment_id: &str,
+        trace_id: &str,
+        document: &[u8],
+    ) -> Result<std::result::Result<(), String>> {
+        Client::log_spans(self, experiment_id, trace_id, document).await
+    }
+
+    async fn create_assessment(
+        &self,
+        trace_id: &str,
+        assessment: &serde_json::Value,
+    ) -> Result<()> {
+        Client::create_assessment(self, trace_id, assessment).await
+    }
+
+    async fn link_prompts_to_trace(
+        &self,
+        trace_id: &str,
+        versions: &[(String, String)],
+    ) -> Result<()> {
+        Client::link_prompts_to_trace(self, trace_id, versions).await
+    }
+
+    async fn datasets_named(&self, name: &str) -> Result<Vec<EvaluationDataset>> {
+        self.find_datasets_by_name(name).await
+    }
+
+    async fn create_dataset(
+        &self,
+        name: &str,
+        experiment_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<EvaluationDataset> {
+        Client::create_dataset(self, name, experiment_ids, tags).await
+    }
+
+    async fn dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>> {
+        Client::dataset_experiment_ids(self, dataset_id).await
+    }
+
+    async fn add_dataset_experiments(
+        &self,
+        dataset_id: &str,
+        experiment_ids: &[String],
+    ) -> Result<()> {
+        Client::add_dataset_experiments(self, dataset_id, experiment_ids).await
+    }
+
+    async fn set_dataset_tags(
+        &self,
+        dataset_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        Client::set_dataset_tags(self, dataset_id, tags).await
+    }
+
+    async fn upsert_dataset_records(
+        &self,
+        dataset_id: &str,
+        records: &[serde_json::Value],
+    ) -> Result<()> {
+        Client::upsert_dataset_records(self, dataset_id, records)
+            .await
+            .map(drop)
     }
 }

@@ -21,8 +21,9 @@ pub struct ListSummary {
     pub versions: usize,
 }
 
-/// Writes every registered model of the server, each with `versions` (all of them, in numeric
-/// order, with their aliases), to `out`.
+/// Writes every registered model of the server (every prompt instead when `prompts`: MLflow 3
+/// keeps prompts as registered models its searches leave out unless asked), each with `versions`
+/// (all of them, in numeric order, with their aliases), to `out`.
 ///
 /// # Errors
 ///
@@ -31,10 +32,12 @@ pub async fn list_registered_models<W: Write>(
     client: &Client,
     out: W,
     what: &str,
+    prompts: bool,
 ) -> Result<(W, ListSummary)> {
     let mut writer = RegisteredModelsWriter::new(out, what)?;
     let mut summary = ListSummary::default();
-    let mut models = std::pin::pin!(client.search_registered_models(None));
+    let filter = prompts.then_some(crate::mlflow::api::registry::PROMPT_FILTER);
+    let mut models = std::pin::pin!(client.search_registered_models(filter));
     while let Some(model) = models.try_next().await? {
         let versions = client.all_model_versions(&model.name).await?;
         summary.versions += versions.len();

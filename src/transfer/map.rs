@@ -2,7 +2,9 @@
 //! (`format::model`), both ways: the one place that knows both.
 
 use crate::format::model as rec;
+use crate::mlflow::api::datasets::EvaluationDataset;
 use crate::mlflow::types as rest;
+use crate::mlflow::types::TraceInfo;
 
 fn tags(v: &[rest::KeyValue]) -> Vec<rec::Tag> {
     v.iter()
@@ -24,6 +26,7 @@ pub fn experiment(e: &rest::Experiment) -> rec::Experiment {
         creation_time: e.creation_time,
         last_update_time: e.last_update_time,
         tags: tags(&e.tags),
+        workspace: String::new(),
     }
 }
 
@@ -95,6 +98,7 @@ pub fn registered_model(m: &rest::RegisteredModel) -> rec::RegisteredModel {
                 })
             })
             .collect(),
+        workspace: String::new(),
     }
 }
 
@@ -200,6 +204,69 @@ pub fn metrics<'a>(
         dataset_digest: c.dataset_digest.clone(),
         run_id: None,
     })
+}
+
+/// A trace's info as a record (its span data and attachments travel as the unit's artifacts).
+pub fn trace(t: &TraceInfo) -> rec::Trace {
+    let pairs = |m: &std::collections::BTreeMap<String, String>| -> Vec<rec::Tag> {
+        m.iter().map(|(k, v)| rec::Tag::new(k, v)).collect()
+    };
+    rec::Trace {
+        trace_id: t.trace_id.clone(),
+        experiment_id: t.experiment_id.clone(),
+        request_time: t.request_time,
+        execution_duration: t.execution_duration,
+        state: if t.state.is_empty() {
+            "STATE_UNSPECIFIED".into()
+        } else {
+            t.state.clone()
+        },
+        client_request_id: t.client_request_id.clone().unwrap_or_default(),
+        request_preview: t.request_preview.clone().unwrap_or_default(),
+        response_preview: t.response_preview.clone().unwrap_or_default(),
+        trace_metadata: pairs(&t.trace_metadata),
+        tags: pairs(&t.tags),
+        assessments: t.assessments.clone(),
+    }
+}
+
+/// A trace record as the info to write (its experiment still the source's).
+pub fn trace_info(t: &rec::Trace) -> TraceInfo {
+    let map = |l: &[rec::Tag]| -> std::collections::BTreeMap<String, String> {
+        l.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
+    };
+    let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    TraceInfo {
+        trace_id: t.trace_id.clone(),
+        experiment_id: t.experiment_id.clone(),
+        request_time: t.request_time,
+        execution_duration: t.execution_duration,
+        state: t.state.clone(),
+        client_request_id: some(&t.client_request_id),
+        request_preview: some(&t.request_preview),
+        response_preview: some(&t.response_preview),
+        trace_metadata: map(&t.trace_metadata),
+        tags: map(&t.tags),
+        assessments: t.assessments.clone(),
+    }
+}
+
+/// An evaluation dataset as a record, with the experiments it is linked to.
+pub fn dataset(d: &EvaluationDataset, experiment_ids: Vec<String>) -> rec::Dataset {
+    rec::Dataset {
+        dataset_id: d.dataset_id.clone(),
+        name: d.name.clone(),
+        tags: d.tags.iter().map(|(k, v)| rec::Tag::new(k, v)).collect(),
+        experiment_ids,
+        schema: d.schema.clone().unwrap_or_default(),
+        profile: d.profile.clone().unwrap_or_default(),
+        digest: d.digest.clone().unwrap_or_default(),
+        created_time: d.created_time,
+        last_update_time: d.last_update_time,
+        created_by: d.created_by.clone().unwrap_or_default(),
+        last_updated_by: d.last_updated_by.clone().unwrap_or_default(),
+        workspace: String::new(),
+    }
 }
 
 #[cfg(test)]

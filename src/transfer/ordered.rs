@@ -75,6 +75,9 @@ fn cost(cmd: &Cmd) -> usize {
         Cmd::Chunk(c) => c.points.len() * std::mem::size_of::<crate::format::model::Point>(),
         Cmd::Body(b) => b.len(),
         Cmd::BeginArtifact(path, _) => path.len(),
+        // About the memory the records hold (a record is a small JSON object, typically).
+        Cmd::DatasetRecords(c) => c.records.len() * 512,
+        Cmd::BeginTrace(t) => t.assessments.len() * 512,
         _ => 0,
     };
     held + 256

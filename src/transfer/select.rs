@@ -110,15 +110,28 @@ impl RunFilter {
                 let exp = m.experiment_id.clone();
                 self.with_experiment(&exp, event)
             }
-            Record::LoggedModel(_) | Record::RegisteredModel(_) => {
+            Record::Trace(t)
+                if self.found
+                    && t.metadata(crate::format::model::TRACE_SOURCE_RUN)
+                        == Some(self.run_id.as_str()) =>
+            {
+                self.keep = true;
+                let exp = t.experiment_id.clone();
+                self.with_experiment(&exp, event)
+            }
+            Record::LoggedModel(_)
+            | Record::RegisteredModel(_)
+            | Record::Trace(_)
+            | Record::Dataset(_) => {
                 self.keep = false;
                 Vec::new()
             }
             Record::End(_) if self.found => vec![Ok(event)],
             Record::End(_) => vec![Err(self.not_found())],
-            Record::MetricChunk(_) | Record::ModelVersion(_) | Record::Artifact(_) => {
-                self.pass_if_kept(event)
-            }
+            Record::MetricChunk(_)
+            | Record::ModelVersion(_)
+            | Record::Artifact(_)
+            | Record::DatasetRecords(_) => self.pass_if_kept(event),
         }
     }
 
@@ -160,6 +173,41 @@ impl RunFilter {
             self.run_id
         ))
     }
+}
+
+/// The events of `source` that make up its prompts (registered models tagged as prompts, with
+/// their versions); every other unit is read, checked and left out. `import-prompts` imports
+/// these, as the Python tool's does.
+pub fn only_prompts(mut source: ArchiveSource) -> ArchiveSource {
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    tokio::spawn(async move {
+        let mut keep = false;
+        while let Some(event) = source.next().await {
+            let pass = match &event {
+                Ok(Event::Header(_) | Event::Record(Record::End(_))) | Err(_) => true,
+                Ok(Event::Record(Record::RegisteredModel(m))) => {
+                    keep = m.is_prompt();
+                    keep
+                }
+                Ok(Event::Record(
+                    Record::Experiment(_)
+                    | Record::Run(_)
+                    | Record::LoggedModel(_)
+                    | Record::Trace(_)
+                    | Record::Dataset(_),
+                )) => {
+                    keep = false;
+                    false
+                }
+                Ok(Event::Record(Record::Sealed(_))) => std::mem::take(&mut keep),
+                Ok(_) => keep,
+            };
+            if pass && tx.send(event).await.is_err() {
+                return; // the sink stopped reading
+            }
+        }
+    });
+    ArchiveSource::from_receiver(rx)
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::error::Result;
+use crate::mlflow::api::datasets::EvaluationDataset;
 use crate::mlflow::api::registry::PROMPT_FILTER;
 use crate::mlflow::api::workspace::NotebookFormat;
+use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{
     Experiment, LoggedModel, Metric, ModelVersion, RegisteredModel, Run, ViewType,
 };
@@ -75,6 +77,49 @@ pub trait Source: Clone + Send + Sync + 'static {
 
     /// Every version of a registered model (prompts too), in numeric order.
     fn model_versions(&self, name: &str) -> impl Future<Output = Result<Vec<ModelVersion>>> + Send;
+
+    /// The traces of some experiments, oldest first (MLflow 3); none on a source without
+    /// traces.
+    fn traces(&self, experiment_ids: &[String]) -> BoxStream<'static, Result<TraceInfo>> {
+        let _ = experiment_ids;
+        futures_util::stream::empty().boxed()
+    }
+
+    /// Starts downloading a trace's stored span document (`path` `None`) or one of its
+    /// attachments; `None` when the trace has no such data.
+    fn trace_data(
+        &self,
+        trace_id: &str,
+        path: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ArtifactDownload>>> + Send {
+        let _ = (trace_id, path);
+        async { Ok(None) }
+    }
+
+    /// The evaluation datasets linked to some experiments, or every one of the server's when
+    /// `experiment_ids` is empty (MLflow 3.4+); none on a source without them.
+    fn datasets(&self, experiment_ids: &[String]) -> BoxStream<'static, Result<EvaluationDataset>> {
+        let _ = experiment_ids;
+        futures_util::stream::empty().boxed()
+    }
+
+    /// The experiments a dataset is linked to.
+    fn dataset_experiment_ids(
+        &self,
+        dataset_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let _ = dataset_id;
+        async { Ok(Vec::new()) }
+    }
+
+    /// A dataset's records, as pages in the server's order.
+    fn dataset_records(
+        &self,
+        dataset_id: &str,
+    ) -> BoxStream<'static, Result<Vec<serde_json::Value>>> {
+        let _ = dataset_id;
+        futures_util::stream::empty().boxed()
+    }
 
     /// A workspace notebook in `format`, at `revision` when given (Databricks).
     fn notebook(
@@ -147,6 +192,33 @@ impl Source for Client {
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         self.all_model_versions(name).await
+    }
+
+    fn traces(&self, experiment_ids: &[String]) -> BoxStream<'static, Result<TraceInfo>> {
+        self.search_traces(experiment_ids, None).boxed()
+    }
+
+    async fn trace_data(
+        &self,
+        trace_id: &str,
+        path: Option<&str>,
+    ) -> Result<Option<ArtifactDownload>> {
+        self.download_trace_data(trace_id, path).await
+    }
+
+    fn datasets(&self, experiment_ids: &[String]) -> BoxStream<'static, Result<EvaluationDataset>> {
+        self.search_datasets(experiment_ids).boxed()
+    }
+
+    async fn dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>> {
+        Client::dataset_experiment_ids(self, dataset_id).await
+    }
+
+    fn dataset_records(
+        &self,
+        dataset_id: &str,
+    ) -> BoxStream<'static, Result<Vec<serde_json::Value>>> {
+        Client::dataset_records(self, dataset_id, None).boxed()
     }
 
     async fn notebook(

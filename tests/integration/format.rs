@@ -58,11 +58,24 @@ fn everything_round_trips() {
             c.registered_models,
             c.model_versions
         ),
-        (2, 3, 1, 2, 4)
+        (2, 3, 1, 3, 6)
     );
     assert_eq!(
         (c.metric_chunks, c.metric_points, c.artifacts),
-        (3, 5006, 5)
+        (3, 5006, 7)
+    );
+    // What 1.1 added: a prompt (also a registered model) with two versions, two traces with
+    // their assessments, a dataset with its records.
+    assert_eq!(
+        (
+            c.prompts,
+            c.prompt_versions,
+            c.traces,
+            c.assessments,
+            c.datasets,
+            c.dataset_records
+        ),
+        (1, 2, 2, 4, 1, 5)
     );
     assert_eq!(
         report.header.source.unwrap().tracking_uri.unwrap(),

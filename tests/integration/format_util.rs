@@ -4,8 +4,8 @@
 use std::io::Read;
 
 use mlflow_archive::format::model::{
-    Alias, DatasetInput, Experiment, LoggedModel, MetricChunk, ModelOutput, ModelVersion, Point,
-    RegisteredModel, Run, Source, Tag,
+    Alias, Dataset, DatasetInput, DatasetRecords, Experiment, LoggedModel, MetricChunk,
+    ModelOutput, ModelVersion, Point, RegisteredModel, Run, Source, Tag, Trace,
 };
 use mlflow_archive::format::{ArchiveReader, ArchiveWriter, Record, WriterBuilder};
 
@@ -19,6 +19,9 @@ pub enum Item {
     LoggedModel(LoggedModel),
     Model(RegisteredModel),
     Version(ModelVersion),
+    Trace(Trace),
+    Dataset(Dataset),
+    Records(DatasetRecords),
     EndUnit,
 }
 
@@ -73,6 +76,13 @@ pub fn sample_items() -> Vec<Item> {
     );
     deleted.lifecycle_stage = "deleted".into();
     deleted.status = "FAILED".into();
+    deleted.dataset_inputs = vec![DatasetInput {
+        name: "qa-set".into(),
+        digest: "d341e6f6".into(),
+        source_type: "mlflow_evaluation_dataset".into(),
+        source: r#"{"dataset_id": "d-0001"}"#.into(),
+        ..DatasetInput::default()
+    }];
     vec![
         Item::Experiment(Experiment {
             experiment_id: "1".into(),
@@ -82,12 +92,17 @@ pub fn sample_items() -> Vec<Item> {
             creation_time: Some(1),
             last_update_time: Some(2),
             tags: vec![Tag::new("mlflow.note.content", "a description ✓")],
+            ..Experiment::default()
         }),
         Item::Experiment(Experiment {
             experiment_id: "2".into(),
             name: "second".into(),
             ..Experiment::default()
         }),
+        Item::Dataset(dataset("d-0001", &["1", "2"])),
+        Item::Records(records(0..3)),
+        Item::Records(records(3..5)),
+        Item::EndUnit,
         Item::Run(parent),
         Item::Chunk(MetricChunk {
             key: "loss/train".into(),
@@ -191,7 +206,125 @@ pub fn sample_items() -> Vec<Item> {
             ..RegisteredModel::default()
         }),
         Item::EndUnit,
+        Item::Model(prompt("qa")),
+        Item::Version(prompt_version(1, "Answer {{question}} briefly.")),
+        Item::Version(prompt_version(3, "Answer {{question}}.")),
+        Item::EndUnit,
+        Item::Trace(trace("tr-0001", "1", Some("aaaa0000000000000000000000000001"))),
+        Item::Artifact(
+            "traces.json".into(),
+            br#"{"spans": [{"name": "root", "attributes": {"img": ""mlflow-attachment://c50f""}}]}"#
+                .to_vec(),
+        ),
+        Item::Artifact("attachments/c50f".into(), b"\x89PNG".to_vec()),
+        Item::EndUnit,
+        Item::Trace(Trace {
+            state: "ERROR".into(),
+            ..trace("tr-0002", "2", None)
+        }),
+        Item::EndUnit,
     ]
+}
+
+/// [`sample_items`] without what format 1.1 added (traces and datasets), for ends that hold
+/// only 1.0's kinds (the Python tool's layouts).
+pub fn sample_items_1_0() -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for it in sample_items() {
+        match it {
+            Item::Trace(_) | Item::Dataset(_) => skipping = true,
+            Item::EndUnit if skipping => skipping = false,
+            _ if skipping => {}
+            Item::Run(mut r) => {
+                r.dataset_inputs
+                    .retain(|d| d.source_type != "mlflow_evaluation_dataset");
+                out.push(Item::Run(r));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A trace of experiment `exp` (made in `run`), with two assessments.
+pub fn trace(id: &str, exp: &str, run: Option<&str>) -> Trace {
+    let mut metadata = vec![Tag::new("mlflow.trace_schema.version", "3")];
+    if let Some(r) = run {
+        metadata.push(Tag::new("mlflow.sourceRun", r));
+    }
+    Trace {
+        trace_id: id.into(),
+        experiment_id: exp.into(),
+        request_time: Some(1_700_000_000_000),
+        execution_duration: Some(37),
+        state: "OK".into(),
+        client_request_id: "req-1".into(),
+        request_preview: "{\"q\": 1}".into(),
+        response_preview: String::new(),
+        trace_metadata: metadata,
+        tags: vec![Tag::new("mlflow.traceName", "answer")],
+        assessments: vec![
+            serde_json::json!({"assessment_id": "a-1", "assessment_name": "quality",
+                "feedback": {"value": 0.8}, "valid": false}),
+            serde_json::json!({"assessment_id": "a-2", "assessment_name": "quality",
+                "feedback": {"value": 0.9}, "overrides": "a-1", "valid": true}),
+        ],
+    }
+}
+
+/// An evaluation dataset linked to `experiments`.
+pub fn dataset(id: &str, experiments: &[&str]) -> Dataset {
+    Dataset {
+        dataset_id: id.into(),
+        name: "qa-set".into(),
+        tags: vec![Tag::new("mlflow.user", "alice")],
+        experiment_ids: experiments.iter().map(|e| e.to_string()).collect(),
+        profile: "{\"num_records\": 5}".into(),
+        created_time: Some(1_700_000_000_000),
+        ..Dataset::default()
+    }
+}
+
+/// Dataset records with `inputs` numbered by `range`.
+pub fn records(range: std::ops::Range<u32>) -> DatasetRecords {
+    DatasetRecords {
+        records: range
+            .map(|i| {
+                serde_json::json!({"dataset_record_id": format!("dr-{i}"),
+                    "inputs": {"question": format!("q{i} ✓")}, "expectations": {"answer": i},
+                    "tags": {"mlflow.user": "alice"}})
+            })
+            .collect(),
+    }
+}
+
+/// A prompt: a registered model tagged as one.
+pub fn prompt(name: &str) -> RegisteredModel {
+    RegisteredModel {
+        name: name.into(),
+        tags: vec![Tag::new("mlflow.prompt.is_prompt", "true")],
+        aliases: vec![Alias {
+            alias: "production".into(),
+            version: 3,
+        }],
+        ..RegisteredModel::default()
+    }
+}
+
+/// A version of a prompt.
+pub fn prompt_version(n: u64, template: &str) -> ModelVersion {
+    ModelVersion {
+        version: n,
+        source: "dummy-source".into(),
+        status: "READY".into(),
+        tags: vec![
+            Tag::new("mlflow.prompt.is_prompt", "true"),
+            Tag::new("_mlflow_prompt_type", "text"),
+            Tag::new("mlflow.prompt.text", template),
+        ],
+        ..ModelVersion::default()
+    }
 }
 
 pub fn version(n: u64, run_id: &str) -> ModelVersion {
@@ -229,6 +362,9 @@ pub fn write_items(items: &[Item], builder: WriterBuilder) -> Vec<u8> {
             Item::LoggedModel(m) => w.begin_logged_model(m).unwrap(),
             Item::Model(m) => w.begin_registered_model(m).unwrap(),
             Item::Version(v) => w.model_version(v).unwrap(),
+            Item::Trace(t) => w.begin_trace(t).unwrap(),
+            Item::Dataset(d) => w.begin_dataset(d).unwrap(),
+            Item::Records(c) => w.dataset_records(c).unwrap(),
             Item::EndUnit => w.end_unit().unwrap(),
         }
     }
@@ -259,6 +395,9 @@ pub fn read_items<R: Read>(input: R) -> mlflow_archive::Result<Vec<Item>> {
             Record::LoggedModel(m) => out.push(Item::LoggedModel(m)),
             Record::RegisteredModel(m) => out.push(Item::Model(m)),
             Record::ModelVersion(v) => out.push(Item::Version(v)),
+            Record::Trace(t) => out.push(Item::Trace(t)),
+            Record::Dataset(d) => out.push(Item::Dataset(d)),
+            Record::DatasetRecords(c) => out.push(Item::Records(c)),
             Record::Sealed(s) => {
                 if !matches!(s.unit, mlflow_archive::format::path::UnitId::Experiment(_)) {
                     out.push(Item::EndUnit)

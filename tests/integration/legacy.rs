@@ -392,6 +392,9 @@ fn units(items: Vec<crate::format_util::Item>) -> BTreeMap<String, String> {
                 files.insert(path, data.len());
             }
             Item::EndUnit => flush(&mut out, &mut key, &mut body, &mut histories, &mut files),
+            Item::Trace(_) | Item::Dataset(_) | Item::Records(_) => {
+                panic!("the Python tool's layout holds no traces or datasets yet")
+            }
         }
     }
     out
@@ -414,19 +417,49 @@ fn convert(input: &std::path::Path, output: &std::path::Path) {
     );
 }
 
-/// The convert matrix: archive → v2 tree → archive keeps every unit and field, for a rich
-/// archive (two experiments, nesting across them, a deleted run, NaN and infinities, a 3 MiB file,
-/// a logged model, a model named with a slash, versions with a gap, an empty model) and for every
-/// fixture the Python tool wrote (tree → archive → tree → archive).
+/// Traces and evaluation datasets have no place in the Python tool's layout yet: converting an
+/// archive that holds them is refused, naming the first, and leaves no tree behind presented as
+/// complete.
 #[test]
-fn convert_round_trips_between_archives_and_v2_trees() {
-    use crate::format_util::{read_items, sample_items, write_items};
+fn converting_traces_or_datasets_to_the_python_layout_is_refused_by_name() {
+    use crate::format_util::{sample_items, write_items};
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.mlar");
     std::fs::write(
         &a,
         write_items(
             &sample_items(),
+            mlflow_archive::format::WriterBuilder::new(),
+        ),
+    )
+    .unwrap();
+    let out = crate::util::cli()
+        .arg("convert")
+        .arg(&a)
+        .arg(dir.path().join("tree"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("evaluation dataset d-0001") && err.contains("not supported yet"),
+        "{err}"
+    );
+}
+
+/// The convert matrix: archive → v2 tree → archive keeps every unit and field, for a rich
+/// archive (two experiments, nesting across them, a deleted run, NaN and infinities, a 3 MiB file,
+/// a logged model, a model named with a slash, versions with a gap, an empty model) and for every
+/// fixture the Python tool wrote (tree → archive → tree → archive).
+#[test]
+fn convert_round_trips_between_archives_and_v2_trees() {
+    use crate::format_util::{read_items, sample_items_1_0, write_items};
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.mlar");
+    std::fs::write(
+        &a,
+        write_items(
+            &sample_items_1_0(),
             mlflow_archive::format::WriterBuilder::new(),
         ),
     )

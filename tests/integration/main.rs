@@ -13,6 +13,7 @@ mod fidelity;
 mod format;
 mod format_util;
 mod fuzz_replay;
+mod genai;
 mod hops;
 mod hostile;
 mod legacy;

@@ -77,3 +77,82 @@ async fn a_prompt_is_copied_by_name_and_loads_at_the_destination() {
     );
     assert_eq!(prompt("load", &pair.dst.uri, &name).await, want);
 }
+
+/// `export-prompts` → `import-prompts` carries a prompt by name (every version and alias), and
+/// `list-registered-models --prompts` lists it where the plain listing does not (MLflow's
+/// searches hide prompts).
+#[tokio::test]
+async fn export_prompts_and_import_prompts_carry_prompts_that_listings_show_only_when_asked() {
+    let pair = live_pair!();
+    let name = unique("qa");
+    prompt("make", &pair.src.uri, &name).await;
+    let want = prompt("load", &pair.src.uri, &name).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prompts.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-prompts",
+        "--src-uri",
+        &pair.src.uri,
+        "--prompts",
+        &name,
+        "-o",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 prompts with 2 versions"), "{err}");
+    let mut cmd = cli();
+    cmd.args(["import-prompts", "--dst-uri", &pair.dst.uri, "-i"])
+        .arg(&path);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(prompt("load", &pair.dst.uri, &name).await, want);
+
+    for (flag, listed) in [(true, true), (false, false)] {
+        let mut cmd = cli();
+        cmd.args([
+            "list-registered-models",
+            "--src-uri",
+            &pair.dst.uri,
+            "-o",
+            "-",
+        ]);
+        if flag {
+            cmd.arg("--prompts");
+        }
+        let out = output(cmd).await;
+        assert!(out.status.success());
+        let json = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            json.contains(&format!("\"{name}\"")),
+            listed,
+            "--prompts {flag}: {json}"
+        );
+    }
+    // A registered model is not a prompt.
+    let mut cmd = cli();
+    let model = crate::models::make_model(&crate::util::client(&pair.src.uri))
+        .await
+        .0;
+    cmd.args([
+        "export-prompts",
+        "--src-uri",
+        &pair.src.uri,
+        "--prompts",
+        &model,
+        "-o",
+    ])
+    .arg(dir.path().join("x.mlar"));
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a prompt"),
+        "{err}"
+    );
+}

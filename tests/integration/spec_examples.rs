@@ -2,7 +2,8 @@
 //! type and serialises back to the same JSON: no unknown field, no wrong encoding, no drift.
 
 use mlflow_archive::format::model::{
-    Experiment, Header, LoggedModel, MetricChunk, ModelVersion, RegisteredModel, Run, Seal, Trailer,
+    Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
+    RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +43,9 @@ fn the_spec_examples_are_records_of_the_library() {
             "ModelVersion" => round_trip::<ModelVersion>(&text),
             "Seal" => round_trip::<Seal>(&text),
             "Trailer" => round_trip::<Trailer>(&text),
+            "Trace" => round_trip::<Trace>(&text),
+            "Dataset" => round_trip::<Dataset>(&text),
+            "DatasetRecords" => round_trip::<DatasetRecords>(&text),
             other => Err(format!("unknown record type {other}")),
         };
         if let Err(e) = r {
@@ -59,6 +63,9 @@ fn the_spec_examples_are_records_of_the_library() {
         "ModelVersion",
         "Seal",
         "Trailer",
+        "Trace",
+        "Dataset",
+        "DatasetRecords",
     ] {
         assert!(
             seen.iter().any(|s| s == kind),

@@ -12,7 +12,9 @@ use mlflow_archive::format::model::{Experiment, Seal, SealEntry, Trailer};
 use mlflow_archive::format::{ArchiveReader, WriterBuilder};
 use serde_json::json;
 
-use crate::format_util::{Item, run, sample_items, untar, write_items};
+use crate::format_util::{
+    Item, dataset, prompt, prompt_version, records, run, sample_items, trace, untar, write_items,
+};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("spec/vectors")
@@ -144,7 +146,12 @@ fn zst(tar: &[u8]) -> Vec<u8> {
 }
 
 fn small_items() -> Vec<Item> {
-    sample_items()
+    small(sample_items())
+}
+
+/// `items` with artifacts and metric chunks cut short (small vectors).
+fn small(items: Vec<Item>) -> Vec<Item> {
+    items
         .into_iter()
         .map(|i| match i {
             Item::Artifact(p, d) if d.len() > 4096 => Item::Artifact(p, d[..4096].to_vec()),
@@ -169,6 +176,54 @@ fn one_experiment() -> Vec<M> {
         Item::EndUnit,
     ];
     parse_members(&untar(&write_items(&items, WriterBuilder::new())))
+}
+
+/// A 1.1 archive: an experiment, a dataset with two record chunks, a run that used it, a prompt,
+/// and a trace made in the run with its span data and an attachment.
+fn genai() -> Vec<M> {
+    let mut r1 = run("r1", "1", None);
+    r1.dataset_inputs = vec![mlflow_archive::format::model::DatasetInput {
+        name: "qa-set".into(),
+        digest: "d341e6f6".into(),
+        source_type: "mlflow_evaluation_dataset".into(),
+        source: r#"{"dataset_id": "d-1"}"#.into(),
+        ..Default::default()
+    }];
+    let items = vec![
+        Item::Experiment(Experiment {
+            experiment_id: "1".into(),
+            name: "e".into(),
+            ..Experiment::default()
+        }),
+        Item::Dataset(dataset("d-1", &["1"])),
+        Item::Records(records(0..2)),
+        Item::Records(records(2..3)),
+        Item::EndUnit,
+        Item::Run(r1),
+        Item::Artifact("a.txt".into(), b"hello".to_vec()),
+        Item::EndUnit,
+        Item::Model(prompt("qa")),
+        Item::Version(prompt_version(1, "Answer {{question}}.")),
+        Item::EndUnit,
+        Item::Trace(trace("tr-1", "1", Some("r1"))),
+        Item::Artifact("traces.json".into(), br#"{"spans": []}"#.to_vec()),
+        Item::Artifact("attachments/c50f".into(), b"png".to_vec()),
+        Item::EndUnit,
+    ];
+    parse_members(&untar(&write_items(&items, WriterBuilder::new())))
+}
+
+/// Moves the members of unit `prefix` (its record to its seal) to just before member `before`.
+fn move_unit(mut ms: Vec<M>, prefix: &str, before: &str) -> Vec<M> {
+    let unit: Vec<M> = ms
+        .iter()
+        .filter(|m| m.name.starts_with(&format!("{prefix}/")))
+        .cloned()
+        .collect();
+    ms.retain(|m| !m.name.starts_with(&format!("{prefix}/")));
+    let at = ms.iter().position(|m| m.name == before).unwrap();
+    ms.splice(at..at, unit);
+    ms
 }
 
 fn edit(mut ms: Vec<M>, name: &str, f: impl FnOnce(&mut M)) -> Vec<M> {
@@ -636,6 +691,155 @@ fn recipes() -> Vec<Vector> {
         "7",
         "does not match its unit",
         "run.json of run r2 under runs/r1",
+        zst(&build_tar(&ms)),
+    ));
+    // Format 1.1: traces, datasets, prompts, and units of later kinds.
+    v.push(valid(
+        "traces-and-datasets",
+        "7.8",
+        "format 1.1: a dataset with two record chunks, a run that used it, a prompt, a trace made in the run with its span data and an attachment",
+        zst(&build_tar(&genai())),
+    ));
+    let mut later = edit(genai(), "mlflow-archive.json", |m| {
+        json_edit(m, |j| j["version"] = json!("1.2"))
+    });
+    later = insert_before(
+        later,
+        "trailer.json",
+        M::file("scorers/s-1/scorer.json", br#"{"name": "polite"}"#),
+    );
+    later = insert_before(
+        later,
+        "trailer.json",
+        M::file(
+            "scorers/s-1/seal.json",
+            br#"{"unit": "scorers/s-1", "members": []}"#,
+        ),
+    );
+    reseal(&mut later);
+    v.push(valid(
+        "future-kind",
+        "10",
+        "minor version 1.2 with a unit of a kind 1.1 does not define: checked (seal, CRCs), reported, not read",
+        zst(&build_tar(&later)),
+    ));
+    let mut same = insert_before(
+        genai(),
+        "trailer.json",
+        M::file("scorers/s-1/scorer.json", b"{}"),
+    );
+    same = insert_before(
+        same,
+        "trailer.json",
+        M::file(
+            "scorers/s-1/seal.json",
+            br#"{"unit": "scorers/s-1", "members": []}"#,
+        ),
+    );
+    reseal(&mut same);
+    v.push(invalid(
+        "unknown-kind",
+        "10",
+        "unknown top-level folder \"scorers\"",
+        "a unit of a kind its own version (1.1) does not define",
+        zst(&build_tar(&same)),
+    ));
+    let mut old = edit(genai(), "mlflow-archive.json", |m| {
+        json_edit(m, |j| j["version"] = json!("1.0"))
+    });
+    reseal(&mut old);
+    v.push(invalid(
+        "dataset-in-1.0",
+        "10",
+        "datasets units are defined by format 1.1, but the archive says 1.0",
+        "a 1.0 archive with a dataset unit, which 1.1 defines",
+        zst(&build_tar(&old)),
+    ));
+    let mut ms = move_unit(genai(), "traces/tr-1", "runs/r1/run.json");
+    reseal(&mut ms);
+    v.push(invalid(
+        "trace-before-its-run",
+        "9",
+        "run r1 comes after a run, logged model or model version that refers to it",
+        "a trace before the run its metadata mlflow.sourceRun names",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = move_unit(genai(), "datasets/d-1", "models/000000/model.json");
+    reseal(&mut ms);
+    v.push(invalid(
+        "dataset-after-its-run",
+        "9",
+        "dataset d-1 comes after a run that used it",
+        "a dataset after a run whose dataset input names it",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "datasets/d-1/records/000001.json", |m| {
+        json_edit(m, |j| j["records"] = json!(["a text, not a record"]))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "dataset-record-not-object",
+        "7.10",
+        "is not a JSON object",
+        "a dataset record that is a JSON text, not an object",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "datasets/d-1/records/000001.json", |m| {
+        m.name = "datasets/d-1/records/000002.json".into()
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "dataset-records-out-of-sequence",
+        "8.4",
+        "dataset records chunk 2 out of sequence",
+        "record chunks 000000 then 000002",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "traces/tr-1/trace.json", |m| {
+        json_edit(m, |j| j["state"] = json!("DONE"))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "unknown-trace-state",
+        "7.8",
+        "state \"DONE\" is not one of",
+        "a trace whose state is not an MLflow trace state",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "trailer.json", |m| {
+        json_edit(m, |j| {
+            j["counts"].as_object_mut().unwrap().remove("traces");
+        })
+    });
+    reseal(&mut ms);
+    let items_1_0 = crate::format_util::sample_items_1_0();
+    let mut prompts_1_0 = parse_members(&untar(&write_items(
+        &small(items_1_0),
+        WriterBuilder::new(),
+    )));
+    prompts_1_0 = edit(prompts_1_0, "mlflow-archive.json", |m| {
+        json_edit(m, |j| j["version"] = json!("1.0"))
+    });
+    prompts_1_0 = edit(prompts_1_0, "trailer.json", |m| {
+        json_edit(m, |j| {
+            let c = j["counts"].as_object_mut().unwrap();
+            for k in ["prompts", "prompt_versions"] {
+                c.remove(k);
+            }
+        })
+    });
+    reseal(&mut prompts_1_0);
+    v.push(valid(
+        "prompts-in-1.0",
+        "8.3",
+        "a 1.0 archive with a prompt, which its trailer counts only as a registered model",
+        zst(&build_tar(&prompts_1_0)),
+    ));
+    v.push(invalid(
+        "trailer-without-traces",
+        "8.3",
+        "do not match the archive",
+        "a 1.1 trailer that leaves out the count of its traces",
         zst(&build_tar(&ms)),
     ));
     let mut ms = edit(one_experiment(), &format!("{R1}/run.json"), |m| {

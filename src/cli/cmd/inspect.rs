@@ -84,12 +84,18 @@ fn raw_line(u: &UnitSummary) -> String {
         ),
         UnitSummary::RegisteredModel {
             name,
+            prompt,
             versions,
             aliases,
         } => {
             let v: Vec<String> = versions.iter().map(u64::to_string).collect();
+            let kind = if *prompt {
+                "prompt"
+            } else {
+                "registered model"
+            };
             let mut s = format!(
-                "registered model {name:?}: {} versions [{}]",
+                "{kind} {name:?}: {} versions [{}]",
                 versions.len(),
                 v.join(", ")
             );
@@ -97,6 +103,30 @@ fn raw_line(u: &UnitSummary) -> String {
                 s.push_str(&format!(", aliases {}", aliases.join(", ")));
             }
             s
+        }
+        UnitSummary::Trace {
+            id,
+            experiment_id,
+            name,
+            state,
+            assessments,
+            artifacts,
+            artifact_bytes,
+        } => format!(
+            "  trace {id} {name:?} in experiment {experiment_id}: {state}, {assessments} assessments, {artifacts} files ({})",
+            bytes(*artifact_bytes)
+        ),
+        UnitSummary::Dataset {
+            id,
+            name,
+            experiment_ids,
+            records,
+        } => format!(
+            "dataset {id} {name:?}: {records} records, experiments [{}]",
+            experiment_ids.join(", ")
+        ),
+        UnitSummary::Unknown { unit, members } => {
+            format!("unit {unit} of a kind this version does not know: {members} members, checked")
         }
         other => format!("{other:?}"),
     }

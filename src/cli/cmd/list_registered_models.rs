@@ -23,19 +23,29 @@ pub struct Args {
         default_value = "registered_models.json"
     )]
     output: PathBuf,
+
+    /// List the prompts (MLflow 3) instead of the registered models: MLflow keeps a prompt as a
+    /// registered model tagged mlflow.prompt.is_prompt, which its model searches leave out.
+    #[arg(long)]
+    prompts: bool,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
     let mut out = Output::open(&args.output)?;
     let name = out.name();
-    match list_registered_models(&client, &mut out, &name).await {
+    match list_registered_models(&client, &mut out, &name, args.prompts).await {
         Ok((_, summary)) => {
             out.commit()?;
             if !global.quiet {
                 eprintln!(
-                    "wrote {} registered models with {} versions from {} to {name}",
+                    "wrote {} {} with {} versions from {} to {name}",
                     summary.models,
+                    if args.prompts {
+                        "prompts"
+                    } else {
+                        "registered models"
+                    },
                     summary.versions,
                     client.server()
                 );

@@ -31,6 +31,13 @@ pub fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
                     bytes(report.tar_bytes)
                 );
                 say!("{}", clean(&line));
+                for (kind, n) in &report.unknown_units {
+                    let line = format!(
+                        "{name}: {n} units of kind {kind:?}, which format {} defines and this mlflow-archive does not know: checked (sizes, CRCs, seals), not read",
+                        report.header.version
+                    );
+                    say!("{}", clean(&line));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -9,6 +9,9 @@ pub const LIFECYCLE_STAGES: &[&str] = &["active", "deleted"];
 /// A model version's `current_stage` (§7.7).
 pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
 
+/// A trace's `state` (§7.8).
+pub const TRACE_STATES: &[&str] = &["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"];
+
 /// Checks that a field the spec enumerates holds one of its values: a consumer must not guess
 /// what another value means (a run `"PWNED"` is not RUNNING).
 pub(super) fn one_of(

@@ -8,6 +8,7 @@ use super::names::both_file_and_dir;
 use super::{Entry, Listed, OpenUnit, Phase, Validator};
 use crate::format::checksum::Crc32;
 use crate::format::path::{Member, Part, UnitId};
+use crate::format::{FORMAT_MAJOR, FORMAT_MINOR};
 
 impl Validator {
     /// Checks that a member may start here.
@@ -102,7 +103,13 @@ impl Validator {
                                     u.next_chunk
                                 ));
                             }
-                            Part::MetricChunk(_) => u.next_chunk += 1,
+                            Part::DatasetRecords(seq) if *seq != u.next_chunk => {
+                                return Err(violation!(
+                                    "dataset records chunk {seq} out of sequence (expected {}) (§8.4)",
+                                    u.next_chunk
+                                ));
+                            }
+                            Part::MetricChunk(_) | Part::DatasetRecords(_) => u.next_chunk += 1,
                             Part::ModelVersion(v) => {
                                 if u.last_version.is_some_and(|l| *v <= l) {
                                     return Err(violation!(
@@ -115,7 +122,8 @@ impl Validator {
                         }
                     }
                     None => {
-                        if !matches!(part, Part::Record) {
+                        self.kind_defined(id)?;
+                        if !matches!(part, Part::Record) && id.since_minor().is_some() {
                             return Err(violation!(
                                 "{name} does not follow its unit's record (§8.2)"
                             ));
@@ -141,11 +149,32 @@ impl Validator {
                             name_bytes: name.len() as u64,
                             next_chunk: 0,
                             last_version: None,
+                            prompt: false,
                         });
                     }
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Checks that the archive's version defines `id`'s kind: a kind of 1.1 in a 1.0 archive, or
+    /// a kind this library does not know in an archive of a version it knows, is not in the
+    /// grammar; a kind this library does not know in an archive of a later minor version is one
+    /// that version defines (§10).
+    fn kind_defined(&self, id: &UnitId) -> Result<(), Violation> {
+        match id.since_minor() {
+            Some(since) if since > self.minor => Err(violation!(
+                "{} units are defined by format {FORMAT_MAJOR}.{since}, but the archive says {FORMAT_MAJOR}.{} (§10)",
+                id.kind(),
+                self.minor
+            )),
+            None if self.minor <= FORMAT_MINOR => Err(violation!(
+                "unknown top-level folder {:?}: format {FORMAT_MAJOR}.{} defines no such unit (§6.1)",
+                id.kind(),
+                self.minor
+            )),
+            _ => Ok(()),
         }
     }
 

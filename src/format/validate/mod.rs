@@ -77,7 +77,7 @@ use super::checksum::Crc32;
 use super::limits::Limits;
 use super::model::Counts;
 use super::path::{Member, Part, UnitId};
-pub use enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES};
+pub use enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, TRACE_STATES};
 use names::NameKeys;
 pub use version::{current_version, parse_version};
 
@@ -111,6 +111,8 @@ struct OpenUnit {
     name_bytes: u64,
     next_chunk: u64,
     last_version: Option<u64>,
+    /// A registered model unit whose record tags it as a prompt.
+    prompt: bool,
 }
 
 /// The rules' state: what has been seen so far.
@@ -128,6 +130,8 @@ pub struct Validator {
     runs_seen: HashSet<String>,
     logged_models_seen: HashSet<String>,
     experiments_seen: HashSet<String>,
+    datasets_referenced: HashSet<String>,
+    datasets_seen: HashSet<String>,
     counts: Counts,
     units: u64,
     members: u64,
@@ -190,6 +194,8 @@ impl Validator {
             runs_seen: HashSet::new(),
             logged_models_seen: HashSet::new(),
             experiments_seen: HashSet::new(),
+            datasets_referenced: HashSet::new(),
+            datasets_seen: HashSet::new(),
             counts: Counts::default(),
             units: 0,
             members: 0,

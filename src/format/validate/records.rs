@@ -2,13 +2,14 @@
 //! fields the spec enumerates, references that must not precede what they refer to, the counts.
 
 use super::Violation;
-use super::enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, one_of};
+use super::enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, TRACE_STATES, one_of};
 use super::version::parse_version;
 use super::{Phase, Validator};
 use crate::format::FORMAT_MAJOR;
 use crate::format::checksum::Crc32;
 use crate::format::model::{
-    Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion, RegisteredModel, Run,
+    Dataset, DatasetRecords, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk,
+    ModelVersion, RegisteredModel, Run, TRACE_MODEL_ID, TRACE_SOURCE_RUN, Trace,
 };
 use crate::format::path::UnitId;
 
@@ -41,9 +42,13 @@ impl Validator {
 
     fn record_id(&self, id: &str, what: &str) -> Result<(), Violation> {
         match self.open.as_ref().map(|u| &u.id) {
-            Some(UnitId::Experiment(u) | UnitId::Run(u) | UnitId::LoggedModel(u)) if u == id => {
-                Ok(())
-            }
+            Some(
+                UnitId::Experiment(u)
+                | UnitId::Run(u)
+                | UnitId::LoggedModel(u)
+                | UnitId::Trace(u)
+                | UnitId::Dataset(u),
+            ) if u == id => Ok(()),
             Some(u) => Err(violation!(
                 "the {what} record's id {id:?} does not match its unit {u} (§7)"
             )),
@@ -61,7 +66,7 @@ impl Validator {
         self.record_id(&e.experiment_id, "experiment")?;
         if self.experiments_referenced.contains(&e.experiment_id) {
             return Err(violation!(
-                "experiment {} comes after a run or logged model of it (§9)",
+                "experiment {} comes after a run, logged model, trace or dataset of it (§9)",
                 e.experiment_id
             ));
         }
@@ -110,6 +115,13 @@ impl Validator {
         for m in r.model_inputs.iter() {
             if !self.logged_models_seen.contains(m) {
                 self.logged_models_referenced.insert(m.clone());
+            }
+        }
+        for d in r.dataset_inputs.iter() {
+            if let Some(id) = d.evaluation_dataset_id()
+                && !self.datasets_seen.contains(&id)
+            {
+                self.datasets_referenced.insert(id);
             }
         }
         self.runs_seen.insert(r.run_id.clone());
@@ -170,11 +182,96 @@ impl Validator {
     ///
     /// The rule the record or member breaks, with its spec section; the validator's state is then
     /// unspecified (a writer or reader stops at its first error).
-    pub fn registered_model(&mut self, _m: &RegisteredModel) -> Result<(), Violation> {
-        if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Model(_))) {
+    pub fn registered_model(&mut self, m: &RegisteredModel) -> Result<(), Violation> {
+        let Some(u) = self
+            .open
+            .as_mut()
+            .filter(|u| matches!(u.id, UnitId::Model(_)))
+        else {
             return Err("a registered model record outside its unit".into());
-        }
+        };
+        u.prompt = m.is_prompt();
         self.counts.registered_models += 1;
+        if u.prompt {
+            self.counts.prompts += 1;
+        }
+        Ok(())
+    }
+
+    /// Checks a trace record (§7.8).
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
+    pub fn trace(&mut self, t: &Trace) -> Result<(), Violation> {
+        self.record_id(&t.trace_id, "trace")?;
+        one_of("trace", "state", &t.state, TRACE_STATES, "7.8")?;
+        if !self.experiments_seen.contains(&t.experiment_id) {
+            self.experiments_referenced.insert(t.experiment_id.clone());
+        }
+        if let Some(run) = t.metadata(TRACE_SOURCE_RUN)
+            && !self.runs_seen.contains(run)
+        {
+            self.runs_referenced.insert(run.to_string());
+        }
+        if let Some(model) = t.metadata(TRACE_MODEL_ID)
+            && !self.logged_models_seen.contains(model)
+        {
+            self.logged_models_referenced.insert(model.to_string());
+        }
+        self.counts.traces += 1;
+        self.counts.assessments += t.assessments.len() as u64;
+        Ok(())
+    }
+
+    /// Checks an evaluation dataset record (§7.10).
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
+    pub fn dataset(&mut self, d: &Dataset) -> Result<(), Violation> {
+        self.record_id(&d.dataset_id, "dataset")?;
+        if self.datasets_referenced.contains(&d.dataset_id) {
+            return Err(violation!(
+                "dataset {} comes after a run that used it (§9)",
+                d.dataset_id
+            ));
+        }
+        for e in &d.experiment_ids {
+            if !self.experiments_seen.contains(e) {
+                self.experiments_referenced.insert(e.clone());
+            }
+        }
+        self.datasets_seen.insert(d.dataset_id.clone());
+        self.counts.datasets += 1;
+        Ok(())
+    }
+
+    /// Checks a chunk of a dataset's records (§7.11).
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
+    pub fn dataset_records(&mut self, c: &DatasetRecords) -> Result<(), Violation> {
+        if !matches!(self.open.as_ref().map(|u| &u.id), Some(UnitId::Dataset(_))) {
+            return Err("dataset records outside a dataset".into());
+        }
+        if c.records.len() > self.limits.max_chunk_points {
+            return Err(violation!(
+                "a chunk of {} dataset records exceeds the limit of {} (§11)",
+                c.records.len(),
+                self.limits.max_chunk_points
+            ));
+        }
+        if let Some(i) = c.records.iter().position(|r| !r.is_object()) {
+            return Err(violation!(
+                "dataset record {i} of the chunk is not a JSON object (§7.11)"
+            ));
+        }
+        self.counts.dataset_records += c.records.len() as u64;
         Ok(())
     }
 
@@ -209,6 +306,9 @@ impl Validator {
             self.logged_models_referenced.insert(v.model_id.clone());
         }
         self.counts.model_versions += 1;
+        if self.open.as_ref().is_some_and(|u| u.prompt) {
+            self.counts.prompt_versions += 1;
+        }
         Ok(())
     }
 }

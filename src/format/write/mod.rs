@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 use super::checksum::{CountingWriter, Crc32};
 use super::limits::Limits;
 use super::model::{
-    Counts, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, SealEntry, Source,
+    Counts, Dataset, DatasetRecords, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk,
+    ModelVersion, RegisteredModel, Run, Seal, SealEntry, Source, Trace,
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt;
@@ -157,7 +157,11 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     fn unit_id(&mut self, id: UnitId) -> Result<UnitId> {
-        if let UnitId::Experiment(s) | UnitId::Run(s) | UnitId::LoggedModel(s) = &id
+        if let UnitId::Experiment(s)
+        | UnitId::Run(s)
+        | UnitId::LoggedModel(s)
+        | UnitId::Trace(s)
+        | UnitId::Dataset(s) = &id
             && let Err(detail) = path::check_id(s)
         {
             return self.poison(Error::Format {
@@ -274,7 +278,69 @@ impl<W: Write> ArchiveWriter<W> {
         self.check(|v| v.model_version(mv, mv.version))
     }
 
-    /// Starts an artifact of exactly `size` bytes in the open run or logged model; its bytes
+    /// Opens a trace's unit with its record (format 1.1); its span data (`traces.json`) and
+    /// attachments follow as artifacts, then [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
+    pub fn begin_trace(&mut self, t: &Trace) -> Result<()> {
+        let unit = self.unit_id(UnitId::Trace(t.trace_id.clone()))?;
+        let bytes = json(t, true, "a trace")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        self.check(|v| v.trace(t))
+    }
+
+    /// Opens an evaluation dataset's unit with its record (format 1.1); its records follow
+    /// through [`ArchiveWriter::dataset_records`], then [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
+    pub fn begin_dataset(&mut self, d: &Dataset) -> Result<()> {
+        let unit = self.unit_id(UnitId::Dataset(d.dataset_id.clone()))?;
+        let bytes = json(d, true, "a dataset")?;
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        self.next_chunk = 0;
+        self.check(|v| v.dataset(d))
+    }
+
+    /// Writes a chunk of records into the open dataset.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
+    pub fn dataset_records(&mut self, c: &DatasetRecords) -> Result<()> {
+        let Some(UnitId::Dataset(id)) = self.v.open_unit().cloned() else {
+            return self.poison(Error::Usage("dataset records need an open dataset".into()));
+        };
+        let seq = self.next_chunk;
+        let name = path::dataset_records_path(&id, seq);
+        let bytes = json(c, false, "dataset records")?;
+        self.json_member(
+            &name,
+            &Member::Unit(UnitId::Dataset(id), Part::DatasetRecords(seq)),
+            &bytes,
+        )?;
+        self.next_chunk += 1;
+        self.check(|v| v.dataset_records(c))
+    }
+
+    /// Starts an artifact of exactly `size` bytes in the open run, logged model or trace; its bytes
     /// follow through [`ArchiveWriter::write_body`], then [`ArchiveWriter::end_artifact`].
     ///
     /// # Errors
@@ -284,10 +350,10 @@ impl<W: Write> ArchiveWriter<W> {
     /// refuses every further call.
     pub fn begin_artifact(&mut self, rel: &str, size: u64) -> Result<()> {
         let unit = match self.v.open_unit().cloned() {
-            Some(u @ (UnitId::Run(_) | UnitId::LoggedModel(_))) => u,
+            Some(u @ (UnitId::Run(_) | UnitId::LoggedModel(_) | UnitId::Trace(_))) => u,
             _ => {
                 return self.poison(Error::Usage(format!(
-                    "artifact {rel:?} needs an open run or logged model"
+                    "artifact {rel:?} needs an open run, logged model or trace"
                 )));
             }
         };

@@ -77,6 +77,7 @@ pub(super) fn read_experiment<W: Write>(
         creation_time: e.creation_time,
         last_update_time: e.last_update_time,
         tags: e.tags.into_vec(),
+        workspace: String::new(),
     })?;
     let mut runs = Vec::new();
     for id in &doc.mlflow.runs {

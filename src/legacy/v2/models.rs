@@ -176,6 +176,7 @@ pub(super) fn read_model<W: Write>(
         last_updated_timestamp: m.last_updated_timestamp,
         tags: m.tags.into_vec(),
         aliases,
+        workspace: String::new(),
     })?;
     for v in &numbered {
         w.model_version(v)?;

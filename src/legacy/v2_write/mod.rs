@@ -143,6 +143,21 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
             Record::LoggedModel(m) => t.begin_logged_model(m)?,
             Record::RegisteredModel(m) => t.begin_model(m)?,
             Record::ModelVersion(v) => t.version(v)?,
+            // Not yet written in the Python tool's layout (its `traces/` and
+            // `evaluation_datasets/` folders): refused, never dropped in silence.
+            Record::Trace(x) => {
+                return Err(Error::Config(format!(
+                    "trace {}: writing traces in the Python tool's layout is not supported yet; keep the archive (.mlar), or export without traces (--no-traces)",
+                    x.trace_id
+                )));
+            }
+            Record::Dataset(d) => {
+                return Err(Error::Config(format!(
+                    "evaluation dataset {} {:?}: writing datasets in the Python tool's layout is not supported yet; keep the archive (.mlar), or export without datasets (--no-datasets)",
+                    d.dataset_id, d.name
+                )));
+            }
+            Record::DatasetRecords(_) => {}
             Record::Sealed(_) => t.sealed()?,
             Record::End(_) => {}
         }

@@ -14,11 +14,13 @@ use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
 use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
 
-/// Writes whole experiments: their runs (deleted ones when asked), parents first, and their
-/// logged models right after their source run.
+/// Writes whole experiments: the evaluation datasets linked to them (every one of the server's
+/// when `all_datasets`), their runs (deleted ones when asked), parents first, their logged models
+/// right after their source run, and then their traces.
 pub(super) async fn experiments_into<S: Source>(
     client: &S,
     experiments: &[Experiment],
+    all_datasets: bool,
     sink: &mut Scheduler,
     opts: &ExportOptions,
     log: &Arc<NotebookLog>,
@@ -63,6 +65,14 @@ pub(super) async fn experiments_into<S: Source>(
     for e in experiments {
         st.write_experiment(sink, e).await?;
     }
+    if opts.datasets {
+        // Before the runs: a run's dataset input may name one (spec §9).
+        let ids: Vec<String> = experiments
+            .iter()
+            .map(|e| e.experiment_id.clone())
+            .collect();
+        super::datasets::datasets_into(client, &ids, all_datasets, sink).await?;
+    }
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;
     }
@@ -99,6 +109,10 @@ pub(super) async fn experiments_into<S: Source>(
             "run {} waits for {dep}, which never came (a cycle of parents?)",
             runs[0].info.run_id
         )));
+    }
+    if opts.traces {
+        // After every run and logged model: a trace may name either (spec §9).
+        super::traces::traces_into(client, experiments, sink).await?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! The exporter reads through a [`Source`]; a [`Client`](crate::mlflow::Client) is one.
 
 mod artifacts;
+mod datasets;
 mod experiments;
 mod logged_models;
 mod metadata;
@@ -13,6 +14,7 @@ mod registry;
 mod runs;
 #[cfg(test)]
 mod tests;
+mod traces;
 
 use std::sync::Arc;
 
@@ -42,6 +44,12 @@ pub struct ExportOptions {
     /// Export the Databricks notebook each run was logged from, in these formats, as artifacts
     /// `notebooks/<name>.<format>` with `notebooks/manifest.json` (`--notebook-formats`).
     pub notebook_formats: Vec<NotebookFormat>,
+    /// Export the experiments' traces (MLflow 3), with their spans, assessments and
+    /// attachments (`--no-traces` turns it off).
+    pub traces: bool,
+    /// Export the evaluation datasets linked to the experiments, every one of the server's with
+    /// `export-all` (MLflow 3.4+; `--no-datasets` turns it off).
+    pub datasets: bool,
 }
 
 /// What an export did besides writing its records (the archive's own counts are in its
@@ -74,6 +82,8 @@ impl Default for ExportOptions {
             history_page: None,
             metadata_tags: false,
             notebook_formats: Vec::new(),
+            traces: true,
+            datasets: true,
         }
     }
 }
@@ -101,14 +111,15 @@ pub async fn export_experiments<S: Source>(
 ) -> Result<ExportReport> {
     let log = Arc::default();
     run_ordered(sink, opts.jobs, async |s| {
-        experiments::experiments_into(client, experiments, s, opts, &log).await
+        experiments::experiments_into(client, experiments, false, s, opts, &log).await
     })
     .await?;
     Ok(log.report())
 }
 
-/// Exports every active experiment of the server, then every registered model with every
-/// version (their runs are in the archive already when their experiment is).
+/// Exports every active experiment of the server (with every evaluation dataset and the
+/// experiments' traces), then every registered model and prompt with every version (their runs
+/// are in the archive already when their experiment is).
 ///
 /// # Errors
 ///
@@ -124,7 +135,7 @@ pub async fn export_all<S: Source>(
         .try_collect()
         .await?;
     run_ordered(sink, opts.jobs, async |s| {
-        experiments::experiments_into(client, &experiments, s, opts, &log).await?;
+        experiments::experiments_into(client, &experiments, true, s, opts, &log).await?;
         registry::all_models_into(client, s).await
     })
     .await?;

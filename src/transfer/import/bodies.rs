@@ -123,6 +123,9 @@ impl<D: Destination> Importer<'_, D> {
     ) -> Result<()> {
         let path = a.path.clone();
         let about = |e: Error| e.about(format!("artifact {path:?}"));
+        if let Open::Trace(_) = &self.open {
+            return self.trace_artifact(a, source).await.map_err(about);
+        }
         if let Open::Run {
             src,
             dst,

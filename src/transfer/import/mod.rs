@@ -35,6 +35,7 @@ use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateRun, UpdateRun};
 use std::sync::Arc;
 
 mod bodies;
+mod datasets;
 mod lineage;
 mod links;
 mod logged_models;
@@ -42,6 +43,7 @@ mod registry;
 mod run_writer;
 mod runs;
 mod tags;
+mod traces;
 
 pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
@@ -82,6 +84,9 @@ pub struct ImportOptions {
     /// copy's source server, an input file); without one, such a failure leaves the run
     /// unfinished, for the next import to complete.
     pub replay: Option<Replay>,
+    /// Skip units of kinds a later format version defines (with a warning in the report)
+    /// instead of refusing the archive (spec §10).
+    pub skip_unknown_kinds: bool,
 }
 
 impl Default for ImportOptions {
@@ -97,6 +102,7 @@ impl Default for ImportOptions {
             model_name: None,
             delete_model: false,
             replay: None,
+            skip_unknown_kinds: false,
         }
     }
 }
@@ -133,6 +139,16 @@ pub struct ImportReport {
     pub versions_skipped: u64,
     /// Versions whose number could not be reproduced: (model, source number, destination number).
     pub renumbered_versions: Vec<(String, u64, u64)>,
+    /// Traces written (ids are kept).
+    pub traces_imported: u64,
+    /// Assessments of traces written by this call.
+    pub assessments: u64,
+    /// Evaluation datasets: source id → destination id.
+    pub datasets: HashMap<String, String>,
+    /// Dataset records upserted.
+    pub dataset_records: u64,
+    /// Units of kinds this version does not know, skipped when asked to: kind → count.
+    pub skipped_units: std::collections::BTreeMap<String, u64>,
 }
 
 enum Open {
@@ -163,6 +179,11 @@ enum Open {
         dst: String,
         /// Source version number → destination version number.
         numbers: HashMap<u64, String>,
+    },
+    Trace(Box<traces::OpenTrace>),
+    Dataset {
+        src: rec::Dataset,
+        dst: String,
     },
 }
 
@@ -202,6 +223,8 @@ struct Importer<'a, D: Destination> {
     user: String,
     /// The runs this import is writing, whose leases it renews.
     leases: Leases,
+    /// The archive's format version (from its header).
+    version: String,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -237,6 +260,7 @@ pub async fn import_archive<D: Destination>(
         touched: std::collections::HashSet::new(),
         user: importing_user(client),
         leases: Leases::start(client),
+        version: String::new(),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -282,12 +306,15 @@ impl<D: Destination> Importer<'_, D> {
         let mut ended = false;
         while let Some(event) = source.next().await {
             match event? {
-                Event::Header(_) => {}
+                Event::Header(h) => imp.version = h.version,
                 Event::Record(Record::End(_)) => ended = true,
                 Event::Record(r) => {
-                    if matches!(r, Record::RegisteredModel(_) | Record::LoggedModel(_)) {
-                        // Versions may name any run, and a logged model its source run: every
-                        // run before them is finished first.
+                    if matches!(
+                        r,
+                        Record::RegisteredModel(_) | Record::LoggedModel(_) | Record::Trace(_)
+                    ) {
+                        // Versions may name any run, and a logged model or a trace its source
+                        // run: every run before them is finished first.
                         imp.finish_sealed(0).await?;
                     }
                     let sealed = matches!(r, Record::Sealed(_));
@@ -365,6 +392,10 @@ impl<D: Destination> Importer<'_, D> {
             Some(Record::Run(r)) => return format!("run {} {:?}", r.run_id, r.run_name),
             Some(Record::LoggedModel(m)) => return format!("logged model {}", m.model_id),
             Some(Record::RegisteredModel(m)) => return format!("registered model {:?}", m.name),
+            Some(Record::Trace(t)) => return format!("trace {}", t.trace_id),
+            Some(Record::Dataset(d)) => {
+                return format!("evaluation dataset {} {:?}", d.dataset_id, d.name);
+            }
             _ => {}
         }
         match &self.open {
@@ -379,6 +410,11 @@ impl<D: Destination> Importer<'_, D> {
                 ),
                 _ => format!("registered model {:?} (destination {dst:?})", src.name),
             },
+            Open::Trace(t) => t.describe(),
+            Open::Dataset { src, dst } => format!(
+                "evaluation dataset {} {:?} (destination {dst})",
+                src.dataset_id, src.name
+            ),
             Open::Skip | Open::None => "the archive".into(),
         }
     }
@@ -392,6 +428,9 @@ impl<D: Destination> Importer<'_, D> {
             Record::Sealed(s) => self.sealed(s.unit).await,
             Record::RegisteredModel(m) => self.begin_model(m).await,
             Record::ModelVersion(v) => self.version(v).await,
+            Record::Trace(t) => self.begin_trace(t).await,
+            Record::Dataset(d) => self.begin_dataset(d).await,
+            Record::DatasetRecords(c) => self.dataset_records(c).await,
             Record::Artifact(_) | Record::End(_) => Ok(()),
         }
     }
@@ -452,6 +491,24 @@ impl<D: Destination> Importer<'_, D> {
         }
         self.report.experiments.insert(e.experiment_id, id);
         tick(&self.opts.progress, Counter::Experiments, 1);
+        Ok(())
+    }
+
+    /// A unit sealed without a record this import acted on: one of a kind a later format version
+    /// defines is refused, or counted as skipped when asked (spec §10).
+    fn other_unit(&mut self, unit: UnitId) -> Result<()> {
+        if !matches!(unit, UnitId::Other { .. }) {
+            return Ok(());
+        }
+        let kind = unit.kind().to_string();
+        if !self.opts.skip_unknown_kinds {
+            return Err(Error::Config(format!(
+                "the archive holds units of kind {kind:?} ({}), which a later version of the format defines (the archive's is {}) and this mlflow-archive does not know: upgrade mlflow-archive, or give --skip-unknown-kinds to import the rest without them",
+                unit.prefix(),
+                self.version
+            )));
+        }
+        *self.report.skipped_units.entry(kind).or_default() += 1;
         Ok(())
     }
 
@@ -520,10 +577,16 @@ impl<D: Destination> Importer<'_, D> {
                 }
                 Ok(())
             }
-            Open::Skip | Open::None => {
-                let _ = unit;
+            open @ Open::Trace(_) => {
+                self.open = open;
+                self.end_trace().await
+            }
+            open @ Open::Dataset { .. } => {
+                self.open = open;
+                self.end_dataset();
                 Ok(())
             }
+            Open::Skip | Open::None => self.other_unit(unit),
         }
     }
 }

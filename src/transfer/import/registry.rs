@@ -4,7 +4,8 @@
 use super::*;
 
 impl<D: Destination> Importer<'_, D> {
-    pub(super) async fn begin_model(&mut self, m: rec::RegisteredModel) -> Result<()> {
+    pub(super) async fn begin_model(&mut self, mut m: rec::RegisteredModel) -> Result<()> {
+        self.map_prompt_experiments(&mut m.tags);
         let name = self
             .opts
             .model_name
@@ -57,6 +58,25 @@ impl<D: Destination> Importer<'_, D> {
             numbers: HashMap::new(),
         };
         Ok(())
+    }
+
+    /// A prompt's tag `_mlflow_experiment_ids` (`,3,0,`: the experiments it was used in) names
+    /// the destination's experiments: those of the archive mapped, the others left out (they
+    /// are not on the destination).
+    fn map_prompt_experiments(&self, tags: &mut [rec::Tag]) {
+        for t in tags.iter_mut().filter(|t| t.key == PROMPT_EXPERIMENTS) {
+            let ids: Vec<&str> = t
+                .value
+                .split(',')
+                .filter(|id| !id.is_empty())
+                .filter_map(|id| self.report.experiments.get(id).map(String::as_str))
+                .collect();
+            t.value = if ids.is_empty() {
+                String::new()
+            } else {
+                format!(",{},", ids.join(","))
+            };
+        }
     }
 
     /// `source` pointed at the destination's copy of the run or logged model it names.

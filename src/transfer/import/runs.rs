@@ -199,7 +199,21 @@ impl<D: Destination> Importer<'_, D> {
         let datasets: Vec<DatasetInput> = src
             .dataset_inputs
             .iter()
-            .map(crate::transfer::map::dataset_input)
+            .map(|d| {
+                let mut input = crate::transfer::map::dataset_input(d);
+                // An evaluation dataset imported with the archive: the destination's.
+                if let Some(dst) = d
+                    .evaluation_dataset_id()
+                    .and_then(|id| self.report.datasets.get(&id))
+                    && let Ok(mut v) =
+                        serde_json::from_str::<serde_json::Value>(&input.dataset.source)
+                    && let Some(o) = v.as_object_mut()
+                {
+                    o.insert("dataset_id".into(), dst.clone().into());
+                    input.dataset.source = v.to_string();
+                }
+                input
+            })
             .collect();
         let models: Vec<ModelInput> = src
             .model_inputs

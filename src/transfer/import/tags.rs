@@ -73,6 +73,9 @@ pub const PLACEHOLDER: &str = "mlflow_archive.placeholder";
 /// The path under its run that a placeholder version's `runs:/` source names (nothing is there).
 pub(super) const PLACEHOLDER_PATH: &str = "mlflow-archive-placeholder";
 
+/// The tag of a prompt that lists the experiments it was used in (`,3,0,`; MLflow 3).
+pub const PROMPT_EXPERIMENTS: &str = "_mlflow_experiment_ids";
+
 /// The tag that makes a registered model or a version a prompt (MLflow 3).
 pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
 

@@ -1,0 +1,89 @@
+//! Evaluation dataset units (MLflow 3). The server gives a dataset and its records new ids and
+//! times whatever the client sends, and keeps one record per distinct `inputs` (an upsert merges
+//! into it), so a dataset is found again by its name and its records are upserted: an interrupted
+//! import, run again, completes the dataset without duplicating a record. Runs that used the
+//! dataset (a dataset input of source type `mlflow_evaluation_dataset`) are pointed at the
+//! destination's dataset (see [`Importer::finish_run`]).
+
+use std::collections::BTreeMap;
+
+use super::{Importer, Open};
+use crate::error::{Error, Result};
+use crate::format::model as rec;
+use crate::mlflow::api::datasets::record_for_upsert;
+use crate::transfer::destination::Destination;
+
+/// Records sent in one upsert.
+const UPSERT_BATCH: usize = 500;
+
+impl<D: Destination> Importer<'_, D> {
+    pub(super) async fn begin_dataset(&mut self, d: rec::Dataset) -> Result<()> {
+        // Links to experiments of the archive; the others are not on the destination.
+        let experiments: Vec<String> = d
+            .experiment_ids
+            .iter()
+            .filter_map(|e| self.report.experiments.get(e).cloned())
+            .collect();
+        let tags: BTreeMap<String, String> = d
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        let found = self.client.datasets_named(&d.name).await?;
+        let dst = match found.as_slice() {
+            [] => {
+                self.client
+                    .create_dataset(&d.name, &experiments, &tags)
+                    .await?
+                    .dataset_id
+            }
+            [one] => {
+                let linked = self.client.dataset_experiment_ids(&one.dataset_id).await?;
+                let missing: Vec<String> = experiments
+                    .iter()
+                    .filter(|e| !linked.contains(e))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    self.client
+                        .add_dataset_experiments(&one.dataset_id, &missing)
+                        .await?;
+                }
+                if !tags.is_empty() {
+                    self.client.set_dataset_tags(&one.dataset_id, &tags).await?;
+                }
+                one.dataset_id.clone()
+            }
+            many => {
+                return Err(Error::Config(format!(
+                    "{} datasets are named {:?} on {}: records cannot be added to one of them by name (rename or delete the others)",
+                    many.len(),
+                    d.name,
+                    self.client.server()
+                )));
+            }
+        };
+        self.open = Open::Dataset { src: d, dst };
+        Ok(())
+    }
+
+    pub(super) async fn dataset_records(&mut self, c: rec::DatasetRecords) -> Result<()> {
+        let Open::Dataset { dst, .. } = &self.open else {
+            // A dataset skipped: nothing to write.
+            return Ok(());
+        };
+        let dst = dst.clone();
+        for batch in c.records.chunks(UPSERT_BATCH) {
+            let records: Vec<serde_json::Value> = batch.iter().map(record_for_upsert).collect();
+            self.client.upsert_dataset_records(&dst, &records).await?;
+            self.report.dataset_records += records.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub(super) fn end_dataset(&mut self) {
+        if let Open::Dataset { src, dst } = std::mem::replace(&mut self.open, Open::None) {
+            self.report.datasets.insert(src.dataset_id, dst);
+        }
+    }
+}

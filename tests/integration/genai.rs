@@ -1,0 +1,118 @@
+//! MLflow 3's GenAI objects, made with MLflow's own Python client (tests/harness/genai.py):
+//! prompts (text and chat templates, response format, model config, aliases), an evaluation
+//! dataset with its records and the run that used it, and traces (nested spans, attributes,
+//! events, exceptions, a prompt link, a run link, feedback, an override, expectations, a trace
+//! whose spans MLflow keeps as a file, a trace the source holds only part of) move with
+//! export-all → import-all and with copy-all, between fresh servers of their own; MLflow's client
+//! then reads the same on every side, and importing twice duplicates nothing.
+
+use crate::util::server::MlflowServer;
+use crate::util::stores::harness_python;
+use crate::util::{cli, output, unique};
+
+fn dump(uri: &str, tag: &str) -> serde_json::Value {
+    serde_json::from_str(&harness_python("genai.py", uri, &["dump", tag], &[])).unwrap()
+}
+
+/// The first place two dumps differ, as a path into them.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let (l, r) = (&x.get(k), &y.get(k));
+                match (l, r) {
+                    (Some(l), Some(r)) => first_difference(l, r, &format!("{at}.{k}")),
+                    _ => Some(format!("{at}.{k}: {l:?} vs {r:?}")),
+                }
+            })
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (l, r))| first_difference(l, r, &format!("{at}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(format!("{at}: {a} vs {b}")),
+    }
+}
+
+#[tokio::test]
+async fn prompts_datasets_and_traces_move_with_a_whole_server() {
+    let (a, b, c) = tokio::task::spawn_blocking(|| {
+        let b = std::thread::spawn(|| MlflowServer::start("genai-dst", None));
+        let c = std::thread::spawn(|| MlflowServer::start("genai-copy", None));
+        (
+            MlflowServer::start("genai-src", None),
+            b.join().unwrap(),
+            c.join().unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+        return;
+    };
+    let tag = unique("g");
+    let (uri, t) = (a.uri.clone(), tag.clone());
+    tokio::task::spawn_blocking(move || harness_python("genai.py", &uri, &["populate", &t], &[]))
+        .await
+        .unwrap();
+    let (uri, t) = (a.uri.clone(), tag.clone());
+    let want = tokio::task::spawn_blocking(move || dump(&uri, &t))
+        .await
+        .unwrap();
+    // The source holds what the test is about.
+    assert_eq!(want["traces"].as_array().unwrap().len(), 3, "{want:#}");
+    assert_eq!(want["dataset"]["records"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        want["run_input_points_at_dataset"],
+        serde_json::json!([true])
+    );
+    assert_eq!(want["traces_linked_to_greet"].as_array().unwrap().len(), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("all.mlar");
+    let mut cmd = cli();
+    cmd.args(["export-all", "--src-uri", &a.uri, "-o"])
+        .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Every kind is counted (the server's default experiment aside, which has nothing).
+    assert!(
+        err.contains("2 prompts with 3 versions")
+            && err.contains("3 traces with 5 assessments")
+            && err.contains("1 evaluation datasets with 12 records"),
+        "{err}"
+    );
+    for round in 0..2 {
+        let mut cmd = cli();
+        cmd.args(["import-all", "--dst-uri", &b.uri, "-i"])
+            .arg(&path);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "import {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut cmd = cli();
+    cmd.args(["copy-all", "--src-uri", &a.uri, "--dst-uri", &c.uri]);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (server, what) in [(&b, "export-all → import-all twice"), (&c, "copy-all")] {
+        let (uri, t) = (server.uri.clone(), tag.clone());
+        let got = tokio::task::spawn_blocking(move || dump(&uri, &t))
+            .await
+            .unwrap();
+        if let Some(d) = first_difference(&want, &got, "") {
+            panic!("{what}: {d}\nsource: {want:#}\ndestination: {got:#}");
+        }
+    }
+}
