@@ -15,6 +15,7 @@ mod format_util;
 mod fuzz_replay;
 mod hops;
 mod hostile;
+mod inventory;
 mod legacy;
 mod models;
 mod prompts;
