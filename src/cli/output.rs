@@ -409,3 +409,34 @@ pub fn say_line(args: std::fmt::Arguments<'_>) {
         std::process::exit(1);
     }
 }
+
+/// After an export or a copy from `client`: one warning per kind of object the server holds that
+/// mlflow-archive does not carry, with its count (`experiment_ids` `None`: the whole server; else
+/// the objects of those experiments). A failure to count is a warning too: what was asked for is
+/// done. With `--quiet`, nothing is counted or said.
+pub async fn uncarried_warnings(
+    client: &mlflow_archive::mlflow::Client,
+    experiment_ids: Option<&[String]>,
+    quiet: bool,
+) {
+    if quiet {
+        return;
+    }
+    match client.uncarried(experiment_ids).await {
+        Ok(kinds) => {
+            for u in kinds {
+                eprintln!(
+                    "warning: {} holds {} {}, which mlflow-archive does not carry ({}; README \"What is not carried\")",
+                    clean(client.server()),
+                    u.count,
+                    u.noun(),
+                    u.why
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "warning: could not count what mlflow-archive does not carry: {}",
+            one_line(&anyhow::Error::from(e))
+        ),
+    }
+}

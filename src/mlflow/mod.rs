@@ -19,6 +19,7 @@ pub mod types;
 
 pub use api::artifacts::{ArtifactDownload, ArtifactFile, ArtifactRoot};
 pub use api::datasets::{EvaluationDataset, record_for_upsert};
+pub use api::inventory::Uncarried;
 pub use api::logged_models::CreateLoggedModel;
 pub use api::registry::CreateModelVersion;
 pub use api::runs::{CreateRun, UpdateRun};

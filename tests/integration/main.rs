@@ -16,6 +16,7 @@ mod fuzz_replay;
 mod genai;
 mod hops;
 mod hostile;
+mod inventory;
 mod legacy;
 mod models;
 mod prompts;

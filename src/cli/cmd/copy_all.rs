@@ -44,5 +44,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let what = format!("{} to {}", src.server(), dst.server());
     let report = copy_all(&src, &dst, &args.export.options(&global), &import).await;
     drop(line);
-    finish_import(report, args.import.json, global.quiet, "copied", &what)
+    let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    crate::cli::output::uncarried_warnings(&src, None, global.quiet).await;
+    Ok(code)
 }

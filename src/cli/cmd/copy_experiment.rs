@@ -64,5 +64,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     )
     .await;
     drop(line);
-    finish_import(report, args.import.json, global.quiet, "copied", &what)
+    let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    let ids = std::slice::from_ref(&experiment.experiment_id);
+    crate::cli::output::uncarried_warnings(&src, Some(ids), global.quiet).await;
+    Ok(code)
 }

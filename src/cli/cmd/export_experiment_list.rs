@@ -71,5 +71,10 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
+    let ids: Vec<String> = experiments
+        .iter()
+        .map(|e| e.experiment_id.clone())
+        .collect();
+    crate::cli::output::uncarried_warnings(&client, Some(&ids), global.quiet).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod datasets;
 pub mod experiments;
+pub mod inventory;
 pub mod logged_models;
 pub mod registry;
 pub mod runs;
