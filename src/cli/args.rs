@@ -13,12 +13,21 @@ pub struct SrcServer {
     /// (s3://, gs://, wasbs://, ...) from their usual variables, MLFLOW_ARCHIVE_SRC_<NAME> first.
     #[arg(long = "src-uri", value_name = "URI")]
     pub src_uri: Option<String>,
+
+    /// On a server with MLflow workspaces (--enable-workspaces), read this workspace only
+    /// [default: every workspace for export-all and copy-all, else the server's default one].
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
 }
 
 impl SrcServer {
-    /// A client for the source server.
+    /// A client for the source server (in the workspace `--workspace` names).
     pub fn client(&self) -> mlflow_archive::Result<Client> {
-        client_for(self.src_uri.as_deref(), Side::Source)
+        let c = client_for(self.src_uri.as_deref(), Side::Source)?;
+        Ok(match &self.workspace {
+            Some(ws) => c.in_workspace(ws),
+            None => c,
+        })
     }
 }
 
@@ -371,6 +380,11 @@ pub struct ImportFlags {
     /// naming each kind and count) instead of refusing the archive.
     #[arg(long)]
     pub skip_unknown_kinds: bool,
+
+    /// On a server with MLflow workspaces, import everything into this workspace (made when
+    /// missing) [default: the workspaces the archive's objects came from, else the default one].
+    #[arg(long, value_name = "NAME")]
+    pub dst_workspace: Option<String>,
 }
 
 impl ImportFlags {
@@ -385,6 +399,7 @@ impl ImportFlags {
             import_mlflow_tags: self.import_mlflow_tags,
             import_metadata_tags: self.import_metadata_tags,
             skip_unknown_kinds: self.skip_unknown_kinds,
+            dst_workspace: self.dst_workspace.clone(),
             ..Default::default()
         }
     }

@@ -346,6 +346,28 @@ pub fn print_import_report(
             report.dataset_records
         );
     }
+    if !report.workspaces.is_empty() {
+        eprintln!(
+            "{done} into workspaces: {}",
+            report
+                .workspaces
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !report.workspaces_merged.is_empty() {
+        eprintln!(
+            "warning: the archive's objects came from MLflow workspaces {} of their source; the destination has no workspaces, so they were imported into its one namespace together (objects of the same name were merged)",
+            report
+                .workspaces_merged
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for (kind, n) in &report.skipped_units {
         eprintln!(
             "warning: skipped {n} units of kind {kind:?}, which a later version of the archive format defines and this mlflow-archive does not know (--skip-unknown-kinds)"

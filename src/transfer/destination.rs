@@ -222,6 +222,23 @@ pub trait Destination: Clone + Send + Sync + 'static {
         version: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Whether the server has MLflow workspaces (`--enable-workspaces`).
+    fn workspaces_enabled(&self) -> impl Future<Output = Result<bool>> + Send {
+        async { Ok(false) }
+    }
+
+    /// The same destination, writing into MLflow workspace `name`.
+    fn in_workspace(&self, name: &str) -> Self {
+        let _ = name;
+        self.clone()
+    }
+
+    /// Makes MLflow workspace `name` (one that exists is left as it is).
+    fn create_workspace(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let _ = name;
+        async { Err(unsupported(self.server(), "workspaces")) }
+    }
+
     /// A trace's info (MLflow 3), if the server has that trace.
     fn trace_info(&self, trace_id: &str) -> impl Future<Output = Result<Option<TraceInfo>>> + Send {
         let _ = trace_id;
@@ -518,6 +535,18 @@ impl Destination for Client {
 
     async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         self.set_registered_model_alias(name, alias, version).await
+    }
+
+    async fn workspaces_enabled(&self) -> Result<bool> {
+        Client::workspaces_enabled(self).await
+    }
+
+    fn in_workspace(&self, name: &str) -> Self {
+        Client::in_workspace(self, name)
+    }
+
+    async fn create_workspace(&self, name: &str) -> Result<()> {
+        Client::create_workspace(self, name, "").await
     }
 
     async fn trace_info(&self, trace_id: &str) -> Result<Option<TraceInfo>> {

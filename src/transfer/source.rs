@@ -121,6 +121,18 @@ pub trait Source: Clone + Send + Sync + 'static {
         futures_util::stream::empty().boxed()
     }
 
+    /// The MLflow workspaces to export, on a server started with `--enable-workspaces`: every
+    /// one of the server's, or the one this source names; `None` on a server without them.
+    fn workspaces(&self) -> impl Future<Output = Result<Option<Vec<String>>>> + Send {
+        async { Ok(None) }
+    }
+
+    /// The same source, reading MLflow workspace `name`.
+    fn in_workspace(&self, name: &str) -> Self {
+        let _ = name;
+        self.clone()
+    }
+
     /// A workspace notebook in `format`, at `revision` when given (Databricks).
     fn notebook(
         &self,
@@ -219,6 +231,32 @@ impl Source for Client {
         dataset_id: &str,
     ) -> BoxStream<'static, Result<Vec<serde_json::Value>>> {
         Client::dataset_records(self, dataset_id, None).boxed()
+    }
+
+    async fn workspaces(&self) -> Result<Option<Vec<String>>> {
+        if !self.workspaces_enabled().await? {
+            if let Some(ws) = self.workspace() {
+                return Err(crate::Error::Config(format!(
+                    "{} has no workspaces (it was not started with --enable-workspaces): leave out the workspace {ws:?}",
+                    self.server()
+                )));
+            }
+            return Ok(None);
+        }
+        if let Some(ws) = self.workspace() {
+            return Ok(Some(vec![ws.to_string()]));
+        }
+        Ok(Some(
+            self.list_workspaces()
+                .await?
+                .into_iter()
+                .map(|w| w.name)
+                .collect(),
+        ))
+    }
+
+    fn in_workspace(&self, name: &str) -> Self {
+        Client::in_workspace(self, name)
     }
 
     async fn notebook(

@@ -209,7 +209,7 @@ fn every_command_has_help() {
         .flat_map(|(_, commands)| commands)
         .filter(|c| *c != "help")
         .collect();
-    assert_eq!(commands.len(), 20, "{commands:?}");
+    assert_eq!(commands.len(), 22, "{commands:?}");
     for c in commands {
         let out = std::process::Command::new(&bin)
             .args([c, "--help"])
@@ -261,6 +261,7 @@ fn help_lists_the_commands_in_groups() {
                 "export-experiment-list",
                 "export-run",
                 "export-model",
+                "export-prompts",
                 "export-all",
             ],
         ),
@@ -271,6 +272,7 @@ fn help_lists_the_commands_in_groups() {
                 "import-experiment-list",
                 "import-run",
                 "import-model",
+                "import-prompts",
                 "import-all",
             ],
         ),
@@ -381,13 +383,13 @@ fn man_prints_the_page_or_writes_one_per_command() {
     let out = cli().arg("man").arg(&pages).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("wrote 21 manual pages"), "{stderr}");
+    assert!(stderr.contains("wrote 23 manual pages"), "{stderr}");
     let mut names: Vec<String> = std::fs::read_dir(&pages)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 21, "{names:?}");
+    assert_eq!(names.len(), 23, "{names:?}");
     assert!(names.contains(&"mlflow-archive.1".to_string()));
     let run = std::fs::read_to_string(pages.join("mlflow-archive-export-run.1")).unwrap();
     assert!(run.contains(".TH mlflow-archive-export-run 1"), "{run}");
@@ -399,7 +401,7 @@ fn man_prints_the_page_or_writes_one_per_command() {
     std::fs::write(pages.join("mlflow-archive.1"), "old").unwrap();
     let again = cli().arg("man").arg(&pages).output().unwrap();
     assert!(again.status.success());
-    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 22);
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 24);
     assert_eq!(
         std::fs::read_to_string(pages.join("other.1")).unwrap(),
         "kept"

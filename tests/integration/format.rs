@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use mlflow_archive::Error;
-use mlflow_archive::format::model::{Experiment, MetricChunk, Point, Tag};
+use mlflow_archive::format::model::{DatasetRecords, Experiment, MetricChunk, Point, Tag};
 use mlflow_archive::format::{ArchiveReader, ArchiveWriter, WriterBuilder};
 use proptest::prelude::*;
 
@@ -343,6 +343,41 @@ proptest! {
         }
         items.push(Item::EndUnit);
         let bytes = write_items(&items, WriterBuilder::new().level(level));
+        let chunky = Chunky { inner: &bytes[..], sizes, i: 0 };
+        prop_assert_eq!(read_items(chunky).unwrap(), items);
+    }
+
+    /// Format 1.1's units: datasets with arbitrary records in arbitrary chunkings, traces with
+    /// arbitrary metadata, assessments and span bytes, round trip whatever the read sizes.
+    #[test]
+    fn arbitrary_datasets_and_traces_round_trip(
+        records in prop::collection::vec(prop::collection::vec(("[a-z_]{1,8}", ".{0,20}", any::<i32>()), 0..6), 0..5),
+        metadata in prop::collection::vec(("[a-zA-Z._]{1,20}", ".{0,40}"), 0..6),
+        assessments in prop::collection::vec((".{0,12}", any::<f64>().prop_filter("finite", |v| v.is_finite()), any::<bool>()), 0..4),
+        spans in prop::collection::vec(any::<u8>(), 0..5000),
+        state in prop::sample::select(vec!["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]),
+        sizes in prop::collection::vec(1usize..700, 1..8),
+    ) {
+        let mut items = vec![
+            Item::Experiment(Experiment { experiment_id: "0".into(), name: "e".into(), ..Experiment::default() }),
+            Item::Dataset(crate::format_util::dataset("d-1", &["0"])),
+        ];
+        for chunk in &records {
+            items.push(Item::Records(DatasetRecords {
+                records: chunk.iter().map(|(k, v, n)| serde_json::json!({"inputs": {k.clone(): v}, "expectations": {"n": n}})).collect(),
+            }));
+        }
+        items.push(Item::EndUnit);
+        let mut t = crate::format_util::trace("tr-x", "0", None);
+        t.state = state.to_string();
+        t.trace_metadata = metadata.iter().map(|(k, v)| Tag::new(k.clone(), v.clone())).collect();
+        t.assessments = assessments.iter().enumerate().map(|(i, (name, value, valid))| serde_json::json!({
+            "assessment_id": format!("a-{i}"), "assessment_name": name, "feedback": {"value": value}, "valid": valid,
+        })).collect();
+        items.push(Item::Trace(t));
+        items.push(Item::Artifact("traces.json".into(), spans.clone()));
+        items.push(Item::EndUnit);
+        let bytes = write_items(&items, WriterBuilder::new());
         let chunky = Chunky { inner: &bytes[..], sizes, i: 0 };
         prop_assert_eq!(read_items(chunky).unwrap(), items);
     }

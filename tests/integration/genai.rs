@@ -116,3 +116,48 @@ async fn prompts_datasets_and_traces_move_with_a_whole_server() {
         }
     }
 }
+
+/// An archive of a later minor version with a unit of a kind this version does not know (the
+/// vector `future-kind`): `verify` checks and names it, an import refuses the archive naming the
+/// kind, and with `--skip-unknown-kinds` imports the rest and warns with the kind and its count.
+#[tokio::test]
+async fn a_unit_of_a_later_kind_is_refused_by_an_import_unless_it_is_told_to_skip_it() {
+    let pair = crate::live_pair!();
+    let vector = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/spec/vectors/valid/future-kind.mlar"
+    );
+    let mut cmd = cli();
+    cmd.args(["verify", vector]);
+    let out = output(cmd).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("1 units of kind \"scorers\""), "{said}");
+
+    let mut cmd = cli();
+    cmd.args(["import-all", "--dst-uri", &pair.dst.uri, "-i", vector]);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("units of kind \"scorers\"") && err.contains("--skip-unknown-kinds"),
+        "{err}"
+    );
+
+    let mut cmd = cli();
+    cmd.args([
+        "import-all",
+        "--dst-uri",
+        &pair.dst.uri,
+        "--skip-unknown-kinds",
+        "-i",
+        vector,
+    ]);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: skipped 1 units of kind \"scorers\""),
+        "{err}"
+    );
+}

@@ -404,7 +404,7 @@ async fn exports_and_copies_name_each_kind_the_server_holds_and_does_not_carry()
 }
 
 #[tokio::test]
-async fn workspaces_besides_default_are_named_and_a_file_store_holds_none() {
+async fn every_workspace_is_counted_and_a_file_store_holds_none() {
     let root = tempfile::tempdir().unwrap();
     let root_path = root.path().join("artifacts").display().to_string();
     let (w, f) = tokio::task::spawn_blocking(move || {
@@ -427,8 +427,7 @@ async fn workspaces_besides_default_are_named_and_a_file_store_holds_none() {
     assert_eq!(client(&proxy.uri).uncarried(None).await.unwrap(), []);
     assert_eq!(proxy.request_lines(), ["GET /api/3.0/mlflow/server-info"]);
 
-    // With workspaces: only `default` is nothing to say; another one is named. No request
-    // names a workspace.
+    // With workspaces: what any workspace holds is counted (each listed again in it).
     let proxy = FaultProxy::start(&w.uri).await;
     let via = client(&proxy.uri);
     assert_eq!(via.uncarried(None).await.unwrap(), []);
@@ -438,20 +437,20 @@ async fn workspaces_besides_default_are_named_and_a_file_store_holds_none() {
         json!({"name": "team-a", "description": "Team A"}),
     )
     .await;
+    let made = reqwest::Client::new()
+        .post(format!("{}/api/3.0/mlflow/mcp-servers", w.uri))
+        .header("X-MLFLOW-WORKSPACE", "team-a")
+        .json(&json!({"name": "com.example/in-team-a"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{:?}", made.text().await);
     let found = via.uncarried(None).await.unwrap();
-    assert_eq!(kinds(&found), [(1, "workspaces besides default")]);
-    assert_eq!(found[0].noun(), "workspace besides default");
-    assert!(
-        proxy
-            .request_lines()
-            .contains(&"GET /api/3.0/mlflow/workspaces".to_string())
-    );
-    assert!(
-        !proxy
-            .requests()
-            .iter()
-            .any(|h| h.contains("x-mlflow-workspace")),
-    );
-    // Experiment-wide, the workspaces are not counted.
+    assert_eq!(kinds(&found), [(1, "MCP servers")]);
+    assert!(proxy.requests().iter().any(|h| {
+        h.to_ascii_lowercase()
+            .contains("x-mlflow-workspace: team-a")
+    }),);
+    // Experiment-wide, the server-wide kinds are not counted.
     assert_eq!(via.uncarried(Some(&["0".to_string()])).await.unwrap(), []);
 }

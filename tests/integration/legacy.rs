@@ -781,15 +781,15 @@ fn the_python_tools_bulk_exports_are_read_from_directories_and_zips() {
     for (kind, want) in [
         (
             "experiments",
-            "2 experiments, 4 runs, 84 metric points in 8 chunks, 12 artifacts (348 B), 0 logged models, 0 registered models with 0 versions",
+            "2 experiments, 4 runs, 84 metric points in 8 chunks, 12 artifacts (348 B), 0 logged models, 0 registered models with 0 versions, 0 prompts with 0 versions, 0 traces with 0 assessments, 0 evaluation datasets with 0 records",
         ),
         (
             "models",
-            "1 experiments, 3 runs, 63 metric points in 6 chunks, 9 artifacts (264 B), 0 logged models, 1 registered models with 3 versions",
+            "1 experiments, 3 runs, 63 metric points in 6 chunks, 9 artifacts (264 B), 0 logged models, 1 registered models with 3 versions, 0 prompts with 0 versions, 0 traces with 0 assessments, 0 evaluation datasets with 0 records",
         ),
         (
             "models/models",
-            "0 experiments, 0 runs, 0 metric points in 0 chunks, 0 artifacts (0 B), 0 logged models, 1 registered models with 3 versions",
+            "0 experiments, 0 runs, 0 metric points in 0 chunks, 0 artifacts (0 B), 0 logged models, 1 registered models with 3 versions, 0 prompts with 0 versions, 0 traces with 0 assessments, 0 evaluation datasets with 0 records",
         ),
     ] {
         assert_eq!(inspect_counts(&fixture(kind)), want, "{kind}");

@@ -30,3 +30,4 @@ mod traces_client;
 mod util;
 mod vectors;
 mod whole_server;
+mod workspaces;

@@ -301,7 +301,7 @@ fn recipes() -> Vec<Vector> {
     v.push(valid(
         "full",
         "7",
-        "every record kind: experiments, nested and deleted runs, metric chunks with NaN and infinities, empty/unicode/long-named artifacts, a logged model, registered models with a gap in versions",
+        "every record kind: experiments, nested and deleted runs, metric chunks with NaN and infinities, empty/unicode/long-named artifacts, a logged model, registered models with a gap in versions, a prompt, an evaluation dataset with records, traces with span data and an attachment",
         write_items(&small_items(), WriterBuilder::new()),
     ));
     let mut fwd = edit(one_experiment(), "mlflow-archive.json", |m| {

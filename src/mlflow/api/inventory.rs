@@ -14,7 +14,6 @@
 //! | AI gateway secrets, endpoints, model definitions | `GET api/3.0/mlflow/gateway/{secrets,endpoints,model-definitions}/list` | server |
 //! | AI gateway budget policies, guardrails | `GET api/3.0/mlflow/gateway/{budgets,guardrails}/list`, paged | server |
 //! | MCP servers | `GET api/3.0/mlflow/mcp-servers`, paged | server |
-//! | workspaces besides `default` | `GET api/3.0/mlflow/workspaces`, only when `server-info` says `workspaces_enabled` | server |
 //!
 //! Not counted:
 //! - **label schemas**: their only listing, `GET label-schemas/list?experiment_id=…`, *writes* to
@@ -25,9 +24,9 @@
 //!   guardrail configurations (part of their endpoint), MCP server versions and access endpoints
 //!   (part of their MCP server), async jobs other than prompt optimization (execution state of
 //!   the server's job runner, not objects of its users).
-//! - anything in a workspace other than `default`: no request here sends `X-MLFLOW-WORKSPACE`
-//!   (a server without workspaces refuses every request that does), so on a server with
-//!   workspaces the counts are those of `default`, and the other workspaces are one kind.
+//! - on a server with workspaces, a client that names none counts in every workspace (each
+//!   listing again with `X-MLFLOW-WORKSPACE`), and one that names one counts there; a server
+//!   without workspaces is never sent the header (it refuses every request that has it).
 //!
 //! A server that lacks a kind's endpoint (an older MLflow, Databricks) has none of that kind, and
 //! a file store (`server-info` says `FileStore`) has none of them at all: MLflow 3.17.2 keeps them
@@ -156,14 +155,9 @@ const MCP_SERVERS: Kind = Kind {
     one: "MCP server",
     why: "the MCP server registry is not carried yet",
 };
-const WORKSPACES: Kind = Kind {
-    kind: "workspaces besides default",
-    one: "workspace besides default",
-    why: "only the default workspace is read, the others are not carried yet",
-};
 
 /// Every kind, in the order [`Client::uncarried`] reports them.
-const KINDS: [&Kind; 12] = [
+const KINDS: [&Kind; 11] = [
     &SCORERS,
     &ISSUES,
     &REVIEW_QUEUES,
@@ -175,7 +169,6 @@ const KINDS: [&Kind; 12] = [
     &GATEWAY_BUDGETS,
     &GATEWAY_GUARDRAILS,
     &MCP_SERVERS,
-    &WORKSPACES,
 ];
 
 /// What `server-info` says that matters here.
@@ -230,8 +223,6 @@ enum Keep {
     All,
     /// Those whose `experiment_id` is one of these.
     Experiments(Arc<BTreeSet<String>>),
-    /// Those whose `name` is not `default`.
-    NotDefault,
 }
 
 impl Keep {
@@ -241,7 +232,6 @@ impl Keep {
             Keep::Experiments(ids) => {
                 id_text(item.get("experiment_id")).is_some_and(|id| ids.contains(&id))
             }
-            Keep::NotDefault => item.get("name").and_then(Value::as_str) != Some("default"),
         }
     }
 }
@@ -320,6 +310,21 @@ impl Client {
     /// API).
     pub async fn uncarried(&self, experiment_ids: Option<&[String]>) -> Result<Vec<Uncarried>> {
         let caps = self.capabilities().await?;
+        // On a server with workspaces, a client that names none counts in each of them.
+        if caps.workspaces_enabled && self.workspace().is_none() {
+            let mut total: Vec<Uncarried> = Vec::new();
+            for ws in self.list_workspaces().await? {
+                let found = Box::pin(self.in_workspace(&ws.name).uncarried(experiment_ids)).await?;
+                for u in found {
+                    match total.iter_mut().find(|t| t.kind == u.kind) {
+                        Some(t) => t.count += u.count,
+                        None => total.push(u),
+                    }
+                }
+            }
+            total.sort_by_key(|u| KINDS.iter().position(|k| k.kind == u.kind));
+            return Ok(total);
+        }
         if caps.store_type == "FileStore" {
             return Ok(Vec::new());
         }
@@ -438,19 +443,6 @@ impl Client {
                 true,
                 "GET mcp-servers",
             ));
-            if caps.workspaces_enabled {
-                let listing = Listing {
-                    request: Request::Get,
-                    url: self.api3_url("workspaces"),
-                    key: "workspaces",
-                    paged: false,
-                    call: "GET workspaces".into(),
-                };
-                counts.push((
-                    &WORKSPACES,
-                    self.count_listing(listing, Keep::NotDefault).boxed(),
-                ));
-            }
         }
 
         stream::iter(
@@ -669,18 +661,6 @@ mod tests {
         assert_eq!(
             count_page(&scorers, "scorers", false, &Keep::All),
             Ok((4, None))
-        );
-    }
-
-    #[test]
-    fn the_default_workspace_is_not_counted() {
-        let ws = page(
-            r#"{"workspaces": [{"name": "default", "description": "Default workspace for legacy resources"},
-                               {"name": "team-a"}, {"name": "team-b", "default_artifact_root": "/x"}]}"#,
-        );
-        assert_eq!(
-            count_page(&ws, "workspaces", false, &Keep::NotDefault),
-            Ok((2, None))
         );
     }
 

@@ -9,3 +9,4 @@ pub mod registry;
 pub mod runs;
 pub mod traces;
 pub mod workspace;
+pub mod workspaces;

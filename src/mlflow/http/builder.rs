@@ -157,6 +157,7 @@ impl ClientBuilder {
             self.connect_timeout,
         );
         Ok(Client {
+            workspace: None,
             inner: Arc::new(Inner {
                 stores,
                 server: self.config.display_uri(),

@@ -52,6 +52,9 @@ pub const MAX_JSON_ANSWER: usize = 512 << 20;
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    /// The MLflow workspace every request names (header `X-MLFLOW-WORKSPACE`), on a server
+    /// with workspaces; `None`: no header (the server's default workspace).
+    pub(crate) workspace: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,21 @@ impl Client {
     /// The server's address, without credentials.
     pub fn server(&self) -> &str {
         &self.inner.server
+    }
+
+    /// The same client, naming MLflow workspace `name` in every request (a server started with
+    /// `--enable-workspaces`; a server without workspaces refuses every request that names one).
+    /// Clones share connections.
+    pub fn in_workspace(&self, name: &str) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            workspace: Some(Arc::from(name)),
+        }
+    }
+
+    /// The MLflow workspace this client names, if any.
+    pub fn workspace(&self) -> Option<&str> {
+        self.workspace.as_deref()
     }
 
     /// The page size for a listing whose own default is `default`.

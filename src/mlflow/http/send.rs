@@ -17,6 +17,9 @@ use crate::mlflow::retry::{
     Backoff, Idempotency, RetryConfig, is_transient_status, parse_retry_after,
 };
 
+/// The header that names the MLflow workspace of a request (MLflow 3.17, `--enable-workspaces`).
+pub const WORKSPACE_HEADER: &str = "X-MLFLOW-WORKSPACE";
+
 /// Retries of a request that got no answer at all within the answer timeout: each costs a whole
 /// timeout, and a server that holds connections without answering rarely recovers in minutes.
 const NO_ANSWER_RETRIES: u32 = 2;
@@ -243,9 +246,12 @@ impl Client {
         }
     }
 
-    /// A request with the credentials applied.
+    /// A request with the credentials applied, naming the client's workspace if it has one.
     pub(crate) fn authorized(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
-        let req = self.inner.http.request(method, url);
+        let mut req = self.inner.http.request(method, url);
+        if let Some(ws) = &self.workspace {
+            req = req.header(WORKSPACE_HEADER, ws.as_ref());
+        }
         match &self.inner.auth {
             Some(a) => req.header(AUTHORIZATION, a.clone()),
             None => req,

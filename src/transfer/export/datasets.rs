@@ -11,11 +11,13 @@ use crate::transfer::archive_sink::Cmd;
 use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
 
-/// Writes the datasets linked to `experiment_ids` (every dataset of the server when `all`).
+/// Writes the datasets linked to `experiment_ids` (every dataset of the server when `all`),
+/// recording `workspace` on each.
 pub(super) async fn datasets_into<S: Source>(
     client: &S,
     experiment_ids: &[String],
     all: bool,
+    workspace: Option<&str>,
     sink: &mut Scheduler,
 ) -> Result<()> {
     if experiment_ids.is_empty() && !all {
@@ -29,7 +31,8 @@ pub(super) async fn datasets_into<S: Source>(
             continue;
         }
         let linked = client.dataset_experiment_ids(&d.dataset_id).await?;
-        let record = crate::transfer::map::dataset(&d, linked);
+        let mut record = crate::transfer::map::dataset(&d, linked);
+        record.workspace = workspace.unwrap_or_default().to_string();
         let client = client.clone();
         sink.spawn(|unit| async move {
             let id = record.dataset_id.clone();

@@ -71,7 +71,8 @@ pub(super) async fn experiments_into<S: Source>(
             .iter()
             .map(|e| e.experiment_id.clone())
             .collect();
-        super::datasets::datasets_into(client, &ids, all_datasets, sink).await?;
+        let ws = opts.record_workspace.as_deref();
+        super::datasets::datasets_into(client, &ids, all_datasets, ws, sink).await?;
     }
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;

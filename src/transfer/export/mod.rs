@@ -47,6 +47,9 @@ pub struct ExportOptions {
     /// Export the experiments' traces (MLflow 3), with their spans, assessments and
     /// attachments (`--no-traces` turns it off).
     pub traces: bool,
+    /// The MLflow workspace recorded on exported experiments, registered models and datasets
+    /// (set by [`export_all`] for each workspace of a source with workspaces).
+    pub record_workspace: Option<String>,
     /// Export the evaluation datasets linked to the experiments, every one of the server's with
     /// `export-all` (MLflow 3.4+; `--no-datasets` turns it off).
     pub datasets: bool,
@@ -84,6 +87,7 @@ impl Default for ExportOptions {
             notebook_formats: Vec::new(),
             traces: true,
             datasets: true,
+            record_workspace: None,
         }
     }
 }
@@ -130,13 +134,29 @@ pub async fn export_all<S: Source>(
     opts: &ExportOptions,
 ) -> Result<ExportReport> {
     let log = Arc::default();
-    let experiments: Vec<Experiment> = client
-        .experiments(ViewType::ActiveOnly)
-        .try_collect()
-        .await?;
+    // On a server with workspaces, each in turn, its objects labelled with it.
+    let scopes: Vec<(S, ExportOptions)> = match client.workspaces().await? {
+        None => vec![(client.clone(), opts.clone())],
+        Some(names) => names
+            .into_iter()
+            .map(|ws| {
+                let mut o = opts.clone();
+                let scoped = client.in_workspace(&ws);
+                o.record_workspace = Some(ws);
+                (scoped, o)
+            })
+            .collect(),
+    };
     run_ordered(sink, opts.jobs, async |s| {
-        experiments::experiments_into(client, &experiments, true, s, opts, &log).await?;
-        registry::all_models_into(client, s).await
+        for (client, opts) in &scopes {
+            let experiments: Vec<Experiment> = client
+                .experiments(ViewType::ActiveOnly)
+                .try_collect()
+                .await?;
+            experiments::experiments_into(client, &experiments, true, s, opts, &log).await?;
+            registry::all_models_into(client, s, opts.record_workspace.as_deref()).await?;
+        }
+        Ok(())
     })
     .await?;
     Ok(log.report())

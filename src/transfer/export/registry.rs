@@ -15,8 +15,12 @@ use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
 
 /// Writes every registered model of the source with every version, prompts too (the registry's
-/// searches leave them out unless asked for by their tag).
-pub(super) async fn all_models_into<S: Source>(client: &S, sink: &mut Scheduler) -> Result<()> {
+/// searches leave them out unless asked for by their tag), recording `workspace` on each.
+pub(super) async fn all_models_into<S: Source>(
+    client: &S,
+    sink: &mut Scheduler,
+    workspace: Option<&str>,
+) -> Result<()> {
     let mut models: Vec<RegisteredModel> = client.registered_models(false).try_collect().await?;
     let prompts: Vec<RegisteredModel> = client.registered_models(true).try_collect().await?;
     for p in prompts {
@@ -26,7 +30,7 @@ pub(super) async fn all_models_into<S: Source>(client: &S, sink: &mut Scheduler)
     }
     for m in models {
         let versions = client.model_versions(&m.name).await?;
-        write_model_unit(sink, &m, &versions).await?;
+        write_model_unit(sink, &m, &versions, workspace).await?;
     }
     Ok(())
 }
@@ -35,9 +39,11 @@ async fn write_model_unit(
     sink: &mut Scheduler,
     m: &RegisteredModel,
     versions: &[ModelVersion],
+    workspace: Option<&str>,
 ) -> Result<()> {
-    sink.send(Cmd::BeginRegisteredModel(map::registered_model(m)))
-        .await?;
+    let mut record = map::registered_model(m);
+    record.workspace = workspace.unwrap_or_default().to_string();
+    sink.send(Cmd::BeginRegisteredModel(record)).await?;
     for v in versions {
         sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
     }
@@ -94,7 +100,7 @@ pub(super) async fn models_into<S: Source>(
     }
     run_set_into(client, runs, logged, sink, opts, log).await?;
     for (m, versions) in models {
-        write_model_unit(sink, &m, &versions).await?;
+        write_model_unit(sink, &m, &versions, opts.record_workspace.as_deref()).await?;
     }
     Ok(())
 }

@@ -73,7 +73,9 @@ impl<'a, S: Source> State<'a, S> {
     ) -> Result<()> {
         self.experiment_names
             .insert(e.experiment_id.clone(), e.name.clone());
-        sink.send(Cmd::Experiment(map::experiment(e))).await
+        let mut record = map::experiment(e);
+        record.workspace = self.opts.record_workspace.clone().unwrap_or_default();
+        sink.send(Cmd::Experiment(record)).await
     }
 
     fn missing_dependency(&self, r: &Run) -> Option<String> {

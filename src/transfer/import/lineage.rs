@@ -69,7 +69,7 @@ impl<D: Destination> Importer<'_, D> {
     /// The runs earlier imports left of source run `src` in destination experiment `exp`.
     pub(super) async fn priors(&mut self, exp: &str, src: &str) -> Result<Vec<Prior>> {
         if !self.priors.contains_key(exp) {
-            let index = lineage_index(self.client, exp).await?;
+            let index = lineage_index(&self.client, exp).await?;
             self.priors.insert(exp.to_string(), index);
         }
         Ok(self
@@ -85,7 +85,7 @@ impl<D: Destination> Importer<'_, D> {
     /// which abandons half-done runs as it meets them.)
     pub(super) async fn sweep(&mut self) -> Result<()> {
         for exp in std::mem::take(&mut self.touched) {
-            for (src, priors) in lineage_index(self.client, &exp).await? {
+            for (src, priors) in lineage_index(&self.client, &exp).await? {
                 let Some(dst) = self.report.runs.get(&src) else {
                     continue;
                 };

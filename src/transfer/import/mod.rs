@@ -44,6 +44,7 @@ mod run_writer;
 mod runs;
 mod tags;
 mod traces;
+mod workspaces;
 
 pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
@@ -55,6 +56,7 @@ pub use tags::{
     ABANDONED, ATTEMPT, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER,
     PROMPT_TAG, STATE, is_abandoned,
 };
+use workspaces::Workspaces;
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -87,6 +89,9 @@ pub struct ImportOptions {
     /// Skip units of kinds a later format version defines (with a warning in the report)
     /// instead of refusing the archive (spec §10).
     pub skip_unknown_kinds: bool,
+    /// Import everything into this MLflow workspace (made when missing) instead of the
+    /// workspaces the archive names; the destination must have workspaces.
+    pub dst_workspace: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -103,6 +108,7 @@ impl Default for ImportOptions {
             delete_model: false,
             replay: None,
             skip_unknown_kinds: false,
+            dst_workspace: None,
         }
     }
 }
@@ -149,6 +155,11 @@ pub struct ImportReport {
     pub dataset_records: u64,
     /// Units of kinds this version does not know, skipped when asked to: kind → count.
     pub skipped_units: std::collections::BTreeMap<String, u64>,
+    /// MLflow workspaces of the destination that objects were imported into.
+    pub workspaces: std::collections::BTreeSet<String>,
+    /// Workspaces the archive names that were merged into the one namespace of a destination
+    /// without workspaces.
+    pub workspaces_merged: std::collections::BTreeSet<String>,
 }
 
 enum Open {
@@ -195,7 +206,13 @@ struct Sealed {
 }
 
 struct Importer<'a, D: Destination> {
-    client: &'a D,
+    /// The destination, in the MLflow workspace of the objects being imported.
+    client: D,
+    /// The destination as given (for other workspaces).
+    base: &'a D,
+    /// Workspaces: whether the destination has them (asked when an object names one), the one
+    /// `client` is in, and the source workspace of each archived experiment.
+    workspaces: Workspaces,
     opts: &'a ImportOptions,
     report: ImportReport,
     open: Open,
@@ -247,7 +264,9 @@ pub async fn import_archive<D: Destination>(
     opts: &ImportOptions,
 ) -> std::result::Result<ImportReport, Failed> {
     let mut imp = Importer {
-        client,
+        client: client.clone(),
+        base: client,
+        workspaces: Workspaces::default(),
         opts,
         report: ImportReport::default(),
         open: Open::None,
@@ -287,13 +306,21 @@ pub struct Failed {
 impl<D: Destination> Importer<'_, D> {
     /// Reads and imports the whole archive; what was done stays in `self.report` either way.
     pub(super) async fn run(&mut self, mut source: ArchiveSource) -> Result<()> {
+        self.enter_given_workspace().await?;
         let read = self.read_all(&mut source).await;
         // Runs read to their seal are finished even if the archive failed after them.
         self.open = Open::None;
         let finished = self.finish_sealed(0).await;
         read.and(finished)?;
+        self.settle_all().await
+    }
+
+    /// Finishes what the objects imported so far left: late duplicates of their runs swept, and
+    /// points linked to logged models that are not in the archive released without a link. Done
+    /// at the end, and before moving to another workspace (whose client cannot see these).
+    async fn settle_all(&mut self) -> Result<()> {
+        self.finish_sealed(0).await?;
         self.sweep().await?;
-        // Points linked to logged models that are not in the archive keep no link.
         let leftover: Vec<String> = self.deferred.models();
         for m in leftover {
             self.release_links(&m, None).await?;
@@ -319,6 +346,9 @@ impl<D: Destination> Importer<'_, D> {
                     }
                     let sealed = matches!(r, Record::Sealed(_));
                     let what = imp.describe(Some(&r));
+                    imp.enter_workspace_of(&r)
+                        .await
+                        .map_err(|e| e.within(what.clone()))?;
                     imp.record(r).await.map_err(|e| e.within(what))?;
                     if sealed {
                         // At most `jobs` runs write at once (the one being read among them).

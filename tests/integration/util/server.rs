@@ -194,6 +194,19 @@ impl MlflowServer {
         ))
     }
 
+    /// A server with MLflow workspaces (`MLFLOW_ENABLE_WORKSPACES`, as `--enable-workspaces`),
+    /// serving artifacts. `None` when live tests skip.
+    pub fn start_with_workspaces(name: &str) -> Option<MlflowServer> {
+        let venv = venv_or_skip()?;
+        Some(Self::start_retrying(
+            &venv,
+            name,
+            None,
+            Artifacts::Served,
+            &[("MLFLOW_ENABLE_WORKSPACES", "true")],
+        ))
+    }
+
     /// A server that does not serve artifacts: clients write them into its local artifact root
     /// themselves (the setup the Python tool's `import-model` needs; mlflow-archive needs the
     /// artifact proxy, so only the Python tool writes here).
