@@ -387,6 +387,31 @@ pub struct ImportFlags {
     pub dst_workspace: Option<String>,
 }
 
+/// What of an archive an import leaves out (copies choose on their export side instead).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaveOut {
+    /// Leave out the archive's traces (for example to import an archive a second time into the
+    /// server it came from: MLflow keeps one trace per id on a server).
+    #[arg(long)]
+    pub no_traces: bool,
+
+    /// Leave out the archive's evaluation datasets.
+    #[arg(long)]
+    pub no_datasets: bool,
+}
+
+impl LeaveOut {
+    /// Applies these choices to `opts`.
+    pub fn apply(
+        &self,
+        mut opts: mlflow_archive::transfer::import::ImportOptions,
+    ) -> mlflow_archive::transfer::import::ImportOptions {
+        opts.traces = !self.no_traces;
+        opts.datasets = !self.no_datasets;
+        opts
+    }
+}
+
 impl ImportFlags {
     /// The import options these flags ask for.
     pub fn options(

@@ -337,11 +337,12 @@ pub fn print_import_report(
         report.versions_imported,
         report.versions_skipped
     );
-    if report.traces_imported + report.datasets.len() as u64 > 0 {
+    if report.traces_imported + report.traces_skipped + report.datasets.len() as u64 > 0 {
         eprintln!(
-            "{done}: {} traces ({} assessments), {} evaluation datasets ({} records)",
+            "{done}: {} traces ({} assessments), {} already complete; {} evaluation datasets ({} records)",
             report.traces_imported,
             report.assessments,
+            report.traces_skipped,
             report.datasets.len(),
             report.dataset_records
         );
@@ -366,6 +367,12 @@ pub fn print_import_report(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+    }
+    if report.left_out > 0 {
+        eprintln!(
+            "note: {} traces and evaluation datasets of the archive left out, as asked (--no-traces, --no-datasets)",
+            report.left_out
         );
     }
     for (kind, n) in &report.skipped_units {

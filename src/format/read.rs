@@ -409,6 +409,9 @@ impl<R: Read> ArchiveReader<R> {
                 Step::Record(Record::MetricChunk(c))
             }
             Member::Unit(UnitId::Trace(_), Part::Record) => {
+                self.v
+                    .json_values(&bytes, "the trace record")
+                    .map_err(|d| self.fail(at, d))?;
                 let t: Trace = serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
                 self.v.trace(&t).map_err(|d| self.fail(at, d))?;
                 Step::Record(Record::Trace(t))
@@ -419,6 +422,9 @@ impl<R: Read> ArchiveReader<R> {
                 Step::Record(Record::Dataset(d))
             }
             Member::Unit(_, Part::DatasetRecords(_)) => {
+                self.v
+                    .json_values(&bytes, "the dataset records chunk")
+                    .map_err(|d| self.fail(at, d))?;
                 let c: DatasetRecords =
                     serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
                 self.v.dataset_records(&c).map_err(|d| self.fail(at, d))?;

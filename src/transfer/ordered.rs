@@ -75,9 +75,9 @@ fn cost(cmd: &Cmd) -> usize {
         Cmd::Chunk(c) => c.points.len() * std::mem::size_of::<crate::format::model::Point>(),
         Cmd::Body(b) => b.len(),
         Cmd::BeginArtifact(path, _) => path.len(),
-        // About the memory the records hold (a record is a small JSON object, typically).
-        Cmd::DatasetRecords(c) => c.records.len() * 512,
-        Cmd::BeginTrace(t) => t.assessments.len() * 512,
+        // About the memory free-form records hold: their size as JSON.
+        Cmd::DatasetRecords(c) => serde_json::to_vec(c).map_or(0, |v| v.len()),
+        Cmd::BeginTrace(t) => serde_json::to_vec(&t.assessments).map_or(0, |v| v.len()),
         _ => 0,
     };
     held + 256

@@ -80,6 +80,8 @@ impl RunFilter {
                 self.experiments.insert(id, vec![event]);
                 Vec::new()
             }
+            // A unit of a later kind reaches the importer, which refuses or counts it.
+            Record::Sealed(s) if matches!(s.unit, UnitId::Other { .. }) => vec![Ok(event)],
             Record::Sealed(s) => {
                 if let UnitId::Experiment(id) = &s.unit
                     && let Some(held) = self.experiments.get_mut(id)
@@ -199,7 +201,10 @@ pub fn only_prompts(mut source: ArchiveSource) -> ArchiveSource {
                     keep = false;
                     false
                 }
-                Ok(Event::Record(Record::Sealed(_))) => std::mem::take(&mut keep),
+                // A unit of a later kind reaches the importer, which refuses or counts it.
+                Ok(Event::Record(Record::Sealed(s))) => {
+                    std::mem::take(&mut keep) || matches!(s.unit, UnitId::Other { .. })
+                }
                 Ok(_) => keep,
             };
             if pass && tx.send(event).await.is_err() {

@@ -217,7 +217,7 @@ def dump(tag):
         linked = [client.get_experiment(e).name for e in full.experiment_ids]
         out["dataset"] = {
             "name": full.name,
-            "tags": full.tags,
+            "tags": without_archive_tags(full.tags),
             "experiments": sorted(linked),
             "records": rows,
             "id": ds.dataset_id,

@@ -161,3 +161,158 @@ async fn a_unit_of_a_later_kind_is_refused_by_an_import_unless_it_is_told_to_ski
         "{err}"
     );
 }
+
+/// Records of a dataset on `uri`, as the set of their inputs.
+async fn inputs_of(c: &mlflow_archive::mlflow::Client, id: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let pages: Vec<Vec<serde_json::Value>> =
+        c.dataset_records(id, None).try_collect().await.unwrap();
+    let mut out: Vec<String> = pages
+        .concat()
+        .iter()
+        .map(|r| r["inputs"].to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Dataset names are not unique in MLflow: two source datasets of one name stay two at the
+/// destination, and a dataset of that name the import did not make is left alone, however often
+/// the import runs. A trace cannot be imported a second time into its own server (MLflow keys
+/// traces by id): the import says so, naming it, and `--no-traces` imports the rest.
+#[tokio::test]
+async fn same_named_datasets_stay_apart_and_traces_can_be_left_out() {
+    let pair = crate::live_pair!();
+    let (src, dst) = (
+        crate::util::client(&pair.src.uri),
+        crate::util::client(&pair.dst.uri),
+    );
+    let exp_name = unique("twins");
+    let exp = src.create_experiment(&exp_name, None, &[]).await.unwrap();
+    let name = unique("twin");
+    let mut want = Vec::new();
+    for side in ["left", "right"] {
+        let d = src
+            .create_dataset(&name, std::slice::from_ref(&exp), &Default::default())
+            .await
+            .unwrap();
+        let records: Vec<serde_json::Value> = (0..3)
+            .map(|i| serde_json::json!({"inputs": {"side": side, "i": i}}))
+            .collect();
+        src.upsert_dataset_records(&d.dataset_id, &records)
+            .await
+            .unwrap();
+        want.push(inputs_of(&src, &d.dataset_id).await);
+    }
+    let unrelated = dst
+        .create_dataset(&name, &[], &Default::default())
+        .await
+        .unwrap();
+    let theirs = vec![serde_json::json!({"inputs": {"not": "ours"}})];
+    dst.upsert_dataset_records(&unrelated.dataset_id, &theirs)
+        .await
+        .unwrap();
+
+    // A trace in the experiment, made by MLflow's own client.
+    let script = "import mlflow, sys\nmlflow.set_experiment(experiment_id=sys.argv[1])\n@mlflow.trace\ndef f(x):\n    return x\nf(1)\nmlflow.flush_trace_async_logging()\n";
+    let uri = pair.src.uri.clone();
+    let e = exp.clone();
+    tokio::task::spawn_blocking(move || {
+        let venv = crate::util::server::venv().unwrap();
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .args(["-c", script, &e])
+            .env("MLFLOW_TRACKING_URI", uri)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twins.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &exp_name,
+        "-o",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("1 traces"), "{err}");
+    for _ in 0..2 {
+        let mut cmd = cli();
+        cmd.args(["import-experiment", "--dst-uri", &pair.dst.uri, "-i"])
+            .arg(&path);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let found = dst.find_datasets_by_name(&name).await.unwrap();
+    assert_eq!(found.len(), 3, "two imported, one left alone: {found:?}");
+    let mut got = Vec::new();
+    for d in &found {
+        let inputs = inputs_of(&dst, &d.dataset_id).await;
+        if d.dataset_id == unrelated.dataset_id {
+            assert_eq!(
+                inputs,
+                [r#"{"not":"ours"}"#],
+                "the unrelated dataset is untouched"
+            );
+        } else {
+            got.push(inputs);
+        }
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+
+    // Back into the server it came from, as another experiment: the trace is refused by name…
+    let again = unique("again");
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        &pair.src.uri,
+        "--experiment-name",
+        &again,
+        "-i",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is already on") && err.contains("--no-traces"),
+        "{err}"
+    );
+    // … and left out when asked.
+    let mut cmd = cli();
+    cmd.args([
+        "import-experiment",
+        "--dst-uri",
+        &pair.src.uri,
+        "--experiment-name",
+        &again,
+        "--no-traces",
+        "-i",
+    ])
+    .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success()
+            && err.contains("1 traces and evaluation datasets of the archive left out"),
+        "{err}"
+    );
+}

@@ -760,7 +760,7 @@ fn recipes() -> Vec<Vector> {
     v.push(invalid(
         "trace-before-its-run",
         "9",
-        "run r1 comes after a run, logged model or model version that refers to it",
+        "run r1 comes after a run, logged model, model version or trace that refers to it",
         "a trace before the run its metadata mlflow.sourceRun names",
         zst(&build_tar(&ms)),
     ));
@@ -804,6 +804,36 @@ fn recipes() -> Vec<Vector> {
         "7.8",
         "state \"DONE\" is not one of",
         "a trace whose state is not an MLflow trace state",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "datasets/d-1/records/000001.json", |m| {
+        let mut body = b"{\"records\": [{\"inputs\": [".to_vec();
+        body.extend(b"[],".repeat(4_000_001));
+        body.extend(b"[]]}]}");
+        m.body = body;
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "records-too-many-values",
+        "11",
+        "JSON values, more than the limit of 8000000",
+        "a 12 MB chunk of dataset records made of 8 million empty lists (gigabytes once parsed)",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "traces/tr-1/trace.json", |m| {
+        json_edit(m, |j| {
+            j["trace_metadata"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"key": "mlflow.sourceRun", "value": "elsewhere"}))
+        })
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "trace-key-twice",
+        "7.8",
+        "has the key \"mlflow.sourceRun\" twice",
+        "a trace whose metadata names its run twice, differently",
         zst(&build_tar(&ms)),
     ));
     let mut ms = edit(genai(), "trailer.json", |m| {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{AllTargets, ArchiveInput, DstServer, ImportFlags};
+use crate::cli::args::{AllTargets, ArchiveInput, DstServer, ImportFlags, LeaveOut};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -24,6 +24,9 @@ pub struct Args {
 
     #[command(flatten)]
     flags: ImportFlags,
+
+    #[command(flatten)]
+    leave_out: LeaveOut,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -35,7 +38,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         experiment_name_prefix: args.targets.experiment_name_prefix.clone(),
         delete_model: args.targets.delete_model,
         replay: args.input.replay(),
-        ..args.flags.options(&global)
+        ..args.leave_out.apply(args.flags.options(&global))
     };
     let report = import_archive(&client, source, &opts).await;
     drop(line);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
+use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, LeaveOut, legacy_bool};
 use crate::cli::output::{counts_line, finish_import};
 use crate::cli::progress::ProgressLine;
 
@@ -30,6 +30,9 @@ pub struct Args {
 
     #[command(flatten)]
     flags: ImportFlags,
+
+    #[command(flatten)]
+    leave_out: LeaveOut,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -89,7 +92,7 @@ pub async fn run_only(
         progress: Some(line.counters()),
         experiment_name: args.experiment_name.clone(),
         replay: args.input.replay(),
-        ..args.flags.options(&global)
+        ..args.leave_out.apply(args.flags.options(&global))
     };
     let report = import_archive(&client, source, &opts).await;
     drop(line);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, legacy_bool};
+use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, LeaveOut, legacy_bool};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -33,6 +33,9 @@ pub struct Args {
 
     #[command(flatten)]
     flags: ImportFlags,
+
+    #[command(flatten)]
+    leave_out: LeaveOut,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -45,7 +48,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         model_name: args.model.clone(),
         delete_model: args.delete_model,
         replay: args.input.replay(),
-        ..args.flags.options(&global)
+        ..args.leave_out.apply(args.flags.options(&global))
     };
     let report = import_archive(&client, source, &opts).await;
     drop(line);

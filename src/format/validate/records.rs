@@ -92,7 +92,7 @@ impl Validator {
         self.record_id(&r.run_id, "run")?;
         if self.runs_referenced.contains(&r.run_id) {
             return Err(violation!(
-                "run {} comes after a run, logged model or model version that refers to it (§9)",
+                "run {} comes after a run, logged model, model version or trace that refers to it (§9)",
                 r.run_id
             ));
         }
@@ -161,7 +161,7 @@ impl Validator {
         self.record_id(&m.model_id, "logged model")?;
         if self.logged_models_referenced.contains(&m.model_id) {
             return Err(violation!(
-                "logged model {} comes after a run or model version that refers to it (§9)",
+                "logged model {} comes after a run, model version or trace that refers to it (§9)",
                 m.model_id
             ));
         }
@@ -198,6 +198,24 @@ impl Validator {
         Ok(())
     }
 
+    /// Checks that a JSON member of free-form objects (a trace record, a chunk of dataset records)
+    /// holds at most the limit of values, before it is parsed: a value costs tens of bytes in
+    /// memory, and a 64 MiB member of `[]`s would otherwise cost gigabytes (§11).
+    ///
+    /// # Errors
+    ///
+    /// The member holds more values than the limit.
+    pub fn json_values(&self, bytes: &[u8], what: &str) -> Result<(), Violation> {
+        let n = json_values(bytes);
+        if n > self.limits.max_json_values {
+            return Err(violation!(
+                "{what} holds {n} JSON values, more than the limit of {} (§11)",
+                self.limits.max_json_values
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks a trace record (§7.8).
     ///
     /// # Errors
@@ -207,6 +225,17 @@ impl Validator {
     pub fn trace(&mut self, t: &Trace) -> Result<(), Violation> {
         self.record_id(&t.trace_id, "trace")?;
         one_of("trace", "state", &t.state, TRACE_STATES, "7.8")?;
+        // Maps on the source: a key twice would be read one way here and another way by a
+        // consumer that keeps the last.
+        for (list, what) in [(&t.trace_metadata, "trace_metadata"), (&t.tags, "tags")] {
+            let mut keys = std::collections::HashSet::new();
+            if let Some(k) = list.iter().find(|x| !keys.insert(x.key.as_str())) {
+                return Err(violation!(
+                    "the trace record's {what} has the key {:?} twice (§7.8)",
+                    k.key
+                ));
+            }
+        }
         if !self.experiments_seen.contains(&t.experiment_id) {
             self.experiments_referenced.insert(t.experiment_id.clone());
         }
@@ -225,7 +254,7 @@ impl Validator {
         Ok(())
     }
 
-    /// Checks an evaluation dataset record (§7.10).
+    /// Checks an evaluation dataset record (§7.9).
     ///
     /// # Errors
     ///
@@ -249,7 +278,7 @@ impl Validator {
         Ok(())
     }
 
-    /// Checks a chunk of a dataset's records (§7.11).
+    /// Checks a chunk of a dataset's records (§7.10).
     ///
     /// # Errors
     ///
@@ -268,7 +297,7 @@ impl Validator {
         }
         if let Some(i) = c.records.iter().position(|r| !r.is_object()) {
             return Err(violation!(
-                "dataset record {i} of the chunk is not a JSON object (§7.11)"
+                "dataset record {i} of the chunk is not a JSON object (§7.10)"
             ));
         }
         self.counts.dataset_records += c.records.len() as u64;
@@ -310,5 +339,42 @@ impl Validator {
             self.counts.prompt_versions += 1;
         }
         Ok(())
+    }
+}
+
+/// An upper bound of the number of JSON values in `bytes`: one, plus one per `[`, `{` and `,`
+/// outside strings (each value but the first follows one of them).
+pub fn json_values(bytes: &[u8]) -> u64 {
+    let mut n = u64::from(!bytes.is_empty());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b'[' | b'{' | b',') {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_values;
+
+    #[test]
+    fn json_values_are_counted_outside_strings() {
+        assert_eq!(json_values(b""), 0);
+        assert_eq!(json_values(b"1"), 1);
+        assert_eq!(json_values(br#"{"a": [1, 2], "b": "x,[{"}"#), 5);
+        assert_eq!(json_values(br#"["a\"b,c", 1]"#), 3);
+        assert!(json_values(b"[[],[],[]]") >= 4);
     }
 }

@@ -289,6 +289,7 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn begin_trace(&mut self, t: &Trace) -> Result<()> {
         let unit = self.unit_id(UnitId::Trace(t.trace_id.clone()))?;
         let bytes = json(t, true, "a trace")?;
+        self.check(|v| v.json_values(&bytes, "the trace record"))?;
         self.json_member(
             &unit.record_path(),
             &Member::Unit(unit, Part::Record),
@@ -331,6 +332,7 @@ impl<W: Write> ArchiveWriter<W> {
         let seq = self.next_chunk;
         let name = path::dataset_records_path(&id, seq);
         let bytes = json(c, false, "dataset records")?;
+        self.check(|v| v.json_values(&bytes, "the dataset records chunk"))?;
         self.json_member(
             &name,
             &Member::Unit(UnitId::Dataset(id), Part::DatasetRecords(seq)),

@@ -91,20 +91,29 @@ impl Client {
             }
             let call = format!("POST traces/search (experiments {ids:?})");
             let empty = ids.is_empty();
+            let first = body.get("page_token").is_none();
             async move {
                 if empty {
                     return Ok((Vec::new(), None));
                 }
-                let a: SearchAnswer = client
-                    .call_url(
+                let answer = client
+                    .call_url::<_, SearchAnswer>(
                         Method::POST,
                         client.url("api/3.0/mlflow/traces/search"),
                         &body,
                         &call,
                         Safe,
                     )
-                    .await?;
-                Ok((a.traces, a.next_page_token))
+                    .await;
+                match answer {
+                    Ok(a) => Ok((a.traces, a.next_page_token)),
+                    // A server without MLflow 3's trace search (older, or a store without
+                    // traces) holds none of them.
+                    Err(e) if first && crate::mlflow::api::datasets::endpoint_absent(&e) => {
+                        Ok((Vec::new(), None))
+                    }
+                    Err(e) => Err(e),
+                }
             }
         });
         let mut seen = std::collections::HashSet::new();

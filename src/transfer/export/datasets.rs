@@ -11,6 +11,43 @@ use crate::transfer::archive_sink::Cmd;
 use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
 
+/// The most bytes and JSON values in a chunk of records this exporter writes (spec §7.10: readers
+/// accept 64 MiB and 8 000 000 values; a page of large records is split).
+const CHUNK_BYTES: usize = 16 << 20;
+const CHUNK_VALUES: u64 = 1_000_000;
+
+/// A page of records as chunks within [`CHUNK_BYTES`] and [`CHUNK_VALUES`] (a record larger than
+/// that alone in its chunk; one larger than a reader accepts is an error naming the dataset).
+fn chunks(page: Vec<serde_json::Value>, dataset: &str) -> Result<Vec<Vec<serde_json::Value>>> {
+    let limits = crate::format::Limits::default();
+    let mut out: Vec<Vec<serde_json::Value>> = Vec::new();
+    let (mut bytes, mut values) = (0usize, 0u64);
+    for r in page {
+        let text = serde_json::to_vec(&r).map_err(|e| Error::Json {
+            what: format!("evaluation dataset {dataset}: a record"),
+            source: e,
+        })?;
+        let n = crate::format::validate::json_values(&text);
+        if n > limits.max_json_values || text.len() as u64 > limits.max_json_bytes / 2 {
+            return Err(Error::Input(format!(
+                "evaluation dataset {dataset}: a record of {} bytes and {n} JSON values is larger than an archive holds (§11)",
+                text.len()
+            )));
+        }
+        let full = bytes + text.len() > CHUNK_BYTES || values + n > CHUNK_VALUES;
+        if out.is_empty() || (full && !out.last().is_some_and(Vec::is_empty)) {
+            out.push(Vec::new());
+            (bytes, values) = (0, 0);
+        }
+        bytes += text.len();
+        values += n;
+        if let Some(last) = out.last_mut() {
+            last.push(r);
+        }
+    }
+    Ok(out)
+}
+
 /// Writes the datasets linked to `experiment_ids` (every dataset of the server when `all`),
 /// recording `workspace` on each.
 pub(super) async fn datasets_into<S: Source>(
@@ -43,7 +80,7 @@ pub(super) async fn datasets_into<S: Source>(
                 .await
                 .map_err(|e: Error| e.about(format!("evaluation dataset {id}")))?
             {
-                if !records.is_empty() {
+                for records in chunks(records, &id)? {
                     unit.send(Cmd::DatasetRecords(rec::DatasetRecords { records }))
                         .await?;
                 }
@@ -53,4 +90,26 @@ pub(super) async fn datasets_into<S: Source>(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK_BYTES, chunks};
+
+    #[test]
+    fn a_page_of_large_records_is_split_into_chunks_a_reader_accepts() {
+        let big = "x".repeat(CHUNK_BYTES / 3);
+        let page: Vec<serde_json::Value> = (0..7)
+            .map(|i| serde_json::json!({"inputs": {"i": i, "text": big}}))
+            .collect();
+        let out = chunks(page.clone(), "d-1").unwrap();
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        assert_eq!(out.concat(), page, "every record once, in order");
+        let small: Vec<serde_json::Value> =
+            (0..1000).map(|i| serde_json::json!({"i": i})).collect();
+        assert_eq!(chunks(small, "d-1").unwrap().len(), 1);
+        let huge = vec![serde_json::json!({"v": vec![0; 8_000_001]})];
+        let err = chunks(huge, "d-9").unwrap_err().to_string();
+        assert!(err.contains("evaluation dataset d-9"), "{err}");
+    }
 }

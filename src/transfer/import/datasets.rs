@@ -1,14 +1,18 @@
 //! Evaluation dataset units (MLflow 3). The server gives a dataset and its records new ids and
 //! times whatever the client sends, and keeps one record per distinct `inputs` (an upsert merges
-//! into it), so a dataset is found again by its name and its records are upserted: an interrupted
-//! import, run again, completes the dataset without duplicating a record. Runs that used the
+//! into it), so a dataset the import made carries its source id ([`LINEAGE_DATASET`]) and is
+//! found again by its name and that tag, and its records are upserted: an interrupted import, run
+//! again, completes the dataset without duplicating a record. (Dataset names are not unique: two
+//! source datasets of one name stay two, and a dataset of that name the import did not make is
+//! left alone.) Runs that used the
 //! dataset (a dataset input of source type `mlflow_evaluation_dataset`) are pointed at the
 //! destination's dataset (see [`Importer::finish_run`]).
 
 use std::collections::BTreeMap;
 
+use super::tags::LINEAGE_DATASET;
 use super::{Importer, Open};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::model as rec;
 use crate::mlflow::api::datasets::record_for_upsert;
 use crate::transfer::destination::Destination;
@@ -24,12 +28,23 @@ impl<D: Destination> Importer<'_, D> {
             .iter()
             .filter_map(|e| self.report.experiments.get(e).cloned())
             .collect();
-        let tags: BTreeMap<String, String> = d
+        // The import owns its tags: the source's (from an import into it) are not kept.
+        let mut tags: BTreeMap<String, String> = d
             .tags
             .iter()
+            .filter(|t| !t.key.starts_with("mlflow_archive."))
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect();
-        let found = self.client.datasets_named(&d.name).await?;
+        tags.insert(LINEAGE_DATASET.to_string(), d.dataset_id.clone());
+        // Names are not unique: only a dataset this import made from this source dataset is
+        // taken for it (another of the same name, or another source dataset's, is not).
+        let found: Vec<_> = self
+            .client
+            .datasets_named(&d.name)
+            .await?
+            .into_iter()
+            .filter(|f| f.tags.get(LINEAGE_DATASET) == Some(&d.dataset_id))
+            .collect();
         let dst = match found.as_slice() {
             [] => {
                 self.client
@@ -37,7 +52,7 @@ impl<D: Destination> Importer<'_, D> {
                     .await?
                     .dataset_id
             }
-            [one] => {
+            [one, ..] => {
                 let linked = self.client.dataset_experiment_ids(&one.dataset_id).await?;
                 let missing: Vec<String> = experiments
                     .iter()
@@ -49,18 +64,8 @@ impl<D: Destination> Importer<'_, D> {
                         .add_dataset_experiments(&one.dataset_id, &missing)
                         .await?;
                 }
-                if !tags.is_empty() {
-                    self.client.set_dataset_tags(&one.dataset_id, &tags).await?;
-                }
+                self.client.set_dataset_tags(&one.dataset_id, &tags).await?;
                 one.dataset_id.clone()
-            }
-            many => {
-                return Err(Error::Config(format!(
-                    "{} datasets are named {:?} on {}: records cannot be added to one of them by name (rename or delete the others)",
-                    many.len(),
-                    d.name,
-                    self.client.server()
-                )));
             }
         };
         self.open = Open::Dataset { src: d, dst };

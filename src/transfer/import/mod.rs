@@ -92,6 +92,10 @@ pub struct ImportOptions {
     /// Import everything into this MLflow workspace (made when missing) instead of the
     /// workspaces the archive names; the destination must have workspaces.
     pub dst_workspace: Option<String>,
+    /// Import the archive's traces (default true; `--no-traces` leaves them out).
+    pub traces: bool,
+    /// Import the archive's evaluation datasets (default true; `--no-datasets`).
+    pub datasets: bool,
 }
 
 impl Default for ImportOptions {
@@ -109,6 +113,8 @@ impl Default for ImportOptions {
             replay: None,
             skip_unknown_kinds: false,
             dst_workspace: None,
+            traces: true,
+            datasets: true,
         }
     }
 }
@@ -147,6 +153,11 @@ pub struct ImportReport {
     pub renumbered_versions: Vec<(String, u64, u64)>,
     /// Traces written (ids are kept).
     pub traces_imported: u64,
+    /// Traces found complete from an earlier import and skipped.
+    pub traces_skipped: u64,
+    /// Traces and evaluation datasets of the archive left out as asked (`--no-traces`,
+    /// `--no-datasets`).
+    pub left_out: u64,
     /// Assessments of traces written by this call.
     pub assessments: u64,
     /// Evaluation datasets: source id → destination id.
@@ -458,6 +469,8 @@ impl<D: Destination> Importer<'_, D> {
             Record::Sealed(s) => self.sealed(s.unit).await,
             Record::RegisteredModel(m) => self.begin_model(m).await,
             Record::ModelVersion(v) => self.version(v).await,
+            Record::Trace(_) if !self.opts.traces => self.leave_out(),
+            Record::Dataset(_) if !self.opts.datasets => self.leave_out(),
             Record::Trace(t) => self.begin_trace(t).await,
             Record::Dataset(d) => self.begin_dataset(d).await,
             Record::DatasetRecords(c) => self.dataset_records(c).await,
@@ -524,6 +537,13 @@ impl<D: Destination> Importer<'_, D> {
         Ok(())
     }
 
+    /// A unit the user asked to leave out: read (and checked), not written.
+    fn leave_out(&mut self) -> Result<()> {
+        self.report.left_out += 1;
+        self.open = Open::Skip;
+        Ok(())
+    }
+
     /// A unit sealed without a record this import acted on: one of a kind a later format version
     /// defines is refused, or counted as skipped when asked (spec §10).
     fn other_unit(&mut self, unit: UnitId) -> Result<()> {
@@ -533,7 +553,7 @@ impl<D: Destination> Importer<'_, D> {
         let kind = unit.kind().to_string();
         if !self.opts.skip_unknown_kinds {
             return Err(Error::Config(format!(
-                "the archive holds units of kind {kind:?} ({}), which a later version of the format defines (the archive's is {}) and this mlflow-archive does not know: upgrade mlflow-archive, or give --skip-unknown-kinds to import the rest without them",
+                "the archive holds units of kind {kind:?} ({:?}), which a later version of the format defines (the archive's is {}) and this mlflow-archive does not know: upgrade mlflow-archive, or give --skip-unknown-kinds to import the rest without them",
                 unit.prefix(),
                 self.version
             )));

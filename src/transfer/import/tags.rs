@@ -12,6 +12,10 @@ pub const LINEAGE_MODEL: &str = "mlflow_archive.source.model_id";
 /// The tag that says how far an import of a run or logged model got.
 pub const STATE: &str = "mlflow_archive.import";
 
+/// The tag of an evaluation dataset the import made: its source id (a dataset is found again by
+/// it, since names are not unique).
+pub const LINEAGE_DATASET: &str = "mlflow_archive.source.dataset_id";
+
 /// Marks a half-imported run that a later import gave up on and deleted; it keeps its lineage tag,
 /// so every import of a source run can be found, but [`is_abandoned`] runs are not the import.
 pub const ABANDONED: &str = "mlflow_archive.abandoned";

@@ -5,7 +5,9 @@
 //! names mapped), then its attachments, its assessments (each after the one it overrides, so the
 //! server marks the overridden one invalid as on the source) and its links to prompt versions.
 //! Every step is an upsert or is skipped when done, so an interrupted import redoes the trace
-//! whole and duplicates nothing.
+//! whole and duplicates nothing. The info is written with the tag [`STATE`] `in-progress` and
+//! written again `complete` once the unit's seal checked and everything else is written: only
+//! then is the trace counted imported, and an import that finds it complete skips it.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::bodies::{pump_body, read_body};
 use super::run_writer::tokio_stream;
+use super::tags::{COMPLETE, IN_PROGRESS, STATE};
 use super::{Importer, Open};
 use crate::error::{Error, Result};
 use crate::format::ArtifactEntry;
@@ -43,9 +46,10 @@ const SERVER_TAGS: &[&str] = &[
 const LINKED_PROMPTS: &str = "mlflow.linkedPrompts";
 /// The metadata of an assessment that names the run it was made in.
 const ASSESSMENT_RUN: &str = "mlflow.assessment.sourceRunId";
-/// The largest span document read into memory: the server holds a trace's span data as one
-/// document too (and answers it in one response).
-pub const MAX_SPANS_BYTES: u64 = 512 << 20;
+/// The largest span document held in memory and sent through OTLP (converting it builds a tree
+/// of it); a larger one is streamed up as the file `traces.json`, as MLflow's client stores span
+/// data it could not send.
+pub const MAX_SPANS_IN_MEMORY: u64 = 16 << 20;
 
 /// A trace being imported.
 pub(super) struct OpenTrace {
@@ -75,6 +79,13 @@ impl<D: Destination> Importer<'_, D> {
         let experiment = self.dst_experiment(&t.experiment_id, &format!("trace {}", t.trace_id))?;
         let mut done = Vec::new();
         if let Some(found) = self.client.trace_info(&t.trace_id).await? {
+            let complete = found.tags.get(STATE).map(String::as_str) == Some(COMPLETE);
+            if complete && found.experiment_id == experiment {
+                // Imported whole before: read (and checked), not written.
+                self.report.traces_skipped += 1;
+                self.open = Open::Skip;
+                return Ok(());
+            }
             if found.experiment_id != experiment {
                 return Err(Error::Config(format!(
                     "trace {} is already on {} in experiment {}: MLflow keeps one trace per id on a server, so it cannot also be imported into experiment {experiment} (import into another server, or leave traces out with --no-traces)",
@@ -109,13 +120,11 @@ impl<D: Destination> Importer<'_, D> {
         let Open::Trace(t) = &mut self.open else {
             return Err(Error::Internal("a trace artifact outside a trace".into()));
         };
-        if a.path == SPANS_FILE && t.root.is_none() && t.spans.is_none() {
-            if a.size > MAX_SPANS_BYTES {
-                return Err(Error::Input(format!(
-                    "its span data is {} bytes, more than the {MAX_SPANS_BYTES} this import holds in memory",
-                    a.size
-                )));
-            }
+        if a.path == SPANS_FILE
+            && t.root.is_none()
+            && t.spans.is_none()
+            && a.size <= MAX_SPANS_IN_MEMORY
+        {
             let doc = read_body(source, a.size).await?;
             if let Open::Trace(t) = &mut self.open {
                 t.spans = Some(doc);
@@ -201,7 +210,10 @@ impl<D: Destination> Importer<'_, D> {
         let mut info = crate::transfer::map::trace_info(src);
         info.experiment_id = experiment.to_string();
         info.assessments.clear();
-        info.tags.retain(|k, _| !SERVER_TAGS.contains(&k.as_str()));
+        // The server's own tags, and an earlier import's (this import owns its tags).
+        info.tags
+            .retain(|k, _| !SERVER_TAGS.contains(&k.as_str()) && !k.starts_with("mlflow_archive."));
+        info.tags.insert(STATE.to_string(), IN_PROGRESS.to_string());
         if let Some(run) = info.trace_metadata.get_mut(TRACE_SOURCE_RUN)
             && let Some(dst) = self.run_ids.get(run.as_str())
         {
@@ -243,6 +255,10 @@ impl<D: Destination> Importer<'_, D> {
         if !prompts.is_empty() {
             self.client.link_prompts_to_trace(id, &prompts).await?;
         }
+        // Everything is written: the same info again, marked complete.
+        let mut info = self.trace_info_for(&t.src, &t.experiment);
+        info.tags.insert(STATE.to_string(), COMPLETE.to_string());
+        self.client.start_trace(&info).await?;
         self.report.traces_imported += 1;
         Ok(())
     }

@@ -90,6 +90,18 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     async fn switch_to(&mut self, ws: &str) -> Result<()> {
+        // Runs of the previous workspace that wait for a logged model still to come could not
+        // be linked to it from another workspace: said, not dropped in silence.
+        let waiting = self.deferred.models();
+        if !waiting.is_empty() {
+            return Err(Error::Input(format!(
+                "runs of workspace {:?} wait for logged models {waiting:?}, which the archive has not given before objects of workspace {ws:?}: the import needs each workspace's objects together (as mlflow-archive writes them)",
+                self.workspaces
+                    .current
+                    .as_deref()
+                    .unwrap_or(DEFAULT_WORKSPACE)
+            )));
+        }
         // What the previous workspace's client started, it finishes.
         self.settle_all().await?;
         if ws != DEFAULT_WORKSPACE && !self.workspaces.known.contains(ws) {
