@@ -18,8 +18,11 @@ pub struct Limits {
     /// Longest member name, in bytes. Default 4096.
     pub max_name_bytes: usize,
     /// Most JSON values in a member of free-form objects (a trace record, a chunk of dataset
-    /// records), counted before it is parsed. Default 8 000 000.
+    /// records), counted before it is parsed. Default 4 000 000.
     pub max_json_values: u64,
+    /// Most JSON objects in such a member (an object costs a parser hundreds of bytes). Default
+    /// 200 000.
+    pub max_json_objects: u64,
     /// Largest zstd window, as a power of two (bounds the decoder's memory). Default 25 (32 MiB).
     pub zstd_window_log_max: u32,
 }
@@ -33,7 +36,8 @@ impl Default for Limits {
             max_members: 100_000_000,
             max_chunk_points: 1_000_000,
             max_name_bytes: 4096,
-            max_json_values: 8_000_000,
+            max_json_values: 4_000_000,
+            max_json_objects: 200_000,
             zstd_window_log_max: 25,
         }
     }

@@ -144,6 +144,12 @@ pub fn write_classic<R: Read>(
                     versions.push(v);
                 }
             }
+            Record::Sealed(s) if matches!(s.unit, crate::format::path::UnitId::Other { .. }) => {
+                lossy.drop(format!(
+                    "unit {:?} (of a kind a later version of the archive format defines)",
+                    s.unit.prefix()
+                ))?;
+            }
             Record::Sealed(_) => t.sealed(lossy)?,
             Record::End(_) => {}
         }

@@ -48,6 +48,18 @@ pub async fn copy_all(
     export: &ExportOptions,
     import: &ImportOptions,
 ) -> std::result::Result<ImportReport, Failed> {
+    // A server into itself would copy everything again at every run, earlier copies too.
+    if src.server() == dst.server()
+        && (import.dst_workspace.is_none() || src.workspace() == import.dst_workspace.as_deref())
+    {
+        return Err(Failed {
+            error: Error::Config(format!(
+                "copy-all from {} into itself: every object would be copied again next to itself (give another destination, or another --dst-workspace)",
+                src.server()
+            )),
+            done: Box::default(),
+        });
+    }
     copy(src, dst, import, async |sink| {
         export_all(src, sink, export).await
     })

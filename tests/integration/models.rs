@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use mlflow_archive::mlflow::types::KeyValue;
 use mlflow_archive::mlflow::{Client, CreateLoggedModel, CreateModelVersion, CreateRun};
-use mlflow_archive::transfer::import::{LINEAGE_RUN, LINEAGE_VERSION};
+use mlflow_archive::transfer::import::{LINEAGE_RUN, LINEAGE_SOURCE_MODEL, LINEAGE_VERSION};
 
 use crate::live_pair;
 use crate::util::{cli, client, output, unique};
@@ -214,7 +214,7 @@ async fn a_model_with_every_version_and_a_gap_round_trips() {
         let mut tags: Vec<KeyValue> = d
             .tags
             .iter()
-            .filter(|t| t.key != LINEAGE_VERSION)
+            .filter(|t| t.key != LINEAGE_VERSION && t.key != LINEAGE_SOURCE_MODEL)
             .cloned()
             .collect();
         tags.sort_by(|a, b| a.key.cmp(&b.key));

@@ -156,3 +156,62 @@ async fn export_prompts_and_import_prompts_carry_prompts_that_listings_show_only
         "{err}"
     );
 }
+
+/// A prompt is not imported over a registered model of the same name (MLflow's own client
+/// refuses that too: the model would become a prompt and leave the model searches), and a
+/// server is not copied into itself.
+#[tokio::test]
+async fn a_prompt_does_not_replace_a_model_and_copy_all_into_itself_is_refused() {
+    let pair = live_pair!();
+    let name = unique("clash");
+    prompt("make", &pair.src.uri, &name).await;
+    let dst = crate::util::client(&pair.dst.uri);
+    dst.create_registered_model(&name, Some("a model"), &[])
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.mlar");
+    let mut cmd = cli();
+    cmd.args([
+        "export-prompts",
+        "--src-uri",
+        &pair.src.uri,
+        "--prompts",
+        &name,
+        "-o",
+    ])
+    .arg(&path);
+    assert!(output(cmd).await.status.success());
+    let mut cmd = cli();
+    cmd.args(["import-prompts", "--dst-uri", &pair.dst.uri, "-i"])
+        .arg(&path);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is a registered model"),
+        "{err}"
+    );
+    let model = dst.get_registered_model(&name).await.unwrap();
+    assert_eq!(model.description, "a model");
+    assert!(
+        model
+            .tags
+            .iter()
+            .all(|t| t.key != "mlflow.prompt.is_prompt")
+    );
+
+    let mut cmd = cli();
+    cmd.args([
+        "copy-all",
+        "--src-uri",
+        &pair.src.uri,
+        "--dst-uri",
+        &pair.src.uri,
+    ]);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("into itself"),
+        "{err}"
+    );
+}

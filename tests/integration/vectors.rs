@@ -816,8 +816,21 @@ fn recipes() -> Vec<Vector> {
     v.push(invalid(
         "records-too-many-values",
         "11",
-        "JSON values, more than the limit of 8000000",
-        "a 12 MB chunk of dataset records made of 8 million empty lists (gigabytes once parsed)",
+        "JSON values, more than the limit of 4000000",
+        "a 12 MB chunk of dataset records made of 4 million empty lists (gigabytes once parsed)",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(genai(), "traces/tr-1/trace.json", |m| {
+        json_edit(m, |j| {
+            j["assessments"] = serde_json::Value::Array(vec![json!({"a": 0}); 200_001])
+        })
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "trace-too-many-objects",
+        "11",
+        "JSON objects, more than the limit of 200000",
+        "a trace record of 200 001 small assessments (a parser would need about 140 MB for them)",
         zst(&build_tar(&ms)),
     ));
     let mut ms = edit(genai(), "traces/tr-1/trace.json", |m| {

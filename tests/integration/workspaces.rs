@@ -100,6 +100,14 @@ async fn workspaces_round_trip_each_object_into_its_own() {
     assert!(err.contains("workspaces team-a"), "{err}");
     let got = harness(&plain.uri, "dump", &tag, &["default"]).await;
     assert_eq!(got["default"], want["team-a"]);
+    // The whole archive there too: the model of each workspace keeps its version (they share a
+    // name, and their versions are told apart by the source model, not merged by number).
+    run_ok(&["import-all", "--dst-uri", &plain.uri, "-i", &all_s]).await;
+    let versions = crate::util::client(&plain.uri)
+        .all_model_versions(&format!("model-{tag}"))
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 3, "{versions:?}");
     // Naming a workspace there is refused, naming the server.
     let mut cmd = cli();
     cmd.args([

@@ -79,7 +79,7 @@ use super::model::Counts;
 use super::path::{Member, Part, UnitId};
 pub use enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, TRACE_STATES};
 use names::NameKeys;
-pub use records::json_values;
+pub use records::{json_counts, json_values};
 pub use version::{current_version, parse_version};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -206,11 +206,17 @@ impl Validator {
     ///
     /// The member holds more values than the limit.
     pub fn json_values(&self, bytes: &[u8], what: &str) -> Result<(), Violation> {
-        let n = json_values(bytes);
+        let (n, objects) = json_counts(bytes);
         if n > self.limits.max_json_values {
             return Err(violation!(
                 "{what} holds {n} JSON values, more than the limit of {} (§11)",
                 self.limits.max_json_values
+            ));
+        }
+        if objects > self.limits.max_json_objects {
+            return Err(violation!(
+                "{what} holds {objects} JSON objects, more than the limit of {} (§11)",
+                self.limits.max_json_objects
             ));
         }
         Ok(())
@@ -248,6 +254,11 @@ impl Validator {
             && !self.logged_models_seen.contains(model)
         {
             self.logged_models_referenced.insert(model.to_string());
+        }
+        if let Some(i) = t.assessments.iter().position(|a| !a.is_object()) {
+            return Err(violation!(
+                "the trace record's assessment {i} is not a JSON object (§7.8)"
+            ));
         }
         self.counts.traces += 1;
         self.counts.assessments += t.assessments.len() as u64;
@@ -345,7 +356,14 @@ impl Validator {
 /// An upper bound of the number of JSON values in `bytes`: one, plus one per `[`, `{` and `,`
 /// outside strings (each value but the first follows one of them).
 pub fn json_values(bytes: &[u8]) -> u64 {
+    json_counts(bytes).0
+}
+
+/// [`json_values`], and the number of objects (`{` outside strings): an object costs a parser
+/// hundreds of bytes, a plain value tens.
+pub fn json_counts(bytes: &[u8]) -> (u64, u64) {
     let mut n = u64::from(!bytes.is_empty());
+    let mut objects = 0;
     let (mut in_string, mut escaped) = (false, false);
     for &b in bytes {
         if in_string {
@@ -360,9 +378,12 @@ pub fn json_values(bytes: &[u8]) -> u64 {
             in_string = true;
         } else if matches!(b, b'[' | b'{' | b',') {
             n += 1;
+            if b == b'{' {
+                objects += 1;
+            }
         }
     }
-    n
+    (n, objects)
 }
 
 #[cfg(test)]
@@ -376,5 +397,6 @@ mod tests {
         assert_eq!(json_values(br#"{"a": [1, 2], "b": "x,[{"}"#), 5);
         assert_eq!(json_values(br#"["a\"b,c", 1]"#), 3);
         assert!(json_values(b"[[],[],[]]") >= 4);
+        assert_eq!(super::json_counts(br#"[{"a": {}}, "{"]"#), (5, 2));
     }
 }

@@ -158,6 +158,12 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
                 )));
             }
             Record::DatasetRecords(_) => {}
+            Record::Sealed(s) if matches!(s.unit, crate::format::path::UnitId::Other { .. }) => {
+                return Err(Error::Config(format!(
+                    "unit {:?} is of a kind a later version of the archive format defines, which this mlflow-archive does not know and cannot write in the Python tool's layout",
+                    s.unit.prefix()
+                )));
+            }
             Record::Sealed(_) => t.sealed()?,
             Record::End(_) => {}
         }

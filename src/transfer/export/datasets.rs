@@ -12,35 +12,42 @@ use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
 
 /// The most bytes and JSON values in a chunk of records this exporter writes (spec §7.10: readers
-/// accept 64 MiB and 8 000 000 values; a page of large records is split).
+/// accept 64 MiB, 4 000 000 values and 200 000 objects; a page of large records is split).
 const CHUNK_BYTES: usize = 16 << 20;
 const CHUNK_VALUES: u64 = 1_000_000;
+const CHUNK_OBJECTS: u64 = 50_000;
 
 /// A page of records as chunks within [`CHUNK_BYTES`] and [`CHUNK_VALUES`] (a record larger than
 /// that alone in its chunk; one larger than a reader accepts is an error naming the dataset).
 fn chunks(page: Vec<serde_json::Value>, dataset: &str) -> Result<Vec<Vec<serde_json::Value>>> {
     let limits = crate::format::Limits::default();
     let mut out: Vec<Vec<serde_json::Value>> = Vec::new();
-    let (mut bytes, mut values) = (0usize, 0u64);
+    let (mut bytes, mut values, mut objects) = (0usize, 0u64, 0u64);
     for r in page {
         let text = serde_json::to_vec(&r).map_err(|e| Error::Json {
             what: format!("evaluation dataset {dataset}: a record"),
             source: e,
         })?;
-        let n = crate::format::validate::json_values(&text);
-        if n > limits.max_json_values || text.len() as u64 > limits.max_json_bytes / 2 {
+        let (n, o) = crate::format::validate::json_counts(&text);
+        if n > limits.max_json_values
+            || o > limits.max_json_objects
+            || text.len() as u64 > limits.max_json_bytes / 2
+        {
             return Err(Error::Input(format!(
                 "evaluation dataset {dataset}: a record of {} bytes and {n} JSON values is larger than an archive holds (§11)",
                 text.len()
             )));
         }
-        let full = bytes + text.len() > CHUNK_BYTES || values + n > CHUNK_VALUES;
+        let full = bytes + text.len() > CHUNK_BYTES
+            || values + n > CHUNK_VALUES
+            || objects + o > CHUNK_OBJECTS;
         if out.is_empty() || (full && !out.last().is_some_and(Vec::is_empty)) {
             out.push(Vec::new());
-            (bytes, values) = (0, 0);
+            (bytes, values, objects) = (0, 0, 0);
         }
         bytes += text.len();
         values += n;
+        objects += o;
         if let Some(last) = out.last_mut() {
             last.push(r);
         }
@@ -108,7 +115,7 @@ mod tests {
         let small: Vec<serde_json::Value> =
             (0..1000).map(|i| serde_json::json!({"i": i})).collect();
         assert_eq!(chunks(small, "d-1").unwrap().len(), 1);
-        let huge = vec![serde_json::json!({"v": vec![0; 8_000_001]})];
+        let huge = vec![serde_json::json!({"v": vec![0; 4_000_001]})];
         let err = chunks(huge, "d-9").unwrap_err().to_string();
         assert!(err.contains("evaluation dataset d-9"), "{err}");
     }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::tags::LINEAGE_DATASET;
+use super::tags::{COMPLETE, IN_PROGRESS, LINEAGE_DATASET, STATE};
 use super::{Importer, Open};
 use crate::error::Result;
 use crate::format::model as rec;
@@ -36,6 +36,8 @@ impl<D: Destination> Importer<'_, D> {
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect();
         tags.insert(LINEAGE_DATASET.to_string(), d.dataset_id.clone());
+        // Until its last record is written and its unit's seal checked.
+        tags.insert(STATE.to_string(), IN_PROGRESS.to_string());
         // Names are not unique: only a dataset this import made from this source dataset is
         // taken for it (another of the same name, or another source dataset's, is not).
         let found: Vec<_> = self
@@ -86,9 +88,12 @@ impl<D: Destination> Importer<'_, D> {
         Ok(())
     }
 
-    pub(super) fn end_dataset(&mut self) {
+    pub(super) async fn end_dataset(&mut self) -> Result<()> {
         if let Open::Dataset { src, dst } = std::mem::replace(&mut self.open, Open::None) {
+            let done = BTreeMap::from([(STATE.to_string(), COMPLETE.to_string())]);
+            self.client.set_dataset_tags(&dst, &done).await?;
             self.report.datasets.insert(src.dataset_id, dst);
         }
+        Ok(())
     }
 }

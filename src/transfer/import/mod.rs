@@ -53,8 +53,8 @@ use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
 pub use tags::{
-    ABANDONED, ATTEMPT, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER,
-    PROMPT_TAG, STATE, is_abandoned,
+    ABANDONED, ATTEMPT, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SOURCE_MODEL,
+    LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER, PROMPT_TAG, STATE, is_abandoned,
 };
 use workspaces::Workspaces;
 
@@ -576,7 +576,7 @@ impl<D: Destination> Importer<'_, D> {
                 .unwrap_or_default());
         }
         Err(Error::Config(format!(
-            "{what}: its experiment {src} is not in the archive; give --experiment-name"
+            "{what}: its experiment {src} is not in the archive (import-experiment --experiment-name NAME puts everything into one experiment)"
         )))
     }
 
@@ -633,8 +633,7 @@ impl<D: Destination> Importer<'_, D> {
             }
             open @ Open::Dataset { .. } => {
                 self.open = open;
-                self.end_dataset();
-                Ok(())
+                self.end_dataset().await
             }
             Open::Skip | Open::None => self.other_unit(unit),
         }

@@ -20,6 +20,7 @@ impl<D: Destination> Importer<'_, D> {
         }
         match self.client.registered_model(&name).await {
             Ok(existing) => {
+                self.same_kind(&name, &existing, &m)?;
                 if existing.description != m.description {
                     self.client
                         .update_registered_model(&name, &m.description)
@@ -57,6 +58,33 @@ impl<D: Destination> Importer<'_, D> {
             dst: name,
             numbers: HashMap::new(),
         };
+        Ok(())
+    }
+
+    /// Refuses to turn a registered model into a prompt or a prompt into a model: MLflow's own
+    /// client refuses to register a prompt under a model's name, and the model's searches would
+    /// lose it.
+    fn same_kind(
+        &self,
+        name: &str,
+        existing: &crate::mlflow::types::RegisteredModel,
+        m: &rec::RegisteredModel,
+    ) -> Result<()> {
+        let was_prompt = existing
+            .tags
+            .iter()
+            .any(|t| t.key == PROMPT_TAG && t.value.eq_ignore_ascii_case("true"));
+        if was_prompt != m.is_prompt() {
+            let (is, comes) = if was_prompt {
+                ("a prompt", "a registered model")
+            } else {
+                ("a registered model", "a prompt")
+            };
+            return Err(Error::Config(format!(
+                "{name:?} is {is} on {}, and the archive's {name:?} is {comes}: MLflow keeps one of the two under a name (rename or delete the one there, or import under another name)",
+                self.client.server()
+            )));
+        }
         Ok(())
     }
 
@@ -121,10 +149,22 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     pub(super) async fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
-        let Open::Model { dst: name, .. } = &self.open else {
+        let Open::Model { dst: name, src, .. } = &self.open else {
             return Ok(());
         };
         let name = name.clone();
+        let key = source_model_key(src);
+        // A version this import made from this source version of this source model (one made
+        // before the model tag existed is taken for it too).
+        let ours = |x: &crate::mlflow::types::ModelVersion, number: &str| {
+            x.tags
+                .iter()
+                .any(|t| t.key == LINEAGE_VERSION && t.value == number)
+                && x.tags
+                    .iter()
+                    .find(|t| t.key == LINEAGE_SOURCE_MODEL)
+                    .is_none_or(|t| t.value == key)
+        };
         let existing = self.client.model_versions(&name).await?;
         // Placeholders are deleted only once the version after them exists, so an interrupted
         // import leaves them visible: their numbers count as taken, and they are deleted below.
@@ -134,11 +174,7 @@ impl<D: Destination> Importer<'_, D> {
             .map(crate::mlflow::types::ModelVersion::number)
             .collect();
         let number = v.version.to_string();
-        if let Some(done) = existing.iter().find(|x| {
-            x.tags
-                .iter()
-                .any(|t| t.key == LINEAGE_VERSION && t.value == number)
-        }) {
+        if let Some(done) = existing.iter().find(|x| ours(x, &number)) {
             // Made by an earlier import, which may have stopped before its stage was set or its
             // placeholders deleted.
             let done = done.clone();
@@ -235,6 +271,7 @@ impl<D: Destination> Importer<'_, D> {
         }
         let mut tags = archived_tags(&v.tags);
         tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
+        tags.push(KeyValue::new(LINEAGE_SOURCE_MODEL, key.clone()));
         let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
         let created = self
             .client
@@ -250,11 +287,7 @@ impl<D: Destination> Importer<'_, D> {
             .model_versions(&name)
             .await?
             .into_iter()
-            .filter(|x| {
-                x.tags
-                    .iter()
-                    .any(|t| t.key == LINEAGE_VERSION && t.value == number)
-            })
+            .filter(|x| ours(x, &number))
             .min_by_key(crate::mlflow::types::ModelVersion::number);
         if let Some(first) = first
             && first.number() < created.number()
@@ -334,4 +367,14 @@ pub(super) fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
     let i = source.find(&marker)?;
     let tail = &source[i + marker.len()..];
     (tail.is_empty() || tail.starts_with('/')).then_some(tail)
+}
+
+/// How the versions of a source registered model are told from another's of the same name:
+/// `<workspace>/<name>`, or the name alone.
+fn source_model_key(m: &rec::RegisteredModel) -> String {
+    if m.workspace.is_empty() {
+        m.name.clone()
+    } else {
+        format!("{}/{}", m.workspace, m.name)
+    }
 }

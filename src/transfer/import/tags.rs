@@ -71,6 +71,11 @@ pub(super) fn archived_tags(tags: &[rec::Tag]) -> Vec<KeyValue> {
 /// The tag that names an imported model version's source number.
 pub const LINEAGE_VERSION: &str = "mlflow_archive.source.version";
 
+/// The tag of a model version the import made that names the source registered model it came
+/// from (`<workspace>/<name>`, or the name from a source without workspaces): two source models
+/// imported under one name (from two workspaces or servers) keep their versions apart.
+pub const LINEAGE_SOURCE_MODEL: &str = "mlflow_archive.source.registered_model";
+
 /// The tag of a placeholder version created (and deleted) to reproduce a gap in numbering.
 pub const PLACEHOLDER: &str = "mlflow_archive.placeholder";
 

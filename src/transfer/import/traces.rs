@@ -76,7 +76,7 @@ impl OpenTrace {
 
 impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_trace(&mut self, t: rec::Trace) -> Result<()> {
-        let experiment = self.dst_experiment(&t.experiment_id, &format!("trace {}", t.trace_id))?;
+        let experiment = self.dst_experiment(&t.experiment_id, "the trace")?;
         let mut done = Vec::new();
         if let Some(found) = self.client.trace_info(&t.trace_id).await? {
             let complete = found.tags.get(STATE).map(String::as_str) == Some(COMPLETE);
@@ -170,6 +170,9 @@ impl<D: Destination> Importer<'_, D> {
         // decodes strings that hold JSON, and adds some of its own). So do spans OTLP cannot
         // carry.
         let in_database = src.tags.iter().any(|t| t.key == SPANS_LOCATION);
+        if let Some(doc) = &spans {
+            span_document(doc)?;
+        }
         let mut as_file = None;
         if let Some(doc) = spans {
             if !in_database {
@@ -264,6 +267,37 @@ impl<D: Destination> Importer<'_, D> {
     }
 }
 
+/// Checks that `doc` is MLflow's span document, `{"spans": [{...}, ...]}` (spec §7.8), before it
+/// is written where MLflow's client reads it: a destination that stores anything else fails
+/// every read of the experiment's traces. Bounded like the archive's free-form records (§11)
+/// before anything is parsed.
+fn span_document(doc: &[u8]) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(rename = "spans")]
+        _spans: Vec<Span>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Span {
+        #[serde(rename = "name")]
+        _name: serde::de::IgnoredAny,
+    }
+    let limits = crate::format::Limits::default();
+    let (values, objects) = crate::format::validate::json_counts(doc);
+    if values > limits.max_json_values || objects > limits.max_json_objects {
+        return Err(Error::Input(format!(
+            "its span data holds {values} JSON values and {objects} objects, more than the limits of {} and {} (§11)",
+            limits.max_json_values, limits.max_json_objects
+        )));
+    }
+    serde_json::from_slice::<Doc>(doc).map_err(|e| {
+        Error::Input(format!(
+            "its span data is not MLflow's span document {{\"spans\": [...]}} (§7.8): {e}"
+        ))
+    })?;
+    Ok(())
+}
+
 /// The prompt versions a trace's tag `mlflow.linkedPrompts` lists (`[{"name", "version"}]`).
 fn linked_prompts(tags: &[rec::Tag]) -> Vec<(String, String)> {
     let Some(t) = tags.iter().find(|t| t.key == LINKED_PROMPTS) else {
@@ -286,7 +320,29 @@ fn linked_prompts(tags: &[rec::Tag]) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::linked_prompts;
+    use super::{linked_prompts, span_document};
+
+    #[test]
+    fn only_mlflows_span_documents_are_written() {
+        assert!(span_document(br#"{"spans": []}"#).is_ok());
+        assert!(span_document(br#"{"spans": [{"name": "a", "attributes": {}}]}"#).is_ok());
+        for bad in [
+            &br#"{"spans": 5}"#[..],
+            br#"{"spans": [5]}"#,
+            br#"{"spans": [{"attributes": {}}]}"#,
+            b"\xff\xfe",
+            b"[]",
+        ] {
+            assert!(
+                span_document(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let many = format!("{{\"spans\": [{}]}}", "{\"name\":0},".repeat(200_001));
+        let err = span_document(many.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("objects"), "{err}");
+    }
     use crate::format::model::Tag;
 
     #[test]
