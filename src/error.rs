@@ -331,6 +331,16 @@ impl Error {
         self.api().is_some_and(ApiError::is_unsupported)
     }
 
+    /// True when the server has no such endpoint at all (an older MLflow, or a store without
+    /// the feature): [`is_unsupported`](Self::is_unsupported), or a bare 404, 405 or 501 that is
+    /// not an MLflow error (no such route).
+    pub fn is_endpoint_absent(&self) -> bool {
+        self.is_unsupported()
+            || self
+                .api()
+                .is_some_and(|a| a.error_code.is_empty() && matches!(a.status, 404 | 405 | 501))
+    }
+
     /// True when trying the same operation again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self.root() {

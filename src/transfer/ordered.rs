@@ -75,7 +75,8 @@ fn cost(cmd: &Cmd) -> usize {
         Cmd::Chunk(c) => c.points.len() * std::mem::size_of::<crate::format::model::Point>(),
         Cmd::Body(b) => b.len(),
         Cmd::BeginArtifact(path, _) => path.len(),
-        // About the memory free-form records hold: their size as JSON.
+        // About the memory free-form records hold: their size as JSON (the dataset exporter,
+        // which measured each chunk, gives it with `send_costing`).
         Cmd::DatasetRecords(c) => serde_json::to_vec(c).map_or(0, |v| v.len()),
         Cmd::BeginTrace(t) => serde_json::to_vec(&t.assessments).map_or(0, |v| v.len()),
         _ => 0,
@@ -94,8 +95,13 @@ impl UnitTx {
     /// Sends one command of the unit; waits while the unit's budget is spent.
     pub async fn send(&self, cmd: Cmd) -> Result<()> {
         let cost = cost(&cmd);
+        self.send_costing(cmd, cost).await
+    }
+
+    /// [`send`](Self::send) of a command whose memory the sender measured (`bytes`).
+    pub async fn send_costing(&self, cmd: Cmd, bytes: usize) -> Result<()> {
         self.cmds
-            .send(Ok(cmd), cost)
+            .send(Ok(cmd), bytes)
             .await
             .map_err(|()| Error::Internal("the archive writer stopped".into()))
     }

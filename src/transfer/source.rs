@@ -85,14 +85,13 @@ pub trait Source: Clone + Send + Sync + 'static {
         futures_util::stream::empty().boxed()
     }
 
-    /// Starts downloading a trace's stored span document (`path` `None`) or one of its
-    /// attachments; `None` when the trace has no such data.
-    fn trace_data(
+    /// Starts downloading a trace's stored span document (its attachments are files under its
+    /// artifact location); `None` when the trace has no span data.
+    fn trace_spans(
         &self,
         trace_id: &str,
-        path: Option<&str>,
     ) -> impl Future<Output = Result<Option<ArtifactDownload>>> + Send {
-        let _ = (trace_id, path);
+        let _ = trace_id;
         async { Ok(None) }
     }
 
@@ -210,12 +209,8 @@ impl Source for Client {
         self.search_traces(experiment_ids, None).boxed()
     }
 
-    async fn trace_data(
-        &self,
-        trace_id: &str,
-        path: Option<&str>,
-    ) -> Result<Option<ArtifactDownload>> {
-        self.download_trace_data(trace_id, path).await
+    async fn trace_spans(&self, trace_id: &str) -> Result<Option<ArtifactDownload>> {
+        self.download_trace_data(trace_id, None).await
     }
 
     fn datasets(&self, experiment_ids: &[String]) -> BoxStream<'static, Result<EvaluationDataset>> {

@@ -30,11 +30,13 @@ and which traces the prompt-link search finds.
 
 import contextlib
 import json
+import re
 import sys
 
 import mlflow
 import requests
 from mlflow.entities import AssessmentSource, SpanEvent
+from mlflow.tracing.attachments import Attachment
 
 ARCHIVE_PREFIX = "mlflow_archive."
 
@@ -125,6 +127,12 @@ def populate(tag):
 
     huge()
     t3 = mlflow.get_last_active_trace_id()
+
+    @mlflow.trace(name="with-attachment")
+    def with_attachment():
+        return {"img": Attachment(content_type="image/png", content_bytes=b"\x89PNG not really")}
+
+    with_attachment()
     # Traces are sent in the background: assessments need them on the server.
     mlflow.flush_trace_async_logging()
 
@@ -173,6 +181,23 @@ def stored_spans(trace_id):
         f"{uri}/ajax-api/3.0/mlflow/get-trace-artifact", params={"request_id": trace_id}, timeout=60
     )
     return r.json() if r.status_code == 200 else r.status_code
+
+
+def attachments(doc, trace_id):
+    """The bytes of every attachment the span document refers to, by id (hex)."""
+    if not isinstance(doc, dict):
+        return None
+    ids = sorted(set(re.findall(r"mlflow-attachment://([0-9a-f-]+)", json.dumps(doc))))
+    uri = mlflow.get_tracking_uri().rstrip("/")
+    out = {}
+    for a in ids:
+        r = requests.get(
+            f"{uri}/ajax-api/3.0/mlflow/get-trace-artifact",
+            params={"request_id": trace_id, "path": a},
+            timeout=60,
+        )
+        out[a] = r.content.hex() if r.status_code == 200 else r.status_code
+    return out
 
 
 def dump(tag):
@@ -271,6 +296,7 @@ def dump(tag):
                 "tags": tags,
                 "spans": [s.to_dict() for s in t.data.spans] if t else None,
                 "stored_spans": stored_spans(i.trace_id),
+                "attachments": attachments(stored_spans(i.trace_id), i.trace_id),
                 "assessments": sorted(
                     (
                         {

@@ -64,7 +64,16 @@ async fn prompts_datasets_and_traces_move_with_a_whole_server() {
         .await
         .unwrap();
     // The source holds what the test is about.
-    assert_eq!(want["traces"].as_array().unwrap().len(), 3, "{want:#}");
+    assert_eq!(want["traces"].as_array().unwrap().len(), 4, "{want:#}");
+    let with_attachment = want["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tags"]["mlflow.traceName"] == "with-attachment")
+        .unwrap();
+    let files = with_attachment["attachments"].as_object().unwrap();
+    assert_eq!(files.len(), 1, "{with_attachment:#}");
+    assert!(files.values().all(|v| v.is_string()), "{files:?}");
     assert_eq!(want["dataset"]["records"].as_array().unwrap().len(), 12);
     assert_eq!(
         want["run_input_points_at_dataset"],
@@ -83,7 +92,7 @@ async fn prompts_datasets_and_traces_move_with_a_whole_server() {
     // Every kind is counted (the server's default experiment aside, which has nothing).
     assert!(
         err.contains("2 prompts with 3 versions")
-            && err.contains("3 traces with 5 assessments")
+            && err.contains("4 traces with 5 assessments")
             && err.contains("1 evaluation datasets with 12 records"),
         "{err}"
     );

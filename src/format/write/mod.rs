@@ -145,15 +145,29 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn experiment(&mut self, e: &Experiment) -> Result<()> {
-        let unit = self.unit_id(UnitId::Experiment(e.experiment_id.clone()))?;
-        let bytes = json(e, true, "an experiment")?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit.clone(), Part::Record),
-            &bytes,
+        self.record(
+            UnitId::Experiment(e.experiment_id.clone()),
+            e,
+            "an experiment",
         )?;
         self.check(|v| v.experiment(e))?;
         self.end_unit()
+    }
+
+    /// Opens unit `id` with its record `r` (`what` names it in errors).
+    fn record<T: serde::Serialize>(&mut self, id: UnitId, r: &T, what: &str) -> Result<()> {
+        let unit = self.unit_id(id)?;
+        let bytes = json(r, true, what)?;
+        if let UnitId::Trace(_) = unit {
+            // A free-form record: bounded before a reader parses it (§11).
+            self.check(|v| v.json_values(&bytes, "the trace record"))?;
+        }
+        self.json_member(
+            &unit.record_path(),
+            &Member::Unit(unit, Part::Record),
+            &bytes,
+        )?;
+        Ok(())
     }
 
     fn unit_id(&mut self, id: UnitId) -> Result<UnitId> {
@@ -183,13 +197,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn begin_run(&mut self, r: &Run) -> Result<()> {
-        let unit = self.unit_id(UnitId::Run(r.run_id.clone()))?;
-        let bytes = json(r, true, "a run")?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit, Part::Record),
-            &bytes,
-        )?;
+        self.record(UnitId::Run(r.run_id.clone()), r, "a run")?;
         self.next_chunk = 0;
         self.check(|v| v.run(r))
     }
@@ -226,13 +234,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn begin_logged_model(&mut self, m: &LoggedModel) -> Result<()> {
-        let unit = self.unit_id(UnitId::LoggedModel(m.model_id.clone()))?;
-        let bytes = json(m, true, "a logged model")?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit, Part::Record),
-            &bytes,
-        )?;
+        self.record(UnitId::LoggedModel(m.model_id.clone()), m, "a logged model")?;
         self.check(|v| v.logged_model(m))
     }
 
@@ -245,13 +247,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn begin_registered_model(&mut self, m: &RegisteredModel) -> Result<()> {
-        let unit = UnitId::Model(self.next_model);
-        let bytes = json(m, true, "a registered model")?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit, Part::Record),
-            &bytes,
-        )?;
+        self.record(UnitId::Model(self.next_model), m, "a registered model")?;
         self.check(|v| v.registered_model(m))
     }
 
@@ -287,14 +283,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn begin_trace(&mut self, t: &Trace) -> Result<()> {
-        let unit = self.unit_id(UnitId::Trace(t.trace_id.clone()))?;
-        let bytes = json(t, true, "a trace")?;
-        self.check(|v| v.json_values(&bytes, "the trace record"))?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit, Part::Record),
-            &bytes,
-        )?;
+        self.record(UnitId::Trace(t.trace_id.clone()), t, "a trace")?;
         self.check(|v| v.trace(t))
     }
 
@@ -307,13 +296,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn begin_dataset(&mut self, d: &Dataset) -> Result<()> {
-        let unit = self.unit_id(UnitId::Dataset(d.dataset_id.clone()))?;
-        let bytes = json(d, true, "a dataset")?;
-        self.json_member(
-            &unit.record_path(),
-            &Member::Unit(unit, Part::Record),
-            &bytes,
-        )?;
+        self.record(UnitId::Dataset(d.dataset_id.clone()), d, "a dataset")?;
         self.next_chunk = 0;
         self.check(|v| v.dataset(d))
     }

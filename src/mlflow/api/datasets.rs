@@ -215,13 +215,6 @@ pub fn record_for_upsert(record: &Value) -> Value {
 /// True for what a server without the datasets API answers a search: `FEATURE_DISABLED` (a file
 /// store), `NOT_IMPLEMENTED`, `ENDPOINT_NOT_FOUND`, or a bare 404 without an MLflow error (the
 /// route does not exist: MLflow before 3.4).
-/// Whether an answer says the server has no such endpoint at all (an older MLflow, or a store
-/// without the feature): MLflow's "unsupported" codes, or a bare 404 page.
-pub(crate) fn endpoint_absent(e: &Error) -> bool {
-    e.api()
-        .is_some_and(|a| a.is_unsupported() || (a.status == 404 && a.error_code.is_empty()))
-}
-
 /// The filter that finds the datasets named `name`, when one can be written: the server's
 /// filter grammar trims the quotes around a value and knows no escapes, so a name holding both
 /// kinds of quotes cannot be written.
@@ -299,7 +292,7 @@ impl Client {
                     .await
                 {
                     Ok(a) => a,
-                    Err(e) if first && absent_is_empty && endpoint_absent(&e) => {
+                    Err(e) if first && absent_is_empty && e.is_endpoint_absent() => {
                         tracing::debug!(
                             server = client.server(),
                             answer = %e,
@@ -720,14 +713,14 @@ mod tests {
                 message: String::new(),
             }))
         };
-        assert!(endpoint_absent(&api(500, "FEATURE_DISABLED")));
-        assert!(endpoint_absent(&api(501, "NOT_IMPLEMENTED")));
-        assert!(endpoint_absent(&api(404, "ENDPOINT_NOT_FOUND")));
-        assert!(endpoint_absent(&api(404, "")));
-        assert!(!endpoint_absent(&api(404, "RESOURCE_DOES_NOT_EXIST")));
-        assert!(!endpoint_absent(&api(500, "")));
-        assert!(!endpoint_absent(&api(500, "INTERNAL_ERROR")));
-        assert!(!endpoint_absent(&api(400, "INVALID_PARAMETER_VALUE")));
-        assert!(!endpoint_absent(&api(401, "")));
+        assert!(api(500, "FEATURE_DISABLED").is_endpoint_absent());
+        assert!(api(501, "NOT_IMPLEMENTED").is_endpoint_absent());
+        assert!(api(404, "ENDPOINT_NOT_FOUND").is_endpoint_absent());
+        assert!(api(404, "").is_endpoint_absent());
+        assert!(!api(404, "RESOURCE_DOES_NOT_EXIST").is_endpoint_absent());
+        assert!(!api(500, "").is_endpoint_absent());
+        assert!(!api(500, "INTERNAL_ERROR").is_endpoint_absent());
+        assert!(!api(400, "INVALID_PARAMETER_VALUE").is_endpoint_absent());
+        assert!(!api(401, "").is_endpoint_absent());
     }
 }

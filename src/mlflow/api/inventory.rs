@@ -276,10 +276,7 @@ fn count_page(
 /// (an experiment gone meanwhile), or a bare 404, 405 or 501 without an MLflow error (no such
 /// route: an older MLflow).
 fn absent(e: &Error) -> bool {
-    e.is_unsupported()
-        || e.is_not_found()
-        || e.api()
-            .is_some_and(|a| a.error_code.is_empty() && matches!(a.status, 404 | 405 | 501))
+    e.is_endpoint_absent() || e.is_not_found()
 }
 
 impl Client {

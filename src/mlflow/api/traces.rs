@@ -109,9 +109,7 @@ impl Client {
                     Ok(a) => Ok((a.traces, a.next_page_token)),
                     // A server without MLflow 3's trace search (older, or a store without
                     // traces) holds none of them.
-                    Err(e) if first && crate::mlflow::api::datasets::endpoint_absent(&e) => {
-                        Ok((Vec::new(), None))
-                    }
+                    Err(e) if first && e.is_endpoint_absent() => Ok((Vec::new(), None)),
                     Err(e) => Err(e),
                 }
             }

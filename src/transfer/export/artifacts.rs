@@ -20,6 +20,17 @@ pub(super) async fn copy_artifacts<S: Source>(
     root: &ArtifactRoot,
     unit: &mut UnitTx,
 ) -> Result<HashSet<String>> {
+    copy_artifacts_as(client, root, "", unit).await
+}
+
+/// [`copy_artifacts`], naming each file in the unit `<prefix><path>` (a trace's attachments,
+/// under `attachments/`).
+pub(super) async fn copy_artifacts_as<S: Source>(
+    client: &S,
+    root: &ArtifactRoot,
+    prefix: &str,
+    unit: &mut UnitTx,
+) -> Result<HashSet<String>> {
     let mut notebooks = HashSet::new();
     let mut files = std::pin::pin!(client.artifact_files(root));
     while let Some(f) = files.try_next().await? {
@@ -30,7 +41,7 @@ pub(super) async fn copy_artifacts<S: Source>(
             unit.wait_front().await;
         }
         let dl = client.download(root, &f.path, Some(f.size)).await?;
-        unit.send(Cmd::BeginArtifact(f.path.clone(), f.size))
+        unit.send(Cmd::BeginArtifact(format!("{prefix}{}", f.path), f.size))
             .await?;
         let mut body = dl.body;
         while let Some(chunk) = body.try_next().await? {

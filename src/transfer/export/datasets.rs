@@ -17,11 +17,15 @@ const CHUNK_BYTES: usize = 16 << 20;
 const CHUNK_VALUES: u64 = 1_000_000;
 const CHUNK_OBJECTS: u64 = 50_000;
 
-/// A page of records as chunks within [`CHUNK_BYTES`] and [`CHUNK_VALUES`] (a record larger than
-/// that alone in its chunk; one larger than a reader accepts is an error naming the dataset).
-fn chunks(page: Vec<serde_json::Value>, dataset: &str) -> Result<Vec<Vec<serde_json::Value>>> {
+/// A page of records as chunks within [`CHUNK_BYTES`], [`CHUNK_VALUES`] and [`CHUNK_OBJECTS`],
+/// each with its size as JSON (a record larger than that alone in its chunk; one larger than a
+/// reader accepts is an error naming the dataset).
+fn chunks(
+    page: Vec<serde_json::Value>,
+    dataset: &str,
+) -> Result<Vec<(Vec<serde_json::Value>, usize)>> {
     let limits = crate::format::Limits::default();
-    let mut out: Vec<Vec<serde_json::Value>> = Vec::new();
+    let mut out: Vec<(Vec<serde_json::Value>, usize)> = Vec::new();
     let (mut bytes, mut values, mut objects) = (0usize, 0u64, 0u64);
     for r in page {
         let text = serde_json::to_vec(&r).map_err(|e| Error::Json {
@@ -41,15 +45,16 @@ fn chunks(page: Vec<serde_json::Value>, dataset: &str) -> Result<Vec<Vec<serde_j
         let full = bytes + text.len() > CHUNK_BYTES
             || values + n > CHUNK_VALUES
             || objects + o > CHUNK_OBJECTS;
-        if out.is_empty() || (full && !out.last().is_some_and(Vec::is_empty)) {
-            out.push(Vec::new());
+        if out.is_empty() || (full && !out.last().is_some_and(|(c, _)| c.is_empty())) {
+            out.push((Vec::new(), 0));
             (bytes, values, objects) = (0, 0, 0);
         }
         bytes += text.len();
         values += n;
         objects += o;
-        if let Some(last) = out.last_mut() {
+        if let Some((last, size)) = out.last_mut() {
             last.push(r);
+            *size = bytes;
         }
     }
     Ok(out)
@@ -87,9 +92,9 @@ pub(super) async fn datasets_into<S: Source>(
                 .await
                 .map_err(|e: Error| e.about(format!("evaluation dataset {id}")))?
             {
-                for records in chunks(records, &id)? {
-                    unit.send(Cmd::DatasetRecords(rec::DatasetRecords { records }))
-                        .await?;
+                for (records, bytes) in chunks(records, &id)? {
+                    let cmd = Cmd::DatasetRecords(rec::DatasetRecords { records });
+                    unit.send_costing(cmd, bytes).await?;
                 }
             }
             unit.send(Cmd::EndUnit).await
@@ -110,8 +115,13 @@ mod tests {
             .map(|i| serde_json::json!({"inputs": {"i": i, "text": big}}))
             .collect();
         let out = chunks(page.clone(), "d-1").unwrap();
-        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
-        assert_eq!(out.concat(), page, "every record once, in order");
+        assert_eq!(
+            out.iter().map(|(c, _)| c.len()).collect::<Vec<_>>(),
+            [2, 2, 2, 1]
+        );
+        assert!(out.iter().all(|(_, bytes)| *bytes <= CHUNK_BYTES));
+        let records: Vec<Vec<serde_json::Value>> = out.into_iter().map(|(c, _)| c).collect();
+        assert_eq!(records.concat(), page, "every record once, in order");
         let small: Vec<serde_json::Value> =
             (0..1000).map(|i| serde_json::json!({"i": i})).collect();
         assert_eq!(chunks(small, "d-1").unwrap().len(), 1);

@@ -4,6 +4,7 @@
 
 use futures_util::TryStreamExt;
 
+use super::artifacts::copy_artifacts_as;
 use crate::error::{Error, Result};
 use crate::format::model::TRACE_SPANS_FILE as SPANS_FILE;
 use crate::mlflow::ArtifactRoot;
@@ -43,7 +44,9 @@ async fn write_trace<S: Source>(client: &S, sink: &mut Scheduler, t: TraceInfo) 
         unit.send(Cmd::BeginTrace(record)).await?;
         let refers = spans_into(&client, &id, &mut unit).await.map_err(about)?;
         if refers && let Some(location) = location {
-            attachments_into(&client, &location, &mut unit)
+            let root = format!("{}/attachments", location.trim_end_matches('/'));
+            let root = ArtifactRoot::parse(&root).map_err(about)?;
+            copy_artifacts_as(&client, &root, "attachments/", &mut unit)
                 .await
                 .map_err(about)?;
         }
@@ -54,7 +57,7 @@ async fn write_trace<S: Source>(client: &S, sink: &mut Scheduler, t: TraceInfo) 
 
 /// Streams the trace's span document into the unit; whether it refers to attachments.
 async fn spans_into<S: Source>(client: &S, id: &str, unit: &mut UnitTx) -> Result<bool> {
-    let Some(dl) = client.trace_data(id, None).await? else {
+    let Some(dl) = client.trace_spans(id).await? else {
         return Ok(false); // a trace without span data
     };
     let size = dl.size.ok_or_else(|| {
@@ -71,26 +74,6 @@ async fn spans_into<S: Source>(client: &S, id: &str, unit: &mut UnitTx) -> Resul
     }
     unit.send(Cmd::EndArtifact).await?;
     Ok(scan.found)
-}
-
-/// Streams the files under the trace's `attachments/` into the unit.
-async fn attachments_into<S: Source>(client: &S, location: &str, unit: &mut UnitTx) -> Result<()> {
-    let root = ArtifactRoot::parse(&format!("{}/attachments", location.trim_end_matches('/')))?;
-    let mut files = std::pin::pin!(client.artifact_files(&root));
-    while let Some(f) = files.try_next().await? {
-        let dl = client.download(&root, &f.path, Some(f.size)).await?;
-        unit.send(Cmd::BeginArtifact(
-            format!("attachments/{}", f.path),
-            f.size,
-        ))
-        .await?;
-        let mut body = dl.body;
-        while let Some(chunk) = body.try_next().await? {
-            unit.send(Cmd::Body(chunk)).await?;
-        }
-        unit.send(Cmd::EndArtifact).await?;
-    }
-    Ok(())
 }
 
 /// Looks for [`ATTACHMENT_REF`] in a body fed in chunks (a match may straddle two).

@@ -6,7 +6,7 @@
 //! workspaces so merged. Moving to another workspace first finishes everything of the previous
 //! one, since a client of one workspace cannot see another's objects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use super::{Importer, Leases};
 use crate::error::{Error, Result};
@@ -23,8 +23,6 @@ pub(super) struct Workspaces {
     current: Option<String>,
     /// Source experiment id → the workspace it came from.
     of_experiment: HashMap<String, String>,
-    /// Workspaces made or found on the destination.
-    known: BTreeSet<String>,
 }
 
 impl<D: Destination> Importer<'_, D> {
@@ -104,10 +102,10 @@ impl<D: Destination> Importer<'_, D> {
         }
         // What the previous workspace's client started, it finishes.
         self.settle_all().await?;
-        if ws != DEFAULT_WORKSPACE && !self.workspaces.known.contains(ws) {
+        // (The report lists the workspaces made or found so far.)
+        if ws != DEFAULT_WORKSPACE && !self.report.workspaces.contains(ws) {
             self.base.create_workspace(ws).await?;
         }
-        self.workspaces.known.insert(ws.to_string());
         self.report.workspaces.insert(ws.to_string());
         self.client = self.base.in_workspace(ws);
         self.leases = Leases::start(&self.client);
