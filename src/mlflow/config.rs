@@ -19,6 +19,8 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use super::databricks;
+pub use super::databricks::{Registry, Workspace as DatabricksWorkspace};
 use crate::error::{Error, Result};
 
 /// A value that must not be shown: its `Debug` and `Display` print `***`.
@@ -65,6 +67,14 @@ pub enum Auth {
         /// The password.
         password: Secret,
     },
+    /// OAuth machine-to-machine (a Databricks service principal): short-lived tokens from the
+    /// workspace's token endpoint, asked for again before they expire.
+    OAuthM2M {
+        /// The service principal's application (client) id.
+        client_id: String,
+        /// Its OAuth secret.
+        client_secret: Secret,
+    },
 }
 
 /// A tracking server to talk to.
@@ -78,6 +88,49 @@ pub struct TrackingConfig {
     pub insecure_tls: bool,
     /// Extra certificates to trust, PEM (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
     pub ca_cert: Option<PathBuf>,
+    /// Set when the server is a Databricks workspace (a `databricks…` URI).
+    pub databricks: Option<DatabricksWorkspace>,
+}
+
+/// The Databricks variables (as Databricks' SDK and CLI read them). Empty values count as unset.
+#[derive(Debug, Clone, Default)]
+pub struct DatabricksEnv {
+    /// `DATABRICKS_HOST`.
+    pub host: Option<String>,
+    /// `DATABRICKS_TOKEN`.
+    pub token: Option<String>,
+    /// `DATABRICKS_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `DATABRICKS_CLIENT_SECRET`.
+    pub client_secret: Option<String>,
+    /// `DATABRICKS_USERNAME`.
+    pub username: Option<String>,
+    /// `DATABRICKS_PASSWORD`.
+    pub password: Option<String>,
+    /// `DATABRICKS_AUTH_TYPE`.
+    pub auth_type: Option<String>,
+    /// `DATABRICKS_CONFIG_PROFILE`.
+    pub config_profile: Option<String>,
+    /// `DATABRICKS_CONFIG_FILE`.
+    pub config_file: Option<String>,
+}
+
+impl DatabricksEnv {
+    /// The variables as the keys of a configuration-file profile.
+    pub(crate) fn as_values(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("host", &self.host),
+            ("token", &self.token),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("auth_type", &self.auth_type),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        .collect()
+    }
 }
 
 /// The environment variables this module reads, as a snapshot (so tests need not touch the real
@@ -96,6 +149,13 @@ pub struct Env {
     pub insecure_tls: Option<String>,
     /// `MLFLOW_TRACKING_SERVER_CERT_PATH`.
     pub cert_path: Option<String>,
+    /// `MLFLOW_REGISTRY_URI` (read for Databricks: `databricks-uc` picks Unity Catalog when the
+    /// tracking URI came from `MLFLOW_TRACKING_URI`).
+    pub registry_uri: Option<String>,
+    /// `HOME` (where `~/.databrickscfg` is).
+    pub home: Option<String>,
+    /// The `DATABRICKS_*` variables.
+    pub databricks: DatabricksEnv,
 }
 
 impl Env {
@@ -109,6 +169,19 @@ impl Env {
             password: get("MLFLOW_TRACKING_PASSWORD"),
             insecure_tls: get("MLFLOW_TRACKING_INSECURE_TLS"),
             cert_path: get("MLFLOW_TRACKING_SERVER_CERT_PATH"),
+            registry_uri: get("MLFLOW_REGISTRY_URI"),
+            home: get("HOME"),
+            databricks: DatabricksEnv {
+                host: get("DATABRICKS_HOST"),
+                token: get("DATABRICKS_TOKEN"),
+                client_id: get("DATABRICKS_CLIENT_ID"),
+                client_secret: get("DATABRICKS_CLIENT_SECRET"),
+                username: get("DATABRICKS_USERNAME"),
+                password: get("DATABRICKS_PASSWORD"),
+                auth_type: get("DATABRICKS_AUTH_TYPE"),
+                config_profile: get("DATABRICKS_CONFIG_PROFILE"),
+                config_file: get("DATABRICKS_CONFIG_FILE"),
+            },
         }
     }
 }
@@ -132,6 +205,25 @@ impl TrackingConfig {
                         .into(),
                 )
             })?;
+        if let Some((registry, profile)) = databricks::parse_uri(raw)? {
+            let registry = match env.registry_uri.as_deref().map(databricks::parse_uri) {
+                // `MLFLOW_REGISTRY_URI` speaks for the `MLFLOW_TRACKING_URI` it goes with.
+                Some(Ok(Some((r, p))))
+                    if explicit_uri.is_none_or(str::is_empty) && p == profile =>
+                {
+                    r
+                }
+                _ => registry,
+            };
+            let (base, auth, profile) = databricks::resolve(profile.as_deref(), env)?;
+            return Ok(TrackingConfig {
+                base,
+                auth,
+                insecure_tls: false,
+                ca_cert: None,
+                databricks: Some(DatabricksWorkspace { profile, registry }),
+            });
+        }
         let (base, uri_auth) = parse_server_uri(raw)?;
         let auth = match uri_auth {
             Some(a) => a,
@@ -176,6 +268,7 @@ impl TrackingConfig {
             auth,
             insecure_tls,
             ca_cert: env.cert_path.as_ref().map(PathBuf::from),
+            databricks: None,
         })
     }
 
@@ -192,21 +285,16 @@ impl TrackingConfig {
     pub fn display_uri(&self) -> String {
         self.base.as_str().trim_end_matches('/').to_string()
     }
+
+    /// Whether the server is a Databricks workspace.
+    pub fn is_databricks(&self) -> bool {
+        self.databricks.is_some()
+    }
 }
 
 /// Splits a tracking URI into a base URL (ending in `/`, no credentials, no query) and the
 /// credentials it carried, if any.
 fn parse_server_uri(raw: &str) -> Result<(Url, Option<Auth>)> {
-    let lower = raw.to_ascii_lowercase();
-    if lower == "databricks"
-        || lower.starts_with("databricks:")
-        || lower.starts_with("databricks-uc")
-    {
-        return Err(Error::Config(format!(
-            "tracking URI {:?}: Databricks workspaces are not supported yet; give the workspace's REST address (https://...) with MLFLOW_TRACKING_TOKEN",
-            redact(raw)
-        )));
-    }
     let mut url = Url::parse(raw).map_err(|e| {
         Error::Config(format!(
             "tracking URI {:?} is not a URL ({e}): give the tracking server's address, e.g. http://127.0.0.1:5000",
@@ -348,7 +436,7 @@ mod tests {
             ("sqlite:///tmp/x.db", "backend store"),
             ("ftp://u:hunter2@h/", "only http"),
             ("not a uri", "not a URL"),
-            ("databricks://prof", "Databricks"),
+            ("databricks://a:b", "secret scope"),
         ] {
             let e = TrackingConfig::for_uri(uri).unwrap_err().to_string();
             assert!(e.contains(want), "{uri}: {e}");

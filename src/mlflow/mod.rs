@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod databricks;
 pub(crate) mod http;
 pub mod json;
 pub(crate) mod otlp;

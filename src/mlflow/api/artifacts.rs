@@ -355,8 +355,8 @@ impl Client {
         );
         let checked = exact_size(body, Some(size), format!("upload of {}/{rel}", root.uri));
         let url = self.proxy_url(root, rel);
-        let req = self
-            .authorized(Method::PUT, url.clone())
+        let (req, _) = self.authorized(Method::PUT, url.clone()).await?;
+        let req = req
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(checked));
         let started = std::time::Instant::now();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 
-use super::{Client, Inner};
+use super::{Client, Credentials, Inner};
 use crate::error::{Error, Result};
 use crate::mlflow::config::{Auth, TrackingConfig};
 use crate::mlflow::retry::RetryConfig;
@@ -140,14 +140,24 @@ impl ClientBuilder {
             ))
         })?;
         let auth = match &self.config.auth {
-            Auth::None => None,
-            Auth::Bearer(t) => Some(secret_header(&format!("Bearer {}", t.expose()))?),
+            Auth::None => Credentials::None,
+            Auth::Bearer(t) => {
+                Credentials::Fixed(secret_header(&format!("Bearer {}", t.expose()))?)
+            }
             Auth::Basic { username, password } => {
                 use base64::Engine as _;
                 let raw = format!("{username}:{}", password.expose());
                 let enc = base64::engine::general_purpose::STANDARD.encode(raw);
-                Some(secret_header(&format!("Basic {enc}"))?)
+                Credentials::Fixed(secret_header(&format!("Basic {enc}"))?)
             }
+            Auth::OAuthM2M {
+                client_id,
+                client_secret,
+            } => Credentials::OAuth(crate::mlflow::databricks::oauth::TokenSource::new(
+                self.config.base.clone(),
+                client_id.clone(),
+                client_secret.clone(),
+            )),
         };
         let stores = Stores::new(
             self.stores

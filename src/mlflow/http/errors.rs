@@ -61,21 +61,42 @@ impl Client {
 }
 
 /// Builds the typed error for an error answer.
-pub(super) fn api_error_from(
+pub(crate) fn api_error_from(
     call: &str,
     server: &str,
     status: StatusCode,
     body: &[u8],
 ) -> ApiError {
+    // MLflow's `{error_code, message}`; Databricks also answers a numeric `error_code`
+    // (`{"error_code": 403, "message": "Invalid access token."}`), and OAuth and older APIs
+    // `{"error": ..., "error_description": ...}`.
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
-        error_code: String,
+        error_code: serde_json::Value,
         #[serde(default)]
         message: String,
+        #[serde(default)]
+        error: serde_json::Value,
+        #[serde(default)]
+        error_description: String,
     }
-    let (error_code, message) = match serde_json::from_slice::<Body>(body) {
-        Ok(b) if !b.error_code.is_empty() || !b.message.is_empty() => (b.error_code, b.message),
+    let text = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let parsed = serde_json::from_slice::<Body>(body).ok().map(|b| {
+        let code = text(b.error_code);
+        let error = text(b.error);
+        match (code.is_empty() && b.message.is_empty(), error.is_empty()) {
+            (true, false) if b.error_description.is_empty() => (String::new(), error),
+            (true, false) => (error, b.error_description),
+            _ => (code, b.message),
+        }
+    });
+    let (error_code, message) = match parsed {
+        Some((c, m)) if !c.is_empty() || !m.is_empty() => (c, m),
         _ if looks_like_html(body) => (
             String::new(),
             if status == StatusCode::NOT_FOUND {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use body::Cut;
 pub use builder::ClientBuilder;
-pub(crate) use errors::classify;
+pub(crate) use errors::{api_error_from, classify};
 pub(crate) use send::Retries;
 pub(crate) use trace::{trace_request, tracing_retry};
 
@@ -61,8 +61,8 @@ pub struct Client {
 pub(crate) struct Inner {
     pub(crate) config: TrackingConfig,
     pub(crate) server: String,
-    http: reqwest::Client,
-    auth: Option<HeaderValue>,
+    pub(crate) http: reqwest::Client,
+    auth: Credentials,
     pub(crate) retry: RetryConfig,
     pub(crate) answer_timeout: Duration,
     /// Set once any request got an answer: until then a refused connection more likely means a
@@ -71,6 +71,16 @@ pub(crate) struct Inner {
     page_size: Option<u32>,
     /// The artifact stores reached directly (not through the server's proxy).
     pub(crate) stores: crate::mlflow::store::Stores,
+}
+
+/// The credentials a request carries.
+#[derive(Debug)]
+pub(crate) enum Credentials {
+    None,
+    /// The same header every time (a token, basic credentials).
+    Fixed(HeaderValue),
+    /// Short-lived tokens asked for as needed (Databricks OAuth).
+    OAuth(crate::mlflow::databricks::oauth::TokenSource),
 }
 
 /// A request body.

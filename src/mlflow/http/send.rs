@@ -4,14 +4,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RANGE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RANGE, RETRY_AFTER};
 use reqwest::{Method, Response};
 use url::Url;
 
 use super::body::BodyFail;
 use super::errors::{api_error_from, classify, outcome_unknown};
 use super::trace::{trace_request, tracing_retry};
-use super::{Answer, Body, Client, MAX_JSON_ANSWER};
+use super::{Answer, Body, Client, Credentials, MAX_JSON_ANSWER};
 use crate::error::{Error, Result, TransportKind};
 use crate::mlflow::retry::{
     Backoff, Idempotency, RetryConfig, is_transient_status, parse_retry_after,
@@ -150,8 +150,9 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<Response> {
+        let mut renewed = false;
         loop {
-            let req = self.authorized(method.clone(), url.clone());
+            let (req, used) = self.authorized(method.clone(), url.clone()).await?;
             let req = match body {
                 Body::None => req,
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
@@ -179,6 +180,19 @@ impl Client {
             }
             match sent {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp)
+                    if matches!(resp.status().as_u16(), 401 | 403)
+                        && !renewed
+                        && self.renew_credentials(used.as_ref()).await =>
+                {
+                    // A short-lived token the workspace no longer takes: once more with a new one.
+                    renewed = true;
+                    tracing::info!(
+                        "{call}: {} refused the OAuth token ({}); asking for a new one",
+                        self.inner.server,
+                        resp.status().as_u16()
+                    );
+                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp
@@ -247,14 +261,40 @@ impl Client {
     }
 
     /// A request with the credentials applied, naming the client's workspace if it has one.
-    pub(crate) fn authorized(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+    /// With OAuth, the token is asked for first when the one held is near its end.
+    pub(crate) async fn authorized(
+        &self,
+        method: Method,
+        url: Url,
+    ) -> Result<(reqwest::RequestBuilder, Option<HeaderValue>)> {
         let mut req = self.inner.http.request(method, url);
         if let Some(ws) = &self.workspace {
             req = req.header(WORKSPACE_HEADER, ws.as_ref());
         }
-        match &self.inner.auth {
-            Some(a) => req.header(AUTHORIZATION, a.clone()),
-            None => req,
+        let header = match &self.inner.auth {
+            Credentials::None => None,
+            Credentials::Fixed(h) => Some(h.clone()),
+            Credentials::OAuth(source) => Some(
+                source
+                    .header(&self.inner.http, self.inner.answer_timeout)
+                    .await?,
+            ),
+        };
+        Ok(match header {
+            Some(h) => (req.header(AUTHORIZATION, h.clone()), Some(h)),
+            None => (req, None),
+        })
+    }
+
+    /// After the server refused the credentials `used` (401 or 403): true when they were a
+    /// short-lived token, now forgotten, so that sending again asks for a new one.
+    pub(crate) async fn renew_credentials(&self, used: Option<&HeaderValue>) -> bool {
+        match (&self.inner.auth, used) {
+            (Credentials::OAuth(source), Some(h)) => {
+                source.forget(h).await;
+                true
+            }
+            _ => false,
         }
     }
 
