@@ -380,6 +380,18 @@ pub fn print_import_report(
             "warning: skipped {n} units of kind {kind:?}, which a later version of the archive format defines and this mlflow-archive does not know (--skip-unknown-kinds)"
         );
     }
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    if report.notebooks_placed > 0 {
+        eprintln!(
+            "{done}: {} notebooks into the workspace (--dst-notebook-dir)",
+            report.notebooks_placed
+        );
+    }
+    for f in &report.notebook_failures {
+        eprintln!("warning: notebook of {}", clean(f));
+    }
     if !report.missing_parents.is_empty() {
         eprintln!(
             "note: {} nested runs have a parent that was not in the archive; the parent's source id is in tag mlflow_archive.source.parent_run_id",
