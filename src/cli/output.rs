@@ -435,6 +435,9 @@ pub fn notebook_notes(
             log.exported,
             failures.len()
         );
+        eprintln!(
+            "note: --notebook-formats: each notebook was asked for at the revision of its run (mlflow.databricks.notebookRevisionID), but Databricks publishes no API for revisions: a workspace that ignores the request gives the notebook as it is now"
+        );
     }
 }
 

@@ -32,6 +32,14 @@ const PART: u64 = 10 << 20;
 /// The largest listing page or credentials page read.
 const PAGES: usize = 1_000_000;
 
+/// The credential types of `databricks_artifacts.proto`.
+const KINDS: [&str; 4] = [
+    "AWS_PRESIGNED_URL",
+    "GCP_SIGNED_URL",
+    "AZURE_SAS_URI",
+    "AZURE_ADLS_GEN2_SAS_URI",
+];
+
 /// What a signed URL is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -281,6 +289,16 @@ impl DbfsRoot {
                 self.client
                     .protocol(&call, format!("the answer has no credential for {full:?}"))
             })?;
+        if !KINDS.contains(&info.kind.as_str()) {
+            return Err(self.client.protocol(
+                &call,
+                format!(
+                    "the credential is of type {:?}; known are {}",
+                    info.kind,
+                    KINDS.join(", ")
+                ),
+            ));
+        }
         self.check_url(&info, &call)?;
         Ok(info)
     }

@@ -530,6 +530,11 @@ impl<D: Destination> Importer<'_, D> {
             (None, Some(prefix)) => format!("{prefix}{}", e.name),
             (None, None) => e.name.clone(),
         };
+        if self.client.is_databricks() && !name.starts_with('/') {
+            return Err(Error::Config(format!(
+                "experiment {name:?}: an experiment name in a Databricks workspace is an absolute workspace path (/Users/<user>/{name} or /Shared/{name}); give one with --experiment-name, or --experiment-name-prefix /Shared/"
+            )));
+        }
         let found = self.client.experiment_by_name(&name).await?;
         let id = match found.clone() {
             Some(found) => {
