@@ -7,12 +7,12 @@ DATABRICKS_CLIENT_ID/_SECRET; MLFLOW_S3_ENDPOINT_URL = the stand-in's S3 front; 
   python dbx_client.py read TAG USER        # prints JSON: what MLflow reads back
 
 `seed` makes, in the workspace: experiment /Users/USER/TAG/exp (after mkdirs of its parent)
-with a run "r" (params, a metric history, artifacts in nested directories, an empty file), a
-logged model "model" (pyfunc, with a signature) from that run, version 1 of the workspace
-registry model "ws-TAG" (MLFLOW_REGISTRY_URI=databricks) from the logged model, (then moved to Staging), and a version
-of the Unity Catalog model "main.default.m_TAG" (registry URI databricks-uc) from it, with an alias
-and tags. The run also has a 6 MiB file, uploaded and read with MLflow's multipart paths (small
-thresholds set below), and a nested child run.
+with a run "r" (params, a metric history, artifacts in nested directories, an empty file, a
+6 MiB file that goes through MLflow's multipart upload and ranged download: small thresholds
+below) and a nested child run; a logged model "model" (pyfunc, with a signature) from run "r";
+version 1 of the workspace registry model "ws-TAG" (registry URI databricks) from the logged
+model, moved to Staging; version 1 of the Unity Catalog model "main.default.m_TAG" (registry URI
+databricks-uc) from it, with an alias and tags.
 `read` reads all of that back through MLflow only: the run's params, metrics and every artifact
 (sha256), the logged model's files, the workspace-registry version's files (through
 model-versions/list-artifacts + get-signed-download-uri) and the UC version's files (through
@@ -44,7 +44,9 @@ def tree(root):
                 continue
             p = os.path.join(d, f)
             with open(p, "rb") as fh:
-                out[os.path.relpath(p, root).replace(os.sep, "/")] = hashlib.sha256(fh.read()).hexdigest()
+                out[os.path.relpath(p, root).replace(os.sep, "/")] = hashlib.sha256(
+                    fh.read()
+                ).hexdigest()
     return dict(sorted(out.items()))
 
 
@@ -95,8 +97,8 @@ def seed(tag, user):
             mlflow.log_artifact(os.path.join(d, "big.bin"), "large")
         with mlflow.start_run(run_name="child", nested=True) as child:
             mlflow.log_param("child", "yes")
-        from mlflow.models import infer_signature
         import pandas as pd
+        from mlflow.models import infer_signature
 
         frame = pd.DataFrame({"x": [1.0, 2.0]})
         info = mlflow.pyfunc.log_model(
@@ -109,7 +111,9 @@ def seed(tag, user):
     mlflow.set_registry_uri("databricks")
     client = MlflowClient(registry_uri="databricks")
     ws_name = f"ws-{tag}"
-    client.create_registered_model(ws_name, tags={"from": "mlflow"}, description="workspace registry")
+    client.create_registered_model(
+        ws_name, tags={"from": "mlflow"}, description="workspace registry"
+    )
     # register_model creates the model first and carries on when it exists already.
     ws_mv = mlflow.register_model(info.model_uri, ws_name, tags={"v": "1"})
     client.transition_model_version_stage(ws_name, ws_mv.version, "Staging")
@@ -149,7 +153,11 @@ def read(tag, user):
     [run] = [r for r in runs if r.info.run_name == "r"]
     [child] = [r for r in runs if r.info.run_name == "child"]
     out = {
-        "experiment": {"name": exp.name, "tags": exp.tags, "artifact_location": exp.artifact_location},
+        "experiment": {
+            "name": exp.name,
+            "tags": exp.tags,
+            "artifact_location": exp.artifact_location,
+        },
         "run": {
             "user_id": run.info.user_id,
             "mlflow_user": run.data.tags.get("mlflow.user"),
