@@ -13,7 +13,9 @@ presigned URL:
 - past its expiry → 403 XML `AccessDenied` "Request has expired" (AWS's answer; moto itself does
   not enforce expiry);
 - an upload with `Transfer-Encoding: chunked` and no length → 501 `NotImplemented` (S3 refuses
-  chunked presigned PUTs; MLflow sends an empty file with `data=""` for that reason);
+  chunked presigned PUTs; MLflow sends an empty file with `data=""` for that reason); one with
+  neither a length nor chunking → 411 `MissingContentLength` (S3; reqwest sends an empty body
+  without Content-Length, so a client must set `Content-Length: 0` itself);
 - otherwise the request is relayed to moto (GET with `Range`, PUT, part PUT answering moto's
   `ETag`, DELETE to abort), after the control-set `object_delay_ms` (the delay comes first, so a
   URL can expire while its request waits).
