@@ -586,7 +586,7 @@ impl<D: Destination> Importer<'_, D> {
                 .unwrap_or_default(),
         };
         if !location.is_empty() {
-            crate::mlflow::store::Location::parse(&location).map_err(|err| {
+            crate::mlflow::store::Location::check_experiment_root(&location).map_err(|err| {
                 Error::Config(format!(
                     "destination experiment {id} {name:?}: its runs' artifacts cannot be written: {err}"
                 ))
