@@ -8,9 +8,13 @@ use mlflow_archive::transfer::archive_source::ArchiveSource;
 /// The source server (`--src-uri`, else `MLFLOW_TRACKING_URI`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SrcServer {
-    /// Tracking server to read from [default: $MLFLOW_TRACKING_URI]. Credentials come from
-    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD; artifact stores
-    /// (s3://, gs://, wasbs://, ...) from their usual variables, MLFLOW_ARCHIVE_SRC_<NAME> first.
+    /// Tracking server to read from [default: $MLFLOW_TRACKING_URI]: http(s)://..., or a Databricks
+    /// workspace as databricks[://PROFILE] (databricks-uc[://PROFILE]: with its registry in Unity
+    /// Catalog). Credentials come from MLFLOW_TRACKING_TOKEN or
+    /// MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (Databricks: the profile in
+    /// ~/.databrickscfg, or DATABRICKS_HOST with DATABRICKS_TOKEN or
+    /// DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET); artifact stores (s3://, gs://, wasbs://,
+    /// ...) from their usual variables, MLFLOW_ARCHIVE_SRC_<NAME> first.
     #[arg(long = "src-uri", value_name = "URI")]
     pub src_uri: Option<String>,
 
@@ -70,9 +74,13 @@ fn client_for(uri: Option<&str>, side: Side) -> mlflow_archive::Result<Client> {
 /// The destination server (`--dst-uri`, else `MLFLOW_TRACKING_URI`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DstServer {
-    /// Tracking server to write to [default: $MLFLOW_TRACKING_URI]. Credentials come from
-    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD; artifact stores
-    /// (s3://, gs://, wasbs://, ...) from their usual variables, MLFLOW_ARCHIVE_DST_<NAME> first.
+    /// Tracking server to write to [default: $MLFLOW_TRACKING_URI]: http(s)://..., or a Databricks
+    /// workspace as databricks[://PROFILE] (databricks-uc[://PROFILE]: with its registry in Unity
+    /// Catalog). Credentials come from MLFLOW_TRACKING_TOKEN or
+    /// MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (Databricks: the profile in
+    /// ~/.databrickscfg, or DATABRICKS_HOST with DATABRICKS_TOKEN or
+    /// DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET); artifact stores (s3://, gs://, wasbs://,
+    /// ...) from their usual variables, MLFLOW_ARCHIVE_DST_<NAME> first.
     #[arg(long = "dst-uri", value_name = "URI")]
     pub dst_uri: Option<String>,
 }

@@ -283,7 +283,20 @@ impl TrackingConfig {
 
     /// The server's address as it may be shown: no user information, no trailing slash.
     pub fn display_uri(&self) -> String {
-        self.base.as_str().trim_end_matches('/').to_string()
+        let base = self.base.as_str().trim_end_matches('/');
+        match &self.databricks {
+            None => base.to_string(),
+            Some(d) => {
+                let scheme = match d.registry {
+                    Registry::Workspace => "databricks",
+                    Registry::UnityCatalog => "databricks-uc",
+                };
+                match &d.profile {
+                    Some(p) => format!("{scheme}://{p} ({base})"),
+                    None => format!("{scheme} ({base})"),
+                }
+            }
+        }
     }
 
     /// Whether the server is a Databricks workspace.

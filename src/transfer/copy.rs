@@ -49,7 +49,7 @@ pub async fn copy_all(
     import: &ImportOptions,
 ) -> std::result::Result<ImportReport, Failed> {
     // A server into itself would copy everything again at every run, earlier copies too.
-    if src.server() == dst.server()
+    if src.config().base == dst.config().base
         && (import.dst_workspace.is_none() || src.workspace() == import.dst_workspace.as_deref())
     {
         return Err(Failed {

@@ -373,6 +373,34 @@ async fn workspace_to_workspace_by_archive_and_copy_with_expiring_tokens_and_url
             .filter(|e| e.path.starts_with("/_signed/"))
             .all(|e| e.signed_header)
     );
+
+    // The whole workspace, with its workspace-registry model: the experiment is found complete,
+    // the model and its version (with its stage) arrive.
+    let all = dir.path().join("all.mlar");
+    let all_s = all.display().to_string();
+    let (ok, err) = mlflow_archive(
+        &cfg,
+        &["export-all", "--src-uri", "databricks://A", "-o", &all_s],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, err) = mlflow_archive(
+        &cfg,
+        &["import-all", "--dst-uri", "databricks://B", "-i", &all_s],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let ws_model = seeded["ws_model"].as_str().unwrap();
+    let v = rest(
+        &standin.hosts[1],
+        &bob_token,
+        "GET",
+        "mlflow/model-versions/get",
+        json!({ "name": ws_model, "version": "1" }),
+    )
+    .await;
+    assert_eq!(v["model_version"]["current_stage"], "Staging", "{v:#}");
+    assert_eq!(v["model_version"]["status"], "READY", "{v:#}");
 }
 
 #[tokio::test]
