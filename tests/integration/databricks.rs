@@ -421,6 +421,42 @@ async fn refused_and_missing_credentials_fail_clearly_without_showing_them() {
         ),
     )
     .unwrap();
+    // The ways that work: DATABRICKS_HOST and DATABRICKS_TOKEN under MLFLOW_TRACKING_URI=databricks,
+    // and DATABRICKS_CONFIG_PROFILE.
+    let good = standin.user_with_token(0, &format!("ok-{user}")).await;
+    std::fs::write(
+        dir.path().join("cfg2"),
+        format!("[good]\nhost = {}\ntoken = {good}\n", standin.hosts[0]),
+    )
+    .unwrap();
+    for env in [
+        vec![
+            ("MLFLOW_TRACKING_URI", "databricks".to_string()),
+            ("DATABRICKS_HOST", standin.hosts[0].clone()),
+            ("DATABRICKS_TOKEN", good.clone()),
+        ],
+        vec![
+            ("MLFLOW_TRACKING_URI", "databricks".to_string()),
+            ("DATABRICKS_CONFIG_PROFILE", "good".to_string()),
+            (
+                "DATABRICKS_CONFIG_FILE",
+                dir.path().join("cfg2").display().to_string(),
+            ),
+        ],
+    ] {
+        let mut cmd = cli();
+        for v in ["DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"] {
+            cmd.env_remove(v);
+        }
+        cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"));
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.args(["list-registered-models"]);
+        let out = output(cmd).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{env:?}: {err}");
+    }
     for (uri, want) in [
         ("databricks://revoked", "Invalid access token"),
         ("databricks://bad-sp", "refused the client credentials"),
