@@ -197,8 +197,12 @@ pub fn bytes(n: u64) -> String {
 
 /// A one-line account of an archive's counts, kind by kind.
 pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
+    let permissions = match c.permissions {
+        0 => String::new(),
+        n => format!(", {n} permission entries"),
+    };
     format!(
-        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions, {} prompts with {} versions, {} traces with {} assessments, {} evaluation datasets with {} records",
+        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions, {} prompts with {} versions, {} traces with {} assessments, {} evaluation datasets with {} records{permissions}",
         c.experiments,
         c.runs,
         c.metric_points,
