@@ -6,6 +6,7 @@
 //! tested against a stand-in server (`tests/harness/databricks_standin.py`), not a live workspace.
 
 pub(crate) mod oauth;
+pub mod permissions;
 mod profile;
 
 pub use profile::{Registry, Workspace, parse_uri, resolve};
