@@ -39,6 +39,7 @@ mod datasets;
 mod lineage;
 mod links;
 mod logged_models;
+mod permissions;
 mod registry;
 mod run_writer;
 mod runs;
@@ -49,6 +50,7 @@ mod workspaces;
 pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
 use lineage::*;
+pub use permissions::{MissingPrincipal, level_for, privileges_for};
 use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
@@ -96,6 +98,9 @@ pub struct ImportOptions {
     pub traces: bool,
     /// Import the archive's evaluation datasets (default true; `--no-datasets`).
     pub datasets: bool,
+    /// Apply the archive's permissions to the experiments and registered models imported, on a
+    /// destination that keeps permissions (a Databricks workspace; `--import-permissions`).
+    pub permissions: bool,
 }
 
 impl Default for ImportOptions {
@@ -115,6 +120,7 @@ impl Default for ImportOptions {
             dst_workspace: None,
             traces: true,
             datasets: true,
+            permissions: false,
         }
     }
 }
@@ -171,6 +177,20 @@ pub struct ImportReport {
     /// Workspaces the archive names that were merged into the one namespace of a destination
     /// without workspaces.
     pub workspaces_merged: std::collections::BTreeSet<String>,
+    /// Permission entries applied (access control entries and grants, one principal each).
+    pub permissions_applied: u64,
+    /// Principals the destination does not know, object by object: their permissions were not
+    /// applied.
+    pub permissions_missing: Vec<MissingPrincipal>,
+    /// Permission entries with no counterpart at the destination (a workspace level without Unity
+    /// Catalog privileges, or the reverse), each said.
+    pub permissions_unmapped: Vec<String>,
+    /// Permission entries of the archive not applied because `--import-permissions` was not
+    /// given.
+    pub permissions_left_out: u64,
+    /// Permission entries of the archive not applied because the destination keeps no
+    /// permissions (it is not a Databricks workspace).
+    pub permissions_not_kept: u64,
 }
 
 enum Open {
@@ -253,6 +273,8 @@ struct Importer<'a, D: Destination> {
     leases: Leases,
     /// The archive's format version (from its header).
     version: String,
+    /// Permissions held until their unit's seal.
+    perms: permissions::Held,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -291,6 +313,7 @@ pub async fn import_archive<D: Destination>(
         user: importing_user(client),
         leases: Leases::start(client),
         version: String::new(),
+        perms: permissions::Held::default(),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -456,13 +479,22 @@ impl<D: Destination> Importer<'_, D> {
                 "evaluation dataset {} {:?} (destination {dst})",
                 src.dataset_id, src.name
             ),
-            Open::Skip | Open::None => "the archive".into(),
+            Open::Skip | Open::None => self
+                .sealing_experiment(next)
+                .unwrap_or_else(|| "the archive".into()),
         }
     }
 
     pub(super) async fn record(&mut self, r: Record) -> Result<()> {
         match r {
-            Record::Experiment(e) => self.experiment(e).await,
+            Record::Experiment(e) => {
+                self.note_experiment(&e);
+                self.experiment(e).await
+            }
+            Record::Permissions(p) => {
+                self.hold_permissions(p);
+                Ok(())
+            }
             Record::Run(r) => self.begin_run(r).await,
             Record::MetricChunk(c) => self.chunk(c).await,
             Record::LoggedModel(m) => self.begin_logged_model(m).await,
@@ -474,8 +506,7 @@ impl<D: Destination> Importer<'_, D> {
             Record::Trace(t) => self.begin_trace(t).await,
             Record::Dataset(d) => self.begin_dataset(d).await,
             Record::DatasetRecords(c) => self.dataset_records(c).await,
-            // Applied by a later step of this change (issue 16); read and checked meanwhile.
-            Record::Permissions(_) | Record::Artifact(_) | Record::End(_) => Ok(()),
+            Record::Artifact(_) | Record::End(_) => Ok(()),
         }
     }
 
@@ -592,6 +623,7 @@ impl<D: Destination> Importer<'_, D> {
             };
             self.run_op(Op::Update(update)).await?;
         }
+        self.apply_permissions(&unit).await?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::Run {
                 src, dst, worker, ..
