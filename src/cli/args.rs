@@ -388,7 +388,8 @@ pub struct AllTargets {
 /// How to import, shared by every command that writes into a server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportFlags {
-    /// Keep the source's `mlflow.user` tag.
+    /// Keep the source's `mlflow.user` tag (ignored, with a note, into a Databricks workspace:
+    /// there the token decides the user).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     pub use_src_user_id: bool,
 
@@ -421,6 +422,16 @@ pub struct ImportFlags {
     /// "Permissions"). In a copy, carries them (as --export-permissions does).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     pub import_permissions: bool,
+
+    /// Into a Databricks workspace: import each run's notebook (exported with --notebook-formats)
+    /// into this workspace directory (made when missing; a notebook of the same name there is
+    /// replaced), and point the run's tags mlflow.databricks.notebookPath and notebookID at it.
+    #[arg(long, value_name = "DIR")]
+    pub dst_notebook_dir: Option<String>,
+
+    /// With --dst-notebook-dir: put each run's notebook in a subdirectory named by the new run id.
+    #[arg(long)]
+    pub dst_notebook_dir_add_run_id: bool,
 }
 
 /// What of an archive an import leaves out (copies choose on their export side instead).
@@ -462,6 +473,8 @@ impl ImportFlags {
             skip_unknown_kinds: self.skip_unknown_kinds,
             dst_workspace: self.dst_workspace.clone(),
             permissions: self.import_permissions,
+            dst_notebook_dir: self.dst_notebook_dir.clone(),
+            notebook_dir_add_run_id: self.dst_notebook_dir_add_run_id,
             ..Default::default()
         }
     }
