@@ -170,17 +170,21 @@ impl DbfsRoot {
         let mut token = String::new();
         for _ in 0..PAGES {
             let page: Listing = match &self.owner {
+                // (A map: the query is sent as the fields of a JSON object.)
                 DbfsOwner::Run(run) => {
-                    let mut q = vec![("run_id", run.as_str()), ("path", full.as_str())];
+                    let mut q = std::collections::BTreeMap::new();
+                    q.insert("run_id", run.as_str());
+                    q.insert("path", full.as_str());
                     if !token.is_empty() {
-                        q.push(("page_token", token.as_str()));
+                        q.insert("page_token", token.as_str());
                     }
                     self.client.get("artifacts/list", &q, &call).await?
                 }
                 DbfsOwner::LoggedModel(m) => {
-                    let mut q = vec![("artifact_directory_path", full.as_str())];
+                    let mut q = std::collections::BTreeMap::new();
+                    q.insert("artifact_directory_path", full.as_str());
                     if !token.is_empty() {
-                        q.push(("page_token", token.as_str()));
+                        q.insert("page_token", token.as_str());
                     }
                     let endpoint = format!("logged-models/{m}/artifacts/directories");
                     self.client.get(&endpoint, &q, &call).await?
@@ -736,12 +740,13 @@ impl DbfsRoot {
                     Some(i) => i,
                     None => {
                         let number = number.to_string();
-                        let q = [
+                        let q: std::collections::BTreeMap<&str, &str> = [
                             ("run_id", run),
                             ("path", full),
                             ("upload_id", upload_id),
                             ("part_number", number.as_str()),
-                        ];
+                        ]
+                        .into();
                         let a: PartUrl = self
                             .client
                             .get("artifacts/get-presigned-upload-part-url", &q, &call)

@@ -618,7 +618,12 @@ impl<D: Destination> Importer<'_, D> {
                 .unwrap_or_default(),
         };
         if !location.is_empty() {
-            crate::mlflow::store::Location::parse(&location).map_err(|err| {
+            // (Checked as a run's root under it: on Databricks only those are reachable.)
+            let run_root = format!(
+                "{}/00000000000000000000000000000000/artifacts",
+                location.trim_end_matches('/')
+            );
+            crate::mlflow::store::Location::parse(&run_root).map_err(|err| {
                 Error::Config(format!(
                     "destination experiment {id} {name:?}: its runs' artifacts cannot be written: {err}"
                 ))
