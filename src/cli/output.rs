@@ -422,10 +422,15 @@ pub fn print_import_report(
         } else {
             format!(": {}", names.join(", "))
         };
+        let principals = if names.len() == 1 {
+            "principal"
+        } else {
+            "principals"
+        };
         eprintln!(
             "{}",
             clean(&format!(
-                "permissions: {} applied, {} principals not found at the destination{list}",
+                "permissions: {} applied, {} {principals} not found at the destination{list}",
                 report.permissions_applied,
                 names.len()
             ))
@@ -471,7 +476,7 @@ fn permission_warnings(report: &mlflow_archive::transfer::import::ImportReport, 
         eprintln!(
             "{}",
             clean(&format!(
-                "warning: {object}: not found at the destination, their permissions not {done}: {}",
+                "warning: {object}: principals not found at the destination, their permissions not {done}: {}",
                 names.join(", ")
             ))
         );
