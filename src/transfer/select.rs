@@ -346,6 +346,40 @@ mod tests {
     }
 
     #[test]
+    fn an_experiments_permissions_go_with_it_and_only_with_it() {
+        let perms = |n: usize| {
+            rec(Record::Permissions(crate::format::model::Permissions {
+                acl: vec![
+                    crate::format::model::AclEntry {
+                        principal_type: "user".into(),
+                        principal: format!("u{n}"),
+                        level: "CAN_READ".into(),
+                    };
+                    n
+                ],
+                grants: Vec::new(),
+            }))
+        };
+        let mut one = experiment("1");
+        one.insert(1, perms(1));
+        let mut two = experiment("2");
+        two.insert(1, perms(2));
+        let got = passed("b", vec![one, two, run("b", "2"), vec![end()]]);
+        assert_eq!(
+            got,
+            [
+                "experiment 2".to_string(),
+                format!("{:?}", perms(2)),
+                "sealed experiments/2".into(),
+                "run b".into(),
+                "contents".into(),
+                "sealed runs/b".into(),
+                "end".into(),
+            ]
+        );
+    }
+
+    #[test]
     fn a_run_the_input_does_not_hold_is_an_error_naming_it_and_what_it_holds() {
         let got = passed(
             "zzz",
