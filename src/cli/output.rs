@@ -521,16 +521,26 @@ pub fn notebook_notes(
     }
 }
 
-/// After an export (or copy) with `--export-permissions` from a server that keeps no permissions
-/// (not a Databricks workspace): a note that there were none to export.
+/// After an export (or copy): with `--export-permissions` from a server that keeps no permissions
+/// (not a Databricks workspace), a note that there were none to export; without it from a
+/// Databricks workspace, a note that its permissions were left behind.
 pub fn permissions_note(
     opts: &mlflow_archive::transfer::export::ExportOptions,
     client: &mlflow_archive::mlflow::Client,
     quiet: bool,
 ) {
-    if opts.permissions && !quiet && !client.config().is_databricks() {
+    if quiet {
+        return;
+    }
+    let databricks = client.config().is_databricks();
+    if opts.permissions && !databricks {
         eprintln!(
             "note: --export-permissions: {} is not a Databricks workspace and keeps no permissions; there were none to export",
+            clean(client.server())
+        );
+    } else if !opts.permissions && databricks {
+        eprintln!(
+            "note: {} is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them)",
             clean(client.server())
         );
     }

@@ -452,6 +452,20 @@ async fn direct_permissions_travel_to_another_workspace_and_a_missing_user_is_re
     }
     assert!(!direct.iter().any(|(who, _)| *who == p.carol), "{direct:?}");
 
+    // Without --export-permissions from a workspace: said.
+    let mut c = dbx_cli(&config);
+    c.args(["export-model", "--src-uri", "databricks://A", "--model"])
+        .arg(&model)
+        .arg("-o")
+        .arg(dir.path().join("bare.mlar"));
+    let (ok, _, err) = run(c).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them)"),
+        "{err}"
+    );
+    assert!(archived_permissions(&dir.path().join("bare.mlar")).is_empty());
+
     // Without --import-permissions: said, not applied.
     let other = format!("/Users/{}/perm-exp-2", p.imp);
     let mut c = dbx_cli(&config);
