@@ -435,6 +435,9 @@ impl<R: Read> ArchiveReader<R> {
                 Step::Record(Record::DatasetRecords(c))
             }
             Member::Unit(_, Part::Permissions) => {
+                self.v
+                    .json_values(&bytes, "the permissions record")
+                    .map_err(|d| self.fail(at, d))?;
                 let p: Permissions =
                     serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
                 self.v.permissions(&p).map_err(|d| self.fail(at, d))?;

@@ -978,6 +978,22 @@ fn recipes() -> Vec<Vector> {
         "a registered model's permissions after its version",
         zst(&build_tar(&ms)),
     ));
+    let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
+        json_edit(m, |j| {
+            j["acl"] = serde_json::Value::Array(vec![
+                json!({"principal_type": "user", "principal": "a", "level": "CAN_READ"});
+                200_001
+            ])
+        })
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "permissions-too-many-objects",
+        "11",
+        "JSON objects, more than the limit of 200000",
+        "an experiment's permissions with 200 001 entries",
+        zst(&build_tar(&ms)),
+    ));
     let mut ms = edit(genai(), "trailer.json", |m| {
         json_edit(m, |j| {
             j["counts"].as_object_mut().unwrap().remove("traces");

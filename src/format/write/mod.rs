@@ -182,6 +182,7 @@ impl<W: Write> ArchiveWriter<W> {
             ));
         };
         let bytes = json(p, true, "permissions")?;
+        self.check(|v| v.json_values(&bytes, "the permissions record"))?;
         self.json_member(
             &path::permissions_path(&unit),
             &Member::Unit(unit, Part::Permissions),
