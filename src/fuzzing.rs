@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::format::model::{
     Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, Trace, Trailer,
+    Permissions, RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use crate::format::{ArchiveReader, Limits, ReaderBuilder, Record};
 
@@ -64,6 +64,7 @@ pub fn parse_records(data: &[u8]) {
     let _ = serde_json::from_slice::<Trace>(data);
     let _ = serde_json::from_slice::<Dataset>(data);
     let _ = serde_json::from_slice::<DatasetRecords>(data);
+    let _ = serde_json::from_slice::<Permissions>(data);
     let _ = crate::mlflow::json::parse::<crate::mlflow::types::Run>(data);
     let _ = crate::mlflow::json::parse::<crate::mlflow::types::RegisteredModel>(data);
     let _ = crate::mlflow::json::parse::<Vec<crate::mlflow::types::Metric>>(data);

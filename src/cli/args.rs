@@ -335,6 +335,33 @@ pub struct ExportFlags {
 
     #[command(flatten)]
     pub notebooks: NotebookFlag,
+
+    #[command(flatten)]
+    pub permissions: PermissionsFlag,
+}
+
+/// `--export-permissions`, for every export of experiments or registered models.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PermissionsFlag {
+    /// Also export what was granted on each experiment and registered model itself: on a
+    /// Databricks workspace, the access control list (users, groups and service principals with
+    /// their levels) or, in Unity Catalog, the grants; what a folder or catalog passes down is not
+    /// exported. Other servers keep no permissions, and a note says so. In a copy, carries them
+    /// (as --import-permissions does).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub export_permissions: bool,
+}
+
+/// Whether a copy carries permissions (`--export-permissions` or `--import-permissions`), set on
+/// both sides.
+pub fn copy_permissions(
+    export_flag: bool,
+    export: &mut mlflow_archive::transfer::export::ExportOptions,
+    import: &mut mlflow_archive::transfer::import::ImportOptions,
+) {
+    let on = export_flag || import.permissions;
+    export.permissions = on;
+    import.permissions = on;
 }
 
 impl ExportFlags {
@@ -348,6 +375,7 @@ impl ExportFlags {
         opts.metadata_tags = self.export_metadata_tags;
         opts.traces = !self.no_traces;
         opts.datasets = !self.no_datasets;
+        opts.permissions = self.permissions.export_permissions;
         self.notebooks.apply(opts)
     }
 }
@@ -394,6 +422,14 @@ pub struct ImportFlags {
     /// missing) [default: the workspaces the archive's objects came from, else the default one].
     #[arg(long, value_name = "NAME")]
     pub dst_workspace: Option<String>,
+
+    /// Apply the permissions the archive holds (--export-permissions) to the experiments and
+    /// registered models imported, on a Databricks workspace: one principal at a time, added or
+    /// updated, never replacing the list. A principal the workspace does not know is reported,
+    /// not fatal. Levels are mapped between the workspace registry and Unity Catalog (README
+    /// "Permissions"). In a copy, carries them (as --export-permissions does).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
+    pub import_permissions: bool,
 
     /// Into a Databricks workspace: import each run's notebook (exported with --notebook-formats)
     /// into this workspace directory (made when missing; a notebook of the same name there is
@@ -444,6 +480,7 @@ impl ImportFlags {
             import_metadata_tags: self.import_metadata_tags,
             skip_unknown_kinds: self.skip_unknown_kinds,
             dst_workspace: self.dst_workspace.clone(),
+            permissions: self.import_permissions,
             dst_notebook_dir: self.dst_notebook_dir.clone(),
             notebook_dir_add_run_id: self.dst_notebook_dir_add_run_id,
             ..Default::default()

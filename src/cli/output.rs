@@ -197,8 +197,12 @@ pub fn bytes(n: u64) -> String {
 
 /// A one-line account of an archive's counts, kind by kind.
 pub fn counts_line(c: &mlflow_archive::format::model::Counts) -> String {
+    let permissions = match c.permissions {
+        0 => String::new(),
+        n => format!(", {n} permission entries"),
+    };
     format!(
-        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions, {} prompts with {} versions, {} traces with {} assessments, {} evaluation datasets with {} records",
+        "{} experiments, {} runs, {} metric points in {} chunks, {} artifacts ({}), {} logged models, {} registered models with {} versions, {} prompts with {} versions, {} traces with {} assessments, {} evaluation datasets with {} records{permissions}",
         c.experiments,
         c.runs,
         c.metric_points,
@@ -279,6 +283,7 @@ pub fn finish_import(
     };
     let error = anyhow::Error::from(f.error).context(format!("{verb} {what}"));
     let r = &f.done;
+    permission_warnings(r, done);
     if json {
         let mut v = serde_json::to_value(r)?;
         if let Some(o) = v.as_object_mut() {
@@ -321,6 +326,7 @@ pub fn print_import_report(
     if json {
         say!("{}", serde_json::to_string_pretty(report)?);
     }
+    permission_warnings(report, done);
     if quiet {
         return Ok(());
     }
@@ -403,7 +409,81 @@ pub fn print_import_report(
             "note: model {model:?} version {src} became version {dst} (the model already had later versions)"
         );
     }
+    let missing = &report.permissions_missing;
+    if report.permissions_applied > 0 || !missing.is_empty() {
+        let mut names: Vec<String> = missing
+            .iter()
+            .map(|m| principal_name(&m.principal_type, &m.principal))
+            .collect();
+        names.sort();
+        names.dedup();
+        let list = if names.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", names.join(", "))
+        };
+        let principals = if names.len() == 1 {
+            "principal"
+        } else {
+            "principals"
+        };
+        eprintln!(
+            "{}",
+            clean(&format!(
+                "permissions: {} applied, {} {principals} not found at the destination{list}",
+                report.permissions_applied,
+                names.len()
+            ))
+        );
+    }
+    if report.permissions_left_out > 0 {
+        eprintln!(
+            "note: the archive holds {} permission entries, not applied: give --import-permissions to apply them",
+            report.permissions_left_out
+        );
+    }
+    if report.permissions_not_kept > 0 {
+        eprintln!(
+            "note: --import-permissions: the destination is not a Databricks workspace and keeps no permissions; the archive's {} permission entries were not applied",
+            report.permissions_not_kept
+        );
+    }
     Ok(())
+}
+
+/// `user ann@example.com`; a Unity Catalog principal has no kind.
+fn principal_name(kind: &str, principal: &str) -> String {
+    match kind {
+        "" => principal.to_string(),
+        "service_principal" => format!("service principal {principal}"),
+        k => format!("{k} {principal}"),
+    }
+}
+
+/// One warning per object with principals the destination does not know, and one per permission
+/// entry that has no counterpart there; said even with `--quiet` (what was asked for was not all
+/// done).
+fn permission_warnings(report: &mlflow_archive::transfer::import::ImportReport, done: &str) {
+    let mut by_object: Vec<(&str, Vec<String>)> = Vec::new();
+    for m in &report.permissions_missing {
+        let name = principal_name(&m.principal_type, &m.principal);
+        match by_object.iter_mut().find(|(o, _)| *o == m.object) {
+            Some((_, names)) => names.push(name),
+            None => by_object.push((&m.object, vec![name])),
+        }
+    }
+    for (object, names) in by_object {
+        eprintln!(
+            "{}",
+            clean(&format!(
+                "warning: {object}: principals not found at the destination, their permissions not {done}: {}",
+                names.join(", ")
+            ))
+        );
+    }
+    for u in &report.permissions_unmapped {
+        eprintln!("{}", clean(&format!("warning: {u}; not {done}")));
+    }
 }
 
 /// After an export with `--notebook-formats`: how many notebooks were written, or that the runs
@@ -437,6 +517,31 @@ pub fn notebook_notes(
         );
         eprintln!(
             "note: --notebook-formats: each notebook was asked for at the revision of its run (mlflow.databricks.notebookRevisionID), but Databricks publishes no API for revisions: a workspace that ignores the request gives the notebook as it is now"
+        );
+    }
+}
+
+/// After an export (or copy): with `--export-permissions` from a server that keeps no permissions
+/// (not a Databricks workspace), a note that there were none to export; without it from a
+/// Databricks workspace, a note that its permissions were left behind.
+pub fn permissions_note(
+    opts: &mlflow_archive::transfer::export::ExportOptions,
+    client: &mlflow_archive::mlflow::Client,
+    quiet: bool,
+) {
+    if quiet {
+        return;
+    }
+    let databricks = client.config().is_databricks();
+    if opts.permissions && !databricks {
+        eprintln!(
+            "note: --export-permissions: {} is not a Databricks workspace and keeps no permissions; there were none to export",
+            clean(client.server())
+        );
+    } else if !opts.permissions && databricks {
+        eprintln!(
+            "note: {} is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them)",
+            clean(client.server())
         );
     }
 }

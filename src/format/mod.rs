@@ -27,7 +27,7 @@ pub use write::{ArchiveWriter, WriteSummary, WriterBuilder};
 /// The format's major version: readers refuse any other.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this library writes; readers accept any minor of their major.
-pub const FORMAT_MINOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 2;
 /// The media type of an archive.
 pub const MEDIA_TYPE: &str = "application/vnd.mlflow-archive.v1+tar+zstd";
 /// The file name suffix of an archive.

@@ -588,6 +588,55 @@ pub struct DatasetRecords {
     pub records: Vec<serde_json::Value>,
 }
 
+/// Who may do what with an experiment or a registered model on the source (§7.11, format 1.2):
+/// its Databricks workspace access control list, or its Unity Catalog grants. Only what was
+/// granted on the object itself (not inherited from a folder, the registry or a catalog).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Permissions {
+    /// Workspace access control entries (experiments, workspace registry models).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<AclEntry>,
+    /// Unity Catalog grants (registered models in Unity Catalog).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Grant>,
+}
+
+impl Permissions {
+    /// How many entries it holds (access control entries and grants), as the trailer counts
+    /// them.
+    pub fn entries(&self) -> u64 {
+        (self.acl.len() + self.grants.len()) as u64
+    }
+
+    /// True when it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.acl.is_empty() && self.grants.is_empty()
+    }
+}
+
+/// One workspace access control entry: a principal and its permission level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AclEntry {
+    /// `user`, `group` or `service_principal` ([`PRINCIPAL_TYPES`]).
+    pub principal_type: String,
+    /// The user's name (an email), the group's name, or the service principal's application id.
+    pub principal: String,
+    /// The permission level as the workspace names it (`CAN_READ`, `CAN_EDIT`, `CAN_MANAGE`, ...).
+    pub level: String,
+}
+
+/// The kinds of principal an access control entry names (§7.11).
+pub const PRINCIPAL_TYPES: &[&str] = &["user", "group", "service_principal"];
+
+/// One principal's Unity Catalog privileges on a registered model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Grant {
+    /// A user's name, a group's name or a service principal's application id.
+    pub principal: String,
+    /// Privileges as Unity Catalog names them (`EXECUTE`, `APPLY_TAG`, `MANAGE`, ...).
+    pub privileges: Vec<String>,
+}
+
 /// The last member of a unit (§8.2): every other member of the unit, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Seal {
@@ -662,6 +711,10 @@ pub struct Counts {
     /// Records of evaluation datasets (1.1).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dataset_records: u64,
+    /// Permission entries of experiments and registered models: access control entries and
+    /// grants (1.2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub permissions: u64,
 }
 
 #[expect(
@@ -673,14 +726,30 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Counts {
-    /// The counts a 1.0 archive's trailer holds: those that version added are zero.
-    pub fn as_of_1_0(mut self) -> Counts {
-        self.prompts = 0;
-        self.prompt_versions = 0;
-        self.traces = 0;
-        self.assessments = 0;
-        self.datasets = 0;
-        self.dataset_records = 0;
+    /// The counts a 1.1 archive's trailer holds: those that later versions added are zero.
+    pub fn as_of_1_1(mut self) -> Counts {
+        self.permissions = 0;
         self
+    }
+
+    /// The counts a 1.0 archive's trailer holds: those that later versions added are zero.
+    pub fn as_of_1_0(self) -> Counts {
+        let mut c = self.as_of_1_1();
+        c.prompts = 0;
+        c.prompt_versions = 0;
+        c.traces = 0;
+        c.assessments = 0;
+        c.datasets = 0;
+        c.dataset_records = 0;
+        c
+    }
+
+    /// The counts an archive of minor version `minor` holds: those later versions added are zero.
+    pub fn as_of_minor(self, minor: u32) -> Counts {
+        match minor {
+            0 => self.as_of_1_0(),
+            1 => self.as_of_1_1(),
+            _ => self,
+        }
     }
 }

@@ -129,6 +129,8 @@ pub enum Part {
     ModelVersion(u64),
     /// `records/<seq>.json` of a dataset (format 1.1).
     DatasetRecords(u64),
+    /// `permissions.json` of an experiment or a registered model (format 1.2).
+    Permissions,
     /// A member a later minor version defines; the rest of its name.
     Unknown(String),
 }
@@ -184,6 +186,7 @@ pub fn parse(name: &str) -> Result<Member, String> {
         (UnitId::LoggedModel(_) | UnitId::Model(_), "model.json") => Part::Record,
         (UnitId::Trace(_), "trace.json") => Part::Record,
         (UnitId::Dataset(_), "dataset.json") => Part::Record,
+        (UnitId::Experiment(_) | UnitId::Model(_), PERMISSIONS) => Part::Permissions,
         (UnitId::Dataset(_), r) if r.starts_with("records/") => {
             let seq = r["records/".len()..]
                 .strip_suffix(".json")
@@ -215,6 +218,20 @@ pub fn parse(name: &str) -> Result<Member, String> {
         (_, r) => Part::Unknown(r.to_string()),
     };
     Ok(Member::Unit(unit, part))
+}
+
+impl Member {
+    /// The member as an archive of minor version `minor` defines it: a member a later minor
+    /// version added is, in an earlier archive, a member that version does not know (`other`,
+    /// §6.1), checked and otherwise ignored (§10).
+    pub fn as_of_minor(self, minor: u32) -> Member {
+        match self {
+            Member::Unit(u, Part::Permissions) if minor < 2 => {
+                Member::Unit(u, Part::Unknown(PERMISSIONS.into()))
+            }
+            other => other,
+        }
+    }
 }
 
 /// Whether `s` may name a unit kind a later minor version defines: 1 to 32 of `a-z` and `-`
@@ -309,6 +326,14 @@ pub fn dataset_records_path(dataset_id: &str, seq: u64) -> String {
     format!("datasets/{dataset_id}/records/{seq:06}.json")
 }
 
+/// The file name of an experiment's or registered model's permissions (format 1.2).
+pub const PERMISSIONS: &str = "permissions.json";
+
+/// The name of a unit's permissions member (an experiment or a registered model).
+pub fn permissions_path(unit: &UnitId) -> String {
+    format!("{}/{PERMISSIONS}", unit.prefix())
+}
+
 /// The name of a model version member.
 pub fn version_path(unit: &UnitId, version: u64) -> String {
     format!("{}/versions/{version}.json", unit.prefix())
@@ -371,6 +396,30 @@ mod tests {
                 Part::Unknown("scorer.json".into())
             ))
         );
+        let perms = Member::Unit(UnitId::Experiment("7".into()), Part::Permissions);
+        assert_eq!(parse("experiments/7/permissions.json"), Ok(perms.clone()));
+        assert_eq!(
+            parse("models/000001/permissions.json"),
+            Ok(Member::Unit(UnitId::Model(1), Part::Permissions))
+        );
+        // Only experiments and registered models have permissions; elsewhere it is a member of
+        // a later version.
+        assert_eq!(
+            parse("runs/abc/permissions.json"),
+            Ok(Member::Unit(
+                UnitId::Run("abc".into()),
+                Part::Unknown("permissions.json".into())
+            ))
+        );
+        // In a 1.1 archive, a member 1.1 does not define.
+        assert_eq!(
+            perms.clone().as_of_minor(1),
+            Member::Unit(
+                UnitId::Experiment("7".into()),
+                Part::Unknown("permissions.json".into())
+            )
+        );
+        assert_eq!(perms.clone().as_of_minor(2), perms);
         assert_eq!(other.prefix(), "scorers/s 1");
         assert_eq!(other.since_minor(), None);
         assert_eq!(UnitId::Model(3).prefix(), "models/000003");

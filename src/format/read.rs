@@ -13,7 +13,7 @@ use super::checksum::Crc32;
 use super::limits::Limits;
 use super::model::{
     Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, Trace, Trailer,
+    Permissions, RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt::{self, Found, ReadError};
@@ -46,6 +46,9 @@ pub enum Record {
     Dataset(Dataset),
     /// A chunk of the open dataset's records.
     DatasetRecords(DatasetRecords),
+    /// The permissions of the open experiment or registered model (1.2), right after its
+    /// record. Like every record, they are sound only once the unit is [`Record::Sealed`].
+    Permissions(Permissions),
     /// The unit just read is complete and every byte of it matched its seal.
     Sealed(Sealed),
     /// The trailer matched everything read: the archive is sound and complete.
@@ -332,7 +335,8 @@ impl<R: Read> ArchiveReader<R> {
         };
         self.current = Some(name.clone());
         let member = path::parse(&name)
-            .map_err(|d| self.fail(offset, format!("member name {name:?}: {d}")))?;
+            .map_err(|d| self.fail(offset, format!("member name {name:?}: {d}")))?
+            .as_of_minor(self.v.minor());
         self.v
             .begin(&name, &member, size)
             .map_err(|d| self.fail(offset, d))?;
@@ -429,6 +433,15 @@ impl<R: Read> ArchiveReader<R> {
                     serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
                 self.v.dataset_records(&c).map_err(|d| self.fail(at, d))?;
                 Step::Record(Record::DatasetRecords(c))
+            }
+            Member::Unit(_, Part::Permissions) => {
+                self.v
+                    .json_values(&bytes, "the permissions record")
+                    .map_err(|d| self.fail(at, d))?;
+                let p: Permissions =
+                    serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
+                self.v.permissions(&p).map_err(|d| self.fail(at, d))?;
+                Step::Record(Record::Permissions(p))
             }
             Member::Unit(UnitId::Other { .. }, Part::Record) => {
                 return Err(self.fail(

@@ -23,6 +23,9 @@ pub enum UnitSummary {
         name: String,
         /// `active` or `deleted`.
         lifecycle_stage: String,
+        /// Its permission entries (format 1.2).
+        #[serde(skip_serializing_if = "is_zero")]
+        permissions: u64,
     },
     /// A run.
     Run {
@@ -76,6 +79,9 @@ pub enum UnitSummary {
         versions: Vec<u64>,
         /// Its aliases as `alias=version`.
         aliases: Vec<String>,
+        /// Its permission entries (format 1.2).
+        #[serde(skip_serializing_if = "is_zero")]
+        permissions: u64,
     },
     /// A trace (format 1.1).
     Trace {
@@ -114,6 +120,14 @@ pub enum UnitSummary {
     },
 }
 
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The whole archive's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -149,6 +163,7 @@ pub fn summarize<R: Read>(
                     id: e.experiment_id,
                     name: e.name,
                     lifecycle_stage: e.lifecycle_stage,
+                    permissions: 0,
                 });
             }
             Record::Run(x) => {
@@ -220,6 +235,7 @@ pub fn summarize<R: Read>(
                         .iter()
                         .map(|a| format!("{}={}", a.alias, a.version))
                         .collect(),
+                    permissions: 0,
                 });
             }
             Record::ModelVersion(v) => {
@@ -256,6 +272,13 @@ pub fn summarize<R: Read>(
                     *records += c.records.len() as u64;
                 }
             }
+            Record::Permissions(p) => match open.as_mut() {
+                Some(UnitSummary::Experiment { permissions, .. })
+                | Some(UnitSummary::RegisteredModel { permissions, .. }) => {
+                    *permissions += p.entries();
+                }
+                _ => {}
+            },
             Record::Sealed(s) if matches!(s.unit, UnitId::Other { .. }) => {
                 on_unit(&UnitSummary::Unknown {
                     unit: s.unit.prefix(),

@@ -123,6 +123,10 @@ pub fn write_classic<R: Read>(
                 t.open = Open::Skip;
             }
             Record::DatasetRecords(_) => {}
+            Record::Permissions(p) if !p.is_empty() => {
+                lossy.drop(format!("{} permission entries", p.entries()))?;
+            }
+            Record::Permissions(_) => {}
             Record::RegisteredModel(m) => {
                 if t.shape != Shape::Model {
                     lossy.drop(format!(

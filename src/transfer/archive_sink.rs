@@ -22,6 +22,10 @@ const CHANNEL: usize = 16;
 pub enum Cmd {
     /// An experiment unit.
     Experiment(rec::Experiment),
+    /// Open an experiment unit (its permissions follow, then [`Cmd::EndUnit`]).
+    BeginExperiment(rec::Experiment),
+    /// The permissions of the open experiment or registered model, right after its record.
+    Permissions(rec::Permissions),
     /// Open a run unit.
     BeginRun(rec::Run),
     /// A metric chunk of the open run.
@@ -107,7 +111,7 @@ impl ArchiveSink {
     pub async fn send(&mut self, cmd: Cmd) -> Result<()> {
         if let Some(p) = &self.progress {
             match &cmd {
-                Cmd::Experiment(_) => p.add(Counter::Experiments, 1),
+                Cmd::Experiment(_) | Cmd::BeginExperiment(_) => p.add(Counter::Experiments, 1),
                 Cmd::BeginRun(_) => p.add(Counter::Runs, 1),
                 Cmd::Chunk(c) => p.add(Counter::Points, c.points.len() as u64),
                 Cmd::BeginLoggedModel(_) => p.add(Counter::LoggedModels, 1),
@@ -115,6 +119,7 @@ impl ArchiveSink {
                 Cmd::BeginArtifact(..) => p.add(Counter::Files, 1),
                 Cmd::Body(b) => p.add(Counter::Bytes, b.len() as u64),
                 Cmd::BeginRegisteredModel(_)
+                | Cmd::Permissions(_)
                 | Cmd::BeginTrace(_)
                 | Cmd::BeginDataset(_)
                 | Cmd::DatasetRecords(_)
@@ -182,6 +187,8 @@ fn write<W: Write>(
         match rx.blocking_recv() {
             Some(Msg::Cmd(cmd)) => match cmd {
                 Cmd::Experiment(e) => w.experiment(&e)?,
+                Cmd::BeginExperiment(e) => w.begin_experiment(&e)?,
+                Cmd::Permissions(p) => w.permissions(&p)?,
                 Cmd::BeginRun(r) => w.begin_run(&r)?,
                 Cmd::Chunk(c) => w.metric_chunk(&c)?,
                 Cmd::BeginLoggedModel(m) => w.begin_logged_model(&m)?,

@@ -15,6 +15,8 @@ use futures_util::stream::BoxStream;
 
 use crate::error::Result;
 use crate::mlflow::api::datasets::EvaluationDataset;
+use crate::mlflow::databricks::Registry;
+use crate::mlflow::databricks::permissions::{AccessControl, AclObject, PrivilegeAssignment};
 use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{
     DatasetInput, Experiment, KeyValue, LoggedModel, Metric, ModelInput, ModelOutput, ModelVersion,
@@ -367,6 +369,40 @@ pub trait Destination: Clone + Send + Sync + 'static {
         let _ = (dataset_id, records);
         async { Err(unsupported(self.server(), "evaluation datasets")) }
     }
+
+    /// Where the destination keeps permissions: `None` on a server that keeps none (MLflow's
+    /// own), else the Databricks registry its models are in (a model's permissions are an access
+    /// control list in the workspace registry, grants in Unity Catalog; an experiment's are an
+    /// access control list).
+    fn permission_registry(&self) -> Option<Registry> {
+        None
+    }
+
+    /// The access control list object of workspace-registry model `name`.
+    fn model_acl_object(&self, name: &str) -> impl Future<Output = Result<AclObject>> + Send {
+        let _ = name;
+        async { Err(unsupported(self.server(), "permissions")) }
+    }
+
+    /// Adds one entry to an object's access control list, or sets its principal's level.
+    fn patch_acl(
+        &self,
+        object: &AclObject,
+        entry: &AccessControl,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (object, entry);
+        async { Err(unsupported(self.server(), "permissions")) }
+    }
+
+    /// Grants one principal privileges on Unity Catalog model `name`.
+    fn add_grant(
+        &self,
+        name: &str,
+        grant: &PrivilegeAssignment,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, grant);
+        async { Err(unsupported(self.server(), "permissions")) }
+    }
 }
 
 /// The error of a destination that keeps no objects of a kind (the in-memory server keeps no
@@ -669,5 +705,21 @@ impl Destination for Client {
         Client::upsert_dataset_records(self, dataset_id, records)
             .await
             .map(drop)
+    }
+
+    fn permission_registry(&self) -> Option<Registry> {
+        self.config().databricks.as_ref().map(|d| d.registry)
+    }
+
+    async fn model_acl_object(&self, name: &str) -> Result<AclObject> {
+        self.registered_model_acl_object(name).await
+    }
+
+    async fn patch_acl(&self, object: &AclObject, entry: &AccessControl) -> Result<()> {
+        Client::patch_acl(self, object, entry).await
+    }
+
+    async fn add_grant(&self, name: &str, grant: &PrivilegeAssignment) -> Result<()> {
+        self.add_uc_grant(name, grant).await
     }
 }

@@ -3,6 +3,9 @@
 
 use crate::format::model as rec;
 use crate::mlflow::api::datasets::EvaluationDataset;
+use crate::mlflow::databricks::permissions::{
+    AccessControl, ObjectPermissions, PrincipalKind, PrivilegeAssignment,
+};
 use crate::mlflow::types as rest;
 use crate::mlflow::types::TraceInfo;
 
@@ -266,6 +269,57 @@ pub fn dataset(d: &EvaluationDataset, experiment_ids: Vec<String>) -> rec::Datas
         created_by: d.created_by.clone().unwrap_or_default(),
         last_updated_by: d.last_updated_by.clone().unwrap_or_default(),
         workspace: String::new(),
+    }
+}
+
+/// What was granted on an object, as a record.
+pub fn permissions(p: &ObjectPermissions) -> rec::Permissions {
+    rec::Permissions {
+        acl: p
+            .acl
+            .iter()
+            .map(|e| rec::AclEntry {
+                principal_type: e.kind.name().to_string(),
+                principal: e.principal.clone(),
+                level: e.level.clone(),
+            })
+            .collect(),
+        grants: p
+            .grants
+            .iter()
+            .map(|g| rec::Grant {
+                principal: g.principal.clone(),
+                privileges: g.privileges.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A record's access control entry as the workspace API takes it.
+///
+/// # Errors
+///
+/// [`Error::Input`](crate::Error::Input) for a principal type that is not one of §7.11's (a
+/// reader refuses such an archive; other sources may not).
+pub fn access_control(e: &rec::AclEntry) -> crate::error::Result<AccessControl> {
+    let kind = PrincipalKind::parse(&e.principal_type).ok_or_else(|| {
+        crate::Error::Input(format!(
+            "access control entry of {:?}: principal type {:?} is not user, group or service_principal",
+            e.principal, e.principal_type
+        ))
+    })?;
+    Ok(AccessControl {
+        kind,
+        principal: e.principal.clone(),
+        level: e.level.clone(),
+    })
+}
+
+/// A record's grant as Unity Catalog takes it.
+pub fn grant(g: &rec::Grant) -> PrivilegeAssignment {
+    PrivilegeAssignment {
+        principal: g.principal.clone(),
+        privileges: g.privileges.clone(),
     }
 }
 

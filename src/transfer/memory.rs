@@ -24,6 +24,7 @@ use crate::mlflow::types::{
 };
 use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateModelVersion, CreateRun, UpdateRun};
 
+mod permissions;
 mod source;
 mod state;
 
@@ -52,6 +53,8 @@ struct State {
     /// Every version create is preceded by a twin ([`MemoryServer::twin_versions`]).
     twins: bool,
     fail_from: Option<u64>,
+    /// Permissions, when the server keeps them ([`MemoryServer::keep_permissions`]).
+    perms: Option<permissions::Perms>,
 }
 
 #[derive(Debug, Default)]
@@ -595,5 +598,32 @@ impl Destination for MemoryServer {
             version: version.to_string(),
         });
         Ok(())
+    }
+
+    fn permission_registry(&self) -> Option<crate::mlflow::databricks::Registry> {
+        self.registry()
+    }
+
+    async fn model_acl_object(
+        &self,
+        name: &str,
+    ) -> Result<crate::mlflow::databricks::permissions::AclObject> {
+        self.model_object(name)
+    }
+
+    async fn patch_acl(
+        &self,
+        object: &crate::mlflow::databricks::permissions::AclObject,
+        entry: &crate::mlflow::databricks::permissions::AccessControl,
+    ) -> Result<()> {
+        self.patch(object, entry)
+    }
+
+    async fn add_grant(
+        &self,
+        name: &str,
+        grant: &crate::mlflow::databricks::permissions::PrivilegeAssignment,
+    ) -> Result<()> {
+        self.grant(name, grant)
     }
 }

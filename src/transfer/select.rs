@@ -43,6 +43,8 @@ pub struct RunFilter {
     run_id: String,
     /// Experiment units read (record and seal), held until a kept unit needs them.
     experiments: HashMap<String, Vec<Event>>,
+    /// The experiment unit being read (held), until its seal.
+    holding: Option<String>,
     /// Whether the unit being read is passed on.
     keep: bool,
     found: bool,
@@ -57,6 +59,7 @@ impl RunFilter {
         RunFilter {
             run_id: run_id.to_string(),
             experiments: HashMap::new(),
+            holding: None,
             keep: false,
             found: false,
             others: 0,
@@ -77,12 +80,14 @@ impl RunFilter {
             Record::Experiment(e) => {
                 self.keep = false;
                 let id = e.experiment_id.clone();
+                self.holding = Some(id.clone());
                 self.experiments.insert(id, vec![event]);
                 Vec::new()
             }
             // A unit of a later kind reaches the importer, which refuses or counts it.
             Record::Sealed(s) if matches!(s.unit, UnitId::Other { .. }) => vec![Ok(event)],
             Record::Sealed(s) => {
+                self.holding = None;
                 if let UnitId::Experiment(id) = &s.unit
                     && let Some(held) = self.experiments.get_mut(id)
                 {
@@ -134,6 +139,16 @@ impl RunFilter {
             | Record::ModelVersion(_)
             | Record::Artifact(_)
             | Record::DatasetRecords(_) => self.pass_if_kept(event),
+            // An experiment's permissions are held with it; a registered model's go with it.
+            Record::Permissions(_) => match self.holding.clone() {
+                Some(id) => {
+                    if let Some(held) = self.experiments.get_mut(&id) {
+                        held.push(event);
+                    }
+                    Vec::new()
+                }
+                None => self.pass_if_kept(event),
+            },
         }
     }
 
@@ -326,6 +341,40 @@ mod tests {
                 "logged model m-b",
                 "sealed logged-models/m-b",
                 "end",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_experiments_permissions_go_with_it_and_only_with_it() {
+        let perms = |n: usize| {
+            rec(Record::Permissions(crate::format::model::Permissions {
+                acl: vec![
+                    crate::format::model::AclEntry {
+                        principal_type: "user".into(),
+                        principal: format!("u{n}"),
+                        level: "CAN_READ".into(),
+                    };
+                    n
+                ],
+                grants: Vec::new(),
+            }))
+        };
+        let mut one = experiment("1");
+        one.insert(1, perms(1));
+        let mut two = experiment("2");
+        two.insert(1, perms(2));
+        let got = passed("b", vec![one, two, run("b", "2"), vec![end()]]);
+        assert_eq!(
+            got,
+            [
+                "experiment 2".to_string(),
+                format!("{:?}", perms(2)),
+                "sealed experiments/2".into(),
+                "run b".into(),
+                "contents".into(),
+                "sealed runs/b".into(),
+                "end".into(),
             ]
         );
     }

@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::mlflow::api::datasets::EvaluationDataset;
 use crate::mlflow::api::registry::PROMPT_FILTER;
 use crate::mlflow::api::workspace::NotebookFormat;
+use crate::mlflow::databricks::permissions::ObjectPermissions;
 use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{
     Experiment, LoggedModel, Metric, ModelVersion, RegisteredModel, Run, ViewType,
@@ -130,6 +131,27 @@ pub trait Source: Clone + Send + Sync + 'static {
     fn in_workspace(&self, name: &str) -> Self {
         let _ = name;
         self.clone()
+    }
+
+    /// What was granted on experiment `id` itself (a Databricks workspace's access control
+    /// entries); `None` on a source that keeps no permissions.
+    fn experiment_permissions(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ObjectPermissions>>> + Send {
+        let _ = id;
+        async { Ok(None) }
+    }
+
+    /// What was granted on registered model `name` itself (access control entries in a
+    /// Databricks workspace registry, grants in Unity Catalog); `None` on a source that keeps no
+    /// permissions.
+    fn model_permissions(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ObjectPermissions>>> + Send {
+        let _ = name;
+        async { Ok(None) }
     }
 
     /// A workspace notebook in `format`, at `revision` when given (Databricks).
@@ -261,5 +283,13 @@ impl Source for Client {
         revision: Option<&str>,
     ) -> Result<Bytes> {
         self.export_notebook(path, format, revision).await
+    }
+
+    async fn experiment_permissions(&self, id: &str) -> Result<Option<ObjectPermissions>> {
+        Client::experiment_permissions(self, id).await
+    }
+
+    async fn model_permissions(&self, name: &str) -> Result<Option<ObjectPermissions>> {
+        Client::model_permissions(self, name).await
     }
 }

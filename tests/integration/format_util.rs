@@ -5,7 +5,7 @@ use std::io::Read;
 
 use mlflow_archive::format::model::{
     Alias, Dataset, DatasetInput, DatasetRecords, Experiment, LoggedModel, MetricChunk,
-    ModelOutput, ModelVersion, Point, RegisteredModel, Run, Source, Tag, Trace,
+    ModelOutput, ModelVersion, Permissions, Point, RegisteredModel, Run, Source, Tag, Trace,
 };
 use mlflow_archive::format::{ArchiveReader, ArchiveWriter, Record, WriterBuilder};
 
@@ -22,6 +22,10 @@ pub enum Item {
     Trace(Trace),
     Dataset(Dataset),
     Records(DatasetRecords),
+    /// An experiment whose unit stays open (for its permissions), until [`Item::EndUnit`].
+    OpenExperiment(Experiment),
+    /// The permissions of the open experiment or registered model (1.2).
+    Permissions(Permissions),
     EndUnit,
 }
 
@@ -365,6 +369,8 @@ pub fn write_items(items: &[Item], builder: WriterBuilder) -> Vec<u8> {
             Item::Trace(t) => w.begin_trace(t).unwrap(),
             Item::Dataset(d) => w.begin_dataset(d).unwrap(),
             Item::Records(c) => w.dataset_records(c).unwrap(),
+            Item::OpenExperiment(e) => w.begin_experiment(e).unwrap(),
+            Item::Permissions(p) => w.permissions(p).unwrap(),
             Item::EndUnit => w.end_unit().unwrap(),
         }
     }
@@ -398,6 +404,7 @@ pub fn read_items<R: Read>(input: R) -> mlflow_archive::Result<Vec<Item>> {
             Record::Trace(t) => out.push(Item::Trace(t)),
             Record::Dataset(d) => out.push(Item::Dataset(d)),
             Record::DatasetRecords(c) => out.push(Item::Records(c)),
+            Record::Permissions(p) => out.push(Item::Permissions(p)),
             Record::Sealed(s) => {
                 if !matches!(s.unit, mlflow_archive::format::path::UnitId::Experiment(_)) {
                     out.push(Item::EndUnit)

@@ -392,8 +392,12 @@ fn units(items: Vec<crate::format_util::Item>) -> BTreeMap<String, String> {
                 files.insert(path, data.len());
             }
             Item::EndUnit => flush(&mut out, &mut key, &mut body, &mut histories, &mut files),
-            Item::Trace(_) | Item::Dataset(_) | Item::Records(_) => {
-                panic!("the Python tool's layout holds no traces or datasets yet")
+            Item::Trace(_)
+            | Item::Dataset(_)
+            | Item::Records(_)
+            | Item::OpenExperiment(_)
+            | Item::Permissions(_) => {
+                panic!("the Python tool's layout holds no traces, datasets or permissions yet")
             }
         }
     }

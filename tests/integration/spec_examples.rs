@@ -3,7 +3,7 @@
 
 use mlflow_archive::format::model::{
     Dataset, DatasetRecords, Experiment, Header, LoggedModel, MetricChunk, ModelVersion,
-    RegisteredModel, Run, Seal, Trace, Trailer,
+    Permissions, RegisteredModel, Run, Seal, Trace, Trailer,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,6 +46,7 @@ fn the_spec_examples_are_records_of_the_library() {
             "Trace" => round_trip::<Trace>(&text),
             "Dataset" => round_trip::<Dataset>(&text),
             "DatasetRecords" => round_trip::<DatasetRecords>(&text),
+            "Permissions" => round_trip::<Permissions>(&text),
             other => Err(format!("unknown record type {other}")),
         };
         if let Err(e) = r {
@@ -66,6 +67,7 @@ fn the_spec_examples_are_records_of_the_library() {
         "Trace",
         "Dataset",
         "DatasetRecords",
+        "Permissions",
     ] {
         assert!(
             seen.iter().any(|s| s == kind),

@@ -213,6 +213,73 @@ fn genai() -> Vec<M> {
     parse_members(&untar(&write_items(&items, WriterBuilder::new())))
 }
 
+/// A 1.2 archive: an experiment with its access control list and a run, a workspace-registry
+/// model with its access control list, and a Unity Catalog model with its grants and a version.
+fn permissions() -> Vec<M> {
+    use mlflow_archive::format::model::{
+        AclEntry, Grant, ModelVersion, Permissions, RegisteredModel,
+    };
+    let acl = |t: &str, p: &str, l: &str| AclEntry {
+        principal_type: t.into(),
+        principal: p.into(),
+        level: l.into(),
+    };
+    let items = vec![
+        Item::OpenExperiment(Experiment {
+            experiment_id: "1".into(),
+            name: "/Users/ann@example.com/wine".into(),
+            ..Experiment::default()
+        }),
+        Item::Permissions(Permissions {
+            acl: vec![
+                acl("user", "ann@example.com", "CAN_MANAGE"),
+                acl("group", "data-scientists", "CAN_EDIT"),
+                acl(
+                    "service_principal",
+                    "6f4e2a1b-0c3d-4e5f-8a9b-0c1d2e3f4a5b",
+                    "CAN_READ",
+                ),
+            ],
+            grants: Vec::new(),
+        }),
+        Item::EndUnit,
+        Item::Run(run("r1", "1", None)),
+        Item::EndUnit,
+        Item::Model(RegisteredModel {
+            name: "wine".into(),
+            ..RegisteredModel::default()
+        }),
+        Item::Permissions(Permissions {
+            acl: vec![acl(
+                "user",
+                "bob@example.com",
+                "CAN_MANAGE_PRODUCTION_VERSIONS",
+            )],
+            grants: Vec::new(),
+        }),
+        Item::EndUnit,
+        Item::Model(RegisteredModel {
+            name: "main.default.wine".into(),
+            ..RegisteredModel::default()
+        }),
+        Item::Permissions(Permissions {
+            acl: Vec::new(),
+            grants: vec![Grant {
+                principal: "data-scientists".into(),
+                privileges: vec!["EXECUTE".into(), "APPLY_TAG".into()],
+            }],
+        }),
+        Item::Version(ModelVersion {
+            version: 1,
+            source: "runs:/r1/model".into(),
+            run_id: "r1".into(),
+            ..ModelVersion::default()
+        }),
+        Item::EndUnit,
+    ];
+    parse_members(&untar(&write_items(&items, WriterBuilder::new())))
+}
+
 /// Moves the members of unit `prefix` (its record to its seal) to just before member `before`.
 fn move_unit(mut ms: Vec<M>, prefix: &str, before: &str) -> Vec<M> {
     let unit: Vec<M> = ms
@@ -701,7 +768,7 @@ fn recipes() -> Vec<Vector> {
         zst(&build_tar(&genai())),
     ));
     let mut later = edit(genai(), "mlflow-archive.json", |m| {
-        json_edit(m, |j| j["version"] = json!("1.2"))
+        json_edit(m, |j| j["version"] = json!("1.3"))
     });
     later = insert_before(
         later,
@@ -720,7 +787,7 @@ fn recipes() -> Vec<Vector> {
     v.push(valid(
         "future-kind",
         "10",
-        "minor version 1.2 with a unit of a kind 1.1 does not define: checked (seal, CRCs), reported, not read",
+        "minor version 1.3 with a unit of a kind 1.2 does not define: checked (seal, CRCs), reported, not read",
         zst(&build_tar(&later)),
     ));
     let mut same = insert_before(
@@ -847,6 +914,84 @@ fn recipes() -> Vec<Vector> {
         "7.8",
         "has the key \"mlflow.sourceRun\" twice",
         "a trace whose metadata names its run twice, differently",
+        zst(&build_tar(&ms)),
+    ));
+    // Format 1.2: permissions.
+    v.push(valid(
+        "permissions",
+        "7.11",
+        "format 1.2: an experiment's access control list (a user, a group, a service principal), a workspace-registry model's, and a Unity Catalog model's grants",
+        zst(&build_tar(&permissions())),
+    ));
+    let mut old_perms = edit(permissions(), "mlflow-archive.json", |m| {
+        json_edit(m, |j| j["version"] = json!("1.1"))
+    });
+    for unit in ["experiments/1", "models/000000"] {
+        old_perms = edit(old_perms, &format!("{unit}/permissions.json"), |m| {
+            m.body = br#"{"acl": "not what 1.2 means"}"#.to_vec()
+        });
+    }
+    reseal(&mut old_perms);
+    v.push(valid(
+        "permissions-in-1.1",
+        "10",
+        "a 1.1 archive with members named permissions.json and a trailer count of permissions, which 1.1 does not define: the members checked (seal, CRCs) and ignored whatever they hold, the count ignored",
+        zst(&build_tar(&old_perms)),
+    ));
+    let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
+        json_edit(m, |j| j["acl"][1]["principal_type"] = json!("robot"))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "permissions-principal-type",
+        "7.11",
+        "principal_type \"robot\" is not one of",
+        "an access control entry whose principal is of a kind the format does not know",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
+        json_edit(
+            m,
+            |j| j["grants"] = json!([{"principal": "ann@example.com", "privileges": ["EXECUTE"]}]),
+        )
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "experiment-grants",
+        "7.11",
+        "hold grants, which only registered models have",
+        "an experiment's permissions with Unity Catalog grants",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = permissions();
+    let at = ms
+        .iter()
+        .position(|m| m.name == "models/000001/permissions.json")
+        .unwrap();
+    let perms = ms.remove(at);
+    ms = insert_before(ms, "models/000001/seal.json", perms);
+    reseal(&mut ms);
+    v.push(invalid(
+        "permissions-after-version",
+        "8.4",
+        "does not directly follow its unit's record",
+        "a registered model's permissions after its version",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
+        json_edit(m, |j| {
+            j["acl"] = serde_json::Value::Array(vec![
+                json!({"principal_type": "user", "principal": "a", "level": "CAN_READ"});
+                200_001
+            ])
+        })
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "permissions-too-many-objects",
+        "11",
+        "JSON objects, more than the limit of 200000",
+        "an experiment's permissions with 200 001 entries",
         zst(&build_tar(&ms)),
     ));
     let mut ms = edit(genai(), "trailer.json", |m| {

@@ -8,7 +8,7 @@ use mlflow_archive::transfer::copy::copy_all;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags};
+use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags, copy_permissions};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -35,16 +35,19 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
     let line = ProgressLine::start(&global, "copying");
-    let import = ImportOptions {
+    let mut import = ImportOptions {
         progress: Some(line.counters()),
         experiment_name_prefix: args.targets.experiment_name_prefix.clone(),
         delete_model: args.targets.delete_model,
         ..args.import.options(&global)
     };
+    let mut export = args.export.options(&global);
+    copy_permissions(export.permissions, &mut export, &mut import);
     let what = format!("{} to {}", src.server(), dst.server());
-    let report = copy_all(&src, &dst, &args.export.options(&global), &import).await;
+    let report = copy_all(&src, &dst, &export, &import).await;
     drop(line);
     let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    crate::cli::output::permissions_note(&export, &src, global.quiet);
     crate::cli::output::uncarried_warnings(&src, None, global.quiet).await;
     Ok(code)
 }

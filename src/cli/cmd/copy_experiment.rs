@@ -7,7 +7,9 @@ use mlflow_archive::transfer::copy::copy_experiments;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ExportFlags, ImportFlags, SrcServer, find_experiment};
+use crate::cli::args::{
+    DstServer, ExportFlags, ImportFlags, SrcServer, copy_permissions, find_experiment,
+};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -40,7 +42,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let dst = args.dst.client()?;
     let experiment = find_experiment(&src, &args.src_experiment).await?;
     let line = ProgressLine::start(&global, "copying");
-    let import = ImportOptions {
+    let mut import = ImportOptions {
         progress: Some(line.counters()),
         experiment_name: Some(
             args.dst_experiment_name
@@ -49,6 +51,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         ),
         ..args.import.options(&global)
     };
+    let mut export = args.export.options(&global);
+    copy_permissions(export.permissions, &mut export, &mut import);
     let what = format!(
         "experiment {:?} from {} to {}",
         experiment.name,
@@ -59,12 +63,13 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &src,
         &dst,
         std::slice::from_ref(&experiment),
-        &args.export.options(&global),
+        &export,
         &import,
     )
     .await;
     drop(line);
     let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    crate::cli::output::permissions_note(&export, &src, global.quiet);
     let ids = std::slice::from_ref(&experiment.experiment_id);
     crate::cli::output::uncarried_warnings(&src, Some(ids), global.quiet).await;
     Ok(code)

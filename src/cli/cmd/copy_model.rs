@@ -8,7 +8,9 @@ use mlflow_archive::transfer::export::export_models;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ImportFlags, SrcServer, legacy_bool};
+use crate::cli::args::{
+    DstServer, ImportFlags, PermissionsFlag, SrcServer, copy_permissions, legacy_bool,
+};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -38,6 +40,9 @@ pub struct Args {
     delete_model: bool,
 
     #[command(flatten)]
+    permissions: PermissionsFlag,
+
+    #[command(flatten)]
     import: ImportFlags,
 }
 
@@ -45,13 +50,19 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
     let line = ProgressLine::start(&global, "copying");
-    let import = ImportOptions {
+    let mut import = ImportOptions {
         progress: Some(line.counters()),
         experiment_name: Some(args.dst_experiment_name.clone()),
         model_name: args.dst_model.clone(),
         delete_model: args.delete_model,
         ..args.import.options(&global)
     };
+    let mut export = global.export_options();
+    copy_permissions(
+        args.permissions.export_permissions,
+        &mut export,
+        &mut import,
+    );
     let names = vec![args.src_model.clone()];
     let what = format!(
         "model {:?} from {} to {}",
@@ -60,9 +71,11 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         dst.server()
     );
     let report = copy(&src, &dst, &import, async |sink| {
-        export_models(&src, &names, sink, &global.export_options()).await
+        export_models(&src, &names, sink, &export).await
     })
     .await;
     drop(line);
-    finish_import(report, args.import.json, global.quiet, "copied", &what)
+    let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    crate::cli::output::permissions_note(&export, &src, global.quiet);
+    Ok(code)
 }

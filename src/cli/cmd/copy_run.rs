@@ -6,7 +6,7 @@ use mlflow_archive::transfer::copy::copy_runs;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ImportFlags, SrcServer};
+use crate::cli::args::{DstServer, ImportFlags, SrcServer, copy_permissions};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -36,11 +36,13 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
     let dst = args.dst.client()?;
     let line = ProgressLine::start(&global, "copying");
-    let import = ImportOptions {
+    let mut import = ImportOptions {
         progress: Some(line.counters()),
         experiment_name: Some(args.experiment_name.clone()),
         ..args.import.options(&global)
     };
+    let mut export = global.export_options();
+    copy_permissions(false, &mut export, &mut import);
     let what = format!(
         "run {} from {} to {}",
         args.run_id,
@@ -51,10 +53,12 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &src,
         &dst,
         std::slice::from_ref(&args.run_id),
-        &global.export_options(),
+        &export,
         &import,
     )
     .await;
     drop(line);
-    finish_import(report, args.import.json, global.quiet, "copied", &what)
+    let code = finish_import(report, args.import.json, global.quiet, "copied", &what)?;
+    crate::cli::output::permissions_note(&export, &src, global.quiet);
+    Ok(code)
 }

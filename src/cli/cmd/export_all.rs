@@ -40,6 +40,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
+    crate::cli::output::permissions_note(&opts, &client, global.quiet);
     crate::cli::output::uncarried_warnings(&client, None, global.quiet).await;
     Ok(ExitCode::SUCCESS)
 }

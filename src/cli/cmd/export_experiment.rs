@@ -55,6 +55,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
+    crate::cli::output::permissions_note(&opts, &client, global.quiet);
     let ids = std::slice::from_ref(&experiment.experiment_id);
     crate::cli::output::uncarried_warnings(&client, Some(ids), global.quiet).await;
     Ok(ExitCode::SUCCESS)

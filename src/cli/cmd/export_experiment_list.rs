@@ -71,6 +71,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
+    crate::cli::output::permissions_note(&opts, &client, global.quiet);
     let ids: Vec<String> = experiments
         .iter()
         .map(|e| e.experiment_id.clone())

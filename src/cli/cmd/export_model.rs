@@ -7,7 +7,7 @@ use mlflow_archive::transfer::export::export_models;
 
 use crate::cli::Global;
 use crate::cli::archive_out::write_archive;
-use crate::cli::args::{ArchiveOutput, NotebookFlag, SrcServer};
+use crate::cli::args::{ArchiveOutput, NotebookFlag, PermissionsFlag, SrcServer};
 use crate::cli::output::counts_line;
 
 /// Arguments of `export-model`.
@@ -25,13 +25,17 @@ pub struct Args {
 
     #[command(flatten)]
     notebooks: NotebookFlag,
+
+    #[command(flatten)]
+    permissions: PermissionsFlag,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let out = args.output.settings()?;
     let client = args.server.client()?;
     let names = vec![args.model.clone()];
-    let opts = args.notebooks.apply(global.export_options());
+    let mut opts = args.notebooks.apply(global.export_options());
+    opts.permissions = args.permissions.export_permissions;
     let (summary, rep) = write_archive(&out, client.server(), "model", &global, async |sink| {
         export_models(&client, &names, sink, &opts).await
     })
@@ -53,5 +57,6 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     crate::cli::output::notebook_notes(&opts, &rep, global.quiet);
+    crate::cli::output::permissions_note(&opts, &client, global.quiet);
     Ok(ExitCode::SUCCESS)
 }

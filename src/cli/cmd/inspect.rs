@@ -25,6 +25,15 @@ fn short(id: &str) -> &str {
     if id.len() > 12 { &id[..12] } else { id }
 }
 
+/// `, N permission entries` when there are any.
+fn permission_note(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", 1 permission entry".into(),
+        n => format!(", {n} permission entries"),
+    }
+}
+
 /// The line that lists a unit, [`clean`]: names are the archive's.
 pub fn line(u: &UnitSummary) -> String {
     clean(&raw_line(u)).into_owned()
@@ -36,13 +45,17 @@ fn raw_line(u: &UnitSummary) -> String {
             id,
             name,
             lifecycle_stage,
+            permissions,
         } => {
             let deleted = if lifecycle_stage == "deleted" {
                 " (deleted)"
             } else {
                 ""
             };
-            format!("experiment {id} {name:?}{deleted}")
+            format!(
+                "experiment {id} {name:?}{deleted}{}",
+                permission_note(*permissions)
+            )
         }
         UnitSummary::Run {
             id,
@@ -87,6 +100,7 @@ fn raw_line(u: &UnitSummary) -> String {
             prompt,
             versions,
             aliases,
+            permissions,
         } => {
             let v: Vec<String> = versions.iter().map(u64::to_string).collect();
             let kind = if *prompt {
@@ -102,6 +116,7 @@ fn raw_line(u: &UnitSummary) -> String {
             if !aliases.is_empty() {
                 s.push_str(&format!(", aliases {}", aliases.join(", ")));
             }
+            s.push_str(&permission_note(*permissions));
             s
         }
         UnitSummary::Trace {

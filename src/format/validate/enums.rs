@@ -12,6 +12,9 @@ pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
 /// A trace's `state` (§7.8).
 pub const TRACE_STATES: &[&str] = &["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"];
 
+/// The kinds of principal of an access control entry (§7.11).
+pub use crate::format::model::PRINCIPAL_TYPES;
+
 /// Checks that a field the spec enumerates holds one of its values: a consumer must not guess
 /// what another value means (a run `"PWNED"` is not RUNNING).
 pub(super) fn one_of(

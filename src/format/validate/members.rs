@@ -110,6 +110,11 @@ impl Validator {
                                 ));
                             }
                             Part::MetricChunk(_) | Part::DatasetRecords(_) => u.next_chunk += 1,
+                            Part::Permissions if u.entries.len() != 1 => {
+                                return Err(violation!(
+                                    "{name} does not directly follow its unit's record (§8.4)"
+                                ));
+                            }
                             Part::ModelVersion(v) => {
                                 if u.last_version.is_some_and(|l| *v <= l) {
                                     return Err(violation!(

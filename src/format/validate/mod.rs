@@ -77,7 +77,7 @@ use super::checksum::Crc32;
 use super::limits::Limits;
 use super::model::Counts;
 use super::path::{Member, Part, UnitId};
-pub use enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, TRACE_STATES};
+pub use enums::{LIFECYCLE_STAGES, PRINCIPAL_TYPES, RUN_STATUSES, STAGES, TRACE_STATES};
 use names::NameKeys;
 pub use records::{json_counts, json_values};
 pub use version::{current_version, parse_version};

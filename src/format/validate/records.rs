@@ -2,14 +2,14 @@
 //! fields the spec enumerates, references that must not precede what they refer to, the counts.
 
 use super::Violation;
-use super::enums::{LIFECYCLE_STAGES, RUN_STATUSES, STAGES, TRACE_STATES, one_of};
+use super::enums::{LIFECYCLE_STAGES, PRINCIPAL_TYPES, RUN_STATUSES, STAGES, TRACE_STATES, one_of};
 use super::version::parse_version;
 use super::{Phase, Validator};
 use crate::format::FORMAT_MAJOR;
 use crate::format::checksum::Crc32;
 use crate::format::model::{
     Dataset, DatasetRecords, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk,
-    ModelVersion, RegisteredModel, Run, TRACE_MODEL_ID, TRACE_SOURCE_RUN, Trace,
+    ModelVersion, Permissions, RegisteredModel, Run, TRACE_MODEL_ID, TRACE_SOURCE_RUN, Trace,
 };
 use crate::format::path::UnitId;
 
@@ -312,6 +312,47 @@ impl Validator {
             ));
         }
         self.counts.dataset_records += c.records.len() as u64;
+        Ok(())
+    }
+
+    /// Checks the permissions of the open experiment or registered model (§7.11).
+    ///
+    /// # Errors
+    ///
+    /// The rule the record or member breaks, with its spec section; the validator's state is then
+    /// unspecified (a writer or reader stops at its first error).
+    pub fn permissions(&mut self, p: &Permissions) -> Result<(), Violation> {
+        match self.open.as_ref().map(|u| &u.id) {
+            Some(UnitId::Experiment(id)) if !p.grants.is_empty() => {
+                return Err(violation!(
+                    "the permissions of experiment {id} hold grants, which only registered models have (§7.11)"
+                ));
+            }
+            Some(UnitId::Experiment(_) | UnitId::Model(_)) => {}
+            _ => return Err("permissions outside an experiment or registered model".into()),
+        }
+        for (i, e) in p.acl.iter().enumerate() {
+            one_of(
+                "permissions",
+                "principal_type",
+                &e.principal_type,
+                PRINCIPAL_TYPES,
+                "7.11",
+            )?;
+            if e.principal.is_empty() || e.level.is_empty() {
+                return Err(violation!(
+                    "access control entry {i} has an empty principal or level (§7.11)"
+                ));
+            }
+        }
+        for (i, g) in p.grants.iter().enumerate() {
+            if g.principal.is_empty() || g.privileges.iter().any(String::is_empty) {
+                return Err(violation!(
+                    "grant {i} has an empty principal or privilege (§7.11)"
+                ));
+            }
+        }
+        self.counts.permissions += p.entries();
         Ok(())
     }
 

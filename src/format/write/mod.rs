@@ -9,7 +9,7 @@ use super::checksum::{CountingWriter, Crc32};
 use super::limits::Limits;
 use super::model::{
     Counts, Dataset, DatasetRecords, Experiment, FORMAT_NAME, Header, LoggedModel, MetricChunk,
-    ModelVersion, RegisteredModel, Run, Seal, SealEntry, Source, Trace,
+    ModelVersion, Permissions, RegisteredModel, Run, Seal, SealEntry, Source, Trace,
 };
 use super::path::{self, Member, Part, UnitId};
 use super::tarfmt;
@@ -145,13 +145,50 @@ impl<W: Write> ArchiveWriter<W> {
     /// message cites the spec section), or a failed write of the output. After an error the writer
     /// refuses every further call.
     pub fn experiment(&mut self, e: &Experiment) -> Result<()> {
+        self.begin_experiment(e)?;
+        self.end_unit()
+    }
+
+    /// Opens an experiment's unit with its record; its [`permissions`](Self::permissions) may
+    /// follow, then [`ArchiveWriter::end_unit`].
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
+    pub fn begin_experiment(&mut self, e: &Experiment) -> Result<()> {
         self.record(
             UnitId::Experiment(e.experiment_id.clone()),
             e,
             "an experiment",
         )?;
-        self.check(|v| v.experiment(e))?;
-        self.end_unit()
+        self.check(|v| v.experiment(e))
+    }
+
+    /// Writes the permissions of the open experiment or registered model (format 1.2), directly
+    /// after its record.
+    ///
+    /// # Errors
+    ///
+    /// A record or call that breaks the format's rules (wrong order, unsafe path, wrong size; the
+    /// message cites the spec section), or a failed write of the output. After an error the writer
+    /// refuses every further call.
+    pub fn permissions(&mut self, p: &Permissions) -> Result<()> {
+        let Some(unit @ (UnitId::Experiment(_) | UnitId::Model(_))) = self.v.open_unit().cloned()
+        else {
+            return self.poison(Error::Usage(
+                "permissions need an open experiment or registered model".into(),
+            ));
+        };
+        let bytes = json(p, true, "permissions")?;
+        self.check(|v| v.json_values(&bytes, "the permissions record"))?;
+        self.json_member(
+            &path::permissions_path(&unit),
+            &Member::Unit(unit, Part::Permissions),
+            &bytes,
+        )?;
+        self.check(|v| v.permissions(p))
     }
 
     /// Opens unit `id` with its record `r` (`what` names it in errors).

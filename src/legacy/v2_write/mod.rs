@@ -158,6 +158,16 @@ fn write_to<R: Read>(r: &mut ArchiveReader<R>, w: Out, shape: Shape) -> Result<T
                 )));
             }
             Record::DatasetRecords(_) => {}
+            Record::Permissions(p) if !p.is_empty() => {
+                let object = match &t.open {
+                    Open::Model { record, .. } => format!("registered model {:?}", record.name),
+                    _ => "an experiment".to_string(),
+                };
+                return Err(Error::Config(format!(
+                    "{object}: writing permissions in the Python tool's layout is not supported yet; keep the archive (.mlar), or export without --export-permissions"
+                )));
+            }
+            Record::Permissions(_) => {}
             Record::Sealed(s) if matches!(s.unit, crate::format::path::UnitId::Other { .. }) => {
                 return Err(Error::Config(format!(
                     "unit {:?} is of a kind a later version of the archive format defines, which this mlflow-archive does not know and cannot write in the Python tool's layout",

@@ -170,6 +170,7 @@ impl DbfsRoot {
         let mut token = String::new();
         for _ in 0..PAGES {
             let page: Listing = match &self.owner {
+                // (A map: the query is sent as the fields of a JSON object.)
                 DbfsOwner::Run(run) => {
                     let mut q = json!({ "run_id": run, "path": full });
                     if !token.is_empty() {

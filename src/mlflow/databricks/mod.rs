@@ -7,6 +7,7 @@
 
 pub(crate) mod dbfs;
 pub(crate) mod oauth;
+pub mod permissions;
 mod profile;
 
 pub use profile::{Registry, Workspace, parse_uri, resolve};

@@ -53,6 +53,10 @@ pub struct ExportOptions {
     /// Export the evaluation datasets linked to the experiments, every one of the server's with
     /// `export-all` (MLflow 3.4+; `--no-datasets` turns it off).
     pub datasets: bool,
+    /// Export what was granted on each experiment and registered model itself (a Databricks
+    /// workspace's access control lists, Unity Catalog grants; `--export-permissions`). A source
+    /// that keeps no permissions has none to export.
+    pub permissions: bool,
 }
 
 /// What an export did besides writing its records (the archive's own counts are in its
@@ -88,6 +92,7 @@ impl Default for ExportOptions {
             traces: true,
             datasets: true,
             record_workspace: None,
+            permissions: false,
         }
     }
 }
@@ -99,6 +104,21 @@ pub const DEFAULT_JOBS: usize = 8;
 
 /// The prefix of the provenance tags `--export-metadata-tags` adds.
 pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
+
+/// A failure to read an object's permissions, naming the object and what to do.
+pub(super) fn permissions_unread(e: crate::Error, object: &str) -> crate::Error {
+    let hint = if e.api().is_some_and(|a| a.status == 403) {
+        " (reading permissions needs CAN_MANAGE on the object, or MANAGE in Unity Catalog)"
+    } else {
+        ""
+    };
+    crate::Error::About {
+        object: format!(
+            "{object}: reading its permissions{hint}; leave out --export-permissions to export without them"
+        ),
+        source: Box::new(e),
+    }
+}
 
 /// Exports `experiments` (already resolved) into `sink`.
 ///
@@ -154,7 +174,7 @@ pub async fn export_all<S: Source>(
                 .try_collect()
                 .await?;
             experiments::experiments_into(client, &experiments, true, s, opts, &log).await?;
-            registry::all_models_into(client, s, opts.record_workspace.as_deref()).await?;
+            registry::all_models_into(client, s, opts).await?;
         }
         Ok(())
     })

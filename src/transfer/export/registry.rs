@@ -7,6 +7,7 @@ use futures_util::TryStreamExt;
 use super::ExportOptions;
 use super::experiments::run_set_into;
 use super::notebooks::NotebookLog;
+use super::permissions_unread;
 use crate::error::Result;
 use crate::mlflow::types::{ModelVersion, RegisteredModel, Run};
 use crate::transfer::archive_sink::Cmd;
@@ -19,7 +20,7 @@ use crate::transfer::source::Source;
 pub(super) async fn all_models_into<S: Source>(
     client: &S,
     sink: &mut Scheduler,
-    workspace: Option<&str>,
+    opts: &ExportOptions,
 ) -> Result<()> {
     let mut models: Vec<RegisteredModel> = client.registered_models(false).try_collect().await?;
     let prompts: Vec<RegisteredModel> = client.registered_models(true).try_collect().await?;
@@ -30,20 +31,32 @@ pub(super) async fn all_models_into<S: Source>(
     }
     for m in models {
         let versions = client.model_versions(&m.name).await?;
-        write_model_unit(sink, &m, &versions, workspace).await?;
+        write_model_unit(client, sink, &m, &versions, opts).await?;
     }
     Ok(())
 }
 
-async fn write_model_unit(
+async fn write_model_unit<S: Source>(
+    client: &S,
     sink: &mut Scheduler,
     m: &RegisteredModel,
     versions: &[ModelVersion],
-    workspace: Option<&str>,
+    opts: &ExportOptions,
 ) -> Result<()> {
     let mut record = map::registered_model(m);
-    record.workspace = workspace.unwrap_or_default().to_string();
+    record.workspace = opts.record_workspace.clone().unwrap_or_default();
+    let permissions = if opts.permissions {
+        client
+            .model_permissions(&m.name)
+            .await
+            .map_err(|e| permissions_unread(e, &format!("registered model {:?}", m.name)))?
+    } else {
+        None
+    };
     sink.send(Cmd::BeginRegisteredModel(record)).await?;
+    if let Some(p) = permissions.filter(|p| !p.acl.is_empty() || !p.grants.is_empty()) {
+        sink.send(Cmd::Permissions(map::permissions(&p))).await?;
+    }
     for v in versions {
         sink.send(Cmd::ModelVersion(map::model_version(v)?)).await?;
     }
@@ -100,7 +113,7 @@ pub(super) async fn models_into<S: Source>(
     }
     run_set_into(client, runs, logged, sink, opts, log).await?;
     for (m, versions) in models {
-        write_model_unit(sink, &m, &versions, opts.record_workspace.as_deref()).await?;
+        write_model_unit(client, sink, &m, &versions, opts).await?;
     }
     Ok(())
 }

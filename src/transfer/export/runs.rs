@@ -12,6 +12,7 @@ use super::artifacts::copy_artifacts;
 use super::logged_models::{Links, PointKey, link_page, links_of};
 use super::metadata::metadata_tags;
 use super::notebooks::{NotebookJob, NotebookLog};
+use super::permissions_unread;
 use crate::error::{Error, Result};
 use crate::format::model as rec;
 use crate::mlflow::ArtifactRoot;
@@ -75,7 +76,24 @@ impl<'a, S: Source> State<'a, S> {
             .insert(e.experiment_id.clone(), e.name.clone());
         let mut record = map::experiment(e);
         record.workspace = self.opts.record_workspace.clone().unwrap_or_default();
-        sink.send(Cmd::Experiment(record)).await
+        let permissions = if self.opts.permissions {
+            self.client
+                .experiment_permissions(&e.experiment_id)
+                .await
+                .map_err(|err| {
+                    permissions_unread(err, &format!("experiment {} {:?}", e.experiment_id, e.name))
+                })?
+        } else {
+            None
+        };
+        match permissions.filter(|p| !p.acl.is_empty() || !p.grants.is_empty()) {
+            Some(p) => {
+                sink.send(Cmd::BeginExperiment(record)).await?;
+                sink.send(Cmd::Permissions(map::permissions(&p))).await?;
+                sink.send(Cmd::EndUnit).await
+            }
+            None => sink.send(Cmd::Experiment(record)).await,
+        }
     }
 
     fn missing_dependency(&self, r: &Run) -> Option<String> {

@@ -41,6 +41,7 @@ mod lineage;
 mod links;
 mod logged_models;
 pub(crate) mod notebooks;
+mod permissions;
 mod registry;
 mod run_writer;
 mod runs;
@@ -51,6 +52,7 @@ mod workspaces;
 pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
 use lineage::*;
+pub use permissions::{MissingPrincipal, level_for, privileges_for};
 use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
@@ -103,6 +105,9 @@ pub struct ImportOptions {
     pub traces: bool,
     /// Import the archive's evaluation datasets (default true; `--no-datasets`).
     pub datasets: bool,
+    /// Apply the archive's permissions to the experiments and registered models imported, on a
+    /// destination that keeps permissions (a Databricks workspace; `--import-permissions`).
+    pub permissions: bool,
 }
 
 impl Default for ImportOptions {
@@ -124,6 +129,7 @@ impl Default for ImportOptions {
             notebook_dir_add_run_id: false,
             traces: true,
             datasets: true,
+            permissions: false,
         }
     }
 }
@@ -180,6 +186,20 @@ pub struct ImportReport {
     /// Workspaces the archive names that were merged into the one namespace of a destination
     /// without workspaces.
     pub workspaces_merged: std::collections::BTreeSet<String>,
+    /// Permission entries applied (access control entries and grants, one principal each).
+    pub permissions_applied: u64,
+    /// Principals the destination does not know, object by object: their permissions were not
+    /// applied.
+    pub permissions_missing: Vec<MissingPrincipal>,
+    /// Permission entries with no counterpart at the destination (a workspace level without Unity
+    /// Catalog privileges, or the reverse), each said.
+    pub permissions_unmapped: Vec<String>,
+    /// Permission entries of the archive not applied because `--import-permissions` was not
+    /// given.
+    pub permissions_left_out: u64,
+    /// Permission entries of the archive not applied because the destination keeps no
+    /// permissions (it is not a Databricks workspace).
+    pub permissions_not_kept: u64,
     /// Notebooks imported into the destination workspace's tree (`dst_notebook_dir`).
     pub notebooks_placed: u64,
     /// Runs whose notebook could not be placed, each with the cause (the run itself is whole).
@@ -268,6 +288,8 @@ struct Importer<'a, D: Destination> {
     leases: Leases,
     /// The archive's format version (from its header).
     version: String,
+    /// Permissions held until their unit's seal.
+    perms: permissions::Held,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -306,6 +328,7 @@ pub async fn import_archive<D: Destination>(
         user: importing_user(client),
         leases: Leases::start(client),
         version: String::new(),
+        perms: permissions::Held::default(),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -499,13 +522,22 @@ impl<D: Destination> Importer<'_, D> {
                 "evaluation dataset {} {:?} (destination {dst})",
                 src.dataset_id, src.name
             ),
-            Open::Skip | Open::None => "the archive".into(),
+            Open::Skip | Open::None => self
+                .sealing_experiment(next)
+                .unwrap_or_else(|| "the archive".into()),
         }
     }
 
     pub(super) async fn record(&mut self, r: Record) -> Result<()> {
         match r {
-            Record::Experiment(e) => self.experiment(e).await,
+            Record::Experiment(e) => {
+                self.note_experiment(&e);
+                self.experiment(e).await
+            }
+            Record::Permissions(p) => {
+                self.hold_permissions(p);
+                Ok(())
+            }
             Record::Run(r) => self.begin_run(r).await,
             Record::MetricChunk(c) => self.chunk(c).await,
             Record::LoggedModel(m) => self.begin_logged_model(m).await,
@@ -651,6 +683,7 @@ impl<D: Destination> Importer<'_, D> {
             };
             self.run_op(Op::Update(update)).await?;
         }
+        self.apply_permissions(&unit).await?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::Run {
                 src, dst, worker, ..

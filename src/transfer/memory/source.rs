@@ -209,4 +209,18 @@ impl Source for MemoryServer {
         drop(self.call("notebook")?);
         Err(not_found(format!("notebook {path}")))
     }
+
+    async fn experiment_permissions(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::mlflow::databricks::permissions::ObjectPermissions>> {
+        self.experiment_acl(id)
+    }
+
+    async fn model_permissions(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::mlflow::databricks::permissions::ObjectPermissions>> {
+        self.model_perms(name)
+    }
 }
