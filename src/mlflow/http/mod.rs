@@ -252,7 +252,8 @@ impl Client {
     }
 }
 
-fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Result<()> {
+/// Adds `query`'s fields to `url` (arrays as repeated parameters, nulls left out).
+pub(crate) fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Result<()> {
     let value = serde_json::to_value(query).map_err(|e| Error::Json {
         what: format!("{call}: encoding the query"),
         source: e,
