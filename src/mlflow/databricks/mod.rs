@@ -7,5 +7,6 @@
 
 pub(crate) mod oauth;
 mod profile;
+pub mod uc;
 
 pub use profile::{Registry, Workspace, parse_uri, resolve};
