@@ -4,11 +4,13 @@
 
 use std::process::ExitCode;
 
+use futures_util::TryStreamExt;
+use mlflow_archive::mlflow::api::registry::RegistryKind;
 use mlflow_archive::transfer::copy::copy_all;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags};
+use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags, RegistryFlags};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -29,6 +31,9 @@ pub struct Args {
 
     #[command(flatten)]
     import: ImportFlags,
+
+    #[command(flatten)]
+    registry: RegistryFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -41,6 +46,15 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         delete_model: args.targets.delete_model,
         ..args.import.options(&global)
     };
+    let import = args.registry.apply(import, &dst)?;
+    if dst.registry_kind() == RegistryKind::UnityCatalog {
+        let names: Vec<String> = src
+            .search_registered_models(None)
+            .map_ok(|m| m.name)
+            .try_collect()
+            .await?;
+        RegistryFlags::check_names(&import, &names, &dst)?;
+    }
     let what = format!("{} to {}", src.server(), dst.server());
     let report = copy_all(&src, &dst, &args.export.options(&global), &import).await;
     drop(line);

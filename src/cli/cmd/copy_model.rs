@@ -8,7 +8,7 @@ use mlflow_archive::transfer::export::export_models;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{DstServer, ImportFlags, SrcServer, legacy_bool};
+use crate::cli::args::{DstServer, ImportFlags, RegistryFlags, SrcServer, legacy_bool};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -39,6 +39,9 @@ pub struct Args {
 
     #[command(flatten)]
     import: ImportFlags,
+
+    #[command(flatten)]
+    registry: RegistryFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -52,7 +55,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         delete_model: args.delete_model,
         ..args.import.options(&global)
     };
+    let import = args.registry.apply(import, &dst)?;
     let names = vec![args.src_model.clone()];
+    RegistryFlags::check_names(&import, &names, &dst)?;
     let what = format!(
         "model {:?} from {} to {}",
         args.src_model,
