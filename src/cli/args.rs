@@ -386,7 +386,8 @@ pub struct AllTargets {
 /// How to import, shared by every command that writes into a server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportFlags {
-    /// Keep the source's `mlflow.user` tag.
+    /// Keep the source's `mlflow.user` tag (ignored, with a note, into a Databricks workspace:
+    /// there the token decides the user).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = legacy_bool)]
     pub use_src_user_id: bool,
 
@@ -411,6 +412,16 @@ pub struct ImportFlags {
     /// missing) [default: the workspaces the archive's objects came from, else the default one].
     #[arg(long, value_name = "NAME")]
     pub dst_workspace: Option<String>,
+
+    /// Into a Databricks workspace: import each run's notebook (exported with --notebook-formats)
+    /// into this workspace directory (made when missing; a notebook of the same name there is
+    /// replaced), and point the run's tags mlflow.databricks.notebookPath and notebookID at it.
+    #[arg(long, value_name = "DIR")]
+    pub dst_notebook_dir: Option<String>,
+
+    /// With --dst-notebook-dir: put each run's notebook in a subdirectory named by the new run id.
+    #[arg(long)]
+    pub dst_notebook_dir_add_run_id: bool,
 }
 
 /// Where registered models go and what becomes of their stages: `import-model`, `import-all`,
@@ -519,6 +530,8 @@ impl ImportFlags {
             import_metadata_tags: self.import_metadata_tags,
             skip_unknown_kinds: self.skip_unknown_kinds,
             dst_workspace: self.dst_workspace.clone(),
+            dst_notebook_dir: self.dst_notebook_dir.clone(),
+            notebook_dir_add_run_id: self.dst_notebook_dir_add_run_id,
             ..Default::default()
         }
     }

@@ -380,6 +380,18 @@ pub fn print_import_report(
             "warning: skipped {n} units of kind {kind:?}, which a later version of the archive format defines and this mlflow-archive does not know (--skip-unknown-kinds)"
         );
     }
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    if report.notebooks_placed > 0 {
+        eprintln!(
+            "{done}: {} notebooks into the workspace (--dst-notebook-dir)",
+            report.notebooks_placed
+        );
+    }
+    for f in &report.notebook_failures {
+        eprintln!("warning: notebook of {}", clean(f));
+    }
     if !report.missing_parents.is_empty() {
         eprintln!(
             "note: {} nested runs have a parent that was not in the archive; the parent's source id is in tag mlflow_archive.source.parent_run_id",
@@ -447,6 +459,9 @@ pub fn notebook_notes(
             "notebooks: {} files written for {runs} runs logged from Databricks notebooks; {} could not be exported",
             log.exported,
             failures.len()
+        );
+        eprintln!(
+            "note: --notebook-formats: each notebook was asked for at the revision of its run (mlflow.databricks.notebookRevisionID), but Databricks publishes no API for revisions: a workspace that ignores the request gives the notebook as it is now"
         );
     }
 }

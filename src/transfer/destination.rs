@@ -261,6 +261,32 @@ pub trait Destination: Clone + Send + Sync + 'static {
         async { Err(unsupported(self.server(), "Unity Catalog model versions")) }
     }
 
+    /// Whether the server is a Databricks workspace: the token decides every object's user,
+    /// some `mlflow.*` tags are the server's own, and runs' notebooks can be placed in its tree.
+    fn is_databricks(&self) -> bool {
+        false
+    }
+
+    /// Makes experiment `name`'s parent directory (a Databricks experiment is a node of the
+    /// workspace tree, and its parent must exist).
+    fn ensure_experiment_dir(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let _ = name;
+        async { Ok(()) }
+    }
+
+    /// Imports the notebook exported with run `run_id` (its artifacts `notebooks/manifest.json`
+    /// and `notebooks/<name>.<format>`, under `artifact_uri`) into workspace directory `dir`,
+    /// and points the run's notebook tags at it; returns the notebook's new path.
+    fn place_notebook(
+        &self,
+        run_id: &str,
+        artifact_uri: &str,
+        dir: &str,
+    ) -> impl Future<Output = Result<String>> + Send {
+        let _ = (run_id, artifact_uri, dir);
+        async { Err(unsupported(self.server(), "workspace notebooks")) }
+    }
+
     /// Whether the server has MLflow workspaces (`--enable-workspaces`).
     fn workspaces_enabled(&self) -> impl Future<Output = Result<bool>> + Send {
         async { Ok(false) }
@@ -410,6 +436,26 @@ impl Destination for Client {
 
     async fn create_experiment(&self, name: &str, tags: &[KeyValue]) -> Result<String> {
         Client::create_experiment(self, name, None, tags).await
+    }
+
+    fn is_databricks(&self) -> bool {
+        self.config().is_databricks()
+    }
+
+    async fn ensure_experiment_dir(&self, name: &str) -> Result<()> {
+        if !self.config().is_databricks() {
+            return Ok(());
+        }
+        match name.rsplit_once('/') {
+            Some((parent, _)) if parent.starts_with('/') && parent.len() > 1 => {
+                self.workspace_mkdirs(parent).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn place_notebook(&self, run_id: &str, artifact_uri: &str, dir: &str) -> Result<String> {
+        crate::transfer::import::notebooks::place(self, run_id, artifact_uri, dir).await
     }
 
     async fn runs_tagged(

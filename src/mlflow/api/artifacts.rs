@@ -14,6 +14,7 @@ use url::Url;
 use crate::error::TransportKind;
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
+use crate::mlflow::databricks::dbfs::DbfsRoot;
 use crate::mlflow::http::{Body, Cut, Retries, classify, tracing_retry};
 use crate::mlflow::retry::Idempotency::Safe;
 use crate::mlflow::store::{Location, Rooted};
@@ -55,7 +56,7 @@ impl ArtifactRoot {
     fn proxy_path(&self) -> Option<&str> {
         match &self.location {
             Location::Proxy { path } => Some(path),
-            Location::Store { .. } => None,
+            Location::Store { .. } | Location::Databricks { .. } => None,
         }
     }
 }
@@ -134,12 +135,16 @@ fn join(dir: &str, name: &str) -> String {
 enum Access {
     Proxy,
     Store(Rooted),
+    Dbfs(DbfsRoot),
 }
 
 impl Client {
     fn access(&self, root: &ArtifactRoot) -> Result<Access> {
         match &root.location {
             Location::Proxy { .. } => Ok(Access::Proxy),
+            Location::Databricks { owner, path } => {
+                DbfsRoot::new(self, owner, path, &root.uri).map(Access::Dbfs)
+            }
             Location::Store { store, prefix } => self
                 .inner
                 .stores
@@ -210,6 +215,7 @@ impl Client {
         match self.access(root) {
             Ok(Access::Proxy) => self.walk_proxy(root).boxed(),
             Ok(Access::Store(s)) => s.walk().boxed(),
+            Ok(Access::Dbfs(d)) => d.walk().boxed(),
             Err(e) => stream::once(async { Err(e) }).boxed(),
         }
     }
@@ -256,8 +262,10 @@ impl Client {
         expected_size: Option<u64>,
     ) -> Result<ArtifactDownload> {
         check_rel(rel)?;
-        if let Access::Store(s) = self.access(root)? {
-            return s.download(rel, expected_size).await;
+        match self.access(root)? {
+            Access::Store(s) => return s.download(rel, expected_size).await,
+            Access::Dbfs(d) => return d.download(rel, expected_size).await,
+            Access::Proxy => {}
         }
         let call = format!(
             "GET mlflow-artifacts ({}/{rel})",
@@ -346,8 +354,10 @@ impl Client {
         S: Stream<Item = Result<Bytes>> + Send + 'static,
     {
         check_rel(rel)?;
-        if let Access::Store(s) = self.access(root)? {
-            return s.upload(rel, size, body).await;
+        match self.access(root)? {
+            Access::Store(s) => return s.upload(rel, size, body).await,
+            Access::Dbfs(d) => return d.upload(rel, size, body).await,
+            Access::Proxy => {}
         }
         let call = format!(
             "PUT mlflow-artifacts ({}/{rel}, {size} bytes)",
@@ -386,8 +396,10 @@ impl Client {
         data: Bytes,
     ) -> Result<()> {
         check_rel(rel)?;
-        if let Access::Store(s) = self.access(root)? {
-            return s.upload_bytes(rel, data).await;
+        match self.access(root)? {
+            Access::Store(s) => return s.upload_bytes(rel, data).await,
+            Access::Dbfs(d) => return d.upload_bytes(rel, data).await,
+            Access::Proxy => {}
         }
         let call = format!(
             "PUT mlflow-artifacts ({}/{rel}, {} bytes)",

@@ -138,9 +138,133 @@ impl Client {
     }
 }
 
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    object_id: serde_json::Value,
+    #[serde(default)]
+    object_type: String,
+}
+
+impl Client {
+    /// Makes a workspace directory and its parents (`POST workspace/mkdirs`); one that exists
+    /// is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors); a file or notebook on the
+    /// way is `RESOURCE_ALREADY_EXISTS`.
+    pub async fn workspace_mkdirs(&self, path: &str) -> Result<()> {
+        let call = format!("POST workspace/mkdirs ({path})");
+        self.call_unit_url(
+            reqwest::Method::POST,
+            self.url("api/2.0/workspace/mkdirs"),
+            &serde_json::json!({ "path": path }),
+            &call,
+            crate::mlflow::retry::Idempotency::Safe,
+        )
+        .await
+    }
+
+    /// Imports a notebook at `path` (`POST workspace/import`), replacing one that is there when
+    /// `overwrite`; a `SOURCE` notebook needs its `language` (`PYTHON`, `SCALA`, `SQL`, `R`).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors); notebooks over 10 MB are
+    /// refused before sending.
+    pub async fn import_notebook(
+        &self,
+        path: &str,
+        format: NotebookFormat,
+        language: Option<&str>,
+        content: &[u8],
+        overwrite: bool,
+    ) -> Result<()> {
+        let call = format!("POST workspace/import ({path}, {format})");
+        if content.len() > MAX_NOTEBOOK {
+            return Err(Error::Input(format!(
+                "{call}: the notebook has {} bytes; the workspace takes at most 10 MB",
+                content.len()
+            )));
+        }
+        let mut body = serde_json::json!({
+            "path": path,
+            "format": format.api_name(),
+            "content": base64::engine::general_purpose::STANDARD.encode(content),
+            "overwrite": overwrite,
+        });
+        if let Some(l) = language {
+            body["language"] = l.into();
+        }
+        self.call_unit_url(
+            reqwest::Method::POST,
+            self.url("api/2.0/workspace/import"),
+            &body,
+            &call,
+            crate::mlflow::retry::Idempotency::Safe,
+        )
+        .await
+    }
+
+    /// The object id and type of a workspace path (`GET workspace/get-status`).
+    ///
+    /// # Errors
+    ///
+    /// As every call of the [`Client`](crate::mlflow::Client#errors); a missing path is
+    /// `RESOURCE_DOES_NOT_EXIST`.
+    pub async fn workspace_object(&self, path: &str) -> Result<(String, String)> {
+        let call = format!("GET workspace/get-status ({path})");
+        let mut url = self.url("api/2.0/workspace/get-status");
+        url.query_pairs_mut().append_pair("path", path);
+        let s: Status = self.get_url(url, &call).await?;
+        let id = match s.object_id {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) if !s.is_empty() => s,
+            _ => return Err(self.protocol(&call, "the answer has no object_id".into())),
+        };
+        Ok((id, s.object_type))
+    }
+}
+
+/// The language of a notebook's `SOURCE` export, from the marker line Databricks writes first:
+/// `// Databricks notebook source` (Scala), `-- Databricks notebook source` (SQL), else `#`
+/// (Python; R notebooks have the same marker and are taken for Python).
+pub fn source_language(content: &[u8]) -> &'static str {
+    let first = content
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii_start();
+    if first.starts_with(b"//") {
+        "SCALA"
+    } else if first.starts_with(b"--") {
+        "SQL"
+    } else {
+        "PYTHON"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::NotebookFormat;
+
+    #[test]
+    fn languages_from_the_source_marker() {
+        assert_eq!(
+            super::source_language(b"// Databricks notebook source\nval x = 1"),
+            "SCALA"
+        );
+        assert_eq!(
+            super::source_language(b"-- Databricks notebook source\n"),
+            "SQL"
+        );
+        assert_eq!(
+            super::source_language(b"# Databricks notebook source\n"),
+            "PYTHON"
+        );
+        assert_eq!(super::source_language(b""), "PYTHON");
+    }
 
     #[test]
     fn formats_parse_in_any_case_and_once() {

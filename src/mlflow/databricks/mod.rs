@@ -5,6 +5,7 @@
 //! Built from Databricks' published REST API documentation and MLflow's own Databricks client;
 //! tested against a stand-in server (`tests/harness/databricks_standin.py`), not a live workspace.
 
+pub(crate) mod dbfs;
 pub(crate) mod oauth;
 mod profile;
 pub mod uc;

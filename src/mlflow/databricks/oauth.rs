@@ -97,7 +97,7 @@ impl TokenSource {
     /// Forgets the token `used` (the workspace refused it), so the next request asks anew.
     pub(crate) async fn forget(&self, used: &HeaderValue) {
         let mut state = self.state.lock().await;
-        if state.token.as_ref().is_some_and(|t| &t.header == used) {
+        if state.token.as_ref().is_some_and(|t| t.header == *used) {
             state.token = None;
         }
     }
@@ -152,8 +152,11 @@ impl TokenSource {
             "OAuth token for service principal {:?} from {host}",
             self.client_id
         );
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", self.client_id, self.secret.expose()));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.secret.expose()
+        ));
         let mut auth = HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| {
             Error::Config(format!(
                 "{what}: the client id or secret has characters that cannot be sent"
@@ -218,11 +221,13 @@ impl TokenSource {
         } else {
             a.token_type.as_str()
         };
-        let mut header = HeaderValue::from_str(&format!("{kind} {}", a.access_token))
-            .map_err(|_| Error::Protocol {
-                call: format!("POST {}", endpoint.path()),
-                server: host.to_string(),
-                detail: "the access token has characters that cannot be sent".into(),
+        let mut header =
+            HeaderValue::from_str(&format!("{kind} {}", a.access_token)).map_err(|_| {
+                Error::Protocol {
+                    call: format!("POST {}", endpoint.path()),
+                    server: host.to_string(),
+                    detail: "the access token has characters that cannot be sent".into(),
+                }
             })?;
         header.set_sensitive(true);
         let lifetime = a
@@ -231,10 +236,7 @@ impl TokenSource {
             .map_or(Duration::from_secs(3600), |s| {
                 Duration::from_secs_f64(s.min(86_400.0))
             });
-        tracing::debug!(
-            "{what}: a token valid {} s",
-            lifetime.as_secs()
-        );
+        tracing::debug!("{what}: a token valid {} s", lifetime.as_secs());
         Ok(Token {
             header,
             got: Instant::now(),

@@ -208,7 +208,8 @@ fn normalize_host(raw: &str) -> std::result::Result<Url, String> {
     } else {
         format!("https://{raw}")
     };
-    let mut url = Url::parse(&with_scheme).map_err(|e| format!("host {raw:?} is not a URL ({e})"))?;
+    let mut url =
+        Url::parse(&with_scheme).map_err(|e| format!("host {raw:?} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none_or(str::is_empty) {
         return Err(format!("host {raw:?} is not an http(s) address"));
     }
@@ -293,7 +294,10 @@ fn parse_ini(text: &str) -> std::result::Result<Sections, String> {
             continue;
         }
         let Some(i) = trimmed.find(['=', ':']) else {
-            return Err(format!("line {}: neither a section nor `key = value`", n + 1));
+            return Err(format!(
+                "line {}: neither a section nor `key = value`",
+                n + 1
+            ));
         };
         let Some(s) = &section else {
             return Err(format!("line {}: a value before any [section]", n + 1));
@@ -377,7 +381,10 @@ mod tests {
         let e = resolve(Some("c"), &env).unwrap_err().to_string();
         assert!(e.contains("has no host"), "{e}");
         let e = resolve(Some("zz"), &env).unwrap_err().to_string();
-        assert!(e.contains("\"zz\" is not in") && e.contains("a, b, c"), "{e}");
+        assert!(
+            e.contains("\"zz\" is not in") && e.contains("a, b, c"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -421,7 +428,10 @@ mod tests {
             ..Env::default()
         };
         let e = resolve(Some("p"), &missing).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/cfg") && e.contains("does not exist"), "{e}");
+        assert!(
+            e.contains("/nonexistent/cfg") && e.contains("does not exist"),
+            "{e}"
+        );
         let e = resolve(None, &missing).unwrap_err().to_string();
         assert!(e.contains("DATABRICKS_HOST"), "{e}");
     }

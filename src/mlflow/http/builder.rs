@@ -153,10 +153,12 @@ impl ClientBuilder {
             Auth::OAuthM2M {
                 client_id,
                 client_secret,
-            } => Credentials::OAuth(crate::mlflow::databricks::oauth::TokenSource::new(
-                self.config.base.clone(),
-                client_id.clone(),
-                client_secret.clone(),
+            } => Credentials::OAuth(Box::new(
+                crate::mlflow::databricks::oauth::TokenSource::new(
+                    self.config.base.clone(),
+                    client_id.clone(),
+                    client_secret.clone(),
+                ),
             )),
         };
         let stores = Stores::new(

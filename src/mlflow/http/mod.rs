@@ -80,7 +80,7 @@ pub(crate) enum Credentials {
     /// The same header every time (a token, basic credentials).
     Fixed(HeaderValue),
     /// Short-lived tokens asked for as needed (Databricks OAuth).
-    OAuth(crate::mlflow::databricks::oauth::TokenSource),
+    OAuth(Box<crate::mlflow::databricks::oauth::TokenSource>),
 }
 
 /// A request body.

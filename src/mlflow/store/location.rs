@@ -14,6 +14,16 @@ pub enum Location {
         /// The path under the proxy, without leading or trailing `/`.
         path: String,
     },
+    /// `dbfs:/databricks/mlflow-tracking/...`: a Databricks workspace's artifacts, read and
+    /// written through the short-lived signed URLs the workspace hands out for one run or logged
+    /// model.
+    Databricks {
+        /// The run or logged model whose credentials open it.
+        owner: DbfsOwner,
+        /// The path under the owner's artifact root, without leading or trailing `/` (`""` for
+        /// the root itself).
+        path: String,
+    },
     /// A store the client reaches directly.
     Store {
         /// The bucket, container or file system.
@@ -21,6 +31,15 @@ pub enum Location {
         /// The key prefix inside it, without leading or trailing `/` (`""` for its top).
         prefix: String,
     },
+}
+
+/// Whose artifact credentials open a `dbfs:/databricks/mlflow-tracking/...` location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DbfsOwner {
+    /// A run (`.../<experiment>/<run>/artifacts`).
+    Run(String),
+    /// A logged model (`.../<experiment>/logged_models/<model>/artifacts`).
+    LoggedModel(String),
 }
 
 /// One bucket, container or file system: what a store client is built for.
@@ -73,7 +92,6 @@ const UNREACHABLE: &[(&str, &str)] = &[
     ("viewfs", "HDFS"),
     ("sftp", "SFTP"),
     ("ftp", "FTP"),
-    ("dbfs", "Databricks DBFS"),
     ("runs", "a runs:/ reference"),
     ("models", "a models:/ reference"),
     ("http", "a plain HTTP artifact server"),
@@ -154,6 +172,7 @@ impl Location {
                     prefix: clean(path, uri)?,
                 }
             }
+            "dbfs" => dbfs(rest, uri)?,
             "file" => {
                 // file:///abs, file:/abs, file://localhost/abs.
                 let path = match rest.strip_prefix("//") {
@@ -190,6 +209,7 @@ impl Location {
     pub fn kind(&self) -> &'static str {
         match self {
             Location::Proxy { .. } => "mlflow-artifacts",
+            Location::Databricks { .. } => "dbfs",
             Location::Store { store, .. } => match store {
                 StoreId::S3 { .. } => "s3",
                 StoreId::Azure { .. } => "azure",
@@ -198,6 +218,52 @@ impl Location {
             },
         }
     }
+}
+
+/// `dbfs:/databricks/mlflow-tracking/<experiment>/<run>/artifacts[/path]` or
+/// `.../<experiment>/logged_models/<model>/artifacts[/path]` (also `dbfs://[PROFILE@]databricks/...`):
+/// the only DBFS paths MLflow hands out credentials for.
+fn dbfs(rest: &str, uri: &str) -> Result<Location> {
+    let path = match rest.strip_prefix("//") {
+        Some(r) => {
+            let (netloc, path) = r.split_once('/').unwrap_or((r, ""));
+            let host = netloc.rsplit('@').next().unwrap_or("");
+            if host != "databricks" {
+                return Err(Error::Config(format!(
+                    "artifact location {:?}: a dbfs: location with a host names the workspace as dbfs://PROFILE@databricks/...",
+                    crate::mlflow::config::redact(uri)
+                )));
+            }
+            path
+        }
+        None => rest,
+    };
+    let clean_path = clean(path, uri)?;
+    let segs: Vec<&str> = clean_path.split('/').collect();
+    let owner = match segs.as_slice() {
+        [
+            "databricks",
+            "mlflow-tracking",
+            _exp,
+            "logged_models",
+            model,
+            "artifacts",
+            ..,
+        ] => Some((DbfsOwner::LoggedModel((*model).to_string()), 6)),
+        ["databricks", "mlflow-tracking", _exp, run, "artifacts", ..] => {
+            Some((DbfsOwner::Run((*run).to_string()), 5))
+        }
+        _ => None,
+    };
+    let Some((owner, skip)) = owner else {
+        return Err(Error::Config(format!(
+            "artifact location {uri:?}: only the DBFS locations of runs and logged models (dbfs:/databricks/mlflow-tracking/<experiment>/<run>/artifacts) can be reached, through the workspace's artifact credentials"
+        )));
+    };
+    Ok(Location::Databricks {
+        owner,
+        path: segs[skip..].join("/"),
+    })
 }
 
 /// `//authority/path` split at the first `/` after the authority.
@@ -301,11 +367,43 @@ mod tests {
     }
 
     #[test]
+    fn dbfs_locations_name_their_run_or_model() {
+        let run = |id: &str, path: &str| Location::Databricks {
+            owner: DbfsOwner::Run(id.into()),
+            path: path.into(),
+        };
+        assert_eq!(
+            Location::parse("dbfs:/databricks/mlflow-tracking/3022/abc/artifacts").unwrap(),
+            run("abc", "")
+        );
+        assert_eq!(
+            Location::parse(
+                "dbfs://prod@databricks/databricks/mlflow-tracking/3/abc/artifacts/model/"
+            )
+            .unwrap(),
+            run("abc", "model")
+        );
+        assert_eq!(
+            Location::parse("dbfs:/databricks/mlflow-tracking/3/logged_models/m-1/artifacts/a/b")
+                .unwrap(),
+            Location::Databricks {
+                owner: DbfsOwner::LoggedModel("m-1".into()),
+                path: "a/b".into()
+            }
+        );
+    }
+
+    #[test]
     fn unreachable_locations_name_their_scheme() {
         for (uri, want) in [
             ("hdfs://nn:8020/x", "the scheme hdfs: (HDFS)"),
             ("sftp://u@h/x", "sftp: (SFTP)"),
-            ("dbfs:/databricks/mlflow", "dbfs: (Databricks DBFS)"),
+            ("dbfs:/databricks/mlflow", "only the DBFS locations of runs"),
+            (
+                "dbfs:/mnt/x/1/r/artifacts",
+                "only the DBFS locations of runs",
+            ),
+            ("dbfs://other/databricks/x", "dbfs://PROFILE@databricks"),
             ("ftp://h/x", "ftp: (FTP)"),
             ("weird://x", "the scheme weird: is not supported"),
             ("relative/path", "relative path"),

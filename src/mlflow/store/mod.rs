@@ -21,7 +21,7 @@ use futures_util::stream::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
-pub use location::{Location, StoreId};
+pub use location::{DbfsOwner, Location, StoreId};
 pub use settings::{Side, StoreSettings};
 
 use crate::error::{Error, Result, StoreFailure};

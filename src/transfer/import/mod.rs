@@ -30,6 +30,7 @@ use crate::format::{ArtifactEntry, Record};
 use crate::mlflow::api::runs::{
     MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
 };
+use crate::mlflow::api::workspace::NOTEBOOK_PATH;
 use crate::mlflow::types::{DatasetInput, KeyValue, Metric, ModelInput, ModelOutput};
 use crate::mlflow::{ArtifactRoot, CreateLoggedModel, CreateRun, UpdateRun};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ mod lineage;
 mod links;
 mod logged_models;
 mod names;
+pub(crate) mod notebooks;
 mod registry;
 mod run_writer;
 mod runs;
@@ -95,6 +97,11 @@ pub struct ImportOptions {
     /// Import everything into this MLflow workspace (made when missing) instead of the
     /// workspaces the archive names; the destination must have workspaces.
     pub dst_workspace: Option<String>,
+    /// Into a Databricks workspace: import each run's exported notebook into this workspace
+    /// directory and point the run's notebook tags at it.
+    pub dst_notebook_dir: Option<String>,
+    /// With `dst_notebook_dir`: one subdirectory per run (named by the new run id).
+    pub notebook_dir_add_run_id: bool,
     /// Import the archive's traces (default true; `--no-traces` leaves them out).
     pub traces: bool,
     /// Import the archive's evaluation datasets (default true; `--no-datasets`).
@@ -125,6 +132,8 @@ impl Default for ImportOptions {
             replay: None,
             skip_unknown_kinds: false,
             dst_workspace: None,
+            dst_notebook_dir: None,
+            notebook_dir_add_run_id: false,
             traces: true,
             datasets: true,
             model_names: ModelNames::default(),
@@ -199,6 +208,12 @@ pub struct ImportReport {
     /// Workspaces the archive names that were merged into the one namespace of a destination
     /// without workspaces.
     pub workspaces_merged: std::collections::BTreeSet<String>,
+    /// Notebooks imported into the destination workspace's tree (`dst_notebook_dir`).
+    pub notebooks_placed: u64,
+    /// Runs whose notebook could not be placed, each with the cause (the run itself is whole).
+    pub notebook_failures: Vec<String>,
+    /// Notes on settings the destination makes moot (for the user, once each).
+    pub notes: Vec<String>,
 }
 
 enum Open {
@@ -336,6 +351,22 @@ pub async fn import_archive<D: Destination>(
     }
 }
 
+/// Experiment tags a Databricks workspace sets itself (its owner and kind): not sent to one.
+const SERVER_EXPERIMENT_TAGS: [&str; 4] = [
+    "mlflow.ownerId",
+    "mlflow.ownerEmail",
+    "mlflow.experimentType",
+    "mlflow.experiment.sourceName",
+];
+
+/// Run tags a Databricks workspace keeps for itself (it refuses them): sent as
+/// `mlflow_archive.source.<key>` instead.
+pub(super) const SERVER_RUN_TAGS: [&str; 3] = [
+    "mlflow.user",
+    "mlflow.rootRunId",
+    "mlflow.log-model.history",
+];
+
 /// An import (or copy) that stopped: why, and what it had done by then.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
@@ -350,6 +381,18 @@ pub struct Failed {
 impl<D: Destination> Importer<'_, D> {
     /// Reads and imports the whole archive; what was done stays in `self.report` either way.
     pub(super) async fn run(&mut self, mut source: ArchiveSource) -> Result<()> {
+        if self.client.is_databricks() && self.opts.use_src_user_id {
+            self.report.notes.push(format!(
+                "--use-src-user-id is ignored: {} is a Databricks workspace, where the token decides every object's user; the source's user is kept in tag mlflow_archive.source.mlflow.user",
+                self.client.server()
+            ));
+        }
+        if self.opts.dst_notebook_dir.is_some() && !self.client.is_databricks() {
+            self.report.notes.push(format!(
+                "--dst-notebook-dir is ignored: {} is not a Databricks workspace; the notebooks stay the runs' artifacts",
+                self.client.server()
+            ));
+        }
         self.enter_given_workspace().await?;
         let read = self.read_all(&mut source).await;
         // Runs read to their seal are finished even if the archive failed after them.
@@ -520,6 +563,11 @@ impl<D: Destination> Importer<'_, D> {
             (None, Some(prefix)) => format!("{prefix}{}", e.name),
             (None, None) => e.name.clone(),
         };
+        if self.client.is_databricks() && !name.starts_with('/') {
+            return Err(Error::Config(format!(
+                "experiment {name:?}: an experiment name in a Databricks workspace is an absolute workspace path (/Users/<user>/{name} or /Shared/{name}); give one with --experiment-name, or --experiment-name-prefix /Shared/"
+            )));
+        }
         let found = self.client.experiment_by_name(&name).await?;
         let id = match found.clone() {
             Some(found) => {
@@ -531,7 +579,19 @@ impl<D: Destination> Importer<'_, D> {
                 }
                 found.experiment_id
             }
-            None => match self.client.create_experiment(&name, &kv(&e.tags)).await {
+            None => match async {
+                self.client.ensure_experiment_dir(&name).await?;
+                let tags: Vec<KeyValue> = kv(&e.tags)
+                    .into_iter()
+                    .filter(|t| {
+                        !(self.client.is_databricks()
+                            && SERVER_EXPERIMENT_TAGS.contains(&t.key.as_str()))
+                    })
+                    .collect();
+                self.client.create_experiment(&name, &tags).await
+            }
+            .await
+            {
                 Ok(id) => {
                     // New: no run of any lineage is in it.
                     self.priors.insert(id.clone(), HashMap::new());

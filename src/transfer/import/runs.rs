@@ -75,6 +75,19 @@ impl<D: Destination> Importer<'_, D> {
             if metadata && !self.opts.import_metadata_tags {
                 continue;
             }
+            let databricks = self.client.is_databricks();
+            let notebook_moves = databricks
+                && self.opts.dst_notebook_dir.is_some()
+                && NOTEBOOK_TAGS.contains(&t.key.as_str());
+            if (databricks && super::SERVER_RUN_TAGS.contains(&t.key.as_str())) || notebook_moves {
+                // The workspace's own (or about to point at the imported notebook): the source's
+                // value is kept beside.
+                tags.push(KeyValue::new(
+                    format!("{SOURCE_PREFIX}{}", t.key),
+                    t.value.clone(),
+                ));
+                continue;
+            }
             match t.key.as_str() {
                 "mlflow.user" if !self.opts.use_src_user_id => continue,
                 "mlflow.runName" => continue, // set through run_name
@@ -88,7 +101,7 @@ impl<D: Destination> Importer<'_, D> {
                 _ => tags.push(KeyValue::new(t.key.clone(), t.value.clone())),
             }
         }
-        if !self.opts.use_src_user_id {
+        if !self.opts.use_src_user_id && !self.client.is_databricks() {
             tags.push(KeyValue::new("mlflow.user", self.user.clone()));
         }
         let created = self
@@ -240,6 +253,27 @@ impl<D: Destination> Importer<'_, D> {
                         .await?
                 }
                 None => self.deferred.defer_output(&o.model_id, &dst, o.step),
+            }
+        }
+        if let Some(dir) = &self.opts.dst_notebook_dir
+            && self.client.is_databricks()
+            && src
+                .tags
+                .iter()
+                .any(|t| t.key == NOTEBOOK_PATH && !t.value.is_empty())
+        {
+            let dir = if self.opts.notebook_dir_add_run_id {
+                format!("{}/{dst}", dir.trim_end_matches('/'))
+            } else {
+                dir.clone()
+            };
+            let root = self.client.get_run(&dst).await?.info.artifact_uri;
+            match self.client.place_notebook(&dst, &root, &dir).await {
+                Ok(_) => self.report.notebooks_placed += 1,
+                Err(e) => self
+                    .report
+                    .notebook_failures
+                    .push(format!("run {} (now {dst}): {e}", src.run_id)),
             }
         }
         // (Its status and end time were set by its worker, after its last write.)

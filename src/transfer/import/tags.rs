@@ -111,3 +111,14 @@ pub fn is_abandoned(r: &crate::mlflow::types::Run) -> bool {
     let tag = |k: &str| r.data.tags.iter().any(|t| t.key == k);
     tag(LINEAGE_RUN) && (tag(ABANDONED) || (r.info.lifecycle_stage == "deleted" && !is_complete(r)))
 }
+
+/// Prefix of the tags that keep a source value the destination keeps for itself
+/// (`mlflow_archive.source.mlflow.user` on a Databricks workspace).
+pub const SOURCE_PREFIX: &str = "mlflow_archive.source.";
+
+/// A run's Databricks notebook tags: re-pointed at the notebook when it is imported too.
+pub const NOTEBOOK_TAGS: [&str; 3] = [
+    crate::mlflow::api::workspace::NOTEBOOK_PATH,
+    crate::transfer::import::notebooks::NOTEBOOK_ID,
+    crate::mlflow::api::workspace::NOTEBOOK_REVISION,
+];
