@@ -33,9 +33,13 @@ class Model(mlflow.pyfunc.PythonModel):
 
 
 def tree(root):
+    """{relative path: sha256} of the files under root, without `registered_model_meta` (MLflow
+    writes that file into a local model directory when it downloads a registered model)."""
     out = {}
     for d, _, files in os.walk(root):
         for f in files:
+            if f == "registered_model_meta":
+                continue
             p = os.path.join(d, f)
             with open(p, "rb") as fh:
                 out[os.path.relpath(p, root).replace(os.sep, "/")] = hashlib.sha256(fh.read()).hexdigest()

@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod client;
 mod cuts;
+mod databricks_standin;
 mod datasets_client;
 mod dropin;
 mod export;

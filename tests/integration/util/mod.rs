@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: real MLflow servers, a fault-injecting proxy, and
 //! unique names.
 
+pub mod databricks;
 pub mod proxy;
 pub mod server;
 pub mod stores;

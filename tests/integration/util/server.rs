@@ -46,8 +46,22 @@ impl Guard {
         cmd: &Path,
         args: &[&OsStr],
     ) -> Result<Guard, String> {
+        Self::spawn_with(venv, cleanup, log, cmd, args, |_| {})
+    }
+
+    /// [`Guard::spawn`], with `env` adjusting the command's environment first.
+    pub fn spawn_with(
+        venv: &Path,
+        cleanup: &Path,
+        log: &Path,
+        cmd: &Path,
+        args: &[&OsStr],
+        env: impl FnOnce(&mut Command),
+    ) -> Result<Guard, String> {
         let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
-        Command::new(venv.join("bin/python"))
+        let mut command = Command::new(venv.join("bin/python"));
+        env(&mut command);
+        command
             .arg(repo_root().join("tests/harness/mlflow_server.py"))
             .arg("--cleanup")
             .arg(cleanup)
@@ -203,6 +217,21 @@ impl MlflowServer {
             name,
             None,
             Artifacts::Served,
+            &[("MLFLOW_ENABLE_WORKSPACES", "true")],
+        ))
+    }
+
+    /// A server with MLflow workspaces and without the artifact proxy, whose default artifact
+    /// root is `root`: the Databricks stand-in's backing server (`util::databricks`), whose root
+    /// is `dbfs:/databricks/mlflow-tracking` and which never reads or writes artifacts itself.
+    /// `None` when live tests skip.
+    pub fn start_with_workspaces_and_root(name: &str, root: &str) -> Option<MlflowServer> {
+        let venv = venv_or_skip()?;
+        Some(Self::start_retrying(
+            &venv,
+            name,
+            None,
+            Artifacts::Root(Some(root)),
             &[("MLFLOW_ENABLE_WORKSPACES", "true")],
         ))
     }
