@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod cuts;
 mod databricks_standin;
+mod databricks_uc;
 mod datasets_client;
 mod dropin;
 mod export;
