@@ -626,6 +626,36 @@ async fn unity_catalog_to_an_archive_and_back_and_across_workspaces() {
     assert_eq!(report["versions_imported"], 2, "{report}");
     let copied = s.uc_read(0, &third).await;
     assert_eq!(copied["aliases"], before["aliases"], "{copied}");
+
+    // Into a workspace registry, which has no aliases: they are counted and warned of.
+    let back = s.name("Back");
+    let mut args = vec![
+        "import-model",
+        "--dst-uri",
+        "databricks://A",
+        "-i",
+        archive,
+        "--experiment-name",
+    ];
+    let experiment = format!("/Users/{}/{}", s.users[0], s.name("ws_back"));
+    args.extend([experiment.as_str(), "--model", back.as_str()]);
+    let (ok, _, stderr) = s.run(&args).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("warning: 2 aliases not set: the destination's registry (a Databricks workspace model registry) has no aliases"),
+        "{stderr}"
+    );
+    let (status, got) = s
+        .rest(
+            0,
+            &format!(
+                "/api/2.0/mlflow/model-versions/search?filter={}",
+                url_encode(&format!("name = '{back}'"))
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["model_versions"].as_array().unwrap().len(), 2, "{got}");
 }
 
 #[tokio::test]
