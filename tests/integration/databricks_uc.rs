@@ -564,6 +564,39 @@ async fn unity_catalog_to_an_archive_and_back_and_across_workspaces() {
         ])
         .await;
     assert!(ok, "{stderr}");
+    // A name Unity Catalog cannot take is refused before anything is written.
+    let refused_experiment = format!("/Users/{}/{}", s.users[0], s.name("refused"));
+    let (ok, _, stderr) = s
+        .run(&[
+            "import-model",
+            "--dst-uri",
+            "databricks-uc://A",
+            "-i",
+            archive,
+            "--experiment-name",
+            &refused_experiment,
+            "--model-name-map",
+            &format!("{first}=two.levels"),
+        ])
+        .await;
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "registered model {first:?} cannot go into Unity Catalog: Unity Catalog names have three levels"
+        )),
+        "{stderr}"
+    );
+    let (status, _) = s
+        .rest(
+            0,
+            &format!(
+                "/api/2.0/mlflow/experiments/get-by-name?experiment_name={}",
+                url_encode(&refused_experiment)
+            ),
+        )
+        .await;
+    assert_eq!(status, 404, "no experiment was made");
+
     let second = format!("main.default.{}", s.name("second"));
     let report = s
         .ok(&[
