@@ -249,8 +249,8 @@ pub trait Destination: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<(Bytes, bool)>>> + Send;
 
     /// Uploads the files of the artifact tree at location `files` into the storage of the new
-    /// Unity Catalog version `name`/`version` (at `storage_location`), then finalizes it.
-    fn fill_model_version(
+    /// Unity Catalog version `name`/`version` (at `storage_location`).
+    fn upload_model_version_files(
         &self,
         name: &str,
         version: &str,
@@ -258,6 +258,16 @@ pub trait Destination: Clone + Send + Sync + 'static {
         files: &str,
     ) -> impl Future<Output = Result<Uploaded>> + Send {
         let _ = (name, version, storage_location, files);
+        async { Err(unsupported(self.server(), "Unity Catalog model versions")) }
+    }
+
+    /// Marks a Unity Catalog version whose files are uploaded `READY`.
+    fn finalize_model_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, version);
         async { Err(unsupported(self.server(), "Unity Catalog model versions")) }
     }
 
@@ -640,7 +650,7 @@ impl Destination for Client {
         Client::read_artifact_head(self, &root, rel, limit).await
     }
 
-    async fn fill_model_version(
+    async fn upload_model_version_files(
         &self,
         name: &str,
         version: &str,
@@ -648,11 +658,13 @@ impl Destination for Client {
         files: &str,
     ) -> Result<Uploaded> {
         let root = ArtifactRoot::parse(files)?;
-        let up = self
-            .upload_model_version_files(name, version, storage_location, &root)
-            .await?;
-        self.finalize_model_version(name, version).await?;
-        Ok(up)
+        Client::upload_model_version_files(self, name, version, storage_location, &root).await
+    }
+
+    async fn finalize_model_version(&self, name: &str, version: &str) -> Result<()> {
+        Client::finalize_model_version(self, name, version)
+            .await
+            .map(drop)
     }
 
     async fn workspaces_enabled(&self) -> Result<bool> {

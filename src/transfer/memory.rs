@@ -634,14 +634,14 @@ impl Destination for MemoryServer {
             }))
     }
 
-    async fn fill_model_version(
+    async fn upload_model_version_files(
         &self,
         name: &str,
         version: &str,
         storage_location: &str,
         files: &str,
     ) -> Result<Uploaded> {
-        let mut s = self.call("fill_model_version")?;
+        let mut s = self.call("upload_model_version_files")?;
         let under = format!("{}/", files.trim_end_matches('/'));
         let found: Vec<(String, Bytes)> = s
             .files
@@ -666,8 +666,13 @@ impl Destination for MemoryServer {
                 format!("model {name:?} version {version} is {}", v.status),
             ));
         }
-        v.status = "READY".into();
         Ok(up)
+    }
+
+    async fn finalize_model_version(&self, name: &str, version: &str) -> Result<()> {
+        let mut s = self.call("finalize_model_version")?;
+        s.version(name, version)?.0.status = "READY".into();
+        Ok(())
     }
 
     async fn transition_stage(&self, name: &str, version: &str, stage: &str) -> Result<()> {

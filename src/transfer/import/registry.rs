@@ -525,7 +525,8 @@ impl<D: Destination> Importer<'_, D> {
         }
     }
 
-    /// Uploads the files of a new Unity Catalog version from `files` and finalizes it.
+    /// Uploads the files of a new Unity Catalog version from `files` and finalizes it (one
+    /// without any file is refused, and left pending).
     async fn fill(
         &mut self,
         name: &str,
@@ -544,11 +545,20 @@ impl<D: Destination> Importer<'_, D> {
         }
         let up = self
             .client
-            .fill_model_version(name, &created.version, &created.storage_location, files)
+            .upload_model_version_files(name, &created.version, &created.storage_location, files)
             .await?;
-        self.report.version_files += up.files;
         self.report.credential_renewals += up.renewals;
-        Ok(())
+        if up.files == 0 {
+            // Finalized without files, it would be a model nobody can load: it stays pending.
+            return Err(Error::Input(format!(
+                "model {name:?} version {}: there are no files at {files} to upload into Unity Catalog",
+                created.version
+            )));
+        }
+        self.report.version_files += up.files;
+        self.client
+            .finalize_model_version(name, &created.version)
+            .await
     }
 
     /// Sets the aliases of a sealed model: those made from stages (`--stage-to alias`), then the

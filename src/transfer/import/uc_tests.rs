@@ -313,7 +313,7 @@ async fn a_version_left_pending_by_a_kill_is_uploaded_and_finalized_by_the_next_
     let at = probe
         .log()
         .iter()
-        .position(|c| *c == "fill_model_version")
+        .position(|c| *c == "upload_model_version_files")
         .unwrap() as u64
         + 1;
     let server = uc();
@@ -329,4 +329,59 @@ async fn a_version_left_pending_by_a_kill_is_uploaded_and_finalized_by_the_next_
     assert_eq!(versions.len(), 4, "no version twice");
     assert!(versions.iter().all(|v| v.status == "READY"));
     assert_eq!(server.files(&versions[0].storage_location).len(), 2);
+}
+
+#[tokio::test]
+async fn a_version_without_files_is_refused_and_left_pending() {
+    let server = uc();
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: "e".into(),
+        lifecycle_stage: "active".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    w.begin_run(&RecRun {
+        run_id: RUN.into(),
+        experiment_id: "1".into(),
+        status: "FINISHED".into(),
+        lifecycle_stage: "active".into(),
+        ..RecRun::default()
+    })
+    .unwrap();
+    w.artifact("other.txt", 2, &b"no"[..]).unwrap();
+    w.end_unit().unwrap();
+    w.begin_registered_model(&RegisteredModel {
+        name: "empty".into(),
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    w.model_version(&ModelVersion {
+        version: 1,
+        source: format!("runs:/{RUN}/model"),
+        run_id: RUN.into(),
+        status: "READY".into(),
+        ..ModelVersion::default()
+    })
+    .unwrap();
+    w.end_unit().unwrap();
+    let bytes = w.finish().unwrap().0;
+    let e = import(
+        &server,
+        &bytes,
+        ImportOptions {
+            skip_signature_check: true,
+            ..into_schema(None)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.error.to_string().contains("there are no files at"),
+        "{}",
+        e.error
+    );
+    let v = server.model_versions("main.default.empty").await.unwrap();
+    assert_eq!(v[0].status, "PENDING_REGISTRATION", "not finalized");
 }
