@@ -44,7 +44,11 @@ def main():
     hosts = [{"host": w.host, "workspace_id": w.workspace_id} for w in app.state.workspaces]
     print(
         json.dumps(
-            {"workspaces": hosts, "s3_front": app.s3_front_url, "control": f"{hosts[0]['host']}/_standin"}
+            {
+                "workspaces": hosts,
+                "s3_front": app.s3_front_url,
+                "control": f"{hosts[0]['host']}/_standin",
+            }
         ),
         flush=True,
     )

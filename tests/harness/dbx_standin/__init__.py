@@ -2,8 +2,8 @@
 and MLflow's own Databricks client code (MLflow 3.17.2, databricks-sdk 0.162.0): it is NOT
 Databricks, and nothing here was checked against a real workspace.
 
-Contract with mlflow-archive's tests: /work/notes/standin-contract.md (in the project's notes);
-background facts and sources: the research notes on Databricks. Entry point:
+Its contract with mlflow-archive's tests is the session notes' standin-contract.md; background
+facts and their sources: the notes' research-databricks.md. Entry point:
 `tests/harness/databricks_standin.py`; the Rust harness: `tests/integration/util/databricks.rs`;
 its conformance test drives it with MLflow's own client (`tests/harness/dbx_client.py`).
 

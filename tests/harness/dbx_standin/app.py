@@ -3,10 +3,10 @@
 import json
 import time
 
-from . import auth, artifacts, control, permissions, registry, s3front, tracking, uc, workspace_api
+from . import artifacts, auth, control, permissions, registry, s3front, tracking, uc, workspace_api
 from .backend import Mlflow, Store
 from .state import State
-from .web import ApiError, Context, Response, Router, S3Error, serve
+from .web import ApiError, Context, Router, S3Error, serve
 
 
 class App:
@@ -32,16 +32,9 @@ class App:
 
     def dispatch(self, req):
         found = self.router.find(req.method, req.path)
-        if found is None:
-            raise ApiError(
-                404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'"
-            )
-        if found == "method":
-            raise ApiError(
-                405,
-                "ENDPOINT_NOT_FOUND",
-                f"No API found for '{req.method} {req.path}'",
-            )
+        if found is None or found == "method":
+            # Another method on a known path is an unknown endpoint too (inferred).
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
         func, auth_required, match = found
         req.match = match
         if auth_required:
@@ -101,7 +94,9 @@ class App:
             "default",
             "POST",
             "/api/3.0/mlflow/workspaces",
-            body=json.dumps({"name": "uc", "default_artifact_root": f"s3://{self.store.bucket}/uc"}),
+            body=json.dumps(
+                {"name": "uc", "default_artifact_root": f"s3://{self.store.bucket}/uc"}
+            ),
             content_type="application/json",
         )
         if r.status_code not in (200, 201) and "ALREADY_EXISTS" not in r.text:
@@ -127,7 +122,3 @@ class App:
             return self.state.workspaces[int(index)]
         except (IndexError, ValueError, TypeError):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", f"no workspace {index!r}")
-
-
-def json_response(obj, status=200):
-    return Response.json(obj, status)

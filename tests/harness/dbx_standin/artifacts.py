@@ -13,7 +13,9 @@ presigned URL:
 - past its expiry → 403 XML `AccessDenied` "Request has expired" (AWS's answer; moto itself does
   not enforce expiry);
 - an upload with `Transfer-Encoding: chunked` and no length → 501 `NotImplemented` (S3 refuses
-  chunked presigned PUTs; MLflow sends an empty file with `data=""` for that reason);
+  chunked presigned PUTs; MLflow sends an empty file with `data=""` for that reason); one with
+  neither a length nor chunking → 411 `MissingContentLength` (S3; reqwest sends an empty body
+  without Content-Length, so a client must set `Content-Length: 0` itself);
 - otherwise the request is relayed to moto (GET with `Range`, PUT, part PUT answering moto's
   `ETag`, DELETE to abort), after the control-set `object_delay_ms` (the delay comes first, so a
   URL can expire while its request waits).
@@ -63,7 +65,9 @@ def signed_uri(app, host, op, key, upload_id="", part=""):
     if part:
         query.append(("partNumber", str(part)))
     query.append(("sig", _mac(app, op, key, expires, upload_id, str(part) if part else "")))
-    return f"{host}/_signed/{op}/{urllib.parse.quote(key, safe='/')}?{urllib.parse.urlencode(query)}"
+    return (
+        f"{host}/_signed/{op}/{urllib.parse.quote(key, safe='/')}?{urllib.parse.urlencode(query)}"
+    )
 
 
 def credential_info(app, host, op, key, path, run_id=None, upload_id="", part=""):
@@ -111,8 +115,12 @@ def decode_token(token):
 def run_root(app, req, run_id):
     """(artifact_uri, S3 key of the root) of a run of this workspace."""
     if not run_id:
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'")
-    run = app.mlflow.call(req.ws.mlflow_workspace, "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id})
+        raise ApiError(
+            400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'"
+        )
+    run = app.mlflow.call(
+        req.ws.mlflow_workspace, "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id}
+    )
     uri = run["run"]["info"]["artifact_uri"]
     return uri, root_key(uri)
 
@@ -149,9 +157,9 @@ def listing(app, root, path, page_token):
         entries = [{"path": path, "is_dir": False, "file_size": size}]
     else:
         dirs, files = app.store.list_dir(target + "/")
-        entries = [
-            {"path": d[len(root) + 1 :].rstrip("/"), "is_dir": True} for d in dirs
-        ] + [{"path": k[len(root) + 1 :], "is_dir": False, "file_size": s} for k, s in files]
+        entries = [{"path": d[len(root) + 1 :].rstrip("/"), "is_dir": True} for d in dirs] + [
+            {"path": k[len(root) + 1 :], "is_dir": False, "file_size": s} for k, s in files
+        ]
         entries.sort(key=lambda e: e["path"])
     offset = decode_token(page_token)
     n = max(1, app.state.settings.list_page_size)
@@ -240,10 +248,12 @@ def register(app):
         return handler
 
     app.route(
-        "POST", r"/api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/credentials-for-download"
+        "POST",
+        r"/api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/credentials-for-download",
     )(model_credentials("get"))
     app.route(
-        "POST", r"/api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/credentials-for-upload"
+        "POST",
+        r"/api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/credentials-for-upload",
     )(model_credentials("put"))
 
     @app.route("POST", r"/api/2\.0/mlflow/artifacts/create-multipart-upload")
@@ -252,7 +262,9 @@ def register(app):
         run_id, path = b.get("run_id"), clean_path(b.get("path"))
         _, root = run_root(app, req, run_id)
         if not path:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'path'")
+            raise ApiError(
+                400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'path'"
+            )
         try:
             num_parts = int(b.get("num_parts", 0))
         except (TypeError, ValueError):
@@ -298,7 +310,10 @@ def register(app):
         run_id, path = b.get("run_id"), clean_path(b.get("path"))
         _, root = run_root(app, req, run_id)
         parts = sorted(
-            ({"PartNumber": int(p["part_number"]), "ETag": p["etag"]} for p in b.get("part_etags", [])),
+            (
+                {"PartNumber": int(p["part_number"]), "ETag": p["etag"]}
+                for p in b.get("part_etags", [])
+            ),
             key=lambda p: p["PartNumber"],
         )
         try:
@@ -317,7 +332,11 @@ def register(app):
             )
         return Response.json({})
 
-    @app.route(["GET", "PUT", "DELETE"], r"/_signed/(?P<op>get|put|part|abort)/(?P<key>.+)", auth_required=False)
+    @app.route(
+        ["GET", "PUT", "DELETE"],
+        r"/_signed/(?P<op>get|put|part|abort)/(?P<key>.+)",
+        auth_required=False,
+    )
     def signed(app, req):
         return signed_object(app, req)
 
@@ -331,7 +350,9 @@ def signed_object(app, req):
     upload_id = req.param("uploadId", "")
     part = req.param("partNumber", "")
     want = _mac(app, op, key, expires, upload_id, part)
-    method_ok = {"get": ("GET", "HEAD"), "put": ("PUT",), "part": ("PUT",), "abort": ("DELETE",)}[op]
+    method_ok = {"get": ("GET", "HEAD"), "put": ("PUT",), "part": ("PUT",), "abort": ("DELETE",)}[
+        op
+    ]
     if not hmac.compare_digest(want, req.param("sig", "")) or req.method not in method_ok:
         raise S3Error(
             403,
@@ -371,7 +392,9 @@ def signed_object(app, req):
     params = {"partNumber": part, "uploadId": upload_id} if op == "part" else None
     n = req.content_length()
     if n is None:
-        raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+        raise S3Error(
+            411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+        )
     data = BodyReader(req, n) if n else b""
     r = s.put(url, params=params, data=data, timeout=600)
     return relay_response(r)
@@ -404,7 +427,14 @@ class BodyReader:
         return out
 
 
-_PASS = {"etag", "content-type", "content-range", "accept-ranges", "last-modified", "content-length"}
+_PASS = {
+    "etag",
+    "content-type",
+    "content-range",
+    "accept-ranges",
+    "last-modified",
+    "content-length",
+}
 
 
 def relay_response(r):

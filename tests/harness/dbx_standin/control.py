@@ -45,7 +45,11 @@ def register(app):
             if user not in ws.users and user not in ws.service_principals:
                 raise ApiError(400, "INVALID_PARAMETER_VALUE", f"no user {user} in workspace")
             app.state.tokens[value] = Token(
-                value, ws, user, "pat", expires_at=None if expires is None else time.time() + float(expires)
+                value,
+                ws,
+                user,
+                "pat",
+                expires_at=None if expires is None else time.time() + float(expires),
             )
         return Response.json({"token": value})
 
@@ -65,7 +69,9 @@ def register(app):
         ws = app.workspace(b.get("workspace", req.ws.index))
         cid, secret = b.get("client_id"), b.get("client_secret")
         if not cid or not secret:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "client_id and client_secret are required")
+            raise ApiError(
+                400, "INVALID_PARAMETER_VALUE", "client_id and client_secret are required"
+            )
         with app.state.lock:
             ws.service_principals[cid] = {
                 "secret": secret,

@@ -25,7 +25,10 @@ LEVELS = {
     "experiments": [
         ("CAN_READ", "Can view the experiment"),
         ("CAN_EDIT", "Can view, log runs, and edit the experiment"),
-        ("CAN_MANAGE", "Can view, log runs, edit, delete, and change permissions of the experiment"),
+        (
+            "CAN_MANAGE",
+            "Can view, log runs, edit, delete, and change permissions of the experiment",
+        ),
     ],
     "registered-models": [
         ("CAN_READ", "Can view the details of the registered model and its model versions"),
@@ -55,33 +58,50 @@ def resolve_object(app, req, kind, oid):
     """Checks the object exists in this workspace; returns the inherited entries."""
     ws = req.ws
     if kind == "experiments":
-        app.mlflow.call(ws.mlflow_workspace, "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": oid})
+        app.mlflow.call(
+            ws.mlflow_workspace, "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": oid}
+        )
         inherited = []
         with app.state.lock:
             node = experiment_node(ws, oid)
             if node is not None:
                 parent = ws.tree.get(workspace_api.parent(node.path))
                 if parent is not None:
-                    inherited.append((("group_name", "admins"), "CAN_MANAGE", f"/directories/{parent.object_id}"))
+                    inherited.append(
+                        (("group_name", "admins"), "CAN_MANAGE", f"/directories/{parent.object_id}")
+                    )
                 parts = node.path.split("/")
                 if len(parts) > 3 and parts[1] == "Users":
                     home = ws.tree.get(f"/Users/{parts[2]}")
                     who = parts[2]
                     if home is not None and (who in ws.users or who in ws.service_principals):
-                        pk = "service_principal_name" if who in ws.service_principals else "user_name"
-                        inherited.append(((pk, who), "CAN_MANAGE", f"/directories/{home.object_id}"))
+                        pk = (
+                            "service_principal_name"
+                            if who in ws.service_principals
+                            else "user_name"
+                        )
+                        inherited.append(
+                            ((pk, who), "CAN_MANAGE", f"/directories/{home.object_id}")
+                        )
         return inherited
     with app.state.lock:
         name = ws.model_ids.get(oid)
     if name is None:
-        out = app.mlflow.call(ws.mlflow_workspace, "GET", "/api/2.0/mlflow/registered-models/search", {"max_results": 1000})
+        out = app.mlflow.call(
+            ws.mlflow_workspace,
+            "GET",
+            "/api/2.0/mlflow/registered-models/search",
+            {"max_results": 1000},
+        )
         with app.state.lock:
             for m in out.get("registered_models", []):
                 ws.model_id(m["name"])
             name = ws.model_ids.get(oid)
     if name is None:
         raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Registered model {oid} does not exist.")
-    app.mlflow.call(ws.mlflow_workspace, "GET", "/api/2.0/mlflow/registered-models/get", {"name": name})
+    app.mlflow.call(
+        ws.mlflow_workspace, "GET", "/api/2.0/mlflow/registered-models/get", {"name": name}
+    )
     return [(("group_name", "admins"), "CAN_MANAGE", "/registered-models/")]
 
 
@@ -173,7 +193,8 @@ def register(app):
             raise ApiError(
                 400,
                 "INVALID_PARAMETER_VALUE",
-                f"the stand-in supports securable type function (models) only, not {req.match['type']}",
+                "the stand-in supports securable type function (models) only, "
+                f"not {req.match['type']}",
             )
         name = uc.full_name(req.match["name"])
         try:
@@ -191,7 +212,9 @@ def register(app):
             if privs and (principal is None or p == principal)
         ]
 
-    @app.route(["GET", "PATCH"], r"/api/2\.1/unity-catalog/permissions/(?P<type>[^/]+)/(?P<name>[^/]+)")
+    @app.route(
+        ["GET", "PATCH"], r"/api/2\.1/unity-catalog/permissions/(?P<type>[^/]+)/(?P<name>[^/]+)"
+    )
     def uc_permissions(app, req):
         name = securable(req)
         if req.method == "PATCH":
@@ -201,7 +224,9 @@ def register(app):
                     p = c.get("principal")
                     if not p or not app.state.account_principal_exists(p):
                         raise ApiError(
-                            400, "PRINCIPAL_DOES_NOT_EXIST", f"Could not find principal with name {p}"
+                            400,
+                            "PRINCIPAL_DOES_NOT_EXIST",
+                            f"Could not find principal with name {p}",
                         )
                     add, remove = set(c.get("add") or []), set(c.get("remove") or [])
                     if add & remove:
@@ -227,7 +252,9 @@ def register(app):
         out = assignments(grants, req.param("principal"))
         return Response.json({"privilege_assignments": out} if out else {})
 
-    @app.route("GET", r"/api/2\.1/unity-catalog/effective-permissions/(?P<type>[^/]+)/(?P<name>[^/]+)")
+    @app.route(
+        "GET", r"/api/2\.1/unity-catalog/effective-permissions/(?P<type>[^/]+)/(?P<name>[^/]+)"
+    )
     def uc_effective(app, req):
         name = securable(req)
         schema = name.rsplit(".", 1)[0]
@@ -241,7 +268,11 @@ def register(app):
         for p, privs in inherited.items():
             for priv in sorted(privs):
                 entries.setdefault(p, []).append(
-                    {"privilege": priv, "inherited_from_type": "SCHEMA", "inherited_from_name": schema}
+                    {
+                        "privilege": priv,
+                        "inherited_from_type": "SCHEMA",
+                        "inherited_from_name": schema,
+                    }
                 )
         only = req.param("principal")
         out = [

@@ -35,12 +35,16 @@ def resolve_source(app, ws, source):
         return artifacts.root_key(source)
     if source.startswith("runs:/"):
         run_id, _, path = source[len("runs:/") :].partition("/")
-        run = app.mlflow.call(ws.mlflow_workspace, "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id})
+        run = app.mlflow.call(
+            ws.mlflow_workspace, "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id}
+        )
         root = artifacts.root_key(run["run"]["info"]["artifact_uri"])
         return artifacts.join_key(root, artifacts.clean_path(path))
     if source.startswith("models:/m-"):
         model_id = source[len("models:/") :].strip("/")
-        model = app.mlflow.call(ws.mlflow_workspace, "GET", f"/api/2.0/mlflow/logged-models/{model_id}")
+        model = app.mlflow.call(
+            ws.mlflow_workspace, "GET", f"/api/2.0/mlflow/logged-models/{model_id}"
+        )
         return artifacts.root_key(model["model"]["info"]["artifact_uri"])
     return None
 

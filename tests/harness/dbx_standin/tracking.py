@@ -112,7 +112,10 @@ def call(app, req, method, path, params=None, body=None):
 
 
 def register(app):
-    @app.route(["GET", "POST", "PUT", "PATCH", "DELETE"], r"/api/[23]\.0/mlflow/(workspaces(/.*)?|server-info)")
+    @app.route(
+        ["GET", "POST", "PUT", "PATCH", "DELETE"],
+        r"/api/[23]\.0/mlflow/(workspaces(/.*)?|server-info)",
+    )
     def mlflow_only(app, req):
         raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{req.method} {req.path}'")
 
@@ -164,7 +167,13 @@ def register(app):
         new_name = b.get("new_name")
         if not new_name:
             return relay(app, req)
-        exp = call(app, req, "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": b.get("experiment_id", "")})
+        exp = call(
+            app,
+            req,
+            "GET",
+            "/api/2.0/mlflow/experiments/get",
+            {"experiment_id": b.get("experiment_id", "")},
+        )
         old = exp["experiment"]["name"]
         with app.state.lock:
             path = check_experiment_path(req.ws, new_name)
@@ -188,7 +197,13 @@ def register(app):
     @app.route("POST", r"/api/2\.0/mlflow/experiments/delete")
     def delete_experiment(app, req):
         b = req.json()
-        exp = call(app, req, "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": b.get("experiment_id", "")})
+        exp = call(
+            app,
+            req,
+            "GET",
+            "/api/2.0/mlflow/experiments/get",
+            {"experiment_id": b.get("experiment_id", "")},
+        )
         out = call(app, req, "POST", "/api/2.0/mlflow/experiments/delete", body=b)
         with app.state.lock:
             node = req.ws.tree.get(exp["experiment"]["name"])
@@ -200,7 +215,13 @@ def register(app):
     def restore_experiment(app, req):
         b = req.json()
         out = call(app, req, "POST", "/api/2.0/mlflow/experiments/restore", body=b)
-        exp = call(app, req, "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": b.get("experiment_id", "")})
+        exp = call(
+            app,
+            req,
+            "GET",
+            "/api/2.0/mlflow/experiments/get",
+            {"experiment_id": b.get("experiment_id", "")},
+        )
         name = exp["experiment"]["name"]
         with app.state.lock:
             if name not in req.ws.tree and workspace_api.parent(name) in req.ws.tree:
@@ -238,4 +259,3 @@ def register(app):
     @app.route(["GET", "POST", "PUT", "PATCH", "DELETE"], r"/api/[23]\.0/mlflow/.*")
     def everything_else(app, req):
         return relay(app, req)
-

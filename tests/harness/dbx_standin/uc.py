@@ -188,7 +188,7 @@ def register(app):
                     st.uc_models[new] = st.uc_models.pop(name)
                 if name in st.uc_grants:
                     st.uc_grants[new] = st.uc_grants.pop(name)
-                for (n, v) in list(st.uc_versions):
+                for n, v in list(st.uc_versions):
                     if n == name:
                         st.uc_versions[(new, v)] = st.uc_versions.pop((n, v))
             name = new
@@ -218,7 +218,9 @@ def register(app):
         b = req.json()
         name = full_name(b.get("name"))
         if not b.get("source"):
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'source'")
+            raise ApiError(
+                400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'source'"
+            )
         mlflow(app, "GET", "registered-models/get", {"name": name})
         with app.state.lock:
             meta = app.state.uc_models.setdefault(
@@ -250,7 +252,11 @@ def register(app):
     def update_version(app, req):
         b = req.json()
         name = full_name(b.get("name"))
-        body = {"name": name, "version": str(b.get("version")), "description": b.get("description", "")}
+        body = {
+            "name": name,
+            "version": str(b.get("version")),
+            "description": b.get("description", ""),
+        }
         mv = mlflow(app, "PATCH", "model-versions/update", body=body)["model_version"]
         return Response.json({"model_version": version_out(app, mv)})
 
@@ -305,7 +311,9 @@ def register(app):
             )
         prefix = meta.storage_location.split(f"s3://{app.store.bucket}/", 1)[1].rstrip("/") + "/"
         with app.state.lock:
-            cred = TempCredential(prefix, write, app.state.settings.temp_credentials_ttl, req.principal)
+            cred = TempCredential(
+                prefix, write, app.state.settings.temp_credentials_ttl, req.principal
+            )
             app.state.temp_credentials[cred.session_token] = cred
         return Response.json(
             {
@@ -338,7 +346,11 @@ def register(app):
     @app.route("POST", UC + r"/registered-models/alias")
     def set_alias(app, req):
         b = req.json()
-        body = {"name": full_name(b.get("name")), "alias": b.get("alias"), "version": str(b.get("version"))}
+        body = {
+            "name": full_name(b.get("name")),
+            "alias": b.get("alias"),
+            "version": str(b.get("version")),
+        }
         mlflow(app, "POST", "registered-models/alias", body=body)
         return Response.json({})
 
@@ -351,7 +363,10 @@ def register(app):
     @app.route("GET", UC + r"/registered-models/alias")
     def get_alias(app, req):
         out = mlflow(
-            app, "GET", "registered-models/alias", {"name": name_of(req), "alias": req.param("alias")}
+            app,
+            "GET",
+            "registered-models/alias",
+            {"name": name_of(req), "alias": req.param("alias")},
         )
         return Response.json({"model_version": version_out(app, out["model_version"])})
 

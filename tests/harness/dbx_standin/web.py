@@ -26,10 +26,14 @@ class ApiError(Exception):
         self.body = body
 
     def response(self):
-        body = self.body if self.body is not None else {
-            "error_code": self.error_code,
-            "message": self.message,
-        }
+        body = (
+            self.body
+            if self.body is not None
+            else {
+                "error_code": self.error_code,
+                "message": self.message,
+            }
+        )
         r = Response.json(body, self.status)
         r.headers.update(self.headers)
         return r
@@ -136,7 +140,9 @@ class Request:
         try:
             value = json.loads(raw)
         except ValueError:
-            raise ApiError(400, "MALFORMED_REQUEST", "Invalid JSON given in the body of the request")
+            raise ApiError(
+                400, "MALFORMED_REQUEST", "Invalid JSON given in the body of the request"
+            )
         if not isinstance(value, dict):
             raise ApiError(400, "MALFORMED_REQUEST", "The request body must be a JSON object")
         return value

@@ -26,15 +26,18 @@ import zipfile
 from .web import ApiError, Response
 
 MAX_SIZE = 10 * 1024 * 1024
-LANGUAGES = {"PYTHON": ("# ", "py"), "SCALA": ("// ", "scala"), "SQL": ("-- ", "sql"), "R": ("# ", "r")}
+LANGUAGES = {
+    "PYTHON": ("# ", "py"),
+    "SCALA": ("// ", "scala"),
+    "SQL": ("-- ", "sql"),
+    "R": ("# ", "r"),
+}
 DBC_EXT = {"PYTHON": "python", "SCALA": "scala", "SQL": "sql", "R": "r"}
 
 
 def normalize(path):
     if not isinstance(path, str) or not path.startswith("/"):
-        raise ApiError(
-            400, "INVALID_PARAMETER_VALUE", f"Path ({path}) doesn't start with '/'"
-        )
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Path ({path}) doesn't start with '/'")
     if path == "/Workspace" or path.startswith("/Workspace/"):
         path = path[len("/Workspace") :] or "/"
     parts = [p for p in path.split("/") if p]
@@ -87,9 +90,7 @@ def put_notebook(ws, path, language, source, overwrite):
     existing = ws.tree.get(path)
     if existing is not None:
         if existing.object_type != "NOTEBOOK" or not overwrite:
-            raise ApiError(
-                400, "RESOURCE_ALREADY_EXISTS", f"Path ({path}) already exists."
-            )
+            raise ApiError(400, "RESOURCE_ALREADY_EXISTS", f"Path ({path}) already exists.")
         existing.language = language
         existing.source = source
         existing.modified_at += 1
@@ -141,7 +142,7 @@ def export_bytes(node, fmt):
     if fmt == "HTML":
         encoded = base64.b64encode(json.dumps(model(node), sort_keys=True).encode()).decode()
         page = (
-            "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
             f"<title>{posixpath.basename(node.path)} - Databricks</title>\n"
             f"<script>var __DATABRICKS_NOTEBOOK_MODEL = '{encoded}';</script>\n"
             "</head>\n<body></body>\n</html>\n"
@@ -162,7 +163,10 @@ def export_bytes(node, fmt):
 
 def from_model(m, language):
     lang = (m.get("language") or language or "python").upper()
-    cmds = [c.get("command", "") for c in sorted(m.get("commands", []), key=lambda c: c.get("position", 0))]
+    cmds = [
+        c.get("command", "")
+        for c in sorted(m.get("commands", []), key=lambda c: c.get("position", 0))
+    ]
     if lang not in LANGUAGES:
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Unknown language {lang}")
     return lang, separator(lang).join(cmds)
@@ -230,9 +234,7 @@ def parse_import(fmt, content, language, path):
     except ApiError:
         raise
     except (ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        raise ApiError(
-            400, "INVALID_PARAMETER_VALUE", f"Could not parse the {fmt} content: {e}"
-        )
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Could not parse the {fmt} content: {e}")
     raise ApiError(
         400, "INVALID_PARAMETER_VALUE", f"Import format {fmt} is not supported by the stand-in"
     )
@@ -292,7 +294,8 @@ def register(app):
             raise ApiError(
                 400,
                 "MAX_NOTEBOOK_SIZE_EXCEEDED",
-                f"File size imported is ({len(content)} bytes), exceeded max size ({MAX_SIZE} bytes)",
+                f"File size imported is ({len(content)} bytes), "
+                f"exceeded max size ({MAX_SIZE} bytes)",
             )
         language, source = parse_import(fmt, content, b.get("language"), path)
         with app.state.lock:
@@ -338,9 +341,7 @@ def register(app):
             prefix = path.rstrip("/") + "/"
             children = [p for p in req.ws.tree if p.startswith(prefix)]
             if children and not b.get("recursive"):
-                raise ApiError(
-                    400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty"
-                )
+                raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty")
             doomed = [req.ws.tree[p] for p in children] + [node]
             for n in doomed:
                 del req.ws.tree[n.path]
