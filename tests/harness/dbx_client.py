@@ -3,7 +3,7 @@ the stand-in, not a real workspace): whatever MLflow's client does must work aga
 
 Usage (the caller sets MLFLOW_TRACKING_URI=databricks, DATABRICKS_HOST and DATABRICKS_TOKEN, or
 DATABRICKS_CLIENT_ID/_SECRET; MLFLOW_S3_ENDPOINT_URL = the stand-in's S3 front; AWS test keys):
-  python dbx_client.py seed TAG USER        # prints JSON: what it made
+  python dbx_client.py seed TAG USER [BIG] # prints JSON: what it made (BIG: size of large/big.bin)
   python dbx_client.py read TAG USER        # prints JSON: what MLflow reads back
 
 `seed` makes, in the workspace: experiment /Users/USER/TAG/exp (after mkdirs of its parent)
@@ -69,11 +69,11 @@ os.environ.setdefault("MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(1024 * 1024))
 BIG = 6 * 1024 * 1024 + 123
 
 
-def big_bytes():
-    return bytes((i * 7 + i // 251) % 256 for i in range(BIG))
+def big_bytes(size=BIG):
+    return bytes((i * 7 + i // 251) % 256 for i in range(size))
 
 
-def seed(tag, user):
+def seed(tag, user, big=BIG):
     exp_name = f"/Users/{user}/{tag}/exp"
     host_creds_mkdirs(os.path.dirname(exp_name))
     exp_id = mlflow.create_experiment(exp_name)
@@ -93,7 +93,7 @@ def seed(tag, user):
         mlflow.log_text("just text", "notes/one.txt")
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "big.bin"), "wb") as f:
-                f.write(big_bytes())
+                f.write(big_bytes(big))
             mlflow.log_artifact(os.path.join(d, "big.bin"), "large")
         with mlflow.start_run(run_name="child", nested=True) as child:
             mlflow.log_param("child", "yes")
@@ -226,6 +226,10 @@ def read(tag, user):
 
 def main():
     cmd, tag, user = sys.argv[1:4]
+    if cmd == "seed" and len(sys.argv) > 4:
+        # An optional size of large/big.bin (12 MiB makes mlflow-archive upload it in parts).
+        seed(tag, user, int(sys.argv[4]))
+        return
     {"seed": seed, "read": read}[cmd](tag, user)
 
 

@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod client;
 mod cuts;
+mod databricks;
 mod databricks_standin;
 mod databricks_uc;
 mod datasets_client;

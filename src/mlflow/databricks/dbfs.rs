@@ -171,16 +171,16 @@ impl DbfsRoot {
         for _ in 0..PAGES {
             let page: Listing = match &self.owner {
                 DbfsOwner::Run(run) => {
-                    let mut q = vec![("run_id", run.as_str()), ("path", full.as_str())];
+                    let mut q = json!({ "run_id": run, "path": full });
                     if !token.is_empty() {
-                        q.push(("page_token", token.as_str()));
+                        q["page_token"] = token.clone().into();
                     }
                     self.client.get("artifacts/list", &q, &call).await?
                 }
                 DbfsOwner::LoggedModel(m) => {
-                    let mut q = vec![("artifact_directory_path", full.as_str())];
+                    let mut q = json!({ "artifact_directory_path": full });
                     if !token.is_empty() {
-                        q.push(("page_token", token.as_str()));
+                        q["page_token"] = token.clone().into();
                     }
                     let endpoint = format!("logged-models/{m}/artifacts/directories");
                     self.client.get(&endpoint, &q, &call).await?
@@ -735,13 +735,12 @@ impl DbfsRoot {
                 let info = match given {
                     Some(i) => i,
                     None => {
-                        let number = number.to_string();
-                        let q = [
-                            ("run_id", run),
-                            ("path", full),
-                            ("upload_id", upload_id),
-                            ("part_number", number.as_str()),
-                        ];
+                        let q = json!({
+                            "run_id": run,
+                            "path": full,
+                            "upload_id": upload_id,
+                            "part_number": number.to_string(),
+                        });
                         let a: PartUrl = self
                             .client
                             .get("artifacts/get-presigned-upload-part-url", &q, &call)

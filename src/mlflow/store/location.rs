@@ -205,6 +205,24 @@ impl Location {
         Ok(location)
     }
 
+    /// Checks that the runs of an experiment whose artifact root is `uri` can have their files
+    /// read and written: the root parses, or it is a Databricks workspace's
+    /// `dbfs:/databricks/mlflow-tracking/<experiment>` (its runs' roots are under it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Location::parse`].
+    pub fn check_experiment_root(uri: &str) -> Result<()> {
+        let tracking = [
+            "dbfs:/databricks/mlflow-tracking/",
+            "dbfs:///databricks/mlflow-tracking/",
+        ];
+        if tracking.iter().any(|p| uri.starts_with(p)) && !uri.contains("/../") {
+            return Ok(());
+        }
+        Location::parse(uri).map(drop)
+    }
+
     /// The scheme name of the store, as shown in messages.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -618,15 +618,8 @@ impl<D: Destination> Importer<'_, D> {
                 .map(|f| f.artifact_location)
                 .unwrap_or_default(),
         };
-        // A Databricks experiment's own root (`dbfs:/databricks/mlflow-tracking/<id>`) is no
-        // place to write: its runs' roots under it are, through the workspace's credentials.
-        let databricks_root = self.client.is_databricks()
-            && location
-                .trim_end_matches('/')
-                .strip_prefix("dbfs:/databricks/mlflow-tracking/")
-                .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-        if !location.is_empty() && !databricks_root {
-            crate::mlflow::store::Location::parse(&location).map_err(|err| {
+        if !location.is_empty() {
+            crate::mlflow::store::Location::check_experiment_root(&location).map_err(|err| {
                 Error::Config(format!(
                     "destination experiment {id} {name:?}: its runs' artifacts cannot be written: {err}"
                 ))

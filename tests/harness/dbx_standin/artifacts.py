@@ -29,6 +29,7 @@ Moto enforces S3's 5 MiB minimum for every multipart part but the last.
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import urllib.parse
@@ -341,6 +342,9 @@ def register(app):
         return signed_object(app, req)
 
 
+_SIGNED_COUNT = itertools.count()
+
+
 def signed_object(app, req):
     delay = app.state.settings.object_delay_ms
     if delay:
@@ -362,6 +366,9 @@ def signed_object(app, req):
     try:
         expired = time.time() > float(expires)
     except ValueError:
+        expired = True
+    every = app.state.settings.expire_every
+    if every and next(_SIGNED_COUNT) % every == every - 1:
         expired = True
     if expired:
         raise S3Error(403, "AccessDenied", "Request has expired")

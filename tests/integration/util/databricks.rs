@@ -69,6 +69,9 @@ pub struct Settings {
     /// Lifetime of UC temporary credentials, seconds (default 3600).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_credentials_ttl: Option<f64>,
+    /// Every Nth signed-URL request is answered as expired (0: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_every: Option<u64>,
 }
 
 /// One entry of the stand-in's request log (control requests are not logged).
