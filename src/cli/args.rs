@@ -128,6 +128,32 @@ impl ArchiveInput {
         ))
     }
 
+    /// The registered models (not prompts) the archive holds, read in a first pass over it, or
+    /// `None` for standard input (which can be read once only).
+    pub async fn model_names(&self) -> anyhow::Result<Option<Vec<String>>> {
+        if self.input.as_os_str() == "-" {
+            return Ok(None);
+        }
+        let (name, reader) = self.reader()?;
+        let names = tokio::task::spawn_blocking(move || {
+            let mut names = Vec::new();
+            mlflow_archive::format::summary::summarize(reader, |u| {
+                if let mlflow_archive::format::summary::UnitSummary::RegisteredModel {
+                    name,
+                    prompt: false,
+                    ..
+                } = u
+                {
+                    names.push(name.clone());
+                }
+            })
+            .map(|_| names)
+            .map_err(|e| anyhow::Error::from(e).context(format!("reading {name}")))
+        })
+        .await??;
+        Ok(Some(names))
+    }
+
     /// Whether the input is a tree of the Python tool (a directory or a zip).
     pub fn is_tree(&self) -> bool {
         self.input.is_dir() || self.input.extension().is_some_and(|e| e == "zip")
@@ -440,6 +466,74 @@ pub struct ImportFlags {
     /// With --dst-notebook-dir: put each run's notebook in a subdirectory named by the new run id.
     #[arg(long)]
     pub dst_notebook_dir_add_run_id: bool,
+}
+
+/// Where registered models go and what becomes of their stages: `import-model`, `import-all`,
+/// `copy-model`, `copy-all`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryFlags {
+    /// Give a source registered model another name on the destination, SOURCE=DESTINATION
+    /// (repeatable). Into Unity Catalog DESTINATION is CATALOG.SCHEMA.MODEL.
+    #[arg(long = "model-name-map", value_name = "SRC=DST")]
+    pub model_name_map: Vec<String>,
+
+    /// Into Unity Catalog: put every model without a --model-name-map into this catalog and
+    /// schema, as CATALOG.SCHEMA.<name>: a Unity Catalog source's last level, any other name
+    /// whole, in lower case, with `.`, spaces, `/` and control characters replaced by `_`.
+    #[arg(long, value_name = "CATALOG.SCHEMA")]
+    pub uc_schema: Option<String>,
+
+    /// What becomes of a version's stage: `stage` (the same stage), `alias` (tag
+    /// mlflow_archive.source.stage on every staged version, and alias production / staging on
+    /// the newest version in Production / Staging), `tag` (the tag alone) or `none` [default:
+    /// stage; alias into Unity Catalog, which has no stages].
+    #[arg(long, value_name = "HOW", value_parser = ["stage", "alias", "tag", "none"])]
+    pub stage_to: Option<String>,
+
+    /// Register versions into Unity Catalog without checking that their MLmodel has a
+    /// signature with inputs and outputs (which Unity Catalog requires; MLflow's own bypass for
+    /// migrations is MLFLOW_SKIP_SIGNATURE_CHECK_FOR_UC_REGISTRY_MIGRATION).
+    #[arg(long)]
+    pub skip_signature_check: bool,
+}
+
+impl RegistryFlags {
+    /// Applies these choices to `opts`, checked against the destination `dst`.
+    pub fn apply(
+        &self,
+        opts: mlflow_archive::transfer::import::ImportOptions,
+        dst: &Client,
+    ) -> mlflow_archive::Result<mlflow_archive::transfer::import::ImportOptions> {
+        use mlflow_archive::transfer::import::{ModelNames, StageTo};
+        let model_names = ModelNames::parse(&self.model_name_map, self.uc_schema.as_deref())?;
+        model_names.check_registry(dst.registry_kind(), dst.server())?;
+        let stage_to = self.stage_to.as_deref().map(StageTo::parse).transpose()?;
+        if stage_to == Some(StageTo::Stage) && !dst.registry_kind().has_stages() {
+            return Err(mlflow_archive::Error::Config(format!(
+                "--stage-to stage: the registry of {} (Unity Catalog) has no stages; choose alias, tag or none",
+                dst.server()
+            )));
+        }
+        Ok(mlflow_archive::transfer::import::ImportOptions {
+            model_names,
+            stage_to,
+            skip_signature_check: self.skip_signature_check,
+            ..opts
+        })
+    }
+
+    /// Checks, before anything is written, the destination names of the source models `names`
+    /// (`explicit`: the command's own name for its one model): into Unity Catalog each must have
+    /// three levels and no two may land on one name.
+    pub fn check_names(
+        opts: &mlflow_archive::transfer::import::ImportOptions,
+        names: &[String],
+        dst: &Client,
+    ) -> mlflow_archive::Result<()> {
+        opts.model_names
+            .check_all(names, opts.model_name.as_deref(), dst.registry_kind())
+            .map(drop)
+    }
 }
 
 /// What of an archive an import leaves out (copies choose on their export side instead).

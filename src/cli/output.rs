@@ -404,6 +404,31 @@ pub fn print_import_report(
             report.missing_parents.len()
         );
     }
+    if report.version_files > 0 {
+        eprintln!(
+            "{done}: {} files into Unity Catalog's storage for new model versions ({} renewals of its temporary credentials)",
+            report.version_files, report.credential_renewals
+        );
+    }
+    if report.aliases_not_set > 0 {
+        eprintln!(
+            "warning: {} aliases not set: the destination's registry (a Databricks workspace model registry) has no aliases",
+            report.aliases_not_set
+        );
+    }
+    if !report.prompts_left_out.is_empty() {
+        eprintln!(
+            "warning: {} prompts left out ({}): Unity Catalog keeps prompts apart from registered models, and mlflow-archive does not write them there",
+            report.prompts_left_out.len(),
+            clean(&report.prompts_left_out.join(", "))
+        );
+    }
+    if !report.unchecked_signatures.is_empty() {
+        eprintln!(
+            "note: {} model versions registered into Unity Catalog without the signature check, as asked (--skip-signature-check)",
+            report.unchecked_signatures.len()
+        );
+    }
     for (model, src, dst) in &report.renumbered_versions {
         eprintln!(
             "note: model {model:?} version {src} became version {dst} (the model already had later versions)"

@@ -321,12 +321,38 @@ pub struct ModelVersion {
     /// A link to the run on another server.
     #[serde(default)]
     pub run_link: String,
-    /// Aliases pointing at this version (only in `get`, not in `search`).
-    #[serde(default)]
+    /// Aliases pointing at this version (only in `get`, not in `search`). Unity Catalog sends
+    /// them as `{alias, version}` objects, MLflow as strings: both read as the alias.
+    #[serde(default, deserialize_with = "alias_names")]
     pub aliases: Vec<String>,
     /// The logged model it registers (MLflow 3; not kept by every store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// Where Unity Catalog keeps the version's files (`s3://…`, `abfss://…`, `gs://…`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storage_location: String,
+    /// The Databricks workspace whose tracking server holds `run_id` (Unity Catalog).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_tracking_server_id: String,
+}
+
+/// A version's aliases as names, from strings (MLflow) or `{alias, version}` objects (Unity
+/// Catalog).
+fn alias_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneAlias {
+        Name(String),
+        Object { alias: String },
+    }
+    let items: Option<Vec<OneAlias>> = Option::deserialize(d)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| match a {
+            OneAlias::Name(n) | OneAlias::Object { alias: n } => n,
+        })
+        .collect())
 }
 
 impl ModelVersion {

@@ -17,6 +17,8 @@ use crate::error::Result;
 use crate::mlflow::api::datasets::EvaluationDataset;
 use crate::mlflow::databricks::Registry;
 use crate::mlflow::databricks::permissions::{AccessControl, AclObject, PrivilegeAssignment};
+use crate::mlflow::api::registry::RegistryKind;
+use crate::mlflow::databricks::uc::Uploaded;
 use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{
     DatasetInput, Experiment, KeyValue, LoggedModel, Metric, ModelInput, ModelOutput, ModelVersion,
@@ -223,6 +225,53 @@ pub trait Destination: Clone + Send + Sync + 'static {
         alias: &str,
         version: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The kind of model registry it has (MLflow's, by default).
+    fn registry(&self) -> RegistryKind {
+        RegistryKind::Mlflow
+    }
+
+    /// The id of the tracking server that holds `run_id`, as Unity Catalog records it
+    /// (`run_tracking_server_id`); `None` when the server does not say.
+    fn tracking_server_id(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        let _ = run_id;
+        async { Ok(None) }
+    }
+
+    /// The first `limit` bytes at most of file `rel` of the artifact tree at location `uri`, and
+    /// whether it is longer; `None` when there is no such file.
+    fn read_artifact_head(
+        &self,
+        uri: &str,
+        rel: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<(Bytes, bool)>>> + Send;
+
+    /// Uploads the files of the artifact tree at location `files` into the storage of the new
+    /// Unity Catalog version `name`/`version` (at `storage_location`).
+    fn upload_model_version_files(
+        &self,
+        name: &str,
+        version: &str,
+        storage_location: &str,
+        files: &str,
+    ) -> impl Future<Output = Result<Uploaded>> + Send {
+        let _ = (name, version, storage_location, files);
+        async { Err(unsupported(self.server(), "Unity Catalog model versions")) }
+    }
+
+    /// Marks a Unity Catalog version whose files are uploaded `READY`.
+    fn finalize_model_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, version);
+        async { Err(unsupported(self.server(), "Unity Catalog model versions")) }
+    }
 
     /// Whether the server is a Databricks workspace: the token decides every object's user,
     /// some `mlflow.*` tags are the server's own, and runs' notebooks can be placed in its tree.
@@ -617,6 +666,41 @@ impl Destination for Client {
 
     async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         self.set_registered_model_alias(name, alias, version).await
+    }
+
+    fn registry(&self) -> RegistryKind {
+        self.registry_kind()
+    }
+
+    async fn tracking_server_id(&self, run_id: &str) -> Result<Option<String>> {
+        Client::tracking_server_id(self, run_id).await
+    }
+
+    async fn read_artifact_head(
+        &self,
+        uri: &str,
+        rel: &str,
+        limit: usize,
+    ) -> Result<Option<(Bytes, bool)>> {
+        let root = ArtifactRoot::parse(uri)?;
+        Client::read_artifact_head(self, &root, rel, limit).await
+    }
+
+    async fn upload_model_version_files(
+        &self,
+        name: &str,
+        version: &str,
+        storage_location: &str,
+        files: &str,
+    ) -> Result<Uploaded> {
+        let root = ArtifactRoot::parse(files)?;
+        Client::upload_model_version_files(self, name, version, storage_location, &root).await
+    }
+
+    async fn finalize_model_version(&self, name: &str, version: &str) -> Result<()> {
+        Client::finalize_model_version(self, name, version)
+            .await
+            .map(drop)
     }
 
     async fn workspaces_enabled(&self) -> Result<bool> {

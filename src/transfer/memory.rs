@@ -18,6 +18,8 @@ use futures_util::stream::{BoxStream, StreamExt};
 
 use super::destination::Destination;
 use crate::error::{Error, Result, TransportKind};
+use crate::mlflow::api::registry::RegistryKind;
+use crate::mlflow::databricks::uc::Uploaded;
 use crate::mlflow::types::{
     Alias, DatasetInput, Experiment, KeyValue, LoggedModel, LoggedModelInfo, Metric, ModelInput,
     ModelOutput, ModelVersion, RegisteredModel, Run, RunInfo,
@@ -55,6 +57,8 @@ struct State {
     fail_from: Option<u64>,
     /// Permissions, when the server keeps them ([`MemoryServer::keep_permissions`]).
     perms: Option<permissions::Perms>,
+    /// The registry it behaves as (MLflow's when `None`).
+    registry: Option<RegistryKind>,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +85,13 @@ impl MemoryServer {
     /// create of a model version is preceded by a twin (same source, tags and description).
     pub fn twin_versions(&self, on: bool) {
         self.lock().twins = on;
+    }
+
+    /// Makes its registry behave as one of `kind`: a Databricks workspace's (no aliases), or
+    /// Unity Catalog's (three-level names, no stages, versions `PENDING_REGISTRATION` until
+    /// their files are uploaded and they are finalized).
+    pub fn set_registry(&self, kind: RegistryKind) {
+        self.lock().registry = Some(kind);
     }
 
     /// How many calls were made so far.
@@ -426,6 +437,15 @@ impl Destination for MemoryServer {
         tags: &[KeyValue],
     ) -> Result<()> {
         let mut s = self.call("create_registered_model")?;
+        if s.registry == Some(RegistryKind::UnityCatalog)
+            && (name.split('.').count() != 3 || name.to_lowercase() != name)
+        {
+            return Err(api(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                format!("Model name must specify all three levels (in lower case): {name:?}"),
+            ));
+        }
         if s.models.contains_key(name) {
             return Err(api(
                 400,
@@ -484,6 +504,7 @@ impl Destination for MemoryServer {
 
     async fn create_model_version(&self, req: &CreateModelVersion) -> Result<ModelVersion> {
         let mut s = self.call("create_model_version")?;
+        let uc = s.registry == Some(RegistryKind::UnityCatalog);
         if let Some(run) = &req.run_id
             && (req.source.starts_with("runs:/") && !s.runs.contains_key(run))
         {
@@ -548,6 +569,18 @@ impl Destination for MemoryServer {
             status: "READY".into(),
             ..ModelVersion::default()
         };
+        let version = if uc {
+            ModelVersion {
+                current_stage: String::new(),
+                run_link: String::new(),
+                status: "PENDING_REGISTRATION".into(),
+                storage_location: format!("mem-uc:/{}/{number}", req.name),
+                run_tracking_server_id: req.run_tracking_server_id.clone().unwrap_or_default(),
+                ..version
+            }
+        } else {
+            version
+        };
         r.versions.push((version.clone(), false));
         if let Some(m) = &req.model_id
             && let Some(lm) = s.logged_models.get_mut(m)
@@ -583,14 +616,90 @@ impl Destination for MemoryServer {
         Ok(())
     }
 
+    fn registry(&self) -> RegistryKind {
+        self.lock().registry.unwrap_or(RegistryKind::Mlflow)
+    }
+
+    async fn read_artifact_head(
+        &self,
+        uri: &str,
+        rel: &str,
+        limit: usize,
+    ) -> Result<Option<(Bytes, bool)>> {
+        let s = self.call("read_artifact_head")?;
+        let want = format!("{}/{rel}", uri.trim_end_matches('/'));
+        Ok(s.files
+            .iter()
+            .find(|((root, path), _)| format!("{}/{path}", root.trim_end_matches('/')) == want)
+            .map(|(_, b)| {
+                let long = b.len() > limit;
+                (b.slice(..b.len().min(limit)), long)
+            }))
+    }
+
+    async fn upload_model_version_files(
+        &self,
+        name: &str,
+        version: &str,
+        storage_location: &str,
+        files: &str,
+    ) -> Result<Uploaded> {
+        let mut s = self.call("upload_model_version_files")?;
+        let under = format!("{}/", files.trim_end_matches('/'));
+        let found: Vec<(String, Bytes)> = s
+            .files
+            .iter()
+            .filter_map(|((root, path), b)| {
+                let full = format!("{}/{path}", root.trim_end_matches('/'));
+                full.strip_prefix(&under)
+                    .map(|rel| (rel.to_string(), b.clone()))
+            })
+            .collect();
+        let mut up = Uploaded::default();
+        for (rel, b) in found {
+            up.files += 1;
+            up.bytes += b.len() as u64;
+            s.files.insert((storage_location.to_string(), rel), b);
+        }
+        let v = &mut s.version(name, version)?.0;
+        if v.status != "PENDING_REGISTRATION" {
+            return Err(api(
+                400,
+                "INVALID_STATE",
+                format!("model {name:?} version {version} is {}", v.status),
+            ));
+        }
+        Ok(up)
+    }
+
+    async fn finalize_model_version(&self, name: &str, version: &str) -> Result<()> {
+        let mut s = self.call("finalize_model_version")?;
+        s.version(name, version)?.0.status = "READY".into();
+        Ok(())
+    }
+
     async fn transition_stage(&self, name: &str, version: &str, stage: &str) -> Result<()> {
         let mut s = self.call("transition_stage")?;
+        if s.registry == Some(RegistryKind::UnityCatalog) {
+            return Err(api(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                "stages are unsupported for models in the Unity Catalog".into(),
+            ));
+        }
         s.version(name, version)?.0.current_stage = stage.to_string();
         Ok(())
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         let mut s = self.call("set_alias")?;
+        if s.registry == Some(RegistryKind::DatabricksWorkspace) {
+            return Err(api(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                "aliases are not supported for models in the Workspace Model Registry".into(),
+            ));
+        }
         let r = s.registered(name)?;
         r.model.aliases.retain(|a| a.alias != alias);
         r.model.aliases.push(Alias {

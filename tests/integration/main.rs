@@ -9,6 +9,7 @@ mod cuts;
 mod databricks;
 mod databricks_permissions;
 mod databricks_standin;
+mod databricks_uc;
 mod datasets_client;
 mod dropin;
 mod export;

@@ -4,11 +4,15 @@
 
 use std::process::ExitCode;
 
+use futures_util::TryStreamExt;
+use mlflow_archive::mlflow::api::registry::RegistryKind;
 use mlflow_archive::transfer::copy::copy_all;
 use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
-use crate::cli::args::{AllTargets, DstServer, ExportFlags, ImportFlags, copy_permissions};
+use crate::cli::args::{
+    AllTargets, DstServer, ExportFlags, ImportFlags, RegistryFlags, copy_permissions,
+};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -29,6 +33,9 @@ pub struct Args {
 
     #[command(flatten)]
     import: ImportFlags,
+
+    #[command(flatten)]
+    registry: RegistryFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -43,6 +50,15 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     };
     let mut export = args.export.options(&global);
     copy_permissions(export.permissions, &mut export, &mut import);
+    let import = args.registry.apply(import, &dst)?;
+    if dst.registry_kind() == RegistryKind::UnityCatalog {
+        let names: Vec<String> = src
+            .search_registered_models(None)
+            .map_ok(|m| m.name)
+            .try_collect()
+            .await?;
+        RegistryFlags::check_names(&import, &names, &dst)?;
+    }
     let what = format!("{} to {}", src.server(), dst.server());
     let report = copy_all(&src, &dst, &export, &import).await;
     drop(line);

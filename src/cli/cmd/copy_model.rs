@@ -9,7 +9,8 @@ use mlflow_archive::transfer::import::ImportOptions;
 
 use crate::cli::Global;
 use crate::cli::args::{
-    DstServer, ImportFlags, PermissionsFlag, SrcServer, copy_permissions, legacy_bool,
+    DstServer, ImportFlags, PermissionsFlag, RegistryFlags, SrcServer, copy_permissions,
+    legacy_bool,
 };
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
@@ -44,6 +45,9 @@ pub struct Args {
 
     #[command(flatten)]
     import: ImportFlags,
+
+    #[command(flatten)]
+    registry: RegistryFlags,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
@@ -63,7 +67,9 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         &mut export,
         &mut import,
     );
+    let import = args.registry.apply(import, &dst)?;
     let names = vec![args.src_model.clone()];
+    RegistryFlags::check_names(&import, &names, &dst)?;
     let what = format!(
         "model {:?} from {} to {}",
         args.src_model,

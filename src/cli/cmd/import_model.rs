@@ -3,10 +3,13 @@
 
 use std::process::ExitCode;
 
+use mlflow_archive::mlflow::api::registry::RegistryKind;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
-use crate::cli::args::{ArchiveInput, DstServer, ImportFlags, LeaveOut, legacy_bool};
+use crate::cli::args::{
+    ArchiveInput, DstServer, ImportFlags, LeaveOut, RegistryFlags, legacy_bool,
+};
 use crate::cli::output::finish_import;
 use crate::cli::progress::ProgressLine;
 
@@ -35,20 +38,32 @@ pub struct Args {
     flags: ImportFlags,
 
     #[command(flatten)]
+    registry: RegistryFlags,
+
+    #[command(flatten)]
     leave_out: LeaveOut,
 }
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
-    let (name, source) = args.input.open()?;
-    let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {
-        progress: Some(line.counters()),
         experiment_name: Some(args.experiment_name.clone()),
         model_name: args.model.clone(),
         delete_model: args.delete_model,
         replay: args.input.replay(),
         ..args.leave_out.apply(args.flags.options(&global))
+    };
+    let opts = args.registry.apply(opts, &client)?;
+    if client.registry_kind() == RegistryKind::UnityCatalog
+        && let Some(names) = args.input.model_names().await?
+    {
+        RegistryFlags::check_names(&opts, &names, &client)?;
+    }
+    let (name, source) = args.input.open()?;
+    let line = ProgressLine::start(&global, "importing");
+    let opts = ImportOptions {
+        progress: Some(line.counters()),
+        ..opts
     };
     let report = import_archive(&client, source, &opts).await;
     drop(line);

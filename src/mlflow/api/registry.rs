@@ -1,16 +1,51 @@
 //! The model registry: registered models, their tags and aliases, and model versions.
+//!
+//! One client for every registry a server may have: MLflow's own (`api/2.0/mlflow/...`), the
+//! Databricks workspace registry (the same paths on a workspace), and Unity Catalog
+//! (`api/2.0/mlflow/unity-catalog/...`, chosen by a `databricks-uc` URI), whose differences are
+//! handled here: three-level names, no stages, searches without filters or ordering (versions by
+//! `name = '…'` only), `run_tracking_server_id` instead of `run_link`, versions created
+//! `PENDING_REGISTRATION` until their files are uploaded and the version finalized (see
+//! [`crate::mlflow::databricks`]).
 
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use url::Url;
 
 use crate::error::{Error, Result};
+use crate::mlflow::config::{DatabricksWorkspace, Registry};
+use crate::mlflow::http::set_query;
 use crate::mlflow::retry::Idempotency::{Safe, Unsafe};
 use crate::mlflow::types::{KeyValue, ModelVersion, RegisteredModel};
 use crate::mlflow::{Client, paginate};
+
+/// The kind of model registry a client writes to and reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// MLflow's own registry: stages and aliases.
+    Mlflow,
+    /// A Databricks workspace's model registry: stages, no aliases.
+    DatabricksWorkspace,
+    /// Unity Catalog: aliases, no stages, three-level names, files uploaded by the client.
+    UnityCatalog,
+}
+
+impl RegistryKind {
+    /// Whether versions have stages (`None`, `Staging`, `Production`, `Archived`).
+    pub fn has_stages(self) -> bool {
+        self != RegistryKind::UnityCatalog
+    }
+
+    /// Whether registered models have aliases.
+    pub fn has_aliases(self) -> bool {
+        self != RegistryKind::DatabricksWorkspace
+    }
+}
 
 /// What a new model version is made from.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,9 +63,13 @@ pub struct CreateModelVersion {
     pub description: Option<String>,
     /// Tags set at creation.
     pub tags: Vec<KeyValue>,
-    /// A link to the run elsewhere.
+    /// A link to the run elsewhere (not sent to Unity Catalog, which has no such field).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_link: Option<String>,
+    /// The Databricks workspace whose tracking server holds `run_id` (sent to Unity Catalog
+    /// only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_tracking_server_id: Option<String>,
     /// The logged model it registers (MLflow 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
@@ -77,24 +116,106 @@ pub fn filter_quote(v: &str) -> String {
 }
 
 impl Client {
-    /// Searches registered models, page by page (by name).
+    /// The kind of registry this client's registry calls go to: Unity Catalog for a
+    /// `databricks-uc` URI, the workspace registry for a `databricks` one, else MLflow's.
+    pub fn registry_kind(&self) -> RegistryKind {
+        match &self.config().databricks {
+            None => RegistryKind::Mlflow,
+            Some(DatabricksWorkspace {
+                registry: Registry::UnityCatalog,
+                ..
+            }) => RegistryKind::UnityCatalog,
+            Some(_) => RegistryKind::DatabricksWorkspace,
+        }
+    }
+
+    fn is_uc(&self) -> bool {
+        self.registry_kind() == RegistryKind::UnityCatalog
+    }
+
+    /// The address of a registry endpoint (`registered-models/create`, ...): under
+    /// `api/2.0/mlflow/unity-catalog/` for Unity Catalog, else `api/2.0/mlflow/`.
+    pub(crate) fn registry_url(&self, endpoint: &str) -> Url {
+        if self.is_uc() {
+            self.api_url(&format!("unity-catalog/{endpoint}"))
+        } else {
+            self.api_url(endpoint)
+        }
+    }
+
+    /// A JSON POST/PATCH/DELETE to a registry endpoint, decoding the answer.
+    pub(crate) async fn registry_call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: &B,
+        call: &str,
+        idem: crate::mlflow::retry::Idempotency,
+    ) -> Result<T> {
+        self.call_url(method, self.registry_url(endpoint), body, call, idem)
+            .await
+    }
+
+    /// A GET of a registry endpoint with `query`, decoding the answer.
+    pub(crate) async fn registry_get<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &serde_json::Value,
+        call: &str,
+    ) -> Result<T> {
+        let mut url = self.registry_url(endpoint);
+        set_query(&mut url, query, call)?;
+        self.get_url(url, call).await
+    }
+
+    /// A registry write whose answer carries nothing needed (safe to send again).
+    async fn registry_unit(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: serde_json::Value,
+        call: &str,
+    ) -> Result<()> {
+        self.call_unit_url(method, self.registry_url(endpoint), &body, call, Safe)
+            .await
+    }
+
+    /// Searches registered models, page by page (by name; Unity Catalog's search has no order
+    /// and no filter: the prompts' filter finds nothing there, any other is refused).
     pub fn search_registered_models(
         &self,
         filter: Option<&str>,
     ) -> impl Stream<Item = Result<RegisteredModel>> + Send + 'static {
         let client = self.clone();
         let filter = filter.map(str::to_string);
+        let uc = self.is_uc();
         paginate::items(move |token| {
             let client = client.clone();
-            let q = json!({
-                "max_results": client.page(1000),
-                "filter": filter,
-                "order_by": ["name ASC"],
-                "page_token": token,
-            });
+            let q = if uc {
+                json!({ "max_results": client.page(100), "page_token": token })
+            } else {
+                json!({
+                    "max_results": client.page(1000),
+                    "filter": filter,
+                    "order_by": ["name ASC"],
+                    "page_token": token,
+                })
+            };
+            let filter = filter.clone();
             async move {
+                match filter.as_deref() {
+                    // Unity Catalog keeps prompts apart from registered models.
+                    Some(PROMPT_FILTER) if uc => return Ok((Vec::new(), None)),
+                    Some(f) if uc => {
+                        return Err(Error::Config(format!(
+                            "Unity Catalog's model search takes no filter ({f:?}) on {}",
+                            client.server()
+                        )));
+                    }
+                    _ => {}
+                }
                 let a: ModelSearch = client
-                    .get(
+                    .registry_get(
                         "registered-models/search",
                         &q,
                         "GET registered-models/search",
@@ -114,7 +235,7 @@ impl Client {
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
         let call = format!("GET registered-models/get (model {name:?})");
         let a: ModelAnswer = self
-            .get("registered-models/get", &json!({ "name": name }), &call)
+            .registry_get("registered-models/get", &json!({ "name": name }), &call)
             .await?;
         Ok(a.registered_model)
     }
@@ -141,7 +262,7 @@ impl Client {
             call,
             move || async move {
                 let a: ModelAnswer = self
-                    .call(Method::POST, "registered-models/create", body, call, Unsafe)
+                    .registry_call(Method::POST, "registered-models/create", body, call, Unsafe)
                     .await?;
                 Ok(a.registered_model)
             },
@@ -164,7 +285,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn update_registered_model(&self, name: &str, description: &str) -> Result<()> {
         let call = format!("PATCH registered-models/update (model {name:?})");
-        self.unit(
+        self.registry_unit(
             Method::PATCH,
             "registered-models/update",
             json!({ "name": name, "description": description }),
@@ -180,8 +301,20 @@ impl Client {
     /// As every call of the [`Client`](crate::mlflow::Client#errors): the server's refusal, a
     /// failed connection, an answer that is not the MLflow API.
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<()> {
+        if self.is_uc() {
+            // Unity Catalog renames through its update.
+            let call = format!("PATCH registered-models/update (model {name:?} to {new_name:?})");
+            return self
+                .registry_unit(
+                    Method::PATCH,
+                    "registered-models/update",
+                    json!({ "name": name, "new_name": new_name }),
+                    &call,
+                )
+                .await;
+        }
         let call = format!("POST registered-models/rename (model {name:?} to {new_name:?})");
-        self.unit(
+        self.registry_unit(
             Method::POST,
             "registered-models/rename",
             json!({ "name": name, "new_name": new_name }),
@@ -198,7 +331,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
         let call = format!("DELETE registered-models/delete (model {name:?})");
-        self.unit(
+        self.registry_unit(
             Method::DELETE,
             "registered-models/delete",
             json!({ "name": name }),
@@ -215,7 +348,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
         let call = format!("POST registered-models/set-tag (model {name:?}, tag {key:?})");
-        self.unit(
+        self.registry_unit(
             Method::POST,
             "registered-models/set-tag",
             json!({ "name": name, "key": key, "value": value }),
@@ -232,7 +365,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
         let call = format!("DELETE registered-models/delete-tag (model {name:?}, tag {key:?})");
-        self.unit(
+        self.registry_unit(
             Method::DELETE,
             "registered-models/delete-tag",
             json!({ "name": name, "key": key }),
@@ -256,7 +389,7 @@ impl Client {
         let call = format!(
             "POST registered-models/alias (model {name:?}, alias {alias:?} -> version {version})"
         );
-        self.unit(
+        self.registry_unit(
             Method::POST,
             "registered-models/alias",
             json!({ "name": name, "alias": alias, "version": version }),
@@ -273,7 +406,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
         let call = format!("DELETE registered-models/alias (model {name:?}, alias {alias:?})");
-        self.unit(
+        self.registry_unit(
             Method::DELETE,
             "registered-models/alias",
             json!({ "name": name, "alias": alias }),
@@ -295,7 +428,7 @@ impl Client {
     ) -> Result<ModelVersion> {
         let call = format!("GET registered-models/alias (model {name:?}, alias {alias:?})");
         let a: VersionAnswer = self
-            .get(
+            .registry_get(
                 "registered-models/alias",
                 &json!({ "name": name, "alias": alias }),
                 &call,
@@ -319,7 +452,9 @@ impl Client {
             );
             let q = json!({ "max_results": client.page(10_000), "filter": filter, "page_token": token });
             async move {
-                let a: VersionSearch = client.get("model-versions/search", &q, &call).await?;
+                let a: VersionSearch = client
+                    .registry_get("model-versions/search", &q, &call)
+                    .await?;
                 Ok((a.model_versions, a.next_page_token))
             }
         })
@@ -352,7 +487,8 @@ impl Client {
             .search_model_versions(Some(filter))
             .try_collect()
             .await?;
-        if !found.is_empty() {
+        // Unity Catalog keeps no prompts among its models (and takes no tag filter).
+        if !found.is_empty() || self.is_uc() {
             return Ok(found);
         }
         let prompts = format!("{filter} and {PROMPT_FILTER}");
@@ -370,7 +506,7 @@ impl Client {
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
         let call = format!("GET model-versions/get (model {name:?} version {version})");
         let a: VersionAnswer = self
-            .get(
+            .registry_get(
                 "model-versions/get",
                 &json!({ "name": name, "version": version }),
                 &call,
@@ -394,17 +530,40 @@ impl Client {
             req.name, req.source
         );
         let marker = KeyValue::find(&req.tags, req.reconcile_tag.as_deref());
-        let call = &call;
+        let uc = self.is_uc();
+        let mut body = serde_json::to_value(req).map_err(|e| Error::Json {
+            what: format!("{call}: encoding the request"),
+            source: e,
+        })?;
+        if let Some(o) = body.as_object_mut() {
+            // Each registry takes its own way of naming the run's server.
+            o.remove(if uc {
+                "run_link"
+            } else {
+                "run_tracking_server_id"
+            });
+        }
+        let (call, body) = (&call, &body);
         self.create_reconciled(
             call,
             move || async move {
                 let a: VersionAnswer = self
-                    .call(Method::POST, "model-versions/create", req, call, Unsafe)
+                    .registry_call(Method::POST, "model-versions/create", body, call, Unsafe)
                     .await?;
                 Ok(a.model_version)
             },
             marker.map(|tag| {
                 move || async move {
+                    if uc {
+                        // Unity Catalog searches versions by name only: the tag is looked for
+                        // here.
+                        let all = self.all_model_versions(&req.name).await?;
+                        return Ok(all.into_iter().find(|v| {
+                            v.tags
+                                .iter()
+                                .any(|t| t.key == tag.key && t.value == tag.value)
+                        }));
+                    }
                     let filter = format!(
                         "name = {} and tags.`{}` = {}",
                         filter_quote(&req.name),
@@ -432,7 +591,7 @@ impl Client {
         description: &str,
     ) -> Result<()> {
         let call = format!("PATCH model-versions/update (model {name:?} version {version})");
-        self.unit(
+        self.registry_unit(
             Method::PATCH,
             "model-versions/update",
             json!({ "name": name, "version": version, "description": description }),
@@ -457,7 +616,12 @@ impl Client {
         let call = format!(
             "POST model-versions/transition-stage (model {name:?} version {version} to {stage:?})"
         );
-        self.unit(
+        if self.is_uc() {
+            return Err(Error::Config(format!(
+                "{call}: Unity Catalog has no stages (its models have aliases instead): see --stage-to"
+            )));
+        }
+        self.registry_unit(
             Method::POST,
             "model-versions/transition-stage",
             json!({
@@ -479,7 +643,7 @@ impl Client {
     /// failed connection, an answer that is not the MLflow API.
     pub async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
         let call = format!("DELETE model-versions/delete (model {name:?} version {version})");
-        self.unit(
+        self.registry_unit(
             Method::DELETE,
             "model-versions/delete",
             json!({ "name": name, "version": version }),
@@ -503,7 +667,7 @@ impl Client {
     ) -> Result<()> {
         let call =
             format!("POST model-versions/set-tag (model {name:?} version {version}, tag {key:?})");
-        self.unit(
+        self.registry_unit(
             Method::POST,
             "model-versions/set-tag",
             json!({ "name": name, "version": version, "key": key, "value": value }),
@@ -527,7 +691,7 @@ impl Client {
         let call = format!(
             "DELETE model-versions/delete-tag (model {name:?} version {version}, tag {key:?})"
         );
-        self.unit(
+        self.registry_unit(
             Method::DELETE,
             "model-versions/delete-tag",
             json!({ "name": name, "version": version, "key": key }),

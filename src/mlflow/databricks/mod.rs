@@ -9,5 +9,6 @@ pub(crate) mod dbfs;
 pub(crate) mod oauth;
 pub mod permissions;
 mod profile;
+pub mod uc;
 
 pub use profile::{Registry, Workspace, parse_uri, resolve};

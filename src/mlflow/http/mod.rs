@@ -252,13 +252,35 @@ impl Client {
     }
 }
 
-fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Result<()> {
+/// Adds `query`'s fields to `url` (arrays as repeated parameters, nulls left out). `query` is a
+/// struct or map, or a list of `(name, value)` pairs (sent in their order).
+pub(crate) fn set_query<Q: Serialize + ?Sized>(url: &mut Url, query: &Q, call: &str) -> Result<()> {
     let value = serde_json::to_value(query).map_err(|e| Error::Json {
         what: format!("{call}: encoding the query"),
         source: e,
     })?;
     let mut pairs = url.query_pairs_mut();
-    if let serde_json::Value::Object(map) = value {
+    if let serde_json::Value::Array(list) = value {
+        for pair in list {
+            match pair {
+                serde_json::Value::Array(kv) if kv.len() == 2 => {
+                    let (k, v) = (&kv[0], &kv[1]);
+                    let text = |x: &serde_json::Value| match x {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if !v.is_null() {
+                        pairs.append_pair(&text(k), &text(v));
+                    }
+                }
+                other => {
+                    return Err(Error::Usage(format!(
+                        "{call}: a query list holds {other}, not a (name, value) pair"
+                    )));
+                }
+            }
+        }
+    } else if let serde_json::Value::Object(map) = value {
         for (k, v) in map {
             match v {
                 serde_json::Value::Null => {}
@@ -315,5 +337,14 @@ mod tests {
             u.query(),
             Some("key=x+y%2Fz&max_results=5&run_ids=a&run_ids=b")
         );
+    }
+
+    #[test]
+    fn queries_as_pairs_keep_their_order() {
+        // A list of pairs was read as no query at all: `artifacts/list` of a dbfs: root went
+        // without its `run_id`.
+        let mut u = Url::parse("http://h/api/").unwrap();
+        set_query(&mut u, &vec![("run_id", "r1"), ("path", "a b")], "t").unwrap();
+        assert_eq!(u.query(), Some("run_id=r1&path=a+b"));
     }
 }

@@ -103,6 +103,29 @@ impl Stores {
         })
     }
 
+    /// A store client for one root with credentials of its own (temporary ones a server handed
+    /// out, replacing every credential variable of `kind`), built for this root alone and not
+    /// kept: endpoints, regions and TLS settings are this side's.
+    pub(crate) fn root_with_credentials(
+        &self,
+        id: &StoreId,
+        prefix: &str,
+        uri: &str,
+        kind: &str,
+        credentials: &[(&str, &crate::mlflow::config::Secret)],
+    ) -> Result<Rooted> {
+        let settings = self.settings.with_credentials(kind, credentials);
+        let store = build::store(id, &settings, &self.options())
+            .map_err(|e| e.about(format!("artifact location {uri}")))?;
+        Ok(Rooted {
+            store,
+            id: id.clone(),
+            prefix: prefix.to_string(),
+            uri: uri.trim_end_matches('/').to_string(),
+            retry: self.retry.clone(),
+        })
+    }
+
     fn options(&self) -> build::Options {
         build::Options {
             retry: object_store::RetryConfig {

@@ -138,6 +138,22 @@ impl StoreSettings {
     pub fn has(&self, name: &str) -> bool {
         self.vars.contains_key(name)
     }
+
+    /// These settings with every credential variable of store kind `kind` (`"s3"`, `"azure"`,
+    /// `"gcs"`) replaced by `credentials` (temporary ones a server handed out): endpoints,
+    /// regions and TLS settings stay as this side has them.
+    pub(crate) fn with_credentials(&self, kind: &str, credentials: &[(&str, &Secret)]) -> Self {
+        let mut vars: BTreeMap<String, Secret> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| credential_kind(k) != Some(kind))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in credentials {
+            vars.insert((*k).to_string(), (*v).clone());
+        }
+        StoreSettings { vars }
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +208,34 @@ mod tests {
             !shown.contains("dst-secret") && shown.contains("AWS_ACCESS_KEY_ID"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn temporary_credentials_replace_every_credential_of_their_kind() {
+        let env = vars(&[
+            ("AWS_ACCESS_KEY_ID", "plain-key"),
+            ("AWS_SECRET_ACCESS_KEY", "plain-secret"),
+            ("AWS_PROFILE", "dev"),
+            (
+                "MLFLOW_ARCHIVE_DST_MLFLOW_S3_ENDPOINT_URL",
+                "http://dst:9000",
+            ),
+            ("AWS_REGION", "eu-west-1"),
+            ("AZURE_STORAGE_ACCESS_KEY", "az"),
+        ]);
+        let dst = StoreSettings::from_vars(Side::Destination, env);
+        let key = Secret::new("tmp-key");
+        let token = Secret::new("tmp-token");
+        let t = dst.with_credentials(
+            "s3",
+            &[("AWS_ACCESS_KEY_ID", &key), ("AWS_SESSION_TOKEN", &token)],
+        );
+        assert_eq!(t.get("AWS_ACCESS_KEY_ID"), Some("tmp-key"));
+        assert_eq!(t.get("AWS_SESSION_TOKEN"), Some("tmp-token"));
+        assert_eq!(t.get("AWS_SECRET_ACCESS_KEY"), None);
+        assert_eq!(t.get("AWS_PROFILE"), None);
+        assert_eq!(t.get("MLFLOW_S3_ENDPOINT_URL"), Some("http://dst:9000"));
+        assert_eq!(t.get("AWS_REGION"), Some("eu-west-1"));
+        assert_eq!(t.get("AZURE_STORAGE_ACCESS_KEY"), Some("az"));
     }
 }

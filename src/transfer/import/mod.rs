@@ -40,6 +40,7 @@ mod datasets;
 mod lineage;
 mod links;
 mod logged_models;
+mod names;
 pub(crate) mod notebooks;
 mod permissions;
 mod registry;
@@ -53,6 +54,8 @@ pub(crate) use bodies::ended_inside_an_artifact;
 pub use bodies::patch_mlmodel;
 use lineage::*;
 pub use permissions::{MissingPrincipal, level_for, privileges_for};
+pub use names::{ModelNames, uc_level};
+pub use registry::{SOURCE_STAGE, StageTo};
 use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
@@ -108,6 +111,15 @@ pub struct ImportOptions {
     /// Apply the archive's permissions to the experiments and registered models imported, on a
     /// destination that keeps permissions (a Databricks workspace; `--import-permissions`).
     pub permissions: bool,
+    /// Destination names of registered models (`--model-name-map`, `--uc-schema`);
+    /// [`ImportOptions::model_name`] wins for the one model it names.
+    pub model_names: ModelNames,
+    /// What becomes of a version's stage (`--stage-to`); `None`: stages where the registry has
+    /// them, aliases and tags in Unity Catalog ([`StageTo::for_registry`]).
+    pub stage_to: Option<StageTo>,
+    /// Register versions into Unity Catalog without the signature check (MLflow's
+    /// `MLFLOW_SKIP_SIGNATURE_CHECK_FOR_UC_REGISTRY_MIGRATION`).
+    pub skip_signature_check: bool,
 }
 
 impl Default for ImportOptions {
@@ -130,6 +142,9 @@ impl Default for ImportOptions {
             traces: true,
             datasets: true,
             permissions: false,
+            model_names: ModelNames::default(),
+            stage_to: None,
+            skip_signature_check: false,
         }
     }
 }
@@ -181,6 +196,19 @@ pub struct ImportReport {
     pub dataset_records: u64,
     /// Units of kinds this version does not know, skipped when asked to: kind → count.
     pub skipped_units: std::collections::BTreeMap<String, u64>,
+    /// Aliases (the source's, and those made from stages) not set because the destination's
+    /// registry has none (a Databricks workspace registry).
+    pub aliases_not_set: u64,
+    /// Prompts left out because the destination's registry is Unity Catalog, which keeps
+    /// prompts apart from registered models.
+    pub prompts_left_out: Vec<String>,
+    /// Versions registered into Unity Catalog without a signature check, as asked
+    /// (`--skip-signature-check`): (model, source number).
+    pub unchecked_signatures: Vec<(String, u64)>,
+    /// Files uploaded into Unity Catalog's storage for new versions.
+    pub version_files: u64,
+    /// Times temporary credentials of Unity Catalog's storage were renewed during uploads.
+    pub credential_renewals: u64,
     /// MLflow workspaces of the destination that objects were imported into.
     pub workspaces: std::collections::BTreeSet<String>,
     /// Workspaces the archive names that were merged into the one namespace of a destination
@@ -236,6 +264,8 @@ enum Open {
         dst: String,
         /// Source version number → destination version number.
         numbers: HashMap<u64, String>,
+        /// Stage → the newest source version in it, for aliases made from stages.
+        staged: std::collections::BTreeMap<String, u64>,
     },
     Trace(Box<traces::OpenTrace>),
     Dataset {
@@ -290,6 +320,8 @@ struct Importer<'a, D: Destination> {
     version: String,
     /// Permissions held until their unit's seal.
     perms: permissions::Held,
+    /// Unity Catalog name → the source model that went there (two may not).
+    uc_names: std::collections::BTreeMap<String, String>,
 }
 
 /// Imports an archive read from `source` into the server.
@@ -329,6 +361,7 @@ pub async fn import_archive<D: Destination>(
         leases: Leases::start(client),
         version: String::new(),
         perms: permissions::Held::default(),
+        uc_names: std::collections::BTreeMap::new(),
     };
     let result = imp.run(source).await;
     let done = std::mem::take(&mut imp.report);
@@ -711,15 +744,12 @@ impl<D: Destination> Importer<'_, D> {
                 self.leases.release_model(&dst);
                 self.release_links(&src.model_id, Some(&dst)).await
             }
-            Open::Model { src, dst, numbers } => {
-                for a in &src.aliases {
-                    let Some(version) = numbers.get(&a.version) else {
-                        continue; // the version it names is not in the archive
-                    };
-                    self.client.set_alias(&dst, &a.alias, version).await?;
-                }
-                Ok(())
-            }
+            Open::Model {
+                src,
+                dst,
+                numbers,
+                staged,
+            } => self.set_aliases(&src, &dst, &numbers, staged).await,
             open @ Open::Trace(_) => {
                 self.open = open;
                 self.end_trace().await
@@ -735,3 +765,5 @@ impl<D: Destination> Importer<'_, D> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod uc_tests;

@@ -1,16 +1,85 @@
 //! Registered models and their versions: numbers (gaps reproduced by placeholders), sources
 //! rewritten to the destination's runs and logged models, stages and aliases.
+//!
+//! Into Unity Catalog (no stages, three-level names, files uploaded by the client): names come
+//! from [`ModelNames`]; a version's files are read from where its source points on the
+//! destination (the imported run's or logged model's artifacts), its `MLmodel` checked for a
+//! signature, and uploaded with temporary credentials before the version is finalized; stages
+//! become what [`StageTo`] says.
 
 use super::*;
+use crate::mlflow::api::registry::RegistryKind;
+use crate::mlflow::databricks::uc::{MAX_MLMODEL, signature_problem};
+
+/// The tag of a version made into a registry without stages (or with `--stage-to alias|tag`)
+/// that names its stage on the source.
+pub const SOURCE_STAGE: &str = "mlflow_archive.source.stage";
+
+/// What becomes of a version's stage on the destination (`--stage-to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageTo {
+    /// The same stage (a registry with stages: MLflow's, a Databricks workspace's).
+    Stage,
+    /// Tag [`SOURCE_STAGE`] on every version with a stage, and alias `production` (`staging`)
+    /// on the newest version in `Production` (`Staging`); `Archived` is the tag alone.
+    Alias,
+    /// Tag [`SOURCE_STAGE`] on every version with a stage.
+    Tag,
+    /// Nothing: the stage is dropped.
+    None,
+}
+
+impl StageTo {
+    /// The default for a registry of `kind`: stages where it has them, else aliases.
+    pub fn for_registry(kind: RegistryKind) -> Self {
+        if kind.has_stages() {
+            StageTo::Stage
+        } else {
+            StageTo::Alias
+        }
+    }
+
+    /// Parses `stage`, `alias`, `tag` or `none`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for any other word.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "stage" => Ok(StageTo::Stage),
+            "alias" => Ok(StageTo::Alias),
+            "tag" => Ok(StageTo::Tag),
+            "none" => Ok(StageTo::None),
+            _ => Err(Error::Config(format!(
+                "--stage-to {s:?}: expected stage, alias, tag or none"
+            ))),
+        }
+    }
+}
+
+/// Whether `stage` is a stage worth carrying (not `None`).
+fn real_stage(stage: &str) -> bool {
+    !stage.is_empty() && stage != "None"
+}
 
 impl<D: Destination> Importer<'_, D> {
     pub(super) async fn begin_model(&mut self, mut m: rec::RegisteredModel) -> Result<()> {
+        let kind = self.client.registry();
+        if kind == RegistryKind::UnityCatalog && m.is_prompt() {
+            // Unity Catalog keeps prompts apart from registered models (README "Not carried").
+            self.report.prompts_left_out.push(m.name.clone());
+            self.open = Open::Skip;
+            return Ok(());
+        }
         self.map_prompt_experiments(&mut m.tags);
-        let name = self
-            .opts
-            .model_name
-            .clone()
-            .unwrap_or_else(|| m.name.clone());
+        let name =
+            self.opts
+                .model_names
+                .destination(&m.name, self.opts.model_name.as_deref(), kind)?;
+        if kind == RegistryKind::UnityCatalog {
+            names::check_collision(&mut self.uc_names, &name, &source_model_key(&m))?;
+        }
+        self.stage_plan()?;
         if self.opts.delete_model {
             match self.client.delete_registered_model(&name).await {
                 Ok(()) => {}
@@ -57,6 +126,7 @@ impl<D: Destination> Importer<'_, D> {
             src: m,
             dst: name,
             numbers: HashMap::new(),
+            staged: std::collections::BTreeMap::new(),
         };
         Ok(())
     }
@@ -149,11 +219,24 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     pub(super) async fn version(&mut self, v: rec::ModelVersion) -> Result<()> {
-        let Open::Model { dst: name, src, .. } = &self.open else {
+        let plan = self.stage_plan()?;
+        let uc = self.client.registry() == RegistryKind::UnityCatalog;
+        let Open::Model {
+            dst: name,
+            src,
+            staged,
+            ..
+        } = &mut self.open
+        else {
             return Ok(());
         };
+        if plan == StageTo::Alias && matches!(v.current_stage.as_str(), "Production" | "Staging") {
+            // Versions come in numeric order: the last one seen is the newest.
+            staged.insert(v.current_stage.clone(), v.version);
+        }
         let name = name.clone();
         let key = source_model_key(src);
+        let src_name = src.name.clone();
         // A version this import made from this source version of this source model (one made
         // before the model tag existed is taken for it too).
         let ours = |x: &crate::mlflow::types::ModelVersion, number: &str| {
@@ -175,10 +258,23 @@ impl<D: Destination> Importer<'_, D> {
             .collect();
         let number = v.version.to_string();
         if let Some(done) = existing.iter().find(|x| ours(x, &number)) {
+            let done = done.clone();
+            if uc && done.status == "PENDING_REGISTRATION" {
+                // Made by an earlier import that stopped before its files were all uploaded:
+                // they are uploaded (again) and the version finalized.
+                let placed = self.place(&v, uc).await?;
+                let files = self.files_of(&src_name, &v, &placed)?;
+                self.fill(&name, &done, &files).await?;
+                self.delete_placeholders(&name, &placeholders, done.number())
+                    .await?;
+                self.record_number(v.version, done.version);
+                self.report.versions_imported += 1;
+                tick(&self.opts.progress, Counter::Versions, 1);
+                return Ok(());
+            }
             // Made by an earlier import, which may have stopped before its stage was set or its
             // placeholders deleted.
-            let done = done.clone();
-            self.set_stage(&name, &v, &done).await?;
+            self.set_stage(plan, &name, &v, &done).await?;
             self.delete_placeholders(&name, &placeholders, done.number())
                 .await?;
             self.record_number(v.version, done.version);
@@ -186,33 +282,24 @@ impl<D: Destination> Importer<'_, D> {
             tick(&self.opts.progress, Counter::Versions, 1);
             return Ok(());
         }
-        let dst_run = self.run_ids.get(&v.run_id).cloned();
-        let src_model = if v.model_id.is_empty() {
-            v.source
-                .strip_prefix("models:/")
-                .filter(|m| m.starts_with("m-"))
-                .unwrap_or("")
-                .to_string()
+        let placed = self.place(&v, uc).await?;
+        let files = if uc {
+            let files = self.files_of(&src_name, &v, &placed)?;
+            self.check_signature(&src_name, &v, &files).await?;
+            Some(files)
         } else {
-            v.model_id.clone()
+            None
         };
-        let dst_model = self.report.logged_models.get(&src_model).cloned();
-        let inside_run = inside(&v.source, &v.run_id).is_some();
-        let dst_run_root = match &dst_run {
-            Some(run) if inside_run => Some(self.client.get_run(run).await?.info.artifact_uri),
+        let server_id = match (&placed.dst_run, uc) {
+            (Some(run), true) => self.client.tracking_server_id(run).await?,
             _ => None,
         };
-        let dst_model_root = dst_model
-            .as_ref()
-            .and_then(|_| self.model_roots.get(&src_model))
-            .map(String::as_str);
-        let source = self.rewrite_source(
-            &v,
-            dst_run.as_ref(),
-            dst_model.as_ref(),
-            dst_run_root.as_deref(),
-            dst_model_root,
-        );
+        let Placed {
+            source,
+            dst_run,
+            dst_model,
+            ..
+        } = placed;
         let request =
             |tags: Vec<KeyValue>, description: Option<String>| crate::mlflow::CreateModelVersion {
                 name: name.clone(),
@@ -223,6 +310,7 @@ impl<D: Destination> Importer<'_, D> {
                 description,
                 tags,
                 run_link: Some(v.run_link.clone()).filter(|l| !l.is_empty()),
+                run_tracking_server_id: server_id.clone(),
                 model_id: dst_model.clone(),
                 reconcile_tag: Some(LINEAGE_VERSION.into()),
             };
@@ -272,14 +360,23 @@ impl<D: Destination> Importer<'_, D> {
         let mut tags = archived_tags(&v.tags);
         tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
         tags.push(KeyValue::new(LINEAGE_SOURCE_MODEL, key.clone()));
+        if matches!(plan, StageTo::Alias | StageTo::Tag) && real_stage(&v.current_stage) {
+            tags.retain(|t| t.key != SOURCE_STAGE);
+            tags.push(KeyValue::new(SOURCE_STAGE, v.current_stage.clone()));
+        }
         let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
         let created = self
             .client
             .create_model_version(&request(tags, desc))
             .await?;
-        self.client
-            .wait_model_version_ready(&name, &created.version)
-            .await?;
+        match &files {
+            Some(files) => self.fill(&name, &created, files).await?,
+            None => {
+                self.client
+                    .wait_model_version_ready(&name, &created.version)
+                    .await?;
+            }
+        }
         // A concurrent import may have made the same version at the same moment: the lower
         // number wins (whoever created later sees the earlier one), and the other is given up.
         let first = self
@@ -295,7 +392,7 @@ impl<D: Destination> Importer<'_, D> {
             self.client
                 .delete_model_version(&name, &created.version)
                 .await?;
-            self.set_stage(&name, &v, &first).await?;
+            self.set_stage(plan, &name, &v, &first).await?;
             self.delete_placeholders(&name, &placeholders, first.number())
                 .await?;
             self.record_number(v.version, first.version);
@@ -308,12 +405,189 @@ impl<D: Destination> Importer<'_, D> {
                 .renumbered_versions
                 .push((name.clone(), v.version, created.number()));
         }
-        self.set_stage(&name, &v, &created).await?;
+        self.set_stage(plan, &name, &v, &created).await?;
         self.delete_placeholders(&name, &placeholders, created.number())
             .await?;
         self.record_number(v.version, created.version);
         self.report.versions_imported += 1;
         tick(&self.opts.progress, Counter::Versions, 1);
+        Ok(())
+    }
+
+    /// The plan for stages: `--stage-to`, else the destination registry's default; stages into
+    /// a registry without them are refused.
+    fn stage_plan(&self) -> Result<StageTo> {
+        let kind = self.client.registry();
+        let plan = self
+            .opts
+            .stage_to
+            .unwrap_or_else(|| StageTo::for_registry(kind));
+        if plan == StageTo::Stage && !kind.has_stages() {
+            return Err(Error::Config(format!(
+                "--stage-to stage: the registry of {} (Unity Catalog) has no stages; choose alias, tag or none",
+                self.client.server()
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// Where version `v` is on the destination: its source rewritten to the destination's run or
+    /// logged model, and where its files are there.
+    async fn place(&self, v: &rec::ModelVersion, uc: bool) -> Result<Placed> {
+        let dst_run = self.run_ids.get(&v.run_id).cloned();
+        let src_model = if v.model_id.is_empty() {
+            v.source
+                .strip_prefix("models:/")
+                .filter(|m| m.starts_with("m-"))
+                .unwrap_or("")
+                .to_string()
+        } else {
+            v.model_id.clone()
+        };
+        let dst_model = self.report.logged_models.get(&src_model).cloned();
+        // The run's root is needed for a source inside it, and (to find the files) for a
+        // `runs:/` source into Unity Catalog.
+        let needs_root =
+            inside(&v.source, &v.run_id).is_some() || (uc && v.source.starts_with("runs:/"));
+        let dst_run_root = match &dst_run {
+            Some(run) if needs_root => Some(self.client.get_run(run).await?.info.artifact_uri),
+            _ => None,
+        };
+        let dst_model_root = dst_model
+            .as_ref()
+            .and_then(|_| self.model_roots.get(&src_model))
+            .cloned();
+        let source = self.rewrite_source(
+            v,
+            dst_run.as_ref(),
+            dst_model.as_ref(),
+            dst_run_root.as_deref(),
+            dst_model_root.as_deref(),
+        );
+        let files = files_location(
+            &source,
+            dst_run.as_deref().zip(dst_run_root.as_deref()),
+            dst_model.as_deref().zip(dst_model_root.as_deref()),
+        );
+        Ok(Placed {
+            source,
+            dst_run,
+            dst_model,
+            files,
+        })
+    }
+
+    /// Where the files of version `v` are on the destination, or an error naming it.
+    fn files_of(&self, src_name: &str, v: &rec::ModelVersion, placed: &Placed) -> Result<String> {
+        placed.files.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "model version {src_name}/{}: its files are not on the destination (its source {:?} is not in a run or logged model of this import), and Unity Catalog needs them uploaded: export or copy the model with the runs its versions come from (export-model and copy-model take them)",
+                v.version, v.source
+            ))
+        })
+    }
+
+    /// Refuses version `v` when its `MLmodel` (in `files` on the destination) has no signature
+    /// with inputs and outputs, as MLflow's client does before registering into Unity Catalog,
+    /// unless asked to skip the check.
+    async fn check_signature(
+        &mut self,
+        src_name: &str,
+        v: &rec::ModelVersion,
+        files: &str,
+    ) -> Result<()> {
+        if self.opts.skip_signature_check {
+            self.report
+                .unchecked_signatures
+                .push((src_name.to_string(), v.version));
+            return Ok(());
+        }
+        let why = match self
+            .client
+            .read_artifact_head(files, "MLmodel", MAX_MLMODEL)
+            .await?
+        {
+            None => Some(format!("there is no MLmodel file in {files}")),
+            Some((_, true)) => Some(format!(
+                "its MLmodel is larger than {} MiB",
+                MAX_MLMODEL >> 20
+            )),
+            Some((text, false)) => {
+                signature_problem(&String::from_utf8_lossy(&text)).map(str::to_string)
+            }
+        };
+        match why {
+            None => Ok(()),
+            Some(why) => Err(Error::Input(format!(
+                "model version {src_name}/{} has no signature with inputs and outputs; Unity Catalog requires one ({why}: log the model with a signature, or pass --skip-signature-check to register it without one, as MLflow's MLFLOW_SKIP_SIGNATURE_CHECK_FOR_UC_REGISTRY_MIGRATION allows)",
+                v.version
+            ))),
+        }
+    }
+
+    /// Uploads the files of a new Unity Catalog version from `files` and finalizes it (one
+    /// without any file is refused, and left pending).
+    async fn fill(
+        &mut self,
+        name: &str,
+        created: &crate::mlflow::types::ModelVersion,
+        files: &str,
+    ) -> Result<()> {
+        if created.storage_location.is_empty() {
+            return Err(Error::Protocol {
+                call: format!("POST model-versions/create (model {name:?})"),
+                server: self.client.server().to_string(),
+                detail: format!(
+                    "version {} came back without a storage_location to upload its files to",
+                    created.version
+                ),
+            });
+        }
+        let up = self
+            .client
+            .upload_model_version_files(name, &created.version, &created.storage_location, files)
+            .await?;
+        self.report.credential_renewals += up.renewals;
+        if up.files == 0 {
+            // Finalized without files, it would be a model nobody can load: it stays pending.
+            return Err(Error::Input(format!(
+                "model {name:?} version {}: there are no files at {files} to upload into Unity Catalog",
+                created.version
+            )));
+        }
+        self.report.version_files += up.files;
+        self.client
+            .finalize_model_version(name, &created.version)
+            .await
+    }
+
+    /// Sets the aliases of a sealed model: those made from stages (`--stage-to alias`), then the
+    /// source's own (which win over a stage's of the same name), each on the destination's
+    /// version of the source version it names; a registry without aliases gets none, counted.
+    pub(super) async fn set_aliases(
+        &mut self,
+        src: &rec::RegisteredModel,
+        dst: &str,
+        numbers: &HashMap<u64, String>,
+        staged: std::collections::BTreeMap<String, u64>,
+    ) -> Result<()> {
+        let mut wanted: Vec<(String, u64)> = staged
+            .into_iter()
+            .map(|(stage, v)| (stage.to_lowercase(), v))
+            .filter(|(alias, _)| !src.aliases.iter().any(|a| &a.alias == alias))
+            .collect();
+        wanted.extend(src.aliases.iter().map(|a| (a.alias.clone(), a.version)));
+        // An alias whose version is not in the archive is left out.
+        wanted.retain(|(_, v)| numbers.contains_key(v));
+        if !self.client.registry().has_aliases() {
+            self.report.aliases_not_set += wanted.len() as u64;
+            return Ok(());
+        }
+        for (alias, v) in wanted {
+            if let Some(version) = numbers.get(&v) {
+                self.client.set_alias(dst, &alias, version).await?;
+            }
+        }
         Ok(())
     }
 
@@ -332,15 +606,17 @@ impl<D: Destination> Importer<'_, D> {
         Ok(())
     }
 
-    /// Moves the destination's version `dst` to the archived version's stage, if it is not there.
+    /// Moves the destination's version `dst` to the archived version's stage, if it is not there
+    /// (when stages are carried as stages).
     async fn set_stage(
         &self,
+        plan: StageTo,
         name: &str,
         v: &rec::ModelVersion,
         dst: &crate::mlflow::types::ModelVersion,
     ) -> Result<()> {
-        if v.current_stage.is_empty()
-            || v.current_stage == "None"
+        if plan != StageTo::Stage
+            || !real_stage(&v.current_stage)
             || dst.current_stage == v.current_stage
         {
             return Ok(());
@@ -355,6 +631,63 @@ impl<D: Destination> Importer<'_, D> {
             numbers.insert(src, dst);
         }
     }
+}
+
+/// Where a version is on the destination.
+struct Placed {
+    /// Its source, rewritten to the destination's run or logged model where it names one.
+    source: String,
+    /// The destination's copy of its run.
+    dst_run: Option<String>,
+    /// The destination's copy of its logged model.
+    dst_model: Option<String>,
+    /// Where its files are on the destination (an artifact location), when its source is in the
+    /// destination's run (`(id, root)`) or logged model.
+    files: Option<String>,
+}
+
+/// The artifact location of the files a rewritten `source` names, when it is in the run `run`
+/// or the logged model `model` (each `(id, artifact root)` on the destination).
+fn files_location(
+    source: &str,
+    run: Option<(&str, &str)>,
+    model: Option<(&str, &str)>,
+) -> Option<String> {
+    let under = |root: &str, tail: &str| {
+        let tail = tail.trim_matches('/');
+        let root = root.trim_end_matches('/');
+        if tail.is_empty() {
+            root.to_string()
+        } else {
+            format!("{root}/{tail}")
+        }
+    };
+    if let Some((id, root)) = run {
+        if let Some(rest) = source.strip_prefix("runs:/") {
+            let (rid, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if rid == id {
+                return Some(under(root, path));
+            }
+        }
+        let root = root.trim_end_matches('/');
+        if let Some(tail) = source.strip_prefix(root)
+            && (tail.is_empty() || tail.starts_with('/'))
+        {
+            return Some(under(root, tail));
+        }
+    }
+    if let Some((id, root)) = model {
+        if source.strip_prefix("models:/") == Some(id) {
+            return Some(under(root, ""));
+        }
+        let root = root.trim_end_matches('/');
+        if let Some(tail) = source.strip_prefix(root)
+            && (tail.is_empty() || tail.starts_with('/'))
+        {
+            return Some(under(root, tail));
+        }
+    }
+    None
 }
 
 /// The rest of `source` after `/<id>/artifacts` (empty, or starting with `/`), when it points
@@ -376,5 +709,51 @@ fn source_model_key(m: &rec::RegisteredModel) -> String {
         m.name.clone()
     } else {
         format!("{}/{}", m.workspace, m.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_of_a_rewritten_source() {
+        let run = Some(("r2", "s3://b/1/r2/artifacts"));
+        let model = Some(("m-2", "s3://b/1/models/m-2/artifacts/"));
+        for (source, want) in [
+            ("runs:/r2/model", Some("s3://b/1/r2/artifacts/model")),
+            ("runs:/r2", Some("s3://b/1/r2/artifacts")),
+            ("runs:/r1/model", None),
+            (
+                "s3://b/1/r2/artifacts/model/",
+                Some("s3://b/1/r2/artifacts/model"),
+            ),
+            ("s3://b/1/r2/artifactsX/model", None),
+            ("models:/m-2", Some("s3://b/1/models/m-2/artifacts")),
+            ("models:/wine/3", None),
+            ("dbfs:/databricks/mlflow-registry/abc/models/wine", None),
+        ] {
+            assert_eq!(
+                files_location(source, run, model).as_deref(),
+                want,
+                "{source}"
+            );
+        }
+        assert_eq!(files_location("runs:/r2/model", None, None), None);
+    }
+
+    #[test]
+    fn stage_plans() {
+        assert_eq!(StageTo::for_registry(RegistryKind::Mlflow), StageTo::Stage);
+        assert_eq!(
+            StageTo::for_registry(RegistryKind::DatabricksWorkspace),
+            StageTo::Stage
+        );
+        assert_eq!(
+            StageTo::for_registry(RegistryKind::UnityCatalog),
+            StageTo::Alias
+        );
+        assert_eq!(StageTo::parse("TAG").unwrap(), StageTo::Tag);
+        assert!(StageTo::parse("aliases").is_err());
     }
 }
