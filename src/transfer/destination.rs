@@ -15,9 +15,9 @@ use futures_util::stream::BoxStream;
 
 use crate::error::Result;
 use crate::mlflow::api::datasets::EvaluationDataset;
+use crate::mlflow::api::registry::RegistryKind;
 use crate::mlflow::databricks::Registry;
 use crate::mlflow::databricks::permissions::{AccessControl, AclObject, PrivilegeAssignment};
-use crate::mlflow::api::registry::RegistryKind;
 use crate::mlflow::databricks::uc::Uploaded;
 use crate::mlflow::types::TraceInfo;
 use crate::mlflow::types::{

@@ -445,7 +445,11 @@ async fn refused_and_missing_credentials_fail_clearly_without_showing_them() {
         ],
     ] {
         let mut cmd = cli();
-        for v in ["DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"] {
+        for v in [
+            "DATABRICKS_HOST",
+            "DATABRICKS_TOKEN",
+            "DATABRICKS_CONFIG_PROFILE",
+        ] {
             cmd.env_remove(v);
         }
         cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"));

@@ -749,15 +749,14 @@ async fn copy_all_refuses_a_lower_case_collision_before_writing_and_renews_expir
         assert_model_files(v, v["run_id"].as_str().unwrap(), true);
     }
 
-    // Temporary credentials that expire while a version's files are uploaded: each file is
-    // read from B's run through a signed URL served after 1.2 s and the credentials live 2.2 s
-    // (renewed ahead after 1.65 s), so a file begun with live credentials is uploaded after they
-    // expired: the store refuses it, and it is sent again with new ones.
+    // Temporary credentials that expire while a version's files are uploaded: every third
+    // upload finds its session token ended (the stand-in ends it just then, so the test does not
+    // depend on the machine's speed): the store refuses the file, and it is sent again with new
+    // credentials.
     let src = "Slow";
     seed(&s, &a, src, &[("Production", true)]).await;
     dbx.settings(&Settings {
-        temp_credentials_ttl: Some(2.2),
-        object_delay_ms: Some(1200),
+        expire_token_every: Some(3),
         ..Settings::default()
     })
     .await;
@@ -778,7 +777,7 @@ async fn copy_all_refuses_a_lower_case_collision_before_writing_and_renews_expir
         ])
         .await;
     dbx.settings(&Settings {
-        object_delay_ms: Some(0),
+        expire_token_every: Some(0),
         ..Settings::default()
     })
     .await;

@@ -23,6 +23,8 @@ class Settings:
         # Every Nth request to a signed URL is answered as expired (0: none), so tests can make
         # URLs expire mid-transfer deterministically whatever the machine's speed.
         self.expire_every = 0
+        # Every Nth object upload through the S3 front ends its session token first (0: none).
+        self.expire_token_every = 0
 
     def update(self, values):
         for key, value in values.items():

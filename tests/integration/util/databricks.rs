@@ -72,6 +72,9 @@ pub struct Settings {
     /// Every Nth signed-URL request is answered as expired (0: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_every: Option<u64>,
+    /// Every Nth upload through the S3 front ends its session token first (0: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_token_every: Option<u64>,
 }
 
 /// One entry of the stand-in's request log (control requests are not logged).
