@@ -565,7 +565,7 @@ pub fn permissions_note(
         );
     } else if !opts.permissions && databricks {
         eprintln!(
-            "note: {} is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them)",
+            "note: {} is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them on an export, --import-permissions on a copy)",
             clean(client.server())
         );
     }

@@ -373,8 +373,12 @@ impl<R: Read> ArchiveReader<R> {
                 Step::Header(h)
             }
             Member::Trailer => {
-                let t: Trailer = serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
+                let mut t: Trailer =
+                    serde_json::from_slice(&bytes).map_err(|e| bad_json(self, e))?;
                 self.v.trailer(&t).map_err(|d| self.fail(at, d))?;
+                // A count the archive's version does not define is a field it does not know:
+                // ignored (§7, §8.3), not passed on as if it counted something read.
+                t.counts = t.counts.as_of_minor(self.v.minor());
                 self.read_end()?;
                 Step::Record(Record::End(t))
             }

@@ -461,7 +461,7 @@ async fn direct_permissions_travel_to_another_workspace_and_a_missing_user_is_re
     let (ok, _, err) = run(c).await;
     assert!(ok, "{err}");
     assert!(
-        err.contains("is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them)"),
+        err.contains("is a Databricks workspace: the permissions of its experiments and registered models were not carried (--export-permissions carries them on an export, --import-permissions on a copy)"),
         "{err}"
     );
     assert!(archived_permissions(&dir.path().join("bare.mlar")).is_empty());

@@ -491,10 +491,10 @@ async fn auth_checks(dbx: &DatabricksStandin, ws: &Ws) {
 
     // Expired, revoked, unknown and another workspace's tokens: 403, numeric error_code.
     let short = unique("dapi-short");
-    dbx.add_token(0, "ann@example.com", &short, Some(1.0)).await;
+    dbx.add_token(0, "ann@example.com", &short, Some(4.0)).await;
     let short_ws = Ws::new(&dbx.hosts[0], &short);
     short_ws.get("/api/2.0/workspace/list?path=/").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4300)).await;
     let revoked = unique("dapi-revoked");
     dbx.add_token(0, "ann@example.com", &revoked, None).await;
     dbx.revoke_token(&revoked).await;
@@ -527,7 +527,7 @@ async fn auth_checks(dbx: &DatabricksStandin, ws: &Ws) {
         .await;
     let token_endpoint = oidc["token_endpoint"].as_str().unwrap().to_string();
     assert_eq!(token_endpoint, format!("{}/oidc/v1/token", dbx.hosts[0]));
-    dbx.add_service_principal(0, "sp-a", "right", 1.0).await;
+    dbx.add_service_principal(0, "sp-a", "right", 4.0).await;
     let http = http();
     let ask = |secret: &'static str| {
         http.post(&token_endpoint)
@@ -540,11 +540,11 @@ async fn auth_checks(dbx: &DatabricksStandin, ws: &Ws) {
     assert_eq!(bad.json()["error"], "invalid_client");
     let good = answer(ask("right")).await.json();
     assert_eq!(good["token_type"], "Bearer");
-    assert_eq!(good["expires_in"], 1);
+    assert_eq!(good["expires_in"], 4);
     assert_eq!(good["scope"], "all-apis");
     let oauth = Ws::new(&dbx.hosts[0], good["access_token"].as_str().unwrap());
     oauth.get("/api/2.0/workspace/list?path=/").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4300)).await;
     let expired = oauth
         .send(Method::GET, "/api/2.0/workspace/list?path=/", None)
         .await;

@@ -60,7 +60,7 @@ async fn an_unreadable_source_root_fails_the_export_naming_the_run() {
     let src = client(&p.src.uri);
     let name = unique("dbfs-source");
     let exp = src
-        .create_experiment(&name, Some("dbfs:/databricks/mlflow-tracking"), &[])
+        .create_experiment(&name, Some("dbfs:/databricks/mlflow-tracking/7"), &[])
         .await
         .unwrap();
     let run = src
@@ -86,7 +86,8 @@ async fn an_unreadable_source_root_fails_the_export_naming_the_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains(&run.info.run_id) && err.contains("the scheme dbfs:"),
+        err.contains(&run.info.run_id)
+            && err.contains("a dbfs: location is reached through a Databricks workspace"),
         "{err}"
     );
     assert!(!archive.exists(), "no archive is left under the final name");

@@ -20,7 +20,7 @@ pub const NOTEBOOK_PATH: &str = "mlflow.databricks.notebookPath";
 pub const NOTEBOOK_REVISION: &str = "mlflow.databricks.notebookRevisionID";
 
 /// The largest notebook export accepted (the workspace's own limit is 10 MB).
-const MAX_NOTEBOOK: usize = 10 << 20;
+pub(crate) const MAX_NOTEBOOK: usize = 10 << 20;
 
 /// A notebook export format of the workspace API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -110,6 +110,49 @@ struct PartUrl {
     upload_credential_info: CredentialInfo,
 }
 
+/// What a request to a signed URL came to.
+enum Signed {
+    /// A success answer.
+    Answer(reqwest::Response),
+    /// The store refused the URL (401/403): expired, or revoked.
+    Refused(Error),
+    /// A transient failure: the connection, or a 5xx/429 answer.
+    Failed(Error),
+}
+
+/// One try of an operation on signed URLs.
+enum Step<T> {
+    Done(T),
+    Signed(Signed),
+}
+
+impl Signed {
+    /// The answer as a step's result, or the refusal or failure to act on.
+    fn then<T>(self, f: impl FnOnce(reqwest::Response) -> Result<T>) -> Result<Step<T>> {
+        match self {
+            Signed::Answer(r) => f(r).map(Step::Done),
+            other => Ok(Step::Signed(other)),
+        }
+    }
+}
+
+/// At most 64 KiB of an error answer, within `timeout` (a store's error body is small; a
+/// hostile one is not read whole).
+async fn error_body(r: reqwest::Response, timeout: std::time::Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = r.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            out.extend_from_slice(&chunk[..chunk.len().min((64 << 10) - out.len())]);
+            if out.len() >= 64 << 10 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, read).await;
+    out
+}
+
 /// The artifacts of one run or logged model under a path, in a Databricks workspace.
 #[derive(Debug, Clone)]
 pub(crate) struct DbfsRoot {
@@ -213,9 +256,15 @@ impl DbfsRoot {
                     files.push(ArtifactFile { path: rel, size });
                 }
             }
-            if page.next_page_token.is_empty() || page.next_page_token == token {
+            if page.next_page_token.is_empty() {
                 subdirs.sort();
                 return Ok((files, subdirs));
+            }
+            if page.next_page_token == token {
+                return Err(self.client.protocol(
+                    &call,
+                    "the listing gave the same page token twice (it would never end)".into(),
+                ));
             }
             token = page.next_page_token;
         }
@@ -348,16 +397,20 @@ impl DbfsRoot {
         Ok(h)
     }
 
-    /// Sends one request to a signed URL: `None` when the store refused the URL (401/403:
-    /// expired, or revoked), so the caller asks for a new one.
+    /// Sends one request to a signed URL. `Err` only for what sending again cannot mend (a URL
+    /// or header that cannot be used, a permanent refusal); a refused URL (401/403: expired or
+    /// revoked) and a transient failure come back as [`Signed`] for the caller to act on. With
+    /// `timed`, the whole exchange must end within the answer timeout; a streamed upload is
+    /// bounded by the connection's read timeout instead (it may take longer than any timeout).
     async fn signed(
         &self,
         method: Method,
         info: &CredentialInfo,
         extra: HeaderMap,
         body: Option<reqwest::Body>,
+        timed: bool,
         call: &str,
-    ) -> Result<Option<reqwest::Response>> {
+    ) -> Result<Signed> {
         let url = self.check_url(info, call)?;
         let mut req = self
             .client
@@ -371,13 +424,16 @@ impl DbfsRoot {
         }
         let started = std::time::Instant::now();
         let timeout = self.client.inner.answer_timeout;
-        let sent = match tokio::time::timeout(timeout, req.send()).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => Err((
-                TransportKind::Timeout,
-                format!("no answer within {} s", timeout.as_secs_f64()),
-            )),
+        let sent = if timed {
+            match tokio::time::timeout(timeout, req.send()).await {
+                Ok(r) => r.map_err(|e| classify(&e)),
+                Err(_) => Err((
+                    TransportKind::Timeout,
+                    format!("no answer within {} s", timeout.as_secs_f64()),
+                )),
+            }
+        } else {
+            req.send().await.map_err(|e| classify(&e))
         };
         let mut shown = url.clone();
         shown.set_query(None);
@@ -387,25 +443,27 @@ impl DbfsRoot {
             sent.as_ref().ok().map(|r| r.status().as_u16()),
             started,
         );
+        let server = self.store_host(&url);
         match sent {
-            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Ok(None),
-            Ok(r) if r.status().is_success() => Ok(Some(r)),
+            Ok(r) if r.status().is_success() => Ok(Signed::Answer(r)),
             Ok(r) => {
                 let status = r.status();
-                let body = r.bytes().await.unwrap_or_default();
-                Err(Error::Api(Box::new(crate::mlflow::http::api_error_from(
-                    call,
-                    &self.store_host(&url),
-                    status,
-                    &body[..body.len().min(4096)],
-                ))))
+                let body = error_body(r, timeout).await;
+                let mut e = crate::mlflow::http::api_error_from(call, &server, status, &body);
+                e.message = crate::mlflow::store::scrub(&e.message);
+                let e = Error::Api(Box::new(e));
+                match status.as_u16() {
+                    401 | 403 => Ok(Signed::Refused(e)),
+                    s if crate::mlflow::retry::is_transient_status(s) => Ok(Signed::Failed(e)),
+                    _ => Err(e),
+                }
             }
-            Err((kind, cause)) => Err(Error::Transport {
+            Err((kind, cause)) => Ok(Signed::Failed(Error::Transport {
                 call: call.to_string(),
-                server: self.store_host(&url),
+                server,
                 kind,
                 cause,
-            }),
+            })),
         }
     }
 
@@ -417,47 +475,45 @@ impl DbfsRoot {
     }
 
     /// Runs `attempt` (which asks for fresh credentials itself) until it succeeds: a refused URL
-    /// counts against a small budget, transient failures against the client's retries.
+    /// counts against a small budget, a transient failure of the store against the client's
+    /// retries. A failure of the workspace (asking for credentials) is returned as it is: the
+    /// client retried it already.
     async fn with_fresh_urls<T, F, Fut>(&self, call: &str, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>>>,
+        Fut: std::future::Future<Output = Result<Step<T>>>,
     {
         let mut retries = Retries::new(&self.client.inner.retry);
         let mut refused = 0;
         loop {
-            match attempt().await {
-                Ok(Some(v)) => return Ok(v),
-                Ok(None) if refused < 3 => {
+            match attempt().await? {
+                Step::Done(v) => return Ok(v),
+                Step::Signed(Signed::Refused(e)) => {
+                    if refused >= 3 {
+                        return Err(e.about(format!(
+                            "{call}: the artifact store refused 4 fresh signed URLs"
+                        )));
+                    }
                     refused += 1;
                     tracing::info!(
-                        "{call}: the signed URL was refused (expired?); asking for a new one"
+                        "{call}: the signed URL was refused ({e}); asking for a new one"
                     );
                 }
-                Ok(None) => {
-                    return Err(Error::Api(Box::new(crate::error::ApiError {
-                        call: call.to_string(),
-                        server: self.client.server().to_string(),
-                        status: 403,
-                        error_code: "PERMISSION_DENIED".into(),
-                        message: "the artifact store refused fresh signed URLs 4 times".into(),
-                    })));
-                }
-                Err(e) => {
+                Step::Signed(Signed::Failed(e)) => {
                     let kind = match &e {
-                        Error::Transport { kind, .. } => Some(*kind),
-                        Error::Api(a) if crate::mlflow::retry::is_transient_status(a.status) => {
-                            Some(TransportKind::Broken)
-                        }
-                        _ => None,
+                        Error::Transport { kind, .. } => *kind,
+                        _ => TransportKind::Broken,
                     };
-                    match kind.and_then(|k| retries.after(k, None)) {
+                    match retries.after(kind, None) {
                         Some(d) => {
                             tracing_retry(call, &e.to_string(), d);
                             tokio::time::sleep(d).await;
                         }
                         None => return Err(e),
                     }
+                }
+                Step::Signed(Signed::Answer(_)) => {
+                    return Err(Error::Internal(format!("{call}: an answer was not taken")));
                 }
             }
         }
@@ -518,7 +574,9 @@ impl DbfsRoot {
                         .map_err(|e| Error::Internal(e.to_string()))?,
                 );
             }
-            self.signed(Method::GET, &info, extra, None, call).await
+            self.signed(Method::GET, &info, extra, None, true, call)
+                .await?
+                .then(Ok)
         })
         .await
     }
@@ -555,18 +613,13 @@ impl DbfsRoot {
                         &info,
                         extra,
                         Some(reqwest::Body::wrap_stream(body)),
+                        false,
                         &call,
                     )
                     .await?
                 {
-                    Some(_) => Ok(()),
-                    None => Err(Error::Api(Box::new(crate::error::ApiError {
-                        call,
-                        server: self.client.server().to_string(),
-                        status: 403,
-                        error_code: "PERMISSION_DENIED".into(),
-                        message: "the artifact store refused the signed URL".into(),
-                    }))),
+                    Signed::Answer(_) => Ok(()),
+                    Signed::Refused(e) | Signed::Failed(e) => Err(e),
                 }
             }
         }
@@ -600,16 +653,16 @@ impl DbfsRoot {
             let info = self.credential(Op::Write, &full).await?;
             let mut extra = self.put_headers(&info, &call)?;
             extra.insert(CONTENT_LENGTH, HeaderValue::from(data.len()));
-            Ok(self
-                .signed(
-                    Method::PUT,
-                    &info,
-                    extra,
-                    Some(reqwest::Body::from(data.clone())),
-                    &call,
-                )
-                .await?
-                .map(drop))
+            self.signed(
+                Method::PUT,
+                &info,
+                extra,
+                Some(reqwest::Body::from(data.clone())),
+                true,
+                &call,
+            )
+            .await?
+            .then(|_| Ok(()))
         })
         .await
     }
@@ -703,12 +756,16 @@ impl DbfsRoot {
                     .await
             }
             Err(e) => {
-                if let Some(abort) = &created.abort_credential_info
-                    && let Err(a) = self
-                        .signed(Method::DELETE, abort, HeaderMap::new(), None, call)
+                if let Some(abort) = &created.abort_credential_info {
+                    match self
+                        .signed(Method::DELETE, abort, HeaderMap::new(), None, true, call)
                         .await
-                {
-                    tracing::warn!("{call}: aborting the multipart upload failed too: {a}");
+                    {
+                        Ok(Signed::Answer(_)) => {}
+                        Ok(Signed::Refused(a) | Signed::Failed(a)) | Err(a) => {
+                            tracing::warn!("{call}: aborting the multipart upload failed too: {a}");
+                        }
+                    }
                 }
                 Err(e)
             }
@@ -751,28 +808,25 @@ impl DbfsRoot {
                 };
                 let mut extra = HeaderMap::new();
                 extra.insert(CONTENT_LENGTH, HeaderValue::from(data.len()));
-                let Some(resp) = self
-                    .signed(
-                        Method::PUT,
-                        &info,
-                        extra,
-                        Some(reqwest::Body::from(data)),
-                        &call,
-                    )
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let etag = resp
-                    .headers()
-                    .get(ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        self.client
-                            .protocol(&call, "the store's answer to a part has no ETag".into())
-                    })?;
-                Ok(Some(etag))
+                self.signed(
+                    Method::PUT,
+                    &info,
+                    extra,
+                    Some(reqwest::Body::from(data)),
+                    true,
+                    &call,
+                )
+                .await?
+                .then(|resp| {
+                    resp.headers()
+                        .get(ETAG)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.client
+                                .protocol(&call, "the store's answer to a part has no ETag".into())
+                        })
+                })
             }
         })
         .await

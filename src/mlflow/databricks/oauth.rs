@@ -170,7 +170,8 @@ impl TokenSource {
                 .header(AUTHORIZATION, auth.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body("grant_type=client_credentials&scope=all-apis")
-                .timeout(timeout)
+                // Every request of the process waits for this one: not for long.
+                .timeout(timeout.min(Duration::from_secs(30)))
                 .send()
                 .await;
             match sent {

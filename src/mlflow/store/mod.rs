@@ -407,6 +407,24 @@ fn store_error(call: String, e: &object_store::Error) -> Error {
 
 /// `text` with every URL's query string (and user information) cut out, and one line.
 pub(crate) fn scrub(text: &str) -> String {
+    // A store's XML error body may echo credentials (`<Token-0>` of an expired session token,
+    // the `<CanonicalRequest>` of a refused signature): only its code and message are kept.
+    if let Some(start) = text.find("<Error>").or_else(|| text.find("<?xml")) {
+        let field = |name: &str| {
+            let open = format!("<{name}>");
+            let from = text[start..].find(&open)? + start + open.len();
+            let to = text[from..].find(&format!("</{name}>"))? + from;
+            Some(text[from..to].to_string())
+        };
+        let summary = match (field("Code"), field("Message")) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c,
+            (None, Some(m)) => m,
+            (None, None) => "(an XML error body)".to_string(),
+        };
+        let head = scrub(&text[..start]);
+        return format!("{head} {}", scrub(&summary)).trim().to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for (i, word) in text.split_whitespace().enumerate() {
         if i > 0 {
@@ -435,6 +453,18 @@ mod tests {
         );
         assert!(!s.contains("SECRET") && !s.contains("pw"), "{s}");
         assert!(s.contains("http://127.0.0.1:1/c/a.txt in 1s"), "{s}");
+    }
+
+    #[test]
+    fn scrub_keeps_only_code_and_message_of_an_xml_error() {
+        let s = scrub(
+            "Client error with status 400: <?xml version=\"1.0\"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><Token-0>SECRET-TOKEN</Token-0><CanonicalRequest>x-amz-security-token:SECRET2</CanonicalRequest></Error>",
+        );
+        assert!(!s.contains("SECRET"), "{s}");
+        assert!(
+            s.contains("ExpiredToken: The provided token has expired."),
+            "{s}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::mlflow::{ArtifactRoot, Client};
 pub const NOTEBOOK_ID: &str = "mlflow.databricks.notebookID";
 
 /// The largest notebook the workspace takes.
-const MAX_NOTEBOOK: u64 = 10 << 20;
+const MAX_NOTEBOOK: u64 = crate::mlflow::api::workspace::MAX_NOTEBOOK as u64;
 
 /// Formats in the order a notebook is imported from: the source is what the workspace exports
 /// and imports without loss.
