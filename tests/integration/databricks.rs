@@ -181,11 +181,13 @@ async fn workspace_to_workspace_by_archive_and_copy_with_expiring_tokens_and_url
     assert!(src_files.contains_key("files/a/empty.txt"), "{src_files:?}");
     assert_eq!(src_files["large/big.bin"].size, 12 << 20);
 
-    // Listings in pages of two; every fourth signed URL expires.
+    // Listings in pages of two; every fourth signed URL expires; every third download is cut
+    // halfway (resumed from its last byte on a fresh URL).
     standin
         .settings(&Settings {
             list_page_size: Some(2),
             expire_every: Some(4),
+            cut_every_get: Some(3),
             ..Settings::default()
         })
         .await;

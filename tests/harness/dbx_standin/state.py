@@ -25,6 +25,8 @@ class Settings:
         self.expire_every = 0
         # Every Nth object upload through the S3 front ends its session token first (0: none).
         self.expire_token_every = 0
+        # Every Nth download through a signed URL is cut halfway (0: none).
+        self.cut_every_get = 0
 
     def update(self, values):
         for key, value in values.items():

@@ -75,6 +75,9 @@ pub struct Settings {
     /// Every Nth upload through the S3 front ends its session token first (0: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_token_every: Option<u64>,
+    /// Every Nth download through a signed URL is cut halfway (0: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_every_get: Option<u64>,
 }
 
 /// One entry of the stand-in's request log (control requests are not logged).
