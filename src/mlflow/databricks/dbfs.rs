@@ -921,3 +921,76 @@ impl Reading {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mlflow::config::{Auth, DatabricksWorkspace, Registry, Secret, TrackingConfig};
+
+    fn root(base: &str, prefix: &str) -> DbfsRoot {
+        let config = TrackingConfig {
+            base: Url::parse(base).unwrap(),
+            auth: Auth::Bearer(Secret::new("t")),
+            insecure_tls: false,
+            ca_cert: None,
+            databricks: Some(DatabricksWorkspace {
+                profile: None,
+                registry: Registry::Workspace,
+            }),
+        };
+        let client = Client::new(config).unwrap();
+        DbfsRoot::new(&client, &DbfsOwner::Run("r1".into()), prefix, "dbfs:/x").unwrap()
+    }
+
+    fn info(uri: &str) -> CredentialInfo {
+        CredentialInfo {
+            signed_uri: uri.into(),
+            kind: "AWS_PRESIGNED_URL".into(),
+            ..CredentialInfo::default()
+        }
+    }
+
+    #[test]
+    fn signed_urls_are_https_unless_the_workspace_is_http() {
+        let https = root("https://adb-1.azuredatabricks.net/", "");
+        assert!(
+            https
+                .check_url(&info("https://bucket.s3.amazonaws.com/k?sig=x"), "c")
+                .is_ok()
+        );
+        for bad in [
+            "http://bucket.s3.amazonaws.com/k?sig=SECRET",
+            "file:///etc/passwd",
+            "ftp://h/k",
+            "",
+            "/relative/k",
+        ] {
+            let e = https.check_url(&info(bad), "c").unwrap_err().to_string();
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        let http = root("http://127.0.0.1:1/", "");
+        assert!(http.check_url(&info("http://127.0.0.1:2/k"), "c").is_ok());
+        assert!(http.check_url(&info("file:///etc/passwd"), "c").is_err());
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_root_and_stay_under_it() {
+        let r = root("http://127.0.0.1:1/", "model");
+        assert_eq!(r.full(""), "model");
+        assert_eq!(r.full("MLmodel"), "model/MLmodel");
+        assert_eq!(r.relative("model/MLmodel").as_deref(), Some("MLmodel"));
+        assert_eq!(r.relative("modelx/MLmodel"), None);
+        assert_eq!(r.relative("other/MLmodel"), None);
+        let top = root("http://127.0.0.1:1/", "");
+        assert_eq!(top.full("a/b"), "a/b");
+    }
+
+    #[test]
+    fn a_dbfs_root_needs_a_databricks_client() {
+        let client = Client::new(TrackingConfig::for_uri("http://127.0.0.1:1").unwrap()).unwrap();
+        let e = DbfsRoot::new(&client, &DbfsOwner::Run("r".into()), "", "dbfs:/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("use a databricks:// tracking URI"), "{e}");
+    }
+}
