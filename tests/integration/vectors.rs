@@ -950,6 +950,28 @@ fn recipes() -> Vec<Vector> {
         zst(&build_tar(&ms)),
     ));
     let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
+        json_edit(m, |j| j["acl"][0]["principal"] = json!(""))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "permissions-empty-principal",
+        "7.11",
+        "has an empty principal or level",
+        "an access control entry that names no principal",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(permissions(), "models/000001/permissions.json", |m| {
+        json_edit(m, |j| j["grants"][0]["privileges"] = json!(["EXECUTE", ""]))
+    });
+    reseal(&mut ms);
+    v.push(invalid(
+        "grant-empty-privilege",
+        "7.11",
+        "has an empty principal or privilege",
+        "a Unity Catalog grant with an empty privilege",
+        zst(&build_tar(&ms)),
+    ));
+    let mut ms = edit(permissions(), "experiments/1/permissions.json", |m| {
         json_edit(
             m,
             |j| j["grants"] = json!([{"principal": "ann@example.com", "privileges": ["EXECUTE"]}]),
