@@ -522,6 +522,24 @@ impl RegistryFlags {
         })
     }
 
+    /// [`RegistryFlags::apply`] for an import of `input`: into Unity Catalog, the names of the
+    /// archive's models are checked before anything is written (from standard input, as each
+    /// model comes).
+    pub async fn apply_for(
+        &self,
+        opts: mlflow_archive::transfer::import::ImportOptions,
+        dst: &Client,
+        input: &ArchiveInput,
+    ) -> anyhow::Result<mlflow_archive::transfer::import::ImportOptions> {
+        let opts = self.apply(opts, dst)?;
+        if dst.registry_kind() == mlflow_archive::mlflow::api::registry::RegistryKind::UnityCatalog
+            && let Some(names) = input.model_names().await?
+        {
+            Self::check_names(&opts, &names, dst)?;
+        }
+        Ok(opts)
+    }
+
     /// Checks, before anything is written, the destination names of the source models `names`
     /// (`explicit`: the command's own name for its one model): into Unity Catalog each must have
     /// three levels and no two may land on one name.

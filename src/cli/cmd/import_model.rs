@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use mlflow_archive::mlflow::api::registry::RegistryKind;
 use mlflow_archive::transfer::import::{ImportOptions, import_archive};
 
 use crate::cli::Global;
@@ -53,12 +52,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         replay: args.input.replay(),
         ..args.leave_out.apply(args.flags.options(&global))
     };
-    let opts = args.registry.apply(opts, &client)?;
-    if client.registry_kind() == RegistryKind::UnityCatalog
-        && let Some(names) = args.input.model_names().await?
-    {
-        RegistryFlags::check_names(&opts, &names, &client)?;
-    }
+    let opts = args.registry.apply_for(opts, &client, &args.input).await?;
     let (name, source) = args.input.open()?;
     let line = ProgressLine::start(&global, "importing");
     let opts = ImportOptions {

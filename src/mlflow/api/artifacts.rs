@@ -315,11 +315,8 @@ impl Client {
             client: self.clone(),
             url,
             call,
-            body: resp.bytes_stream().boxed(),
-            seen: 0,
-            skip: 0,
+            body: ResumableBody::new(resp),
             retries,
-            done: false,
         };
         let body = exact_size(
             stream::unfold(resuming, |mut r| async move {
@@ -418,31 +415,42 @@ impl Client {
     }
 }
 
-/// A download's body that resumes where it was cut.
-struct Resuming {
-    client: Client,
-    url: Url,
-    call: String,
+/// The body of a download that may be cut and asked for again from the byte reached: what was
+/// passed on, and what of the current answer to drop (a server or store that ignored the range
+/// sends the file again from byte 0).
+pub(crate) struct ResumableBody {
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     /// Bytes passed on so far.
-    seen: u64,
-    /// Bytes of the current answer to drop (it started over from byte 0).
+    pub(crate) seen: u64,
+    /// Bytes of the current answer to drop.
     skip: u64,
-    retries: Retries,
     done: bool,
 }
 
-impl Resuming {
-    async fn next(&mut self) -> Option<Result<Bytes>> {
-        let idle = self.client.inner.answer_timeout;
+impl ResumableBody {
+    pub(crate) fn new(resp: reqwest::Response) -> Self {
+        ResumableBody {
+            body: resp.bytes_stream().boxed(),
+            seen: 0,
+            skip: 0,
+            done: false,
+        }
+    }
+
+    /// The next chunk (`Ok(None)` at the end), or the cut that stopped the body (nothing within
+    /// `idle`, or a broken connection).
+    pub(crate) async fn pull(
+        &mut self,
+        idle: std::time::Duration,
+    ) -> std::result::Result<Option<Bytes>, Cut> {
         loop {
             if self.done {
-                return None;
+                return Ok(None);
             }
-            let cut = match tokio::time::timeout(idle, self.body.next()).await {
+            return match tokio::time::timeout(idle, self.body.next()).await {
                 Ok(None) => {
                     self.done = true;
-                    return None;
+                    Ok(None)
                 }
                 Ok(Some(Ok(mut chunk))) => {
                     if self.skip > 0 {
@@ -456,25 +464,80 @@ impl Resuming {
                         }
                     }
                     self.seen += chunk.len() as u64;
-                    return Some(Ok(chunk));
+                    Ok(Some(chunk))
                 }
                 Ok(Some(Err(e))) => {
                     let (kind, cause) = classify(&e);
-                    Cut {
+                    Err(Cut {
                         after: self.seen,
                         kind,
                         cause,
-                    }
+                    })
                 }
-                Err(_) => Cut {
+                Err(_) => Err(Cut {
                     after: self.seen,
                     kind: TransportKind::Timeout,
                     cause: format!("it stalled: no byte within {} s", idle.as_secs_f64()),
-                },
+                }),
             };
-            if let Err(e) = self.resume(cut).await {
-                self.done = true;
-                return Some(Err(e));
+        }
+    }
+
+    /// Goes on with `resp`, the answer to a request for the rest from byte [`Self::seen`]: a
+    /// `206` must start there; any other success is the whole file again.
+    ///
+    /// # Errors
+    ///
+    /// The range the answer holds, when it starts elsewhere (for the caller's error).
+    pub(crate) fn resume(&mut self, resp: reqwest::Response) -> std::result::Result<(), String> {
+        if resp.status().as_u16() == 206 {
+            let range = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !range.starts_with(&format!("bytes {}-", self.seen)) {
+                return Err(format!(
+                    "asked for the rest from byte {}, the answer holds the range {range:?}",
+                    self.seen
+                ));
+            }
+            self.skip = 0;
+        } else {
+            self.skip = self.seen;
+        }
+        self.body = resp.bytes_stream().boxed();
+        Ok(())
+    }
+
+    /// Ends the body (after a failure that is passed on).
+    pub(crate) fn stop(&mut self) {
+        self.done = true;
+    }
+}
+
+/// A download's body that resumes where it was cut.
+struct Resuming {
+    client: Client,
+    url: Url,
+    call: String,
+    body: ResumableBody,
+    retries: Retries,
+}
+
+impl Resuming {
+    async fn next(&mut self) -> Option<Result<Bytes>> {
+        let idle = self.client.inner.answer_timeout;
+        loop {
+            match self.body.pull(idle).await {
+                Ok(Some(chunk)) => return Some(Ok(chunk)),
+                Ok(None) => return None,
+                Err(cut) => {
+                    if let Err(e) = self.resume(cut).await {
+                        self.body.stop();
+                        return Some(Err(e));
+                    }
+                }
             }
         }
     }
@@ -487,7 +550,7 @@ impl Resuming {
         };
         tracing_retry(&self.call, &cut.to_string(), delay);
         tokio::time::sleep(delay).await;
-        let from = Some(self.seen).filter(|n| *n > 0);
+        let from = Some(self.body.seen).filter(|n| *n > 0);
         let resp = self
             .client
             .send_with(
@@ -500,29 +563,9 @@ impl Resuming {
                 Safe,
             )
             .await?;
-        match resp.status().as_u16() {
-            206 => {
-                let range = resp
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !range.starts_with(&format!("bytes {}-", self.seen)) {
-                    return Err(self.client.protocol(
-                        &self.call,
-                        format!(
-                            "asked for the rest from byte {}, the server sent the range {range:?}",
-                            self.seen
-                        ),
-                    ));
-                }
-                self.skip = 0;
-            }
-            // The server ignored the range: the file again from its start.
-            _ => self.skip = self.seen,
-        }
-        self.body = resp.bytes_stream().boxed();
-        Ok(())
+        self.body
+            .resume(resp)
+            .map_err(|detail| self.client.protocol(&self.call, detail))
     }
 }
 

@@ -12,15 +12,17 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, ETAG, HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
 use crate::error::{Error, Result, TransportKind};
 use crate::mlflow::Client;
-use crate::mlflow::api::artifacts::{ArtifactDownload, ArtifactFile, exact_size, walk_tree};
+use crate::mlflow::api::artifacts::{
+    ArtifactDownload, ArtifactFile, ResumableBody, exact_size, walk_tree,
+};
 use crate::mlflow::http::{Retries, classify, tracing_retry};
 use crate::mlflow::retry::Idempotency::Safe;
 use crate::mlflow::store::DbfsOwner;
@@ -545,11 +547,8 @@ impl DbfsRoot {
             root: self.clone(),
             full,
             call: call.clone(),
-            body: first.bytes_stream().boxed(),
-            seen: 0,
-            skip: 0,
+            body: ResumableBody::new(first),
             retries: Retries::new(&self.client.inner.retry),
-            done: false,
         };
         let body = stream::unfold(state, |mut r| async move {
             let next = r.next().await;
@@ -838,87 +837,46 @@ struct Reading {
     root: DbfsRoot,
     full: String,
     call: String,
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
-    seen: u64,
-    skip: u64,
+    body: ResumableBody,
     retries: Retries,
-    done: bool,
 }
 
 impl Reading {
     async fn next(&mut self) -> Option<Result<Bytes>> {
         let idle = self.root.client.inner.answer_timeout;
         loop {
-            if self.done {
-                return None;
-            }
-            let (kind, cause) = match tokio::time::timeout(idle, self.body.next()).await {
-                Ok(None) => {
-                    self.done = true;
-                    return None;
-                }
-                Ok(Some(Ok(mut chunk))) => {
-                    if self.skip > 0 {
-                        let n = usize::try_from(self.skip)
-                            .unwrap_or(usize::MAX)
-                            .min(chunk.len());
-                        chunk = chunk.slice(n..);
-                        self.skip -= n as u64;
-                        if chunk.is_empty() {
-                            continue;
-                        }
+            match self.body.pull(idle).await {
+                Ok(Some(chunk)) => return Some(Ok(chunk)),
+                Ok(None) => return None,
+                Err(cut) => {
+                    if let Err(e) = self.resume(cut).await {
+                        self.body.stop();
+                        return Some(Err(e));
                     }
-                    self.seen += chunk.len() as u64;
-                    return Some(Ok(chunk));
-                }
-                Ok(Some(Err(e))) => classify(&e),
-                Err(_) => (
-                    TransportKind::Timeout,
-                    format!("it stalled: no byte within {} s", idle.as_secs_f64()),
-                ),
-            };
-            let cause = format!("cut after {} bytes: {cause}", self.seen);
-            let Some(delay) = self.retries.after(kind, None) else {
-                self.done = true;
-                return Some(Err(Error::Transport {
-                    call: self.call.clone(),
-                    server: self.root.client.server().to_string(),
-                    kind,
-                    cause: self.retries.give_up(cause),
-                }));
-            };
-            tracing_retry(&self.call, &cause, delay);
-            tokio::time::sleep(delay).await;
-            match self.root.open_read(&self.full, self.seen, &self.call).await {
-                Ok(resp) => {
-                    if resp.status() == StatusCode::PARTIAL_CONTENT {
-                        let range = resp
-                            .headers()
-                            .get(CONTENT_RANGE)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
-                        if !range.starts_with(&format!("bytes {}-", self.seen)) {
-                            self.done = true;
-                            return Some(Err(self.root.client.protocol(
-                                &self.call,
-                                format!(
-                                    "asked for the rest from byte {}, the store sent the range {range:?}",
-                                    self.seen
-                                ),
-                            )));
-                        }
-                        self.skip = 0;
-                    } else {
-                        self.skip = self.seen;
-                    }
-                    self.body = resp.bytes_stream().boxed();
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
                 }
             }
         }
+    }
+
+    /// Asks for the rest of the file after a cut, on a fresh signed URL.
+    async fn resume(&mut self, cut: crate::mlflow::http::Cut) -> Result<()> {
+        let Some(delay) = self.retries.after(cut.kind, None) else {
+            return Err(Error::Transport {
+                call: self.call.clone(),
+                server: self.root.client.server().to_string(),
+                kind: cut.kind,
+                cause: self.retries.give_up(cut.to_string()),
+            });
+        };
+        tracing_retry(&self.call, &cut.to_string(), delay);
+        tokio::time::sleep(delay).await;
+        let resp = self
+            .root
+            .open_read(&self.full, self.body.seen, &self.call)
+            .await?;
+        self.body
+            .resume(resp)
+            .map_err(|detail| self.root.client.protocol(&self.call, detail))
     }
 }
 
