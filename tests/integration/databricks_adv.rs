@@ -1,0 +1,320 @@
+//! An adversarial pass over Databricks support (issue 16): a workspace and artifact stores that
+//! answer what a hostile or broken one could. Each test names the defect it guards against.
+//!
+//! Most tests need no stand-in: a tiny HTTP server here answers each request by the first rule
+//! whose text occurs in its path and query, so a test says exactly which answer is hostile.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::util::{cli, output};
+
+/// How long a command may take before it is killed (a loop that never ends).
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One canned answer: for a request whose `METHOD path?query` contains `when`.
+struct Rule {
+    when: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn rule(when: &str, status: u16, body: Value) -> Rule {
+    Rule {
+        when: when.into(),
+        status,
+        headers: Vec::new(),
+        body: match body {
+            Value::String(s) => s,
+            v => v.to_string(),
+        },
+    }
+}
+
+/// A server answering by `rules` (`$PORT` in a body is its own port); unmatched requests get a
+/// 404 in MLflow's error shape. Every request is logged as `METHOD path?query authorization`.
+struct Hostile {
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    fn start(rules: Vec<Rule>) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let rules = Arc::new(rules);
+        let (l2, r2) = (log.clone(), rules.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (log, rules) = (l2.clone(), r2.clone());
+                std::thread::spawn(move || serve(conn, port, &rules, &log));
+            }
+        });
+        Hostile {
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn serve(conn: std::net::TcpStream, port: u16, rules: &[Rule], log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut conn = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let (mut length, mut auth) = (0usize, String::new());
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = v.trim().parse().unwrap_or(0),
+                    "authorization" => auth = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let what = format!("{method} {target}");
+        log.lock().unwrap().push(format!("{what} {auth}"));
+        let (status, headers, text) = match rules.iter().find(|r| what.contains(&r.when)) {
+            Some(r) => (
+                r.status,
+                r.headers.clone(),
+                r.body.replace("$PORT", &port.to_string()),
+            ),
+            None => (
+                404,
+                Vec::new(),
+                r#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"no such thing"}"#.into(),
+            ),
+        };
+        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", text.len());
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        if conn.write_all(head.as_bytes()).is_err() || conn.write_all(text.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The answers a workspace gives for exporting run `abc` (experiment 1) whose one artifact
+/// `f.txt` (5 bytes) is read through `credential_infos`, after `first` (which win).
+fn run_rules(first: Vec<Rule>, credential_infos: Value) -> Vec<Rule> {
+    let mut rules = first;
+    rules.extend([
+        rule(
+            "runs/get",
+            200,
+            json!({"run": {"info": {"run_id": "abc", "run_uuid": "abc", "experiment_id": "1",
+                "run_name": "r", "status": "FINISHED", "start_time": 1, "end_time": 2,
+                "artifact_uri": "dbfs:/databricks/mlflow-tracking/1/abc/artifacts",
+                "lifecycle_stage": "active", "user_id": "u"}, "data": {}, "inputs": {}}}),
+        ),
+        rule(
+            "experiments/get",
+            200,
+            json!({"experiment": {"experiment_id": "1", "name": "/Users/u/e",
+                "artifact_location": "dbfs:/databricks/mlflow-tracking/1",
+                "lifecycle_stage": "active", "tags": []}}),
+        ),
+        rule("logged-models/search", 200, json!({"models": []})),
+        rule("metrics/get-history", 200, json!({"metrics": []})),
+        rule(
+            "artifacts/list",
+            200,
+            json!({"files": [{"path": "f.txt", "is_dir": false, "file_size": 5}]}),
+        ),
+        rule(
+            "credentials-for-read",
+            200,
+            json!({ "credential_infos": credential_infos }),
+        ),
+        rule("GET /store/", 200, json!("hello")),
+    ]);
+    rules
+}
+
+/// `export-run --run-id abc` from `host` with a personal access token, with debug traces on:
+/// (success, stdout + stderr).
+async fn export_run(host: &str, token: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.mlar");
+    let mut cmd = cli();
+    for v in [
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_CONFIG_PROFILE",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"))
+        .env("DATABRICKS_HOST", host)
+        .env("DATABRICKS_TOKEN", token)
+        .env("MLFLOW_ARCHIVE_DEBUG", "1")
+        .timeout(LIMIT)
+        .args([
+            "export-run",
+            "--src-uri",
+            "databricks",
+            "--run-id",
+            "abc",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+    let o = output(cmd).await;
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// The baseline the hostile variants differ from: the canned workspace exports.
+#[tokio::test]
+async fn databricks_adv_the_canned_workspace_exports() {
+    let ws = Hostile::start(run_rules(
+        Vec::new(),
+        json!([{"path": "f.txt", "type": "AWS_PRESIGNED_URL",
+            "signed_uri": "http://127.0.0.1:$PORT/store/f.txt?sig=SIGSECRET"}]),
+    ));
+    let (ok, out) = export_run(&ws.base, "dapiTOKENSECRET").await;
+    assert!(ok, "{out}");
+    assert!(!out.contains("SECRET"), "{out}");
+    let log = ws.requests();
+    let store: Vec<_> = log.iter().filter(|l| l.contains("/store/")).collect();
+    assert_eq!(store.len(), 1, "{log:?}");
+    assert!(
+        store[0].ends_with("sig=SIGSECRET "),
+        "no token to the store: {log:?}"
+    );
+}
+
+/// Defect: an artifact store's error body that quotes the request (its signed URL with the
+/// signature, a credential header's value) was shown as is in the error message and traces.
+#[tokio::test]
+async fn databricks_adv_a_store_error_quoting_the_signed_url_is_not_shown() {
+    let echo = "bad request GET /bad/f.txt?X-Amz-Signature=SIGSECRET0123&X-Amz-Credential=AKIA%2Fx \
+                with key KEYSECRET4567; signature SIGSECRET0123";
+    let ws = Hostile::start(run_rules(
+        vec![rule("GET /bad/", 400, json!({ "message": echo }))],
+        json!([{"path": "f.txt", "type": "AWS_PRESIGNED_URL",
+            "signed_uri": "http://127.0.0.1:$PORT/bad/f.txt?X-Amz-Signature=SIGSECRET0123&X-Amz-Credential=AKIA%2Fx",
+            "headers": [{"name": "x-amz-server-side-encryption-customer-key", "value": "KEYSECRET4567"}]}]),
+    ));
+    let (ok, out) = export_run(&ws.base, "dapiTOKENSECRET").await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("HTTP 400") && out.contains("bad request"),
+        "{out}"
+    );
+    assert!(!out.contains("SECRET"), "{out}");
+}
+
+/// Defect: an `artifacts/list` whose page tokens go round (A → B → A) was followed a million
+/// pages; a repeated token is an error now.
+#[tokio::test]
+async fn databricks_adv_a_listing_whose_page_tokens_go_round_ends() {
+    let ws = Hostile::start(run_rules(
+        vec![
+            rule(
+                "artifacts/list?page_token=A",
+                200,
+                json!({"files": [], "next_page_token": "B"}),
+            ),
+            rule(
+                "artifacts/list",
+                200,
+                json!({"files": [], "next_page_token": "A"}),
+            ),
+        ],
+        json!([]),
+    ));
+    let (ok, out) = export_run(&ws.base, "dapiTOKENSECRET").await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("page token") && out.contains("artifacts list"),
+        "{out}"
+    );
+    let lists = ws
+        .requests()
+        .iter()
+        .filter(|l| l.contains("artifacts/list"))
+        .count();
+    assert!(lists <= 3, "{lists} listings");
+}
+
+/// Defect: a tracking search (here `runs/search`) answering the same `next_page_token` forever
+/// made `export-experiment` loop forever (the generic pagination had no end but an empty token).
+#[tokio::test]
+async fn databricks_adv_a_search_repeating_its_page_token_ends() {
+    let ws = Hostile::start(run_rules(
+        vec![
+            rule(
+                "experiments/get-by-name",
+                200,
+                json!({"experiment": {"experiment_id": "1", "name": "/Users/u/e",
+                    "artifact_location": "dbfs:/databricks/mlflow-tracking/1",
+                    "lifecycle_stage": "active"}}),
+            ),
+            rule(
+                "runs/search",
+                200,
+                json!({"runs": [], "next_page_token": "SAME"}),
+            ),
+        ],
+        json!([]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.mlar");
+    let mut cmd = cli();
+    cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"))
+        .env("DATABRICKS_HOST", &ws.base)
+        .env("DATABRICKS_TOKEN", "dapiTOKENSECRET")
+        .env_remove("DATABRICKS_CONFIG_PROFILE")
+        .timeout(LIMIT)
+        .args([
+            "export-experiment",
+            "--src-uri",
+            "databricks",
+            "--experiment",
+            "/Users/u/e",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+    let o = output(cmd).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("page token \"SAME\""), "{err}");
+    assert!(!err.contains("SECRET"), "{err}");
+}
