@@ -318,3 +318,61 @@ async fn databricks_adv_a_search_repeating_its_page_token_ends() {
     assert!(err.contains("page token \"SAME\""), "{err}");
     assert!(!err.contains("SECRET"), "{err}");
 }
+
+/// Defect: `--dst-notebook-dir` relative (or with `..`) was taken as is: every run was imported,
+/// then each notebook failed on the workspace's refusal. It is refused before anything is sent.
+#[tokio::test]
+async fn databricks_adv_a_relative_notebook_dir_is_refused_first() {
+    let src = Hostile::start(run_rules(
+        Vec::new(),
+        json!([{"path": "f.txt", "type": "AWS_PRESIGNED_URL",
+            "signed_uri": "http://127.0.0.1:$PORT/store/f.txt?sig=SIGSECRET"}]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("r.mlar");
+    let mut cmd = cli();
+    cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"))
+        .env("DATABRICKS_HOST", &src.base)
+        .env("DATABRICKS_TOKEN", "dapiTOKENSECRET")
+        .env_remove("DATABRICKS_CONFIG_PROFILE")
+        .timeout(LIMIT)
+        .args(["export-run", "--src-uri", "databricks", "--run-id", "abc"])
+        .args(["-o", archive.to_str().unwrap()]);
+    let o = output(cmd).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for bad in ["notebooks", "/Shared/../Users"] {
+        let dst = Hostile::start(Vec::new());
+        let mut cmd = cli();
+        cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"))
+            .env("DATABRICKS_HOST", &dst.base)
+            .env("DATABRICKS_TOKEN", "dapiTOKENSECRET")
+            .env_remove("DATABRICKS_CONFIG_PROFILE")
+            .timeout(LIMIT)
+            .args([
+                "import-run",
+                "--dst-uri",
+                "databricks",
+                "--dst-notebook-dir",
+                bad,
+            ])
+            .args([
+                "--experiment-name",
+                "/Users/u/x",
+                "-i",
+                archive.to_str().unwrap(),
+            ]);
+        let o = output(cmd).await;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains("--dst-notebook-dir") && err.contains("absolute path"),
+            "{bad}: {err}"
+        );
+        let writes: Vec<_> = dst
+            .requests()
+            .into_iter()
+            .filter(|l| !l.starts_with("GET "))
+            .collect();
+        assert!(writes.is_empty(), "{bad}: {writes:?}");
+    }
+}
