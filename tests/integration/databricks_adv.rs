@@ -8,9 +8,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
-use crate::util::{cli, output};
+use crate::databricks_standin;
+use crate::util::databricks::{ClientAuth, DatabricksStandin, Settings, http};
+use crate::util::stores::{StoredFile, files_under};
+use crate::util::{cli, output, unique};
 
 /// How long a command may take before it is killed (a loop that never ends).
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -375,4 +380,348 @@ async fn databricks_adv_a_relative_notebook_dir_is_refused_first() {
             .collect();
         assert!(writes.is_empty(), "{bad}: {writes:?}");
     }
+}
+
+/// `GET|POST <host>/api/2.0/<path>` with `token`; the JSON answer (asserting success).
+async fn rest(host: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
+    let url = format!("{host}/api/2.0/{path}");
+    let req = match method {
+        "GET" => http().get(&url).query(
+            &body
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        _ => http().post(&url).json(&body),
+    };
+    let resp = req.bearer_auth(token).send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every run of experiment `name` in a workspace (duplicates kept), by run name.
+async fn runs_of(host: &str, token: &str, name: &str) -> Vec<(String, Value)> {
+    let e = rest(
+        host,
+        token,
+        "GET",
+        "mlflow/experiments/get-by-name",
+        json!({ "experiment_name": name }),
+    )
+    .await;
+    let id = e["experiment"]["experiment_id"].as_str().unwrap();
+    let runs = rest(
+        host,
+        token,
+        "POST",
+        "mlflow/runs/search",
+        json!({ "experiment_ids": [id], "max_results": 100 }),
+    )
+    .await;
+    let mut out: Vec<(String, Value)> = runs["runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| (r["info"]["run_name"].as_str().unwrap().to_string(), r))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The files under a run's `dbfs:` root, as the bucket holds them.
+async fn stored(standin: &DatabricksStandin, artifact_uri: &str) -> BTreeMap<String, StoredFile> {
+    let rest = artifact_uri
+        .strip_prefix("dbfs:/databricks/")
+        .expect("a dbfs: run root");
+    let uri = format!("s3://{}/{rest}", standin.bucket);
+    let env = standin.moto_env();
+    tokio::task::spawn_blocking(move || files_under(&uri, &env))
+        .await
+        .unwrap()
+}
+
+/// The CLI with the profiles of `cfg`, debug traces on; (success, stdout, stderr).
+async fn dbx_cli(
+    cfg: &std::path::Path,
+    standin: &DatabricksStandin,
+    args: &[&str],
+) -> (bool, String, String) {
+    let o = output(dbx_cmd(cfg, standin, args)).await;
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn dbx_cmd(
+    cfg: &std::path::Path,
+    standin: &DatabricksStandin,
+    args: &[&str],
+) -> assert_cmd::Command {
+    let mut cmd = cli();
+    for v in [
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_CONFIG_PROFILE",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("DATABRICKS_CONFIG_FILE", cfg)
+        .env("RUST_LOG", "mlflow_archive=debug")
+        .env("MLFLOW_ARCHIVE_DEBUG", "1")
+        .env(
+            "MLFLOW_ARCHIVE_SRC_MLFLOW_S3_ENDPOINT_URL",
+            &standin.s3_front,
+        )
+        .env(
+            "MLFLOW_ARCHIVE_DST_MLFLOW_S3_ENDPOINT_URL",
+            &standin.s3_front,
+        )
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .timeout(std::time::Duration::from_secs(600))
+        .args(args);
+    cmd
+}
+
+/// The bytes of an archive, decompressed (what a reader of its tar stream sees).
+fn archive_text(path: &std::path::Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let plain = zstd::stream::decode_all(&raw[..]).unwrap();
+    String::from_utf8_lossy(&plain).into_owned()
+}
+
+/// Items 1 and 3: against the stand-in, with a service principal's OAuth (3-second tokens),
+/// a PAT, expiring signed URLs and Unity Catalog's session tokens, no secret (token, client
+/// secret, access token, signature, session token) appears on stdout (`--json`), stderr (debug
+/// traces) or in the archive; an import killed (`kill -9`) midway and run again gives one run
+/// per source run with every file; two imports at once into one experiment do too.
+#[tokio::test]
+async fn databricks_adv_no_secret_leaves_and_a_killed_import_completes() {
+    let standin = databricks_standin!();
+    let t = unique("adv");
+    let ann = format!("ann-{t}@example.com");
+    let ann_token = standin.user_with_token(0, &ann).await;
+    let bob = format!("bob-{t}@example.com");
+    let bob_token = standin.user_with_token(1, &bob).await;
+    let sp = format!("sp-{t}");
+    standin
+        .add_service_principal(0, &sp, "SECRET-SP-adv", 3.0)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("databrickscfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[A]\nhost = {}\nclient_id = {sp}\nclient_secret = SECRET-SP-adv\n[B]\nhost = {}\ntoken = {bob_token}\n",
+            standin.hosts[0], standin.hosts[1]
+        ),
+    )
+    .unwrap();
+    let seeded = standin
+        .mlflow_client(
+            0,
+            ClientAuth::Pat(&ann_token),
+            "dbx_client.py",
+            &["seed", &t, &ann, &(12 << 20).to_string()],
+        )
+        .await;
+    let exp_name = seeded["experiment_name"].as_str().unwrap().to_string();
+    let uc_model = seeded["uc_model"].as_str().unwrap().to_string();
+    standin
+        .settings(&Settings {
+            expire_every: Some(3),
+            list_page_size: Some(2),
+            ..Settings::default()
+        })
+        .await;
+
+    let leaks = |what: &str, text: &str| {
+        for secret in [
+            ann_token.as_str(),
+            bob_token.as_str(),
+            "SECRET-SP",
+            "standin-oauth-",
+            "standin-session-",
+            "sig=",
+            "X-Amz-",
+        ] {
+            assert!(!text.contains(secret), "{what} shows {secret:?}:\n{text}");
+        }
+    };
+    let archive = dir.path().join("a.mlar");
+    let model = dir.path().join("m.mlar");
+    let (a, m) = (archive.to_str().unwrap(), model.to_str().unwrap());
+    for args in [
+        vec![
+            "export-experiment",
+            "--src-uri",
+            "databricks://A",
+            "--experiment",
+            &exp_name,
+            "-o",
+            a,
+        ],
+        vec![
+            "export-model",
+            "--src-uri",
+            "databricks-uc://A",
+            "--model",
+            &uc_model,
+            "-o",
+            m,
+        ],
+    ] {
+        let (ok, out, err) = dbx_cli(&cfg, &standin, &args).await;
+        assert!(ok, "{args:?}: {err}");
+        assert!(err.contains("DEBUG"), "no traces: {err}");
+        leaks("stdout", &out);
+        leaks("stderr", &err);
+    }
+    leaks("the archive", &archive_text(&archive));
+    leaks("the model archive", &archive_text(&model));
+    // A failure on an expired token is shown without it either.
+    standin.revoke_token(&bob_token).await;
+    let (ok, _, err) = dbx_cli(
+        &cfg,
+        &standin,
+        &[
+            "import-experiment",
+            "--dst-uri",
+            "databricks://B",
+            "-i",
+            a,
+            "--experiment-name",
+            "/Shared/x",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    leaks("a refused import", &err);
+
+    // An import killed midway, then run again.
+    let bob_token = standin.user_with_token(1, &format!("b2-{bob}")).await;
+    std::fs::write(
+        &cfg,
+        format!("[B]\nhost = {}\ntoken = {bob_token}\n", standin.hosts[1]),
+    )
+    .unwrap();
+    let src = runs_of(&standin.hosts[0], &ann_token, &exp_name).await;
+    let src_names: Vec<&str> = src.iter().map(|(n, _)| n.as_str()).collect();
+    let src_r = &src.iter().find(|(n, _)| n == "r").unwrap().1;
+    let src_files = stored(&standin, src_r["info"]["artifact_uri"].as_str().unwrap()).await;
+    let check = |name: String| {
+        let (standin, bob_token, src_names, src_files) =
+            (&standin, &bob_token, &src_names, &src_files);
+        async move {
+            let dst = runs_of(&standin.hosts[1], bob_token, &name).await;
+            let names: Vec<&str> = dst.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(&names, src_names, "{name}: one run per source run");
+            let r = &dst.iter().find(|(n, _)| n == "r").unwrap().1;
+            let files = stored(standin, r["info"]["artifact_uri"].as_str().unwrap()).await;
+            assert_eq!(&files, src_files, "{name}: every file, complete");
+        }
+    };
+    standin
+        .settings(&Settings {
+            expire_every: Some(0),
+            object_delay_ms: Some(300),
+            ..Settings::default()
+        })
+        .await;
+    standin.clear_log().await;
+    let killed = format!("/Users/{bob}/killed");
+    let bin = assert_cmd::cargo::cargo_bin("mlflow-archive");
+    let mut child = std::process::Command::new(&bin)
+        .env_remove("DATABRICKS_HOST")
+        .env_remove("DATABRICKS_TOKEN")
+        .env_remove("DATABRICKS_CONFIG_PROFILE")
+        .env("DATABRICKS_CONFIG_FILE", &cfg)
+        .args([
+            "import-experiment",
+            "--dst-uri",
+            "databricks://B",
+            "-i",
+            a,
+            "--experiment-name",
+            &killed,
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let puts = standin
+            .log()
+            .await
+            .iter()
+            .filter(|e| {
+                e.workspace == Some(1) && e.method == "PUT" && e.path.starts_with("/_signed/")
+            })
+            .count();
+        if puts >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no upload began");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it was killed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    standin
+        .settings(&Settings {
+            object_delay_ms: Some(0),
+            ..Settings::default()
+        })
+        .await;
+    let (ok, out, err) = dbx_cli(
+        &cfg,
+        &standin,
+        &[
+            "import-experiment",
+            "--dst-uri",
+            "databricks://B",
+            "-i",
+            a,
+            "--experiment-name",
+            &killed,
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    leaks("stdout of an import (--json)", &out);
+    leaks("stderr of an import", &err);
+    check(killed).await;
+
+    // Two imports of one archive into one experiment at once.
+    let twice = format!("/Users/{bob}/twice");
+    let args = [
+        "import-experiment",
+        "--dst-uri",
+        "databricks://B",
+        "-i",
+        a,
+        "--experiment-name",
+        &twice,
+    ];
+    let (one, two) = tokio::join!(
+        output(dbx_cmd(&cfg, &standin, &args)),
+        output(dbx_cmd(&cfg, &standin, &args))
+    );
+    for o in [&one, &two] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    check(twice).await;
 }
