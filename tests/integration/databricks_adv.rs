@@ -725,3 +725,183 @@ async fn databricks_adv_no_secret_leaves_and_a_killed_import_completes() {
     }
     check(twice).await;
 }
+
+/// Item 5, defects: `--dst-notebook-dir /` failed every notebook (`workspace/mkdirs` of an empty
+/// path); a manifest naming the notebook `..` was sent on as `<dir>/..`. Now the root takes the
+/// notebook, and the manifest is refused by name (the run itself is imported).
+#[tokio::test]
+async fn databricks_adv_notebooks_into_the_root_and_a_manifest_naming_dotdot() {
+    let standin = databricks_standin!();
+    let t = unique("advnb");
+    let ann = format!("ann-{t}@example.com");
+    let ann_token = standin.user_with_token(0, &ann).await;
+    let bob = format!("bob-{t}@example.com");
+    let bob_token = standin.user_with_token(1, &bob).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("databrickscfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[A]\nhost = {}\ntoken = {ann_token}\n[B]\nhost = {}\ntoken = {bob_token}\n",
+            standin.hosts[0], standin.hosts[1]
+        ),
+    )
+    .unwrap();
+    let seeded = standin
+        .mlflow_client(
+            0,
+            ClientAuth::Pat(&ann_token),
+            "dbx_client.py",
+            &["seed", &t, &ann],
+        )
+        .await;
+    let exp_name = seeded["experiment_name"].as_str().unwrap().to_string();
+    let run_id = seeded["run_id"].as_str().unwrap();
+    let nb = format!("nb-{t}");
+    let nb_path = format!("/Users/{ann}/{nb}");
+    standin
+        .add_notebook(
+            0,
+            &nb_path,
+            "PYTHON",
+            "# Databricks notebook source\nprint(1)\n",
+        )
+        .await;
+    rest(
+        &standin.hosts[0],
+        &ann_token,
+        "POST",
+        "mlflow/runs/set-tag",
+        json!({ "run_id": run_id, "key": "mlflow.databricks.notebookPath", "value": nb_path }),
+    )
+    .await;
+    let archive = dir.path().join("a.mlar");
+    let a = archive.to_str().unwrap();
+    let (ok, _, err) = dbx_cli(
+        &cfg,
+        &standin,
+        &[
+            "export-experiment",
+            "--src-uri",
+            "databricks://A",
+            "--experiment",
+            &exp_name,
+            "--notebook-formats",
+            "SOURCE",
+            "-o",
+            a,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+
+    // Into the workspace's root.
+    let to_root = format!("/Users/{bob}/root");
+    let (ok, _, err) = dbx_cli(
+        &cfg,
+        &standin,
+        &[
+            "import-experiment",
+            "--dst-uri",
+            "databricks://B",
+            "-i",
+            a,
+            "--experiment-name",
+            &to_root,
+            "--dst-notebook-dir",
+            "/",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(err.contains("1 notebooks into the workspace"), "{err}");
+    let status = rest(
+        &standin.hosts[1],
+        &bob_token,
+        "GET",
+        "workspace/get-status",
+        json!({ "path": format!("/{nb}") }),
+    )
+    .await;
+    assert_eq!(status["object_type"], "NOTEBOOK", "{status}");
+
+    // A manifest naming `..`, through a legacy tree edited by hand.
+    let tree = dir.path().join("tree");
+    let out = output({
+        let mut c = cli();
+        c.args(["convert", a, tree.to_str().unwrap()]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = walk(&tree)
+        .into_iter()
+        .find(|p| p.ends_with("notebooks/manifest.json"))
+        .expect("the manifest in the tree");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(&nb_path, &format!("/Users/{ann}/..")),
+    )
+    .unwrap();
+    let nb_file = manifest.with_file_name(format!("{nb}.source"));
+    std::fs::copy(&nb_file, manifest.with_file_name("...source")).unwrap();
+    let edited = dir.path().join("edited.mlar");
+    let out = output({
+        let mut c = cli();
+        c.args(["convert", tree.to_str().unwrap(), edited.to_str().unwrap()]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, _, err) = dbx_cli(
+        &cfg,
+        &standin,
+        &[
+            "import-experiment",
+            "--dst-uri",
+            "databricks://B",
+            "-i",
+            edited.to_str().unwrap(),
+            "--experiment-name",
+            &format!("/Users/{bob}/dotdot"),
+            "--dst-notebook-dir",
+            "/Shared/dst",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("manifest.json names the notebook") && err.contains("\"..\""),
+        "{err}"
+    );
+    let imports: Vec<_> = standin
+        .log()
+        .await
+        .into_iter()
+        .filter(|e| e.path.ends_with("workspace/import") && e.status != 200)
+        .collect();
+    assert!(imports.is_empty(), "{imports:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
