@@ -905,3 +905,71 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Item 2, OAuth: a token endpoint answering an HTML 403 read "(403 : the server answered…)";
+/// a discovery document naming another host's token endpoint gets no client secret there; an
+/// answer without `access_token` is an error; none shows the secret.
+#[tokio::test]
+async fn databricks_adv_hostile_oauth_answers() {
+    let other = Hostile::start(Vec::new());
+    let cases = [
+        (
+            vec![
+                rule(
+                    "oauth-authorization-server",
+                    200,
+                    json!({"token_endpoint": "x"}),
+                ),
+                rule(
+                    "oidc/v1/token",
+                    403,
+                    json!("<html><body>Forbidden</body></html>"),
+                ),
+            ],
+            "refused the client credentials (HTTP 403: the server answered an HTML page",
+        ),
+        (
+            vec![rule(
+                "oidc/v1/token",
+                401,
+                json!({"error_code": 401, "message": "Invalid client"}),
+            )],
+            "refused the client credentials (HTTP 401: 401: Invalid client)",
+        ),
+        (
+            vec![rule("oidc/v1/token", 200, json!({"token_type": "Bearer"}))],
+            "no access_token",
+        ),
+        (
+            vec![rule(
+                "oauth-authorization-server",
+                200,
+                json!({"token_endpoint": format!("{}/oidc/v1/token", other.base)}),
+            )],
+            "refused the client credentials (HTTP 404",
+        ),
+    ];
+    for (rules, want) in cases {
+        let ws = Hostile::start(rules);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = cli();
+        cmd.env("DATABRICKS_CONFIG_FILE", dir.path().join("none"))
+            .env("DATABRICKS_HOST", &ws.base)
+            .env("DATABRICKS_CLIENT_ID", "cid")
+            .env("DATABRICKS_CLIENT_SECRET", "CLIENT-SECRET")
+            .env("MLFLOW_ARCHIVE_DEBUG", "1")
+            .env_remove("DATABRICKS_TOKEN")
+            .env_remove("DATABRICKS_CONFIG_PROFILE")
+            .timeout(LIMIT)
+            .args(["list-registered-models", "--src-uri", "databricks"]);
+        let o = output(cmd).await;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(
+            !err.contains("CLIENT-SECRET") && !err.contains("Y2lkOkNMSUVOVC1TRUNSRVQ"),
+            "{err}"
+        );
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}

@@ -407,7 +407,7 @@ impl DbfsRoot {
                     &body[..body.len().min(4096)],
                 );
                 // A store may quote the request (its URL, its headers) in its error.
-                e.message = scrub(&e.message, &url, info);
+                e.message = crate::mlflow::store::scrub(&scrub(&e.message, &url, info));
                 e.error_code = scrub(&e.error_code, &url, info);
                 Err(Error::Api(Box::new(e)))
             }

@@ -437,9 +437,7 @@ fn blank_secret_elements(text: &str) -> String {
     let mut rest = text;
     while let Some(lt) = rest.find('<') {
         let after = &rest[lt + 1..];
-        let name_len = after
-            .find(|c: char| c == '>' || c == ' ' || c == '/')
-            .unwrap_or(after.len());
+        let name_len = after.find(['>', ' ', '/']).unwrap_or(after.len());
         let name = &after[..name_len];
         let close = format!("</{name}>");
         let secret = !name.is_empty() && SECRET_ELEMENTS.iter().any(|p| name.starts_with(p));
