@@ -1,9 +1,11 @@
 //! Paged listings as streams: one request per page, issued when the consumer asks for more;
 //! nothing collects all pages.
 
+use std::collections::HashSet;
+
 use futures_util::stream::{self, Stream, TryStreamExt};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 enum Cursor {
     Start,
@@ -19,7 +21,10 @@ where
     F: FnMut(Option<String>) -> Fut + Send,
     Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send,
 {
-    stream::try_unfold(Cursor::Start, move |cursor| {
+    // The tokens given so far travel with the cursor: one given twice would make the listing
+    // go round forever.
+    let start = (Cursor::Start, HashSet::new());
+    stream::try_unfold(start, move |(cursor, mut seen)| {
         let token = match cursor {
             Cursor::Start => Some(None),
             Cursor::Next(t) => Some(Some(t)),
@@ -30,10 +35,19 @@ where
             let Some(fut) = fut else { return Ok(None) };
             let (items, next) = fut.await?;
             let cursor = match next.filter(|t| !t.is_empty()) {
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(Error::Protocol {
+                        call: "a paged listing".into(),
+                        server: "the server".into(),
+                        detail: format!(
+                            "the page token {t:?} came a second time: the listing would never end"
+                        ),
+                    });
+                }
                 Some(t) => Cursor::Next(t),
                 None => Cursor::Done,
             };
-            Ok(Some((items, cursor)))
+            Ok(Some((items, (cursor, seen))))
         }
     })
 }

@@ -761,21 +761,32 @@ async fn copy_all_refuses_a_lower_case_collision_before_writing_and_renews_expir
     })
     .await;
     dbx.clear_log().await;
-    let report = s
-        .ok(&[
-            "copy-model",
-            "--src-uri",
-            "databricks://A",
-            "--dst-uri",
-            "databricks-uc://B",
-            "--src-model",
-            src,
-            "--dst-experiment-name",
-            &format!("/Users/{}/{}", s.users[1], s.name("slow")),
-            "--uc-schema",
-            "main.default",
-        ])
-        .await;
+    // With traces on: the store's refusal quotes the session token (`<Token-0>`), never shown.
+    let slow_dst = format!("/Users/{}/{}", s.users[1], s.name("slow"));
+    let mut cmd = s.cli(&[
+        "copy-model",
+        "--src-uri",
+        "databricks://A",
+        "--dst-uri",
+        "databricks-uc://B",
+        "--src-model",
+        src,
+        "--dst-experiment-name",
+        &slow_dst,
+        "--uc-schema",
+        "main.default",
+        "--json",
+    ]);
+    cmd.env("MLFLOW_ARCHIVE_DEBUG", "1");
+    let out = output(cmd).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("asking for new ones"), "{stderr}");
+    assert!(!stderr.contains("standin-session-"), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
     dbx.settings(&Settings {
         expire_token_every: Some(0),
         ..Settings::default()

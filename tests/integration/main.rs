@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod cuts;
 mod databricks;
+mod databricks_adv;
 mod databricks_permissions;
 mod databricks_standin;
 mod databricks_uc;

@@ -213,6 +213,7 @@ impl DbfsRoot {
         let mut files = Vec::new();
         let mut subdirs = Vec::new();
         let mut token = String::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..PAGES {
             let page: Listing = match &self.owner {
                 // (A map: the query is sent as the fields of a JSON object.)
@@ -262,10 +263,10 @@ impl DbfsRoot {
                 subdirs.sort();
                 return Ok((files, subdirs));
             }
-            if page.next_page_token == token {
+            if !seen.insert(page.next_page_token.clone()) {
                 return Err(self.client.protocol(
                     &call,
-                    "the listing gave the same page token twice (it would never end)".into(),
+                    "the listing gives a page token it gave before: it would never end".into(),
                 ));
             }
             token = page.next_page_token;
@@ -452,7 +453,9 @@ impl DbfsRoot {
                 let status = r.status();
                 let body = error_body(r, timeout).await;
                 let mut e = crate::mlflow::http::api_error_from(call, &server, status, &body);
-                e.message = crate::mlflow::store::scrub(&e.message);
+                // A store may quote the request (its URL, its headers) in its error.
+                e.message = crate::mlflow::store::scrub(&scrub(&e.message, &url, info));
+                e.error_code = scrub(&e.error_code, &url, info);
                 let e = Error::Api(Box::new(e));
                 match status.as_u16() {
                     401 | 403 => Ok(Signed::Refused(e)),
@@ -830,6 +833,35 @@ impl DbfsRoot {
         })
         .await
     }
+}
+
+/// `text` without the secrets of a signed URL: its query (the signature and the rest), each of
+/// its query values, and the values of the credential's headers, each replaced by `***`.
+fn scrub(text: &str, url: &Url, info: &CredentialInfo) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(q) = url.query() {
+        secrets.push(q.to_string());
+    }
+    for (_, v) in url.query_pairs() {
+        secrets.push(v.into_owned());
+    }
+    if let Some(raw) = info.signed_uri.split_once('?').map(|(_, q)| q) {
+        secrets.extend(
+            raw.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string()),
+        );
+    }
+    secrets.extend(info.headers.iter().map(|h| h.value.clone()));
+    // Longest first, so a value inside another is not left half shown; short values (`1`,
+    // `true`) are no secret and would blot out the message.
+    secrets.retain(|s| s.len() >= 8);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in &secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 /// A download's body that resumes on a fresh signed URL where it was cut.

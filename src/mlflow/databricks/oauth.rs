@@ -194,14 +194,18 @@ impl TokenSource {
                 status,
                 &body[..body.len().min(4096)],
             );
+            let said = [e.error_code, e.message]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
             return Err(Error::Config(format!(
-                "{what}: the workspace refused the client credentials ({} {}{})",
+                "{what}: the workspace refused the client credentials (HTTP {}{})",
                 status.as_u16(),
-                e.error_code,
-                if e.message.is_empty() {
+                if said.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", e.message)
+                    format!(": {said}")
                 }
             )));
         }

@@ -251,15 +251,63 @@ fn names(sections: &BTreeMap<String, BTreeMap<String, String>>) -> String {
 
 type Sections = BTreeMap<String, BTreeMap<String, String>>;
 
+/// The largest configuration file read (a real one is a few hundred bytes per profile).
+const MAX_FILE: u64 = 1 << 20;
+
+/// How long a configuration file that is not a regular file (a fifo, a device) may take to be
+/// read: `<(command)` works, a fifo nobody writes to is an error, not a hang.
+const SLOW_FILE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The file's sections, or `None` when it does not exist.
 fn read_file(path: &Path) -> Result<Option<Sections>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_ini(&text)
-            .map(Some)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Config(format!("{}: {e}", path.display()))),
+    let bad = |why: String| {
+        Error::Config(format!(
+            "Databricks configuration file {}: {why}",
+            path.display()
+        ))
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    if meta.is_dir() {
+        return Err(bad(
+            "a directory, not a file (DATABRICKS_CONFIG_FILE names the file itself)".into(),
+        ));
     }
+    let read = |path: PathBuf| -> std::io::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?
+            .take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    let bytes = if meta.is_file() {
+        read(path.to_path_buf())
+    } else {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(read(owned));
+        });
+        rx.recv_timeout(SLOW_FILE).map_err(|_| {
+            bad(format!(
+                "nothing could be read within {} s (a fifo nobody writes to?)",
+                SLOW_FILE.as_secs()
+            ))
+        })?
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(bad(format!(
+            "larger than {} MiB, which no configuration file is",
+            MAX_FILE >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+    parse_ini(&text).map(Some).map_err(bad)
 }
 
 /// An INI file as Python's `configparser` reads `~/.databrickscfg`: `[section]` headers,
@@ -434,5 +482,50 @@ mod tests {
         );
         let e = resolve(None, &missing).unwrap_err().to_string();
         assert!(e.contains("DATABRICKS_HOST"), "{e}");
+    }
+    /// Adversarial pass: a binary, huge, directory or fifo configuration file is a clear error
+    /// naming the file (the fifo hung forever, the huge one was read whole), never a secret.
+    #[test]
+    fn hostile_configuration_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let tail = "\n[p]\nhost = http://127.0.0.1:1\ntoken = dapiSECRET\n";
+        let garbage = dir.path().join("garbage");
+        let mut bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        bytes.extend_from_slice(tail.as_bytes());
+        std::fs::write(&garbage, bytes).unwrap();
+        let huge = dir.path().join("huge");
+        std::fs::write(&huge, format!("{tail}[x]\nk = {}\n", "v".repeat(2 << 20))).unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        let mut cases = vec![
+            (garbage, "not UTF-8 text"),
+            (huge, "larger than 1 MiB"),
+            (dir.path().to_path_buf(), "a directory"),
+        ];
+        if made.is_ok_and(|s| s.success()) {
+            cases.push((fifo, "nothing could be read within 10 s"));
+        }
+        for (path, want) in cases {
+            let env = Env {
+                databricks: DatabricksEnv {
+                    config_file: Some(path.display().to_string()),
+                    ..DatabricksEnv::default()
+                },
+                ..Env::default()
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(resolve(Some("p"), &env).map(|_| ())));
+            let got = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("{}: still reading after 30 s", path.display()));
+            let e = got.unwrap_err().to_string();
+            assert!(
+                e.contains(want) && e.contains(&path.display().to_string()),
+                "{want}: {e}"
+            );
+            assert!(!e.contains("SECRET"), "{e}");
+        }
     }
 }

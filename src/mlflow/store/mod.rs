@@ -405,7 +405,9 @@ fn store_error(call: String, e: &object_store::Error) -> Error {
     }
 }
 
-/// `text` with every URL's query string (and user information) cut out, and one line.
+/// `text` with every URL's query string (and user information) cut out, and one line; the
+/// store's error elements that quote credentials blanked (S3 answers an expired or invalid
+/// session token with the token itself in `<Token-0>`, a bad signature with the one received).
 pub(crate) fn scrub(text: &str) -> String {
     // A store's XML error body may echo credentials (`<Token-0>` of an expired session token,
     // the `<CanonicalRequest>` of a refused signature): only its code and message are kept.
@@ -437,6 +439,48 @@ pub(crate) fn scrub(text: &str) -> String {
             out.push_str(word);
         }
     }
+    blank_secret_elements(&out)
+}
+
+/// XML elements of store errors whose content is a credential or quotes one (by name prefix).
+const SECRET_ELEMENTS: [&str; 4] = [
+    "Token-",
+    "SignatureProvided",
+    "StringToSign",
+    "CanonicalRequest",
+];
+
+fn blank_secret_elements(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(lt) = rest.find('<') {
+        let after = &rest[lt + 1..];
+        let name_len = after.find(['>', ' ', '/']).unwrap_or(after.len());
+        let name = &after[..name_len];
+        let close = format!("</{name}>");
+        let secret = !name.is_empty() && SECRET_ELEMENTS.iter().any(|p| name.starts_with(p));
+        match (secret, after.find('>')) {
+            (true, Some(gt)) => {
+                out.push_str(&rest[..=lt + 1 + gt]);
+                let body = &after[gt + 1..];
+                match body.find(&close) {
+                    Some(end) => {
+                        out.push_str("***");
+                        rest = &body[end..];
+                    }
+                    None => {
+                        out.push_str("***");
+                        rest = "";
+                    }
+                }
+            }
+            _ => {
+                out.push_str(&rest[..=lt]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -445,6 +489,25 @@ mod tests {
     use futures_util::stream;
 
     use super::*;
+
+    /// Adversarial pass: S3's `ExpiredToken` answer quotes the session token (`<Token-0>`), a
+    /// bad signature's answer the signature and what was signed; none of it is shown.
+    #[test]
+    fn scrub_blanks_credentials_store_errors_quote() {
+        let s = scrub(
+            "Server returned non-2xx status code: 400 Bad Request: <Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><Token-0>SESSION-SECRET</Token-0><Token-1>OTHER-SECRET</Token-1><RequestId>R</RequestId></Error>",
+        );
+        assert!(!s.contains("SECRET"), "{s}");
+        assert!(
+            s.contains("<Code>ExpiredToken</Code>") && s.contains("<Token-0>***</Token-0>"),
+            "{s}"
+        );
+        let s = scrub(
+            "403 Forbidden: <Error><Code>SignatureDoesNotMatch</Code><SignatureProvided>SIG-SECRET</SignatureProvided><StringToSign>AWS4\nSTS-SECRET</StringToSign><StringToSignBytes>41 57</StringToSignBytes><CanonicalRequest>GET /k X-Amz-Security-Token=CR-SECRET</CanonicalRequest></Error> <Token-0>CUT-SECRET",
+        );
+        assert!(!s.contains("SECRET"), "{s}");
+        assert!(s.contains("SignatureDoesNotMatch"), "{s}");
+    }
 
     #[test]
     fn scrub_drops_queries_and_user_information() {

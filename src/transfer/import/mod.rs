@@ -416,6 +416,11 @@ impl<D: Destination> Importer<'_, D> {
                 self.client.server()
             ));
         }
+        if let Some(dir) = &self.opts.dst_notebook_dir
+            && self.client.is_databricks()
+        {
+            notebooks::check_dir(dir)?;
+        }
         self.enter_given_workspace().await?;
         let read = self.read_all(&mut source).await;
         // Runs read to their seal are finished even if the archive failed after them.

@@ -50,6 +50,20 @@ async fn read_small(client: &Client, root: &ArtifactRoot, rel: &str) -> Result<B
     Ok(buf.freeze())
 }
 
+/// `--dst-notebook-dir` as a workspace takes it: an absolute path without `.` or `..`.
+///
+/// # Errors
+///
+/// [`Error::Config`] saying what a workspace path is.
+pub(crate) fn check_dir(dir: &str) -> Result<()> {
+    if !dir.starts_with('/') || dir.split('/').any(|s| s == "." || s == "..") {
+        return Err(Error::Config(format!(
+            "--dst-notebook-dir {dir:?}: a workspace folder is an absolute path without `.` or `..`, e.g. /Users/me@example.com/imported or /Shared/imported"
+        )));
+    }
+    Ok(())
+}
+
 /// See [`crate::transfer::destination::Destination::place_notebook`].
 pub(crate) async fn place(
     client: &Client,
@@ -84,6 +98,11 @@ pub(crate) async fn place(
             "run {run_id}: notebooks/manifest.json names no notebook path"
         )));
     }
+    if name == "." || name == ".." || name.chars().any(char::is_control) {
+        return Err(Error::Input(format!(
+            "run {run_id}: notebooks/manifest.json names the notebook {src_path:?}, whose name {name:?} cannot be a workspace notebook"
+        )));
+    }
     let listed: Vec<NotebookFormat> = doc
         .get("formats")
         .and_then(|v| v.as_array())
@@ -106,8 +125,12 @@ pub(crate) async fn place(
         &format!("notebooks/{name}.{}", format.extension()),
     )
     .await?;
+    check_dir(dir)?;
+    // (`/` is the workspace's root, which exists.)
     let dir = dir.trim_end_matches('/');
-    client.workspace_mkdirs(dir).await?;
+    if !dir.is_empty() {
+        client.workspace_mkdirs(dir).await?;
+    }
     let path = format!("{dir}/{name}");
     let language = (format == NotebookFormat::Source).then(|| source_language(&content));
     client

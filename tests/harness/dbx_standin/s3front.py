@@ -3,7 +3,8 @@
 
 It reads the session token (`x-amz-security-token` header, or `X-Amz-Security-Token` in a
 presigned URL's query):
-- unknown or expired → 400 XML `ExpiredToken` "The provided token has expired." (AWS's answer);
+- unknown or expired → 400 XML `ExpiredToken` "The provided token has expired." quoting the
+  token in `<Token-0>` (AWS's answer);
 - a key outside the token's model-version prefix, a listing of another prefix, or a write with a
   read token → 403 `AccessDenied`;
 - everything else is relayed to moto (which checks no signatures, so the relay is transparent).
@@ -28,13 +29,15 @@ def handle(app, req):
     token = req.header("x-amz-security-token") or req.param("X-Amz-Security-Token")
     with app.state.lock:
         cred = app.state.temp_credentials.get(token or "")
+        # AWS quotes the token it refuses.
+        quoted = {"Token-0": token} if token else None
         if cred is None or not cred.live():
-            raise S3Error(400, "ExpiredToken", "The provided token has expired.")
+            raise S3Error(400, "ExpiredToken", "The provided token has expired.", quoted)
         every = app.state.settings.expire_token_every
         if every and req.method == "PUT" and next(_PUTS) % every == every - 1:
             # A token that ends between two uploads, whatever the machine's speed.
             cred.expires_at = time.time()
-            raise S3Error(400, "ExpiredToken", "The provided token has expired.")
+            raise S3Error(400, "ExpiredToken", "The provided token has expired.", quoted)
         req.principal, req.auth_kind = cred.principal, "sts"
     bucket, _, raw_key = req.raw_path.lstrip("/").partition("/")
     key = urllib.parse.unquote(raw_key)

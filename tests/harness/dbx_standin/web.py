@@ -50,16 +50,19 @@ def not_found(message, code="RESOURCE_DOES_NOT_EXIST"):
 class S3Error(Exception):
     """An S3-style XML error (what a cloud object store answers on a signed URL)."""
 
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, extra=None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        # More elements, as S3 adds them (`Token-0`: the session token an ExpiredToken quotes).
+        self.extra = extra or {}
 
     def response(self):
+        more = "".join(f"<{k}>{v}</{k}>" for k, v in self.extra.items())
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{self.code}</Code><Message>{self.message}</Message>"
+            f"<Error><Code>{self.code}</Code><Message>{self.message}</Message>{more}"
             f"<RequestId>standin</RequestId></Error>"
         ).encode()
         return Response(self.status, body, {"Content-Type": "application/xml"})
