@@ -498,7 +498,10 @@ mod tests {
             "Server returned non-2xx status code: 400 Bad Request: <Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><Token-0>SESSION-SECRET</Token-0><Token-1>OTHER-SECRET</Token-1><RequestId>R</RequestId></Error>",
         );
         assert!(!s.contains("SECRET"), "{s}");
-        assert!(s.contains("ExpiredToken: The provided token has expired."), "{s}");
+        assert!(
+            s.contains("ExpiredToken: The provided token has expired."),
+            "{s}"
+        );
         let s = scrub(
             "403 Forbidden: <Error><Code>SignatureDoesNotMatch</Code><SignatureProvided>SIG-SECRET</SignatureProvided><StringToSign>AWS4\nSTS-SECRET</StringToSign><StringToSignBytes>41 57</StringToSignBytes><CanonicalRequest>GET /k X-Amz-Security-Token=CR-SECRET</CanonicalRequest></Error> <Token-0>CUT-SECRET",
         );
