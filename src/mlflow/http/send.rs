@@ -68,6 +68,21 @@ impl Retries {
     }
 }
 
+/// Whether an error answer refuses the credentials themselves (a token expired, revoked or
+/// unknown: 401, or Databricks' 403 `{"error_code": 403, "message": "Invalid access token."}`),
+/// rather than what they may do (a 403 `PERMISSION_DENIED` on one object).
+fn token_refused(status: u16, err: &Error) -> bool {
+    match (status, err) {
+        (401, _) => true,
+        (403, Error::Api(a)) => {
+            a.error_code == "403"
+                || a.error_code.is_empty()
+                || a.message.to_ascii_lowercase().contains("token")
+        }
+        _ => false,
+    }
+}
+
 impl Client {
     /// Sends a request and reads its whole (JSON-sized) answer, retrying transient failures as
     /// `idem` allows: failures before the answer, error statuses, and answers cut or stalled in
@@ -180,19 +195,6 @@ impl Client {
             }
             match sent {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp)
-                    if matches!(resp.status().as_u16(), 401 | 403)
-                        && !renewed
-                        && self.renew_credentials(used.as_ref()).await =>
-                {
-                    // A short-lived token the workspace no longer takes: once more with a new one.
-                    renewed = true;
-                    tracing::info!(
-                        "{call}: {} refused the OAuth token ({}); asking for a new one",
-                        self.inner.server,
-                        resp.status().as_u16()
-                    );
-                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp
@@ -224,6 +226,19 @@ impl Client {
                             format!("({cut})").as_bytes(),
                         ))),
                     };
+                    if !renewed
+                        && token_refused(status, &err)
+                        && self.renew_credentials(used.as_ref()).await
+                    {
+                        // A short-lived token the workspace no longer takes: once more with a
+                        // new one.
+                        renewed = true;
+                        tracing::info!(
+                            "{call}: {} refused the OAuth token ({status}); asking for a new one",
+                            self.inner.server,
+                        );
+                        continue;
+                    }
                     // A server that lacks the feature says so with a 500 (`FEATURE_DISABLED`):
                     // final, not transient.
                     let may_retry = may_retry && !err.is_unsupported();
@@ -356,5 +371,51 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    fn api(status: u16, code: &str, message: &str) -> Error {
+        Error::Api(Box::new(ApiError {
+            call: "c".into(),
+            server: "s".into(),
+            status,
+            error_code: code.into(),
+            message: message.into(),
+        }))
+    }
+
+    #[test]
+    fn only_a_refused_token_asks_for_a_new_one() {
+        assert!(token_refused(401, &api(401, "UNAUTHENTICATED", "")));
+        assert!(token_refused(
+            403,
+            &api(403, "403", "Invalid access token.")
+        ));
+        assert!(token_refused(
+            403,
+            &api(
+                403,
+                "",
+                "Token is expiring within 30 seconds. (token expired)"
+            )
+        ));
+        // A denial of one object is not the token's fault: no new token for it.
+        assert!(!token_refused(
+            403,
+            &api(
+                403,
+                "PERMISSION_DENIED",
+                "User sp-1 does not have Manage permissions on experiment 7"
+            )
+        ));
+        assert!(!token_refused(
+            404,
+            &api(404, "RESOURCE_DOES_NOT_EXIST", "token")
+        ));
     }
 }
