@@ -395,6 +395,20 @@ impl Error {
 }
 
 #[cfg(test)]
+impl Error {
+    /// An API refusal with `status`, `error_code` and `message`, for unit tests.
+    pub(crate) fn api_refusal(status: u16, error_code: &str, message: &str) -> Error {
+        Error::Api(Box::new(ApiError {
+            call: "c".into(),
+            server: "s".into(),
+            status,
+            error_code: error_code.into(),
+            message: message.into(),
+        }))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::Error;
 

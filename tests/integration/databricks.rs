@@ -13,30 +13,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::databricks_standin;
-use crate::util::databricks::{ClientAuth, DatabricksStandin, Settings, http};
-use crate::util::stores::{StoredFile, files_under};
+use crate::util::databricks::{ClientAuth, Settings, rest};
 use crate::util::{cli, output, unique};
-
-/// `GET|POST <host>/api/2.0/<path>` with `token`; the JSON answer (asserting success).
-async fn rest(host: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let url = format!("{host}/api/2.0/{path}");
-    let req = match method {
-        "GET" => http().get(&url).query(
-            &body
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                .collect::<Vec<_>>(),
-        ),
-        _ => http().post(&url).json(&body),
-    };
-    let resp = req.bearer_auth(token).send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{method} {path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 /// The runs of experiment `name` in a workspace, by run name.
 async fn runs_named(host: &str, token: &str, name: &str) -> BTreeMap<String, Value> {
@@ -79,18 +57,6 @@ fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
         .iter()
         .find(|t| t["key"] == key)
         .and_then(|t| t["value"].as_str())
-}
-
-/// The files under a run's `dbfs:` root, as the bucket holds them.
-async fn stored(standin: &DatabricksStandin, artifact_uri: &str) -> BTreeMap<String, StoredFile> {
-    let rest = artifact_uri
-        .strip_prefix("dbfs:/databricks/")
-        .expect("a dbfs: run root");
-    let uri = format!("s3://{}/{rest}", standin.bucket);
-    let env = standin.moto_env();
-    tokio::task::spawn_blocking(move || files_under(&uri, &env))
-        .await
-        .unwrap()
 }
 
 async fn mlflow_archive(cfg: &std::path::Path, args: &[&str]) -> (bool, String) {
@@ -173,11 +139,9 @@ async fn workspace_to_workspace_by_archive_and_copy_with_expiring_tokens_and_url
         .await;
     }
     let src_runs = runs_named(&standin.hosts[0], &ann_token, &exp_name).await;
-    let src_files = stored(
-        &standin,
-        src_runs["r"]["info"]["artifact_uri"].as_str().unwrap(),
-    )
-    .await;
+    let src_files = standin
+        .stored(src_runs["r"]["info"]["artifact_uri"].as_str().unwrap())
+        .await;
     assert!(src_files.contains_key("files/a/empty.txt"), "{src_files:?}");
     assert_eq!(src_files["large/big.bin"].size, 12 << 20);
 
@@ -246,7 +210,8 @@ async fn workspace_to_workspace_by_archive_and_copy_with_expiring_tokens_and_url
     let dst_runs = runs_named(&standin.hosts[1], &bob_token, &exp_name).await;
     let (src, dst) = (&src_runs["r"], &dst_runs["r"]);
     assert_eq!(
-        stored(&standin, dst["info"]["artifact_uri"].as_str().unwrap())
+        standin
+            .stored(dst["info"]["artifact_uri"].as_str().unwrap())
             .await
             .into_iter()
             .filter(|(k, _)| !k.starts_with("notebooks/"))
@@ -335,11 +300,9 @@ async fn workspace_to_workspace_by_archive_and_copy_with_expiring_tokens_and_url
     let took = started.elapsed().as_secs_f64();
     let copied = runs_named(&standin.hosts[1], &bob_token, &copy_name).await;
     assert_eq!(
-        stored(
-            &standin,
-            copied["r"]["info"]["artifact_uri"].as_str().unwrap()
-        )
-        .await,
+        standin
+            .stored(copied["r"]["info"]["artifact_uri"].as_str().unwrap())
+            .await,
         src_files
     );
     let log = standin.log().await;

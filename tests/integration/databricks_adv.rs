@@ -8,13 +8,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::databricks_standin;
-use crate::util::databricks::{ClientAuth, DatabricksStandin, Settings, http};
-use crate::util::stores::{StoredFile, files_under};
+use crate::util::databricks::{ClientAuth, DatabricksStandin, Settings, rest};
 use crate::util::{cli, output, unique};
 
 /// How long a command may take before it is killed (a loop that never ends).
@@ -382,27 +379,6 @@ async fn databricks_adv_a_relative_notebook_dir_is_refused_first() {
     }
 }
 
-/// `GET|POST <host>/api/2.0/<path>` with `token`; the JSON answer (asserting success).
-async fn rest(host: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let url = format!("{host}/api/2.0/{path}");
-    let req = match method {
-        "GET" => http().get(&url).query(
-            &body
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                .collect::<Vec<_>>(),
-        ),
-        _ => http().post(&url).json(&body),
-    };
-    let resp = req.bearer_auth(token).send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{method} {path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Every run of experiment `name` in a workspace (duplicates kept), by run name.
 async fn runs_of(host: &str, token: &str, name: &str) -> Vec<(String, Value)> {
     let e = rest(
@@ -434,17 +410,6 @@ async fn runs_of(host: &str, token: &str, name: &str) -> Vec<(String, Value)> {
 }
 
 /// The files under a run's `dbfs:` root, as the bucket holds them.
-async fn stored(standin: &DatabricksStandin, artifact_uri: &str) -> BTreeMap<String, StoredFile> {
-    let rest = artifact_uri
-        .strip_prefix("dbfs:/databricks/")
-        .expect("a dbfs: run root");
-    let uri = format!("s3://{}/{rest}", standin.bucket);
-    let env = standin.moto_env();
-    tokio::task::spawn_blocking(move || files_under(&uri, &env))
-        .await
-        .unwrap()
-}
-
 /// The CLI with the profiles of `cfg`, debug traces on; (success, stdout, stderr).
 async fn dbx_cli(
     cfg: &std::path::Path,
@@ -617,7 +582,9 @@ async fn databricks_adv_no_secret_leaves_and_a_killed_import_completes() {
     let src = runs_of(&standin.hosts[0], &ann_token, &exp_name).await;
     let src_names: Vec<&str> = src.iter().map(|(n, _)| n.as_str()).collect();
     let src_r = &src.iter().find(|(n, _)| n == "r").unwrap().1;
-    let src_files = stored(&standin, src_r["info"]["artifact_uri"].as_str().unwrap()).await;
+    let src_files = standin
+        .stored(src_r["info"]["artifact_uri"].as_str().unwrap())
+        .await;
     let check = |name: String| {
         let (standin, bob_token, src_names, src_files) =
             (&standin, &bob_token, &src_names, &src_files);
@@ -626,7 +593,9 @@ async fn databricks_adv_no_secret_leaves_and_a_killed_import_completes() {
             let names: Vec<&str> = dst.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(&names, src_names, "{name}: one run per source run");
             let r = &dst.iter().find(|(n, _)| n == "r").unwrap().1;
-            let files = stored(standin, r["info"]["artifact_uri"].as_str().unwrap()).await;
+            let files = standin
+                .stored(r["info"]["artifact_uri"].as_str().unwrap())
+                .await;
             assert_eq!(&files, src_files, "{name}: every file, complete");
         }
     };

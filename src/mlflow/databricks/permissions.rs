@@ -420,16 +420,9 @@ pub fn is_unknown_principal(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
 
     fn api(status: u16, code: &str, message: &str) -> Error {
-        Error::Api(Box::new(ApiError {
-            call: "c".into(),
-            server: "s".into(),
-            status,
-            error_code: code.into(),
-            message: message.into(),
-        }))
+        Error::api_refusal(status, code, message)
     }
 
     #[test]

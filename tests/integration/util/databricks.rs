@@ -444,3 +444,42 @@ macro_rules! databricks_standin {
         }
     };
 }
+
+/// `GET|POST <host>/api/2.0/<path>` with `token`; the JSON answer (asserting success). A GET
+/// sends `body`'s fields (strings) as its query.
+pub async fn rest(host: &str, token: &str, method: &str, path: &str, body: Value) -> Value {
+    let url = format!("{host}/api/2.0/{path}");
+    let req = match method {
+        "GET" => http().get(&url).query(
+            &body
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        _ => http().post(&url).json(&body),
+    };
+    let resp = req.bearer_auth(token).send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+impl DatabricksStandin {
+    /// The files under a run's `dbfs:` root, as the bucket holds them.
+    pub async fn stored(
+        &self,
+        artifact_uri: &str,
+    ) -> std::collections::BTreeMap<String, super::stores::StoredFile> {
+        let rest = artifact_uri
+            .strip_prefix("dbfs:/databricks/")
+            .expect("a dbfs: run root");
+        let uri = format!("s3://{}/{rest}", self.bucket);
+        let env = self.moto_env();
+        tokio::task::spawn_blocking(move || super::stores::files_under(&uri, &env))
+            .await
+            .unwrap()
+    }
+}
