@@ -364,6 +364,41 @@ pub struct ExportFlags {
 
     #[command(flatten)]
     pub permissions: PermissionsFlag,
+
+    #[command(flatten)]
+    pub window: WindowFlags,
+}
+
+/// `--since`/`--until`: runs started in a time window (the Python tool's `--run-start-time`
+/// and `--runs-until`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowFlags {
+    /// Only runs started at or after this time: milliseconds since the epoch, or ISO 8601
+    /// (2026-11-30, 2026-11-30T12:00:00Z, 2026-11-30T12:00:00+01:00; UTC without an offset).
+    #[arg(long, visible_alias = "run-start-time", value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<i64>,
+
+    /// Only runs started before this time (same forms as --since).
+    #[arg(long, visible_alias = "runs-until", value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<i64>,
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    mlflow_archive::transfer::sync::Window::parse_time("--since", s).map_err(|e| e.to_string())
+}
+
+fn parse_until(s: &str) -> Result<i64, String> {
+    mlflow_archive::transfer::sync::Window::parse_time("--until", s).map_err(|e| e.to_string())
+}
+
+impl WindowFlags {
+    /// The window asked for.
+    pub fn window(&self) -> mlflow_archive::transfer::sync::Window {
+        mlflow_archive::transfer::sync::Window {
+            since: self.since,
+            until: self.until,
+        }
+    }
 }
 
 /// `--export-permissions`, for every export of experiments or registered models.
@@ -402,6 +437,12 @@ impl ExportFlags {
         opts.traces = !self.no_traces;
         opts.datasets = !self.no_datasets;
         opts.permissions = self.permissions.export_permissions;
+        let window = self.window.window();
+        if window != mlflow_archive::transfer::sync::Window::default() {
+            opts.base = Some(std::sync::Arc::new(
+                mlflow_archive::transfer::sync::Base::window(window),
+            ));
+        }
         self.notebooks.apply(opts)
     }
 }
@@ -438,6 +479,12 @@ pub struct ImportFlags {
     /// Print a JSON report (counts and the source → destination id maps) on standard output.
     #[arg(long)]
     pub json: bool,
+
+    /// Bring runs that an earlier import completed up to date with the archive, in place
+    /// (status, end time, name, tags, params, new metric points and files, deletion), instead of
+    /// skipping them. Always on for an incremental archive written by `sync`.
+    #[arg(long)]
+    pub update: bool,
 
     /// Skip units of kinds that a later version of the archive format defines (with a warning
     /// naming each kind and count) instead of refusing the archive.
@@ -595,6 +642,7 @@ impl ImportFlags {
             permissions: self.import_permissions,
             dst_notebook_dir: self.dst_notebook_dir.clone(),
             notebook_dir_add_run_id: self.dst_notebook_dir_add_run_id,
+            update: self.update,
             ..Default::default()
         }
     }

@@ -77,6 +77,9 @@ enum Command {
     /// Copy every active experiment and every registered model from one server to another,
     /// directly (a whole migration, nothing staged on disk).
     CopyAll(cmd::copy_all::Args),
+    /// Keep a replica: copy only what changed since the last sync (new and changed runs,
+    /// deletions, new versions, traces), to a server or into an incremental archive.
+    Sync(cmd::sync::Args),
 
     /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
     Inspect(cmd::inspect::Args),
@@ -122,7 +125,13 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     (
         "Copy (from one server to another, directly)",
-        &["copy-experiment", "copy-run", "copy-model", "copy-all"],
+        &[
+            "copy-experiment",
+            "copy-run",
+            "copy-model",
+            "copy-all",
+            "sync",
+        ],
     ),
     ("Archives (offline)", &["inspect", "verify", "convert"]),
     ("Lists", &["list-registered-models"]),
@@ -285,6 +294,7 @@ pub fn main() -> ExitCode {
             Command::ExportAll(args) => cmd::export_all::run(args, global).await,
             Command::ImportAll(args) => cmd::import_all::run(args, global).await,
             Command::CopyAll(args) => cmd::copy_all::run(args, global).await,
+            Command::Sync(args) => cmd::sync::run(args, global).await,
             Command::ImportRun(args) => cmd::import_run::run(args, global).await,
             Command::CopyRun(args) => cmd::copy_run::run(args, global).await,
             Command::CopyModel(args) => cmd::copy_model::run(args, global).await,

@@ -110,6 +110,12 @@ pub trait Destination: Clone + Send + Sync + 'static {
     /// Marks a run deleted.
     fn delete_run(&self, run_id: &str) -> impl Future<Output = Result<()>> + Send;
 
+    /// Deletes a run's tag (a sync that brings a run up to date with its source).
+    fn delete_run_tag(&self, run_id: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes a deleted run active again (its source run was restored).
+    fn restore_run(&self, run_id: &str) -> impl Future<Output = Result<()>> + Send;
+
     /// Uploads a file of exactly `size` bytes from a stream (not repeated on failure).
     fn upload(
         &self,
@@ -563,6 +569,18 @@ impl Destination for Client {
 
     async fn delete_run(&self, run_id: &str) -> Result<()> {
         Client::delete_run(self, run_id).await
+    }
+
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        match Client::delete_run_tag(self, run_id, key).await {
+            // Gone already (a sync killed after deleting it, run again).
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn restore_run(&self, run_id: &str) -> Result<()> {
+        Client::restore_run(self, run_id).await
     }
 
     async fn upload(

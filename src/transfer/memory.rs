@@ -328,6 +328,23 @@ impl Destination for MemoryServer {
         Ok(())
     }
 
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut s = self.call("delete_run_tag")?;
+        let run = s.active_run(run_id)?;
+        run.data.tags.retain(|t| t.key != key);
+        Ok(())
+    }
+
+    async fn restore_run(&self, run_id: &str) -> Result<()> {
+        let mut s = self.call("restore_run")?;
+        let run = s
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| not_found(format!("run {run_id}")))?;
+        run.info.lifecycle_stage = "active".into();
+        Ok(())
+    }
+
     async fn upload(
         &self,
         root: &ArtifactRoot,

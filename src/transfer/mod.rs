@@ -20,3 +20,4 @@ pub mod progress;
 pub mod replay;
 pub mod select;
 pub mod source;
+pub mod sync;

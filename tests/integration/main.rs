@@ -30,6 +30,7 @@ mod roundtrip;
 mod spec_examples;
 mod store_matrix;
 mod stores;
+mod sync;
 mod tls;
 mod traces_client;
 mod util;

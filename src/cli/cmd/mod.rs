@@ -20,4 +20,5 @@ pub mod import_run;
 pub mod inspect;
 pub mod list_registered_models;
 pub mod man;
+pub mod sync;
 pub mod verify;

@@ -367,6 +367,9 @@ impl Client {
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(checked));
         let started = std::time::Instant::now();
+        self.inner
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sent = req.send().await;
         crate::mlflow::http::trace_request(
             &Method::PUT,

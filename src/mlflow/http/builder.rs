@@ -179,6 +179,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 answer_timeout: self.answer_timeout,
                 reached: AtomicBool::new(false),
+                requests: std::sync::atomic::AtomicU64::new(0),
                 page_size: self.page_size,
             }),
         })

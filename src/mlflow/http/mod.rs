@@ -12,7 +12,7 @@ mod send;
 mod trace;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     /// Set once any request got an answer: until then a refused connection more likely means a
     /// wrong address than a restarting server, and is retried only twice.
     reached: AtomicBool,
+    /// Requests sent so far (every attempt, retries too), for reports of what a job cost.
+    pub(crate) requests: std::sync::atomic::AtomicU64,
     page_size: Option<u32>,
     /// The artifact stores reached directly (not through the server's proxy).
     pub(crate) stores: crate::mlflow::store::Stores,
@@ -119,6 +121,12 @@ impl Client {
     /// The server's address, without credentials.
     pub fn server(&self) -> &str {
         &self.inner.server
+    }
+
+    /// The HTTP requests this client (and its clones) sent so far, each retry counted; requests
+    /// of artifact stores reached directly are not among them.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// The same client, naming MLflow workspace `name` in every request (a server started with

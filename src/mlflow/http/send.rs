@@ -179,6 +179,7 @@ impl Client {
                 None => req,
             };
             let started = std::time::Instant::now();
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match tokio::time::timeout(self.inner.answer_timeout, req.send()).await {
                 Ok(Ok(resp)) => Ok(resp),
                 Ok(Err(e)) => Err(classify(&e)),

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::mlflow::types::{Experiment, LoggedModel, Run, ViewType};
 use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
+use crate::transfer::sync::Class;
 
 /// Writes whole experiments: the evaluation datasets linked to them (every one of the server's
 /// when `all_datasets`), their runs (deleted ones when asked), parents first, their logged models
@@ -39,10 +40,21 @@ pub(super) async fn experiments_into<S: Source>(
         let ids = std::slice::from_ref(&e.experiment_id);
         let mut runs = std::pin::pin!(client.runs(ids, view));
         while let Some(r) = runs.try_next().await? {
-            in_export.insert(format!("run:{}", r.info.run_id));
+            let class = opts.base.as_ref().map_or(Class::New, |b| b.classify(&r));
+            if matches!(class, Class::New | Class::Changed) {
+                in_export.insert(format!("run:{}", r.info.run_id));
+            }
         }
         let mut models = std::pin::pin!(client.logged_models(ids));
         while let Some(m) = models.try_next().await? {
+            if opts
+                .base
+                .as_ref()
+                .is_some_and(|b| b.has_logged_model(&m.info.model_id))
+            {
+                // Complete at the destination (a sync): not read again.
+                continue;
+            }
             in_export.insert(format!("lm:{}", m.info.model_id));
             if m.info.source_run_id.is_empty() {
                 orphan_models.push(m);
@@ -83,9 +95,15 @@ pub(super) async fn experiments_into<S: Source>(
     let whole = !server_has_logged_models(client).await?;
     for e in experiments {
         let ids = std::slice::from_ref(&e.experiment_id);
+        let wanted = |r: &Run| {
+            opts.base
+                .as_ref()
+                .is_none_or(|b| matches!(b.peek(r), Class::New | Class::Changed))
+        };
         let mut runs = std::pin::pin!(
             client
                 .runs(ids, view)
+                .try_filter(|r| std::future::ready(wanted(r)))
                 .map_ok(|r| async move {
                     if whole {
                         Ok(r)
@@ -113,7 +131,7 @@ pub(super) async fn experiments_into<S: Source>(
     }
     if opts.traces {
         // After every run and logged model: a trace may name either (spec §9).
-        super::traces::traces_into(client, experiments, sink).await?;
+        super::traces::traces_into(client, experiments, opts.base.as_deref(), sink).await?;
     }
     Ok(())
 }

@@ -57,6 +57,10 @@ pub struct ExportOptions {
     /// workspace's access control lists, Unity Catalog grants; `--export-permissions`). A source
     /// that keeps no permissions has none to export.
     pub permissions: bool,
+    /// What the destination already holds, and the time window of runs to export: runs it holds
+    /// as they are, and logged models and traces complete there, are not read
+    /// ([`Base`](crate::transfer::sync::Base)); `None`: everything.
+    pub base: Option<Arc<crate::transfer::sync::Base>>,
 }
 
 /// What an export did besides writing its records (the archive's own counts are in its
@@ -93,6 +97,7 @@ impl Default for ExportOptions {
             datasets: true,
             record_workspace: None,
             permissions: false,
+            base: None,
         }
     }
 }

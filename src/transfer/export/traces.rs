@@ -18,16 +18,22 @@ use crate::transfer::source::Source;
 const ATTACHMENT_REF: &[u8] = b"mlflow-attachment://";
 use crate::mlflow::api::traces::ARTIFACT_LOCATION_TAG as ARTIFACT_LOCATION;
 
-/// Writes the traces of `experiments`, oldest first, experiment by experiment.
+/// Writes the traces of `experiments`, oldest first, experiment by experiment (but those `base`
+/// says the destination holds).
 pub(super) async fn traces_into<S: Source>(
     client: &S,
     experiments: &[Experiment],
+    base: Option<&crate::transfer::sync::Base>,
     sink: &mut Scheduler,
 ) -> Result<()> {
     for e in experiments {
         let ids = std::slice::from_ref(&e.experiment_id);
         let mut traces = std::pin::pin!(client.traces(ids));
         while let Some(t) = traces.try_next().await? {
+            if base.is_some_and(|b| b.has_trace(&t.trace_id)) {
+                // Complete at the destination (a sync): not read again.
+                continue;
+            }
             write_trace(client, sink, t).await?;
         }
     }

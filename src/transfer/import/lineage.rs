@@ -68,15 +68,86 @@ pub(super) async fn lineage_index(
 impl<D: Destination> Importer<'_, D> {
     /// The runs earlier imports left of source run `src` in destination experiment `exp`.
     pub(super) async fn priors(&mut self, exp: &str, src: &str) -> Result<Vec<Prior>> {
-        if !self.priors.contains_key(exp) {
-            let index = lineage_index(&self.client, exp).await?;
-            self.priors.insert(exp.to_string(), index);
-        }
+        self.load_index(exp).await?;
         Ok(self
             .priors
             .get_mut(exp)
             .and_then(|i| i.remove(src))
             .unwrap_or_default())
+    }
+
+    /// Loads the lineage index of destination experiment `exp` unless it is loaded.
+    async fn load_index(&mut self, exp: &str) -> Result<()> {
+        if self.priors.contains_key(exp) {
+            return Ok(());
+        }
+        let index = lineage_index(&self.client, exp).await?;
+        for (src, priors) in &index {
+            if let Some(done) = priors.iter().find(|p| p.complete) {
+                self.complete_runs
+                    .entry(src.clone())
+                    .or_insert_with(|| done.run_id.clone());
+            }
+        }
+        self.priors.insert(exp.to_string(), index);
+        Ok(())
+    }
+
+    /// The destination run that stands for source run `src`: the one this import made or
+    /// found, else a complete run of an earlier import in one of this import's experiments
+    /// (a run a sync left as it was: a parent, a version's run); `None` when there is none.
+    pub(super) async fn resolve_run(&mut self, src: &str) -> Result<Option<String>> {
+        if let Some(dst) = self.run_ids.get(src) {
+            return Ok(Some(dst.clone()));
+        }
+        if let Some(dst) = self.complete_runs.get(src) {
+            return Ok(Some(dst.clone()));
+        }
+        let mut experiments: Vec<String> = self.report.experiments.values().cloned().collect();
+        experiments.sort();
+        experiments.dedup();
+        for exp in experiments {
+            self.load_index(&exp).await?;
+            if let Some(dst) = self.complete_runs.get(src) {
+                return Ok(Some(dst.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The destination logged model that stands for source logged model `src`: the one this
+    /// import made or found, else a complete one of an earlier import in one of this import's
+    /// experiments; `None` when there is none.
+    pub(super) async fn resolve_logged_model(&mut self, src: &str) -> Result<Option<String>> {
+        if let Some(dst) = self.report.logged_models.get(src) {
+            return Ok(Some(dst.clone()));
+        }
+        if !self.update {
+            return Ok(None);
+        }
+        let mut experiments: Vec<String> = self.report.experiments.values().cloned().collect();
+        experiments.sort();
+        experiments.dedup();
+        for exp in experiments {
+            let found = self
+                .client
+                .logged_models_tagged(&exp, LINEAGE_MODEL, src)
+                .await?;
+            if let Some(m) = found.into_iter().find(|m| {
+                m.info
+                    .tags
+                    .iter()
+                    .any(|t| t.key == STATE && t.value == COMPLETE)
+            }) {
+                self.model_roots
+                    .insert(src.to_string(), m.info.artifact_uri.clone());
+                self.report
+                    .logged_models
+                    .insert(src.to_string(), m.info.model_id.clone());
+                return Ok(Some(m.info.model_id));
+            }
+        }
+        Ok(None)
     }
 
     /// A killed import's create that reached the server only after this import looked for its

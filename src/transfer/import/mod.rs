@@ -60,8 +60,9 @@ use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
 pub use tags::{
-    ABANDONED, ATTEMPT, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SOURCE_MODEL,
-    LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER, PROMPT_TAG, STATE, is_abandoned,
+    ABANDONED, ATTEMPT, COMPLETE, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN,
+    LINEAGE_SOURCE_MODEL, LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER, PROMPT_TAG, STATE,
+    is_abandoned,
 };
 use workspaces::Workspaces;
 
@@ -120,6 +121,12 @@ pub struct ImportOptions {
     /// Register versions into Unity Catalog without the signature check (MLflow's
     /// `MLFLOW_SKIP_SIGNATURE_CHECK_FOR_UC_REGISTRY_MIGRATION`).
     pub skip_signature_check: bool,
+    /// Bring runs that an earlier import completed up to date with the archive in place (a
+    /// sync): their status, end time, name, tags and params are set as the archive has them,
+    /// tags the source no longer has are deleted, metric points and files the destination lacks
+    /// are added, and a run deleted or restored at the source is deleted or restored. Without
+    /// it, a complete run is skipped.
+    pub update: bool,
 }
 
 impl Default for ImportOptions {
@@ -145,6 +152,7 @@ impl Default for ImportOptions {
             model_names: ModelNames::default(),
             stage_to: None,
             skip_signature_check: false,
+            update: false,
         }
     }
 }
@@ -159,12 +167,17 @@ pub struct ImportReport {
     pub runs: HashMap<String, String>,
     /// Source logged model id → destination id.
     pub logged_models: HashMap<String, String>,
+    /// Logged models written by this call.
+    pub logged_models_imported: u64,
     /// Runs imported by this call.
     pub runs_imported: u64,
     /// Runs found complete from an earlier import and skipped.
     pub runs_skipped: u64,
     /// Runs found half-imported and redone.
     pub runs_redone: u64,
+    /// Runs an earlier import completed, brought up to date with the archive
+    /// ([`ImportOptions::update`]).
+    pub runs_updated: u64,
     /// Metric points written.
     pub metric_points: u64,
     /// Artifact files written.
@@ -253,6 +266,8 @@ enum Open {
         /// The run's writes (metric batches, uploads), done in order by its worker task.
         ops: RunOps,
         worker: AbortOnDrop<Result<Written>>,
+        /// A complete run brought up to date ([`ImportOptions::update`]), not a new one.
+        update: bool,
     },
     LoggedModel {
         src: rec::LoggedModel,
@@ -279,6 +294,8 @@ struct Sealed {
     src: rec::Run,
     dst: String,
     worker: AbortOnDrop<Result<Written>>,
+    /// Brought up to date, not new.
+    update: bool,
 }
 
 struct Importer<'a, D: Destination> {
@@ -310,6 +327,10 @@ struct Importer<'a, D: Destination> {
     /// Lineage indexes of destination experiments ([`lineage_index`]), loaded on first use
     /// (empty for experiments this import created).
     priors: HashMap<String, HashMap<String, Vec<Prior>>>,
+    /// Source run id → the complete destination run, for every run of the loaded lineage indexes
+    /// (runs that are not in the archive: a parent or a version's run that a sync left as it
+    /// was).
+    complete_runs: HashMap<String, String>,
     /// Destination experiments where runs were finished: swept for late duplicates at the end.
     touched: std::collections::HashSet<String>,
     /// The importing user, for `mlflow.user` unless the source's is kept.
@@ -318,6 +339,9 @@ struct Importer<'a, D: Destination> {
     leases: Leases,
     /// The archive's format version (from its header).
     version: String,
+    /// Complete runs are brought up to date ([`ImportOptions::update`], or an incremental
+    /// archive written by `sync`, whose header's scope is `sync`).
+    update: bool,
     /// Permissions held until their unit's seal.
     perms: permissions::Held,
     /// Unity Catalog name → the source model that went there (two may not).
@@ -356,10 +380,12 @@ pub async fn import_archive<D: Destination>(
         deferred: links::Deferred::default(),
         failed: std::collections::HashSet::new(),
         priors: HashMap::new(),
+        complete_runs: HashMap::new(),
         touched: std::collections::HashSet::new(),
         user: importing_user(client),
         leases: Leases::start(client),
         version: String::new(),
+        update: opts.update,
         perms: permissions::Held::default(),
         uc_names: std::collections::BTreeMap::new(),
     };
@@ -373,6 +399,11 @@ pub async fn import_archive<D: Destination>(
         }),
     }
 }
+
+/// The scope (`source.scope` in the header) of an incremental archive written by `sync`: its
+/// runs are new or changed since the archives before it, and an import brings complete runs up
+/// to date with them.
+pub const SYNC_SCOPE: &str = "sync";
 
 /// Experiment tags a Databricks workspace sets itself (its owner and kind): not sent to one.
 const SERVER_EXPERIMENT_TAGS: [&str; 4] = [
@@ -448,7 +479,12 @@ impl<D: Destination> Importer<'_, D> {
         let mut ended = false;
         while let Some(event) = source.next().await {
             match event? {
-                Event::Header(h) => imp.version = h.version,
+                Event::Header(h) => {
+                    imp.version = h.version;
+                    if h.source.and_then(|s| s.scope).as_deref() == Some(SYNC_SCOPE) {
+                        imp.update = true;
+                    }
+                }
                 Event::Record(Record::End(_)) => ended = true,
                 Event::Record(r) => {
                     if matches!(
@@ -512,7 +548,11 @@ impl<D: Destination> Importer<'_, D> {
                     self.report.metric_points += w.metric_points;
                     self.report.artifacts += w.artifacts;
                     self.report.artifact_bytes += w.artifact_bytes;
-                    self.finish_run(s.src, s.dst).await
+                    if s.update {
+                        self.finish_update(s.src, s.dst).await
+                    } else {
+                        self.finish_run(s.src, s.dst).await
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -712,27 +752,41 @@ impl<D: Destination> Importer<'_, D> {
 
     pub(super) async fn sealed(&mut self, unit: UnitId) -> Result<()> {
         self.flush_metrics().await?;
-        if let Open::Run { src, dst, .. } = &self.open {
+        if let Open::Run {
+            src, dst, update, ..
+        } = &self.open
+        {
             let update = UpdateRun {
                 run_id: dst.clone(),
                 status: Some(src.status.clone()),
                 end_time: src.end_time,
-                run_name: None,
+                // A new run got its name when it was made.
+                run_name: update.then(|| src.run_name.clone()),
             };
             self.run_op(Op::Update(update)).await?;
         }
         self.apply_permissions(&unit).await?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::Run {
-                src, dst, worker, ..
+                src,
+                dst,
+                worker,
+                update,
+                ..
             } => {
                 // Dropping `ops` tells the worker there is nothing more; it finishes in the
                 // background while the next runs are read.
-                self.sealed.push_back(Sealed { src, dst, worker });
+                self.sealed.push_back(Sealed {
+                    src,
+                    dst,
+                    worker,
+                    update,
+                });
                 Ok(())
             }
             Open::LoggedModel { src, dst, .. } => {
                 tick(&self.opts.progress, Counter::LoggedModels, 1);
+                self.report.logged_models_imported += 1;
                 // Only a sealed, finalized model is in the report (and linked to by runs).
                 self.report
                     .logged_models

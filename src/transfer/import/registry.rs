@@ -433,8 +433,12 @@ impl<D: Destination> Importer<'_, D> {
 
     /// Where version `v` is on the destination: its source rewritten to the destination's run or
     /// logged model, and where its files are there.
-    async fn place(&self, v: &rec::ModelVersion, uc: bool) -> Result<Placed> {
-        let dst_run = self.run_ids.get(&v.run_id).cloned();
+    async fn place(&mut self, v: &rec::ModelVersion, uc: bool) -> Result<Placed> {
+        // Its run and logged model: imported now, or (left as they were by a sync) earlier.
+        let dst_run = match v.run_id.as_str() {
+            "" => None,
+            id => self.resolve_run(id).await?,
+        };
         let src_model = if v.model_id.is_empty() {
             v.source
                 .strip_prefix("models:/")
@@ -444,7 +448,10 @@ impl<D: Destination> Importer<'_, D> {
         } else {
             v.model_id.clone()
         };
-        let dst_model = self.report.logged_models.get(&src_model).cloned();
+        let dst_model = match src_model.as_str() {
+            "" => None,
+            id => self.resolve_logged_model(id).await?,
+        };
         // The run's root is needed for a source inside it, and (to find the files) for a
         // `runs:/` source into Unity Catalog.
         let needs_root =

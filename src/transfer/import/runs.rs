@@ -2,6 +2,7 @@
 //! points, and finishing it.
 
 use super::*;
+use crate::transfer::sync::DIGEST;
 
 /// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
 /// client records as `mlflow.user`: `LOGNAME`, `USER`, `LNAME`, `USERNAME`, else the account of
@@ -50,6 +51,9 @@ impl<D: Destination> Importer<'_, D> {
         }
         let half_done: Vec<_> = half_done.into_iter().filter(|x| !x.marked).collect();
         if let Some(done) = complete {
+            if self.update {
+                return self.begin_update(r, done).await;
+            }
             if r.lifecycle_stage == "deleted" && !done.deleted {
                 // Completed, but stopped before its deletion: finished now.
                 self.client.delete_run(&done.run_id).await?;
@@ -64,6 +68,137 @@ impl<D: Destination> Importer<'_, D> {
         if !half_done.is_empty() {
             self.report.runs_redone += 1;
         }
+        let tags = self.run_tags(&r).await?;
+        let digest = crate::transfer::sync::run_digest(&r);
+        let created = self
+            .client
+            .create_run(&CreateRun {
+                experiment_id: exp,
+                run_name: Some(r.run_name.clone()),
+                start_time: r.start_time,
+                tags: vec![
+                    KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
+                    KeyValue::new(STATE, IN_PROGRESS),
+                    KeyValue::new(ATTEMPT, attempt_id()),
+                    KeyValue::new(LEASE, self.leases.fresh()),
+                    KeyValue::new(DIGEST, digest),
+                ],
+                user_id: None,
+                // Not the lineage tag: abandoned runs of the same source carry it too.
+                reconcile_tag: Some(ATTEMPT.into()),
+            })
+            .await?;
+        let dst = created.info.run_id.clone();
+        self.leases.hold(&dst);
+        self.open_run(r, dst, &created.info.artifact_uri, tags, false)
+    }
+
+    /// Opens run `dst` for the writes of source run `r` (`update`: a complete run brought up
+    /// to date).
+    fn open_run(
+        &mut self,
+        r: rec::Run,
+        dst: String,
+        artifact_uri: &str,
+        tags: Vec<KeyValue>,
+        update: bool,
+    ) -> Result<()> {
+        let root = ArtifactRoot::parse(artifact_uri)
+            .map_err(|e| Error::Config(format!("run {}: the destination run's {e}", r.run_id)))?;
+        self.run_ids.insert(r.run_id.clone(), dst.clone());
+        let (ops, rx) = RunOps::new(self.opts.jobs);
+        let worker = tokio::spawn(run_worker(
+            self.client.clone(),
+            dst.clone(),
+            root.clone(),
+            rx,
+            self.opts.progress.clone(),
+            self.opts.replay.clone(),
+        ));
+        let head = kv(&r.params);
+        self.open = Open::Run {
+            src: r,
+            dst,
+            root,
+            metrics: Vec::new(),
+            head,
+            head_tags: tags,
+            ops,
+            worker: AbortOnDrop(Some(worker)),
+            update,
+        };
+        Ok(())
+    }
+
+    /// Brings `done`, the complete destination run of source run `r`, up to date with the
+    /// archive ([`ImportOptions::update`]): its digest tag is emptied first (so a kill leaves it
+    /// to be updated again), tags the source no longer has are deleted, a deleted run is
+    /// restored to take the writes; the rest is the writes of a new run (the server keeps one
+    /// copy of a metric point logged twice, and a file uploaded again replaces itself).
+    async fn begin_update(&mut self, r: rec::Run, done: Prior) -> Result<()> {
+        let current = self.client.get_run(&done.run_id).await?;
+        let dst = done.run_id.clone();
+        // (A deleted run takes no writes, its tags included.)
+        if current.info.lifecycle_stage == "deleted" {
+            self.client.restore_run(&dst).await?;
+        }
+        self.client.set_run_tag(&dst, DIGEST, "").await?;
+        let tags = self.run_tags(&r).await?;
+        for t in &current.data.tags {
+            if self.carried_tag(&t.key) && !tags.iter().any(|x| x.key == t.key) {
+                self.client.delete_run_tag(&dst, &t.key).await?;
+            }
+        }
+        self.open_run(r, dst, &current.info.artifact_uri, tags, true)
+    }
+
+    /// Whether a destination run's tag `key` is one an import writes from the source's tags
+    /// (so one the source no longer has is deleted by an update): not this tool's own tags,
+    /// not the user and name tags the import sets itself, not those the destination keeps.
+    fn carried_tag(&self, key: &str) -> bool {
+        if key.starts_with(OWN_PREFIX) && !key.starts_with(ORIGIN_PREFIX) {
+            return false;
+        }
+        if matches!(key, "mlflow.user" | "mlflow.runName") {
+            return false;
+        }
+        if self.client.is_databricks()
+            && (super::SERVER_RUN_TAGS.contains(&key) || NOTEBOOK_TAGS.contains(&key))
+        {
+            return false;
+        }
+        if key.starts_with("mlflow.") && !self.opts.import_mlflow_tags {
+            return false;
+        }
+        let metadata = key.starts_with("mlflow_tools.metadata.")
+            || key.starts_with("mlflow_export_import.metadata.");
+        !metadata || self.opts.import_metadata_tags
+    }
+
+    /// Finishes a run brought up to date: inputs and outputs, its lifecycle as the source's,
+    /// and the new digest (the sign that it is up to date).
+    pub(super) async fn finish_update(&mut self, src: rec::Run, dst: String) -> Result<()> {
+        self.log_run_links(&src, &dst).await?;
+        let digest = crate::transfer::sync::run_digest(&src);
+        self.client.set_run_tag(&dst, DIGEST, &digest).await?;
+        // Last: a kill before it leaves an active run that a sync compares as such.
+        if src.lifecycle_stage == "deleted" {
+            self.client.delete_run(&dst).await?;
+        }
+        self.report.runs.insert(src.run_id.clone(), dst);
+        self.report.runs_updated += 1;
+        tick(&self.opts.progress, Counter::Runs, 1);
+        Ok(())
+    }
+
+    /// The destination tags of source run `r`'s tags: this tool's own left out (their history
+    /// kept), `mlflow.*` and provenance tags as asked, the parent pointed at its destination
+    /// run, the user as asked, the workspace's own tags kept beside.
+    async fn run_tags(&mut self, r: &rec::Run) -> Result<Vec<KeyValue>> {
+        let parent_dst = match r.parent_run_id() {
+            Some(p) => self.resolve_run(p).await?,
+            None => None,
+        };
         let mut tags: Vec<KeyValue> = Vec::new();
         for t in &archived_tags(&r.tags) {
             let mlflow_tag = t.key.starts_with("mlflow.");
@@ -91,7 +226,7 @@ impl<D: Destination> Importer<'_, D> {
             match t.key.as_str() {
                 "mlflow.user" if !self.opts.use_src_user_id => continue,
                 "mlflow.runName" => continue, // set through run_name
-                PARENT_RUN => match self.run_ids.get(&t.value) {
+                PARENT_RUN => match &parent_dst {
                     Some(dst) => tags.push(KeyValue::new(PARENT_RUN, dst.clone())),
                     None => {
                         self.report.missing_parents.push(r.run_id.clone());
@@ -104,49 +239,7 @@ impl<D: Destination> Importer<'_, D> {
         if !self.opts.use_src_user_id && !self.client.is_databricks() {
             tags.push(KeyValue::new("mlflow.user", self.user.clone()));
         }
-        let created = self
-            .client
-            .create_run(&CreateRun {
-                experiment_id: exp,
-                run_name: Some(r.run_name.clone()),
-                start_time: r.start_time,
-                tags: vec![
-                    KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
-                    KeyValue::new(STATE, IN_PROGRESS),
-                    KeyValue::new(ATTEMPT, attempt_id()),
-                    KeyValue::new(LEASE, self.leases.fresh()),
-                ],
-                user_id: None,
-                // Not the lineage tag: abandoned runs of the same source carry it too.
-                reconcile_tag: Some(ATTEMPT.into()),
-            })
-            .await?;
-        let dst = created.info.run_id.clone();
-        self.leases.hold(&dst);
-        let root = ArtifactRoot::parse(&created.info.artifact_uri)
-            .map_err(|e| Error::Config(format!("{what}: the destination run's {e}")))?;
-        self.run_ids.insert(r.run_id.clone(), dst.clone());
-        let (ops, rx) = RunOps::new(self.opts.jobs);
-        let worker = tokio::spawn(run_worker(
-            self.client.clone(),
-            dst.clone(),
-            root.clone(),
-            rx,
-            self.opts.progress.clone(),
-            self.opts.replay.clone(),
-        ));
-        let head = kv(&r.params);
-        self.open = Open::Run {
-            src: r,
-            dst,
-            root,
-            metrics: Vec::new(),
-            head,
-            head_tags: tags,
-            ops,
-            worker: AbortOnDrop(Some(worker)),
-        };
-        Ok(())
+        Ok(tags)
     }
 
     pub(super) async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
@@ -208,7 +301,9 @@ impl<D: Destination> Importer<'_, D> {
         Ok(())
     }
 
-    pub(super) async fn finish_run(&mut self, src: rec::Run, dst: String) -> Result<()> {
+    /// Logs a run's dataset and model inputs and its outputs (an output whose logged model is
+    /// later in the archive waits for it).
+    async fn log_run_links(&mut self, src: &rec::Run, dst: &str) -> Result<()> {
         let datasets: Vec<DatasetInput> = src
             .dataset_inputs
             .iter()
@@ -228,33 +323,36 @@ impl<D: Destination> Importer<'_, D> {
                 input
             })
             .collect();
-        let models: Vec<ModelInput> = src
-            .model_inputs
-            .iter()
-            .filter_map(|m| self.report.logged_models.get(m))
-            .map(|m| ModelInput {
-                model_id: m.clone(),
-            })
-            .collect();
+        let mut models: Vec<ModelInput> = Vec::new();
+        for m in &src.model_inputs {
+            if let Some(model_id) = self.resolve_logged_model(m).await? {
+                models.push(ModelInput { model_id });
+            }
+        }
         if !datasets.is_empty() || !models.is_empty() {
-            self.client.log_inputs(&dst, &datasets, &models).await?;
+            self.client.log_inputs(dst, &datasets, &models).await?;
         }
         for o in &src.model_outputs {
-            match self.report.logged_models.get(&o.model_id) {
+            match self.resolve_logged_model(&o.model_id).await? {
                 Some(m) => {
                     self.client
                         .log_outputs(
-                            &dst,
+                            dst,
                             &[ModelOutput {
-                                model_id: m.clone(),
+                                model_id: m,
                                 step: o.step,
                             }],
                         )
                         .await?
                 }
-                None => self.deferred.defer_output(&o.model_id, &dst, o.step),
+                None => self.deferred.defer_output(&o.model_id, dst, o.step),
             }
         }
+        Ok(())
+    }
+
+    pub(super) async fn finish_run(&mut self, src: rec::Run, dst: String) -> Result<()> {
+        self.log_run_links(&src, &dst).await?;
         if let Some(dir) = &self.opts.dst_notebook_dir
             && self.client.is_databricks()
             && src
