@@ -125,13 +125,11 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     (
         "Copy (from one server to another, directly)",
-        &[
-            "copy-experiment",
-            "copy-run",
-            "copy-model",
-            "copy-all",
-            "sync",
-        ],
+        &["copy-experiment", "copy-run", "copy-model", "copy-all"],
+    ),
+    (
+        "Sync (keep a replica: only what changed, to a server or an archive)",
+        &["sync"],
     ),
     ("Archives (offline)", &["inspect", "verify", "convert"]),
     ("Lists", &["list-registered-models"]),

@@ -193,6 +193,56 @@ pub trait Destination: Clone + Send + Sync + 'static {
     /// Deletes a registered model and its versions (a not-found error when there is none).
     fn delete_registered_model(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
 
+    /// Deletes a registered model's tag (a sync: the source no longer has it).
+    fn delete_registered_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, key);
+        async { Err(unsupported(self.server(), "deleting registered model tags")) }
+    }
+
+    /// Deletes an alias of a registered model (a sync: the source no longer has it).
+    fn delete_alias(&self, name: &str, alias: &str) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, alias);
+        async { Err(unsupported(self.server(), "deleting aliases")) }
+    }
+
+    /// Sets a model version's description (a sync: changed at the source).
+    fn update_model_version(
+        &self,
+        name: &str,
+        version: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, version, description);
+        async { Err(unsupported(self.server(), "updating model versions")) }
+    }
+
+    /// Sets a model version's tag (a sync: set or changed at the source).
+    fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, version, key, value);
+        async { Err(unsupported(self.server(), "model version tags")) }
+    }
+
+    /// Deletes a model version's tag (a sync: the source no longer has it).
+    fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, version, key);
+        async { Err(unsupported(self.server(), "model version tags")) }
+    }
+
     /// Every version of a registered model (prompts too), in numeric order.
     fn model_versions(&self, name: &str) -> impl Future<Output = Result<Vec<ModelVersion>>> + Send;
 
@@ -657,6 +707,37 @@ impl Destination for Client {
 
     async fn delete_registered_model(&self, name: &str) -> Result<()> {
         Client::delete_registered_model(self, name).await
+    }
+
+    async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        Client::delete_registered_model_tag(self, name, key).await
+    }
+
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.delete_registered_model_alias(name, alias).await
+    }
+
+    async fn update_model_version(
+        &self,
+        name: &str,
+        version: &str,
+        description: &str,
+    ) -> Result<()> {
+        Client::update_model_version(self, name, version, description).await
+    }
+
+    async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        Client::set_model_version_tag(self, name, version, key, value).await
+    }
+
+    async fn delete_model_version_tag(&self, name: &str, version: &str, key: &str) -> Result<()> {
+        Client::delete_model_version_tag(self, name, version, key).await
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {

@@ -217,6 +217,10 @@ pub struct Base {
     runs: HashMap<String, KnownRun>,
     logged_models: HashSet<String>,
     traces: HashSet<String>,
+    /// The destination run of each source run, with its artifact root, on the destination's
+    /// client (a server destination): the files of a changed run that the destination has
+    /// already are not read again.
+    dst_roots: HashMap<String, (Client, String)>,
     /// Runs started outside it are not exported.
     pub window: Window,
     /// What the export decided, and the source runs it listed (for `--delete-missing`).
@@ -332,6 +336,24 @@ impl Base {
         has
     }
 
+    /// The files (path → size) the destination copy of source run `src` has, when the base is
+    /// a server's and holds that run; none otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A failed listing of the destination's files.
+    pub async fn dst_files(&self, src: &str) -> Result<HashMap<String, u64>> {
+        let Some((client, root)) = self.dst_roots.get(src) else {
+            return Ok(HashMap::new());
+        };
+        let root = crate::mlflow::ArtifactRoot::parse(root)
+            .map_err(|e| Error::Config(format!("the destination copy of run {src}: {e}")))?;
+        Source::artifact_files(client, &root)
+            .map_ok(|f| (f.path, f.size))
+            .try_collect()
+            .await
+    }
+
     /// The counts so far.
     pub fn seen(&self) -> Seen {
         self.seen
@@ -414,6 +436,8 @@ impl Base {
                 deleted: r.info.lifecycle_stage == "deleted",
             };
             self.runs.insert(src.to_string(), k);
+            self.dst_roots
+                .insert(src.to_string(), (dst.clone(), r.info.artifact_uri.clone()));
         }
         let mut models = std::pin::pin!(Source::logged_models(dst, &ids));
         while let Some(m) = models.try_next().await? {
@@ -719,7 +743,7 @@ mod tests {
     #[test]
     fn windows_parse_the_forms_the_python_tool_takes() {
         let day = Window::parse_time("--since", "2026-11-30").unwrap();
-        assert_eq!(day, 1_764_460_800_000);
+        assert_eq!(day, 1_795_996_800_000);
         assert_eq!(
             Window::parse_time("--since", "2026-11-30T00:00:00Z").unwrap(),
             day
@@ -732,7 +756,7 @@ mod tests {
             Window::parse_time("--since", "2026-11-30T00:00").unwrap(),
             day
         );
-        assert_eq!(Window::parse_time("--since", "1764460800000").unwrap(), day);
+        assert_eq!(Window::parse_time("--since", "1795996800000").unwrap(), day);
         let e = Window::parse_time("--until", "yesterday")
             .unwrap_err()
             .to_string();

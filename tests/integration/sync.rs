@@ -147,6 +147,9 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     src.create_registered_model(&model, None, &[])
         .await
         .unwrap();
+    src.set_registered_model_tag(&model, "team", "a")
+        .await
+        .unwrap();
     src.create_model_version(&CreateModelVersion {
         name: model.clone(),
         source: format!("runs:/{parent}/a.txt"),
@@ -155,6 +158,13 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     })
     .await
     .unwrap();
+
+    src.set_model_version_tag(&model, "1", "old", "x")
+        .await
+        .unwrap();
+    src.set_registered_model_alias(&model, "champion", "1")
+        .await
+        .unwrap();
 
     // The first sync is a full copy.
     let first = sync(&a.uri, &b.uri, &[]).await;
@@ -183,6 +193,11 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
         ),
         (0, 1, 6),
         "the run that finished is brought up to date: {idle}"
+    );
+    assert_eq!(
+        (n(&idle, "metric_points"), n(&idle, "artifacts")),
+        (10, 0),
+        "its points are sent again (the server keeps each once), its file is not: {idle}"
     );
     let idle = sync(&a.uri, &b.uri, &[]).await;
     assert_eq!(
@@ -236,6 +251,24 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     .await
     .unwrap();
     src.transition_model_version_stage(&model, "1", "Production", false)
+        .await
+        .unwrap();
+    src.update_model_version(&model, "1", "described later")
+        .await
+        .unwrap();
+    src.delete_model_version_tag(&model, "1", "old")
+        .await
+        .unwrap();
+    src.set_model_version_tag(&model, "1", "new", "y")
+        .await
+        .unwrap();
+    src.delete_registered_model_tag(&model, "team")
+        .await
+        .unwrap();
+    src.delete_registered_model_alias(&model, "champion")
+        .await
+        .unwrap();
+    src.set_registered_model_alias(&model, "newest", "2")
         .await
         .unwrap();
     // A run the source no longer has (purged there): at the destination, a complete copy.
@@ -344,6 +377,26 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     let versions = dst.all_model_versions(&model).await.unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0].current_stage, "Production");
+    assert_eq!(versions[0].description, "described later");
+    let v1_tags: Vec<(&str, &str)> = versions[0]
+        .tags
+        .iter()
+        .filter(|t| !t.key.starts_with("mlflow_archive."))
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(v1_tags, [("new", "y")], "version tags follow the source");
+    let m = dst.get_registered_model(&model).await.unwrap();
+    assert!(
+        !m.tags.iter().any(|t| t.key == "team"),
+        "a model tag deleted at the source is deleted: {:?}",
+        m.tags
+    );
+    let aliases: Vec<(&str, &str)> = m
+        .aliases
+        .iter()
+        .map(|a| (a.alias.as_str(), a.version.as_str()))
+        .collect();
+    assert_eq!(aliases, [("newest", "2")], "aliases follow the source");
     assert_eq!(
         versions[1].run_id, ch.info.run_id,
         "the new version points at the new run"

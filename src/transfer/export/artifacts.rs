@@ -1,6 +1,6 @@
 //! Artifacts streamed file by file into an open unit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 
@@ -14,13 +14,15 @@ use crate::transfer::source::Source;
 /// being written, so a download never waits half-read behind another unit.
 const PREFETCH_MAX: u64 = 1 << 20;
 
-/// Streams every file under `root` into the open unit; returns the paths under `notebooks/`.
+/// Streams every file under `root` into the open unit, but those `have` holds with the same
+/// size (a sync: files the destination has already); returns the paths under `notebooks/`.
 pub(super) async fn copy_artifacts<S: Source>(
     client: &S,
     root: &ArtifactRoot,
     unit: &mut UnitTx,
+    have: &HashMap<String, u64>,
 ) -> Result<HashSet<String>> {
-    copy_artifacts_as(client, root, "", unit).await
+    copy_files(client, root, "", unit, have).await
 }
 
 /// [`copy_artifacts`], naming each file in the unit `<prefix><path>` (a trace's attachments,
@@ -31,11 +33,24 @@ pub(super) async fn copy_artifacts_as<S: Source>(
     prefix: &str,
     unit: &mut UnitTx,
 ) -> Result<HashSet<String>> {
+    copy_files(client, root, prefix, unit, &HashMap::new()).await
+}
+
+async fn copy_files<S: Source>(
+    client: &S,
+    root: &ArtifactRoot,
+    prefix: &str,
+    unit: &mut UnitTx,
+    have: &HashMap<String, u64>,
+) -> Result<HashSet<String>> {
     let mut notebooks = HashSet::new();
     let mut files = std::pin::pin!(client.artifact_files(root));
     while let Some(f) = files.try_next().await? {
         if f.path.starts_with("notebooks/") {
             notebooks.insert(f.path.clone());
+        }
+        if have.get(&f.path) == Some(&f.size) {
+            continue;
         }
         if f.size > PREFETCH_MAX {
             unit.wait_front().await;

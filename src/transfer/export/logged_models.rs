@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::artifacts::copy_artifacts;
+use super::artifacts::copy_artifacts_as;
 use super::runs::State;
 use crate::error::{Error, Result};
 use crate::format::model as rec;
@@ -56,7 +56,7 @@ impl<S: Source> State<'_, S> {
         sink.spawn(|mut unit| async move {
             unit.send(Cmd::BeginLoggedModel(record)).await?;
             if let Some(root) = root {
-                copy_artifacts(&client, &root, &mut unit).await?;
+                copy_artifacts_as(&client, &root, "", &mut unit).await?;
             }
             unit.send(Cmd::EndUnit).await
         })

@@ -163,6 +163,7 @@ impl<'a, S: Source> State<'a, S> {
             record,
             keys,
             artifact_uri: r.info.artifact_uri.clone(),
+            base: self.opts.base.clone(),
         };
         sink.spawn(|unit| job.produce(unit)).await
     }
@@ -177,6 +178,8 @@ struct RunJob<S> {
     record: rec::Run,
     keys: Vec<String>,
     artifact_uri: String,
+    /// What the destination holds (a sync).
+    base: Option<Arc<crate::transfer::sync::Base>>,
 }
 
 impl<S: Source> RunJob<S> {
@@ -201,7 +204,12 @@ impl<S: Source> RunJob<S> {
         }
         let mut present = HashSet::new();
         if let Some(root) = &root {
-            present = copy_artifacts(&self.client, root, &mut unit).await?;
+            // A run a sync brings up to date: the files the destination has are not read.
+            let have = match &self.base {
+                Some(b) => b.dst_files(&id).await?,
+                None => HashMap::new(),
+            };
+            present = copy_artifacts(&self.client, root, &mut unit, &have).await?;
         }
         if let Some(nb) = &self.notebook {
             nb.write(&self.client, &id, &present, &unit).await?;

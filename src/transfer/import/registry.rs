@@ -57,6 +57,13 @@ impl StageTo {
     }
 }
 
+/// Whether a destination tag of a registered model or version is one an import writes from
+/// the source's (not this tool's own, whose history under `mlflow_archive.origin.*` is the
+/// source's).
+fn carried(key: &str) -> bool {
+    !key.starts_with(OWN_PREFIX) || key.starts_with(ORIGIN_PREFIX)
+}
+
 /// Whether `stage` is a stage worth carrying (not `None`).
 fn real_stage(stage: &str) -> bool {
     !stage.is_empty() && stage != "None"
@@ -104,6 +111,16 @@ impl<D: Destination> Importer<'_, D> {
                         self.client
                             .set_registered_model_tag(&name, &t.key, &t.value)
                             .await?;
+                    }
+                }
+                if self.update {
+                    // A sync: tags the source deleted go too.
+                    for t in &existing.tags {
+                        if carried(&t.key) && !m.tags.iter().any(|x| x.key == t.key) {
+                            self.client
+                                .delete_registered_model_tag(&name, &t.key)
+                                .await?;
+                        }
                     }
                 }
             }
@@ -275,6 +292,9 @@ impl<D: Destination> Importer<'_, D> {
             // Made by an earlier import, which may have stopped before its stage was set or its
             // placeholders deleted.
             self.set_stage(plan, &name, &v, &done).await?;
+            if self.update {
+                self.update_version(plan, &name, &v, &done).await?;
+            }
             self.delete_placeholders(&name, &placeholders, done.number())
                 .await?;
             self.record_number(v.version, done.version);
@@ -590,9 +610,61 @@ impl<D: Destination> Importer<'_, D> {
             self.report.aliases_not_set += wanted.len() as u64;
             return Ok(());
         }
+        if self.update {
+            // A sync: aliases the source no longer has go.
+            let existing = self.client.registered_model(dst).await?;
+            for a in &existing.aliases {
+                if !wanted.iter().any(|(w, _)| *w == a.alias) {
+                    self.client.delete_alias(dst, &a.alias).await?;
+                }
+            }
+        }
         for (alias, v) in wanted {
             if let Some(version) = numbers.get(&v) {
                 self.client.set_alias(dst, &alias, version).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings a version an earlier import made up to date with the archive (a sync): its
+    /// description, and its tags (set, changed, deleted; this tool's own are left alone).
+    async fn update_version(
+        &self,
+        plan: StageTo,
+        name: &str,
+        v: &rec::ModelVersion,
+        dst: &crate::mlflow::types::ModelVersion,
+    ) -> Result<()> {
+        if dst.description != v.description {
+            self.client
+                .update_model_version(name, &dst.version, &v.description)
+                .await?;
+        }
+        let mut tags = archived_tags(&v.tags);
+        if matches!(plan, StageTo::Alias | StageTo::Tag) && real_stage(&v.current_stage) {
+            tags.retain(|t| t.key != SOURCE_STAGE);
+            tags.push(KeyValue::new(SOURCE_STAGE, v.current_stage.clone()));
+        }
+        for t in &tags {
+            if !dst
+                .tags
+                .iter()
+                .any(|x| x.key == t.key && x.value == t.value)
+            {
+                self.client
+                    .set_model_version_tag(name, &dst.version, &t.key, &t.value)
+                    .await?;
+            }
+        }
+        for t in &dst.tags {
+            let stale_stage = t.key == SOURCE_STAGE
+                && matches!(plan, StageTo::Alias | StageTo::Tag)
+                && !real_stage(&v.current_stage);
+            if (carried(&t.key) || stale_stage) && !tags.iter().any(|x| x.key == t.key) {
+                self.client
+                    .delete_model_version_tag(name, &dst.version, &t.key)
+                    .await?;
             }
         }
         Ok(())
