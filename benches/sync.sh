@@ -56,7 +56,7 @@ start_server dst
 dst=$SERVER_URI
 change() {
   MLFLOW_TRACKING_URI="$src" "$venv/bin/python" benches/sync_changes.py "$1" "$set_name" "$tmp" \
-    | grep -v 'View \(run\|experiment\)' > /dev/null
+    | { grep -v 'View \(run\|experiment\)' || true; } > /dev/null
 }
 
 out="$root/target/bench-sync-$set_name.md"

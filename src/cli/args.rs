@@ -427,10 +427,15 @@ pub fn copy_permissions(
 
 impl ExportFlags {
     /// The export options these flags ask for.
+    ///
+    /// # Errors
+    ///
+    /// A [`Usage`](crate::cli::Usage) error for a window that holds no time (`--since` not
+    /// before `--until`).
     pub fn options(
         &self,
         g: &crate::cli::Global,
-    ) -> mlflow_archive::transfer::export::ExportOptions {
+    ) -> anyhow::Result<mlflow_archive::transfer::export::ExportOptions> {
         let mut opts = g.export_options();
         opts.export_deleted_runs = self.export_deleted_runs;
         opts.metadata_tags = self.export_metadata_tags;
@@ -438,12 +443,20 @@ impl ExportFlags {
         opts.datasets = !self.no_datasets;
         opts.permissions = self.permissions.export_permissions;
         let window = self.window.window();
+        if let (Some(since), Some(until)) = (window.since, window.until)
+            && since >= until
+        {
+            return Err(crate::cli::Usage(format!(
+                "--since ({since}) is not before --until ({until}): no run starts in that window"
+            ))
+            .into());
+        }
         if window != mlflow_archive::transfer::sync::Window::default() {
             opts.base = Some(std::sync::Arc::new(
                 mlflow_archive::transfer::sync::Base::window(window),
             ));
         }
-        self.notebooks.apply(opts)
+        Ok(self.notebooks.apply(opts))
     }
 }
 

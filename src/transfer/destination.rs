@@ -622,11 +622,7 @@ impl Destination for Client {
     }
 
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
-        match Client::delete_run_tag(self, run_id, key).await {
-            // Gone already (a sync killed after deleting it, run again).
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        gone_is_done(Client::delete_run_tag(self, run_id, key).await)
     }
 
     async fn restore_run(&self, run_id: &str) -> Result<()> {
@@ -710,11 +706,11 @@ impl Destination for Client {
     }
 
     async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
-        Client::delete_registered_model_tag(self, name, key).await
+        gone_is_done(Client::delete_registered_model_tag(self, name, key).await)
     }
 
     async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
-        self.delete_registered_model_alias(name, alias).await
+        gone_is_done(self.delete_registered_model_alias(name, alias).await)
     }
 
     async fn update_model_version(
@@ -737,7 +733,7 @@ impl Destination for Client {
     }
 
     async fn delete_model_version_tag(&self, name: &str, version: &str, key: &str) -> Result<()> {
-        Client::delete_model_version_tag(self, name, version, key).await
+        gone_is_done(Client::delete_model_version_tag(self, name, version, key).await)
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
@@ -904,5 +900,14 @@ impl Destination for Client {
 
     async fn add_grant(&self, name: &str, grant: &PrivilegeAssignment) -> Result<()> {
         self.add_uc_grant(name, grant).await
+    }
+}
+
+/// A deletion whose object is gone already (a sync killed after deleting it, or another sync
+/// at the same time) is done.
+fn gone_is_done(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
     }
 }

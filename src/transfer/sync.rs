@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::import::{COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, STATE};
+use super::import::{COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, STATE};
 use super::map;
 use super::source::Source;
 use crate::error::{Error, Result};
@@ -134,7 +134,7 @@ pub fn run_digest(r: &rec::Run) -> String {
 
 /// The digest of a run's latest metric values (key, value, step, time), in any order: a new
 /// point that changed any of them changes it.
-pub fn metrics_digest(latest: &[Metric]) -> u64 {
+pub fn metrics_digest(latest: &[Metric]) -> String {
     let mut points: Vec<(&str, u64, i64, i64)> = latest
         .iter()
         .map(|m| {
@@ -156,7 +156,7 @@ pub fn metrics_digest(latest: &[Metric]) -> u64 {
         h = fnv(&s.to_le_bytes(), h);
         h = fnv(&t.to_le_bytes(), h);
     }
-    h
+    format!("{h:016x}")
 }
 
 /// Whether a run with this status will not change by itself any more.
@@ -170,7 +170,7 @@ pub struct KnownRun {
     /// The [`run_digest`] it was copied (or last brought up to date) with; empty when unknown.
     pub digest: String,
     /// The [`metrics_digest`] of its latest values.
-    pub metrics: u64,
+    pub metrics: String,
     /// Whether it had ended then.
     pub ended: bool,
     /// Whether it is deleted (at the destination itself: a kill between the digest and the
@@ -215,25 +215,40 @@ pub struct Seen {
 #[derive(Debug, Default)]
 pub struct Base {
     runs: HashMap<String, KnownRun>,
-    logged_models: HashSet<String>,
+    /// Source logged model id → its status at the destination (complete there).
+    logged_models: HashMap<String, String>,
     traces: HashSet<String>,
-    /// The destination run of each source run, with its artifact root, on the destination's
-    /// client (a server destination): the files of a changed run that the destination has
-    /// already are not read again.
-    dst_roots: HashMap<String, (Client, String)>,
+    /// The destination copy of each source run, on a server destination.
+    dst: HashMap<String, DstRun>,
     /// Runs started outside it are not exported.
-    pub window: Window,
+    window: Window,
     /// What the export decided, and the source runs it listed (for `--delete-missing`).
     seen: Mutex<SeenState>,
+}
+
+/// Where a source run's complete copy is on a server destination, and the clients of its
+/// MLflow workspace on both sides.
+#[derive(Debug, Clone)]
+struct DstRun {
+    src: Client,
+    dst: Client,
+    run_id: String,
+    artifact_uri: String,
+    /// Its latest metric values.
+    latest: Vec<Metric>,
+    /// The source server its import named ([`LINEAGE_SERVER`]).
+    server: Option<String>,
 }
 
 #[derive(Debug, Default)]
 struct SeenState {
     counts: Seen,
-    runs: HashSet<String>,
+    /// Every source run listed, with what was decided (the export's second pass follows the
+    /// first pass's decision, even if the run changed in between).
+    runs: HashMap<String, Class>,
     /// What an archive export adds to the state, once it is sealed.
     exported: BTreeMap<String, KnownRun>,
-    exported_models: Vec<String>,
+    exported_models: Vec<(String, String)>,
     exported_traces: Vec<String>,
 }
 
@@ -245,8 +260,9 @@ struct StateFile {
     /// The source these archives were exported from.
     source: String,
     runs: BTreeMap<String, KnownRun>,
+    /// Logged model id → its status when written.
     #[serde(default)]
-    logged_models: Vec<String>,
+    logged_models: BTreeMap<String, String>,
     #[serde(default)]
     traces: Vec<String>,
 }
@@ -270,17 +286,24 @@ impl Base {
         self
     }
 
+    /// The time window.
+    pub fn window_of(&self) -> Window {
+        self.window
+    }
+
     /// What an export does with source run `r` (a search answer: its tags, params and latest
-    /// metrics); counted, and remembered for the state of an incremental archive.
+    /// metrics); counted, and remembered for the state of an incremental archive. A run listed
+    /// again keeps its first decision.
     pub fn classify(&self, r: &Run) -> Class {
-        let class = self.peek(r);
         let mut seen = self
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !seen.runs.insert(r.info.run_id.clone()) {
-            return class;
+        if let Some(class) = seen.runs.get(&r.info.run_id) {
+            return *class;
         }
+        let class = self.peek(r);
+        seen.runs.insert(r.info.run_id.clone(), class);
         match class {
             Class::New => seen.counts.runs_new += 1,
             Class::Changed => seen.counts.runs_changed += 1,
@@ -293,7 +316,7 @@ impl Base {
         class
     }
 
-    /// [`Base::classify`] without counting.
+    /// What [`Base::classify`] would decide for `r` now, without counting or remembering.
     pub fn peek(&self, r: &Run) -> Class {
         if !self.window.contains(r.info.start_time) {
             return Class::Outside;
@@ -306,9 +329,15 @@ impl Base {
         }
     }
 
-    /// Whether source logged model `id` is complete at the destination (not read again).
-    pub fn has_logged_model(&self, id: &str) -> bool {
-        let has = self.logged_models.contains(id);
+    /// Whether source logged model `m` is complete at the destination with the status it has
+    /// now (not read again): one copied while its files were still being logged (`PENDING`)
+    /// is read again once it is `READY`.
+    pub fn has_logged_model(&self, m: &crate::mlflow::types::LoggedModel) -> bool {
+        let id = &m.info.model_id;
+        let has = self
+            .logged_models
+            .get(id)
+            .is_some_and(|status| *status == m.info.status);
         let mut seen = self
             .seen
             .lock()
@@ -316,7 +345,8 @@ impl Base {
         if has {
             seen.counts.logged_models_unchanged += 1;
         } else {
-            seen.exported_models.push(id.to_string());
+            seen.exported_models
+                .push((id.clone(), m.info.status.clone()));
         }
         has
     }
@@ -343,15 +373,49 @@ impl Base {
     ///
     /// A failed listing of the destination's files.
     pub async fn dst_files(&self, src: &str) -> Result<HashMap<String, u64>> {
-        let Some((client, root)) = self.dst_roots.get(src) else {
+        let Some(d) = self.dst.get(src) else {
             return Ok(HashMap::new());
         };
-        let root = crate::mlflow::ArtifactRoot::parse(root)
+        if !self.runs.get(src).is_some_and(|k| k.ended) {
+            // Copied while running: a file may have been rewritten since with the same size.
+            return Ok(HashMap::new());
+        }
+        let root = crate::mlflow::ArtifactRoot::parse(&d.artifact_uri)
             .map_err(|e| Error::Config(format!("the destination copy of run {src}: {e}")))?;
-        Source::artifact_files(client, &root)
+        Source::artifact_files(&d.dst, &root)
             .map_ok(|f| (f.path, f.size))
             .try_collect()
             .await
+    }
+
+    /// The metric keys of changed source run `r` whose history must be sent: none when its
+    /// latest values are the destination's and the copy had ended (a change of tags, status or
+    /// lifecycle), else the keys whose latest value differs; every key of a run the destination
+    /// does not hold, or copied while running (a new point need not change the latest value).
+    pub fn keys_to_send(&self, r: &Run) -> Option<HashSet<String>> {
+        let id = &r.info.run_id;
+        let (Some(d), Some(k)) = (self.dst.get(id), self.runs.get(id)) else {
+            return None;
+        };
+        if !k.ended {
+            return None;
+        }
+        let same = |m: &Metric| {
+            d.latest.iter().any(|x| {
+                x.key == m.key
+                    && x.step == m.step
+                    && x.timestamp == m.timestamp
+                    && (x.value == m.value || (x.value.is_nan() && m.value.is_nan()))
+            })
+        };
+        Some(
+            r.data
+                .metrics
+                .iter()
+                .filter(|m| !same(m))
+                .map(|m| m.key.clone())
+                .collect(),
+        )
     }
 
     /// The counts so far.
@@ -368,7 +432,7 @@ impl Base {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .runs
-            .contains(id)
+            .contains_key(id)
     }
 
     /// What server `dst` holds of the experiments of `src` (matched by name, workspace by
@@ -408,13 +472,14 @@ impl Base {
                 let Some(found) = dst.get_experiment_by_name(&e.name).await? else {
                     continue;
                 };
-                base.read_experiment(&dst, &found.experiment_id).await?;
+                base.read_experiment(&src, &dst, &found.experiment_id)
+                    .await?;
             }
         }
         Ok(base)
     }
 
-    async fn read_experiment(&mut self, dst: &Client, id: &str) -> Result<()> {
+    async fn read_experiment(&mut self, src: &Client, dst: &Client, id: &str) -> Result<()> {
         let ids = [id.to_string()];
         let filter = format!("tags.`{LINEAGE_RUN}` LIKE '%'");
         let mut runs = std::pin::pin!(dst.search_runs(&ids, Some(&filter), ViewType::All));
@@ -426,7 +491,7 @@ impl Base {
                     .find(|t| t.key == k)
                     .map(|t| t.value.as_str())
             };
-            let (Some(src), Some(COMPLETE)) = (tag(LINEAGE_RUN), tag(STATE)) else {
+            let (Some(from), Some(COMPLETE)) = (tag(LINEAGE_RUN), tag(STATE)) else {
                 continue;
             };
             let k = KnownRun {
@@ -435,9 +500,18 @@ impl Base {
                 ended: ended(&r.info.status),
                 deleted: r.info.lifecycle_stage == "deleted",
             };
-            self.runs.insert(src.to_string(), k);
-            self.dst_roots
-                .insert(src.to_string(), (dst.clone(), r.info.artifact_uri.clone()));
+            self.runs.insert(from.to_string(), k);
+            self.dst.insert(
+                from.to_string(),
+                DstRun {
+                    src: src.clone(),
+                    dst: dst.clone(),
+                    run_id: r.info.run_id.clone(),
+                    artifact_uri: r.info.artifact_uri.clone(),
+                    latest: r.data.metrics.clone(),
+                    server: tag(LINEAGE_SERVER).map(str::to_string),
+                },
+            );
         }
         let mut models = std::pin::pin!(Source::logged_models(dst, &ids));
         while let Some(m) = models.try_next().await? {
@@ -448,8 +522,9 @@ impl Base {
                     .find(|t| t.key == k)
                     .map(|t| t.value.as_str())
             };
-            if let (Some(src), Some(COMPLETE)) = (tag(LINEAGE_MODEL), tag(STATE)) {
-                self.logged_models.insert(src.to_string());
+            if let (Some(from), Some(COMPLETE)) = (tag(LINEAGE_MODEL), tag(STATE)) {
+                self.logged_models
+                    .insert(from.to_string(), m.info.status.clone());
             }
         }
         let mut traces = std::pin::pin!(Source::traces(dst, &ids));
@@ -481,13 +556,13 @@ impl Base {
         };
         let state: StateFile = serde_json::from_slice(&text).map_err(|e| {
             Error::Input(format!(
-                "sync state {}: not a state file of mlflow-archive ({e})",
+                "sync state {}: not a state file of mlflow-archive ({e}); give another --state, or remove it to start a new chain with a full archive",
                 path.display()
             ))
         })?;
         if state.format != STATE_FORMAT {
             return Err(Error::Input(format!(
-                "sync state {}: format {:?}, expected {STATE_FORMAT:?}",
+                "sync state {}: format {:?}, expected {STATE_FORMAT:?} (written by another version of mlflow-archive?); remove it to start a new chain with a full archive",
                 path.display(),
                 state.format
             )));
@@ -525,10 +600,12 @@ impl Base {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         runs.extend(seen.exported.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut logged_models: Vec<String> = self.logged_models.iter().cloned().collect();
+        let mut logged_models: BTreeMap<String, String> = self
+            .logged_models
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         logged_models.extend(seen.exported_models.iter().cloned());
-        logged_models.sort();
-        logged_models.dedup();
         let mut traces: Vec<String> = self.traces.iter().cloned().collect();
         traces.extend(seen.exported_traces.iter().cloned());
         traces.sort();
@@ -543,8 +620,13 @@ impl Base {
         let tmp = path.with_extension("tmp-sync-state");
         let text = serde_json::to_vec(&state)
             .map_err(|e| Error::Internal(format!("writing the sync state: {e}")))?;
-        std::fs::write(&tmp, text)
-            .map_err(|e| Error::io(format!("writing sync state {}", tmp.display()), e))?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()
+        };
+        write().map_err(|e| Error::io(format!("writing sync state {}", tmp.display()), e))?;
         std::fs::rename(&tmp, path)
             .map_err(|e| Error::io(format!("replacing sync state {}", path.display()), e))
     }
@@ -562,7 +644,7 @@ pub struct SyncReport {
     /// Runs outside `--since`/`--until`.
     pub runs_outside: u64,
     /// Destination runs whose source run is gone, deleted (`--delete-missing`).
-    pub runs_deleted: Vec<String>,
+    pub runs_deleted: Vec<DeletedRun>,
     /// Logged models copied.
     pub logged_models_new: u64,
     /// Logged models complete at the destination, not read.
@@ -633,7 +715,13 @@ pub async fn sync(
     let base = Base::of_server(src, dst, import.dst_workspace.as_deref())
         .await
         .map_err(|e| failed(e.within(format!("reading what {} holds", dst.server()))))?
-        .with_window(export.base.as_ref().map(|b| b.window).unwrap_or_default());
+        .with_window(
+            export
+                .base
+                .as_ref()
+                .map(|b| b.window_of())
+                .unwrap_or_default(),
+        );
     let base = std::sync::Arc::new(base);
     let export = crate::transfer::export::ExportOptions {
         base: Some(std::sync::Arc::clone(&base)),
@@ -648,7 +736,7 @@ pub async fn sync(
     let done = crate::transfer::copy::copy_all(src, dst, &export, &import).await?;
     let mut deleted = Vec::new();
     if opts.delete_missing {
-        delete_missing(dst, &done, &base, &mut deleted)
+        delete_missing(&base, src.server(), &mut deleted)
             .await
             .map_err(|error| Failed {
                 error,
@@ -680,41 +768,47 @@ pub async fn sync(
     })
 }
 
-/// Deletes the destination runs (in the experiments the sync wrote) whose source run the
-/// source no longer has, listing them in `deleted` as `source run -> destination run`.
-async fn delete_missing(
-    dst: &Client,
-    done: &crate::transfer::import::ImportReport,
-    base: &Base,
-    deleted: &mut Vec<String>,
-) -> Result<()> {
-    let mut experiments: Vec<&String> = done.experiments.values().collect();
-    experiments.sort();
-    experiments.dedup();
-    let filter = format!("tags.`{LINEAGE_RUN}` LIKE '%'");
-    for exp in experiments {
-        let ids = [exp.clone()];
-        let runs: Vec<Run> = dst
-            .search_runs(&ids, Some(&filter), ViewType::ActiveOnly)
-            .try_collect()
-            .await?;
-        for r in runs {
-            let Some(src) = r.data.tags.iter().find(|t| t.key == LINEAGE_RUN) else {
-                continue;
-            };
-            if base.listed(&src.value) {
-                continue;
-            }
-            dst.delete_run(&r.info.run_id).await.map_err(|e| {
-                e.within(format!(
-                    "deleting run {} (its source run {} is gone)",
-                    r.info.run_id, src.value
-                ))
-            })?;
-            deleted.push(format!("{} -> {}", src.value, r.info.run_id));
+/// Deletes the destination runs whose source run the source no longer has: copies of this
+/// source (their server tag names it) that the sync did not list and that the source answers
+/// "not found" for (asked once each: the cost follows the deletions).
+async fn delete_missing(base: &Base, server: &str, deleted: &mut Vec<DeletedRun>) -> Result<()> {
+    let mut gone: Vec<(&String, &DstRun)> = base
+        .dst
+        .iter()
+        .filter(|(src, d)| {
+            d.server.as_deref() == Some(server)
+                && !base.listed(src)
+                && !base.runs.get(*src).is_some_and(|k| k.deleted)
+        })
+        .collect();
+    gone.sort_by_key(|(src, _)| *src);
+    for (src, d) in gone {
+        match d.src.get_run(src).await {
+            Ok(_) => continue,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.within(format!("asking whether source run {src} is gone"))),
         }
+        d.dst.delete_run(&d.run_id).await.map_err(|e| {
+            e.within(format!(
+                "deleting run {} (its source run {src} is gone)",
+                d.run_id
+            ))
+        })?;
+        deleted.push(DeletedRun {
+            source: src.clone(),
+            destination: d.run_id.clone(),
+        });
     }
     Ok(())
+}
+
+/// A destination run deleted because its source run is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedRun {
+    /// The source run's id.
+    pub source: String,
+    /// The destination run's id.
+    pub destination: String,
 }
 
 /// The destination client for the objects of source workspace `ws`, as an import places them.

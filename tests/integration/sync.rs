@@ -4,8 +4,11 @@
 //! apart, and an incremental archive brings a third server to the same state.
 
 use bytes::Bytes;
+use mlflow_archive::mlflow::types::ModelOutput;
 use mlflow_archive::mlflow::types::{KeyValue, Metric, Run};
-use mlflow_archive::mlflow::{ArtifactRoot, Client, CreateModelVersion, CreateRun, UpdateRun};
+use mlflow_archive::mlflow::{
+    ArtifactRoot, Client, CreateLoggedModel, CreateModelVersion, CreateRun, UpdateRun,
+};
 
 use crate::util::server::MlflowServer;
 use crate::util::{cli, client, history, output, runs_of, unique};
@@ -132,6 +135,26 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     .await;
     finish(&src, &parent).await;
     let running = run(&src, &exp, "running", vec![], 10).await;
+    // The running run has logged a model, whose files are still being written (PENDING).
+    let lm = src
+        .create_logged_model(&CreateLoggedModel {
+            experiment_id: exp.clone(),
+            name: Some("net".into()),
+            source_run_id: Some(running.clone()),
+            ..CreateLoggedModel::default()
+        })
+        .await
+        .unwrap();
+    let lm_id = lm.info.model_id.clone();
+    src.log_outputs(
+        &running,
+        &[ModelOutput {
+            model_id: lm_id.clone(),
+            step: 0,
+        }],
+    )
+    .await
+    .unwrap();
     let to_delete = run(&src, &exp, "to-delete", vec![], 3).await;
     finish(&src, &to_delete).await;
     let to_restore = run(&src, &exp, "to-restore", vec![], 3).await;
@@ -184,6 +207,9 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
         "{again}"
     );
     finish(&src, &running).await;
+    src.finalize_logged_model(&lm_id, "LOGGED_MODEL_READY")
+        .await
+        .unwrap();
     let idle = sync(&a.uri, &b.uri, &[]).await;
     assert_eq!(
         (
@@ -196,8 +222,8 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     );
     assert_eq!(
         (n(&idle, "metric_points"), n(&idle, "artifacts")),
-        (10, 0),
-        "its points are sent again (the server keeps each once), its file is not: {idle}"
+        (10, 1),
+        "copied while running: its points and files are sent again (the server keeps each point once): {idle}"
     );
     let idle = sync(&a.uri, &b.uri, &[]).await;
     assert_eq!(
@@ -214,9 +240,35 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
         0,
         "{idle}"
     );
+    // A tag set on an ended run: the run is brought up to date without reading its histories
+    // or files again.
+    src.set_run_tag(&quiet[1], "reviewed", "yes").await.unwrap();
+    let tagged = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(
+        (
+            n(&tagged, "runs_updated"),
+            n(&tagged, "metric_points"),
+            n(&tagged, "artifacts")
+        ),
+        (1, 0, 0),
+        "{tagged}"
+    );
     assert!(
         n(&idle, "requests_source") <= 20,
         "a sync with nothing to do asks the source little: {idle}"
+    );
+    let dst_lm: Vec<_> = {
+        use futures_util::TryStreamExt;
+        let e = dst.get_experiment_by_name(&name).await.unwrap().unwrap();
+        dst.search_logged_models(&[e.experiment_id], None)
+            .try_collect()
+            .await
+            .unwrap()
+    };
+    assert_eq!(dst_lm.len(), 1, "the logged model once: {dst_lm:?}");
+    assert_eq!(
+        dst_lm[0].info.status, "LOGGED_MODEL_READY",
+        "a model copied while pending is finalized when the source's is"
     );
 
     // Changes of every kind.
@@ -278,18 +330,27 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
         .unwrap()
         .unwrap()
         .experiment_id;
+    let copy_of = |server: &str, src_id: &str| CreateRun {
+        experiment_id: dst_exp.clone(),
+        tags: vec![
+            KeyValue::new("mlflow_archive.source.run_id", src_id),
+            KeyValue::new("mlflow_archive.source.server", server),
+            KeyValue::new("mlflow_archive.import", "complete"),
+        ],
+        ..CreateRun::default()
+    };
     let orphan = dst
-        .create_run(&CreateRun {
-            experiment_id: dst_exp.clone(),
-            tags: vec![
-                KeyValue::new(
-                    "mlflow_archive.source.run_id",
-                    "0123456789abcdef0123456789abcdef",
-                ),
-                KeyValue::new("mlflow_archive.import", "complete"),
-            ],
-            ..CreateRun::default()
-        })
+        .create_run(&copy_of(src.server(), "0123456789abcdef0123456789abcdef"))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    // A copy of another server's run in the same experiment: not this sync's to delete.
+    let foreign = dst
+        .create_run(&copy_of(
+            "http://elsewhere:5000",
+            "fedcba9876543210fedcba9876543210",
+        ))
         .await
         .unwrap()
         .info
@@ -316,8 +377,12 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     let changed = sync(&a.uri, &b.uri, &["--delete-missing"]).await;
     assert_eq!(
         changed["runs_deleted"],
-        serde_json::json!([format!("0123456789abcdef0123456789abcdef -> {orphan}")]),
+        serde_json::json!([{"source": "0123456789abcdef0123456789abcdef", "destination": orphan}]),
         "{changed}"
+    );
+    assert_eq!(
+        dst.get_run(&foreign).await.unwrap().info.lifecycle_stage,
+        "active"
     );
     assert_eq!(
         n(&changed, "runs_unchanged") + n(&changed, "runs_updated") + n(&changed, "runs_new"),
@@ -407,6 +472,14 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
         (0, 0),
         "{idle}"
     );
+
+    // A version moved out of its stage at the source is moved out at the destination.
+    src.transition_model_version_stage(&model, "1", "None", false)
+        .await
+        .unwrap();
+    sync(&a.uri, &b.uri, &[]).await;
+    let versions = dst.all_model_versions(&model).await.unwrap();
+    assert_eq!(versions[0].current_stage, "None");
 
     // A second destination, synced from the same source, is independent of the first.
     let second = sync(&a.uri, &c3.uri, &[]).await;

@@ -48,7 +48,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         delete_model: args.targets.delete_model,
         ..args.import.options(&global)
     };
-    let mut export = args.export.options(&global);
+    let mut export = args.export.options(&global)?;
     copy_permissions(export.permissions, &mut export, &mut import);
     let import = args.registry.apply(import, &dst)?;
     if dst.registry_kind() == RegistryKind::UnityCatalog {

@@ -51,7 +51,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         ),
         ..args.import.options(&global)
     };
-    let mut export = args.export.options(&global);
+    let mut export = args.export.options(&global)?;
     copy_permissions(export.permissions, &mut export, &mut import);
     let what = format!(
         "experiment {:?} from {} to {}",

@@ -25,7 +25,7 @@ pub struct Args {
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let out = args.output.settings()?;
     let client = args.server.client()?;
-    let opts = args.export.options(&global);
+    let opts = args.export.options(&global)?;
     let (summary, rep) = write_archive(&out, client.server(), "all", &global, async |sink| {
         export_all(&client, sink, &opts).await
     })

@@ -31,7 +31,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let out = args.output.settings()?;
     let client = args.server.client()?;
     let experiment = find_experiment(&client, &args.experiment).await?;
-    let opts = args.export.options(&global);
+    let opts = args.export.options(&global)?;
     let (summary, rep) =
         write_archive(&out, client.server(), "experiment", &global, async |sink| {
             export_experiments(&client, std::slice::from_ref(&experiment), sink, &opts).await

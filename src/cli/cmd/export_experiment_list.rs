@@ -51,7 +51,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         }
         v
     };
-    let opts = args.export.options(&global);
+    let opts = args.export.options(&global)?;
     let (summary, rep) = write_archive(
         &out,
         client.server(),

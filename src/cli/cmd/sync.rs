@@ -59,7 +59,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     let src = args.src.client()?;
-    let mut export = args.export.options(&global);
+    let mut export = args.export.options(&global)?;
     if export.metadata_tags {
         return Err(crate::cli::Usage(
             "sync does not take --export-metadata-tags: the time it adds to every run would make every run look changed".into(),
@@ -164,7 +164,10 @@ fn print_report(r: &SyncReport, what: &str) {
         );
     }
     for d in &r.runs_deleted {
-        eprintln!("  deleted run {d} (gone from the source)");
+        eprintln!(
+            "  deleted run {} (its source run {} is gone)",
+            d.destination, d.source
+        );
     }
     for n in &r.import.notes {
         eprintln!("note: {n}");
@@ -183,6 +186,12 @@ async fn to_archive(
     let Some(state) = &args.state else {
         return Err(crate::cli::Usage("--output needs --state FILE".into()).into());
     };
+    if output.as_os_str() == "-" {
+        return Err(crate::cli::Usage(
+            "sync writes its incremental archive to a file, not to standard output: the state file records the changes as carried once the archive is written, and the other end of a pipe may never apply them".into(),
+        )
+        .into());
+    }
     if crate::cli::archive_out::is_tree(output) {
         return Err(crate::cli::Usage(format!(
             "sync writes an archive (a path ending in .mlar, or -), and {} is a directory or zip of mlflow-export-import",
@@ -190,7 +199,13 @@ async fn to_archive(
         ))
         .into());
     }
-    let window = export.base.as_ref().map(|b| b.window).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let requests_before = src.requests_sent();
+    let window = export
+        .base
+        .as_ref()
+        .map(|b| b.window_of())
+        .unwrap_or_default();
     let base = std::sync::Arc::new(Base::load(state, src.server())?.with_window(window));
     export.base = Some(std::sync::Arc::clone(&base));
     export.export_deleted_runs = true;
@@ -214,8 +229,24 @@ async fn to_archive(
         )
     })?;
     base.save(state, src.server())?;
+    let seen = base.seen();
+    if args.import.json {
+        let report = serde_json::json!({
+            "archive": out.name(),
+            "state": state.display().to_string(),
+            "runs_new": seen.runs_new,
+            "runs_updated": seen.runs_changed,
+            "runs_unchanged": seen.runs_unchanged,
+            "runs_outside": seen.runs_outside,
+            "logged_models_unchanged": seen.logged_models_unchanged,
+            "traces_unchanged": seen.traces_unchanged,
+            "counts": summary.counts,
+            "requests_source": src.requests_sent() - requests_before,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    }
     if !global.quiet {
-        let seen = base.seen();
         eprintln!(
             "synced {} to {}: {}; runs: {} new, {} changed, {} unchanged (not read); state in {}",
             src.server(),

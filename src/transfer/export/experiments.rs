@@ -47,11 +47,7 @@ pub(super) async fn experiments_into<S: Source>(
         }
         let mut models = std::pin::pin!(client.logged_models(ids));
         while let Some(m) = models.try_next().await? {
-            if opts
-                .base
-                .as_ref()
-                .is_some_and(|b| b.has_logged_model(&m.info.model_id))
-            {
+            if opts.base.as_ref().is_some_and(|b| b.has_logged_model(&m)) {
                 // Complete at the destination (a sync): not read again.
                 continue;
             }
@@ -98,7 +94,7 @@ pub(super) async fn experiments_into<S: Source>(
         let wanted = |r: &Run| {
             opts.base
                 .as_ref()
-                .is_none_or(|b| matches!(b.peek(r), Class::New | Class::Changed))
+                .is_none_or(|b| matches!(b.classify(r), Class::New | Class::Changed))
         };
         let mut runs = std::pin::pin!(
             client

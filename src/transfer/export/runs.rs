@@ -154,6 +154,10 @@ impl<'a, S: Source> State<'a, S> {
         let mut keys: Vec<String> = r.data.metrics.iter().map(|m| m.key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
+        // A run a sync brings up to date: only the histories whose latest value moved.
+        if let Some(send) = self.opts.base.as_ref().and_then(|b| b.keys_to_send(r)) {
+            keys.retain(|k| send.contains(k));
+        }
         let notebook = NotebookJob::of_run(r, &self.opts.notebook_formats, &self.notebooks);
         let job = RunJob {
             notebook,

@@ -94,11 +94,17 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     /// The destination run that stands for source run `src`: the one this import made or
-    /// found, else a complete run of an earlier import in one of this import's experiments
-    /// (a run a sync left as it was: a parent, a version's run); `None` when there is none.
+    /// found, else, when bringing runs up to date (a sync), a complete run of an earlier import
+    /// in one of this import's experiments (a run the sync left as it was: a parent, a
+    /// version's run); `None` when there is none.
     pub(super) async fn resolve_run(&mut self, src: &str) -> Result<Option<String>> {
         if let Some(dst) = self.run_ids.get(src) {
             return Ok(Some(dst.clone()));
+        }
+        if !self.update {
+            // A plain import points only at runs of its archive (and a parent not in it is
+            // named by a tag), as it always has.
+            return Ok(None);
         }
         if let Some(dst) = self.complete_runs.get(src) {
             return Ok(Some(dst.clone()));
@@ -122,7 +128,7 @@ impl<D: Destination> Importer<'_, D> {
         if let Some(dst) = self.report.logged_models.get(src) {
             return Ok(Some(dst.clone()));
         }
-        if !self.update {
+        if !self.update || self.unresolved_models.contains(src) {
             return Ok(None);
         }
         let mut experiments: Vec<String> = self.report.experiments.values().cloned().collect();
@@ -147,6 +153,7 @@ impl<D: Destination> Importer<'_, D> {
                 return Ok(Some(m.info.model_id));
             }
         }
+        self.unresolved_models.insert(src.to_string());
         Ok(None)
     }
 

@@ -8,12 +8,29 @@ impl<D: Destination> Importer<'_, D> {
         let exp = self.dst_experiment(&m.experiment_id, &what)?;
         let existing = self.settled_logged_model(&exp, &m.model_id).await?;
         if let Some(found) = existing {
-            if found
+            let complete = found
                 .info
                 .tags
                 .iter()
-                .any(|t| t.key == STATE && t.value == COMPLETE)
-            {
+                .any(|t| t.key == STATE && t.value == COMPLETE);
+            let status = if m.status.is_empty() {
+                "LOGGED_MODEL_READY"
+            } else {
+                m.status.as_str()
+            };
+            if complete && self.update && found.info.status != status {
+                // A sync: copied while its files were still being logged; they are sent again
+                // and it is finalized as the source's is now.
+                let root = found
+                    .artifact_root()
+                    .map_err(|e| Error::Config(format!("{what}: the destination's {e}")))?;
+                self.model_roots
+                    .insert(m.model_id.clone(), found.info.artifact_uri.clone());
+                let dst = found.info.model_id.clone();
+                self.open = Open::LoggedModel { src: m, dst, root };
+                return Ok(());
+            }
+            if complete {
                 self.model_roots
                     .insert(m.model_id.clone(), found.info.artifact_uri.clone());
                 let dst = found.info.model_id;

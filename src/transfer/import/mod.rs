@@ -60,7 +60,7 @@ use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
 pub use tags::{
-    ABANDONED, ATTEMPT, COMPLETE, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN,
+    ABANDONED, ATTEMPT, COMPLETE, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER,
     LINEAGE_SOURCE_MODEL, LINEAGE_VERSION, MISSING_PARENT, PLACEHOLDER, PROMPT_TAG, STATE,
     is_abandoned,
 };
@@ -281,6 +281,10 @@ enum Open {
         numbers: HashMap<u64, String>,
         /// Stage → the newest source version in it, for aliases made from stages.
         staged: std::collections::BTreeMap<String, u64>,
+        /// The versions the model had when its unit began (none when it was new, or held a
+        /// placeholder an interrupted import left): a version an earlier import made is found
+        /// there without asking the registry again for each version.
+        known: Option<Arc<Vec<crate::mlflow::types::ModelVersion>>>,
     },
     Trace(Box<traces::OpenTrace>),
     Dataset {
@@ -342,6 +346,12 @@ struct Importer<'a, D: Destination> {
     /// Complete runs are brought up to date ([`ImportOptions::update`], or an incremental
     /// archive written by `sync`, whose header's scope is `sync`).
     update: bool,
+    /// The server the archive was exported from (its header's), for [`LINEAGE_SERVER`].
+    source_server: Option<String>,
+    /// Inputs and outputs of the runs being brought up to date.
+    had: runs::Had,
+    /// Source logged models looked for at the destination and not found there.
+    unresolved_models: std::collections::HashSet<String>,
     /// Permissions held until their unit's seal.
     perms: permissions::Held,
     /// Unity Catalog name → the source model that went there (two may not).
@@ -386,6 +396,9 @@ pub async fn import_archive<D: Destination>(
         leases: Leases::start(client),
         version: String::new(),
         update: opts.update,
+        source_server: None,
+        had: runs::Had::default(),
+        unresolved_models: std::collections::HashSet::new(),
         perms: permissions::Held::default(),
         uc_names: std::collections::BTreeMap::new(),
     };
@@ -481,9 +494,11 @@ impl<D: Destination> Importer<'_, D> {
             match event? {
                 Event::Header(h) => {
                     imp.version = h.version;
-                    if h.source.and_then(|s| s.scope).as_deref() == Some(SYNC_SCOPE) {
+                    let source = h.source.unwrap_or_default();
+                    if source.scope.as_deref() == Some(SYNC_SCOPE) {
                         imp.update = true;
                     }
+                    imp.source_server = source.tracking_uri.filter(|u| !u.is_empty());
                 }
                 Event::Record(Record::End(_)) => ended = true,
                 Event::Record(r) => {
@@ -761,7 +776,7 @@ impl<D: Destination> Importer<'_, D> {
                 status: Some(src.status.clone()),
                 end_time: src.end_time,
                 // A new run got its name when it was made.
-                run_name: update.then(|| src.run_name.clone()),
+                run_name: Some(src.run_name.clone()).filter(|n| *update && !n.is_empty()),
             };
             self.run_op(Op::Update(update)).await?;
         }
@@ -808,6 +823,7 @@ impl<D: Destination> Importer<'_, D> {
                 dst,
                 numbers,
                 staged,
+                ..
             } => self.set_aliases(&src, &dst, &numbers, staged).await,
             open @ Open::Trace(_) => {
                 self.open = open;

@@ -94,9 +94,17 @@ impl<D: Destination> Importer<'_, D> {
                 Err(e) => return Err(e),
             }
         }
+        let mut known = None;
         match self.client.registered_model(&name).await {
             Ok(existing) => {
                 self.same_kind(&name, &existing, &m)?;
+                let versions = self.client.model_versions(&name).await?;
+                if !versions
+                    .iter()
+                    .any(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
+                {
+                    known = Some(Arc::new(versions));
+                }
                 if existing.description != m.description {
                     self.client
                         .update_registered_model(&name, &m.description)
@@ -144,6 +152,7 @@ impl<D: Destination> Importer<'_, D> {
             dst: name,
             numbers: HashMap::new(),
             staged: std::collections::BTreeMap::new(),
+            known,
         };
         Ok(())
     }
@@ -242,11 +251,13 @@ impl<D: Destination> Importer<'_, D> {
             dst: name,
             src,
             staged,
+            known,
             ..
         } = &mut self.open
         else {
             return Ok(());
         };
+        let known = known.clone();
         if plan == StageTo::Alias && matches!(v.current_stage.as_str(), "Production" | "Staging") {
             // Versions come in numeric order: the last one seen is the newest.
             staged.insert(v.current_stage.clone(), v.version);
@@ -265,7 +276,13 @@ impl<D: Destination> Importer<'_, D> {
                     .find(|t| t.key == LINEAGE_SOURCE_MODEL)
                     .is_none_or(|t| t.value == key)
         };
-        let existing = self.client.model_versions(&name).await?;
+        let number = v.version.to_string();
+        // Made by an earlier import: found among the versions the model had when its unit began;
+        // anything else is looked up afresh (another import may be making it now).
+        let existing = match known.filter(|k| k.iter().any(|x| ours(x, &number))) {
+            Some(k) => k,
+            None => Arc::new(self.client.model_versions(&name).await?),
+        };
         // Placeholders are deleted only once the version after them exists, so an interrupted
         // import leaves them visible: their numbers count as taken, and they are deleted below.
         let mut placeholders: Vec<u64> = existing
@@ -273,7 +290,6 @@ impl<D: Destination> Importer<'_, D> {
             .filter(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
             .map(crate::mlflow::types::ModelVersion::number)
             .collect();
-        let number = v.version.to_string();
         if let Some(done) = existing.iter().find(|x| ours(x, &number)) {
             let done = done.clone();
             if uc && done.status == "PENDING_REGISTRATION" {
@@ -610,17 +626,22 @@ impl<D: Destination> Importer<'_, D> {
             self.report.aliases_not_set += wanted.len() as u64;
             return Ok(());
         }
+        let mut existing = Vec::new();
         if self.update {
-            // A sync: aliases the source no longer has go.
-            let existing = self.client.registered_model(dst).await?;
-            for a in &existing.aliases {
+            // A sync: aliases the source no longer has go; those already right stay.
+            existing = self.client.registered_model(dst).await?.aliases;
+            for a in &existing {
                 if !wanted.iter().any(|(w, _)| *w == a.alias) {
                     self.client.delete_alias(dst, &a.alias).await?;
                 }
             }
         }
         for (alias, v) in wanted {
-            if let Some(version) = numbers.get(&v) {
+            if let Some(version) = numbers.get(&v)
+                && !existing
+                    .iter()
+                    .any(|a| a.alias == alias && a.version == *version)
+            {
                 self.client.set_alias(dst, &alias, version).await?;
             }
         }
@@ -694,14 +715,19 @@ impl<D: Destination> Importer<'_, D> {
         v: &rec::ModelVersion,
         dst: &crate::mlflow::types::ModelVersion,
     ) -> Result<()> {
-        if plan != StageTo::Stage
-            || !real_stage(&v.current_stage)
-            || dst.current_stage == v.current_stage
-        {
+        if plan != StageTo::Stage || dst.current_stage == v.current_stage {
             return Ok(());
         }
+        let target = if real_stage(&v.current_stage) {
+            v.current_stage.as_str()
+        } else if self.update && real_stage(&dst.current_stage) {
+            // A sync: the source moved the version out of its stage.
+            "None"
+        } else {
+            return Ok(());
+        };
         self.client
-            .transition_stage(name, &dst.version, &v.current_stage)
+            .transition_stage(name, &dst.version, target)
             .await
     }
 

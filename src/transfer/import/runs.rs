@@ -2,6 +2,7 @@
 //! points, and finishing it.
 
 use super::*;
+use crate::mlflow::types::{RunInputs, RunOutputs};
 use crate::transfer::sync::DIGEST;
 
 /// Who imports: the basic-auth user name when there is one, else the local user (what MLflow's
@@ -70,19 +71,23 @@ impl<D: Destination> Importer<'_, D> {
         }
         let tags = self.run_tags(&r).await?;
         let digest = crate::transfer::sync::run_digest(&r);
+        let mut own = vec![
+            KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
+            KeyValue::new(STATE, IN_PROGRESS),
+            KeyValue::new(ATTEMPT, attempt_id()),
+            KeyValue::new(LEASE, self.leases.fresh()),
+            KeyValue::new(DIGEST, digest),
+        ];
+        if let Some(server) = &self.source_server {
+            own.push(KeyValue::new(LINEAGE_SERVER, server.clone()));
+        }
         let created = self
             .client
             .create_run(&CreateRun {
                 experiment_id: exp,
                 run_name: Some(r.run_name.clone()),
                 start_time: r.start_time,
-                tags: vec![
-                    KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
-                    KeyValue::new(STATE, IN_PROGRESS),
-                    KeyValue::new(ATTEMPT, attempt_id()),
-                    KeyValue::new(LEASE, self.leases.fresh()),
-                    KeyValue::new(DIGEST, digest),
-                ],
+                tags: own,
                 user_id: None,
                 // Not the lineage tag: abandoned runs of the same source carry it too.
                 reconcile_tag: Some(ATTEMPT.into()),
@@ -143,12 +148,21 @@ impl<D: Destination> Importer<'_, D> {
             self.client.restore_run(&dst).await?;
         }
         self.client.set_run_tag(&dst, DIGEST, "").await?;
-        let tags = self.run_tags(&r).await?;
+        let mut tags = self.run_tags(&r).await?;
+        let has = |k: &str| current.data.tags.iter().any(|t| t.key == k);
         for t in &current.data.tags {
-            if self.carried_tag(&t.key) && !tags.iter().any(|x| x.key == t.key) {
+            let stale_parent = t.key == MISSING_PARENT && tags.iter().any(|x| x.key == PARENT_RUN);
+            if (self.carried_tag(&t.key) || stale_parent) && !tags.iter().any(|x| x.key == t.key) {
                 self.client.delete_run_tag(&dst, &t.key).await?;
             }
         }
+        if let Some(server) = self.source_server.clone().filter(|_| !has(LINEAGE_SERVER)) {
+            tags.push(KeyValue::new(LINEAGE_SERVER, server));
+        }
+        // What the run logged already is not logged again (MLflow refuses a second identical
+        // output).
+        self.had
+            .insert(dst.clone(), current.inputs.clone(), current.outputs.clone());
         self.open_run(r, dst, &current.info.artifact_uri, tags, true)
     }
 
@@ -243,10 +257,12 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     pub(super) async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
-        let linked_to = c
-            .model_id
-            .as_ref()
-            .map(|src| (src.clone(), self.report.logged_models.get(src).cloned()));
+        let linked_to = match &c.model_id {
+            // (Updating a run, its model may be one an earlier sync copied.)
+            Some(src) if self.update => Some((src.clone(), self.resolve_logged_model(src).await?)),
+            Some(src) => Some((src.clone(), self.report.logged_models.get(src).cloned())),
+            None => None,
+        };
         let Open::Run { dst, .. } = &self.open else {
             return Ok(());
         };
@@ -304,6 +320,7 @@ impl<D: Destination> Importer<'_, D> {
     /// Logs a run's dataset and model inputs and its outputs (an output whose logged model is
     /// later in the archive waits for it).
     async fn log_run_links(&mut self, src: &rec::Run, dst: &str) -> Result<()> {
+        let (had_in, had_out) = self.had.take(dst);
         let datasets: Vec<DatasetInput> = src
             .dataset_inputs
             .iter()
@@ -322,10 +339,17 @@ impl<D: Destination> Importer<'_, D> {
                 }
                 input
             })
+            .filter(|d| {
+                !had_in.dataset_inputs.iter().any(|x| {
+                    x.dataset.name == d.dataset.name && x.dataset.digest == d.dataset.digest
+                })
+            })
             .collect();
         let mut models: Vec<ModelInput> = Vec::new();
         for m in &src.model_inputs {
-            if let Some(model_id) = self.resolve_logged_model(m).await? {
+            if let Some(model_id) = self.resolve_logged_model(m).await?
+                && !had_in.model_inputs.iter().any(|x| x.model_id == model_id)
+            {
                 models.push(ModelInput { model_id });
             }
         }
@@ -334,6 +358,11 @@ impl<D: Destination> Importer<'_, D> {
         }
         for o in &src.model_outputs {
             match self.resolve_logged_model(&o.model_id).await? {
+                Some(m)
+                    if had_out
+                        .model_outputs
+                        .iter()
+                        .any(|x| x.model_id == m && x.step == o.step) => {}
                 Some(m) => {
                     self.client
                         .log_outputs(
@@ -397,5 +426,21 @@ impl<D: Destination> Importer<'_, D> {
             self.complete_run(&exp, &src.run_id, &dst, deleted).await?;
         }
         Ok(())
+    }
+}
+
+/// What the runs a sync brings up to date had logged already (inputs and outputs), by
+/// destination run, until their links are logged.
+#[derive(Default)]
+pub(super) struct Had(HashMap<String, (RunInputs, RunOutputs)>);
+
+impl Had {
+    pub(super) fn insert(&mut self, run: String, inputs: RunInputs, outputs: RunOutputs) {
+        self.0.insert(run, (inputs, outputs));
+    }
+
+    /// What `run` had (nothing, for a new run).
+    pub(super) fn take(&mut self, run: &str) -> (RunInputs, RunOutputs) {
+        self.0.remove(run).unwrap_or_default()
     }
 }

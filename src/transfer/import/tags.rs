@@ -6,6 +6,11 @@ use super::*;
 /// The tag that names an imported run's source id.
 pub const LINEAGE_RUN: &str = "mlflow_archive.source.run_id";
 
+/// The tag that names the server an imported run came from (its address without credentials,
+/// as the archive's header names it): `sync --delete-missing` deletes only runs of the source
+/// it syncs.
+pub const LINEAGE_SERVER: &str = "mlflow_archive.source.server";
+
 /// The tag that names an imported logged model's source id.
 pub const LINEAGE_MODEL: &str = "mlflow_archive.source.model_id";
 
