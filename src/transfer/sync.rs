@@ -19,7 +19,9 @@ use std::sync::Mutex;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::import::{COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, STATE};
+use super::import::{
+    COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, MISSING_PARENT, PARENT_RUN, STATE,
+};
 use super::map;
 use super::source::Source;
 use crate::error::{Error, Result};
@@ -238,6 +240,8 @@ struct DstRun {
     latest: Vec<Metric>,
     /// The source server its import named ([`LINEAGE_SERVER`]).
     server: Option<String>,
+    /// The source id of its parent, when it was imported without it ([`MISSING_PARENT`]).
+    missing_parent: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -428,11 +432,17 @@ impl Base {
 
     /// Whether the export listed source run `id` (in any class).
     pub fn listed(&self, id: &str) -> bool {
+        self.class_of(id).is_some()
+    }
+
+    /// What the export decided for source run `id`, if it listed it.
+    fn class_of(&self, id: &str) -> Option<Class> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .runs
-            .contains_key(id)
+            .get(id)
+            .copied()
     }
 
     /// What server `dst` holds of the experiments of `src` (matched by name, workspace by
@@ -510,6 +520,7 @@ impl Base {
                     artifact_uri: r.info.artifact_uri.clone(),
                     latest: r.data.metrics.clone(),
                     server: tag(LINEAGE_SERVER).map(str::to_string),
+                    missing_parent: tag(MISSING_PARENT).map(str::to_string),
                 },
             );
         }
@@ -643,6 +654,9 @@ pub struct SyncReport {
     pub runs_unchanged: u64,
     /// Runs outside `--since`/`--until`.
     pub runs_outside: u64,
+    /// Runs copied without their parent (outside the time window then) pointed at the parent's
+    /// copy now that the destination holds it (also counted as unchanged or outside).
+    pub runs_relinked: u64,
     /// Destination runs whose source run is gone, deleted (`--delete-missing`).
     pub runs_deleted: Vec<DeletedRun>,
     /// Logged models copied.
@@ -734,6 +748,10 @@ pub async fn sync(
         ..import.clone()
     };
     let done = crate::transfer::copy::copy_all(src, dst, &export, &import).await?;
+    let relinked = relink(&base, &done.runs).await.map_err(|error| Failed {
+        error,
+        done: Box::new(done.clone()),
+    })?;
     let mut deleted = Vec::new();
     if opts.delete_missing {
         delete_missing(&base, src.server(), &mut deleted)
@@ -748,6 +766,7 @@ pub async fn sync(
         runs_new: done.runs_imported,
         runs_updated: done.runs_updated,
         runs_unchanged: seen.runs_unchanged + done.runs_skipped,
+        runs_relinked: relinked,
         runs_outside: seen.runs_outside,
         runs_deleted: deleted,
         logged_models_new: done.logged_models_imported,
@@ -766,6 +785,44 @@ pub async fn sync(
         seconds: started.elapsed().as_secs_f64(),
         import: done,
     })
+}
+
+/// Points the destination copies of runs imported without their parent (outside the time
+/// window then, or in an experiment not copied yet) at the parent's copy, once the destination
+/// holds it: `mlflow.parentRunId` set, then the parent's source id tag deleted (a kill between
+/// the two leaves the tag, and the next sync does it again). Only runs the sync did not bring up
+/// to date (their update points them at it); deleted ones take no writes. Returns how many.
+async fn relink(base: &Base, runs: &HashMap<String, String>) -> Result<u64> {
+    let mut waiting: Vec<(&String, &DstRun, &String)> = base
+        .dst
+        .iter()
+        .filter_map(|(src, d)| Some((src, d, d.missing_parent.as_ref()?)))
+        .filter(|(src, _, _)| {
+            matches!(base.class_of(src), Some(Class::Unchanged | Class::Outside))
+                && !base.runs.get(*src).is_some_and(|k| k.deleted)
+        })
+        .collect();
+    waiting.sort_by_key(|(src, _, _)| *src);
+    let mut relinked = 0;
+    for (src, d, parent) in waiting {
+        let Some(parent_dst) = runs
+            .get(parent)
+            .or_else(|| base.dst.get(parent).map(|p| &p.run_id))
+        else {
+            continue;
+        };
+        let what = || format!("pointing run {} (source run {src}) at its parent", d.run_id);
+        d.dst
+            .set_run_tag(&d.run_id, PARENT_RUN, parent_dst)
+            .await
+            .map_err(|e| e.within(what()))?;
+        d.dst
+            .delete_run_tag(&d.run_id, MISSING_PARENT)
+            .await
+            .map_err(|e| e.within(what()))?;
+        relinked += 1;
+    }
+    Ok(relinked)
 }
 
 /// Deletes the destination runs whose source run the source no longer has: copies of this
