@@ -328,9 +328,32 @@ impl Base {
         match self.runs.get(&r.info.run_id) {
             None => Class::New,
             // A run that had not ended may have new points or files without any other sign.
-            Some(k) if k.ended && *k == known(r) => Class::Unchanged,
+            Some(k) if k.ended && *k == self.known_here(r, k) => Class::Unchanged,
             Some(_) => Class::Changed,
         }
+    }
+
+    /// What the destination would hold of `r` once copied, its latest values compared with those
+    /// of the keys the source has (a metric logged to the destination copy by hand is not one
+    /// an update could take away: the run would be updated at every sync).
+    fn known_here(&self, r: &Run, k: &KnownRun) -> KnownRun {
+        let mut now = known(r);
+        if let Some(d) = self.dst.get(&r.info.run_id)
+            && d.latest
+                .iter()
+                .any(|m| !r.data.metrics.iter().any(|x| x.key == m.key))
+        {
+            let ours: Vec<Metric> = d
+                .latest
+                .iter()
+                .filter(|m| r.data.metrics.iter().any(|x| x.key == m.key))
+                .cloned()
+                .collect();
+            if metrics_digest(&ours) == now.metrics {
+                now.metrics.clone_from(&k.metrics);
+            }
+        }
+        now
     }
 
     /// Whether source logged model `m` is complete at the destination with the status it has

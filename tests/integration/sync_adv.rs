@@ -1,5 +1,5 @@
 //! `sync` against what a user does between syncs: windows that leave a parent out, then take
-//! it in.
+//! it in; a metric logged to a copy by hand.
 
 use mlflow_archive::mlflow::types::{KeyValue, Run};
 use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
@@ -120,4 +120,62 @@ async fn a_child_synced_without_its_parent_is_linked_when_the_parent_follows() {
         (&serde_json::json!(0), &serde_json::json!(0)),
         "{idle}"
     );
+}
+
+/// A metric logged by hand to a destination copy (a key the source run does not have) does not
+/// make the run look changed at every sync: no update can take it away.
+#[tokio::test]
+async fn a_metric_logged_to_a_copy_by_hand_does_not_update_it_at_every_sync() {
+    let servers = tokio::task::spawn_blocking(|| {
+        let a = std::thread::spawn(|| MlflowServer::start("sync-adv-src2", None));
+        let b = MlflowServer::start("sync-adv-dst2", None);
+        a.join().unwrap().zip(b)
+    })
+    .await
+    .unwrap();
+    let Some((a, b)) = servers else {
+        return;
+    };
+    let (src, dst) = (client(&a.uri), client(&b.uri));
+    let name = unique("hand-metric");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    let id = ended_run(&src, &exp, "r", 1_767_225_600_000, vec![]).await;
+    let point = |key: &str| mlflow_archive::mlflow::types::Metric {
+        key: key.into(),
+        value: 1.0,
+        timestamp: 1_767_225_600_000,
+        step: 0,
+        ..Default::default()
+    };
+    src.log_batch(&id, &[point("loss")], &[], &[])
+        .await
+        .unwrap();
+    sync(&a.uri, &b.uri, &[]).await;
+    let runs = runs_of(&dst, &name).await;
+    let copy = copy_of(&runs, &id).info.run_id.clone();
+    dst.log_batch(&copy, &[point("by-hand")], &[], &[])
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let again = sync(&a.uri, &b.uri, &[]).await;
+        assert_eq!(
+            (&again["runs_updated"], &again["runs_unchanged"]),
+            (&serde_json::json!(0), &serde_json::json!(1)),
+            "{again}"
+        );
+    }
+    // A point the source logs later is still seen.
+    src.log_batch(
+        &id,
+        &[mlflow_archive::mlflow::types::Metric {
+            step: 1,
+            ..point("loss")
+        }],
+        &[],
+        &[],
+    )
+    .await
+    .unwrap();
+    let moved = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(moved["runs_updated"], 1, "{moved}");
 }
