@@ -31,6 +31,7 @@ mod spec_examples;
 mod store_matrix;
 mod stores;
 mod sync;
+mod sync_adv;
 mod tls;
 mod traces_client;
 mod util;

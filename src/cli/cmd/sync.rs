@@ -163,6 +163,12 @@ fn print_report(r: &SyncReport, what: &str) {
             r.runs_outside
         );
     }
+    if r.runs_relinked > 0 {
+        eprintln!(
+            "  {} runs copied without their parent were pointed at its copy",
+            r.runs_relinked
+        );
+    }
     for d in &r.runs_deleted {
         eprintln!(
             "  deleted run {} (its source run {} is gone)",

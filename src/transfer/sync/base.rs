@@ -9,7 +9,9 @@ use super::{Class, DIGEST, KnownRun, Seen, Window, ended, known, metrics_digest}
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::mlflow::types::{Metric, Run, ViewType};
-use crate::transfer::import::{COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, STATE};
+use crate::transfer::import::{
+    COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, MISSING_PARENT, STATE,
+};
 use crate::transfer::source::Source;
 
 /// What the destination (or the earlier incremental exports) holds, by source id; see the
@@ -40,6 +42,8 @@ pub(super) struct DstRun {
     pub(super) latest: Vec<Metric>,
     /// The source server its import named ([`LINEAGE_SERVER`]).
     pub(super) server: Option<String>,
+    /// The source id of its parent, when it was imported without it ([`MISSING_PARENT`]).
+    pub(super) missing_parent: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -109,9 +113,32 @@ impl Base {
         match self.runs.get(&r.info.run_id) {
             None => Class::New,
             // A run that had not ended may have new points or files without any other sign.
-            Some(k) if k.ended && *k == known(r) => Class::Unchanged,
+            Some(k) if k.ended && *k == self.known_here(r, k) => Class::Unchanged,
             Some(_) => Class::Changed,
         }
+    }
+
+    /// What the destination would hold of `r` once copied, its latest values compared with those
+    /// of the keys the source has (a metric logged to the destination copy by hand is not one
+    /// an update could take away: the run would be updated at every sync).
+    fn known_here(&self, r: &Run, k: &KnownRun) -> KnownRun {
+        let mut now = known(r);
+        if let Some(d) = self.dst.get(&r.info.run_id)
+            && d.latest
+                .iter()
+                .any(|m| !r.data.metrics.iter().any(|x| x.key == m.key))
+        {
+            let ours: Vec<Metric> = d
+                .latest
+                .iter()
+                .filter(|m| r.data.metrics.iter().any(|x| x.key == m.key))
+                .cloned()
+                .collect();
+            if metrics_digest(&ours) == now.metrics {
+                now.metrics.clone_from(&k.metrics);
+            }
+        }
+        now
     }
 
     /// Whether source logged model `m` is complete at the destination with the status it has
@@ -213,11 +240,17 @@ impl Base {
 
     /// Whether the export listed source run `id` (in any class).
     pub fn listed(&self, id: &str) -> bool {
+        self.class_of(id).is_some()
+    }
+
+    /// What the export decided for source run `id`, if it listed it.
+    pub(super) fn class_of(&self, id: &str) -> Option<Class> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .runs
-            .contains_key(id)
+            .get(id)
+            .copied()
     }
 
     /// What server `dst` holds of the experiments of `src` (matched by name, workspace by
@@ -295,6 +328,7 @@ impl Base {
                     artifact_uri: r.info.artifact_uri.clone(),
                     latest: r.data.metrics.clone(),
                     server: tag(LINEAGE_SERVER).map(str::to_string),
+                    missing_parent: tag(MISSING_PARENT).map(str::to_string),
                 },
             );
         }

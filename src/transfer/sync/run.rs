@@ -1,14 +1,16 @@
 //! Server to server: [`sync`], its report, and `--delete-missing`.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use super::Base;
 use super::base::DstRun;
+use super::{Base, Class};
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::transfer::copy::copy_all;
 use crate::transfer::export::ExportOptions;
-use crate::transfer::import::{Failed, ImportOptions, ImportReport};
+use crate::transfer::import::{Failed, ImportOptions, ImportReport, MISSING_PARENT, PARENT_RUN};
 
 /// What a server-to-server [`sync`] did, kind by kind, and what it cost.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -21,6 +23,9 @@ pub struct SyncReport {
     pub runs_unchanged: u64,
     /// Runs outside `--since`/`--until`.
     pub runs_outside: u64,
+    /// Runs copied without their parent (outside the time window then) pointed at the parent's
+    /// copy now that the destination holds it (also counted as unchanged or outside).
+    pub runs_relinked: u64,
     /// Destination runs whose source run is gone, deleted (`--delete-missing`).
     pub runs_deleted: Vec<DeletedRun>,
     /// Logged models copied.
@@ -111,6 +116,10 @@ pub async fn sync(
         ..import.clone()
     };
     let done = copy_all(src, dst, &export, &import).await?;
+    let relinked = relink(&base, &done.runs).await.map_err(|error| Failed {
+        error,
+        done: Box::new(done.clone()),
+    })?;
     let mut deleted = Vec::new();
     if opts.delete_missing {
         delete_missing(&base, src.server(), &mut deleted)
@@ -125,6 +134,7 @@ pub async fn sync(
         runs_new: done.runs_imported,
         runs_updated: done.runs_updated,
         runs_unchanged: seen.runs_unchanged + done.runs_skipped,
+        runs_relinked: relinked,
         runs_outside: seen.runs_outside,
         runs_deleted: deleted,
         logged_models_new: done.logged_models_imported,
@@ -143,6 +153,44 @@ pub async fn sync(
         seconds: started.elapsed().as_secs_f64(),
         import: done,
     })
+}
+
+/// Points the destination copies of runs imported without their parent (outside the time
+/// window then, or in an experiment not copied yet) at the parent's copy, once the destination
+/// holds it: `mlflow.parentRunId` set, then the parent's source id tag deleted (a kill between
+/// the two leaves the tag, and the next sync does it again). Only runs the sync did not bring up
+/// to date (their update points them at it); deleted ones take no writes. Returns how many.
+async fn relink(base: &Base, runs: &HashMap<String, String>) -> Result<u64> {
+    let mut waiting: Vec<(&String, &DstRun, &String)> = base
+        .dst
+        .iter()
+        .filter_map(|(src, d)| Some((src, d, d.missing_parent.as_ref()?)))
+        .filter(|(src, _, _)| {
+            matches!(base.class_of(src), Some(Class::Unchanged | Class::Outside))
+                && !base.runs.get(*src).is_some_and(|k| k.deleted)
+        })
+        .collect();
+    waiting.sort_by_key(|(src, _, _)| *src);
+    let mut relinked = 0;
+    for (src, d, parent) in waiting {
+        let Some(parent_dst) = runs
+            .get(parent)
+            .or_else(|| base.dst.get(parent).map(|p| &p.run_id))
+        else {
+            continue;
+        };
+        let what = || format!("pointing run {} (source run {src}) at its parent", d.run_id);
+        d.dst
+            .set_run_tag(&d.run_id, PARENT_RUN, parent_dst)
+            .await
+            .map_err(|e| e.within(what()))?;
+        d.dst
+            .delete_run_tag(&d.run_id, MISSING_PARENT)
+            .await
+            .map_err(|e| e.within(what()))?;
+        relinked += 1;
+    }
+    Ok(relinked)
 }
 
 /// Deletes the destination runs whose source run the source no longer has: copies of this

@@ -1,0 +1,181 @@
+//! `sync` against what a user does between syncs: windows that leave a parent out, then take
+//! it in; a metric logged to a copy by hand.
+
+use mlflow_archive::mlflow::types::{KeyValue, Run};
+use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
+
+use crate::util::server::MlflowServer;
+use crate::util::{cli, client, output, runs_of, unique};
+
+async fn sync(src: &str, dst: &str, extra: &[&str]) -> serde_json::Value {
+    let mut cmd = cli();
+    cmd.args(["sync", "--src-uri", src, "--dst-uri", dst, "--json"])
+        .args(extra);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn ended_run(c: &Client, exp: &str, name: &str, start: i64, tags: Vec<KeyValue>) -> String {
+    let id = c
+        .create_run(&CreateRun {
+            experiment_id: exp.to_string(),
+            run_name: Some(name.into()),
+            start_time: Some(start),
+            tags,
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    c.update_run(&UpdateRun {
+        run_id: id.clone(),
+        status: Some("FINISHED".into()),
+        end_time: Some(start + 1000),
+        run_name: None,
+    })
+    .await
+    .unwrap();
+    id
+}
+
+fn copy_of<'a>(runs: &'a [Run], src: &str) -> &'a Run {
+    runs.iter()
+        .find(|r| {
+            r.data
+                .tags
+                .iter()
+                .any(|t| t.key == "mlflow_archive.source.run_id" && t.value == src)
+        })
+        .unwrap_or_else(|| panic!("run {src} is not at the destination"))
+}
+
+fn tag<'a>(r: &'a Run, key: &str) -> Option<&'a str> {
+    r.data
+        .tags
+        .iter()
+        .find(|t| t.key == key)
+        .map(|t| t.value.as_str())
+}
+
+/// A child synced while its parent was outside `--since` is pointed at the parent once a later
+/// sync copies the parent (the child itself did not change, so it is not read again).
+#[tokio::test]
+async fn a_child_synced_without_its_parent_is_linked_when_the_parent_follows() {
+    let servers = tokio::task::spawn_blocking(|| {
+        let a = std::thread::spawn(|| MlflowServer::start("sync-adv-src", None));
+        let b = MlflowServer::start("sync-adv-dst", None);
+        a.join().unwrap().zip(b)
+    })
+    .await
+    .unwrap();
+    let Some((a, b)) = servers else {
+        return;
+    };
+    let (src, dst) = (client(&a.uri), client(&b.uri));
+    let name = unique("window-parent");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    // 2020-01-01 and 2026-01-01.
+    let parent = ended_run(&src, &exp, "parent", 1_577_836_800_000, vec![]).await;
+    let child = ended_run(
+        &src,
+        &exp,
+        "child",
+        1_767_225_600_000,
+        vec![KeyValue::new("mlflow.parentRunId", parent.clone())],
+    )
+    .await;
+
+    let first = sync(&a.uri, &b.uri, &["--since", "2025-01-01"]).await;
+    assert_eq!(first["runs_new"], 1, "{first}");
+    let runs = runs_of(&dst, &name).await;
+    assert_eq!(
+        tag(
+            copy_of(&runs, &child),
+            "mlflow_archive.source.parent_run_id"
+        ),
+        Some(parent.as_str())
+    );
+
+    let all = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(all["runs_new"], 1, "the parent: {all}");
+    assert_eq!(all["runs_relinked"], 1, "{all}");
+    let runs = runs_of(&dst, &name).await;
+    let (p, c) = (copy_of(&runs, &parent), copy_of(&runs, &child));
+    assert_eq!(
+        tag(c, "mlflow.parentRunId"),
+        Some(p.info.run_id.as_str()),
+        "the child points at its parent's copy: {:?}",
+        c.data.tags
+    );
+    assert_eq!(tag(c, "mlflow_archive.source.parent_run_id"), None);
+    let idle = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(
+        (&idle["runs_new"], &idle["runs_updated"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{idle}"
+    );
+}
+
+/// A metric logged by hand to a destination copy (a key the source run does not have) does not
+/// make the run look changed at every sync: no update can take it away.
+#[tokio::test]
+async fn a_metric_logged_to_a_copy_by_hand_does_not_update_it_at_every_sync() {
+    let servers = tokio::task::spawn_blocking(|| {
+        let a = std::thread::spawn(|| MlflowServer::start("sync-adv-src2", None));
+        let b = MlflowServer::start("sync-adv-dst2", None);
+        a.join().unwrap().zip(b)
+    })
+    .await
+    .unwrap();
+    let Some((a, b)) = servers else {
+        return;
+    };
+    let (src, dst) = (client(&a.uri), client(&b.uri));
+    let name = unique("hand-metric");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    let id = ended_run(&src, &exp, "r", 1_767_225_600_000, vec![]).await;
+    let point = |key: &str| mlflow_archive::mlflow::types::Metric {
+        key: key.into(),
+        value: 1.0,
+        timestamp: 1_767_225_600_000,
+        step: 0,
+        ..Default::default()
+    };
+    src.log_batch(&id, &[point("loss")], &[], &[])
+        .await
+        .unwrap();
+    sync(&a.uri, &b.uri, &[]).await;
+    let runs = runs_of(&dst, &name).await;
+    let copy = copy_of(&runs, &id).info.run_id.clone();
+    dst.log_batch(&copy, &[point("by-hand")], &[], &[])
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let again = sync(&a.uri, &b.uri, &[]).await;
+        assert_eq!(
+            (&again["runs_updated"], &again["runs_unchanged"]),
+            (&serde_json::json!(0), &serde_json::json!(1)),
+            "{again}"
+        );
+    }
+    // A point the source logs later is still seen.
+    src.log_batch(
+        &id,
+        &[mlflow_archive::mlflow::types::Metric {
+            step: 1,
+            ..point("loss")
+        }],
+        &[],
+        &[],
+    )
+    .await
+    .unwrap();
+    let moved = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(moved["runs_updated"], 1, "{moved}");
+}
