@@ -205,6 +205,19 @@ async fn to_archive(
         ))
         .into());
     }
+    // The state is written once the archive is sealed: a place it cannot go is refused first.
+    let dir = match state.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(crate::cli::Usage(format!(
+            "--state {}: its directory {} does not exist",
+            state.display(),
+            dir.display()
+        ))
+        .into());
+    }
     let started = std::time::Instant::now();
     let requests_before = src.requests_sent();
     let window = export
