@@ -29,26 +29,14 @@ bin="$root/target/release/mlflow-archive"
 export SERVER_WORKERS=2
 tmp=$(mktemp -d -t mlflow-archive-sync.XXXXXX)
 source scripts/servers.sh
+source benches/sets.sh
 cleanup() {
   stop_servers
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-key=$(cat benches/scale_data.py scripts/ensure-venv.sh | sha256sum | cut -c1-12)
-cache="$root/target/bench-data/$set_name-$key"
-if [ ! -f "$cache/ready" ]; then
-  echo "== populating the $set_name set (once; kept in $cache)"
-  rm -rf "$cache" "$tmp/populate"
-  start_server populate
-  MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/scale_data.py "$set_name" "$tmp" \
-    | grep -v 'View \(run\|experiment\)'
-  stop_server populate
-  mkdir -p "$(dirname "$cache")"
-  mv "$tmp/populate" "$cache"
-  rm -f "$cache/server.log"
-  touch "$cache/ready"
-fi
+ensure_set "$set_name"
 cp -a "$cache" "$tmp/src"
 start_server src
 src=$SERVER_URI

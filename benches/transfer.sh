@@ -84,6 +84,7 @@ export SERVER_WORKERS=2
 
 tmp=$(mktemp -d -t mlflow-archive-bench.XXXXXX)
 source scripts/servers.sh
+source benches/sets.sh
 declare -A proxies=()
 cleanup() {
   local p
@@ -110,20 +111,7 @@ requests() { curl -s "$1/__proxy/stats" | "$venv/bin/python" -c 'import json,sys
 # ---------------------------------------------------------------- the sources
 case "$set_name" in
   small | large)
-    key=$(cat benches/scale_data.py scripts/ensure-venv.sh | sha256sum | cut -c1-12)
-    cache="$root/target/bench-data/$set_name-$key"
-    if [ ! -f "$cache/ready" ]; then
-      echo "== populating the $set_name set (once; kept in $cache)"
-      rm -rf "$cache" "$tmp/populate"
-      start_server populate
-      MLFLOW_TRACKING_URI="$SERVER_URI" "$venv/bin/python" benches/scale_data.py "$set_name" "$tmp" \
-        | grep -v 'View \(run\|experiment\)'
-      stop_server populate
-      mkdir -p "$(dirname "$cache")"
-      mv "$tmp/populate" "$cache"
-      rm -f "$cache/server.log"
-      touch "$cache/ready"
-    fi ;;
+    ensure_set "$set_name" ;;
   demo | big) ;;
   *) echo "unknown set $set_name" >&2; exit 2 ;;
 esac

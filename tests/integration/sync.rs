@@ -104,19 +104,8 @@ fn n(v: &serde_json::Value, k: &str) -> u64 {
 
 #[tokio::test]
 async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destinations() {
-    let servers = tokio::task::spawn_blocking(|| {
-        let names = ["sync-src", "sync-dst1", "sync-dst2", "sync-dst3"];
-        let started: Vec<_> = names
-            .into_iter()
-            .map(|n| std::thread::spawn(move || MlflowServer::start(n, None)))
-            .collect();
-        started
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect::<Option<Vec<_>>>()
-    })
-    .await
-    .unwrap();
+    let servers =
+        MlflowServer::start_fresh(&["sync-src", "sync-dst1", "sync-dst2", "sync-dst3"]).await;
     let Some(servers) = servers else {
         return;
     };

@@ -67,14 +67,10 @@ fn tag<'a>(r: &'a Run, key: &str) -> Option<&'a str> {
 /// sync copies the parent (the child itself did not change, so it is not read again).
 #[tokio::test]
 async fn a_child_synced_without_its_parent_is_linked_when_the_parent_follows() {
-    let servers = tokio::task::spawn_blocking(|| {
-        let a = std::thread::spawn(|| MlflowServer::start("sync-adv-src", None));
-        let b = MlflowServer::start("sync-adv-dst", None);
-        a.join().unwrap().zip(b)
-    })
-    .await
-    .unwrap();
-    let Some((a, b)) = servers else {
+    let Some([a, b]) = MlflowServer::start_fresh(&["sync-adv-src", "sync-adv-dst"])
+        .await
+        .and_then(|s| <[MlflowServer; 2]>::try_from(s).ok())
+    else {
         return;
     };
     let (src, dst) = (client(&a.uri), client(&b.uri));
@@ -126,14 +122,10 @@ async fn a_child_synced_without_its_parent_is_linked_when_the_parent_follows() {
 /// make the run look changed at every sync: no update can take it away.
 #[tokio::test]
 async fn a_metric_logged_to_a_copy_by_hand_does_not_update_it_at_every_sync() {
-    let servers = tokio::task::spawn_blocking(|| {
-        let a = std::thread::spawn(|| MlflowServer::start("sync-adv-src2", None));
-        let b = MlflowServer::start("sync-adv-dst2", None);
-        a.join().unwrap().zip(b)
-    })
-    .await
-    .unwrap();
-    let Some((a, b)) = servers else {
+    let Some([a, b]) = MlflowServer::start_fresh(&["sync-adv-src2", "sync-adv-dst2"])
+        .await
+        .and_then(|s| <[MlflowServer; 2]>::try_from(s).ok())
+    else {
         return;
     };
     let (src, dst) = (client(&a.uri), client(&b.uri));

@@ -64,6 +64,17 @@ fn carried(key: &str) -> bool {
     !key.starts_with(OWN_PREFIX) || key.starts_with(ORIGIN_PREFIX)
 }
 
+/// The tags of archived version `v` that its destination version carries: the source's (see
+/// [`archived_tags`]), and its stage as [`SOURCE_STAGE`] when stages become tags or aliases.
+fn version_tags(plan: StageTo, v: &rec::ModelVersion) -> Vec<KeyValue> {
+    let mut tags = archived_tags(&v.tags);
+    if matches!(plan, StageTo::Alias | StageTo::Tag) && real_stage(&v.current_stage) {
+        tags.retain(|t| t.key != SOURCE_STAGE);
+        tags.push(KeyValue::new(SOURCE_STAGE, v.current_stage.clone()));
+    }
+    tags
+}
+
 /// Whether `stage` is a stage worth carrying (not `None`).
 fn real_stage(stage: &str) -> bool {
     !stage.is_empty() && stage != "None"
@@ -393,13 +404,9 @@ impl<D: Destination> Importer<'_, D> {
             next = p.number().saturating_add(1);
             placeholders.push(p.number());
         }
-        let mut tags = archived_tags(&v.tags);
+        let mut tags = version_tags(plan, &v);
         tags.push(KeyValue::new(LINEAGE_VERSION, number.clone()));
         tags.push(KeyValue::new(LINEAGE_SOURCE_MODEL, key.clone()));
-        if matches!(plan, StageTo::Alias | StageTo::Tag) && real_stage(&v.current_stage) {
-            tags.retain(|t| t.key != SOURCE_STAGE);
-            tags.push(KeyValue::new(SOURCE_STAGE, v.current_stage.clone()));
-        }
         let desc = Some(v.description.clone()).filter(|d| !d.is_empty());
         let created = self
             .client
@@ -662,11 +669,7 @@ impl<D: Destination> Importer<'_, D> {
                 .update_model_version(name, &dst.version, &v.description)
                 .await?;
         }
-        let mut tags = archived_tags(&v.tags);
-        if matches!(plan, StageTo::Alias | StageTo::Tag) && real_stage(&v.current_stage) {
-            tags.retain(|t| t.key != SOURCE_STAGE);
-            tags.push(KeyValue::new(SOURCE_STAGE, v.current_stage.clone()));
-        }
+        let tags = version_tags(plan, v);
         for t in &tags {
             if !dst
                 .tags

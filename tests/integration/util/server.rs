@@ -208,6 +208,24 @@ impl MlflowServer {
         ))
     }
 
+    /// Fresh servers of their own (served artifacts, no auth), started side by side, in the
+    /// order of `names`; `None` when live tests skip.
+    pub async fn start_fresh(names: &[&'static str]) -> Option<Vec<MlflowServer>> {
+        let names = names.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let started: Vec<_> = names
+                .into_iter()
+                .map(|n| std::thread::spawn(move || MlflowServer::start(n, None)))
+                .collect();
+            started
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Option<Vec<_>>>()
+        })
+        .await
+        .unwrap()
+    }
+
     /// A server with MLflow workspaces (`MLFLOW_ENABLE_WORKSPACES`, as `--enable-workspaces`),
     /// serving artifacts. `None` when live tests skip.
     pub fn start_with_workspaces(name: &str) -> Option<MlflowServer> {
