@@ -90,7 +90,8 @@ fn copies<'a>(runs: &'a [Run], src: &str) -> Vec<&'a Run> {
         .collect()
 }
 
-fn tag<'a>(r: &'a Run, key: &str) -> Option<&'a str> {
+/// The value of tag `key` of run `r`.
+pub(crate) fn tag<'a>(r: &'a Run, key: &str) -> Option<&'a str> {
     r.data
         .tags
         .iter()

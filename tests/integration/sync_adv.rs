@@ -1,6 +1,7 @@
 //! `sync` against what a user does between syncs: windows that leave a parent out, then take
 //! it in; a metric logged to a copy by hand.
 
+use crate::sync::tag;
 use mlflow_archive::mlflow::types::{KeyValue, Run};
 use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
 
@@ -53,14 +54,6 @@ fn copy_of<'a>(runs: &'a [Run], src: &str) -> &'a Run {
                 .any(|t| t.key == "mlflow_archive.source.run_id" && t.value == src)
         })
         .unwrap_or_else(|| panic!("run {src} is not at the destination"))
-}
-
-fn tag<'a>(r: &'a Run, key: &str) -> Option<&'a str> {
-    r.data
-        .tags
-        .iter()
-        .find(|t| t.key == key)
-        .map(|t| t.value.as_str())
 }
 
 /// A child synced while its parent was outside `--since` is pointed at the parent once a later
