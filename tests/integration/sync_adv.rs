@@ -1,10 +1,10 @@
 //! `sync` against what a user does between syncs: windows that leave a parent out, then take
-//! it in; a metric logged to a copy by hand.
+//! it in; a metric logged to a copy by hand; new prompt versions and traces.
 
-use crate::sync::tag;
 use mlflow_archive::mlflow::types::{KeyValue, Run};
 use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
 
+use crate::sync::tag;
 use crate::util::server::MlflowServer;
 use crate::util::{cli, client, output, runs_of, unique};
 
@@ -163,4 +163,97 @@ async fn a_metric_logged_to_a_copy_by_hand_does_not_update_it_at_every_sync() {
     .unwrap();
     let moved = sync(&a.uri, &b.uri, &[]).await;
     assert_eq!(moved["runs_updated"], 1, "{moved}");
+}
+
+const GENAI: &str = r#"
+import sys
+import mlflow
+what, uri, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+mlflow.set_tracking_uri(uri)
+name = f"ask-{tag}"
+if what == "load":
+    print(mlflow.genai.load_prompt(f"prompts:/{name}@production").template)
+    sys.exit(0)
+mlflow.set_experiment(f"genai-sync-{tag}")
+version = mlflow.genai.register_prompt(name=name, template=f"Answer {{{{q}}}} ({what}).")
+mlflow.genai.set_prompt_alias(name, alias="production", version=version.version)
+@mlflow.trace
+def answer(q):
+    return q.upper()
+answer(what)
+try:
+    mlflow.flush_trace_async_logging()
+except Exception:
+    pass
+"#;
+
+async fn genai(what: &str, uri: &str, tag: &str) -> String {
+    let python = crate::util::server::venv()
+        .expect("the venv")
+        .join("bin/python");
+    let out = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(GENAI)
+        .args([what, uri, tag])
+        .env("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "genai {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// New prompt versions (and a moved alias) and new traces made after a first sync are carried
+/// by the next one, and the traces already there are not read again.
+#[tokio::test]
+async fn new_prompt_versions_and_traces_follow() {
+    let Some([a, b]) = MlflowServer::start_fresh(&["sync-genai-src", "sync-genai-dst"])
+        .await
+        .and_then(|s| <[MlflowServer; 2]>::try_from(s).ok())
+    else {
+        return;
+    };
+    let tag = unique("g");
+    genai("first", &a.uri, &tag).await;
+    let first = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(
+        (first["traces_new"].as_u64(), first["versions_new"].as_u64()),
+        (Some(1), Some(1)),
+        "{first}"
+    );
+    genai("second", &a.uri, &tag).await;
+    let second = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(
+        (
+            second["traces_new"].as_u64(),
+            second["traces_unchanged"].as_u64(),
+            second["versions_new"].as_u64(),
+            second["versions_unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{second}"
+    );
+    assert!(
+        genai("load", &b.uri, &tag).await.contains("(second)"),
+        "the alias follows the new version"
+    );
+    let dst = client(&b.uri);
+    let exp = dst
+        .get_experiment_by_name(&format!("genai-sync-{tag}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .experiment_id;
+    let traces: Vec<_> = {
+        use futures_util::TryStreamExt;
+        use mlflow_archive::transfer::source::Source;
+        Source::traces(&dst, &[exp]).try_collect().await.unwrap()
+    };
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    let third = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(third["traces_new"].as_u64(), Some(0), "{third}");
 }
