@@ -343,6 +343,12 @@ pub fn print_import_report(
         report.versions_imported,
         report.versions_skipped
     );
+    if report.runs_updated + report.versions_updated > 0 {
+        eprintln!(
+            "{done}: {} runs and {} versions of earlier imports brought up to date",
+            report.runs_updated, report.versions_updated
+        );
+    }
     if report.traces_imported + report.traces_skipped + report.datasets.len() as u64 > 0 {
         eprintln!(
             "{done}: {} traces ({} assessments), {} already complete; {} evaluation datasets ({} records)",

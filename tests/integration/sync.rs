@@ -467,7 +467,15 @@ async fn sync_moves_only_what_changed_and_finishes_after_a_kill_into_two_destina
     src.transition_model_version_stage(&model, "1", "None", false)
         .await
         .unwrap();
-    sync(&a.uri, &b.uri, &[]).await;
+    let demoted = sync(&a.uri, &b.uri, &[]).await;
+    assert_eq!(
+        (
+            n(&demoted, "versions_updated"),
+            n(&demoted, "versions_unchanged")
+        ),
+        (1, 1),
+        "{demoted}"
+    );
     let versions = dst.all_model_versions(&model).await.unwrap();
     assert_eq!(versions[0].current_stage, "None");
 

@@ -174,7 +174,20 @@ name = f"ask-{tag}"
 if what == "load":
     print(mlflow.genai.load_prompt(f"prompts:/{name}@production").template)
     sys.exit(0)
-mlflow.set_experiment(f"genai-sync-{tag}")
+exp_id = mlflow.set_experiment(f"genai-sync-{tag}").experiment_id
+import mlflow.genai.datasets as gd
+if what == "first":
+    ds = gd.create_dataset(name=f"ds-{tag}", experiment_id=[exp_id])
+    ds.merge_records([{"inputs": {"q": "a"}}, {"inputs": {"q": "b"}}])
+else:
+    found = list(gd.search_datasets(experiment_ids=[exp_id]))
+    ds = gd.get_dataset(dataset_id=found[0].dataset_id)
+if what == "second":
+    ds.merge_records([{"inputs": {"q": "c"}}])
+if what == "third":
+    with mlflow.start_run(run_name="uses"):
+        mlflow.log_input(ds, context="evaluation")
+    sys.exit(0)
 version = mlflow.genai.register_prompt(name=name, template=f"Answer {{{{q}}}} ({what}).")
 mlflow.genai.set_prompt_alias(name, alias="production", version=version.version)
 @mlflow.trace
@@ -254,6 +267,42 @@ async fn new_prompt_versions_and_traces_follow() {
         Source::traces(&dst, &[exp]).try_collect().await.unwrap()
     };
     assert_eq!(traces.len(), 2, "{traces:?}");
+    // The dataset changed once (a record added): copied again; then it is left alone, and a
+    // new run that used it points at the destination's copy.
+    assert_eq!(
+        (
+            first["datasets_new"].as_u64(),
+            second["datasets_new"].as_u64(),
+            second["dataset_records"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3)),
+        "{first} {second}"
+    );
+    genai("third", &a.uri, &tag).await;
     let third = sync(&a.uri, &b.uri, &[]).await;
-    assert_eq!(third["traces_new"].as_u64(), Some(0), "{third}");
+    assert_eq!(
+        (
+            third["traces_new"].as_u64(),
+            third["datasets_unchanged"].as_u64(),
+            third["dataset_records"].as_u64(),
+            third["runs_new"].as_u64()
+        ),
+        (Some(0), Some(1), Some(0), Some(1)),
+        "{third}"
+    );
+    let copy: Vec<_> = {
+        use futures_util::TryStreamExt;
+        use mlflow_archive::transfer::source::Source;
+        Source::datasets(&dst, &[]).try_collect().await.unwrap()
+    };
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    let runs = runs_of(&dst, &format!("genai-sync-{tag}")).await;
+    let uses = runs.iter().find(|r| r.info.run_name == "uses").unwrap();
+    let input: serde_json::Value =
+        serde_json::from_str(&uses.inputs.dataset_inputs[0].dataset.source).unwrap();
+    assert_eq!(
+        input["dataset_id"].as_str(),
+        Some(copy[0].dataset_id.as_str()),
+        "the new run's input names the destination's dataset"
+    );
 }

@@ -153,7 +153,7 @@ fn print_report(r: &SyncReport, what: &str) {
     row(
         "model versions",
         r.versions_new,
-        None,
+        Some(r.versions_updated),
         r.versions_unchanged,
         None,
     );

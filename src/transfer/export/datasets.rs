@@ -67,6 +67,7 @@ pub(super) async fn datasets_into<S: Source>(
     experiment_ids: &[String],
     all: bool,
     workspace: Option<&str>,
+    base: Option<&crate::transfer::sync::Base>,
     sink: &mut Scheduler,
 ) -> Result<()> {
     if experiment_ids.is_empty() && !all {
@@ -77,6 +78,10 @@ pub(super) async fn datasets_into<S: Source>(
     let mut datasets = std::pin::pin!(client.datasets(scope));
     while let Some(d) = datasets.try_next().await? {
         if !seen.insert(d.dataset_id.clone()) {
+            continue;
+        }
+        if base.is_some_and(|b| b.has_dataset(&d)) {
+            // Complete at the destination as it is now (a sync): not read again.
             continue;
         }
         let linked = client.dataset_experiment_ids(&d.dataset_id).await?;

@@ -80,7 +80,8 @@ pub(super) async fn experiments_into<S: Source>(
             .map(|e| e.experiment_id.clone())
             .collect();
         let ws = opts.record_workspace.as_deref();
-        super::datasets::datasets_into(client, &ids, all_datasets, ws, sink).await?;
+        let base = opts.base.as_deref();
+        super::datasets::datasets_into(client, &ids, all_datasets, ws, base, sink).await?;
     }
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;

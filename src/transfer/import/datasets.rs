@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::tags::{COMPLETE, IN_PROGRESS, LINEAGE_DATASET, STATE};
+use super::tags::{COMPLETE, DATASET_UPDATED, IN_PROGRESS, LINEAGE_DATASET, STATE};
 use super::{Importer, Open};
 use crate::error::Result;
 use crate::format::model as rec;
@@ -90,9 +90,35 @@ impl<D: Destination> Importer<'_, D> {
 
     pub(super) async fn end_dataset(&mut self) -> Result<()> {
         if let Open::Dataset { src, dst } = std::mem::replace(&mut self.open, Open::None) {
-            let done = BTreeMap::from([(STATE.to_string(), COMPLETE.to_string())]);
+            let mut done = BTreeMap::from([(STATE.to_string(), COMPLETE.to_string())]);
+            if let Some(t) = src.last_update_time {
+                done.insert(DATASET_UPDATED.to_string(), t.to_string());
+            }
             self.client.set_dataset_tags(&dst, &done).await?;
             self.report.datasets.insert(src.dataset_id, dst);
+            self.report.datasets_imported += 1;
+        }
+        Ok(())
+    }
+
+    /// The destination's copy of source evaluation dataset `src` (named `name`): the one this
+    /// import wrote, else, when bringing runs up to date (a sync, which leaves unchanged
+    /// datasets out), a complete copy an earlier import made.
+    pub(super) async fn resolve_dataset(&mut self, src: &str, name: &str) -> Result<()> {
+        if !self.update || self.report.datasets.contains_key(src) {
+            return Ok(());
+        }
+        let found = self
+            .client
+            .datasets_named(name)
+            .await?
+            .into_iter()
+            .find(|f| {
+                f.tags.get(LINEAGE_DATASET).map(String::as_str) == Some(src)
+                    && f.tags.get(STATE).map(String::as_str) == Some(COMPLETE)
+            });
+        if let Some(f) = found {
+            self.report.datasets.insert(src.to_string(), f.dataset_id);
         }
         Ok(())
     }

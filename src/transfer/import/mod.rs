@@ -60,9 +60,9 @@ use run_writer::*;
 pub use runs::importing_user;
 use tags::*;
 pub use tags::{
-    ABANDONED, ATTEMPT, COMPLETE, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER,
-    LINEAGE_SOURCE_MODEL, LINEAGE_VERSION, MISSING_PARENT, PARENT_RUN, PLACEHOLDER, PROMPT_TAG,
-    STATE, is_abandoned,
+    ABANDONED, ATTEMPT, COMPLETE, DATASET_UPDATED, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN,
+    LINEAGE_SERVER, LINEAGE_SOURCE_MODEL, LINEAGE_VERSION, MISSING_PARENT, PARENT_RUN, PLACEHOLDER,
+    PROMPT_TAG, STATE, is_abandoned,
 };
 use workspaces::Workspaces;
 
@@ -192,6 +192,9 @@ pub struct ImportReport {
     pub versions_imported: u64,
     /// Model versions found from an earlier import and skipped.
     pub versions_skipped: u64,
+    /// Model versions an earlier import made whose stage, description or tags were brought up
+    /// to date ([`ImportOptions::update`]).
+    pub versions_updated: u64,
     /// Versions whose number could not be reproduced: (model, source number, destination number).
     pub renumbered_versions: Vec<(String, u64, u64)>,
     /// Traces written (ids are kept).
@@ -207,6 +210,8 @@ pub struct ImportReport {
     pub datasets: HashMap<String, String>,
     /// Dataset records upserted.
     pub dataset_records: u64,
+    /// Evaluation datasets written by this call.
+    pub datasets_imported: u64,
     /// Units of kinds this version does not know, skipped when asked to: kind → count.
     pub skipped_units: std::collections::BTreeMap<String, u64>,
     /// Aliases (the source's, and those made from stages) not set because the destination's

@@ -318,14 +318,18 @@ impl<D: Destination> Importer<'_, D> {
             }
             // Made by an earlier import, which may have stopped before its stage was set or its
             // placeholders deleted.
-            self.set_stage(plan, &name, &v, &done).await?;
+            let mut changed = self.set_stage(plan, &name, &v, &done).await?;
             if self.update {
-                self.update_version(plan, &name, &v, &done).await?;
+                changed |= self.update_version(plan, &name, &v, &done).await?;
             }
             self.delete_placeholders(&name, &placeholders, done.number())
                 .await?;
             self.record_number(v.version, done.version);
-            self.report.versions_skipped += 1;
+            if changed && self.update {
+                self.report.versions_updated += 1;
+            } else {
+                self.report.versions_skipped += 1;
+            }
             tick(&self.opts.progress, Counter::Versions, 1);
             return Ok(());
         }
@@ -657,17 +661,20 @@ impl<D: Destination> Importer<'_, D> {
 
     /// Brings a version an earlier import made up to date with the archive (a sync): its
     /// description, and its tags (set, changed, deleted; this tool's own are left alone).
+    /// Whether anything changed.
     async fn update_version(
         &self,
         plan: StageTo,
         name: &str,
         v: &rec::ModelVersion,
         dst: &crate::mlflow::types::ModelVersion,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let mut changed = false;
         if dst.description != v.description {
             self.client
                 .update_model_version(name, &dst.version, &v.description)
                 .await?;
+            changed = true;
         }
         let tags = version_tags(plan, v);
         for t in &tags {
@@ -679,6 +686,7 @@ impl<D: Destination> Importer<'_, D> {
                 self.client
                     .set_model_version_tag(name, &dst.version, &t.key, &t.value)
                     .await?;
+                changed = true;
             }
         }
         for t in &dst.tags {
@@ -689,9 +697,10 @@ impl<D: Destination> Importer<'_, D> {
                 self.client
                     .delete_model_version_tag(name, &dst.version, &t.key)
                     .await?;
+                changed = true;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Deletes the placeholders made for version `below` (numbered under it).
@@ -710,16 +719,16 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     /// Moves the destination's version `dst` to the archived version's stage, if it is not there
-    /// (when stages are carried as stages).
+    /// (when stages are carried as stages); whether it moved it.
     async fn set_stage(
         &self,
         plan: StageTo,
         name: &str,
         v: &rec::ModelVersion,
         dst: &crate::mlflow::types::ModelVersion,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if plan != StageTo::Stage || dst.current_stage == v.current_stage {
-            return Ok(());
+            return Ok(false);
         }
         let target = if real_stage(&v.current_stage) {
             v.current_stage.as_str()
@@ -727,11 +736,12 @@ impl<D: Destination> Importer<'_, D> {
             // A sync: the source moved the version out of its stage.
             "None"
         } else {
-            return Ok(());
+            return Ok(false);
         };
         self.client
             .transition_stage(name, &dst.version, target)
             .await
+            .map(|()| true)
     }
 
     pub(super) fn record_number(&mut self, src: u64, dst: String) {

@@ -321,6 +321,11 @@ impl<D: Destination> Importer<'_, D> {
     /// later in the archive waits for it).
     async fn log_run_links(&mut self, src: &rec::Run, dst: &str) -> Result<()> {
         let (had_in, had_out) = self.had.take(dst);
+        for d in &src.dataset_inputs {
+            if let Some(id) = d.evaluation_dataset_id() {
+                self.resolve_dataset(&id, &d.name).await?;
+            }
+        }
         let datasets: Vec<DatasetInput> = src
             .dataset_inputs
             .iter()

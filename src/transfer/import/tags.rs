@@ -21,6 +21,10 @@ pub const STATE: &str = "mlflow_archive.import";
 /// it, since names are not unique).
 pub const LINEAGE_DATASET: &str = "mlflow_archive.source.dataset_id";
 
+/// The tag of an evaluation dataset the import made that holds its source's last update time
+/// (milliseconds) when it was copied: a sync reads the source dataset again only when it moved.
+pub const DATASET_UPDATED: &str = "mlflow_archive.source.last_update_time";
+
 /// Marks a half-imported run that a later import gave up on and deleted; it keeps its lineage tag,
 /// so every import of a source run can be found, but [`is_abandoned`] runs are not the import.
 pub const ABANDONED: &str = "mlflow_archive.abandoned";

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::mlflow::types::{Metric, Run, ViewType};
 use crate::transfer::import::{
-    COMPLETE, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER, MISSING_PARENT, STATE,
+    COMPLETE, DATASET_UPDATED, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_SERVER,
+    MISSING_PARENT, STATE,
 };
 use crate::transfer::source::Source;
 
@@ -22,6 +23,8 @@ pub struct Base {
     /// Source logged model id → its status at the destination (complete there).
     pub(super) logged_models: HashMap<String, String>,
     pub(super) traces: HashSet<String>,
+    /// Source evaluation dataset id → its last update time when a complete copy was made.
+    pub(super) datasets: HashMap<String, String>,
     /// The destination copy of each source run, on a server destination.
     pub(super) dst: HashMap<String, DstRun>,
     /// Runs started outside it are not exported.
@@ -163,6 +166,22 @@ impl Base {
         has
     }
 
+    /// Whether source evaluation dataset `d` has a complete copy at the destination made when
+    /// it was last updated (not read again).
+    pub fn has_dataset(&self, d: &crate::mlflow::api::datasets::EvaluationDataset) -> bool {
+        let has = d
+            .last_update_time
+            .is_some_and(|t| self.datasets.get(&d.dataset_id) == Some(&t.to_string()));
+        if has {
+            self.seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .counts
+                .datasets_unchanged += 1;
+        }
+        has
+    }
+
     /// Whether trace `id` is complete at the destination (not read again).
     pub fn has_trace(&self, id: &str) -> bool {
         let has = self.traces.contains(id);
@@ -292,6 +311,15 @@ impl Base {
                 };
                 base.read_experiment(&src, &dst, &found.experiment_id)
                     .await?;
+            }
+            let mut datasets = std::pin::pin!(Source::datasets(&dst, &[]));
+            while let Some(d) = datasets.try_next().await? {
+                let tag = |k: &str| d.tags.get(k).map(String::as_str);
+                if let (Some(from), Some(COMPLETE), Some(when)) =
+                    (tag(LINEAGE_DATASET), tag(STATE), tag(DATASET_UPDATED))
+                {
+                    base.datasets.insert(from.to_string(), when.to_string());
+                }
             }
         }
         Ok(base)

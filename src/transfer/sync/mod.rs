@@ -208,6 +208,8 @@ pub struct Seen {
     pub logged_models_unchanged: u64,
     /// Traces complete at the destination, not read.
     pub traces_unchanged: u64,
+    /// Evaluation datasets whose copy is as the source's, not read.
+    pub datasets_unchanged: u64,
 }
 
 /// What the destination would hold of `r` once copied.

@@ -38,11 +38,16 @@ pub struct SyncReport {
     pub traces_unchanged: u64,
     /// Model versions copied.
     pub versions_new: u64,
-    /// Model versions found at the destination (their stage, description, tags and the
-    /// model's aliases set as the source has them).
+    /// Model versions whose stage, description or tags were brought up to date.
+    pub versions_updated: u64,
+    /// Model versions found at the destination as they are.
     pub versions_unchanged: u64,
     /// Experiments of the source (each one's runs compared).
     pub experiments: u64,
+    /// Evaluation datasets copied (new, or changed since their copy).
+    pub datasets_new: u64,
+    /// Evaluation datasets whose copy is as the source's, not read.
+    pub datasets_unchanged: u64,
     /// Evaluation dataset records upserted.
     pub dataset_records: u64,
     /// Metric points sent (points the destination had already are kept once by the server).
@@ -142,8 +147,11 @@ pub async fn sync(
         traces_new: done.traces_imported,
         traces_unchanged: seen.traces_unchanged + done.traces_skipped,
         versions_new: done.versions_imported,
+        versions_updated: done.versions_updated,
         versions_unchanged: done.versions_skipped,
         experiments: done.experiments.len() as u64,
+        datasets_new: done.datasets_imported,
+        datasets_unchanged: seen.datasets_unchanged,
         dataset_records: done.dataset_records,
         metric_points: done.metric_points,
         artifacts: done.artifacts,
