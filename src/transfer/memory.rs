@@ -284,10 +284,15 @@ impl Destination for MemoryServer {
         for t in tags {
             upsert(&mut run.data.tags, &t.key, &t.value);
         }
-        s.histories
-            .entry(run_id.to_string())
-            .or_default()
-            .extend(metrics.iter().cloned());
+        // As MLflow's SQL store: a point identical to one the run has is kept once.
+        let history = s.histories.entry(run_id.to_string()).or_default();
+        let point = |m: &Metric| (m.key.clone(), m.timestamp, m.step, m.value.to_bits());
+        let mut had: std::collections::HashSet<_> = history.iter().map(point).collect();
+        for m in metrics {
+            if had.insert(point(m)) {
+                history.push(m.clone());
+            }
+        }
         Ok(())
     }
 

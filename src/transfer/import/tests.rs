@@ -33,6 +33,17 @@ fn big() -> Vec<u8> {
 /// model made later from the parent; a registered model with versions 1, 2 and 4 (3 deleted at
 /// the source), one of them made from the logged model, and an alias.
 fn archive() -> Vec<u8> {
+    archive_as(false)
+}
+
+/// [`archive`] after changes at the source, as an incremental archive of a sync holds them:
+/// run 0's tag `i` changed and `extra` added, its status `KILLED`; run 1 with ten more points
+/// and one more file; run 2 restored.
+fn archive_changed() -> Vec<u8> {
+    archive_as(true)
+}
+
+fn archive_as(changed: bool) -> Vec<u8> {
     let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
     w.experiment(&Experiment {
         experiment_id: "1".into(),
@@ -44,8 +55,18 @@ fn archive() -> Vec<u8> {
     for (i, id) in RUNS.iter().enumerate() {
         let mut tags = vec![
             Tag::new("mlflow.user", "alice"),
-            Tag::new("i", i.to_string()),
+            Tag::new(
+                "i",
+                if changed && i == 0 {
+                    "changed".to_string()
+                } else {
+                    i.to_string()
+                },
+            ),
         ];
+        if changed && i == 0 {
+            tags.push(Tag::new("extra", "yes"));
+        }
         if i == 1 {
             tags.push(Tag::new("mlflow.parentRunId", RUNS[0]));
         }
@@ -53,10 +74,20 @@ fn archive() -> Vec<u8> {
             run_id: (*id).into(),
             experiment_id: "1".into(),
             run_name: format!("run {i}"),
-            status: "FINISHED".into(),
+            status: if changed && i == 0 {
+                "KILLED"
+            } else {
+                "FINISHED"
+            }
+            .into(),
             start_time: Some(1_600_000_000_000),
             end_time: Some(1_600_000_100_000),
-            lifecycle_stage: if i == 2 { "deleted" } else { "active" }.into(),
+            lifecycle_stage: if i == 2 && !changed {
+                "deleted"
+            } else {
+                "active"
+            }
+            .into(),
             params: vec![Tag::new("alpha", i.to_string())],
             tags,
             model_outputs: if i == 0 {
@@ -72,7 +103,7 @@ fn archive() -> Vec<u8> {
         .unwrap();
         w.metric_chunk(&MetricChunk {
             key: "loss".into(),
-            points: (0..POINTS)
+            points: (0..POINTS + if changed && i == 1 { 10 } else { 0 })
                 .map(|j| Point {
                     step: j,
                     timestamp: 1_600_000_000_000 + j,
@@ -97,6 +128,9 @@ fn archive() -> Vec<u8> {
         }
         w.artifact("small.txt", 5, &b"hello"[..]).unwrap();
         w.artifact("dir/big.bin", BIG as u64, &big()[..]).unwrap();
+        if changed && i == 1 {
+            w.artifact("later.txt", 5, &b"later"[..]).unwrap();
+        }
         w.end_unit().unwrap();
     }
     w.begin_logged_model(&LoggedModel {
@@ -141,9 +175,19 @@ fn archive() -> Vec<u8> {
 }
 
 async fn import(server: &MemoryServer, bytes: &[u8]) -> std::result::Result<ImportReport, Failed> {
+    import_as(server, bytes, false).await
+}
+
+/// An import that brings complete runs up to date (`update`, as a sync's).
+async fn import_as(
+    server: &MemoryServer,
+    bytes: &[u8],
+    update: bool,
+) -> std::result::Result<ImportReport, Failed> {
     let source = ArchiveSource::start(Cursor::new(bytes.to_vec()));
     let opts = ImportOptions {
         jobs: 4,
+        update,
         ..ImportOptions::default()
     };
     import_archive(server, source, &opts).await
@@ -254,6 +298,100 @@ async fn an_import_killed_at_any_call_is_finished_by_the_next() {
             .await
             .unwrap_or_else(|f| panic!("the import after a kill at call {kill}: {f}"));
         assert_complete(&server).await;
+    }
+}
+
+/// A sync's update of complete runs, killed at any of its calls, is finished by the next: each
+/// source run once, its tags (set and deleted), status, lifecycle, every point once and every
+/// file as the changed source has them. And whenever the kill came, a run whose digest is the
+/// changed source run's (what a sync compares, with the latest metric values) has what the
+/// digest covers (tags, status, lifecycle): the digest is emptied first and set last.
+#[tokio::test]
+async fn an_update_killed_at_any_call_is_finished_by_the_next() {
+    let (before, after) = (archive(), archive_changed());
+    let (calls, digests) = {
+        let server = MemoryServer::default();
+        import(&server, &before).await.unwrap();
+        let at = server.calls();
+        let report = import_as(&server, &after, true).await.unwrap();
+        assert_eq!(report.runs_updated, 3, "{report:?}");
+        let digests: HashMap<String, String> = server
+            .runs_of(EXP)
+            .iter()
+            .map(|r| {
+                let d = tag(&r.data.tags, crate::transfer::sync::DIGEST).unwrap();
+                (
+                    tag(&r.data.tags, LINEAGE_RUN).unwrap().to_string(),
+                    d.to_string(),
+                )
+            })
+            .collect();
+        (server.calls() - at, digests)
+    };
+    assert!(calls > 10, "{calls}");
+    // Whether run `r` (source run `i`) has what the digest covers as the changed source has it.
+    let covered = |r: &crate::mlflow::types::Run, i: usize| {
+        let want_i = if i == 0 {
+            "changed".to_string()
+        } else {
+            i.to_string()
+        };
+        r.info.lifecycle_stage == "active"
+            && tag(&r.data.tags, "i") == Some(want_i.as_str())
+            && tag(&r.data.tags, "extra").is_some() == (i == 0)
+            && r.info.status == if i == 0 { "KILLED" } else { "FINISHED" }
+    };
+    // And every point and file.
+    let up_to_date = |server: &MemoryServer, r: &crate::mlflow::types::Run, i: usize| {
+        let loss = server
+            .history(&r.info.run_id)
+            .into_iter()
+            .filter(|m| m.key == "loss")
+            .count();
+        let points = POINTS as usize + if i == 1 { 10 } else { 0 };
+        covered(r, i)
+            && loss == points
+            && server.files(&r.info.artifact_uri).len() == if i == 1 { 3 } else { 2 }
+    };
+    for kill in 1..=calls {
+        let server = MemoryServer::default();
+        import(&server, &before).await.unwrap();
+        server.fail_from(Some(kill));
+        let first = import_as(&server, &after, true).await;
+        assert!(first.is_err(), "killed at call {kill} of {calls}");
+        server.fail_from(None);
+        for r in server.runs_of(EXP).iter().filter(|r| !is_abandoned(r)) {
+            let src = tag(&r.data.tags, LINEAGE_RUN).unwrap();
+            let i = RUNS.iter().position(|x| *x == src).unwrap();
+            if tag(&r.data.tags, crate::transfer::sync::DIGEST) == Some(digests[src].as_str()) {
+                assert!(
+                    covered(r, i),
+                    "kill at {kill}: run {i} claims to be up to date: {r:#?}"
+                );
+            }
+        }
+        import_as(&server, &after, true)
+            .await
+            .unwrap_or_else(|f| panic!("the update after a kill at call {kill}: {f}"));
+        let live: Vec<_> = server
+            .runs_of(EXP)
+            .into_iter()
+            .filter(|r| !is_abandoned(r))
+            .collect();
+        assert_eq!(
+            live.len(),
+            RUNS.len(),
+            "kill at {kill}: one run per source run"
+        );
+        for r in &live {
+            let src = tag(&r.data.tags, LINEAGE_RUN).unwrap();
+            let i = RUNS.iter().position(|x| *x == src).unwrap();
+            assert!(up_to_date(&server, r, i), "kill at {kill}, run {i}: {r:#?}");
+            assert_eq!(
+                tag(&r.data.tags, crate::transfer::sync::DIGEST),
+                Some(digests[src].as_str())
+            );
+        }
     }
 }
 
