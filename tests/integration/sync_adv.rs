@@ -1,5 +1,6 @@
 //! `sync` against what a user does between syncs: windows that leave a parent out, then take
-//! it in; a metric logged to a copy by hand; new prompt versions and traces.
+//! it in; a metric logged to a copy by hand; new prompt versions and traces; time windows on
+//! exports.
 
 use mlflow_archive::mlflow::types::{KeyValue, Run};
 use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
@@ -305,4 +306,100 @@ async fn new_prompt_versions_and_traces_follow() {
         Some(copy[0].dataset_id.as_str()),
         "the new run's input names the destination's dataset"
     );
+}
+
+/// `--since`/`--until` (and the Python tool's names for them) on an export: only the runs
+/// started in `[since, until)` are in the archive; a window that holds no time is refused before
+/// anything is read.
+#[tokio::test]
+async fn exports_take_the_runs_started_in_a_time_window() {
+    let pair = crate::live_pair!();
+    let src = client(&pair.src.uri);
+    let name = unique("window");
+    let exp = src.create_experiment(&name, None, &[]).await.unwrap();
+    // 2020-01-01, 2024-01-01 and 2026-01-01.
+    for (run, start) in [
+        ("old", 1_577_836_800_000),
+        ("mid", 1_704_067_200_000),
+        ("new", 1_767_225_600_000),
+    ] {
+        ended_run(&src, &exp, run, start, vec![]).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, want) in [
+        (
+            ["--since", "2023-01-01", "--until", "2026-01-01"],
+            vec!["mid"],
+        ),
+        (
+            [
+                "--run-start-time",
+                "2024-01-01T00:00:00Z",
+                "--runs-until",
+                "1767225600001",
+            ],
+            vec!["mid", "new"],
+        ),
+    ] {
+        let path = dir.path().join(format!("{}.mlar", want.len()));
+        let mut cmd = cli();
+        cmd.args([
+            "export-experiment",
+            "--src-uri",
+            &pair.src.uri,
+            "--experiment",
+            &name,
+        ])
+        .args(flags)
+        .arg("-o")
+        .arg(&path);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let target = unique("window-copy");
+        let mut cmd = cli();
+        cmd.args([
+            "import-experiment",
+            "--dst-uri",
+            &pair.dst.uri,
+            "--experiment-name",
+            &target,
+            "-i",
+        ])
+        .arg(&path);
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut got: Vec<String> = runs_of(&client(&pair.dst.uri), &target)
+            .await
+            .into_iter()
+            .map(|r| r.info.run_name)
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{flags:?}");
+    }
+    let mut cmd = cli();
+    cmd.args([
+        "export-experiment",
+        "--src-uri",
+        &pair.src.uri,
+        "--experiment",
+        &name,
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2025-01-01",
+        "-o",
+    ])
+    .arg(dir.path().join("none.mlar"));
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not before --until"), "{err}");
 }
