@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use futures_util::TryStreamExt;
 
-use super::{Class, DIGEST, KnownRun, Seen, Window, ended, known, metrics_digest};
+use super::{
+    Class, DIGEST, KnownRun, Seen, Window, digest_of, ended, known, point_hash, point_hashes,
+};
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::mlflow::types::{Metric, Run, ViewType};
@@ -41,8 +43,8 @@ pub(super) struct DstRun {
     pub(super) dst: Client,
     pub(super) run_id: String,
     pub(super) artifact_uri: String,
-    /// Its latest metric values.
-    pub(super) latest: Vec<Metric>,
+    /// Its latest metric values, as [`point_hashes`].
+    pub(super) latest: Vec<(u64, u64)>,
     /// The source server its import named ([`LINEAGE_SERVER`]).
     pub(super) server: Option<String>,
     /// The source id of its parent, when it was imported without it ([`MISSING_PARENT`]).
@@ -126,19 +128,18 @@ impl Base {
     /// an update could take away: the run would be updated at every sync).
     fn known_here(&self, r: &Run, k: &KnownRun) -> KnownRun {
         let mut now = known(r);
-        if let Some(d) = self.dst.get(&r.info.run_id)
-            && d.latest
-                .iter()
-                .any(|m| !r.data.metrics.iter().any(|x| x.key == m.key))
-        {
-            let ours: Vec<Metric> = d
-                .latest
-                .iter()
-                .filter(|m| r.data.metrics.iter().any(|x| x.key == m.key))
-                .cloned()
-                .collect();
-            if metrics_digest(&ours) == now.metrics {
-                now.metrics.clone_from(&k.metrics);
+        if let Some(d) = self.dst.get(&r.info.run_id) {
+            let keys: HashSet<u64> = r.data.metrics.iter().map(|m| point_hash(m).0).collect();
+            if d.latest.iter().any(|(key, _)| !keys.contains(key)) {
+                let ours: Vec<(u64, u64)> = d
+                    .latest
+                    .iter()
+                    .filter(|(key, _)| keys.contains(key))
+                    .copied()
+                    .collect();
+                if digest_of(&ours) == now.metrics {
+                    now.metrics.clone_from(&k.metrics);
+                }
             }
         }
         now
@@ -231,14 +232,7 @@ impl Base {
         if !k.ended {
             return None;
         }
-        let same = |m: &Metric| {
-            d.latest.iter().any(|x| {
-                x.key == m.key
-                    && x.step == m.step
-                    && x.timestamp == m.timestamp
-                    && (x.value == m.value || (x.value.is_nan() && m.value.is_nan()))
-            })
-        };
+        let same = |m: &Metric| d.latest.binary_search(&point_hash(m)).is_ok();
         Some(
             r.data
                 .metrics
@@ -340,9 +334,10 @@ impl Base {
             let (Some(from), Some(COMPLETE)) = (tag(LINEAGE_RUN), tag(STATE)) else {
                 continue;
             };
+            let latest = point_hashes(&r.data.metrics);
             let k = KnownRun {
                 digest: tag(DIGEST).unwrap_or_default().to_string(),
-                metrics: metrics_digest(&r.data.metrics),
+                metrics: digest_of(&latest),
                 ended: ended(&r.info.status),
                 deleted: r.info.lifecycle_stage == "deleted",
             };
@@ -354,7 +349,7 @@ impl Base {
                     dst: dst.clone(),
                     run_id: r.info.run_id.clone(),
                     artifact_uri: r.info.artifact_uri.clone(),
-                    latest: r.data.metrics.clone(),
+                    latest,
                     server: tag(LINEAGE_SERVER).map(str::to_string),
                     missing_parent: tag(MISSING_PARENT).map(str::to_string),
                 },

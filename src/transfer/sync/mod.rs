@@ -135,26 +135,38 @@ pub fn run_digest(r: &rec::Run) -> String {
 /// The digest of a run's latest metric values (key, value, step, time), in any order: a new
 /// point that changed any of them changes it.
 pub fn metrics_digest(latest: &[Metric]) -> String {
-    let mut points: Vec<(&str, u64, i64, i64)> = latest
-        .iter()
-        .map(|m| {
-            // One NaN, whatever its bits.
-            let v = if m.value.is_nan() {
-                f64::NAN.to_bits()
-            } else {
-                m.value.to_bits()
-            };
-            (m.key.as_str(), v, m.step, m.timestamp)
-        })
-        .collect();
-    points.sort_unstable();
+    digest_of(&point_hashes(latest))
+}
+
+/// Each latest value as two hashes: of its key, and of the whole point (key, value, step,
+/// time), sorted. What a base keeps of a destination run's latest values: 16 bytes a key.
+pub(crate) fn point_hashes(latest: &[Metric]) -> Vec<(u64, u64)> {
+    let mut hashes: Vec<(u64, u64)> = latest.iter().map(point_hash).collect();
+    hashes.sort_unstable();
+    hashes
+}
+
+/// The hashes of one point: of its key, and of the point.
+pub(crate) fn point_hash(m: &Metric) -> (u64, u64) {
+    // One NaN, whatever its bits.
+    let v = if m.value.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        m.value.to_bits()
+    };
+    let key = fnv(m.key.as_bytes(), FNV_START);
+    let mut h = fnv(&[0], key);
+    h = fnv(&v.to_le_bytes(), h);
+    h = fnv(&m.step.to_le_bytes(), h);
+    h = fnv(&m.timestamp.to_le_bytes(), h);
+    (key, h)
+}
+
+/// The [`metrics_digest`] of points given by their [`point_hashes`] (sorted).
+pub(crate) fn digest_of(hashes: &[(u64, u64)]) -> String {
     let mut h = FNV_START;
-    for (k, v, s, t) in points {
-        h = fnv(k.as_bytes(), h);
-        h = fnv(&[0], h);
-        h = fnv(&v.to_le_bytes(), h);
-        h = fnv(&s.to_le_bytes(), h);
-        h = fnv(&t.to_le_bytes(), h);
+    for (_, point) in hashes {
+        h = fnv(&point.to_le_bytes(), h);
     }
     format!("{h:016x}")
 }
