@@ -91,7 +91,7 @@ pub enum Held {
 }
 
 /// The runs and logged models this import holds leases on, renewed by a task of their own until
-/// dropped.
+/// dropped (runs are held through a [`LeaseHandle`], by their tasks).
 pub struct Leases {
     id: u64,
     runs: Arc<Mutex<HashSet<Held>>>,
@@ -105,7 +105,7 @@ impl Drop for Leases {
 }
 
 impl Leases {
-    /// Starts renewing, through `client`, the leases of the runs [`Leases::hold`] names.
+    /// Starts renewing, through `client`, the leases of the runs its handles hold.
     pub fn start(client: &impl Destination) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -141,11 +141,6 @@ impl Leases {
         fresh_for(self.id)
     }
 
-    /// Keeps renewing the lease of run `id` (created with [`Leases::fresh`]).
-    pub fn hold(&self, id: &str) {
-        lock(&self.runs).insert(Held::Run(id.to_string()));
-    }
-
     /// Keeps renewing the lease of logged model `id`.
     pub fn hold_model(&self, id: &str) {
         lock(&self.runs).insert(Held::LoggedModel(id.to_string()));
@@ -159,6 +154,27 @@ impl Leases {
     /// Stops renewing logged model `id`'s lease.
     pub fn release_model(&self, id: &str) {
         lock(&self.runs).remove(&Held::LoggedModel(id.to_string()));
+    }
+
+    /// A handle that holds and releases runs' leases from another task (a run's writer).
+    pub fn handle(&self) -> LeaseHandle {
+        LeaseHandle(Arc::clone(&self.runs))
+    }
+}
+
+/// Holds and releases leases of [`Leases`] from another task; renewed while the [`Leases`] lives.
+#[derive(Clone)]
+pub struct LeaseHandle(Arc<Mutex<HashSet<Held>>>);
+
+impl LeaseHandle {
+    /// Keeps renewing the lease of run `id` (created with [`Leases::fresh`]).
+    pub fn hold(&self, id: &str) {
+        lock(&self.0).insert(Held::Run(id.to_string()));
+    }
+
+    /// Stops renewing run `id`'s lease.
+    pub fn release(&self, id: &str) {
+        lock(&self.0).remove(&Held::Run(id.to_string()));
     }
 }
 

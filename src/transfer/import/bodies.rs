@@ -126,20 +126,16 @@ impl<D: Destination> Importer<'_, D> {
         if let Open::Trace(_) = &self.open {
             return self.trace_artifact(a, source).await.map_err(about);
         }
-        if let Open::Run {
-            src,
-            dst,
-            root: run_root,
-            ..
-        } = &self.open
-        {
+        if let Open::Run { src, .. } = &self.open {
             let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
             if a.size <= BUFFERED_FILE_MAX || (is_mlmodel && a.size <= MAX_PATCHED) {
-                let (src_id, dst_id) = (src.run_id.clone(), dst.clone());
+                let src_id = src.run_id.clone();
                 let mut body = read_body(source, a.size).await.map_err(about)?;
                 if is_mlmodel {
+                    // (Its run's id and root are the destination's: the one place the reader
+                    // waits for the run's task to have made it.)
+                    let (dst_id, root) = self.open_made().await?;
                     let runs = HashMap::from([(src_id.clone(), dst_id.clone())]);
-                    let root = run_root.uri().to_string();
                     let mut roots: Vec<(&str, &str)> = vec![(src_id.as_str(), root.as_str())];
                     roots.extend(
                         self.model_roots

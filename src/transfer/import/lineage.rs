@@ -180,19 +180,14 @@ impl<D: Destination> Importer<'_, D> {
     /// Marks a half-imported run [`ABANDONED`] and deletes it (each step is safe to repeat
     /// after a kill: a marked run that is still active is deleted by the next import).
     pub(super) async fn abandon(&self, old: &Prior) -> Result<()> {
-        if old.deleted {
-            return Ok(());
-        }
-        let id = &old.run_id;
-        if !old.marked {
-            self.client.set_run_tag(id, ABANDONED, "true").await?;
-        }
-        self.client.delete_run(id).await
+        abandon(&self.client, old).await
     }
 
-    /// Marks a run complete (then deletes it if it was deleted at the source); only now is it
-    /// in the report. When a concurrent import completed the same source run first, this run is
-    /// given up and the other stands for the source run.
+    /// Marks a run that waited (for a logged model, or for its parent) complete, then deletes it
+    /// if it was deleted at the source; only now is it in the report. When a concurrent import
+    /// completed the same source run first, this run is given up and the other stands for the
+    /// source run. (Runs that wait for nothing are completed by their own tasks:
+    /// [`run_task`].)
     pub(super) async fn complete_run(
         &mut self,
         exp: &str,
@@ -200,81 +195,118 @@ impl<D: Destination> Importer<'_, D> {
         dst: &str,
         deleted: bool,
     ) -> Result<()> {
-        let winner = self.settle(exp, src, dst).await?;
+        let winner = complete(&self.client, exp, src, dst, deleted).await?;
         self.leases.release(dst);
-        if winner != dst {
-            let own = Prior {
-                run_id: dst.to_string(),
-                complete: false,
-                deleted: false,
-                marked: false,
-                held: true,
-            };
-            self.abandon(&own).await?;
-            self.run_ids.insert(src.to_string(), winner.clone());
-            self.report.runs.insert(src.to_string(), winner.clone());
-            self.report.runs_skipped += 1;
-        } else {
-            if deleted {
-                self.client.delete_run(dst).await?;
-            }
-            self.report.runs.insert(src.to_string(), dst.to_string());
-            self.report.runs_imported += 1;
-        }
-        tick(&self.opts.progress, Counter::Runs, 1);
+        self.completed(src, dst, &winner);
         // Its children that waited for it, now pointing at the run that stands for it.
-        for (child, p) in self.deferred.parent_done(dst) {
+        for (child, p) in self.deferred.parent_done(src) {
             if winner != dst {
-                self.client.set_run_tag(&child, PARENT_RUN, &winner).await?;
+                self.client.set_run_tag(&p.dst, PARENT_RUN, &winner).await?;
             }
-            Box::pin(self.complete_run(&p.experiment, &p.src, &child, p.deleted)).await?;
+            Box::pin(self.complete_run(&p.experiment, &child, &p.dst, p.deleted)).await?;
         }
         Ok(())
     }
 
-    /// Marks `dst` complete unless another run of the same source is (a concurrent import's);
-    /// returns the run that stands for the source run. One run wins whatever the timing: a run
-    /// stays complete only if no other was complete when it looked after marking itself, and
-    /// when two marked themselves at once, both step back and try again after a random wait.
-    pub(super) async fn settle(&self, exp: &str, src: &str, dst: &str) -> Result<String> {
-        let others = async || -> Result<Vec<String>> {
-            let mut ids: Vec<String> = self
-                .client
-                .runs_tagged(exp, LINEAGE_RUN, Some(src))
-                .await?
-                .iter()
-                .filter(|r| r.info.run_id != dst && is_complete(r))
-                .map(|r| r.info.run_id.clone())
-                .collect();
-            ids.sort();
-            Ok(ids)
-        };
-        for round in 0..SETTLE_ROUNDS {
-            self.client.set_run_tag(dst, STATE, COMPLETE).await?;
-            if others().await?.is_empty() {
-                return Ok(dst.to_string());
-            }
-            self.client.set_run_tag(dst, STATE, IN_PROGRESS).await?;
-            if let Some(first) = others().await?.into_iter().next() {
-                return Ok(first);
-            }
-            // Both stepped back: wait a while, longer each round, and try again.
-            let jitter = crate::mlflow::retry::Backoff::new(&crate::mlflow::RetryConfig {
-                max_retries: 1,
-                initial_backoff: std::time::Duration::from_millis(50 * (u64::from(round) + 1)),
-                max_backoff: std::time::Duration::from_secs(2),
-                max_retry_after: std::time::Duration::ZERO,
-            })
-            .next_delay(None)
-            .unwrap_or_default();
-            tokio::time::sleep(jitter).await;
+    /// Counts source run `src` complete, `winner` standing for it (`dst` when this import's
+    /// run won).
+    pub(super) fn completed(&mut self, src: &str, dst: &str, winner: &str) {
+        self.run_ids.insert(src.to_string(), winner.to_string());
+        self.report.runs.insert(src.to_string(), winner.to_string());
+        if winner == dst {
+            self.report.runs_imported += 1;
+        } else {
+            self.report.runs_skipped += 1;
         }
-        Err(Error::Ambiguous {
-            call: format!("completing run {src}"),
-            server: self.client.server().to_string(),
-            cause: format!(
-                "another import kept completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
-            ),
-        })
+        tick(&self.opts.progress, Counter::Runs, 1);
     }
+}
+
+/// Marks a half-imported run [`ABANDONED`] and deletes it (each step is safe to repeat after a
+/// kill: a marked run that is still active is deleted by the next import).
+pub(super) async fn abandon(client: &impl Destination, old: &Prior) -> Result<()> {
+    if old.deleted {
+        return Ok(());
+    }
+    let id = &old.run_id;
+    if !old.marked {
+        client.set_run_tag(id, ABANDONED, "true").await?;
+    }
+    client.delete_run(id).await
+}
+
+/// Marks run `dst` (of source run `src`, in destination experiment `exp`) complete and deletes
+/// it if it was `deleted` at the source; returns the run that stands for the source run: `dst`,
+/// or a concurrent import's, in which case `dst` is given up.
+pub(super) async fn complete(
+    client: &impl Destination,
+    exp: &str,
+    src: &str,
+    dst: &str,
+    deleted: bool,
+) -> Result<String> {
+    let winner = settle(client, exp, src, dst).await?;
+    if winner != dst {
+        let own = Prior {
+            run_id: dst.to_string(),
+            complete: false,
+            deleted: false,
+            marked: false,
+            held: true,
+        };
+        abandon(client, &own).await?;
+    } else if deleted {
+        client.delete_run(dst).await?;
+    }
+    Ok(winner)
+}
+
+/// Marks `dst` complete unless another run of the same source is (a concurrent import's);
+/// returns the run that stands for the source run. One run wins whatever the timing: a run
+/// stays complete only if no other was complete when it looked after marking itself, and when
+/// two marked themselves at once, both step back and try again after a random wait.
+pub(super) async fn settle(
+    client: &impl Destination,
+    exp: &str,
+    src: &str,
+    dst: &str,
+) -> Result<String> {
+    let others = async || -> Result<Vec<String>> {
+        let mut ids: Vec<String> = client
+            .runs_tagged(exp, LINEAGE_RUN, Some(src))
+            .await?
+            .iter()
+            .filter(|r| r.info.run_id != dst && is_complete(r))
+            .map(|r| r.info.run_id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    };
+    for round in 0..SETTLE_ROUNDS {
+        client.set_run_tag(dst, STATE, COMPLETE).await?;
+        if others().await?.is_empty() {
+            return Ok(dst.to_string());
+        }
+        client.set_run_tag(dst, STATE, IN_PROGRESS).await?;
+        if let Some(first) = others().await?.into_iter().next() {
+            return Ok(first);
+        }
+        // Both stepped back: wait a while, longer each round, and try again.
+        let jitter = crate::mlflow::retry::Backoff::new(&crate::mlflow::RetryConfig {
+            max_retries: 1,
+            initial_backoff: std::time::Duration::from_millis(50 * (u64::from(round) + 1)),
+            max_backoff: std::time::Duration::from_secs(2),
+            max_retry_after: std::time::Duration::ZERO,
+        })
+        .next_delay(None)
+        .unwrap_or_default();
+        tokio::time::sleep(jitter).await;
+    }
+    Err(Error::Ambiguous {
+        call: format!("completing run {src}"),
+        server: client.server().to_string(),
+        cause: format!(
+            "another import kept completing the same run at the same moment ({SETTLE_ROUNDS} tries); run the import again"
+        ),
+    })
 }

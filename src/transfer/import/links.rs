@@ -8,13 +8,14 @@ use std::collections::HashSet;
 
 use super::*;
 
-/// A run finished but for what waits for logged models.
+/// A run finished but for what waits for logged models (runs are named by their source ids
+/// here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Parked {
     /// Its destination experiment.
     pub(super) experiment: String,
-    /// Its source run id.
-    pub(super) src: String,
+    /// Its destination run id.
+    pub(super) dst: String,
     /// Deleted at the source (deleted once complete).
     pub(super) deleted: bool,
 }
@@ -22,9 +23,9 @@ pub(super) struct Parked {
 /// What one logged model's arrival releases.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Released {
-    /// Points to log, by destination run (their model id not set yet).
+    /// Points to log, by source run (their model id not set yet).
     pub(super) points: Vec<(String, Vec<Metric>)>,
-    /// Outputs to log: (destination run, step).
+    /// Outputs to log: (source run, step).
     pub(super) outputs: Vec<(String, i64)>,
     /// Runs that now wait for nothing: to complete once the points and outputs are written.
     pub(super) ready: Vec<(String, Parked)>,
@@ -35,7 +36,7 @@ pub(super) struct Released {
 enum Awaited {
     /// A source logged model.
     Model(String),
-    /// The completion of a destination run (its parent).
+    /// The completion of a run (its parent), by source id.
     Run(String),
 }
 
@@ -44,13 +45,13 @@ enum Awaited {
 pub(super) struct Deferred {
     points: HashMap<String, Vec<(String, Metric)>>,
     outputs: HashMap<String, Vec<(String, i64)>>,
-    /// For each destination run, what it waits for.
+    /// For each run (source id), what it waits for.
     waits: HashMap<String, HashSet<Awaited>>,
     parked: HashMap<String, Parked>,
 }
 
 impl Deferred {
-    /// Holds `points` of destination run `run` until logged model `model` arrives.
+    /// Holds `points` of run `run` (source id) until logged model `model` arrives.
     pub(super) fn defer_points(
         &mut self,
         model: &str,
@@ -66,7 +67,7 @@ impl Deferred {
         self.waits.entry(run.to_string()).or_default().insert(on);
     }
 
-    /// Makes run `run` wait for the completion of run `parent` (both destination ids).
+    /// Makes run `run` wait for the completion of run `parent` (both source ids).
     pub(super) fn defer_on_parent(&mut self, parent: &str, run: &str) {
         self.wait(run, Awaited::Run(parent.to_string()));
     }
@@ -167,6 +168,10 @@ impl<D: Destination> Importer<'_, D> {
     ) -> Result<()> {
         let released = self.deferred.take(src_model);
         for (run, mut batch) in released.points {
+            // (Every run was made before a logged model is read: its task has ended.)
+            let Some(run) = self.run_ids.get(&run).cloned() else {
+                continue;
+            };
             for m in &mut batch {
                 m.model_id = dst_model.map(str::to_string);
             }
@@ -176,6 +181,9 @@ impl<D: Destination> Importer<'_, D> {
         }
         if let Some(model) = dst_model {
             for (run, step) in released.outputs {
+                let Some(run) = self.run_ids.get(&run).cloned() else {
+                    continue;
+                };
                 let output = ModelOutput {
                     model_id: model.to_string(),
                     step,
@@ -184,7 +192,7 @@ impl<D: Destination> Importer<'_, D> {
             }
         }
         for (run, p) in released.ready {
-            self.complete_run(&p.experiment, &p.src, &run, p.deleted)
+            self.complete_run(&p.experiment, &run, &p.dst, p.deleted)
                 .await?;
         }
         Ok(())
@@ -203,10 +211,10 @@ mod tests {
         }
     }
 
-    fn parked(src: &str) -> Parked {
+    fn parked(dst: &str) -> Parked {
         Parked {
             experiment: "1".into(),
-            src: src.into(),
+            dst: dst.into(),
             deleted: false,
         }
     }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::archive_source::{ArchiveSource, Event};
 use super::destination::Destination;
@@ -261,16 +261,15 @@ enum Open {
     Skip,
     Run {
         src: rec::Run,
-        dst: String,
-        /// Its artifact root on the destination.
-        root: ArtifactRoot,
+        /// Where its task stands (its destination run once made).
+        stage: watch::Receiver<Stage>,
         metrics: Vec<Metric>,
         /// Params and tags not sent yet: they ride with the first metric batch.
         head: Vec<KeyValue>,
         head_tags: Vec<KeyValue>,
-        /// The run's writes (metric batches, uploads), done in order by its worker task.
+        /// The run's writes (metric batches, uploads), done in order by its task.
         ops: RunOps,
-        worker: AbortOnDrop<Result<Written>>,
+        worker: AbortOnDrop<Result<Outcome>>,
         /// A complete run brought up to date ([`ImportOptions::update`]), not a new one.
         update: bool,
     },
@@ -298,13 +297,19 @@ enum Open {
     },
 }
 
-/// A run read to its seal whose worker may still be writing.
+/// A run read to its seal whose task may still be working.
 struct Sealed {
     src: rec::Run,
-    dst: String,
-    worker: AbortOnDrop<Result<Written>>,
-    /// Brought up to date, not new.
-    update: bool,
+    stage: watch::Receiver<Stage>,
+    worker: AbortOnDrop<Result<Outcome>>,
+}
+
+/// A run and its destination run, for messages: "run X (destination run Y)" once Y is made.
+fn run_and_copy(src: &str, stage: &watch::Receiver<Stage>) -> String {
+    match stage.borrow().id() {
+        Some(dst) => format!("run {src} (destination run {dst})"),
+        None => format!("run {src}"),
+    }
 }
 
 struct Importer<'a, D: Destination> {
@@ -318,9 +323,11 @@ struct Importer<'a, D: Destination> {
     opts: &'a ImportOptions,
     report: ImportReport,
     open: Open,
-    /// Source run id → destination run id, for every run created or found (the report lists
-    /// only finished ones).
+    /// Source run id → destination run id, for every run created (once its task ended) or
+    /// found (the report lists only finished ones).
     run_ids: HashMap<String, String>,
+    /// Source run id → where its task stands, for every run this import writes.
+    pending: HashMap<String, watch::Receiver<Stage>>,
     /// Source logged model id → the destination model's artifact location (for version sources
     /// that point inside it).
     model_roots: HashMap<String, String>,
@@ -390,6 +397,7 @@ pub async fn import_archive<D: Destination>(
         report: ImportReport::default(),
         open: Open::None,
         run_ids: HashMap::new(),
+        pending: HashMap::new(),
         model_roots: HashMap::new(),
         sealed: std::collections::VecDeque::new(),
         deferred: links::Deferred::default(),
@@ -552,7 +560,6 @@ impl<D: Destination> Importer<'_, D> {
             let Some(mut s) = self.sealed.pop_front() else {
                 break;
             };
-            let what = format!("run {} (destination run {})", s.src.run_id, s.dst);
             if s.src
                 .parent_run_id()
                 .is_some_and(|p| self.failed.contains(p))
@@ -562,18 +569,10 @@ impl<D: Destination> Importer<'_, D> {
                 continue;
             }
             let src_id = s.src.run_id.clone();
-            let written = s.worker.join(&what).await.and_then(|r| r);
-            let done = match written {
-                Ok(w) => {
-                    self.report.metric_points += w.metric_points;
-                    self.report.artifacts += w.artifacts;
-                    self.report.artifact_bytes += w.artifact_bytes;
-                    if s.update {
-                        self.finish_update(s.src, s.dst).await
-                    } else {
-                        self.finish_run(s.src, s.dst).await
-                    }
-                }
+            let outcome = s.worker.join(&src_id).await.and_then(|r| r);
+            let what = run_and_copy(&src_id, &s.stage);
+            let done = match outcome {
+                Ok(o) => self.ended(s.src, o).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = done {
@@ -604,7 +603,7 @@ impl<D: Destination> Importer<'_, D> {
             _ => {}
         }
         match &self.open {
-            Open::Run { src, dst, .. } => format!("run {} (destination run {dst})", src.run_id),
+            Open::Run { src, stage, .. } => run_and_copy(&src.run_id, stage),
             Open::LoggedModel { src, dst, .. } => {
                 format!("logged model {} (destination {dst})", src.model_id)
             }
@@ -772,36 +771,19 @@ impl<D: Destination> Importer<'_, D> {
 
     pub(super) async fn sealed(&mut self, unit: UnitId) -> Result<()> {
         self.flush_metrics().await?;
-        if let Open::Run {
-            src, dst, update, ..
-        } = &self.open
-        {
-            let update = UpdateRun {
-                run_id: dst.clone(),
-                status: Some(src.status.clone()),
-                end_time: src.end_time,
-                // A new run got its name when it was made.
-                run_name: Some(src.run_name.clone()).filter(|n| *update && !n.is_empty()),
-            };
-            self.run_op(Op::Update(update)).await?;
+        if let Open::Run { src, update, .. } = &self.open {
+            let (src, update) = (src.clone(), *update);
+            let finish = self.finish_of(&src, update).await?;
+            self.run_op(Op::Finish(Box::new(finish))).await?;
         }
         self.apply_permissions(&unit).await?;
         match std::mem::replace(&mut self.open, Open::None) {
             Open::Run {
-                src,
-                dst,
-                worker,
-                update,
-                ..
+                src, stage, worker, ..
             } => {
-                // Dropping `ops` tells the worker there is nothing more; it finishes in the
+                // Dropping `ops` tells the task there is nothing more; it finishes in the
                 // background while the next runs are read.
-                self.sealed.push_back(Sealed {
-                    src,
-                    dst,
-                    worker,
-                    update,
-                });
+                self.sealed.push_back(Sealed { src, stage, worker });
                 Ok(())
             }
             Open::LoggedModel { src, dst, .. } => {

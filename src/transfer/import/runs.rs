@@ -69,7 +69,7 @@ impl<D: Destination> Importer<'_, D> {
         if !half_done.is_empty() {
             self.report.runs_redone += 1;
         }
-        let tags = self.run_tags(&r).await?;
+        let (tags, parent) = self.run_tags(&r).await?;
         let digest = crate::transfer::sync::run_digest(&r);
         let mut own = vec![
             KeyValue::new(LINEAGE_RUN, r.run_id.clone()),
@@ -81,50 +81,63 @@ impl<D: Destination> Importer<'_, D> {
         if let Some(server) = &self.source_server {
             own.push(KeyValue::new(LINEAGE_SERVER, server.clone()));
         }
-        let created = self
-            .client
-            .create_run(&CreateRun {
-                experiment_id: exp,
-                run_name: Some(r.run_name.clone()),
-                start_time: r.start_time,
-                tags: own,
-                user_id: None,
-                // Not the lineage tag: abandoned runs of the same source carry it too.
-                reconcile_tag: Some(ATTEMPT.into()),
-            })
-            .await?;
-        let dst = created.info.run_id.clone();
-        self.leases.hold(&dst);
-        self.open_run(r, dst, &created.info.artifact_uri, tags, false)
+        let create = CreateRun {
+            experiment_id: exp,
+            run_name: Some(r.run_name.clone()),
+            start_time: r.start_time,
+            tags: own,
+            user_id: None,
+            // Not the lineage tag: abandoned runs of the same source carry it too.
+            reconcile_tag: Some(ATTEMPT.into()),
+        };
+        self.open_run(r, Start::Create(create), tags, parent, false);
+        Ok(())
     }
 
-    /// Opens run `dst` for the writes of source run `r` (`update`: a complete run brought up
-    /// to date).
+    /// Opens source run `r` for its writes, done by a task of its own that begins with `start`
+    /// (`update`: a complete run brought up to date). `parent`: the parent's stage when the
+    /// parent is a run of this import that is not complete (`Some(true)` when the parent tag
+    /// is the task's to add).
     fn open_run(
         &mut self,
         r: rec::Run,
-        dst: String,
-        artifact_uri: &str,
+        start: Start,
         tags: Vec<KeyValue>,
+        parent: ParentWait,
         update: bool,
-    ) -> Result<()> {
-        let root = ArtifactRoot::parse(artifact_uri)
-            .map_err(|e| Error::Config(format!("run {}: the destination run's {e}", r.run_id)))?;
-        self.run_ids.insert(r.run_id.clone(), dst.clone());
+    ) {
+        let first = match &start {
+            Start::Create(_) => Stage::Pending,
+            Start::Existing { id, artifact_uri } => {
+                self.run_ids.insert(r.run_id.clone(), id.clone());
+                Stage::Made {
+                    id: id.clone(),
+                    artifact_uri: artifact_uri.clone(),
+                }
+            }
+        };
+        let (stage_tx, stage) = watch::channel(first);
+        self.pending.insert(r.run_id.clone(), stage.clone());
         let (ops, rx) = RunOps::new(self.opts.jobs);
-        let worker = tokio::spawn(run_worker(
-            self.client.clone(),
-            dst.clone(),
-            root.clone(),
-            rx,
-            self.opts.progress.clone(),
-            self.opts.replay.clone(),
-        ));
+        let (parent, parent_tag) = match parent {
+            Some((rx, tag)) => (Some(rx), tag),
+            None => (None, false),
+        };
+        let task = RunTask {
+            client: self.client.clone(),
+            src: r.run_id.clone(),
+            start,
+            parent,
+            parent_tag,
+            leases: self.leases.handle(),
+            progress: self.opts.progress.clone(),
+            replay: self.opts.replay.clone(),
+        };
+        let worker = tokio::spawn(run_task(task, stage_tx, rx));
         let head = kv(&r.params);
         self.open = Open::Run {
             src: r,
-            dst,
-            root,
+            stage,
             metrics: Vec::new(),
             head,
             head_tags: tags,
@@ -132,7 +145,6 @@ impl<D: Destination> Importer<'_, D> {
             worker: AbortOnDrop(Some(worker)),
             update,
         };
-        Ok(())
     }
 
     /// Brings `done`, the complete destination run of source run `r`, up to date with the
@@ -148,11 +160,15 @@ impl<D: Destination> Importer<'_, D> {
             self.client.restore_run(&dst).await?;
         }
         self.client.set_run_tag(&dst, DIGEST, "").await?;
-        let mut tags = self.run_tags(&r).await?;
+        let (mut tags, parent) = self.run_tags(&r).await?;
+        // The parent tag comes from the task (its parent is being made).
+        let parent_later = parent.as_ref().is_some_and(|(_, later)| *later);
         let has = |k: &str| current.data.tags.iter().any(|t| t.key == k);
         for t in &current.data.tags {
-            let stale_parent = t.key == MISSING_PARENT && tags.iter().any(|x| x.key == PARENT_RUN);
-            if (self.carried_tag(&t.key) || stale_parent) && !tags.iter().any(|x| x.key == t.key) {
+            let kept = tags.iter().any(|x| x.key == t.key) || (parent_later && t.key == PARENT_RUN);
+            let stale_parent = t.key == MISSING_PARENT
+                && (parent_later || tags.iter().any(|x| x.key == PARENT_RUN));
+            if (self.carried_tag(&t.key) || stale_parent) && !kept {
                 self.client.delete_run_tag(&dst, &t.key).await?;
             }
         }
@@ -162,8 +178,13 @@ impl<D: Destination> Importer<'_, D> {
         // What the run logged already is not logged again (MLflow refuses a second identical
         // output).
         self.had
-            .insert(dst.clone(), current.inputs.clone(), current.outputs.clone());
-        self.open_run(r, dst, &current.info.artifact_uri, tags, true)
+            .insert(r.run_id.clone(), current.inputs.clone(), current.outputs.clone());
+        let start = Start::Existing {
+            id: dst,
+            artifact_uri: current.info.artifact_uri,
+        };
+        self.open_run(r, start, tags, parent, true);
+        Ok(())
     }
 
     /// Whether a destination run's tag `key` is one an import writes from the source's tags
@@ -189,30 +210,34 @@ impl<D: Destination> Importer<'_, D> {
         !metadata || self.opts.import_metadata_tags
     }
 
-    /// Finishes a run brought up to date: inputs and outputs, its lifecycle as the source's,
-    /// and the new digest (the sign that it is up to date).
-    pub(super) async fn finish_update(&mut self, src: rec::Run, dst: String) -> Result<()> {
-        self.log_run_links(&src, &dst).await?;
-        let digest = crate::transfer::sync::run_digest(&src);
-        self.client.set_run_tag(&dst, DIGEST, &digest).await?;
-        // Last: a kill before it leaves an active run that a sync compares as such.
-        if src.lifecycle_stage == "deleted" {
-            self.client.delete_run(&dst).await?;
-        }
-        self.report.runs.insert(src.run_id.clone(), dst);
-        self.report.runs_updated += 1;
-        tick(&self.opts.progress, Counter::Runs, 1);
-        Ok(())
-    }
-
     /// The destination tags of source run `r`'s tags: this tool's own left out (their history
     /// kept), `mlflow.*` and provenance tags as asked, the parent pointed at its destination
     /// run, the user as asked, the workspace's own tags kept beside.
-    async fn run_tags(&mut self, r: &rec::Run) -> Result<Vec<KeyValue>> {
+    ///
+    /// With them, the parent's stage when the parent is a run of this import that is not
+    /// complete (the run's task waits for it), and whether the parent tag is left to the task
+    /// (the parent's run is not made yet).
+    async fn run_tags(&mut self, r: &rec::Run) -> Result<(Vec<KeyValue>, ParentWait)> {
+        let mut wait: ParentWait = None;
         let parent_dst = match r.parent_run_id() {
+            Some(p) if self.report.runs.contains_key(p) => self.resolve_run(p).await?,
+            Some(p) if self.pending.contains_key(p) => {
+                let rx = self.pending[p].clone();
+                let now = rx.borrow().clone();
+                match now {
+                    Stage::Complete { winner, .. } => Some(winner),
+                    other => {
+                        let id = other.id().map(str::to_string);
+                        wait = Some((rx, id.is_none()));
+                        id
+                    }
+                }
+            }
             Some(p) => self.resolve_run(p).await?,
             None => None,
         };
+        let later = wait.as_ref().is_some_and(|(_, later)| *later);
+        let mut tag_later = false;
         let mut tags: Vec<KeyValue> = Vec::new();
         for t in &archived_tags(&r.tags) {
             let mlflow_tag = t.key.starts_with("mlflow.");
@@ -242,6 +267,7 @@ impl<D: Destination> Importer<'_, D> {
                 "mlflow.runName" => continue, // set through run_name
                 PARENT_RUN => match &parent_dst {
                     Some(dst) => tags.push(KeyValue::new(PARENT_RUN, dst.clone())),
+                    None if later => tag_later = true,
                     None => {
                         self.report.missing_parents.push(r.run_id.clone());
                         tags.push(KeyValue::new(MISSING_PARENT, t.value.clone()));
@@ -253,7 +279,7 @@ impl<D: Destination> Importer<'_, D> {
         if !self.opts.use_src_user_id && !self.client.is_databricks() {
             tags.push(KeyValue::new("mlflow.user", self.user.clone()));
         }
-        Ok(tags)
+        Ok((tags, wait.map(|(rx, _)| (rx, tag_later))))
     }
 
     pub(super) async fn chunk(&mut self, c: rec::MetricChunk) -> Result<()> {
@@ -263,7 +289,7 @@ impl<D: Destination> Importer<'_, D> {
             Some(src) => Some((src.clone(), self.report.logged_models.get(src).cloned())),
             None => None,
         };
-        let Open::Run { dst, .. } = &self.open else {
+        let Open::Run { src, .. } = &self.open else {
             return Ok(());
         };
         if let Some((src_model, None)) = &linked_to {
@@ -271,7 +297,7 @@ impl<D: Destination> Importer<'_, D> {
             // source run in the archive): they are logged when it arrives, and the run is marked
             // complete only then.
             let points = crate::transfer::map::metrics(&c, None);
-            self.deferred.defer_points(src_model, dst, points);
+            self.deferred.defer_points(src_model, &src.run_id, points);
             return Ok(());
         }
         let dst_model = linked_to.and_then(|(_, d)| d);
@@ -317,10 +343,11 @@ impl<D: Destination> Importer<'_, D> {
         Ok(())
     }
 
-    /// Logs a run's dataset and model inputs and its outputs (an output whose logged model is
-    /// later in the archive waits for it).
-    async fn log_run_links(&mut self, src: &rec::Run, dst: &str) -> Result<()> {
-        let (had_in, had_out) = self.had.take(dst);
+    /// The end of source run `src` as its task does it: its status, its dataset and model
+    /// inputs and its outputs (an output whose logged model is later in the archive waits for
+    /// it), then its completion or, brought up to date, its digest.
+    pub(super) async fn finish_of(&mut self, src: &rec::Run, update: bool) -> Result<Finish> {
+        let (had_in, had_out) = self.had.take(&src.run_id);
         for d in &src.dataset_inputs {
             if let Some(id) = d.evaluation_dataset_id() {
                 self.resolve_dataset(&id, &d.name).await?;
@@ -358,9 +385,7 @@ impl<D: Destination> Importer<'_, D> {
                 models.push(ModelInput { model_id });
             }
         }
-        if !datasets.is_empty() || !models.is_empty() {
-            self.client.log_inputs(dst, &datasets, &models).await?;
-        }
+        let mut outputs = Vec::new();
         for o in &src.model_outputs {
             match self.resolve_logged_model(&o.model_id).await? {
                 Some(m)
@@ -368,74 +393,103 @@ impl<D: Destination> Importer<'_, D> {
                         .model_outputs
                         .iter()
                         .any(|x| x.model_id == m && x.step == o.step) => {}
-                Some(m) => {
-                    self.client
-                        .log_outputs(
-                            dst,
-                            &[ModelOutput {
-                                model_id: m,
-                                step: o.step,
-                            }],
-                        )
-                        .await?
-                }
-                None => self.deferred.defer_output(&o.model_id, dst, o.step),
+                Some(m) => outputs.push(ModelOutput {
+                    model_id: m,
+                    step: o.step,
+                }),
+                None => self.deferred.defer_output(&o.model_id, &src.run_id, o.step),
             }
         }
-        Ok(())
+        let deleted = src.lifecycle_stage == "deleted";
+        let then = if update {
+            Then::Update {
+                digest: crate::transfer::sync::run_digest(src),
+                deleted,
+            }
+        } else {
+            let notebook_dir = self.opts.dst_notebook_dir.clone().filter(|_| {
+                self.client.is_databricks()
+                    && src
+                        .tags
+                        .iter()
+                        .any(|t| t.key == NOTEBOOK_PATH && !t.value.is_empty())
+            });
+            Then::Complete {
+                experiment: self.dst_experiment(&src.experiment_id, "run")?,
+                deleted,
+                waits: self.deferred.waits(&src.run_id),
+                notebook_dir,
+            }
+        };
+        Ok(Finish {
+            status: src.status.clone(),
+            end_time: src.end_time,
+            // A new run got its name when it was made.
+            run_name: Some(src.run_name.clone()).filter(|n| update && !n.is_empty()),
+            datasets,
+            models,
+            outputs,
+            then,
+        })
     }
 
-    pub(super) async fn finish_run(&mut self, src: rec::Run, dst: String) -> Result<()> {
-        self.log_run_links(&src, &dst).await?;
-        if let Some(dir) = &self.opts.dst_notebook_dir
-            && self.client.is_databricks()
-            && src
-                .tags
-                .iter()
-                .any(|t| t.key == NOTEBOOK_PATH && !t.value.is_empty())
-        {
-            let dir = if self.opts.notebook_dir_add_run_id {
-                format!("{}/{dst}", dir.trim_end_matches('/'))
-            } else {
-                dir.clone()
-            };
-            let root = self.client.get_run(&dst).await?.info.artifact_uri;
-            match self.client.place_notebook(&dst, &root, &dir).await {
-                Ok(_) => self.report.notebooks_placed += 1,
-                Err(e) => self
-                    .report
-                    .notebook_failures
-                    .push(format!("run {} (now {dst}): {e}", src.run_id)),
-            }
+    /// Takes the outcome of source run `src`'s task into the report; a run its task left
+    /// waiting is parked (or completed now, when what it waited for came meanwhile).
+    pub(super) async fn ended(&mut self, src: rec::Run, o: Outcome) -> Result<()> {
+        self.report.metric_points += o.written.metric_points;
+        self.report.artifacts += o.written.artifacts;
+        self.report.artifact_bytes += o.written.artifact_bytes;
+        match o.notebook {
+            Some(Ok(())) => self.report.notebooks_placed += 1,
+            Some(Err(e)) => self
+                .report
+                .notebook_failures
+                .push(format!("run {} (now {}): {e}", src.run_id, o.dst)),
+            None => {}
         }
-        // (Its status and end time were set by its worker, after its last write.)
+        let dst = o.dst;
+        self.run_ids.insert(src.run_id.clone(), dst.clone());
+        if matches!(o.end, End::Updated) {
+            self.report.runs.insert(src.run_id.clone(), dst);
+            self.report.runs_updated += 1;
+            tick(&self.opts.progress, Counter::Runs, 1);
+            return Ok(());
+        }
         let exp = self.dst_experiment(&src.experiment_id, "run")?;
         self.touched.insert(exp.clone());
-        let deleted = src.lifecycle_stage == "deleted";
+        if let End::Complete { winner } = o.end {
+            self.completed(&src.run_id, &dst, &winner);
+            return Ok(());
+        }
         // A run completes only after its parent: were the parent redone by a later import, a
         // complete child would point at the abandoned one.
         if let Some(parent) = src.parent_run_id()
             && !self.report.runs.contains_key(parent)
-            && let Some(parent_dst) = self.run_ids.get(parent)
+            && self.run_ids.contains_key(parent)
         {
-            self.deferred.defer_on_parent(parent_dst, &dst);
+            self.deferred.defer_on_parent(parent, &src.run_id);
         }
-        if self.deferred.waits(&dst) {
+        let deleted = src.lifecycle_stage == "deleted";
+        if self.deferred.waits(&src.run_id) {
             let parked = links::Parked {
                 experiment: exp,
-                src: src.run_id,
+                dst,
                 deleted,
             };
-            self.deferred.park(&dst, parked);
+            self.deferred.park(&src.run_id, parked);
+            Ok(())
         } else {
-            self.complete_run(&exp, &src.run_id, &dst, deleted).await?;
+            self.complete_run(&exp, &src.run_id, &dst, deleted).await
         }
-        Ok(())
     }
 }
 
+/// A run's parent being written by this import: its stage, and whether the parent tag is left
+/// to the run's task.
+pub(super) type ParentWait = Option<(watch::Receiver<Stage>, bool)>;
+
 /// What the runs a sync brings up to date had logged already (inputs and outputs), by
-/// destination run, until their links are logged.
+/// source run, until their links are logged.
 #[derive(Default)]
 pub(super) struct Had(HashMap<String, (RunInputs, RunOutputs)>);
 
@@ -444,7 +498,7 @@ impl Had {
         self.0.insert(run, (inputs, outputs));
     }
 
-    /// What `run` had (nothing, for a new run).
+    /// What source run `run` had (nothing, for a new run).
     pub(super) fn take(&mut self, run: &str) -> (RunInputs, RunOutputs) {
         self.0.remove(run).unwrap_or_default()
     }
