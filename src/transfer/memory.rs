@@ -59,6 +59,10 @@ struct State {
     perms: Option<permissions::Perms>,
     /// The registry it behaves as (MLflow's when `None`).
     registry: Option<RegistryKind>,
+    /// Each call's wait before it is served ([`MemoryServer::set_latency`]).
+    latency: Option<std::time::Duration>,
+    /// Calls waiting or served now, and the most at once, by name.
+    in_flight: BTreeMap<&'static str, (usize, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +96,36 @@ impl MemoryServer {
     /// their files are uploaded and they are finalized).
     pub fn set_registry(&self, kind: RegistryKind) {
         self.lock().registry = Some(kind);
+    }
+
+    /// A network between client and server: from now on, each call waits `latency` (tokio's
+    /// clock: pause it for tests that do not wait) before it is served, and the most calls of
+    /// each kind in flight at once are counted ([`MemoryServer::most_in_flight`]).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.lock().latency = Some(latency);
+    }
+
+    /// The most calls of method `name` that were in flight at once (with a latency set).
+    pub fn most_in_flight(&self, name: &str) -> usize {
+        self.lock().in_flight.get(name).map_or(0, |(_, most)| *most)
+    }
+
+    /// The latency of a call of `name`, counted in flight meanwhile.
+    async fn pause(&self, name: &'static str) {
+        let Some(latency) = self.lock().latency else {
+            return;
+        };
+        {
+            let mut s = self.lock();
+            let (now, most) = s.in_flight.entry(name).or_default();
+            *now += 1;
+            *most = (*most).max(*now);
+        }
+        tokio::time::sleep(latency).await;
+        let mut s = self.lock();
+        if let Some((now, _)) = s.in_flight.get_mut(name) {
+            *now = now.saturating_sub(1);
+        }
     }
 
     /// How many calls were made so far.
@@ -167,11 +201,13 @@ impl Destination for MemoryServer {
     }
 
     async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        self.pause("experiment_by_name").await;
         let s = self.call("experiment_by_name")?;
         Ok(s.experiments.iter().find(|e| e.name == name).cloned())
     }
 
     async fn create_experiment(&self, name: &str, tags: &[KeyValue]) -> Result<String> {
+        self.pause("create_experiment").await;
         let mut s = self.call("create_experiment")?;
         if s.experiments.iter().any(|e| e.name == name) {
             return Err(api(
@@ -198,6 +234,7 @@ impl Destination for MemoryServer {
         key: &str,
         value: Option<&str>,
     ) -> Result<Vec<Run>> {
+        self.pause("runs_tagged").await;
         let s = self.call("runs_tagged")?;
         Ok(s.runs
             .values()
@@ -207,6 +244,7 @@ impl Destination for MemoryServer {
     }
 
     async fn create_run(&self, req: &CreateRun) -> Result<Run> {
+        self.pause("create_run").await;
         let mut s = self.call("create_run")?;
         if !s
             .experiments
@@ -240,6 +278,7 @@ impl Destination for MemoryServer {
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Run> {
+        self.pause("get_run").await;
         let s = self.call("get_run")?;
         s.runs
             .get(run_id)
@@ -248,6 +287,7 @@ impl Destination for MemoryServer {
     }
 
     async fn update_run(&self, req: &UpdateRun) -> Result<()> {
+        self.pause("update_run").await;
         let mut s = self.call("update_run")?;
         let run = s.active_run(&req.run_id)?;
         if let Some(status) = &req.status {
@@ -266,6 +306,7 @@ impl Destination for MemoryServer {
         params: &[KeyValue],
         tags: &[KeyValue],
     ) -> Result<()> {
+        self.pause("log_batch").await;
         let mut s = self.call("log_batch")?;
         let run = s.active_run(run_id)?;
         for p in params {
@@ -302,6 +343,7 @@ impl Destination for MemoryServer {
         datasets: &[DatasetInput],
         models: &[ModelInput],
     ) -> Result<()> {
+        self.pause("log_inputs").await;
         let mut s = self.call("log_inputs")?;
         let run = s.active_run(run_id)?;
         run.inputs.dataset_inputs.extend(datasets.iter().cloned());
@@ -310,6 +352,7 @@ impl Destination for MemoryServer {
     }
 
     async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
+        self.pause("log_outputs").await;
         let mut s = self.call("log_outputs")?;
         let run = s.active_run(run_id)?;
         run.outputs.model_outputs.extend(models.iter().cloned());
@@ -317,6 +360,7 @@ impl Destination for MemoryServer {
     }
 
     async fn set_run_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        self.pause("set_run_tag").await;
         let mut s = self.call("set_run_tag")?;
         let run = s.active_run(run_id)?;
         upsert(&mut run.data.tags, key, value);
@@ -324,6 +368,7 @@ impl Destination for MemoryServer {
     }
 
     async fn delete_run(&self, run_id: &str) -> Result<()> {
+        self.pause("delete_run").await;
         let mut s = self.call("delete_run")?;
         let run = s
             .runs
@@ -334,6 +379,7 @@ impl Destination for MemoryServer {
     }
 
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        self.pause("delete_run_tag").await;
         let mut s = self.call("delete_run_tag")?;
         let run = s.active_run(run_id)?;
         run.data.tags.retain(|t| t.key != key);
@@ -341,6 +387,7 @@ impl Destination for MemoryServer {
     }
 
     async fn restore_run(&self, run_id: &str) -> Result<()> {
+        self.pause("restore_run").await;
         let mut s = self.call("restore_run")?;
         let run = s
             .runs
@@ -357,6 +404,7 @@ impl Destination for MemoryServer {
         size: u64,
         mut body: BoxStream<'static, Result<Bytes>>,
     ) -> Result<()> {
+        self.pause("upload").await;
         drop(self.call("upload")?);
         let mut data = Vec::new();
         while let Some(chunk) = body.next().await {
@@ -375,6 +423,7 @@ impl Destination for MemoryServer {
     }
 
     async fn upload_bytes(&self, root: &ArtifactRoot, path: &str, data: Bytes) -> Result<()> {
+        self.pause("upload_bytes").await;
         let mut s = self.call("upload_bytes")?;
         s.files
             .insert((root.uri().to_string(), path.to_string()), data);
@@ -387,6 +436,7 @@ impl Destination for MemoryServer {
         key: &str,
         value: &str,
     ) -> Result<Vec<LoggedModel>> {
+        self.pause("logged_models_tagged").await;
         let s = self.call("logged_models_tagged")?;
         Ok(s.logged_models
             .values()
@@ -398,6 +448,7 @@ impl Destination for MemoryServer {
     }
 
     async fn create_logged_model(&self, req: &CreateLoggedModel) -> Result<LoggedModel> {
+        self.pause("create_logged_model").await;
         let mut s = self.call("create_logged_model")?;
         let id = format!("m-{}", s.id());
         let model = LoggedModel {
@@ -425,12 +476,14 @@ impl Destination for MemoryServer {
     }
 
     async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<()> {
+        self.pause("finalize_logged_model").await;
         let mut s = self.call("finalize_logged_model")?;
         s.logged_model(model_id)?.info.status = status.to_string();
         Ok(())
     }
 
     async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
+        self.pause("set_logged_model_tags").await;
         let mut s = self.call("set_logged_model_tags")?;
         let m = s.logged_model(model_id)?;
         for t in tags {
@@ -440,6 +493,7 @@ impl Destination for MemoryServer {
     }
 
     async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
+        self.pause("delete_logged_model").await;
         let mut s = self.call("delete_logged_model")?;
         s.logged_models
             .remove(model_id)
@@ -448,6 +502,7 @@ impl Destination for MemoryServer {
     }
 
     async fn registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        self.pause("registered_model").await;
         let mut s = self.call("registered_model")?;
         Ok(s.registered(name)?.model.clone())
     }
@@ -458,6 +513,7 @@ impl Destination for MemoryServer {
         description: Option<&str>,
         tags: &[KeyValue],
     ) -> Result<()> {
+        self.pause("create_registered_model").await;
         let mut s = self.call("create_registered_model")?;
         if s.registry == Some(RegistryKind::UnityCatalog)
             && (name.split('.').count() != 3 || name.to_lowercase() != name)
@@ -492,18 +548,21 @@ impl Destination for MemoryServer {
     }
 
     async fn update_registered_model(&self, name: &str, description: &str) -> Result<()> {
+        self.pause("update_registered_model").await;
         let mut s = self.call("update_registered_model")?;
         s.registered(name)?.model.description = description.to_string();
         Ok(())
     }
 
     async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        self.pause("set_registered_model_tag").await;
         let mut s = self.call("set_registered_model_tag")?;
         upsert(&mut s.registered(name)?.model.tags, key, value);
         Ok(())
     }
 
     async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        self.pause("delete_registered_model").await;
         let mut s = self.call("delete_registered_model")?;
         s.models
             .remove(name)
@@ -512,6 +571,7 @@ impl Destination for MemoryServer {
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        self.pause("model_versions").await;
         let mut s = self.call("model_versions")?;
         let r = s.registered(name)?;
         let mut v: Vec<ModelVersion> = r
@@ -525,6 +585,7 @@ impl Destination for MemoryServer {
     }
 
     async fn create_model_version(&self, req: &CreateModelVersion) -> Result<ModelVersion> {
+        self.pause("create_model_version").await;
         let mut s = self.call("create_model_version")?;
         let uc = s.registry == Some(RegistryKind::UnityCatalog);
         if let Some(run) = &req.run_id
@@ -624,6 +685,7 @@ impl Destination for MemoryServer {
     }
 
     async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
+        self.pause("delete_model_version").await;
         let mut s = self.call("delete_model_version")?;
         s.version(name, version)?.1 = true;
         s.registered(name)?
@@ -634,6 +696,7 @@ impl Destination for MemoryServer {
     }
 
     async fn wait_model_version_ready(&self, _name: &str, _version: &str) -> Result<()> {
+        self.pause("wait_model_version_ready").await;
         drop(self.call("wait_model_version_ready")?);
         Ok(())
     }
@@ -648,6 +711,7 @@ impl Destination for MemoryServer {
         rel: &str,
         limit: usize,
     ) -> Result<Option<(Bytes, bool)>> {
+        self.pause("read_artifact_head").await;
         let s = self.call("read_artifact_head")?;
         let want = format!("{}/{rel}", uri.trim_end_matches('/'));
         Ok(s.files
@@ -666,6 +730,7 @@ impl Destination for MemoryServer {
         storage_location: &str,
         files: &str,
     ) -> Result<Uploaded> {
+        self.pause("upload_model_version_files").await;
         let mut s = self.call("upload_model_version_files")?;
         let under = format!("{}/", files.trim_end_matches('/'));
         let found: Vec<(String, Bytes)> = s
@@ -695,12 +760,14 @@ impl Destination for MemoryServer {
     }
 
     async fn finalize_model_version(&self, name: &str, version: &str) -> Result<()> {
+        self.pause("finalize_model_version").await;
         let mut s = self.call("finalize_model_version")?;
         s.version(name, version)?.0.status = "READY".into();
         Ok(())
     }
 
     async fn transition_stage(&self, name: &str, version: &str, stage: &str) -> Result<()> {
+        self.pause("transition_stage").await;
         let mut s = self.call("transition_stage")?;
         if s.registry == Some(RegistryKind::UnityCatalog) {
             return Err(api(
@@ -714,6 +781,7 @@ impl Destination for MemoryServer {
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+        self.pause("set_alias").await;
         let mut s = self.call("set_alias")?;
         if s.registry == Some(RegistryKind::DatabricksWorkspace) {
             return Err(api(

@@ -177,8 +177,11 @@ impl<D: Destination> Importer<'_, D> {
         }
         // What the run logged already is not logged again (MLflow refuses a second identical
         // output).
-        self.had
-            .insert(r.run_id.clone(), current.inputs.clone(), current.outputs.clone());
+        self.had.insert(
+            r.run_id.clone(),
+            current.inputs.clone(),
+            current.outputs.clone(),
+        );
         let start = Start::Existing {
             id: dst,
             artifact_uri: current.info.artifact_uri,

@@ -570,3 +570,86 @@ async fn store_sources_inside_a_run_or_a_logged_model_move_with_them() {
         ]
     );
 }
+
+/// One parent with seven children, then four runs on their own, a file and a few points each.
+fn family() -> (Vec<u8>, Vec<String>) {
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: EXP.into(),
+        lifecycle_stage: "active".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    let ids: Vec<String> = (0..12).map(|i| format!("{i:032x}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut tags = vec![Tag::new("i", i.to_string())];
+        if (1..8).contains(&i) {
+            tags.push(Tag::new("mlflow.parentRunId", ids[0].clone()));
+        }
+        w.begin_run(&RecRun {
+            run_id: id.clone(),
+            experiment_id: "1".into(),
+            run_name: format!("run {i}"),
+            status: "FINISHED".into(),
+            start_time: Some(1_600_000_000_000),
+            end_time: Some(1_600_000_100_000),
+            lifecycle_stage: "active".into(),
+            tags,
+            ..RecRun::default()
+        })
+        .unwrap();
+        w.metric_chunk(&MetricChunk {
+            key: "loss".into(),
+            points: (0..3)
+                .map(|j| Point {
+                    step: j,
+                    timestamp: 1_600_000_000_000 + j,
+                    value: j as f64,
+                })
+                .collect(),
+            ..MetricChunk::default()
+        })
+        .unwrap();
+        w.artifact("f.txt", 1, &b"x"[..]).unwrap();
+        w.end_unit().unwrap();
+    }
+    (w.finish().unwrap().0, ids)
+}
+
+/// Issue 18: through a network's latency, the reader waits for no run's requests. Runs are made
+/// and completed by their own tasks, several at once (made one by one on the reader's path
+/// before, one round trip each), and each child still completes only after its parent, pointing
+/// at it.
+#[tokio::test(start_paused = true)]
+async fn runs_are_made_and_completed_several_at_once_children_after_their_parent() {
+    let server = MemoryServer::default();
+    server.set_latency(std::time::Duration::from_millis(50));
+    let (bytes, ids) = family();
+    let report = import(&server, &bytes).await.unwrap();
+    assert_eq!(report.runs_imported, 12);
+    assert!(
+        server.most_in_flight("create_run") >= 3,
+        "runs made one at a time: {}",
+        server.most_in_flight("create_run")
+    );
+    assert!(
+        server.most_in_flight("set_run_tag") >= 3,
+        "runs completed one at a time: {}",
+        server.most_in_flight("set_run_tag")
+    );
+    let runs = server.runs_of(EXP);
+    assert_eq!(runs.len(), 12, "one run per source run");
+    let parent = runs
+        .iter()
+        .find(|r| tag(&r.data.tags, LINEAGE_RUN) == Some(ids[0].as_str()))
+        .unwrap();
+    for r in &runs {
+        assert_eq!(tag(&r.data.tags, STATE), Some(COMPLETE));
+        let i: usize = tag(&r.data.tags, "i").unwrap().parse().unwrap();
+        let want = (1..8).contains(&i).then_some(parent.info.run_id.as_str());
+        assert_eq!(tag(&r.data.tags, PARENT_RUN), want, "run {i}");
+        assert_eq!(server.history(&r.info.run_id).len(), 3, "run {i}");
+        assert_eq!(server.files(&r.info.artifact_uri).len(), 1, "run {i}");
+    }
+}
