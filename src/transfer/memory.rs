@@ -98,9 +98,8 @@ impl MemoryServer {
         self.lock().registry = Some(kind);
     }
 
-    /// A network between client and server: from now on, each call waits `latency` (tokio's
-    /// clock: pause it for tests that do not wait) before it is served, and the most calls of
-    /// each kind in flight at once are counted ([`MemoryServer::most_in_flight`]).
+    /// A network between client and server: from now on, each call waits `latency` before it
+    /// is served, and the most calls of each kind in flight at once are counted ([`MemoryServer::most_in_flight`]).
     pub fn set_latency(&self, latency: std::time::Duration) {
         self.lock().latency = Some(latency);
     }
