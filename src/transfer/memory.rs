@@ -63,6 +63,8 @@ struct State {
     latency: Option<std::time::Duration>,
     /// Calls waiting or served now, and the most at once, by name.
     in_flight: BTreeMap<&'static str, (usize, usize)>,
+    /// Pairs of methods that had calls in flight at the same moment.
+    overlapped: std::collections::BTreeSet<(&'static str, &'static str)>,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +111,16 @@ impl MemoryServer {
         self.lock().in_flight.get(name).map_or(0, |(_, most)| *most)
     }
 
+    /// Whether calls of methods `a` and `b` were ever in flight at the same moment (with a
+    /// latency set).
+    pub fn overlapped(&self, a: &str, b: &str) -> bool {
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        self.lock()
+            .overlapped
+            .iter()
+            .any(|(x, y)| *x == a && *y == b)
+    }
+
     /// The latency of a call of `name`, counted in flight meanwhile.
     async fn pause(&self, name: &'static str) {
         let Some(latency) = self.lock().latency else {
@@ -116,6 +128,20 @@ impl MemoryServer {
         };
         {
             let mut s = self.lock();
+            let busy: Vec<&'static str> = s
+                .in_flight
+                .iter()
+                .filter(|(_, (now, _))| *now > 0)
+                .map(|(n, _)| *n)
+                .collect();
+            for other in busy {
+                let pair = if name <= other {
+                    (name, other)
+                } else {
+                    (other, name)
+                };
+                s.overlapped.insert(pair);
+            }
             let (now, most) = s.in_flight.entry(name).or_default();
             *now += 1;
             *most = (*most).max(*now);

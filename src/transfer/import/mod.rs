@@ -48,6 +48,7 @@ mod run_writer;
 mod runs;
 mod tags;
 mod traces;
+mod versions;
 mod workspaces;
 
 pub(crate) use bodies::ended_inside_an_artifact;
@@ -285,10 +286,13 @@ enum Open {
         numbers: HashMap<u64, String>,
         /// Stage → the newest source version in it, for aliases made from stages.
         staged: std::collections::BTreeMap<String, u64>,
-        /// The versions the model had when its unit began (none when it was new, or held a
-        /// placeholder an interrupted import left): a version an earlier import made is found
-        /// there without asking the registry again for each version.
-        known: Option<Arc<Vec<crate::mlflow::types::ModelVersion>>>,
+        /// The model's versions as this import knows them: those it had when its unit began
+        /// (none when it was new) and those made since. `None` when it held a placeholder an
+        /// interrupted import left: the registry is then asked again for each version.
+        view: Option<Vec<crate::mlflow::types::ModelVersion>>,
+        /// Versions made whose tasks may still be settling them ([`versions::VersionTail`]),
+        /// oldest first.
+        tails: std::collections::VecDeque<AbortOnDrop<Result<versions::Settled>>>,
     },
     Trace(Box<traces::OpenTrace>),
     Dataset {
@@ -326,6 +330,9 @@ struct Importer<'a, D: Destination> {
     /// Source run id → destination run id, for every run created (once its task ended) or
     /// found (the report lists only finished ones).
     run_ids: HashMap<String, String>,
+    /// Destination run id → its artifact root, for the runs this import wrote (for version
+    /// sources inside them).
+    run_roots: HashMap<String, String>,
     /// Source run id → where its task stands, for every run this import writes.
     pending: HashMap<String, watch::Receiver<Stage>>,
     /// Source logged model id → the destination model's artifact location (for version sources
@@ -398,6 +405,7 @@ pub async fn import_archive<D: Destination>(
         open: Open::None,
         run_ids: HashMap::new(),
         pending: HashMap::new(),
+        run_roots: HashMap::new(),
         model_roots: HashMap::new(),
         sealed: std::collections::VecDeque::new(),
         deferred: links::Deferred::default(),
@@ -808,10 +816,16 @@ impl<D: Destination> Importer<'_, D> {
             Open::Model {
                 src,
                 dst,
-                numbers,
+                mut numbers,
                 staged,
+                tails,
                 ..
-            } => self.set_aliases(&src, &dst, &numbers, staged).await,
+            } => {
+                for tail in tails {
+                    self.version_settled(&dst, &mut numbers, tail).await?;
+                }
+                self.set_aliases(&src, &dst, &numbers, staged).await
+            }
             open @ Open::Trace(_) => {
                 self.open = open;
                 self.end_trace().await

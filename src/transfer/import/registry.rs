@@ -7,6 +7,7 @@
 //! signature, and uploaded with temporary credentials before the version is finalized; stages
 //! become what [`StageTo`] says.
 
+use super::versions::*;
 use super::*;
 use crate::mlflow::api::registry::RegistryKind;
 use crate::mlflow::databricks::uc::{MAX_MLMODEL, signature_problem};
@@ -76,7 +77,7 @@ fn version_tags(plan: StageTo, v: &rec::ModelVersion) -> Vec<KeyValue> {
 }
 
 /// Whether `stage` is a stage worth carrying (not `None`).
-fn real_stage(stage: &str) -> bool {
+pub(super) fn real_stage(stage: &str) -> bool {
     !stage.is_empty() && stage != "None"
 }
 
@@ -105,7 +106,8 @@ impl<D: Destination> Importer<'_, D> {
                 Err(e) => return Err(e),
             }
         }
-        let mut known = None;
+        // None: looked up again for each version (a placeholder shows an interrupted import).
+        let mut view = None;
         match self.client.registered_model(&name).await {
             Ok(existing) => {
                 self.same_kind(&name, &existing, &m)?;
@@ -114,7 +116,7 @@ impl<D: Destination> Importer<'_, D> {
                     .iter()
                     .any(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
                 {
-                    known = Some(Arc::new(versions));
+                    view = Some(versions);
                 }
                 if existing.description != m.description {
                     self.client
@@ -152,7 +154,10 @@ impl<D: Destination> Importer<'_, D> {
                 {
                     // A concurrent import made it first: it is the same model.
                     Err(e) if e.is_already_exists() => {}
-                    other => other?,
+                    other => {
+                        other?;
+                        view = Some(Vec::new());
+                    }
                 }
             }
             Err(e) => return Err(e),
@@ -163,7 +168,8 @@ impl<D: Destination> Importer<'_, D> {
             dst: name,
             numbers: HashMap::new(),
             staged: std::collections::BTreeMap::new(),
-            known,
+            view,
+            tails: std::collections::VecDeque::new(),
         };
         Ok(())
     }
@@ -262,13 +268,12 @@ impl<D: Destination> Importer<'_, D> {
             dst: name,
             src,
             staged,
-            known,
+            view,
             ..
         } = &mut self.open
         else {
             return Ok(());
         };
-        let known = known.clone();
         if plan == StageTo::Alias && matches!(v.current_stage.as_str(), "Production" | "Staging") {
             // Versions come in numeric order: the last one seen is the newest.
             staged.insert(v.current_stage.clone(), v.version);
@@ -276,33 +281,21 @@ impl<D: Destination> Importer<'_, D> {
         let name = name.clone();
         let key = source_model_key(src);
         let src_name = src.name.clone();
-        // A version this import made from this source version of this source model (one made
-        // before the model tag existed is taken for it too).
-        let ours = |x: &crate::mlflow::types::ModelVersion, number: &str| {
-            x.tags
-                .iter()
-                .any(|t| t.key == LINEAGE_VERSION && t.value == number)
-                && x.tags
-                    .iter()
-                    .find(|t| t.key == LINEAGE_SOURCE_MODEL)
-                    .is_none_or(|t| t.value == key)
-        };
         let number = v.version.to_string();
-        // Made by an earlier import: found among the versions the model had when its unit began;
-        // anything else is looked up afresh (another import may be making it now).
-        let existing = match known.filter(|k| k.iter().any(|x| ours(x, &number))) {
+        // A version made by an earlier import, found among the versions this import knows of
+        // (a concurrent import making it now is caught after the create: see `VersionTail`).
+        let known = view.as_ref().map(|view| Known::of(view, &number, &key));
+        let Known {
+            done,
+            mut placeholders,
+            top,
+        } = match known {
             Some(k) => k,
-            None => Arc::new(self.client.model_versions(&name).await?),
+            None => Known::of(&self.client.model_versions(&name).await?, &number, &key),
         };
         // Placeholders are deleted only once the version after them exists, so an interrupted
         // import leaves them visible: their numbers count as taken, and they are deleted below.
-        let mut placeholders: Vec<u64> = existing
-            .iter()
-            .filter(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
-            .map(crate::mlflow::types::ModelVersion::number)
-            .collect();
-        if let Some(done) = existing.iter().find(|x| ours(x, &number)) {
-            let done = done.clone();
+        if let Some(done) = done {
             if uc && done.status == "PENDING_REGISTRATION" {
                 // Made by an earlier import that stopped before its files were all uploaded:
                 // they are uploaded (again) and the version finalized.
@@ -367,13 +360,7 @@ impl<D: Destination> Importer<'_, D> {
             };
         // Reproduce gaps: the server numbers versions max + 1, so create and delete placeholders
         // up to the source's number.
-        let mut next = existing
-            .iter()
-            .map(|x| x.number())
-            .filter(|n| *n != u64::MAX)
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let mut next = top + 1;
         // A placeholder names no logged model: the server would list it in that model's
         // `mlflow.modelVersions` tag (and deleting it does not take it out). A `models:/` source
         // needs the model, so the placeholder points at the version's run instead; a version
@@ -416,48 +403,69 @@ impl<D: Destination> Importer<'_, D> {
             .client
             .create_model_version(&request(tags, desc))
             .await?;
-        match &files {
-            Some(files) => self.fill(&name, &created, files).await?,
-            None => {
-                self.client
-                    .wait_model_version_ready(&name, &created.version)
-                    .await?;
+        if let Some(files) = &files {
+            self.fill(&name, &created, files).await?;
+        }
+        // The rest is its task's, while the next versions are made.
+        let tail = VersionTail {
+            client: self.client.clone(),
+            plan,
+            update: self.update,
+            name: name.clone(),
+            src_number: v.version,
+            stage: v.current_stage.clone(),
+            key,
+            wait_ready: files.is_none() && !matches!(created.status.as_str(), "READY" | ""),
+            created: created.clone(),
+            placeholders: placeholders.clone(),
+        };
+        let task = AbortOnDrop(Some(tokio::spawn(tail.run())));
+        let Open::Model { view, tails, .. } = &mut self.open else {
+            return Ok(());
+        };
+        if let Some(view) = view {
+            // (Its task deletes the placeholders under it.)
+            view.retain(|x| !placeholders.contains(&x.number()));
+            view.push(created);
+        }
+        tails.push_back(task);
+        // At most `jobs` versions settle at once.
+        if tails.len() >= self.opts.jobs.max(1)
+            && let Some(oldest) = tails.pop_front()
+        {
+            let mut numbers = HashMap::new();
+            self.version_settled(&name, &mut numbers, oldest).await?;
+            for (src, dst) in numbers {
+                self.record_number(src, dst);
             }
         }
-        // A concurrent import may have made the same version at the same moment: the lower
-        // number wins (whoever created later sees the earlier one), and the other is given up.
-        let first = self
-            .client
-            .model_versions(&name)
-            .await?
-            .into_iter()
-            .filter(|x| ours(x, &number))
-            .min_by_key(crate::mlflow::types::ModelVersion::number);
-        if let Some(first) = first
-            && first.number() < created.number()
-        {
-            self.client
-                .delete_model_version(&name, &created.version)
-                .await?;
-            self.set_stage(plan, &name, &v, &first).await?;
-            self.delete_placeholders(&name, &placeholders, first.number())
-                .await?;
-            self.record_number(v.version, first.version);
+        Ok(())
+    }
+
+    /// Takes a version's settled outcome into the report and `numbers`.
+    pub(super) async fn version_settled(
+        &mut self,
+        name: &str,
+        numbers: &mut HashMap<u64, String>,
+        mut tail: AbortOnDrop<Result<Settled>>,
+    ) -> Result<()> {
+        let s = tail
+            .join(&format!("model {name:?}"))
+            .await
+            .and_then(|r| r)?;
+        if s.made {
+            if s.version != s.src_number.to_string() {
+                let dst = s.version.parse().unwrap_or(u64::MAX);
+                self.report
+                    .renumbered_versions
+                    .push((name.to_string(), s.src_number, dst));
+            }
+            self.report.versions_imported += 1;
+        } else {
             self.report.versions_skipped += 1;
-            tick(&self.opts.progress, Counter::Versions, 1);
-            return Ok(());
         }
-        if created.version != number {
-            self.report
-                .renumbered_versions
-                .push((name.clone(), v.version, created.number()));
-        }
-        self.set_stage(plan, &name, &v, &created).await?;
-        self.delete_placeholders(&name, &placeholders, created.number())
-            .await?;
-        self.record_number(v.version, created.version);
-        self.report.versions_imported += 1;
         tick(&self.opts.progress, Counter::Versions, 1);
+        numbers.insert(s.src_number, s.version);
         Ok(())
     }
 
@@ -504,7 +512,10 @@ impl<D: Destination> Importer<'_, D> {
         let needs_root =
             inside(&v.source, &v.run_id).is_some() || (uc && v.source.starts_with("runs:/"));
         let dst_run_root = match &dst_run {
-            Some(run) if needs_root => Some(self.client.get_run(run).await?.info.artifact_uri),
+            Some(run) if needs_root => match self.run_roots.get(run) {
+                Some(root) => Some(root.clone()),
+                None => Some(self.client.get_run(run).await?.info.artifact_uri),
+            },
             _ => None,
         };
         let dst_model_root = dst_model
@@ -710,12 +721,7 @@ impl<D: Destination> Importer<'_, D> {
         placeholders: &[u64],
         below: u64,
     ) -> Result<()> {
-        for p in placeholders.iter().filter(|p| **p < below) {
-            self.client
-                .delete_model_version(name, &p.to_string())
-                .await?;
-        }
-        Ok(())
+        delete_placeholders(&self.client, name, placeholders, below).await
     }
 
     /// Moves the destination's version `dst` to the archived version's stage, if it is not there
@@ -727,21 +733,7 @@ impl<D: Destination> Importer<'_, D> {
         v: &rec::ModelVersion,
         dst: &crate::mlflow::types::ModelVersion,
     ) -> Result<bool> {
-        if plan != StageTo::Stage || dst.current_stage == v.current_stage {
-            return Ok(false);
-        }
-        let target = if real_stage(&v.current_stage) {
-            v.current_stage.as_str()
-        } else if self.update && real_stage(&dst.current_stage) {
-            // A sync: the source moved the version out of its stage.
-            "None"
-        } else {
-            return Ok(false);
-        };
-        self.client
-            .transition_stage(name, &dst.version, target)
-            .await
-            .map(|()| true)
+        set_stage(&self.client, plan, self.update, name, &v.current_stage, dst).await
     }
 
     pub(super) fn record_number(&mut self, src: u64, dst: String) {

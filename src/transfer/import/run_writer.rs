@@ -129,6 +129,8 @@ pub(super) enum End {
 /// What a run's task did.
 pub(super) struct Outcome {
     pub(super) dst: String,
+    /// Its artifact root.
+    pub(super) artifact_uri: String,
     pub(super) written: Written,
     pub(super) end: End,
     /// Its notebook placed in the destination workspace, or why not.
@@ -317,6 +319,7 @@ async fn run_task_inner<D: Destination>(
         // The reader stopped before the run's seal.
         return Ok(Outcome {
             dst,
+            artifact_uri,
             written: w,
             end: End::Held,
             notebook: None,
@@ -404,6 +407,7 @@ async fn run_task_inner<D: Destination>(
     };
     Ok(Outcome {
         dst,
+        artifact_uri,
         written: w,
         end,
         notebook,

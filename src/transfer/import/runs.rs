@@ -452,6 +452,7 @@ impl<D: Destination> Importer<'_, D> {
         }
         let dst = o.dst;
         self.run_ids.insert(src.run_id.clone(), dst.clone());
+        self.run_roots.insert(dst.clone(), o.artifact_uri);
         if matches!(o.end, End::Updated) {
             self.report.runs.insert(src.run_id.clone(), dst);
             self.report.runs_updated += 1;

@@ -571,7 +571,8 @@ async fn store_sources_inside_a_run_or_a_logged_model_move_with_them() {
     );
 }
 
-/// One parent with seven children, then four runs on their own, a file and a few points each.
+/// One parent with seven children, then four runs on their own, a file and a few points each;
+/// a registered model of eight versions, each inside one of the runs' artifacts.
 fn family() -> (Vec<u8>, Vec<String>) {
     let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
     w.experiment(&Experiment {
@@ -614,6 +615,24 @@ fn family() -> (Vec<u8>, Vec<String>) {
         w.artifact("f.txt", 1, &b"x"[..]).unwrap();
         w.end_unit().unwrap();
     }
+    w.begin_registered_model(&RegisteredModel {
+        name: "fam".into(),
+        ..RegisteredModel::default()
+    })
+    .unwrap();
+    for n in 1..=8u64 {
+        let run = &ids[n as usize];
+        w.model_version(&ModelVersion {
+            version: n,
+            source: format!("mlflow-artifacts:/1/{run}/artifacts/model"),
+            run_id: run.clone(),
+            current_stage: if n == 8 { "Production" } else { "None" }.into(),
+            status: "READY".into(),
+            ..ModelVersion::default()
+        })
+        .unwrap();
+    }
+    w.end_unit().unwrap();
     (w.finish().unwrap().0, ids)
 }
 
@@ -655,5 +674,51 @@ async fn runs_are_made_and_completed_several_at_once_children_after_their_parent
         assert_eq!(tag(&r.data.tags, PARENT_RUN), want, "run {i}");
         assert_eq!(server.history(&r.info.run_id).len(), 3, "run {i}");
         assert_eq!(server.files(&r.info.artifact_uri).len(), 1, "run {i}");
+    }
+}
+
+/// Issue 18: a model's versions are made one after another (the registry numbers them in
+/// order), and only the create waits for the version before: each version's check for a
+/// concurrent import's twin, and its stage, are done by a task of its own. Nothing per version
+/// is asked that the import knows: the run's root (its task made the run), the version's
+/// readiness (the create said READY), the versions before it (this import made them).
+#[tokio::test]
+async fn a_models_versions_are_made_in_order_and_settled_several_at_once() {
+    let server = MemoryServer::default();
+    server.set_latency(std::time::Duration::from_millis(80));
+    let (bytes, ids) = family();
+    let report = import(&server, &bytes).await.unwrap();
+    assert_eq!(report.versions_imported, 8);
+    let calls = server.log();
+    let count = |name: &str| calls.iter().filter(|c| **c == name).count();
+    assert_eq!(count("create_model_version"), 8);
+    assert_eq!(count("model_versions"), 8, "one twin check a version");
+    assert_eq!(count("get_run"), 0, "run roots asked again");
+    assert_eq!(count("wait_model_version_ready"), 0);
+    assert!(
+        server.overlapped("create_model_version", "model_versions"),
+        "a version made only once the one before was settled"
+    );
+    let versions = server.model_versions("fam").await.unwrap();
+    let numbers: Vec<_> = versions.iter().map(|v| v.version.as_str()).collect();
+    assert_eq!(numbers, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    let runs = server.runs_of(EXP);
+    for v in &versions {
+        let src = &ids[v.version.parse::<usize>().unwrap()];
+        let run = runs
+            .iter()
+            .find(|r| tag(&r.data.tags, LINEAGE_RUN) == Some(src.as_str()))
+            .unwrap();
+        assert_eq!(v.run_id, run.info.run_id);
+        assert_eq!(
+            v.source,
+            format!("{}/model", run.info.artifact_uri.trim_end_matches('/'))
+        );
+        let stage = if v.version == "8" {
+            "Production"
+        } else {
+            "None"
+        };
+        assert_eq!(v.current_stage, stage, "version {}", v.version);
     }
 }
