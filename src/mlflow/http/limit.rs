@@ -274,9 +274,6 @@ impl State {
     /// A round trip of a request sent as number `ticket` with `inflight` in flight.
     fn sample(&mut self, rtt: Duration, inflight: usize, ticket: u64) {
         self.samples += 1;
-        if !self.adaptive() {
-            return;
-        }
         self.base = Some(self.base.map_or(rtt, |b| b.min(rtt)));
         if inflight <= CLEAN_INFLIGHT {
             self.clean.push(rtt);
@@ -285,7 +282,7 @@ impl State {
                 self.clean.clear();
             }
         }
-        if ticket < self.since {
+        if !self.adaptive() || ticket < self.since {
             return;
         }
         let size = MIN_WINDOW.max(self.target());
@@ -849,5 +846,32 @@ mod tests {
         assert_eq!(st.base, Some(50 * MS));
         st.sample(40 * MS, 8, 21);
         assert_eq!(st.base, Some(40 * MS));
+    }
+
+    #[test]
+    fn clones_and_workspaces_share_one_limit() {
+        let config = crate::mlflow::TrackingConfig::for_uri("http://127.0.0.1:1").unwrap();
+        let c = super::super::ClientBuilder::new(config)
+            .concurrency(Concurrency::Fixed(3))
+            .build()
+            .unwrap();
+        let (clone, ws) = (c.clone(), c.in_workspace("team-a"));
+        assert_eq!(ws.concurrency_now(), 3);
+        clone.set_concurrency(Concurrency::Adaptive { max: 4 });
+        assert_eq!(c.concurrency_now(), 4, "the start, 8, above max");
+        assert_eq!(ws.concurrency_now(), 4);
+        assert_eq!(
+            ws.concurrency_summary().concurrency,
+            Concurrency::Adaptive { max: 4 }
+        );
+        assert_eq!(
+            super::super::Client::new(
+                crate::mlflow::TrackingConfig::for_uri("http://127.0.0.1:1").unwrap()
+            )
+            .unwrap()
+            .concurrency_summary()
+            .concurrency,
+            Concurrency::Adaptive { max: 32 }
+        );
     }
 }
