@@ -824,11 +824,15 @@ async fn requests_wait_for_a_slot_that_uploads_hold_and_downloads_do_not() {
             wait.await.ok();
             Ok(Bytes::from_static(b"second half"))
         }));
+    let before = c.requests_sent();
     let upload = tokio::spawn({
         let (c, root) = (c.clone(), root.clone());
         async move { c.upload_artifact(&root, "held.txt", 22, body).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Sent (counted once it has its slot).
+    while c.requests_sent() == before {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let held = tokio::time::timeout(Duration::from_millis(500), c.get_experiment(&exp)).await;
     assert!(held.is_err(), "a JSON call went out past the upload's slot");
     go.send(()).unwrap();
