@@ -7,8 +7,11 @@
 //! headers arrive, or when it fails. Answer bodies are read without a slot: a download is
 //! streamed into the archive later, and an ordered export that held slots across that could
 //! stall every request behind a unit that is not at the front. A streamed upload holds its slot
-//! until its answer arrives (its body is part of the request). Waiting for a slot counts against
-//! no timeout; the answer timeout starts when the request is sent. The OAuth token endpoint and
+//! until its answer arrives (its body is part of the request), so its body must not wait for a
+//! request of the same client: a copy whose source and destination were one `Client` would
+//! stall once every slot is an upload waiting for a download that resumes after a cut (copies
+//! use a client per side). Waiting for a slot counts against no timeout; the answer timeout
+//! starts when the request is sent. The OAuth token endpoint and
 //! the artifact stores reached directly (object stores, Databricks signed URLs) are other servers
 //! and are not gated.
 //!
