@@ -26,7 +26,7 @@ pub use api::registry::CreateModelVersion;
 pub use api::runs::{CreateRun, UpdateRun};
 pub use api::traces::assessment_order;
 pub use config::{Auth, Env, Secret, TrackingConfig};
-pub use http::{Client, ClientBuilder};
+pub use http::{Client, ClientBuilder, Concurrency, ConcurrencySummary};
 pub use retry::RetryConfig;
 
 use crate::error::Result;

@@ -801,3 +801,61 @@ async fn missing_objects_are_named_in_errors() {
     let info = c.server_info().await.unwrap();
     assert_eq!(info.store_type, "SqlStore");
 }
+
+#[tokio::test]
+async fn requests_wait_for_a_slot_that_uploads_hold_and_downloads_do_not() {
+    use futures_util::StreamExt;
+    use mlflow_archive::mlflow::Concurrency;
+    use std::time::Duration;
+
+    let pair = live_pair!();
+    let c = ClientBuilder::new(TrackingConfig::for_uri(&pair.src.uri).unwrap())
+        .concurrency(Concurrency::Fixed(1))
+        .build()
+        .unwrap();
+    let run = experiment_with_run(&c, "limit").await;
+    let exp = run.info.experiment_id.clone();
+    let root = ArtifactRoot::parse(&run.info.artifact_uri).unwrap();
+
+    // A streamed upload whose second half waits for a signal holds the only slot meanwhile.
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let body =
+        stream::iter([Ok(Bytes::from_static(b"first half "))]).chain(stream::once(async move {
+            wait.await.ok();
+            Ok(Bytes::from_static(b"second half"))
+        }));
+    let before = c.requests_sent();
+    let upload = tokio::spawn({
+        let (c, root) = (c.clone(), root.clone());
+        async move { c.upload_artifact(&root, "held.txt", 22, body).await }
+    });
+    // Sent (counted once it has its slot).
+    while c.requests_sent() == before {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held = tokio::time::timeout(Duration::from_millis(500), c.get_experiment(&exp)).await;
+    assert!(held.is_err(), "a JSON call went out past the upload's slot");
+    go.send(()).unwrap();
+    upload.await.unwrap().unwrap();
+    c.get_experiment(&exp).await.unwrap();
+
+    // A download whose body is not read yet holds no slot.
+    let d = c
+        .download_artifact(&root, "held.txt", Some(22))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), c.get_experiment(&exp)).await;
+    assert!(
+        got.is_ok(),
+        "a JSON call waited for a download's unread body"
+    );
+    let bytes: Vec<Bytes> = d.body.try_collect().await.unwrap();
+    assert_eq!(bytes.concat(), b"first half second half");
+
+    // Every request went through the gate, one at a time; only the JSON calls are samples
+    // (all but the upload and the download).
+    let s = c.concurrency_summary();
+    assert_eq!((s.lowest, s.highest, s.now), (1, 1, 1));
+    assert_eq!(s.samples, c.requests_sent() - 2);
+    assert!(s.base_rtt.is_some());
+}

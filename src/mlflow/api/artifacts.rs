@@ -15,6 +15,7 @@ use crate::error::TransportKind;
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
 use crate::mlflow::databricks::dbfs::DbfsRoot;
+use crate::mlflow::http::limit::Outcome;
 use crate::mlflow::http::{Body, Cut, Retries, classify, tracing_retry};
 use crate::mlflow::retry::Idempotency::Safe;
 use crate::mlflow::store::{Location, Rooted};
@@ -366,11 +367,19 @@ impl Client {
         let req = req
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(checked));
+        // The slot is held while the body is sent, until the answer arrives; never a sample
+        // (the time is the body's).
+        let slot = self.inner.limit.acquire(false).await;
         let started = std::time::Instant::now();
         self.inner
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sent = req.send().await;
+        slot.done(match &sent {
+            Ok(r) => Outcome::Answer(r.status().as_u16()),
+            Err(e) if e.is_body() => Outcome::Abandoned,
+            Err(e) => Outcome::Failed(classify(e).0),
+        });
         crate::mlflow::http::trace_request(
             &Method::PUT,
             &url,

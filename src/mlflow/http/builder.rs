@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 
+use super::limit::{Concurrency, Limiter};
 use super::{Client, Credentials, Inner};
 use crate::error::{Error, Result};
 use crate::mlflow::config::{Auth, TrackingConfig};
@@ -23,6 +24,7 @@ pub struct ClientBuilder {
     reuse_connections: bool,
     page_size: Option<u32>,
     stores: Option<StoreSettings>,
+    concurrency: Concurrency,
 }
 
 /// The default of [`ClientBuilder::answer_timeout`].
@@ -31,7 +33,8 @@ pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 impl ClientBuilder {
     /// Starts from a server configuration. Defaults: [`RetryConfig::default`], 60 s for an
     /// answer to begin and between two chunks of it ([`ClientBuilder::answer_timeout`]), 300 s
-    /// for any one read of an upload's connection, 10 s to connect, pooled connections.
+    /// for any one read of an upload's connection, 10 s to connect, pooled connections, up to
+    /// 32 requests in flight as the server's round trips allow ([`Concurrency::default`]).
     pub fn new(config: TrackingConfig) -> Self {
         ClientBuilder {
             config,
@@ -42,7 +45,15 @@ impl ClientBuilder {
             reuse_connections: true,
             page_size: None,
             stores: None,
+            concurrency: Concurrency::default(),
         }
+    }
+
+    /// Sets how many requests the client and its clones send at once (default
+    /// `Concurrency::Adaptive { max: 32 }`; see [`Concurrency`]).
+    pub fn concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = concurrency;
+        self
     }
 
     /// Sets the page size of every paged listing (default: each endpoint's own, 100 to 10 000).
@@ -181,6 +192,7 @@ impl ClientBuilder {
                 reached: AtomicBool::new(false),
                 requests: std::sync::atomic::AtomicU64::new(0),
                 page_size: self.page_size,
+                limit: Limiter::new(self.concurrency),
             }),
         })
     }

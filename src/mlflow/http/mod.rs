@@ -1,13 +1,14 @@
 //! The client core: one place that sends a request, applies credentials, retries transient
 //! failures and turns answers into values or [`Error`]s that name the request and the object.
 //!
-//! Its rooms: `builder` (settings and credentials), `send` (sending and retries), `body`
-//! (reading answer bodies, cuts, JSON), `errors` (typed errors of answers and connections) and
-//! `trace` (diagnostics).
+//! Its rooms: `builder` (settings and credentials), `send` (sending and retries), `limit` (how
+//! many requests are in flight at once), `body` (reading answer bodies, cuts, JSON), `errors`
+//! (typed errors of answers and connections) and `trace` (diagnostics).
 
 mod body;
 mod builder;
 mod errors;
+pub(crate) mod limit;
 mod send;
 mod trace;
 
@@ -29,6 +30,7 @@ use crate::error::{Error, Result};
 pub(crate) use body::Cut;
 pub use builder::ClientBuilder;
 pub(crate) use errors::{api_error_from, classify};
+pub use limit::{Concurrency, ConcurrencySummary};
 pub(crate) use send::Retries;
 pub(crate) use trace::{trace_request, tracing_retry};
 
@@ -73,6 +75,8 @@ pub(crate) struct Inner {
     page_size: Option<u32>,
     /// The artifact stores reached directly (not through the server's proxy).
     pub(crate) stores: crate::mlflow::store::Stores,
+    /// The gate of requests in flight to the server, shared by every clone.
+    pub(crate) limit: limit::Limiter,
 }
 
 /// The credentials a request carries.

@@ -10,6 +10,7 @@ use url::Url;
 
 use super::body::BodyFail;
 use super::errors::{api_error_from, classify, outcome_unknown};
+use super::limit::{MAX_SAMPLED_BODY, Outcome};
 use super::trace::{trace_request, tracing_retry};
 use super::{Answer, Body, Client, Credentials, MAX_JSON_ANSWER};
 use crate::error::{Error, Result, TransportKind};
@@ -99,9 +100,15 @@ impl Client {
         answer: Answer,
     ) -> Result<Vec<u8>> {
         let mut retries = Retries::new(&self.inner.retry);
+        // A JSON API call: its round trip is the server's (unless its body takes long to send).
+        let sampled = match &body {
+            Body::None => true,
+            Body::Json(b) => b.len() <= MAX_SAMPLED_BODY,
+            Body::Bytes(_) | Body::Typed(..) => false,
+        };
         loop {
             let resp = self
-                .send_with(
+                .send_gated(
                     &mut retries,
                     method.clone(),
                     url.clone(),
@@ -109,6 +116,7 @@ impl Client {
                     None,
                     call,
                     idem,
+                    sampled,
                 )
                 .await?;
             let cut = match self.read_body(resp, MAX_JSON_ANSWER, call).await {
@@ -165,6 +173,24 @@ impl Client {
         call: &str,
         idem: Idempotency,
     ) -> Result<Response> {
+        self.send_gated(retries, method, url, body, range_from, call, idem, false)
+            .await
+    }
+
+    /// [`Client::send_with`]; with `sample`, the request is a JSON API call whose round trip
+    /// tells the concurrency limit how the server is doing (see [`super::limit`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_gated(
+        &self,
+        retries: &mut Retries,
+        method: Method,
+        url: Url,
+        body: &Body<'_>,
+        range_from: Option<u64>,
+        call: &str,
+        idem: Idempotency,
+        sample: bool,
+    ) -> Result<Response> {
         let mut renewed = false;
         loop {
             let (req, used) = self.authorized(method.clone(), url.clone()).await?;
@@ -178,6 +204,8 @@ impl Client {
                 Some(from) => req.header(RANGE, format!("bytes={from}-")),
                 None => req,
             };
+            // A slot from sending to the answer's headers; the answer timeout starts once sent.
+            let slot = self.inner.limit.acquire(sample).await;
             let started = std::time::Instant::now();
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match tokio::time::timeout(self.inner.answer_timeout, req.send()).await {
@@ -185,6 +213,10 @@ impl Client {
                 Ok(Err(e)) => Err(classify(&e)),
                 Err(_) => Err((TransportKind::Timeout, self.no_answer())),
             };
+            slot.done(match &sent {
+                Ok(resp) => Outcome::Answer(resp.status().as_u16()),
+                Err((kind, _)) => Outcome::Failed(*kind),
+            });
             trace_request(
                 &method,
                 &url,
