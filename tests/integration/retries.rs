@@ -226,3 +226,55 @@ async fn metric_batches_are_retried_only_when_the_server_refused_them() {
     let run = direct.get_run(&rid).await.unwrap();
     assert_eq!(run.data.params, vec![KeyValue::new("p", "1")]);
 }
+
+/// Measured with 32 requests in flight at a 2-worker server (issue 18): MLflow's SQL store
+/// answers `400 BAD_REQUEST` "QueuePool limit ... reached, connection timed out" when more
+/// requests wait than its connection pool holds. The server took nothing: the request (a create
+/// too) is sent again like a 503, and the concurrency limit counts it as an overload; any other
+/// 400 stays final.
+#[tokio::test]
+async fn a_server_out_of_database_connections_is_an_overload_and_retried() {
+    const EXHAUSTED: &str = r#"{"error_code": "BAD_REQUEST", "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/20/3o7r)"}"#;
+    let pair = live_pair!();
+    let name = unique("pool");
+    let exp = client(&pair.src.uri)
+        .create_experiment(&name, None, &[])
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&pair.src.uri).await;
+    let c = quick_client(&proxy.uri, 5);
+    proxy.push([
+        Fault::Reply(400, "application/json", EXHAUSTED),
+        Fault::Reply(400, "application/json", EXHAUSTED),
+    ]);
+    let run = c
+        .create_run(&CreateRun {
+            experiment_id: exp.clone(),
+            run_name: Some("r".into()),
+            start_time: Some(1),
+            tags: vec![],
+            user_id: None,
+            reconcile_tag: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(count(&proxy.request_lines(), "runs/create"), 3);
+    assert_eq!(c.concurrency_summary().overloads, 2);
+    let runs: Vec<_> = c
+        .search_runs(&[exp], None, ViewType::All)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "one run: {runs:?}");
+    assert_eq!(runs[0].info.run_id, run.info.run_id);
+
+    proxy.clear();
+    proxy.push([Fault::Reply(
+        400,
+        "application/json",
+        r#"{"error_code": "BAD_REQUEST", "message": "something else"}"#,
+    )]);
+    let err = c.get_experiment("1").await.unwrap_err();
+    assert_eq!(err.api().map(|a| a.status), Some(400), "{err}");
+    assert_eq!(proxy.request_lines().len(), 1, "any other 400 is final");
+}

@@ -84,6 +84,22 @@ fn token_refused(status: u16, err: &Error) -> bool {
     }
 }
 
+/// Whether an error answer says the server ran out of database connections: MLflow's SQL store
+/// answers `400 BAD_REQUEST` "QueuePool limit of size 5 overflow 10 reached, connection timed
+/// out" when more requests wait for its connection pool than it holds (measured with 32 requests
+/// in flight at a 2-worker server). The server did not take the request: it is an overload, to
+/// be sent again later like a 503, not a refusal of the request.
+fn pool_exhausted(err: &Error) -> bool {
+    matches!(err, Error::Api(a) if a.message.contains("QueuePool limit"))
+}
+
+/// Reports the outcome of a request's slot, once.
+fn take(slot: &mut Option<super::limit::Slot<'_>>, outcome: Outcome) {
+    if let Some(s) = slot.take() {
+        s.done(outcome);
+    }
+}
+
 impl Client {
     /// Sends a request and reads its whole (JSON-sized) answer, retrying transient failures as
     /// `idem` allows: failures before the answer, error statuses, and answers cut or stalled in
@@ -213,10 +229,14 @@ impl Client {
                 Ok(Err(e)) => Err(classify(&e)),
                 Err(_) => Err((TransportKind::Timeout, self.no_answer())),
             };
-            slot.done(match &sent {
-                Ok(resp) => Outcome::Answer(resp.status().as_u16()),
-                Err((kind, _)) => Outcome::Failed(*kind),
-            });
+            // An error answer keeps its slot until its body says what it is (a 400 may be an
+            // overload: `pool_exhausted`).
+            let mut slot = Some(slot);
+            match &sent {
+                Ok(resp) if !resp.status().is_success() => {}
+                Ok(resp) => take(&mut slot, Outcome::Answer(resp.status().as_u16())),
+                Err((kind, _)) => take(&mut slot, Outcome::Failed(*kind)),
+            }
             trace_request(
                 &method,
                 &url,
@@ -238,7 +258,14 @@ impl Client {
                     // 429 and 503 say the server did not take the request: safe to send again.
                     let may_retry = is_transient_status(status)
                         && (idem == Idempotency::Safe || status == 429 || status == 503);
-                    let err = match self.api_error(resp, call).await {
+                    let err = self.api_error(resp, call).await;
+                    let exhausted = err.as_ref().is_ok_and(pool_exhausted);
+                    take(
+                        &mut slot,
+                        Outcome::Answer(if exhausted { 503 } else { status }),
+                    );
+                    let may_retry = may_retry || exhausted;
+                    let err = match err {
                         Ok(err) => err,
                         // The error answer itself was cut: which error it was is unknown (a
                         // "not found" reads as a bare 404), so a safe request is sent again.
