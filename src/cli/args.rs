@@ -49,13 +49,23 @@ pub async fn find_experiment(
     })
 }
 
+/// How many requests each client sends at once (`--jobs`), set once by `main`.
+static CONCURRENCY: std::sync::OnceLock<mlflow_archive::mlflow::Concurrency> =
+    std::sync::OnceLock::new();
+
+/// Sets the concurrency of every client made from now on (once; later calls change nothing).
+pub fn set_concurrency(c: mlflow_archive::mlflow::Concurrency) {
+    let _ = CONCURRENCY.set(c);
+}
+
 /// A client for `uri` (or `MLFLOW_TRACKING_URI`), with the answer timeout of
 /// `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds, as MLflow's own client reads it) when it is set, and
 /// the artifact-store settings of `side` (`MLFLOW_ARCHIVE_SRC_*` / `MLFLOW_ARCHIVE_DST_*` over
 /// the plain variables).
 fn client_for(uri: Option<&str>, side: Side) -> mlflow_archive::Result<Client> {
     let mut b = ClientBuilder::new(TrackingConfig::resolve(uri, &Env::from_process())?)
-        .store_settings(StoreSettings::from_process(side));
+        .store_settings(StoreSettings::from_process(side))
+        .concurrency(CONCURRENCY.get().copied().unwrap_or_default());
     if let Some(raw) = std::env::var_os("MLFLOW_HTTP_REQUEST_TIMEOUT") {
         let secs = raw
             .to_str()

@@ -29,9 +29,11 @@ struct Cli {
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
 
-    /// Runs (and logged models) transferred at once. Archives come out the same whatever it is.
-    #[arg(long, short = 'j', global = true, value_name = "N", default_value_t = mlflow_archive::transfer::export::DEFAULT_JOBS, value_parser = parse_jobs)]
-    jobs: usize,
+    /// Requests in flight to each server, and runs (and logged models) transferred at once, fixed
+    /// at N [default: measured: up to 32 requests in flight, more while the round trip dominates,
+    /// fewer when the server slows or refuses]. Archives come out the same whatever it is.
+    #[arg(long, short = 'j', global = true, value_name = "N", value_parser = parse_jobs)]
+    jobs: Option<usize>,
 
     #[command(subcommand)]
     command: Command,
@@ -251,8 +253,16 @@ pub fn main() -> ExitCode {
     log::install();
     let global = Global {
         quiet: cli.quiet,
-        jobs: cli.jobs,
+        jobs: cli
+            .jobs
+            .unwrap_or(mlflow_archive::transfer::export::DEFAULT_JOBS),
     };
+    args::set_concurrency(match cli.jobs {
+        Some(n) => mlflow_archive::mlflow::Concurrency::Fixed(n),
+        None => mlflow_archive::mlflow::Concurrency::Adaptive {
+            max: mlflow_archive::transfer::export::DEFAULT_JOBS,
+        },
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

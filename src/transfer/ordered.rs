@@ -24,8 +24,10 @@ use crate::error::{Error, Result};
 /// Bytes of queued data all units together may hold (each unit gets `BUFFER_BUDGET / jobs`, at
 /// least [`UNIT_MIN_BUDGET`]). Export units and import runs use the same budget.
 pub const BUFFER_BUDGET: usize = 32 << 20;
-/// The least a unit may hold: one history page's chunk (25,000 points) and a buffered file.
-const UNIT_MIN_BUDGET: usize = 2 << 20;
+/// The least a unit may hold: one history page's chunk (25,000 points, 600 KB) or a buffered
+/// file (an item costing more than a unit's share takes the whole share). With the default 32
+/// units in flight, every unit has this.
+const UNIT_MIN_BUDGET: usize = 1 << 20;
 
 /// The sending end of a queue bounded by bytes rather than items: each item holds its cost in
 /// the queue's budget until the receiver drops the permit that comes with it.

@@ -102,10 +102,12 @@ impl Default for ExportOptions {
     }
 }
 
-/// Runs transferred at once unless told otherwise: transfers wait on round trips far more than on
-/// this machine's CPU. Eight keep a 2-worker server busy: on the bench's small set, an export took
-/// 6.4 s with 4 and 5.3 s with 8 (README "Performance").
-pub const DEFAULT_JOBS: usize = 8;
+/// Units (runs, logged models) in flight at once unless told otherwise. How many requests
+/// actually go to a server at once is its client's concurrency limit's
+/// ([`crate::mlflow::Concurrency`]: by default measured, up to 32): transfers wait on round trips
+/// far more than on this machine's CPU, and across regions 8 at once left both servers idle most
+/// of the time (README "Performance").
+pub const DEFAULT_JOBS: usize = 32;
 
 /// The prefix of the provenance tags `--export-metadata-tags` adds.
 pub const METADATA_PREFIX: &str = "mlflow_tools.metadata.";
