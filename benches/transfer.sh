@@ -2,7 +2,7 @@
 # End-to-end transfer benchmark (issue step 5). Not part of CI. On the same pinned MLflow servers
 # (sqlite, served artifacts, 2 workers each), side by side in one run, it measures:
 #   - the floor: benches/src/floor.rs, a raw client sending only the requests each job needs, at
-#     the concurrency given by --floor-jobs (the best found: see README "Performance");
+#     each concurrency --floor-jobs lists (comma-separated); each floor job's best is its row;
 #   - mlflow-archive: export-all to an archive, import-all from it, export-all -o - | import-all
 #     -i - through a pipe, copy-all;
 #   - with --peer, the Python mlflow-export-import (PyPI, pinned by scripts/ensure-venv.sh), with
@@ -17,7 +17,8 @@
 #   bash benches/transfer.sh --set small --peer --latency-ms 20
 #   bash benches/transfer.sh --set big                # one 1 GiB file and a 1,000,000-point history
 #   bash benches/transfer.sh --set large --store both # proxied, then S3: the S3 / proxied table
-#   options: --set small|large|big|demo  --jobs N (mlflow-archive)  --floor-jobs N  --peer
+#   options: --set small|large|big|demo  --jobs N|auto (mlflow-archive; auto: no --jobs, its
+#            default, measured)  --floor-jobs N[,N...] (default 8,16,32)  --peer
 #            --latency-ms D  --bin PATH (another mlflow-archive build, for A/B)  --only ours|floor|peer
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
@@ -45,8 +46,8 @@ set_name=small
 size_mib=1024
 points=1000000
 peer=0
-jobs=8
-floor_jobs=8
+jobs=auto
+floor_jobs=8,16,32
 delay=0
 only=
 other_bin=
@@ -199,9 +200,10 @@ summary="$tmp/summary"
   echo "|---|---|---|---|---|"
 } > "$results"
 
-# record LABEL WALL KIB WRITTEN_BYTES REQUESTS: a table row, and a line for the ratios.
+# record LABEL WALL KIB WRITTEN_BYTES REQUESTS [NOTE]: a table row (NOTE after the label), and a
+# line for the ratios.
 record() {
-  printf '| %s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "$2" "$(echo "$3 / 1024" | bc -l)" \
+  printf '| %s%s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "${6:+ ($6)}" "$2" "$(echo "$3 / 1024" | bc -l)" \
     "$(numfmt --to=iec --suffix=B "$4")" "$5" | tee -a "$results"
   printf '%s\t%s\n' "$1" "$2" >> "$summary"
   # This box is shared: the load at the end of each job says how much else was running.
@@ -253,6 +255,37 @@ measure_pipe() {
   record "$label" "$(echo "$t1 - $t0" | bc -l)" $((k1 + k2)) $(((b1 + b2) * 512)) "$(requests_since "$r0" "$r1")"
 }
 
+# floor_best LABEL FRESH CMD...: the floor job CMD at each concurrency of --floor-jobs (`@J@` in
+# CMD stands for it, `@DST@` for the destination), recorded once, at its best. Before each try,
+# FRESH=dst: a fresh destination; FRESH=out: the export directory removed.
+floor_best() {
+  local label=$1 fresh=$2; shift 2
+  local fj best= best_j= best_kib= best_blocks= best_req= tried=
+  for fj in ${floor_jobs//,/ }; do
+    case "$fresh" in dst) fresh_dst ;; out) rm -rf "$tmp/floor" ;; esac
+    local r0 r1 cmd=() a
+    for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/$dst}"); done
+    r0=$(all_requests)
+    if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
+      tried="$tried, $fj: failed"
+      echo "   $label at --jobs $fj failed: $(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)"
+      continue
+    fi
+    r1=$(all_requests)
+    local wall kib blocks; read -r wall kib blocks < "$tmp/time"
+    tried="$tried, $fj: ${wall} s"
+    echo "   $label at --jobs $fj: $wall s"
+    if [ -z "$best" ] || [ "$(echo "$wall < $best" | bc -l)" = 1 ]; then
+      best=$wall best_j=$fj best_kib=$kib best_blocks=$blocks best_req=$(requests_since "$r0" "$r1")
+    fi
+  done
+  if [ -z "$best" ]; then
+    echo "| $label | failed at every --jobs | | | |" | tee -a "$results"
+    return 1
+  fi
+  record "$label" "$best" "$best_kib" $((best_blocks * 512)) "$best_req" "--jobs $best_j; tried ${tried#, }"
+}
+
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 # run_pass STORE: every wanted job on the servers of that kind (the floor and the peer on proxied
@@ -266,15 +299,15 @@ run_pass() {
 
   if [ "$pass" = proxied ] && want floor; then
     fresh_dst
-    measure "floor export" "$floor" export --src "$src" --out "$tmp/floor" --jobs "$floor_jobs" || true
-    measure "floor import" "$floor" import --dst "$dst" --in "$tmp/floor" --jobs "$floor_jobs" || true
+    floor_best "floor export" out "$floor" export --src "$src" --out "$tmp/floor" --jobs @J@ || true
+    floor_best "floor import" dst "$floor" import --dst @DST@ --in "$tmp/floor" --jobs @J@ || true
     rm -rf "$tmp/floor"
-    fresh_dst
-    measure "floor copy" "$floor" copy --src "$src" --dst "$dst" --jobs "$floor_jobs" || true
+    floor_best "floor copy" dst "$floor" copy --src "$src" --dst @DST@ --jobs @J@ || true
   fi
 
   if want ours || [ "$only" = archive ]; then
-    local j=(--jobs "$jobs" --quiet)
+    local j=(--quiet)
+    [ "$jobs" = auto ] || j=(--jobs "$jobs" --quiet)
     fresh_dst
     measure "mlflow-archive export$on" "$bin" "${j[@]}" export-all --src-uri "$src" --export-deleted-runs -o "$tmp/a.mlar" || true
     echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
@@ -283,7 +316,8 @@ run_pass() {
     rm -f "$tmp/a.mlar"
   fi
   if want ours; then
-    local j=(--jobs "$jobs" --quiet)
+    local j=(--quiet)
+    [ "$jobs" = auto ] || j=(--jobs "$jobs" --quiet)
     fresh_dst
     measure_pipe "mlflow-archive export \| import$on" \
       "$bin ${j[*]} export-all --src-uri $src --export-deleted-runs -o -" \
@@ -363,7 +397,7 @@ peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import" copy
     echo "Archive: $(numfmt --to=iec --suffix=B "$(cat "$tmp/archive-size")"); the Python tool's export directory: $(numfmt --to=iec --suffix=B "$(cat "$tmp/peer-size")") ($(ratio "$(cat "$tmp/peer-size")" "$(cat "$tmp/archive-size")")x as large)."
   fi
   echo
-  echo "MLflow $("$venv/bin/mlflow" --version 2>/dev/null | awk '{print $NF}'), $SERVER_WORKERS workers per server, sqlite; $(nproc) cores; --jobs $jobs, floor --jobs $floor_jobs; latency ${delay} ms each way."
+  echo "MLflow $("$venv/bin/mlflow" --version 2>/dev/null | awk '{print $NF}'), $SERVER_WORKERS workers per server, sqlite; $(nproc) cores; mlflow-archive --jobs $jobs (auto: measured, its default), the floor at its best of --jobs $floor_jobs; latency ${delay} ms each way."
   if [ -s "$tmp/loads" ]; then
     echo "Load average (1 min) at the end of the jobs: $(sort -g "$tmp/loads" | head -1) to $(sort -g "$tmp/loads" | tail -1) on $(nproc) cores."
   fi
