@@ -351,6 +351,11 @@ async fn run_task_inner<D: Destination>(
             if deleted {
                 client.delete_run(&dst).await?;
             }
+            // (Its children complete after it, as after a new run.)
+            stage.send_replace(Stage::Complete {
+                id: dst.clone(),
+                winner: dst.clone(),
+            });
             End::Updated
         }
         Then::Complete {
