@@ -24,6 +24,21 @@ const RUNS: [&str; 3] = [
 const POINTS: i64 = 2_500;
 const BIG: usize = (1 << 20) + 17;
 
+/// A history of `n` points of metric "loss": step j, value j.
+fn loss(n: i64) -> MetricChunk {
+    MetricChunk {
+        key: "loss".into(),
+        points: (0..n)
+            .map(|j| Point {
+                step: j,
+                timestamp: 1_600_000_000_000 + j,
+                value: j as f64,
+            })
+            .collect(),
+        ..MetricChunk::default()
+    }
+}
+
 fn big() -> Vec<u8> {
     (0..BIG).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -101,18 +116,8 @@ fn archive_as(changed: bool) -> Vec<u8> {
             ..RecRun::default()
         })
         .unwrap();
-        w.metric_chunk(&MetricChunk {
-            key: "loss".into(),
-            points: (0..POINTS + if changed && i == 1 { 10 } else { 0 })
-                .map(|j| Point {
-                    step: j,
-                    timestamp: 1_600_000_000_000 + j,
-                    value: j as f64,
-                })
-                .collect(),
-            ..MetricChunk::default()
-        })
-        .unwrap();
+        w.metric_chunk(&loss(POINTS + if changed && i == 1 { 10 } else { 0 }))
+            .unwrap();
         if i == 1 {
             w.metric_chunk(&MetricChunk {
                 key: "acc".into(),
@@ -600,18 +605,7 @@ fn family() -> (Vec<u8>, Vec<String>) {
             ..RecRun::default()
         })
         .unwrap();
-        w.metric_chunk(&MetricChunk {
-            key: "loss".into(),
-            points: (0..3)
-                .map(|j| Point {
-                    step: j,
-                    timestamp: 1_600_000_000_000 + j,
-                    value: j as f64,
-                })
-                .collect(),
-            ..MetricChunk::default()
-        })
-        .unwrap();
+        w.metric_chunk(&loss(3)).unwrap();
         w.artifact("f.txt", 1, &b"x"[..]).unwrap();
         w.end_unit().unwrap();
     }
