@@ -7,7 +7,7 @@ use mlflow_archive::mlflow::{Client, CreateRun, UpdateRun};
 
 use crate::sync::tag;
 use crate::util::server::MlflowServer;
-use crate::util::{cli, client, output, runs_of, unique};
+use crate::util::{cli, client, output, run_ok, runs_of, unique};
 
 async fn sync(src: &str, dst: &str, extra: &[&str]) -> serde_json::Value {
     let mut cmd = cli();
@@ -342,40 +342,28 @@ async fn exports_take_the_runs_started_in_a_time_window() {
         ),
     ] {
         let path = dir.path().join(format!("{}.mlar", want.len()));
-        let mut cmd = cli();
-        cmd.args([
+        let path = path.to_str().unwrap();
+        let mut export = vec![
             "export-experiment",
             "--src-uri",
             &pair.src.uri,
             "--experiment",
             &name,
-        ])
-        .args(flags)
-        .arg("-o")
-        .arg(&path);
-        let out = output(cmd).await;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ];
+        export.extend(flags);
+        export.extend(["-o", path]);
+        run_ok(&export).await;
         let target = unique("window-copy");
-        let mut cmd = cli();
-        cmd.args([
+        run_ok(&[
             "import-experiment",
             "--dst-uri",
             &pair.dst.uri,
             "--experiment-name",
             &target,
             "-i",
+            path,
         ])
-        .arg(&path);
-        let out = output(cmd).await;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .await;
         let mut got: Vec<String> = runs_of(&client(&pair.dst.uri), &target)
             .await
             .into_iter()
