@@ -20,6 +20,8 @@
 #   options: --set small|large|big|demo  --jobs N|auto (mlflow-archive; auto: no --jobs, its
 #            default, measured)  --floor-jobs N[,N...] (default 8,16,32)  --peer
 #            --latency-ms D  --bin PATH (another mlflow-archive build, for A/B)  --only ours|floor|peer
+#            --only compare: mlflow-archive's export and import, then `compare` of the two servers
+#            and of the archive with the destination (also part of a run without --only)
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
 #
@@ -305,7 +307,7 @@ run_pass() {
     floor_best "floor copy" dst "$floor" copy --src "$src" --dst @DST@ --jobs @J@ || true
   fi
 
-  if want ours || [ "$only" = archive ]; then
+  if want ours || [ "$only" = archive ] || [ "$only" = compare ]; then
     local j=(--quiet)
     [ "$jobs" = auto ] || j=(--jobs "$jobs" --quiet)
     fresh_dst
@@ -313,6 +315,11 @@ run_pass() {
     echo "   archive: $(stat -c %s "$tmp/a.mlar") bytes"
     stat -c %s "$tmp/a.mlar" > "$tmp/archive-size"
     measure "mlflow-archive import$on" "$bin" "${j[@]}" import-all --dst-uri "$dst" -i "$tmp/a.mlar" && check_dst
+    if want compare; then
+      # compare exits 1 unless every object is equal: a failure here is a difference.
+      measure "mlflow-archive compare$on" "$bin" "${j[@]}" compare --src-uri "$src" --dst-uri "$dst" --include-deleted-runs || true
+      measure "mlflow-archive compare archive$on" "$bin" "${j[@]}" compare "$tmp/a.mlar" --dst-uri "$dst" --include-deleted-runs || true
+    fi
     rm -f "$tmp/a.mlar"
   fi
   if want ours; then
@@ -380,6 +387,13 @@ peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import" copy
     echo "| export + import | $(ratio "$(sum "$ours_e" "$ours_i")" "$(sum "floor export" "floor import")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(sum "$ours_e" "$ours_i")") |"
     echo "| export \| import (floor: copy) | $(ratio "$(wall "$pipe")" "$(wall "floor copy")") | |"
     echo "| copy (peer: export + import) | $(ratio "$(wall "$copy")" "$(wall "floor copy")") | $(ratio "$(sum "$peer_e" "$peer_i")" "$(wall "$copy")") |"
+  fi
+  if [ -n "$(wall "mlflow-archive compare")" ]; then
+    echo
+    echo "| compare | its wall / mlflow-archive export's |"
+    echo "|---|---|"
+    echo "| two servers (both exported at once) | $(ratio "$(wall "mlflow-archive compare")" "$(wall "$ours_e")") |"
+    echo "| the archive against the server it went into | $(ratio "$(wall "mlflow-archive compare archive")" "$(wall "$ours_e")") |"
   fi
   if [ "$store" = both ]; then
     on=" on S3"

@@ -63,4 +63,8 @@ echo "== copy-model: every version with its number, stage, alias and tags"
   --dst-experiment-name demo/model-runs
 echo "== summary: the source and the destination, side by side"
 MLFLOW_TRACKING_URI="$src" "$venv/bin/python" scripts/demo_summary.py "$dst"
+echo "== compare: the source's experiment against the destination's, every run, point and file"
+"$bin" compare --src-uri "$src" --dst-uri "$dst" --experiments demo/wine-quality
+echo "== compare: the archive against the server it was imported into"
+"$bin" compare "$archive" --dst-uri "$dst" --experiments demo/wine-quality --quiet && echo "   equal"
 echo "== done"

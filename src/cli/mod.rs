@@ -83,6 +83,10 @@ enum Command {
     /// deletions, new versions, traces), to a server or into an incremental archive.
     Sync(cmd::sync::Args),
 
+    /// Prove a migration: every object of the source against the destination (servers,
+    /// archives or trees), by kind: equal, missing, extra, different (exit 0 only when equal).
+    Compare(cmd::compare::Args),
+
     /// Show what an archive holds: experiments, runs, models, versions, counts and sizes.
     Inspect(cmd::inspect::Args),
     /// Read a whole archive and check every CRC, seal and the trailer (exit 0 sound, 1 not).
@@ -132,6 +136,10 @@ const GROUPS: &[(&str, &[&str])] = &[
     (
         "Sync (keep a replica: only what changed, to a server or an archive)",
         &["sync"],
+    ),
+    (
+        "Check (a migration, source against destination)",
+        &["compare"],
     ),
     ("Archives (offline)", &["inspect", "verify", "convert"]),
     ("Lists", &["list-registered-models"]),
@@ -311,6 +319,7 @@ pub fn main() -> ExitCode {
             Command::ImportPrompts(args) => cmd::import_prompts::run(args, global).await,
             Command::ImportExperiment(args) => cmd::import_experiment::run(args, global).await,
             Command::Verify(args) => cmd::verify::run(args, global),
+            Command::Compare(args) => cmd::compare::run(args, global).await,
             Command::Completions(args) => cmd::completions::run(args, global),
             Command::Man(args) => cmd::man::run(args, global),
         }

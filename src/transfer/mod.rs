@@ -6,6 +6,7 @@
 
 pub mod archive_sink;
 pub mod archive_source;
+pub mod compare;
 pub mod copy;
 pub mod destination;
 pub mod export;

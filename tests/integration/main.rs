@@ -5,6 +5,7 @@ mod auth;
 mod chaos;
 mod cli;
 mod client;
+mod compare;
 mod cuts;
 mod databricks;
 mod databricks_adv;

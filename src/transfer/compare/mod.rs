@@ -1,0 +1,543 @@
+//! `compare`: every object of a migration's source against its destination, kind by kind. Both
+//! ends are read as archives: a server is exported on the fly into an in-process pipe (the
+//! export's code paths and concurrency, nothing written to disk), an archive or a tree of the
+//! Python tool is read as it is. Each side's objects become [`print`]s (values, digests of files
+//! and histories, ids to map), matched by identity in the source's terms: a destination object
+//! by the lineage tags its import set. A print waits in memory only until its twin from the
+//! other side arrives; both sides are read in step, so when the two export in the same order
+//! (a fresh copy does) few wait.
+
+mod print;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::BufWriter;
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use print::Kind;
+use print::{Print, Printer, Role, Val, cut};
+
+use super::archive_sink::ArchiveSink;
+use super::archive_source::{ArchiveSource, Event};
+use super::export::{ExportOptions, export_all, export_experiments, export_models};
+use crate::error::{Error, Result};
+use crate::format::WriterBuilder;
+use crate::format::model::Source as Provenance;
+use crate::mlflow::Client;
+use crate::mlflow::types::Experiment;
+
+/// What is never compared, because an import cannot carry it (README, "What is not carried"):
+/// listed in every report.
+pub const NOT_COMPARED: &[&str] = &[
+    "ids of runs, experiments, logged models and datasets (objects are matched through the lineage tags `mlflow_archive.source.*`)",
+    "times set by the server: experiment creation and update times, logged-model, registered-model, version and dataset timestamps",
+    "artifact locations (files are compared under their roots; `MLmodel` files without the run_id, model_id, model_uuid and artifact_path lines an import rewrites, those ids compared in the source's terms)",
+    "a run's user_id and `mlflow.user` tag, a version's user_id, status and status message, a logged model's `mlflow.modelVersions` tag",
+    "this tool's own tags (`mlflow_archive.*`), trace tags the server sets (`mlflow.artifactLocation`, `mlflow.trace.*Location`)",
+    "which metric points are linked to a logged model",
+    "dataset record ids, times and order, a dataset's digest",
+    "permissions, workspaces' settings",
+];
+
+/// Options of [`compare`].
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Differences named per kind (every one is counted).
+    pub examples: usize,
+    /// Fields named per different object.
+    pub fields: usize,
+    /// Prints of one side waiting for the other side before only the other side is read.
+    pub lag: usize,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            examples: 5,
+            fields: 3,
+            lag: 1000,
+        }
+    }
+}
+
+/// How objects of one kind compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// On both sides, every compared field equal.
+    pub equal: u64,
+    /// At the source, not at the destination.
+    pub missing: u64,
+    /// At the destination, with no source object (in the compared scope).
+    pub extra: u64,
+    /// On both sides, some field not equal.
+    pub different: u64,
+}
+
+/// One object that is missing, extra or different.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// The kind (`runs`, `model versions`, ...).
+    pub kind: &'static str,
+    /// `missing`, `extra` or `different`.
+    pub what: &'static str,
+    /// The object: its source id or name (and its destination id).
+    pub object: String,
+    /// The first fields that differ: name, the source's value, the destination's.
+    pub fields: Vec<FieldDifference>,
+}
+
+/// A field that differs; an absent value is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDifference {
+    /// The field (`metric loss`, `file data/x.csv`, `tag build`, ...).
+    pub field: String,
+    /// Its value at the source.
+    pub source: Option<String>,
+    /// Its value at the destination.
+    pub destination: Option<String>,
+}
+
+/// The outcome of a comparison.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompareReport {
+    /// Per kind (only kinds seen on either side).
+    pub kinds: BTreeMap<&'static str, Counts>,
+    /// The first differences of each kind.
+    pub differences: Vec<Difference>,
+    /// Destination objects in experiments or models the source does not hold, when the source
+    /// is not a whole server: outside what was compared, counted only.
+    pub outside_scope: u64,
+    /// What is never compared (it cannot be carried).
+    pub not_compared: Vec<&'static str>,
+}
+
+impl CompareReport {
+    /// Nothing missing, extra or different.
+    pub fn is_equal(&self) -> bool {
+        self.kinds
+            .values()
+            .all(|c| c.missing == 0 && c.extra == 0 && c.different == 0)
+    }
+}
+
+/// What a server side exports.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every active experiment, registered model and prompt (as `export-all`).
+    All,
+    /// These experiments (already resolved on that server).
+    Experiments(Vec<Experiment>),
+    /// These registered models (and prompts), with what their versions come from.
+    Models(Vec<String>),
+}
+
+/// One end of a comparison.
+pub enum Side {
+    /// An archive (or a tree of the Python tool read as one) being read.
+    Archive(ArchiveSource),
+    /// A server, exported on the fly.
+    Server(Client, Scope),
+}
+
+/// Compares `src` (the migration's source) with `dst` (its destination).
+///
+/// # Errors
+///
+/// A failure to read either side (a server's error, an archive that is not sound), the first
+/// one that happened; differences are not errors.
+pub async fn compare(
+    src: Side,
+    dst: Side,
+    export: &ExportOptions,
+    opts: &CompareOptions,
+) -> Result<CompareReport> {
+    let whole = matches!(src, Side::Server(_, Scope::All));
+    let (a, fill_a) = open(src, export);
+    let (b, fill_b) = open(dst, export);
+    let comparing = async {
+        let r = Matcher::new(opts.clone(), whole).run(a, b).await;
+        (r, Instant::now())
+    };
+    let ((ra, ta), (rb, tb), (rc, tc)) = tokio::join!(fill_a, fill_b, comparing);
+    // The side that failed first is the cause: the others then saw a cut pipe.
+    let mut failures: Vec<(Instant, Error)> = Vec::new();
+    for (r, t) in [(ra, ta), (rb, tb)] {
+        if let Err(e) = r {
+            failures.push((t, e));
+        }
+    }
+    match rc {
+        Ok(report) if failures.is_empty() => Ok(report),
+        Ok(_) => Err(failures.remove(0).1),
+        Err(e) => {
+            failures.push((tc, e));
+            failures.sort_by_key(|(t, _)| *t);
+            Err(failures.remove(0).1)
+        }
+    }
+}
+
+type Fill = std::pin::Pin<Box<dyn Future<Output = (Result<()>, Instant)> + Send>>;
+
+/// A side's events, and what produces them (an export for a server; nothing for an archive).
+fn open(side: Side, export: &ExportOptions) -> (ArchiveSource, Fill) {
+    let (client, scope) = match side {
+        Side::Archive(a) => return (a, Box::pin(async { (Ok(()), Instant::now()) })),
+        Side::Server(c, s) => (c, s),
+    };
+    let (reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            let e = Error::io("creating the compare pipe", e);
+            return (
+                ArchiveSource::start(std::io::empty()),
+                Box::pin(async { (Err(e), Instant::now()) }),
+            );
+        }
+    };
+    let builder = WriterBuilder::new().level(1).source(Provenance {
+        tracking_uri: Some(client.server().to_string()),
+        scope: Some("compare".into()),
+    });
+    let mut sink = ArchiveSink::start(BufWriter::with_capacity(256 << 10, writer), builder);
+    let export = export.clone();
+    let fill = async move {
+        let r = match &scope {
+            Scope::All => export_all(&client, &mut sink, &export).await.map(drop),
+            Scope::Experiments(e) => export_experiments(&client, e, &mut sink, &export)
+                .await
+                .map(drop),
+            Scope::Models(m) => export_models(&client, m, &mut sink, &export)
+                .await
+                .map(drop),
+        };
+        let r = match r {
+            Ok(()) => sink.finish().await.map(drop),
+            Err(e) => {
+                drop(sink); // the reader sees a cut archive and stops
+                Err(e)
+            }
+        };
+        (r, Instant::now())
+    };
+    (ArchiveSource::start(reader), Box::pin(fill))
+}
+
+/// Which side a print came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Src,
+    Dst,
+}
+
+/// A matched pair whose ids could not all be mapped yet (a destination object not read so
+/// far): compared again at the end.
+struct Later {
+    a: Print,
+    b: Print,
+}
+
+/// Matches the two sides' prints and keeps the counts.
+struct Matcher {
+    opts: CompareOptions,
+    /// The source is a whole server: a destination object with no twin is extra wherever it is.
+    whole: bool,
+    printers: [Printer; 2],
+    waiting: HashMap<(Kind, String), (End, Print)>,
+    /// Prints waiting, per side.
+    held: [usize; 2],
+    later: Vec<Later>,
+    report: CompareReport,
+    /// Destination objects no import made, kept (without their fields) for the scope check at
+    /// the end.
+    unkeyed: Vec<Print>,
+    /// The experiments, registered models and prompts the source holds (by name).
+    seen_src: HashSet<(Kind, String)>,
+}
+
+impl Matcher {
+    fn new(opts: CompareOptions, whole: bool) -> Matcher {
+        Matcher {
+            opts,
+            whole,
+            printers: [Printer::new(Role::Source), Printer::new(Role::Destination)],
+            waiting: HashMap::new(),
+            held: [0, 0],
+            later: Vec::new(),
+            report: CompareReport::default(),
+            unkeyed: Vec::new(),
+            seen_src: HashSet::new(),
+        }
+    }
+
+    async fn run(mut self, mut a: ArchiveSource, mut b: ArchiveSource) -> Result<CompareReport> {
+        let (mut a_open, mut b_open) = (true, true);
+        while a_open || b_open {
+            // Read the side that is behind; both while neither is far ahead.
+            let mut read_a = a_open && !(b_open && self.held[0] > self.opts.lag);
+            let mut read_b = b_open && !(a_open && self.held[1] > self.opts.lag);
+            if !read_a && !read_b {
+                // Both far ahead: the two sides are in different orders; read on regardless.
+                (read_a, read_b) = (a_open, b_open);
+            }
+            let (end, ev) = tokio::select! {
+                ev = a.next(), if read_a => (End::Src, ev),
+                ev = b.next(), if read_b => (End::Dst, ev),
+            };
+            match ev {
+                None => match end {
+                    End::Src => a_open = false,
+                    End::Dst => b_open = false,
+                },
+                Some(ev) => {
+                    let ev = ev.map_err(|e| side_error(end, e))?;
+                    self.event(end, ev);
+                }
+            }
+        }
+        Ok(self.finish())
+    }
+
+    fn event(&mut self, end: End, ev: Event) {
+        let i = end as usize;
+        for p in self.printers[i].feed(ev) {
+            self.arrived(end, p);
+        }
+    }
+
+    fn arrived(&mut self, end: End, p: Print) {
+        let Some(key) = p.key.clone() else {
+            self.unkeyed.push(slim(p));
+            return;
+        };
+        if end == End::Src
+            && matches!(
+                p.kind,
+                Kind::Experiment | Kind::RegisteredModel | Kind::Prompt
+            )
+        {
+            self.seen_src.insert((p.kind, key.clone()));
+        }
+        let id = (p.kind, key);
+        match self.waiting.remove(&id) {
+            Some((other, twin)) if other != end => {
+                self.held[other as usize] -= 1;
+                let (a, b) = match end {
+                    End::Src => (p, twin),
+                    End::Dst => (twin, p),
+                };
+                self.pair(a, b, false);
+            }
+            Some(same) => {
+                // The same object twice on one side: at the destination, a second import of one
+                // source object (extra); at the source, two workspaces' objects of one name,
+                // which cannot both have a twin (missing).
+                self.waiting.insert(id, same);
+                match end {
+                    End::Dst => self.extra(p),
+                    End::Src => self.missing(p),
+                }
+            }
+            None => {
+                self.held[end as usize] += 1;
+                self.waiting.insert(id, (end, p));
+            }
+        }
+    }
+
+    /// Compares a matched pair; `last` when no more ids will be learnt.
+    fn pair(&mut self, a: Print, b: Print, last: bool) {
+        let mut diffs = Vec::new();
+        let mut unresolved = false;
+        let names: BTreeSet<&String> = a.fields.keys().chain(b.fields.keys()).collect();
+        for f in names {
+            let (va, vb) = (a.fields.get(f), b.fields.get(f));
+            let (sa, sb) = match (va, vb) {
+                (Some(Val::Ref(r, x)), Some(Val::Ref(_, y))) => {
+                    let rx = self.printers[0].resolve(*r, x);
+                    let ry = self.printers[1].resolve(*r, y);
+                    if (rx.is_none() || ry.is_none()) && !last {
+                        unresolved = true;
+                        continue;
+                    }
+                    let rx = rx.unwrap_or_else(|| unknown(x));
+                    let ry = ry.unwrap_or_else(|| unknown(y));
+                    if rx == ry {
+                        continue;
+                    }
+                    (Some(rx.join(", ")), Some(ry.join(", ")))
+                }
+                (Some(x), Some(y)) if x == y => continue,
+                (x, y) => (x.map(|v| self.show(0, v)), y.map(|v| self.show(1, v))),
+            };
+            diffs.push(FieldDifference {
+                field: f.clone(),
+                source: sa,
+                destination: sb,
+            });
+        }
+        if unresolved {
+            self.later.push(Later { a, b });
+            return;
+        }
+        let c = self.report.kinds.entry(a.kind.name()).or_default();
+        if diffs.is_empty() {
+            c.equal += 1;
+            return;
+        }
+        c.different += 1;
+        let object = label(&a, Some(&b));
+        self.name(a.kind, "different", object, diffs);
+    }
+
+    fn show(&self, side: usize, v: &Val) -> String {
+        match v {
+            Val::Text(t) => cut(t, 200),
+            Val::Hash(_, shown) => shown.clone(),
+            Val::Ref(r, ids) => self.printers[side]
+                .resolve(*r, ids)
+                .unwrap_or_else(|| ids.clone())
+                .join(", "),
+        }
+    }
+
+    fn name(
+        &mut self,
+        kind: Kind,
+        what: &'static str,
+        object: String,
+        mut fields: Vec<FieldDifference>,
+    ) {
+        let named = self
+            .report
+            .differences
+            .iter()
+            .filter(|d| d.kind == kind.name())
+            .count();
+        if named < self.opts.examples {
+            fields.truncate(self.opts.fields);
+            self.report.differences.push(Difference {
+                kind: kind.name(),
+                what,
+                object,
+                fields,
+            });
+        }
+    }
+
+    fn extra(&mut self, p: Print) {
+        self.report.kinds.entry(p.kind.name()).or_default().extra += 1;
+        let object = label(&p, None);
+        self.name(p.kind, "extra", object, Vec::new());
+    }
+
+    fn missing(&mut self, p: Print) {
+        self.report.kinds.entry(p.kind.name()).or_default().missing += 1;
+        let object = label(&p, None);
+        self.name(p.kind, "missing", object, Vec::new());
+    }
+
+    fn finish(mut self) -> CompareReport {
+        // An archive of a whole server holds every experiment and model it had.
+        self.whole |= self.printers[0].scope.as_deref() == Some("all");
+        for Later { a, b } in std::mem::take(&mut self.later) {
+            self.pair(a, b, true);
+        }
+        let mut left: Vec<(End, Print)> = self.waiting.drain().map(|(_, v)| v).collect();
+        left.sort_by(|x, y| (x.1.kind, &x.1.key).cmp(&(y.1.kind, &y.1.key)));
+        for (end, p) in left {
+            match end {
+                End::Src => self.missing(p),
+                End::Dst => self.unkeyed.push(slim(p)),
+            }
+        }
+        for p in std::mem::take(&mut self.unkeyed) {
+            if self.whole || self.in_scope(&p) {
+                self.extra(p);
+            } else {
+                self.report.outside_scope += 1;
+            }
+        }
+        self.report.not_compared = NOT_COMPARED.to_vec();
+        self.report
+    }
+
+    /// A destination object with no twin is extra when the source holds its experiment or
+    /// model (it was compared), else outside what the source holds.
+    fn in_scope(&self, p: &Print) -> bool {
+        let container = match p.kind {
+            Kind::Experiment | Kind::RegisteredModel | Kind::Prompt => return false,
+            Kind::Dataset => return false,
+            _ => p.container.as_deref(),
+        };
+        let Some(c) = container else { return false };
+        let kinds: &[Kind] = match p.kind {
+            Kind::ModelVersion => &[Kind::RegisteredModel],
+            Kind::PromptVersion => &[Kind::Prompt],
+            _ => &[Kind::Experiment],
+        };
+        kinds.iter().any(|k| self.seen(*k, c))
+    }
+
+    /// The source holds the experiment or model named `name`.
+    fn seen(&self, kind: Kind, name: &str) -> bool {
+        self.seen_src.contains(&(kind, name.to_string()))
+    }
+}
+
+/// A print without its fields (all a destination object with no twin needs to be named).
+fn slim(mut p: Print) -> Print {
+    p.fields.clear();
+    p
+}
+
+/// Ids a side never explained (no object of it read so far has them): what they point at was
+/// not compared, on either side.
+fn unknown(ids: &[String]) -> Vec<String> {
+    vec!["(an object not among those compared)".to_string(); ids.len()]
+}
+
+/// An error of one side's reading, saying which.
+fn side_error(end: End, e: Error) -> Error {
+    let side = match end {
+        End::Src => "the source",
+        End::Dst => "the destination",
+    };
+    e.within(format!("reading {side}"))
+}
+
+/// How a report names an object: its kind, its id in the source's terms (or its own, for a
+/// destination object no import made) and its name; with its twin's id when that differs.
+fn label(p: &Print, twin: Option<&Print>) -> String {
+    let id = p.key.as_deref().unwrap_or(&p.own);
+    let number = id.rsplit('\u{0}').next().unwrap_or(id);
+    let mut s = match p.kind {
+        Kind::Experiment => format!("experiment {:?}", p.name),
+        Kind::Run => format!("run {id} ({:?})", p.name),
+        Kind::LoggedModel => format!("logged model {id} ({:?})", p.name),
+        Kind::Trace => format!("trace {id}"),
+        Kind::Dataset => format!("dataset {id} ({:?})", p.name),
+        Kind::RegisteredModel => format!("registered model {:?}", p.name),
+        Kind::Prompt => format!("prompt {:?}", p.name),
+        Kind::ModelVersion => format!("version {number} of registered model {:?}", p.name),
+        Kind::PromptVersion => format!("version {number} of prompt {:?}", p.name),
+    };
+    if let Some(t) = twin
+        && t.own != p.own
+        && matches!(
+            p.kind,
+            Kind::Run
+                | Kind::LoggedModel
+                | Kind::Dataset
+                | Kind::ModelVersion
+                | Kind::PromptVersion
+        )
+    {
+        s.push_str(&format!(" (at the destination: {})", t.own));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;
