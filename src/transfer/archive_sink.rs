@@ -8,10 +8,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::archive_source::Event;
 use super::progress::{Counter, Progress};
 use crate::error::{Error, Result};
-use crate::format::model as rec;
-use crate::format::{WriteSummary, WriterBuilder};
+use crate::format::model::{self as rec, Counts};
+use crate::format::path::UnitId;
+use crate::format::validate::Sealed;
+use crate::format::{ArtifactEntry, Record, WriteSummary, WriterBuilder};
 
 /// Commands in flight at most (each at most one body chunk, typically 64 KiB or less).
 const CHANNEL: usize = 16;
@@ -89,6 +92,28 @@ impl ArchiveSink {
                 }));
                 // A panic is passed on as it is, and raised again by the caller's wait.
                 let _ = done_tx.send(written);
+            });
+        ArchiveSink {
+            tx: Some(tx),
+            done: Some(done),
+            progress: None,
+        }
+    }
+
+    /// A sink whose commands become archive events at once, in-process, for a reader of the
+    /// same process (`compare`): no JSON, compression, tar or pipe in between. Each unit's
+    /// events end with its [`Record::Sealed`](crate::format::Record::Sealed) (with no member
+    /// counts); the stream has no header and no trailer. A sink dropped without
+    /// [`finish`](Self::finish) ends the stream with an error.
+    pub(crate) fn events(out: mpsc::Sender<Result<Event>>) -> Self {
+        let (tx, rx) = mpsc::channel::<Msg>(CHANNEL);
+        let (done_tx, done) = oneshot::channel();
+        let _ = std::thread::Builder::new()
+            .name("mlflow-archive-events".into())
+            .spawn(move || {
+                let relayed =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| relay(rx, &out)));
+                let _ = done_tx.send(relayed);
             });
         ArchiveSink {
             tx: Some(tx),
@@ -217,6 +242,84 @@ fn write<W: Write>(
     Ok(summary)
 }
 
+/// The thread of [`ArchiveSink::events`]: each command as the events a reader of its archive
+/// would see.
+fn relay(mut rx: mpsc::Receiver<Msg>, out: &mpsc::Sender<Result<Event>>) -> Result<WriteSummary> {
+    let closed = || Error::Internal("the reader of the export's events stopped".into());
+    let send = |e: Event| out.blocking_send(Ok(e)).map_err(|_| closed());
+    let record = |r: Record| send(Event::Record(r));
+    let seal = |unit: UnitId| {
+        record(Record::Sealed(Sealed {
+            unit,
+            members: 0,
+            bytes: 0,
+        }))
+    };
+    let mut unit = UnitId::Model(0);
+    let mut models = 0u64;
+    loop {
+        let cmd = match rx.blocking_recv() {
+            Some(Msg::Cmd(cmd)) => cmd,
+            Some(Msg::Finish) => break,
+            None => {
+                let _ = out.blocking_send(Err(Error::Internal(
+                    "the export stopped before its end".into(),
+                )));
+                return Err(closed());
+            }
+        };
+        match cmd {
+            Cmd::Experiment(e) => {
+                let id = UnitId::Experiment(e.experiment_id.clone());
+                record(Record::Experiment(e))?;
+                seal(id)?;
+            }
+            Cmd::BeginExperiment(e) => {
+                unit = UnitId::Experiment(e.experiment_id.clone());
+                record(Record::Experiment(e))?;
+            }
+            Cmd::Permissions(p) => record(Record::Permissions(p))?,
+            Cmd::BeginRun(r) => {
+                unit = UnitId::Run(r.run_id.clone());
+                record(Record::Run(r))?;
+            }
+            Cmd::Chunk(c) => record(Record::MetricChunk(c))?,
+            Cmd::BeginLoggedModel(m) => {
+                unit = UnitId::LoggedModel(m.model_id.clone());
+                record(Record::LoggedModel(m))?;
+            }
+            Cmd::BeginRegisteredModel(m) => {
+                unit = UnitId::Model(models);
+                models += 1;
+                record(Record::RegisteredModel(m))?;
+            }
+            Cmd::ModelVersion(v) => record(Record::ModelVersion(v))?,
+            Cmd::BeginTrace(t) => {
+                unit = UnitId::Trace(t.trace_id.clone());
+                record(Record::Trace(t))?;
+            }
+            Cmd::BeginDataset(d) => {
+                unit = UnitId::Dataset(d.dataset_id.clone());
+                record(Record::Dataset(d))?;
+            }
+            Cmd::DatasetRecords(c) => record(Record::DatasetRecords(c))?,
+            Cmd::BeginArtifact(path, size) => send(Event::Artifact(ArtifactEntry {
+                unit: unit.clone(),
+                path,
+                size,
+            }))?,
+            Cmd::Body(b) => send(Event::Body(b))?,
+            Cmd::EndArtifact => send(Event::ArtifactEnd)?,
+            Cmd::EndUnit => seal(unit.clone())?,
+        }
+    }
+    Ok(WriteSummary {
+        counts: Counts::default(),
+        tar_bytes: 0,
+        archive_bytes: 0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +355,68 @@ mod tests {
             .unwrap();
         let err = read.expect_err("not an archive: its writer never finished");
         assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_events_sink_hands_over_each_unit_sealed_and_a_dropped_one_ends_in_an_error() {
+        let (tx, rx) = mpsc::channel(64);
+        let mut sink = ArchiveSink::events(tx);
+        sink.send(Cmd::Experiment(experiment())).await.unwrap();
+        let run = rec::Run {
+            run_id: "r".into(),
+            experiment_id: "1".into(),
+            status: "FINISHED".into(),
+            ..Default::default()
+        };
+        for cmd in [
+            Cmd::BeginRun(run),
+            Cmd::BeginArtifact("a.txt".into(), 3),
+            Cmd::Body(Bytes::from_static(b"abc")),
+            Cmd::EndArtifact,
+            Cmd::EndUnit,
+        ] {
+            sink.send(cmd).await.unwrap();
+        }
+        sink.finish().await.unwrap();
+        let mut source = ArchiveSource::from_receiver(rx);
+        let mut seen = Vec::new();
+        while let Some(e) = source.next().await {
+            seen.push(match e.unwrap() {
+                Event::Record(Record::Experiment(_)) => "experiment".to_string(),
+                Event::Record(Record::Run(_)) => "run".into(),
+                Event::Record(Record::Sealed(s)) => format!("sealed {:?}", s.unit),
+                Event::Artifact(a) => format!("file {} {} of {:?}", a.path, a.size, a.unit),
+                Event::Body(b) => format!("{} bytes", b.len()),
+                Event::ArtifactEnd => "end".into(),
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "experiment",
+                "sealed Experiment(\"1\")",
+                "run",
+                "file a.txt 3 of Run(\"r\")",
+                "3 bytes",
+                "end",
+                "sealed Run(\"r\")",
+            ]
+        );
+
+        let (tx, rx) = mpsc::channel(64);
+        let mut sink = ArchiveSink::events(tx);
+        sink.send(Cmd::Experiment(experiment())).await.unwrap();
+        drop(sink);
+        let mut source = ArchiveSource::from_receiver(rx);
+        let mut last = None;
+        while let Some(e) = source.next().await {
+            last = Some(e);
+        }
+        let err = last
+            .unwrap()
+            .expect_err("an export that stopped is not a whole side");
+        assert!(err.to_string().contains("stopped before its end"), "{err}");
     }
 
     #[test]

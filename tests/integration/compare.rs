@@ -101,6 +101,50 @@ async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_not
         assert!(!report["not_compared"].as_array().unwrap().is_empty());
     }
 
+    // Scoped to the experiment: its runs and logged model, no registry.
+    let (ok, report, err) = compare(&[
+        "--src-uri",
+        &src.uri,
+        "--dst-uri",
+        &dst.uri,
+        "--experiments",
+        &experiment,
+    ])
+    .await;
+    assert!(ok, "{report:#}\n{err}");
+    let c = counts(&report);
+    assert_eq!(c["runs"], [4, 0, 0, 0], "{report:#}");
+    assert!(!c.contains_key("model versions"), "{report:#}");
+
+    // Two archives: the source's and one exported from the destination.
+    let replica = dir.path().join("replica.mlar");
+    let replica = replica.to_str().unwrap();
+    let mut cmd = cli();
+    cmd.args(["export-all", "--src-uri", &dst.uri, "-o", replica]);
+    assert!(output(cmd).await.status.success());
+    let (ok, report, err) = compare(&[archive, replica]).await;
+    assert!(ok, "{report:#}\n{err}");
+    assert_eq!(
+        counts(&report)["model versions"],
+        [12, 0, 0, 0],
+        "{report:#}"
+    );
+
+    // A cut archive is a failure naming the side, not a verdict.
+    let bytes = std::fs::read(replica).unwrap();
+    let cut = dir.path().join("cut.mlar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut cmd = cli();
+    cmd.args(["compare", archive, cut.to_str().unwrap(), "--json"]);
+    let out = output(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no report from a side that could not be read"
+    );
+    assert!(err.contains("reading the destination"), "{err}");
+
     // Four changes at the destination, through MLflow's own client.
     let at_dst = runs_of(&client(&dst.uri), &experiment).await;
     let id = |name: &str, lineage: bool| {

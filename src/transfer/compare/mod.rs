@@ -1,7 +1,7 @@
 //! `compare`: every object of a migration's source against its destination, kind by kind. Both
-//! ends are read as archives: a server is exported on the fly into an in-process pipe (the
-//! export's code paths and concurrency, nothing written to disk), an archive or a tree of the
-//! Python tool is read as it is. Each side's objects become [`print`]s (values, digests of files
+//! ends are read as archive events: a server is exported on the fly, its records handed over
+//! in-process (the export's code paths and concurrency; no archive encoded, nothing written to
+//! disk), an archive or a tree of the Python tool is read as it is. Each side's objects become [`print`]s (values, digests of files
 //! and histories, ids to map), matched by identity in the source's terms: a destination object
 //! by the lineage tags its import set. A print waits in memory only until its twin from the
 //! other side arrives; both sides are read in step, so when the two export in the same order
@@ -10,7 +10,6 @@
 mod print;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::BufWriter;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -22,8 +21,6 @@ use super::archive_sink::ArchiveSink;
 use super::archive_source::{ArchiveSource, Event};
 use super::export::{ExportOptions, export_all, export_experiments, export_models};
 use crate::error::{Error, Result};
-use crate::format::WriterBuilder;
-use crate::format::model::Source as Provenance;
 use crate::mlflow::Client;
 use crate::mlflow::types::Experiment;
 
@@ -186,21 +183,9 @@ fn open(side: Side, export: &ExportOptions) -> (ArchiveSource, Fill) {
         Side::Archive(a) => return (a, Box::pin(async { (Ok(()), Instant::now()) })),
         Side::Server(c, s) => (c, s),
     };
-    let (reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            let e = Error::io("creating the compare pipe", e);
-            return (
-                ArchiveSource::start(std::io::empty()),
-                Box::pin(async { (Err(e), Instant::now()) }),
-            );
-        }
-    };
-    let builder = WriterBuilder::new().level(1).source(Provenance {
-        tracking_uri: Some(client.server().to_string()),
-        scope: Some("compare".into()),
-    });
-    let mut sink = ArchiveSink::start(BufWriter::with_capacity(256 << 10, writer), builder);
+    // The export's records go straight to the comparison: no archive is written.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut sink = ArchiveSink::events(tx);
     let export = export.clone();
     let fill = async move {
         let r = match &scope {
@@ -215,13 +200,13 @@ fn open(side: Side, export: &ExportOptions) -> (ArchiveSource, Fill) {
         let r = match r {
             Ok(()) => sink.finish().await.map(drop),
             Err(e) => {
-                drop(sink); // the reader sees a cut archive and stops
+                drop(sink); // the comparison sees the side end in an error
                 Err(e)
             }
         };
         (r, Instant::now())
     };
-    (ArchiveSource::start(reader), Box::pin(fill))
+    (ArchiveSource::from_receiver(rx), Box::pin(fill))
 }
 
 /// Which side a print came from.
