@@ -2,11 +2,13 @@
 //! equal, missing, extra, different (with the first differences named). Exit 0 when nothing
 //! differs, 1 otherwise.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use futures_util::TryStreamExt;
 use mlflow_archive::mlflow::Client;
+use mlflow_archive::mlflow::api::registry::PROMPT_FILTER;
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 use mlflow_archive::transfer::compare::{CompareOptions, CompareReport, Scope, Side, compare};
@@ -30,13 +32,14 @@ pub struct Args {
     #[command(flatten)]
     dst: DstServer,
 
-    /// Compare these experiments only (comma-separated names or ids at the source, or `all`):
-    /// their runs, logged models and traces. A server destination is read for the same names.
+    /// Compare these experiments only (comma-separated names or ids at a source server, names
+    /// in an archive, or `all`): their runs, logged models and traces, no registry. A
+    /// destination server is read for the same names.
     #[arg(long, value_name = "A,B|all", conflicts_with = "models")]
     experiments: Option<String>,
 
     /// Compare these registered models and prompts only (comma-separated names, or `all`), with
-    /// every version and the runs and logged models behind them.
+    /// every version and, between two servers, the runs and logged models behind them.
     #[arg(long, value_name = "A,B|all")]
     models: Option<String>,
 
@@ -103,23 +106,49 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
             (Side::Server(c, scope), name)
         }
     };
+    let names = |s: &Option<String>| {
+        s.as_deref().filter(|s| s.trim() != "all").map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        })
+    };
     let opts = CompareOptions {
         examples: args.examples,
+        // An archive is filtered as it is read; a server is exported for the scope already
+        // (by the source's names when ids were given).
+        experiments: src_names.clone().or_else(|| names(&args.experiments)),
+        models: names(&args.models),
+        registry_only: !args.inputs.is_empty(),
+        traces: !args.no_traces,
+        datasets: !args.no_datasets,
+        deleted_runs: args.include_deleted_runs,
         ..CompareOptions::default()
     };
     let report = compare(src, dst, &export, &opts)
         .await
         .map_err(|e| anyhow::anyhow!("comparing {src_name} with {dst_name}: {e}"))?;
-    if args.json {
-        say!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !global.quiet {
-        print(&report, &src_name, &dst_name);
-    }
-    Ok(if report.is_equal() {
+    let code = if report.is_equal() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else if global.quiet {
+        String::new()
+    } else {
+        print(&report, &src_name, &dst_name)
+    };
+    // A reader that went away (`compare … | head`) does not change the verdict.
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("writing standard output: {e}"))
+        }
+        _ => Ok(code),
+    }
 }
 
 type Opened = ((Side, Option<Vec<String>>), String);
@@ -150,11 +179,16 @@ async fn scope(
     };
     if let Some(m) = &args.models {
         if m.trim() == "all" {
-            let names: Vec<String> = c
-                .search_registered_models(None)
-                .map_ok(|m| m.name)
-                .try_collect()
-                .await?;
+            // Every registered model and every prompt (searches leave prompts out unless asked).
+            let mut names: Vec<String> = Vec::new();
+            for filter in [None, Some(PROMPT_FILTER)] {
+                let found: Vec<String> = c
+                    .search_registered_models(filter)
+                    .map_ok(|m| m.name)
+                    .try_collect()
+                    .await?;
+                names.extend(found);
+            }
             return Ok(Scope::Models(names));
         }
         let mut names = Vec::new();
@@ -195,52 +229,50 @@ async fn scope(
     Ok(Scope::Experiments(v))
 }
 
-fn print(r: &CompareReport, src: &str, dst: &str) {
-    say!(
-        "{}",
-        clean(&format!("compared {src} (source) with {dst} (destination)"))
-    );
+/// The report for people.
+fn print(r: &CompareReport, src: &str, dst: &str) -> String {
+    let mut out = String::new();
+    let mut say = |line: String| {
+        out.push_str(&clean(&line));
+        out.push('\n');
+    };
+    say(format!("compared {src} (source) with {dst} (destination)"));
     for (kind, c) in &r.kinds {
-        say!(
+        say(format!(
             "  {kind}: {} equal, {} missing, {} extra, {} different",
-            c.equal,
-            c.missing,
-            c.extra,
-            c.different
-        );
+            c.equal, c.missing, c.extra, c.different
+        ));
     }
     if r.kinds.is_empty() {
-        say!("  nothing on either side");
+        say("  nothing on either side".into());
     }
     for d in &r.differences {
-        say!("{}", clean(&format!("{} {}: {}", d.what, d.kind, d.object)));
+        say(format!("{} {}: {}", d.what, d.kind, d.object));
         for f in &d.fields {
             let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(absent)".into());
-            say!(
-                "{}",
-                clean(&format!(
-                    "    {}: source {} | destination {}",
-                    f.field,
-                    v(&f.source),
-                    v(&f.destination)
-                ))
-            );
+            say(format!(
+                "    {}: source {} | destination {}",
+                f.field,
+                v(&f.source),
+                v(&f.destination)
+            ));
         }
     }
     if r.outside_scope > 0 {
-        say!(
+        say(format!(
             "  {} destination objects are in experiments or models the source does not hold: not compared",
             r.outside_scope
-        );
+        ));
     }
     let verdict = if r.is_equal() {
         "equal: nothing missing, extra or different"
     } else {
         "NOT equal"
     };
-    say!("{verdict}");
-    say!("not compared (an import cannot carry them; README \"What is not carried\"):");
+    say(verdict.to_string());
+    say("not compared (an import cannot carry them; README \"What is not carried\"):".into());
     for n in &r.not_compared {
-        say!("  - {n}");
+        say(format!("  - {n}"));
     }
+    out
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use print::Kind;
-use print::{Print, Printer, Role, Val, cut};
+use print::{Print, Printer, Ref, Role, Val, cut};
 
 use super::archive_sink::ArchiveSink;
 use super::archive_source::{ArchiveSource, Event};
@@ -46,6 +46,19 @@ pub struct CompareOptions {
     pub fields: usize,
     /// Prints of one side waiting for the other side before only the other side is read.
     pub lag: usize,
+    /// Compare these experiments (by name) and what is in them only; no registry.
+    pub experiments: Option<Vec<String>>,
+    /// Compare these registered models and prompts (by name) and their versions only, and,
+    /// when `registry_only`, nothing else (a side that is an archive holds more).
+    pub models: Option<Vec<String>>,
+    /// With `models`: leave runs, experiments and the rest out.
+    pub registry_only: bool,
+    /// Compare traces.
+    pub traces: bool,
+    /// Compare evaluation datasets.
+    pub datasets: bool,
+    /// Compare deleted runs.
+    pub deleted_runs: bool,
 }
 
 impl Default for CompareOptions {
@@ -54,6 +67,12 @@ impl Default for CompareOptions {
             examples: 5,
             fields: 3,
             lag: 1000,
+            experiments: None,
+            models: None,
+            registry_only: false,
+            traces: true,
+            datasets: true,
+            deleted_runs: false,
         }
     }
 }
@@ -157,21 +176,27 @@ pub async fn compare(
         (r, Instant::now())
     };
     let ((ra, ta), (rb, tb), (rc, tc)) = tokio::join!(fill_a, fill_b, comparing);
-    // The side that failed first is the cause: the others then saw a cut pipe.
+    // The side that failed first is the cause: the others then saw their side end early.
     let mut failures: Vec<(Instant, Error)> = Vec::new();
-    for (r, t) in [(ra, ta), (rb, tb)] {
+    for (r, t, end) in [(ra, ta, End::Src), (rb, tb, End::Dst)] {
         if let Err(e) = r {
-            failures.push((t, e));
+            failures.push((t, side_error(end, e)));
         }
     }
-    match rc {
-        Ok(report) if failures.is_empty() => Ok(report),
-        Ok(_) => Err(failures.remove(0).1),
+    let report = match rc {
+        Ok(report) => Some(report),
         Err(e) => {
             failures.push((tc, e));
-            failures.sort_by_key(|(t, _)| *t);
-            Err(failures.remove(0).1)
+            None
         }
+    };
+    failures.sort_by_key(|(t, _)| *t);
+    match (report, failures.into_iter().next()) {
+        (Some(report), None) => Ok(report),
+        (_, Some((_, e))) => Err(e),
+        (None, None) => Err(Error::Internal(
+            "the comparison ended with no report".into(),
+        )),
     }
 }
 
@@ -216,11 +241,13 @@ enum End {
     Dst,
 }
 
-/// A matched pair whose ids could not all be mapped yet (a destination object not read so
-/// far): compared again at the end.
-struct Later {
-    a: Print,
-    b: Print,
+/// A matched pair, compared: what differs, and the id fields that could not be mapped yet (a
+/// destination object not read so far), compared at the end. Only those fields wait.
+struct Verdict {
+    kind: Kind,
+    object: String,
+    diffs: Vec<FieldDifference>,
+    pending: Vec<(String, Ref, Vec<String>, Vec<String>)>,
 }
 
 /// Matches the two sides' prints and keeps the counts.
@@ -232,7 +259,7 @@ struct Matcher {
     waiting: HashMap<(Kind, String), (End, Print)>,
     /// Prints waiting, per side.
     held: [usize; 2],
-    later: Vec<Later>,
+    later: Vec<Verdict>,
     report: CompareReport,
     /// Destination objects no import made, kept (without their fields) for the scope check at
     /// the end.
@@ -291,7 +318,49 @@ impl Matcher {
         }
     }
 
+    /// Whether `p` is in what is compared (the options' kinds and scope).
+    fn wanted(&self, p: &Print) -> bool {
+        let o = &self.opts;
+        let within = |list: &Option<Vec<String>>, name: Option<&String>| {
+            list.as_ref()
+                .is_none_or(|l| name.is_some_and(|n| l.contains(n)))
+        };
+        let registry = matches!(
+            p.kind,
+            Kind::RegisteredModel | Kind::Prompt | Kind::ModelVersion | Kind::PromptVersion
+        );
+        let deleted =
+            matches!(p.fields.get("lifecycle stage"), Some(Val::Text(s)) if s == "deleted");
+        match p.kind {
+            Kind::Trace if !o.traces => return false,
+            Kind::Dataset if !o.datasets => return false,
+            Kind::Run if deleted && !o.deleted_runs => return false,
+            _ => {}
+        }
+        if o.experiments.is_some() {
+            return match p.kind {
+                Kind::Experiment => within(&o.experiments, Some(&p.name)),
+                Kind::Run | Kind::LoggedModel | Kind::Trace => {
+                    within(&o.experiments, p.container.as_ref())
+                }
+                Kind::Dataset => true,
+                _ => false,
+            };
+        }
+        if o.models.is_some() {
+            return match p.kind {
+                Kind::RegisteredModel | Kind::Prompt => within(&o.models, Some(&p.name)),
+                Kind::ModelVersion | Kind::PromptVersion => within(&o.models, p.container.as_ref()),
+                _ => !o.registry_only && !registry,
+            };
+        }
+        true
+    }
+
     fn arrived(&mut self, end: End, p: Print) {
+        if !self.wanted(&p) {
+            return;
+        }
         let Some(key) = p.key.clone() else {
             self.unkeyed.push(slim(p));
             return;
@@ -312,7 +381,7 @@ impl Matcher {
                     End::Src => (p, twin),
                     End::Dst => (twin, p),
                 };
-                self.pair(a, b, false);
+                self.pair(a, b);
             }
             Some(same) => {
                 // The same object twice on one side: at the destination, a second import of one
@@ -331,28 +400,23 @@ impl Matcher {
         }
     }
 
-    /// Compares a matched pair; `last` when no more ids will be learnt.
-    fn pair(&mut self, a: Print, b: Print, last: bool) {
+    /// Compares a matched pair: every field now but the ids not known yet, which wait (with
+    /// what differs so far) for the end.
+    fn pair(&mut self, a: Print, b: Print) {
         let mut diffs = Vec::new();
-        let mut unresolved = false;
+        let mut pending = Vec::new();
         let names: BTreeSet<&String> = a.fields.keys().chain(b.fields.keys()).collect();
         for f in names {
             let (va, vb) = (a.fields.get(f), b.fields.get(f));
             let (sa, sb) = match (va, vb) {
-                (Some(Val::Ref(r, x)), Some(Val::Ref(_, y))) => {
-                    let rx = self.printers[0].resolve(*r, x);
-                    let ry = self.printers[1].resolve(*r, y);
-                    if (rx.is_none() || ry.is_none()) && !last {
-                        unresolved = true;
+                (Some(Val::Ref(r, x)), Some(Val::Ref(_, y))) => match self.refs(*r, x, y, false) {
+                    None => {
+                        pending.push((f.clone(), *r, x.clone(), y.clone()));
                         continue;
                     }
-                    let rx = rx.unwrap_or_else(|| unknown(x));
-                    let ry = ry.unwrap_or_else(|| unknown(y));
-                    if rx == ry {
-                        continue;
-                    }
-                    (Some(rx.join(", ")), Some(ry.join(", ")))
-                }
+                    Some(None) => continue,
+                    Some(Some(d)) => d,
+                },
                 (Some(x), Some(y)) if x == y => continue,
                 (x, y) => (x.map(|v| self.show(0, v)), y.map(|v| self.show(1, v))),
             };
@@ -362,18 +426,45 @@ impl Matcher {
                 destination: sb,
             });
         }
-        if unresolved {
-            self.later.push(Later { a, b });
-            return;
+        let object = label(&a, Some(&b));
+        let verdict = Verdict {
+            kind: a.kind,
+            object,
+            diffs,
+            pending,
+        };
+        if verdict.pending.is_empty() {
+            self.settle(verdict);
+        } else {
+            self.later.push(verdict);
         }
-        let c = self.report.kinds.entry(a.kind.name()).or_default();
-        if diffs.is_empty() {
+    }
+
+    /// Two sides' ids of one field: `None` while one is not known yet (unless `last`); else
+    /// `Some(None)` when equal, or both as shown.
+    fn refs(
+        &self,
+        r: Ref,
+        x: &[String],
+        y: &[String],
+        last: bool,
+    ) -> Option<Option<(Option<String>, Option<String>)>> {
+        let rx = self.printers[0].resolve(r, x, last)?;
+        let ry = self.printers[1].resolve(r, y, last)?;
+        Some((rx != ry).then(|| (Some(rx.join(", ")), Some(ry.join(", ")))))
+    }
+
+    /// Counts a compared pair, naming it when it differs.
+    fn settle(&mut self, v: Verdict) {
+        let c = self.report.kinds.entry(v.kind.name()).or_default();
+        if v.diffs.is_empty() {
             c.equal += 1;
             return;
         }
         c.different += 1;
-        let object = label(&a, Some(&b));
-        self.name(a.kind, "different", object, diffs);
+        let mut diffs = v.diffs;
+        diffs.sort_by(|x, y| x.field.cmp(&y.field));
+        self.name(v.kind, "different", v.object, diffs);
     }
 
     fn show(&self, side: usize, v: &Val) -> String {
@@ -381,7 +472,7 @@ impl Matcher {
             Val::Text(t) => cut(t, 200),
             Val::Hash(_, shown) => shown.clone(),
             Val::Ref(r, ids) => self.printers[side]
-                .resolve(*r, ids)
+                .resolve(*r, ids, true)
                 .unwrap_or_else(|| ids.clone())
                 .join(", "),
         }
@@ -426,8 +517,17 @@ impl Matcher {
     fn finish(mut self) -> CompareReport {
         // An archive of a whole server holds every experiment and model it had.
         self.whole |= self.printers[0].scope.as_deref() == Some("all");
-        for Later { a, b } in std::mem::take(&mut self.later) {
-            self.pair(a, b, true);
+        for mut v in std::mem::take(&mut self.later) {
+            for (field, r, x, y) in std::mem::take(&mut v.pending) {
+                if let Some(Some((source, destination))) = self.refs(r, &x, &y, true) {
+                    v.diffs.push(FieldDifference {
+                        field,
+                        source,
+                        destination,
+                    });
+                }
+            }
+            self.settle(v);
         }
         let mut left: Vec<(End, Print)> = self.waiting.drain().map(|(_, v)| v).collect();
         left.sort_by(|x, y| (x.1.kind, &x.1.key).cmp(&(y.1.kind, &y.1.key)));
@@ -475,12 +575,6 @@ impl Matcher {
 fn slim(mut p: Print) -> Print {
     p.fields.clear();
     p
-}
-
-/// Ids a side never explained (no object of it read so far has them): what they point at was
-/// not compared, on either side.
-fn unknown(ids: &[String]) -> Vec<String> {
-    vec!["(an object not among those compared)".to_string(); ids.len()]
 }
 
 /// An error of one side's reading, saying which.

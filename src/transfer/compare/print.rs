@@ -13,7 +13,8 @@ use crate::format::model::{self as rec, Tag};
 use crate::format::{ArtifactEntry, Record};
 use crate::transfer::archive_source::Event;
 use crate::transfer::import::{
-    ABANDONED, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_VERSION, PARENT_RUN, STATE,
+    ABANDONED, LINEAGE_DATASET, LINEAGE_MODEL, LINEAGE_RUN, LINEAGE_VERSION, MISSING_PARENT,
+    PARENT_RUN, STATE,
 };
 
 /// A digest: the first 128 bits of a SHA-256.
@@ -75,7 +76,7 @@ pub(super) enum Ref {
 }
 
 /// One field's value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Val {
     /// A short value, compared and shown whole.
     Text(String),
@@ -83,6 +84,19 @@ pub(super) enum Val {
     Hash(Digest, String),
     /// Ids of other objects (sorted after mapping), compared in the source's terms.
     Ref(Ref, Vec<String>),
+}
+
+/// Values are equal by what they compare: a digest's summary is for people only (a normalized
+/// `MLmodel` file's raw size may differ while its digest does not).
+impl PartialEq for Val {
+    fn eq(&self, other: &Val) -> bool {
+        match (self, other) {
+            (Val::Text(a), Val::Text(b)) => a == b,
+            (Val::Hash(a, _), Val::Hash(b, _)) => a == b,
+            (Val::Ref(r, a), Val::Ref(q, b)) => r == q && a == b,
+            _ => false,
+        }
+    }
 }
 
 /// One object of one side.
@@ -139,7 +153,9 @@ impl Print {
     /// what an import did) and the keys `skip` names.
     fn tags(&mut self, prefix: &str, tags: &[Tag], skip: &[&str]) {
         for t in tags {
-            if t.key.starts_with("mlflow_archive.") || skip.contains(&t.key.as_str()) {
+            let metadata = t.key.starts_with("mlflow_tools.metadata.")
+                || t.key.starts_with("mlflow_export_import.metadata.");
+            if t.key.starts_with("mlflow_archive.") || metadata || skip.contains(&t.key.as_str()) {
                 continue;
             }
             self.text(format!("{prefix} {}", t.key), t.value.clone());
@@ -187,6 +203,9 @@ pub(super) struct Ids {
     models: HashMap<String, (String, String)>,
     datasets: HashMap<String, String>,
 }
+
+/// An assessment's metadata naming the run it was made in (mapped by the import).
+const ASSESSMENT_RUN: &str = "mlflow.assessment.sourceRunId";
 
 /// A prompt's tag listing the ids of the experiments it was used in (`,3,0,`).
 const PROMPT_EXPERIMENTS: &str = "_mlflow_experiment_ids";
@@ -293,8 +312,18 @@ impl Printer {
         };
         let (d, note) = match f.whole {
             Some(w) => {
-                let n = normalize_mlmodel(&w, self.role, &self.ids, &p.own);
-                (digest(&n), ", MLmodel without the lines an import rewrites")
+                let root = match p.kind {
+                    Kind::Run => self.ids.runs.get(&p.own),
+                    Kind::LoggedModel => self.ids.models.get(&p.own),
+                    _ => None,
+                }
+                .map(|(_, root)| root.as_str())
+                .unwrap_or("");
+                let n = normalize_mlmodel(&w, self.role, &self.ids, &p.own, root);
+                (
+                    digest(&n),
+                    ", MLmodel with its ids and location in the source's terms",
+                )
             }
             None => (to_digest(f.hash.finish().as_ref()), ""),
         };
@@ -395,7 +424,12 @@ impl Printer {
             p.text(format!("param {}", t.key), t.value.clone());
         }
         p.tags("tag", &r.tags, &["mlflow.user", PARENT_RUN]);
-        if let Some(parent) = r.parent_run_id() {
+        // A parent the import did not have is kept as its source id in a tag of its own.
+        let parent = match self.role {
+            Role::Destination => r.parent_run_id().or(tag(&r.tags, MISSING_PARENT)),
+            Role::Source => r.parent_run_id(),
+        };
+        if let Some(parent) = parent {
             p.refs(
                 &format!("tag {PARENT_RUN}"),
                 Ref::Run,
@@ -485,11 +519,13 @@ impl Printer {
             }
         }
         p.tags("tag", &t.tags, TRACE_SERVER_TAGS);
-        for a in &t.assessments {
+        p.text("import", self.state(&t.tags));
+        for (i, a) in t.assessments.iter().enumerate() {
+            let index = format!("#{i}");
             let id = a
                 .get("assessment_id")
                 .and_then(|v| v.as_str())
-                .unwrap_or("?");
+                .unwrap_or(&index);
             let mut kept = serde_json::Map::new();
             for k in [
                 "assessment_name",
@@ -504,6 +540,19 @@ impl Printer {
                 if let Some(v) = a.get(k) {
                     kept.insert(k.to_string(), v.clone());
                 }
+            }
+            // Its metadata, the run it was made in compared as a run.
+            if let Some(serde_json::Value::Object(m)) = a.get("metadata") {
+                let mut m = m.clone();
+                let run = m.remove(ASSESSMENT_RUN);
+                if let Some(run) = run.as_ref().and_then(|v| v.as_str()) {
+                    p.refs(
+                        &format!("assessment {id} run"),
+                        Ref::Run,
+                        vec![run.to_string()],
+                    );
+                }
+                kept.insert("metadata".into(), serde_json::Value::Object(m));
             }
             let json = sorted(&serde_json::Value::Object(kept));
             p.text(format!("assessment {id}"), json);
@@ -552,15 +601,19 @@ impl Printer {
         } else {
             (Kind::RegisteredModel, Kind::ModelVersion)
         };
-        // The source number of each of this side's versions.
+        // The source number of each of this side's versions (`None`: a destination version no
+        // import made).
         let number = |v: &rec::ModelVersion| match self.role {
-            Role::Source => v.version.to_string(),
-            Role::Destination => tag(&v.tags, LINEAGE_VERSION)
-                .map(str::to_string)
-                .unwrap_or_else(|| v.version.to_string()),
+            Role::Source => Some(v.version.to_string()),
+            Role::Destination => tag(&v.tags, LINEAGE_VERSION).map(str::to_string),
         };
-        let numbers: HashMap<u64, String> =
-            versions.iter().map(|v| (v.version, number(v))).collect();
+        let numbers: HashMap<u64, String> = versions
+            .iter()
+            .map(|v| {
+                let made = || format!("{} (made at the destination)", v.version);
+                (v.version, number(v).unwrap_or_else(made))
+            })
+            .collect();
         let mut p = Print::new(kind, Some(m.name.clone()), &m.name, &m.name);
         p.text("description", m.description.clone());
         p.tags("tag", &m.tags, &[PROMPT_EXPERIMENTS]);
@@ -572,7 +625,9 @@ impl Printer {
                 .filter_map(|id| self.ids.experiments.get(id).map(String::as_str))
                 .collect();
             names.sort_unstable();
-            p.text(format!("tag {PROMPT_EXPERIMENTS}"), names.join(", "));
+            if !names.is_empty() {
+                p.text(format!("tag {PROMPT_EXPERIMENTS}"), names.join(", "));
+            }
         }
         for a in &m.aliases {
             let n = numbers
@@ -583,13 +638,8 @@ impl Printer {
         }
         let mut out = vec![p];
         for v in versions {
-            let n = number(&v);
-            let mut vp = Print::new(
-                vkind,
-                Some(format!("{}\u{0}{n}", m.name)),
-                &v.version.to_string(),
-                &m.name,
-            );
+            let key = number(&v).map(|n| format!("{}\u{0}{n}", m.name));
+            let mut vp = Print::new(vkind, key, &v.version.to_string(), &m.name);
             vp.container = Some(m.name.clone());
             vp.text("description", v.description.clone());
             vp.text("stage", v.current_stage.clone());
@@ -611,12 +661,14 @@ impl Printer {
         out
     }
 
-    /// `ids` (of kind `r`) in the source's terms, sorted; `None` while one of them is not known
-    /// yet (a destination's object, or any side's experiment, not read so far). A source's own
-    /// ids are the source's terms already.
-    pub fn resolve(&self, r: Ref, ids: &[String]) -> Option<Vec<String>> {
+    /// `ids` (of kind `r`) in the source's terms, sorted. A source's own ids are the source's
+    /// terms already; a destination id is mapped through the object this side read with it.
+    /// An id not read: `None` while more may come (`last` false); at the end kept as it is (the
+    /// import leaves ids it cannot map as they are), or, an experiment's, left out (the import
+    /// leaves those out of the lists that name experiments).
+    pub fn resolve(&self, r: Ref, ids: &[String], last: bool) -> Option<Vec<String>> {
         if r == Ref::Source {
-            return self.source(ids);
+            return self.source(ids, last);
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -624,14 +676,20 @@ impl Printer {
                 (Ref::Model, Some((h, t))) => (h, Some(t)),
                 _ => (id.as_str(), None),
             };
-            let mapped = match r {
+            let known = match r {
                 Ref::Experiment => self.ids.experiments.get(head).cloned(),
                 _ if self.role == Role::Source => Some(head.to_string()),
                 Ref::Run => self.ids.runs.get(head).map(|(k, _)| k.clone()),
                 Ref::Model => self.ids.models.get(head).map(|(k, _)| k.clone()),
                 Ref::Dataset => self.ids.datasets.get(head).cloned(),
                 Ref::Source => None,
-            }?;
+            };
+            let mapped = match known {
+                Some(k) => k,
+                None if !last => return None,
+                None if r == Ref::Experiment => continue,
+                None => head.to_string(),
+            };
             out.push(match tail {
                 Some(t) => format!("{mapped} {t}"),
                 None => mapped,
@@ -642,13 +700,14 @@ impl Printer {
     }
 
     /// A version's source in the source's terms: `runs:/` and `models:/` ids mapped, a location
-    /// inside its run's (or logged model's) root written relative to it.
-    fn source(&self, v: &[String]) -> Option<Vec<String>> {
+    /// inside its run's (or logged model's) root (`…/<id>/artifacts/…`, as the import finds it)
+    /// written relative to it.
+    fn source(&self, v: &[String], last: bool) -> Option<Vec<String>> {
         let [source, run, model] = v else {
             return Some(v.to_vec());
         };
         let map = |r: Ref, id: &str| {
-            self.resolve(r, &[id.to_string()])
+            self.resolve(r, &[id.to_string()], last)
                 .and_then(|v| v.into_iter().next())
         };
         for (scheme, r) in [("runs:/", Ref::Run), ("models:/", Ref::Model)] {
@@ -661,32 +720,25 @@ impl Printer {
                 return Some(vec![format!("{scheme}{}/{path}", map(r, id)?)]);
             }
         }
-        let roots = [
-            (run, Ref::Run, self.ids.runs.get(run.as_str())),
-            (model, Ref::Model, self.ids.models.get(model.as_str())),
-        ];
-        for (id, r, known) in roots {
-            if id.is_empty() {
-                continue;
-            }
-            match known {
-                Some((_, root)) if !root.is_empty() => {
-                    if let Some(rest) = source.strip_prefix(root.as_str()) {
-                        return Some(vec![format!("<root of {}>{rest}", map(r, id)?)]);
-                    }
-                }
-                Some(_) => {}
-                None if self.role == Role::Destination => return None,
-                None => {}
+        for (id, r) in [(run, Ref::Run), (model, Ref::Model)] {
+            if let Some(rest) = crate::transfer::import::inside(source, id) {
+                return Some(vec![format!("<root of {}>{rest}", map(r, id)?)]);
             }
         }
         Some(vec![source.clone()])
     }
 }
 
-/// An `MLmodel` file without the top-level lines an import rewrites, their values in the
-/// source's terms instead: the object's own id, its run's source id; the location is dropped.
-pub(super) fn normalize_mlmodel(body: &[u8], role: Role, ids: &Ids, own: &str) -> Vec<u8> {
+/// An `MLmodel` file with the top-level lines an import rewrites in the source's terms: the
+/// object's own id as `<self>`, its run's source id, a location inside its own `root` relative
+/// to it.
+pub(super) fn normalize_mlmodel(
+    body: &[u8],
+    role: Role,
+    ids: &Ids,
+    own: &str,
+    root: &str,
+) -> Vec<u8> {
     let Ok(text) = std::str::from_utf8(body) else {
         return body.to_vec();
     };
@@ -701,7 +753,12 @@ pub(super) fn normalize_mlmodel(body: &[u8], role: Role, ids: &Ids, own: &str) -
         };
         let value = line[k.len() + 1..].trim().trim_matches(['\'', '"']);
         let mapped = match *k {
-            "artifact_path" => "<location>".to_string(),
+            // A location inside the object's own root: relative to it (a location elsewhere is
+            // kept, as the import keeps it).
+            "artifact_path" => match value.strip_prefix(root) {
+                Some(rest) if !root.is_empty() => format!("<root>{rest}"),
+                _ => value.to_string(),
+            },
             _ if value == own => "<self>".to_string(),
             "run_id" if role == Role::Destination => ids
                 .runs

@@ -337,10 +337,83 @@ fn mlmodel_lines_an_import_rewrites_are_compared_in_the_sources_terms() {
     let src =
         "artifact_path: s3://a/1/r1/artifacts/model\nflavors: {}\nrun_id: r1\nmodel_id: m-1\n";
     let dst = "artifact_path: mlflow-artifacts:/2/r9/artifacts/model\nflavors: {}\nrun_id: r9\nmodel_id: m-1\n";
-    let a = print::normalize_mlmodel(src.as_bytes(), Role::Source, &ids, "r1");
-    let b = print::normalize_mlmodel(dst.as_bytes(), Role::Destination, &ids, "r9");
-    assert_eq!(a, b);
+    let (src_root, dst_root) = ("s3://a/1/r1/artifacts", "mlflow-artifacts:/2/r9/artifacts");
+    let norm = |text: &str, role, own, root| {
+        print::normalize_mlmodel(text.as_bytes(), role, &ids, own, root)
+    };
+    let a = norm(src, Role::Source, "r1", src_root);
+    assert_eq!(a, norm(dst, Role::Destination, "r9", dst_root));
     let changed = dst.replace("flavors: {}", "flavors: {x: 1}");
-    let c = print::normalize_mlmodel(changed.as_bytes(), Role::Destination, &ids, "r9");
-    assert_ne!(a, c, "the other lines are compared");
+    assert_ne!(
+        a,
+        norm(&changed, Role::Destination, "r9", dst_root),
+        "the other lines are compared"
+    );
+    // A copy whose location still points at the source's store is not the same.
+    let stale = dst.replace("mlflow-artifacts:/2/r9", "s3://a/1/r1");
+    assert_ne!(
+        a,
+        norm(&stale, Role::Destination, "r9", dst_root),
+        "the location is compared"
+    );
+}
+
+#[test]
+fn a_file_is_equal_by_its_digest_whatever_its_summary_says() {
+    assert_eq!(
+        Val::Hash(7, "120 bytes".into()),
+        Val::Hash(7, "131 bytes".into())
+    );
+    assert_ne!(Val::Hash(7, "1".into()), Val::Hash(8, "1".into()));
+}
+
+#[test]
+fn the_options_scope_what_is_compared_on_both_sides() {
+    let scoped = |opts: CompareOptions| {
+        let mut m = Matcher::new(opts, false);
+        let mut src = experiment("1");
+        src.extend(run("a", "1", None, &[], &[0]));
+        src.extend(model(&[(1, "runs:/a/model", "a", None)]));
+        // A deleted run, compared only when asked.
+        let mut deleted = run("d", "1", None, &[], &[0]);
+        if let Event::Record(Record::Run(r)) = &mut deleted[0] {
+            r.lifecycle_stage = "deleted".into();
+        }
+        src.extend(deleted);
+        feed(&mut m, End::Src, src);
+        let mut dst = experiment("7");
+        dst.extend(run("x", "7", None, &[(LINEAGE_RUN, "a")], &[0]));
+        feed(&mut m, End::Dst, dst);
+        m.finish()
+    };
+    // Everything: the model and the deleted run are missing at the destination.
+    let all = scoped(CompareOptions {
+        deleted_runs: true,
+        ..CompareOptions::default()
+    });
+    assert_eq!(all.kinds["runs"].missing, 1, "{all:#?}");
+    assert_eq!(all.kinds["registered models"].missing, 1, "{all:#?}");
+    // The experiment alone, without deleted runs: equal.
+    let e = scoped(CompareOptions {
+        experiments: Some(vec!["e".into()]),
+        ..CompareOptions::default()
+    });
+    assert!(e.is_equal(), "{e:#?}");
+    assert_eq!(e.kinds["runs"].equal, 1);
+    // Another experiment: nothing of this one is compared.
+    let other = scoped(CompareOptions {
+        experiments: Some(vec!["other".into()]),
+        ..CompareOptions::default()
+    });
+    assert!(other.kinds.is_empty(), "{other:#?}");
+    // The model alone, from an archive: versions only.
+    let m = scoped(CompareOptions {
+        models: Some(vec!["m".into()]),
+        registry_only: true,
+        ..CompareOptions::default()
+    });
+    assert_eq!(
+        m.kinds.keys().copied().collect::<Vec<_>>(),
+        ["model versions", "registered models"]
+    );
 }

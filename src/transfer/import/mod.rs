@@ -56,6 +56,7 @@ pub use bodies::patch_mlmodel;
 use lineage::*;
 pub use names::{ModelNames, uc_level};
 pub use permissions::{MissingPrincipal, level_for, privileges_for};
+pub(crate) use registry::inside;
 pub use registry::{SOURCE_STAGE, StageTo};
 use run_writer::*;
 pub use runs::importing_user;

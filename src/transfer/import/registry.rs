@@ -802,7 +802,7 @@ fn files_location(
 
 /// The rest of `source` after `/<id>/artifacts` (empty, or starting with `/`), when it points
 /// inside the artifact root of the run or logged model `id`.
-pub(super) fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
+pub(crate) fn inside<'s>(source: &'s str, id: &str) -> Option<&'s str> {
     if id.is_empty() || source.starts_with("runs:/") || source.starts_with("models:/") {
         return None;
     }
