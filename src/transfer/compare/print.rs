@@ -398,23 +398,47 @@ impl Printer {
         Vec::new()
     }
 
+    /// The print of a run or logged model begun: its key (its own id, or at a destination its
+    /// lineage tag), noted with its root for other objects' ids, its name and experiment.
+    fn owned(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        tags: &[Tag],
+        root: &str,
+        name: &str,
+        experiment: &str,
+    ) -> Print {
+        let (lineage, ids) = match kind {
+            Kind::Run => (LINEAGE_RUN, &mut self.ids.runs),
+            _ => (LINEAGE_MODEL, &mut self.ids.models),
+        };
+        let key = match self.role {
+            Role::Source => Some(id.to_string()),
+            Role::Destination => tag(tags, lineage).map(str::to_string),
+        };
+        let known = key.clone().unwrap_or_else(|| id.to_string());
+        ids.insert(id.to_string(), (known, root.to_string()));
+        let mut p = Print::new(kind, key, id, name);
+        p.container = self.ids.experiments.get(experiment).cloned();
+        p.text("name", name);
+        p.refs("experiment", Ref::Experiment, vec![experiment.to_string()]);
+        p
+    }
+
     fn run(&mut self, r: rec::Run) {
         if tag(&r.tags, ABANDONED).is_some() {
             self.open = Open::Skip;
             return;
         }
-        let key = self.key(&r.run_id, tag(&r.tags, LINEAGE_RUN));
-        self.ids.runs.insert(
-            r.run_id.clone(),
-            (
-                key.clone().unwrap_or_else(|| r.run_id.clone()),
-                r.artifact_uri.clone(),
-            ),
+        let mut p = self.owned(
+            Kind::Run,
+            &r.run_id,
+            &r.tags,
+            &r.artifact_uri,
+            &r.run_name,
+            &r.experiment_id,
         );
-        let mut p = Print::new(Kind::Run, key, &r.run_id, &r.run_name);
-        p.container = self.ids.experiments.get(&r.experiment_id).cloned();
-        p.text("name", r.run_name.clone());
-        p.refs("experiment", Ref::Experiment, vec![r.experiment_id.clone()]);
         p.text("status", r.status.clone());
         p.opt("start time", r.start_time);
         p.opt("end time", r.end_time);
@@ -475,18 +499,14 @@ impl Printer {
     }
 
     fn logged_model(&mut self, m: rec::LoggedModel) {
-        let key = self.key(&m.model_id, tag(&m.tags, LINEAGE_MODEL));
-        self.ids.models.insert(
-            m.model_id.clone(),
-            (
-                key.clone().unwrap_or_else(|| m.model_id.clone()),
-                m.artifact_uri.clone(),
-            ),
+        let mut p = self.owned(
+            Kind::LoggedModel,
+            &m.model_id,
+            &m.tags,
+            &m.artifact_uri,
+            &m.name,
+            &m.experiment_id,
         );
-        let mut p = Print::new(Kind::LoggedModel, key, &m.model_id, &m.name);
-        p.container = self.ids.experiments.get(&m.experiment_id).cloned();
-        p.text("name", m.name.clone());
-        p.refs("experiment", Ref::Experiment, vec![m.experiment_id.clone()]);
         p.text("model type", m.model_type.clone());
         if !m.source_run_id.is_empty() {
             p.refs("source run", Ref::Run, vec![m.source_run_id.clone()]);
