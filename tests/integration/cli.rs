@@ -209,7 +209,7 @@ fn every_command_has_help() {
         .flat_map(|(_, commands)| commands)
         .filter(|c| *c != "help")
         .collect();
-    assert_eq!(commands.len(), 23, "{commands:?}");
+    assert_eq!(commands.len(), 24, "{commands:?}");
     for c in commands {
         let out = std::process::Command::new(&bin)
             .args([c, "--help"])
@@ -253,7 +253,7 @@ fn help_lists_the_commands_in_groups() {
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
     let groups = grouped_commands(&text);
-    let want: [(&str, &[&str]); 7] = [
+    let want: [(&str, &[&str]); 8] = [
         (
             "Export (",
             &[
@@ -281,6 +281,7 @@ fn help_lists_the_commands_in_groups() {
             &["copy-experiment", "copy-run", "copy-model", "copy-all"],
         ),
         ("Sync (", &["sync"]),
+        ("Check (", &["compare"]),
         ("Archives (offline)", &["inspect", "verify", "convert"]),
         ("Lists", &["list-registered-models"]),
         ("Help and shell", &["completions", "man", "help"]),
@@ -384,13 +385,13 @@ fn man_prints_the_page_or_writes_one_per_command() {
     let out = cli().arg("man").arg(&pages).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("wrote 24 manual pages"), "{stderr}");
+    assert!(stderr.contains("wrote 25 manual pages"), "{stderr}");
     let mut names: Vec<String> = std::fs::read_dir(&pages)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 24, "{names:?}");
+    assert_eq!(names.len(), 25, "{names:?}");
     assert!(names.contains(&"mlflow-archive.1".to_string()));
     let run = std::fs::read_to_string(pages.join("mlflow-archive-export-run.1")).unwrap();
     assert!(run.contains(".TH mlflow-archive-export-run 1"), "{run}");
@@ -402,7 +403,7 @@ fn man_prints_the_page_or_writes_one_per_command() {
     std::fs::write(pages.join("mlflow-archive.1"), "old").unwrap();
     let again = cli().arg("man").arg(&pages).output().unwrap();
     assert!(again.status.success());
-    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 25);
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), 26);
     assert_eq!(
         std::fs::read_to_string(pages.join("other.1")).unwrap(),
         "kept"
