@@ -552,8 +552,9 @@ impl Matcher {
     /// model (it was compared), else outside what the source holds.
     fn in_scope(&self, p: &Print) -> bool {
         let container = match p.kind {
-            Kind::Experiment | Kind::RegisteredModel | Kind::Prompt => return false,
-            Kind::Dataset => return false,
+            Kind::Experiment | Kind::RegisteredModel | Kind::Prompt | Kind::Dataset => {
+                return false;
+            }
             _ => p.container.as_deref(),
         };
         let Some(c) = container else { return false };

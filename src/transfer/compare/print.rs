@@ -409,13 +409,15 @@ impl Printer {
         name: &str,
         experiment: &str,
     ) -> Print {
-        let (lineage, ids) = match kind {
-            Kind::Run => (LINEAGE_RUN, &mut self.ids.runs),
-            _ => (LINEAGE_MODEL, &mut self.ids.models),
+        let lineage = if kind == Kind::Run {
+            LINEAGE_RUN
+        } else {
+            LINEAGE_MODEL
         };
-        let key = match self.role {
-            Role::Source => Some(id.to_string()),
-            Role::Destination => tag(tags, lineage).map(str::to_string),
+        let key = self.key(id, tag(tags, lineage));
+        let ids = match kind {
+            Kind::Run => &mut self.ids.runs,
+            _ => &mut self.ids.models,
         };
         let known = key.clone().unwrap_or_else(|| id.to_string());
         ids.insert(id.to_string(), (known, root.to_string()));
