@@ -56,10 +56,12 @@ async fn tamper(uri: &str, args: &[&str]) {
 
 #[tokio::test]
 async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_nothing_else() {
-    let Some(servers) = MlflowServer::start_fresh(&["compare-src", "compare-dst"]).await else {
+    let Some(servers) =
+        MlflowServer::start_fresh(&["compare-src", "compare-dst", "compare-renamed"]).await
+    else {
         return;
     };
-    let (src, dst) = (&servers[0], &servers[1]);
+    let (src, dst, renamed) = (&servers[0], &servers[1], &servers[2]);
     let (experiment, model) = populate_everything(&client(&src.uri)).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("all.mlar");
@@ -129,6 +131,66 @@ async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_not
         [12, 0, 0, 0],
         "{report:#}"
     );
+
+    // An import that renamed: equal when compare is given the same names, not without them.
+    let map = format!("{model}={model}-renamed");
+    let names = [
+        "--experiment-name-prefix",
+        "renamed/",
+        "--model-name-map",
+        &map,
+    ];
+    let mut cmd = cli();
+    cmd.args(["import-all", "--dst-uri", &renamed.uri, "-i", archive])
+        .args(names);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for args in [
+        vec!["--src-uri", &src.uri, "--dst-uri", &renamed.uri],
+        vec![archive, "--dst-uri", &renamed.uri],
+        vec![
+            "--src-uri",
+            &src.uri,
+            "--dst-uri",
+            &renamed.uri,
+            "--experiments",
+            &experiment,
+        ],
+        vec![
+            "--src-uri",
+            &src.uri,
+            "--dst-uri",
+            &renamed.uri,
+            "--models",
+            &model,
+        ],
+    ] {
+        let (ok, report, err) = compare(&[&args[..], &names[..]].concat()).await;
+        assert!(ok, "{args:?}: {report:#}\n{err}");
+        let c = counts(&report);
+        if args.contains(&"--models") {
+            assert_eq!(c["model versions"], [12, 0, 0, 0], "{report:#}");
+        } else {
+            assert_eq!(c["runs"], [4, 0, 0, 0], "{args:?}: {report:#}");
+        }
+        if args.len() == 4 {
+            assert_eq!(c["model versions"], [12, 0, 0, 0], "{report:#}");
+            assert_eq!(c["experiments"], [2, 0, 0, 0], "{report:#}");
+        }
+    }
+    let (ok, report, _) = compare(&["--src-uri", &src.uri, "--dst-uri", &renamed.uri]).await;
+    assert!(!ok, "the renamed objects are missing without the names");
+    let c = counts(&report);
+    assert_eq!(
+        c["experiments"],
+        [1, 1, 2, 0],
+        "Default paired with the destination's own, the experiment missing, both imported ones extra: {report:#}"
+    );
+    assert_eq!(c["registered models"], [0, 1, 1, 0], "{report:#}");
 
     // A cut archive is a failure naming the side, not a verdict.
     let bytes = std::fs::read(replica).unwrap();

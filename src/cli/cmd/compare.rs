@@ -11,7 +11,10 @@ use mlflow_archive::mlflow::Client;
 use mlflow_archive::mlflow::api::registry::PROMPT_FILTER;
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::archive_source::ArchiveSource;
-use mlflow_archive::transfer::compare::{CompareOptions, CompareReport, Scope, Side, compare};
+use mlflow_archive::transfer::compare::{
+    CompareOptions, CompareReport, Renames, Scope, Side, compare,
+};
+use mlflow_archive::transfer::import::ModelNames;
 
 use crate::cli::args::{DstServer, SrcServer, find_experiment};
 use crate::cli::output::{clean, input_name, open_input};
@@ -55,6 +58,16 @@ pub struct Args {
     #[arg(long)]
     no_datasets: bool,
 
+    /// The import put this before every experiment's name (its --experiment-name-prefix):
+    /// destination experiments are known by their names without it.
+    #[arg(long, value_name = "PREFIX")]
+    experiment_name_prefix: Option<String>,
+
+    /// The import gave a source registered model or prompt another name (its
+    /// --model-name-map, repeatable): the destination's DST is the source's SRC.
+    #[arg(long = "model-name-map", value_name = "SRC=DST")]
+    model_name_map: Vec<String>,
+
     /// Differences named per kind (all are counted).
     #[arg(long, value_name = "N", default_value_t = 5)]
     examples: usize,
@@ -78,6 +91,10 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     if args.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(Usage("only one side can be standard input".into()).into());
     }
+    let renames = Renames {
+        experiment_prefix: args.experiment_name_prefix.clone(),
+        models: ModelNames::parse(&args.model_name_map, None)?.map,
+    };
     let mut export = global.export_options();
     export.export_deleted_runs = args.include_deleted_runs;
     export.traces = !args.no_traces;
@@ -87,7 +104,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         Some(p) => archive(p)?,
         None => {
             let c = args.src.client()?;
-            let scope = scope(&c, &args, false, None).await?;
+            let scope = scope(&c, &args, None, None).await?;
             let names = match &scope {
                 Scope::Experiments(e) => Some(e.iter().map(|e| e.name.clone()).collect()),
                 _ => None,
@@ -101,7 +118,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         Some(p) => (archive(p)?.0.0, input_name(p)),
         None => {
             let c = args.dst.client()?;
-            let scope = scope(&c, &args, true, src_names.as_deref()).await?;
+            let scope = scope(&c, &args, Some(&renames), src_names.as_deref()).await?;
             let name = c.server().to_string();
             (Side::Server(c, scope), name)
         }
@@ -124,6 +141,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         traces: !args.no_traces,
         datasets: !args.no_datasets,
         deleted_runs: args.include_deleted_runs,
+        renames,
         ..CompareOptions::default()
     };
     let report = compare(src, dst, &export, &opts)
@@ -162,12 +180,12 @@ fn archive(p: &std::path::Path) -> anyhow::Result<Opened> {
 }
 
 /// What to export of a server side: `--experiments` resolved on it (the source's names, on a
-/// destination (`dst`): `names`), `--models` (on a destination, those it has: the others are
-/// missing there), or everything.
+/// destination (`dst`, with the names the import gave): `names`), `--models` (on a
+/// destination, those it has: the others are missing there), or everything.
 async fn scope(
     c: &Client,
     args: &Args,
-    dst: bool,
+    dst: Option<&Renames>,
     names: Option<&[String]>,
 ) -> anyhow::Result<Scope> {
     let list = |s: &str| -> Vec<String> {
@@ -193,8 +211,9 @@ async fn scope(
         }
         let mut names = Vec::new();
         for n in list(m) {
+            let n = dst.map_or_else(|| n.clone(), |r| r.dst_model(&n));
             match c.get_registered_model(&n).await {
-                Err(e) if dst && e.is_not_found() => {}
+                Err(e) if dst.is_some() && e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
                 Ok(_) => names.push(n),
             }
@@ -221,8 +240,9 @@ async fn scope(
     };
     // The destination: the source's experiments by name; one it lacks is missing there.
     let mut v = Vec::new();
+    let renames = dst.cloned().unwrap_or_default();
     for n in names {
-        if let Some(x) = c.find_experiment(n).await? {
+        if let Some(x) = c.find_experiment(&renames.dst_experiment(n)).await? {
             v.push(x);
         }
     }

@@ -59,6 +59,52 @@ pub struct CompareOptions {
     pub datasets: bool,
     /// Compare deleted runs.
     pub deleted_runs: bool,
+    /// The names the import gave at the destination.
+    pub renames: Renames,
+}
+
+/// The names an import gave at the destination (its `--experiment-name-prefix` and
+/// `--model-name-map`), so that destination experiments and registered models (and prompts) are
+/// known by their source names. Identity by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renames {
+    /// What the import put before every experiment's name.
+    pub experiment_prefix: Option<String>,
+    /// Source model name → destination name.
+    pub models: BTreeMap<String, String>,
+}
+
+impl Renames {
+    /// The source name of destination experiment `dst`; `None` when an import under these
+    /// names cannot have made it (it lacks the prefix).
+    pub fn experiment(&self, dst: &str) -> Option<String> {
+        match &self.experiment_prefix {
+            None => Some(dst.to_string()),
+            Some(p) => dst.strip_prefix(p.as_str()).map(str::to_string),
+        }
+    }
+
+    /// The source name of destination model `dst`; `None` when an import under these names
+    /// cannot have made it (it is a source name mapped to another).
+    pub fn model(&self, dst: &str) -> Option<String> {
+        if let Some((src, _)) = self.models.iter().find(|(_, d)| d.as_str() == dst) {
+            return Some(src.clone());
+        }
+        (!self.models.contains_key(dst)).then(|| dst.to_string())
+    }
+
+    /// The destination name of source experiment `src`.
+    pub fn dst_experiment(&self, src: &str) -> String {
+        format!("{}{src}", self.experiment_prefix.as_deref().unwrap_or(""))
+    }
+
+    /// The destination name of source model `src`.
+    pub fn dst_model(&self, src: &str) -> String {
+        self.models
+            .get(src)
+            .cloned()
+            .unwrap_or_else(|| src.to_string())
+    }
 }
 
 impl Default for CompareOptions {
@@ -73,6 +119,7 @@ impl Default for CompareOptions {
             traces: true,
             datasets: true,
             deleted_runs: false,
+            renames: Renames::default(),
         }
     }
 }
@@ -270,10 +317,14 @@ struct Matcher {
 
 impl Matcher {
     fn new(opts: CompareOptions, whole: bool) -> Matcher {
+        let renames = opts.renames.clone();
         Matcher {
             opts,
             whole,
-            printers: [Printer::new(Role::Source), Printer::new(Role::Destination)],
+            printers: [
+                Printer::new(Role::Source, Renames::default()),
+                Printer::new(Role::Destination, renames),
+            ],
             waiting: HashMap::new(),
             held: [0, 0],
             later: Vec::new(),

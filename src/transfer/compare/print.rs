@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ring::digest::{Context, SHA256};
 
+use super::Renames;
 use crate::format::model::{self as rec, Tag};
 use crate::format::{ArtifactEntry, Record};
 use crate::transfer::archive_source::Event;
@@ -222,11 +223,16 @@ const TRACE_SERVER_TAGS: &[&str] = &[
 const MLMODEL_MAX: u64 = 1 << 20;
 
 /// The lines of an `MLmodel` file the import rewrites (the ids and location of the copy).
+/// The id of the experiment every MLflow server makes for itself.
+const DEFAULT_EXPERIMENT: &str = "0";
+
 const MLMODEL_KEYS: [&str; 4] = ["run_id", "model_id", "model_uuid", "artifact_path"];
 
 /// Turns one side's events into prints.
 pub(super) struct Printer {
     role: Role,
+    /// The names the import gave (a destination's; identity at a source).
+    names: Renames,
     pub ids: Ids,
     /// The archive header's scope (`all`, `experiments`, ...), once read.
     pub scope: Option<String>,
@@ -257,9 +263,10 @@ struct File {
 }
 
 impl Printer {
-    pub fn new(role: Role) -> Printer {
+    pub fn new(role: Role, names: Renames) -> Printer {
         Printer {
             role,
+            names,
             ids: Ids::default(),
             scope: None,
             open: Open::None,
@@ -342,15 +349,22 @@ impl Printer {
     fn record(&mut self, r: Record) -> Vec<Print> {
         match r {
             Record::Experiment(e) => {
+                // In the source's terms; one no import under these names made keeps its own
+                // name, said to be so (its objects cannot be taken for the source's).
+                let key = self.names.experiment(&e.name);
+                let name = key
+                    .clone()
+                    .unwrap_or_else(|| format!("{} (not under the import's prefix)", e.name));
                 self.ids
                     .experiments
-                    .insert(e.experiment_id.clone(), e.name.clone());
-                let mut p = Print::new(
-                    Kind::Experiment,
-                    Some(e.name.clone()),
-                    &e.experiment_id,
-                    &e.name,
-                );
+                    .insert(e.experiment_id.clone(), name.clone());
+                if key.is_none() && e.experiment_id == DEFAULT_EXPERIMENT {
+                    // Every server has its own Default experiment: not extra for being there
+                    // (its runs still are).
+                    self.open = Open::Skip;
+                    return Vec::new();
+                }
+                let mut p = Print::new(Kind::Experiment, key, &e.experiment_id, &name);
                 p.text("lifecycle stage", e.lifecycle_stage);
                 p.tags("tag", &e.tags, &[]);
                 self.open = Open::Print(Box::new(p), Histories::new());
@@ -636,7 +650,12 @@ impl Printer {
                 (v.version, number(v).unwrap_or_else(made))
             })
             .collect();
-        let mut p = Print::new(kind, Some(m.name.clone()), &m.name, &m.name);
+        // In the source's terms, like experiments.
+        let key = self.names.model(&m.name);
+        let name = key
+            .clone()
+            .unwrap_or_else(|| format!("{} (not a name the import gave)", m.name));
+        let mut p = Print::new(kind, key.clone(), &m.name, &name);
         p.text("description", m.description.clone());
         p.tags("tag", &m.tags, &[PROMPT_EXPERIMENTS]);
         if let Some(ids) = tag(&m.tags, PROMPT_EXPERIMENTS) {
@@ -660,9 +679,11 @@ impl Printer {
         }
         let mut out = vec![p];
         for v in versions {
-            let key = number(&v).map(|n| format!("{}\u{0}{n}", m.name));
-            let mut vp = Print::new(vkind, key, &v.version.to_string(), &m.name);
-            vp.container = Some(m.name.clone());
+            let key = key
+                .as_ref()
+                .and_then(|k| number(&v).map(|n| format!("{k}\u{0}{n}")));
+            let mut vp = Print::new(vkind, key, &v.version.to_string(), &name);
+            vp.container = Some(name.clone());
             vp.text("description", v.description.clone());
             vp.text("stage", v.current_stage.clone());
             vp.refs(

@@ -20,10 +20,14 @@ fn sealed(unit: UnitId) -> Event {
 }
 
 fn experiment(id: &str) -> Vec<Event> {
+    experiment_named(id, "e")
+}
+
+fn experiment_named(id: &str, name: &str) -> Vec<Event> {
     vec![
         Event::Record(Record::Experiment(rec::Experiment {
             experiment_id: id.into(),
-            name: "e".into(),
+            name: name.into(),
             ..rec::Experiment::default()
         })),
         sealed(UnitId::Experiment(id.into())),
@@ -92,9 +96,13 @@ fn run(
 }
 
 fn model(versions: &[(u64, &str, &str, Option<u64>)]) -> Vec<Event> {
+    model_named("m", versions)
+}
+
+fn model_named(name: &str, versions: &[(u64, &str, &str, Option<u64>)]) -> Vec<Event> {
     let mut ev = vec![Event::Record(Record::RegisteredModel(
         rec::RegisteredModel {
-            name: "m".into(),
+            name: name.into(),
             aliases: vec![rec::Alias {
                 alias: "champion".into(),
                 version: versions[0].0,
@@ -175,6 +183,66 @@ fn a_migrated_server_is_equal_whatever_its_ids_and_the_order_of_its_points() {
         "the alias maps to the source number"
     );
     assert_eq!(r.kinds["experiments"].equal, 1);
+}
+
+/// An import under `--experiment-name-prefix p/` and `--model-name-map m=m2`, next to an
+/// experiment and a model of the source's names that it did not make; compared with `renames`.
+fn renamed(renames: Renames) -> CompareReport {
+    let mut m = Matcher::new(
+        CompareOptions {
+            renames,
+            ..CompareOptions::default()
+        },
+        true,
+    );
+    let mut src = experiment_named("1", "e");
+    src.extend(run("a", "1", None, &[], &[0, 1]));
+    src.extend(model_named("m", &[(1, "runs:/a/model", "a", None)]));
+    feed(&mut m, End::Src, src);
+    let mut dst = experiment_named("7", "p/e");
+    dst.extend(run("x", "7", None, &[(LINEAGE_RUN, "a")], &[0, 1]));
+    dst.extend(experiment_named("8", "e"));
+    dst.extend(model_named("m2", &[(1, "runs:/x/model", "x", Some(1))]));
+    dst.extend(model_named("m", &[(1, "runs:/x/model", "x", Some(1))]));
+    feed(&mut m, End::Dst, dst);
+    m.finish()
+}
+
+#[test]
+fn destination_names_the_import_gave_are_read_in_the_sources_terms() {
+    let r = renamed(Renames {
+        experiment_prefix: Some("p/".into()),
+        models: [("m".to_string(), "m2".to_string())].into(),
+    });
+    let counts = |kind: &str| {
+        let c = &r.kinds[kind];
+        (c.equal, c.missing, c.extra, c.different)
+    };
+    assert_eq!(counts("experiments"), (1, 0, 1, 0), "{r:#?}");
+    assert_eq!(counts("runs"), (1, 0, 0, 0), "{r:#?}");
+    assert_eq!(counts("registered models"), (1, 0, 1, 0), "{r:#?}");
+    assert_eq!(counts("model versions"), (1, 0, 1, 0), "{r:#?}");
+    // The objects of the source's names that the import did not make are extra, named as
+    // what they are.
+    let extra: Vec<&str> = r
+        .differences
+        .iter()
+        .filter(|d| d.what == "extra")
+        .map(|d| d.object.as_str())
+        .collect();
+    assert!(
+        extra.contains(&"experiment \"e (not under the import's prefix)\""),
+        "{extra:?}"
+    );
+    assert!(
+        extra.contains(&"registered model \"m (not a name the import gave)\""),
+        "{extra:?}"
+    );
+    // Without the names, the renamed objects are missing and extra.
+    let plain = renamed(Renames::default());
+    assert!(!plain.is_equal());
+    assert_eq!(plain.kinds["experiments"].extra, 1, "{plain:#?}");
+    assert_eq!(plain.kinds["registered models"].extra, 1, "{plain:#?}");
 }
 
 #[test]
