@@ -225,7 +225,7 @@ record() {
 
 # all_requests: tracking requests so far (both proxies) and, on S3, S3 requests, tab-separated.
 all_requests() {
-  printf '%s\t%s\n' $(( $(requests "$src") + $(requests "$dst") )) "$([ "$pass" = s3 ] && s3_requests || echo 0)"
+  printf '%s\t%s\n' $(( $(requests "$src") + $([ -z "${dst:-}" ] && echo 0 || requests "$dst") )) "$([ "$pass" = s3 ] && s3_requests || echo 0)"
 }
 
 # requests_since "R0 S0" "R1 S1": the requests cell: tracking requests, plus S3 requests on S3.
@@ -258,7 +258,7 @@ measure() {
   for k in $(seq "$repeat"); do
     prepare
     cmd=()
-    for a in "$@"; do cmd+=("${a//@DST@/$dst}"); done
+    for a in "$@"; do cmd+=("${a//@DST@/${dst:-}}"); done
     r0=$(all_requests)
     if ! /usr/bin/time -f '%e %M %O %U %S' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
       local why
@@ -284,7 +284,7 @@ measure_pipe() {
   local label=$1 t0 t1 r0 r1 k walls=() top_kib=0 top_blocks=0 req= p c
   for k in $(seq "$repeat"); do
     prepare
-    p=${2//@DST@/$dst} c=${3//@DST@/$dst}
+    p=${2//@DST@/${dst:-}} c=${3//@DST@/${dst:-}}
     r0=$(all_requests)
     t0=$(date +%s.%N)
     if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t1' $p 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t2' $c 2>'$tmp/e2'"; then
@@ -314,7 +314,7 @@ floor_best() {
     for k in $(seq "$repeat"); do
       FRESH=$fresh prepare
       local r0 r1 cmd=() a
-      for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/$dst}"); done
+      for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/${dst:-}}"); done
       r0=$(all_requests)
       if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
         failed=1
@@ -456,7 +456,7 @@ ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf '%.2f' "$(echo "$1 / $2" | 
 ours_e="mlflow-archive export" ours_i="mlflow-archive import" peer_e="mlflow-export-import export"
 peer_i="mlflow-export-import import" pipe="mlflow-archive export \| import" copy="mlflow-archive copy"
 {
-  if [ "$store" != s3 ]; then
+  if [ "$store" != s3 ] && [ "$only" != compare ]; then
     echo
     echo "| job | mlflow-archive / floor | mlflow-export-import / mlflow-archive |"
     echo "|---|---|---|"
