@@ -160,6 +160,14 @@ async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_not
             "--experiments",
             &experiment,
         ],
+        // An archive's experiment, looked up at the destination under the prefix.
+        vec![
+            archive,
+            "--dst-uri",
+            &renamed.uri,
+            "--experiments",
+            &experiment,
+        ],
         vec![
             "--src-uri",
             &src.uri,

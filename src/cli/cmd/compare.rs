@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use futures_util::TryStreamExt;
 use mlflow_archive::mlflow::Client;
-use mlflow_archive::mlflow::api::registry::PROMPT_FILTER;
+use mlflow_archive::mlflow::api::registry::{PROMPT_FILTER, RegistryKind};
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 use mlflow_archive::transfer::compare::{
@@ -91,7 +91,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     if args.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(Usage("only one side can be standard input".into()).into());
     }
-    let renames = Renames {
+    let mut renames = Renames {
         experiment_prefix: args.experiment_name_prefix.clone(),
         models: ModelNames::parse(&args.model_name_map, None)?.map,
     };
@@ -118,6 +118,12 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         Some(p) => (archive(p)?.0.0, input_name(p)),
         None => {
             let c = args.dst.client()?;
+            if c.registry_kind() == RegistryKind::UnityCatalog {
+                // The import keeps Unity Catalog names in lower case.
+                for v in renames.models.values_mut() {
+                    *v = v.to_lowercase();
+                }
+            }
             let scope = scope(&c, &args, Some(&renames), src_names.as_deref()).await?;
             let name = c.server().to_string();
             (Side::Server(c, scope), name)
@@ -234,7 +240,12 @@ async fn scope(
     let Some(names) = names else {
         let mut v = Vec::new();
         for key in list(e) {
-            v.push(find_experiment(c, &key).await?);
+            match dst {
+                // An archive's names, at the destination under the import's names; one the
+                // destination lacks is missing there.
+                Some(r) => v.extend(c.find_experiment(&r.dst_experiment(&key)).await?),
+                None => v.push(find_experiment(c, &key).await?),
+            }
         }
         return Ok(Scope::Experiments(v));
     };

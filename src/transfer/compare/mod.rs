@@ -93,6 +93,13 @@ impl Renames {
         (!self.models.contains_key(dst)).then(|| dst.to_string())
     }
 
+    /// Whether experiments were imported under a (non-empty) prefix.
+    pub fn prefixed(&self) -> bool {
+        self.experiment_prefix
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+    }
+
     /// The destination name of source experiment `src`.
     pub fn dst_experiment(&self, src: &str) -> String {
         format!("{}{src}", self.experiment_prefix.as_deref().unwrap_or(""))

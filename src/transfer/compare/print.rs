@@ -222,10 +222,10 @@ const TRACE_SERVER_TAGS: &[&str] = &[
 /// The largest `MLmodel` file normalized before hashing (the import rewrites up to this size).
 const MLMODEL_MAX: u64 = 1 << 20;
 
-/// The lines of an `MLmodel` file the import rewrites (the ids and location of the copy).
 /// The id of the experiment every MLflow server makes for itself.
 const DEFAULT_EXPERIMENT: &str = "0";
 
+/// The lines of an `MLmodel` file the import rewrites (the ids and location of the copy).
 const MLMODEL_KEYS: [&str; 4] = ["run_id", "model_id", "model_uuid", "artifact_path"];
 
 /// Turns one side's events into prints.
@@ -358,9 +358,10 @@ impl Printer {
                 self.ids
                     .experiments
                     .insert(e.experiment_id.clone(), name.clone());
-                if key.is_none() && e.experiment_id == DEFAULT_EXPERIMENT {
-                    // Every server has its own Default experiment: not extra for being there
-                    // (its runs still are).
+                if self.names.prefixed() && e.experiment_id == DEFAULT_EXPERIMENT {
+                    // Every server has its own Default experiment, and under a prefix the
+                    // import makes another: the server's is not extra for being there (runs in
+                    // it no import made still are).
                     self.open = Open::Skip;
                     return Vec::new();
                 }

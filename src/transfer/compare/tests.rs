@@ -246,6 +246,28 @@ fn destination_names_the_import_gave_are_read_in_the_sources_terms() {
 }
 
 #[test]
+fn under_a_prefix_the_destinations_own_default_experiment_is_left_out() {
+    // "De" strips "Default" to "fault": the server's own Default is still not the import's.
+    let mut m = Matcher::new(
+        CompareOptions {
+            renames: Renames {
+                experiment_prefix: Some("De".into()),
+                ..Renames::default()
+            },
+            ..CompareOptions::default()
+        },
+        true,
+    );
+    feed(&mut m, End::Src, experiment_named("0", "Default"));
+    let mut dst = experiment_named("0", "Default");
+    dst.extend(experiment_named("5", "DeDefault"));
+    feed(&mut m, End::Dst, dst);
+    let r = m.finish();
+    assert!(r.is_equal(), "{r:#?}");
+    assert_eq!(r.kinds["experiments"].equal, 1);
+}
+
+#[test]
 fn a_changed_point_and_a_changed_file_are_named_with_the_source_run() {
     let r = migrated(&[0, 1, 3], "abd");
     assert!(!r.is_equal());
