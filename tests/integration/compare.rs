@@ -41,6 +41,19 @@ fn counts(report: &serde_json::Value) -> BTreeMap<String, [u64; 4]> {
         .collect()
 }
 
+/// `import-all` of `archive` into `uri` with `options`, which must succeed.
+async fn import_all(archive: &str, uri: &str, options: &[&str]) {
+    let mut cmd = cli();
+    cmd.args(["import-all", "--dst-uri", uri, "-i", archive])
+        .args(options);
+    let out = output(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn tamper(uri: &str, args: &[&str]) {
     let (uri, args): (String, Vec<String>) = (
         uri.to_string(),
@@ -69,14 +82,7 @@ async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_not
     let mut cmd = cli();
     cmd.args(["export-all", "--src-uri", &src.uri, "-o", archive]);
     assert!(output(cmd).await.status.success());
-    let mut cmd = cli();
-    cmd.args(["import-all", "--dst-uri", &dst.uri, "-i", archive]);
-    let out = output(cmd).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import_all(archive, &dst.uri, &[]).await;
 
     // Equal: server against server, and the archive against the server it went into.
     for args in [
@@ -140,15 +146,7 @@ async fn compare_finds_a_migration_equal_then_names_each_of_four_changes_and_not
         "--model-name-map",
         &map,
     ];
-    let mut cmd = cli();
-    cmd.args(["import-all", "--dst-uri", &renamed.uri, "-i", archive])
-        .args(names);
-    let out = output(cmd).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import_all(archive, &renamed.uri, &names).await;
     for args in [
         vec!["--src-uri", &src.uri, "--dst-uri", &renamed.uri],
         vec![archive, "--dst-uri", &renamed.uri],
