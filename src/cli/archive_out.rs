@@ -181,7 +181,10 @@ pub async fn write_archive<T>(
     if is_tree(output) {
         return write_tree_output(output, builder, global, &out.tree, fill).await;
     }
-    let (out, partial): (Box<dyn Write + Send>, _) = if output.as_os_str() == "-" {
+    let to_stdout = output.as_os_str() == "-";
+    // A pipe's reader (`import -i -`) gets each pause's worth at once.
+    let builder = builder.flush_when_idle(to_stdout);
+    let (out, partial): (Box<dyn Write + Send>, _) = if to_stdout {
         (Box::new(stdout_sink()?), None)
     } else {
         let (partial, f) = Partial::file(output)?;

@@ -207,9 +207,22 @@ fn write<W: Write>(
     builder: WriterBuilder,
     mut rx: mpsc::Receiver<Msg>,
 ) -> Result<WriteSummary> {
+    let idle_flush = builder.flushes_when_idle();
     let mut w = builder.build(out)?;
     loop {
-        match rx.blocking_recv() {
+        let msg = match rx.try_recv() {
+            Ok(msg) => Some(msg),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Nothing to write until the export's next answer: hand the reader at the
+                // other end what it has so far.
+                if idle_flush {
+                    w.flush()?;
+                }
+                rx.blocking_recv()
+            }
+        };
+        match msg {
             Some(Msg::Cmd(cmd)) => match cmd {
                 Cmd::Experiment(e) => w.experiment(&e)?,
                 Cmd::BeginExperiment(e) => w.begin_experiment(&e)?,
@@ -417,6 +430,38 @@ mod tests {
             .unwrap()
             .expect_err("an export that stopped is not a whole side");
         assert!(err.to_string().contains("stopped before its end"), "{err}");
+    }
+
+    /// Told to flush when idle (a pipe's writer), a sink hands the reader at the other end each
+    /// unit as soon as it has nothing more to write, not once the compressor's block and the
+    /// output's buffer fill (a small unit sat there until the export's end).
+    #[tokio::test]
+    async fn a_sink_that_flushes_when_idle_lets_a_pipes_reader_see_a_unit_at_once() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut sink = ArchiveSink::start(
+            std::io::BufWriter::with_capacity(256 << 10, writer),
+            WriterBuilder::new().flush_when_idle(true),
+        );
+        let mut source = ArchiveSource::start(reader);
+        sink.send(Cmd::Experiment(experiment())).await.unwrap();
+        // The archive stays open: the export is waiting for its server.
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match source.next().await {
+                    Some(Ok(Event::Record(Record::Experiment(e)))) => return e.name,
+                    Some(Ok(_)) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("the experiment reaches the reader while the archive is still open");
+        assert_eq!(seen, "e");
+        let summary = sink.finish().await.unwrap();
+        assert_eq!(summary.counts.experiments, 1);
+        while let Some(e) = source.next().await {
+            e.unwrap();
+        }
     }
 
     #[test]

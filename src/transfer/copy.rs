@@ -100,10 +100,13 @@ pub async fn copy<T>(
         error: Error::io("creating the copy pipe", e),
         done: Box::default(),
     })?;
-    let builder = WriterBuilder::new().level(1).source(Source {
-        tracking_uri: Some(src.server().to_string()),
-        scope: Some("copy".into()),
-    });
+    let builder = WriterBuilder::new()
+        .level(1)
+        .flush_when_idle(true)
+        .source(Source {
+            tracking_uri: Some(src.server().to_string()),
+            scope: Some("copy".into()),
+        });
     let mut sink = ArchiveSink::start(BufWriter::with_capacity(256 << 10, writer), builder);
     let source = ArchiveSource::start(reader);
     let exporting = async {

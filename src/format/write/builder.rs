@@ -9,6 +9,7 @@ pub struct WriterBuilder {
     threads: u32,
     generator: String,
     source: Option<Source>,
+    flush_when_idle: bool,
 }
 
 impl Default for WriterBuilder {
@@ -18,6 +19,7 @@ impl Default for WriterBuilder {
             threads: 0,
             generator: concat!("mlflow-archive ", env!("CARGO_PKG_VERSION")).into(),
             source: None,
+            flush_when_idle: false,
         }
     }
 }
@@ -53,6 +55,21 @@ impl WriterBuilder {
         self
     }
 
+    /// Whether an [`ArchiveSink`](crate::transfer::archive_sink::ArchiveSink) writing with these
+    /// options flushes the archive (compressor and output) whenever it has nothing more to
+    /// write (default: no). For a reader at the other end of a pipe: what was exported is then
+    /// readable at once, not once the compressor's block and the output's buffer fill. Each
+    /// flush ends a zstd block (the frame goes on): a few bytes, and a write, per pause.
+    pub fn flush_when_idle(mut self, yes: bool) -> Self {
+        self.flush_when_idle = yes;
+        self
+    }
+
+    /// See [`flush_when_idle`](Self::flush_when_idle).
+    pub fn flushes_when_idle(&self) -> bool {
+        self.flush_when_idle
+    }
+
     /// Starts an archive on `out`, writing its header.
     ///
     /// # Errors
@@ -86,6 +103,7 @@ impl WriterBuilder {
             next_chunk: 0,
             next_model: 0,
             poisoned: false,
+            flushed_at: 0,
             scratch: Vec::new(),
             entries: Vec::new(),
         };

@@ -37,6 +37,8 @@ pub struct ArchiveWriter<W: Write> {
     next_chunk: u64,
     next_model: u64,
     poisoned: bool,
+    /// [`pos`](Self::pos) at the last [`flush`](Self::flush).
+    flushed_at: u64,
     scratch: Vec<u8>,
     /// The open unit's members, for its seal (the validator keeps only hashes of their names).
     entries: Vec<SealEntry>,
@@ -135,6 +137,27 @@ impl<W: Write> ArchiveWriter<W> {
         }
         self.ended(name, Listed::of(member), size, crc);
         Ok(crc)
+    }
+
+    /// Pushes what was written so far through the compressor and flushes the output, so that a
+    /// reader at the other end of a pipe can read it now; does nothing when nothing was written
+    /// since the last flush. The archive stays open: a flush ends a zstd block, not the frame.
+    ///
+    /// # Errors
+    ///
+    /// A failed write or flush of the output; the writer then refuses every further call.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.pos == self.flushed_at {
+            return Ok(());
+        }
+        let r = self.enc()?.flush();
+        match r {
+            Ok(()) => {
+                self.flushed_at = self.pos;
+                Ok(())
+            }
+            Err(e) => Err(self.io_err("flushing", e)),
+        }
     }
 
     /// Writes an experiment (a unit of its own: record and seal).
