@@ -182,8 +182,8 @@ pub async fn write_archive<T>(
         return write_tree_output(output, builder, global, &out.tree, fill).await;
     }
     let to_stdout = output.as_os_str() == "-";
-    // A pipe's reader (`import -i -`) gets each pause's worth at once.
-    let builder = builder.flush_when_idle(to_stdout);
+    // A pipe's reader (`import -i -`) gets each unit as soon as it is whole.
+    let builder = builder.flush_units(to_stdout);
     let (out, partial): (Box<dyn Write + Send>, _) = if to_stdout {
         (Box::new(stdout_sink()?), None)
     } else {

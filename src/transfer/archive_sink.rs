@@ -207,24 +207,17 @@ fn write<W: Write>(
     builder: WriterBuilder,
     mut rx: mpsc::Receiver<Msg>,
 ) -> Result<WriteSummary> {
-    let idle_flush = builder.flushes_when_idle();
+    let flush_units = builder.flushes_units();
     let mut w = builder.build(out)?;
     loop {
-        let msg = match rx.try_recv() {
-            Ok(msg) => Some(msg),
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                // Nothing to write until the export's next answer: hand the reader at the
-                // other end what it has so far.
-                if idle_flush {
-                    w.flush()?;
-                }
-                rx.blocking_recv()
-            }
-        };
-        match msg {
+        match rx.blocking_recv() {
             Some(Msg::Cmd(cmd)) => match cmd {
-                Cmd::Experiment(e) => w.experiment(&e)?,
+                Cmd::Experiment(e) => {
+                    w.experiment(&e)?;
+                    if flush_units {
+                        w.flush()?;
+                    }
+                }
                 Cmd::BeginExperiment(e) => w.begin_experiment(&e)?,
                 Cmd::Permissions(p) => w.permissions(&p)?,
                 Cmd::BeginRun(r) => w.begin_run(&r)?,
@@ -238,7 +231,13 @@ fn write<W: Write>(
                 Cmd::BeginArtifact(p, n) => w.begin_artifact(&p, n)?,
                 Cmd::Body(b) => w.write_body(&b)?,
                 Cmd::EndArtifact => w.end_artifact()?,
-                Cmd::EndUnit => w.end_unit()?,
+                Cmd::EndUnit => {
+                    w.end_unit()?;
+                    // A whole unit: the reader at the other end may take it now.
+                    if flush_units {
+                        w.flush()?;
+                    }
+                }
             },
             Some(Msg::Finish) => break,
             None => {
@@ -432,15 +431,15 @@ mod tests {
         assert!(err.to_string().contains("stopped before its end"), "{err}");
     }
 
-    /// Told to flush when idle (a pipe's writer), a sink hands the reader at the other end each
-    /// unit as soon as it has nothing more to write, not once the compressor's block and the
-    /// output's buffer fill (a small unit sat there until the export's end).
+    /// Told to flush units (a pipe's writer), a sink hands the reader at the other end each unit
+    /// as soon as it is whole, not once the compressor's block and the output's buffer fill (a
+    /// small unit sat there until later ones pushed it out, the last ones until the export's end).
     #[tokio::test]
-    async fn a_sink_that_flushes_when_idle_lets_a_pipes_reader_see_a_unit_at_once() {
+    async fn a_sink_that_flushes_units_lets_a_pipes_reader_see_each_one_at_once() {
         let (reader, writer) = std::io::pipe().unwrap();
         let mut sink = ArchiveSink::start(
             std::io::BufWriter::with_capacity(256 << 10, writer),
-            WriterBuilder::new().flush_when_idle(true),
+            WriterBuilder::new().flush_units(true),
         );
         let mut source = ArchiveSource::start(reader);
         sink.send(Cmd::Experiment(experiment())).await.unwrap();

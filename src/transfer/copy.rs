@@ -2,8 +2,8 @@
 //! import reads it from the other end, so a copy runs exactly the code paths of export and import,
 //! checks every CRC and seal on the way, holds only the pipe's buffer and a few chunks in memory,
 //! and writes no file. The archive in the pipe is compressed at zstd level 1 (cheap; it never
-//! leaves the process), and flushed whenever the export waits for its server, so the import gets
-//! each unit as soon as it is whole, not once the compressor's block and the buffer fill.
+//! leaves the process), and flushed at each unit's end, so the import gets each unit as soon as
+//! it is whole, not once the compressor's block and the buffer fill.
 
 use std::io::BufWriter;
 
@@ -103,7 +103,7 @@ pub async fn copy<T>(
     })?;
     let builder = WriterBuilder::new()
         .level(1)
-        .flush_when_idle(true)
+        .flush_units(true)
         .source(Source {
             tracking_uri: Some(src.server().to_string()),
             scope: Some("copy".into()),

@@ -9,7 +9,7 @@ pub struct WriterBuilder {
     threads: u32,
     generator: String,
     source: Option<Source>,
-    flush_when_idle: bool,
+    flush_units: bool,
 }
 
 impl Default for WriterBuilder {
@@ -19,7 +19,7 @@ impl Default for WriterBuilder {
             threads: 0,
             generator: concat!("mlflow-archive ", env!("CARGO_PKG_VERSION")).into(),
             source: None,
-            flush_when_idle: false,
+            flush_units: false,
         }
     }
 }
@@ -56,18 +56,19 @@ impl WriterBuilder {
     }
 
     /// Whether an [`ArchiveSink`](crate::transfer::archive_sink::ArchiveSink) writing with these
-    /// options flushes the archive (compressor and output) whenever it has nothing more to
-    /// write (default: no). For a reader at the other end of a pipe: what was exported is then
-    /// readable at once, not once the compressor's block and the output's buffer fill. Each
-    /// flush ends a zstd block (the frame goes on): a few bytes, and a write, per pause.
-    pub fn flush_when_idle(mut self, yes: bool) -> Self {
-        self.flush_when_idle = yes;
+    /// options flushes the archive (compressor and output) at the end of each unit (default:
+    /// no). For a reader at the other end of a pipe: each unit is readable as soon as it is
+    /// whole, not once the compressor's block and the output's buffer fill. Each flush ends a
+    /// zstd block (the frame goes on): a few bytes, and a write, per unit. The flushes follow
+    /// the units, not the clock, so the same content still gives the same bytes.
+    pub fn flush_units(mut self, yes: bool) -> Self {
+        self.flush_units = yes;
         self
     }
 
-    /// See [`flush_when_idle`](Self::flush_when_idle).
-    pub fn flushes_when_idle(&self) -> bool {
-        self.flush_when_idle
+    /// See [`flush_units`](Self::flush_units).
+    pub fn flushes_units(&self) -> bool {
+        self.flush_units
     }
 
     /// Starts an archive on `out`, writing its header.
