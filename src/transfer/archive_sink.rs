@@ -207,17 +207,11 @@ fn write<W: Write>(
     builder: WriterBuilder,
     mut rx: mpsc::Receiver<Msg>,
 ) -> Result<WriteSummary> {
-    let flush_units = builder.flushes_units();
     let mut w = builder.build(out)?;
     loop {
         match rx.blocking_recv() {
             Some(Msg::Cmd(cmd)) => match cmd {
-                Cmd::Experiment(e) => {
-                    w.experiment(&e)?;
-                    if flush_units {
-                        w.flush()?;
-                    }
-                }
+                Cmd::Experiment(e) => w.experiment(&e)?,
                 Cmd::BeginExperiment(e) => w.begin_experiment(&e)?,
                 Cmd::Permissions(p) => w.permissions(&p)?,
                 Cmd::BeginRun(r) => w.begin_run(&r)?,
@@ -231,13 +225,7 @@ fn write<W: Write>(
                 Cmd::BeginArtifact(p, n) => w.begin_artifact(&p, n)?,
                 Cmd::Body(b) => w.write_body(&b)?,
                 Cmd::EndArtifact => w.end_artifact()?,
-                Cmd::EndUnit => {
-                    w.end_unit()?;
-                    // A whole unit: the reader at the other end may take it now.
-                    if flush_units {
-                        w.flush()?;
-                    }
-                }
+                Cmd::EndUnit => w.end_unit()?,
             },
             Some(Msg::Finish) => break,
             None => {

@@ -55,20 +55,14 @@ impl WriterBuilder {
         self
     }
 
-    /// Whether an [`ArchiveSink`](crate::transfer::archive_sink::ArchiveSink) writing with these
-    /// options flushes the archive (compressor and output) at the end of each unit (default:
-    /// no). For a reader at the other end of a pipe: each unit is readable as soon as it is
+    /// Whether the writer flushes the archive (compressor and output) at the end of each unit
+    /// (default: no). For a reader at the other end of a pipe: each unit is readable as soon as it is
     /// whole, not once the compressor's block and the output's buffer fill. Each flush ends a
     /// zstd block (the frame goes on): a few bytes, and a write, per unit. The flushes follow
     /// the units, not the clock, so the same content still gives the same bytes.
     pub fn flush_units(mut self, yes: bool) -> Self {
         self.flush_units = yes;
         self
-    }
-
-    /// See [`flush_units`](Self::flush_units).
-    pub fn flushes_units(&self) -> bool {
-        self.flush_units
     }
 
     /// Starts an archive on `out`, writing its header.
@@ -104,7 +98,7 @@ impl WriterBuilder {
             next_chunk: 0,
             next_model: 0,
             poisoned: false,
-            flushed_at: 0,
+            flush_units: self.flush_units,
             scratch: Vec::new(),
             entries: Vec::new(),
         };

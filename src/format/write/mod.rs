@@ -37,8 +37,8 @@ pub struct ArchiveWriter<W: Write> {
     next_chunk: u64,
     next_model: u64,
     poisoned: bool,
-    /// [`pos`](Self::pos) at the last [`flush`](Self::flush).
-    flushed_at: u64,
+    /// Flush at each unit's end ([`WriterBuilder::flush_units`]).
+    flush_units: bool,
     scratch: Vec<u8>,
     /// The open unit's members, for its seal (the validator keeps only hashes of their names).
     entries: Vec<SealEntry>,
@@ -140,24 +140,11 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Pushes what was written so far through the compressor and flushes the output, so that a
-    /// reader at the other end of a pipe can read it now; does nothing when nothing was written
-    /// since the last flush. The archive stays open: a flush ends a zstd block, not the frame.
-    ///
-    /// # Errors
-    ///
-    /// A failed write or flush of the output; the writer then refuses every further call.
-    pub fn flush(&mut self) -> Result<()> {
-        if self.pos == self.flushed_at {
-            return Ok(());
-        }
+    /// reader at the other end of a pipe can read it now. The archive stays open: a flush ends a
+    /// zstd block, not the frame.
+    fn flush(&mut self) -> Result<()> {
         let r = self.enc()?.flush();
-        match r {
-            Ok(()) => {
-                self.flushed_at = self.pos;
-                Ok(())
-            }
-            Err(e) => Err(self.io_err("flushing", e)),
-        }
+        r.map_err(|e| self.io_err("flushing", e))
     }
 
     /// Writes an experiment (a unit of its own: record and seal).
@@ -600,6 +587,10 @@ impl<W: Write> ArchiveWriter<W> {
         }
         if let UnitId::Model(_) = unit {
             self.next_model += 1;
+        }
+        if self.flush_units {
+            // A whole unit: the reader at the other end may take it now.
+            self.flush()?;
         }
         Ok(())
     }
