@@ -250,6 +250,14 @@ prepare() {
 # tries WALL...: a row's note on its tries (nothing for one).
 tries() { if [ $# -gt 1 ]; then echo "median of $#: $(printf '%s s, ' "$@" | sed 's/, $//')"; fi; }
 
+# keep WALL KIB BLOCKS: one try's wall added to the caller's `walls`, its peak RSS and disk writes
+# to the caller's `top_kib` and `top_blocks` (the largest of its tries).
+keep() {
+  walls+=("$1")
+  [ "$2" -le "$top_kib" ] || top_kib=$2
+  [ "$3" -le "$top_blocks" ] || top_blocks=$3
+}
+
 # measure LABEL CMD...: runs CMD under /usr/bin/time against the current servers, --repeat times
 # (each try prepared as $FRESH says; `@DST@` in CMD stands for the destination).
 measure() {
@@ -270,9 +278,7 @@ measure() {
     r1=$(all_requests)
     local wall kib blocks user sys; read -r wall kib blocks user sys < "$tmp/time"
     echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s, $(echo "$user + $sys" | bc) s CPU"
-    walls+=("$wall"); req=$(requests_since "$r0" "$r1")
-    [ "$kib" -le "$top_kib" ] || top_kib=$kib
-    [ "$blocks" -le "$top_blocks" ] || top_blocks=$blocks
+    keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
 }
@@ -296,9 +302,7 @@ measure_pipe() {
     read -r w1 k1 b1 u1 s1 < "$tmp/t1"; read -r w2 k2 b2 u2 s2 < "$tmp/t2"
     wall=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)")
     echo "   (export side $(echo "$k1 / 1024" | bc) MiB, $(echo "$u1 + $s1" | bc) s CPU; import side $(echo "$k2 / 1024" | bc) MiB, $(echo "$u2 + $s2" | bc) s CPU)$([ "$repeat" = 1 ] || echo ", try $k: $wall s")"
-    walls+=("$wall"); req=$(requests_since "$r0" "$r1")
-    [ $((k1 + k2)) -le "$top_kib" ] || top_kib=$((k1 + k2))
-    [ $((b1 + b2)) -le "$top_blocks" ] || top_blocks=$((b1 + b2))
+    keep "$wall" $((k1 + k2)) $((b1 + b2)); req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
 }
@@ -324,9 +328,7 @@ floor_best() {
       r1=$(all_requests)
       local wall kib blocks; read -r wall kib blocks < "$tmp/time"
       echo "   $label at --jobs $fj: $wall s"
-      walls+=("$wall"); req=$(requests_since "$r0" "$r1")
-      [ "$kib" -le "$top_kib" ] || top_kib=$kib
-      [ "$blocks" -le "$top_blocks" ] || top_blocks=$blocks
+      keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
     done
     if [ -n "$failed" ]; then
       tried="$tried, $fj: failed"
