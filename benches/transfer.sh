@@ -29,6 +29,10 @@
 #            --repeat N: every job N times (a fresh destination before each), its row the median
 #            wall (the floor: the median at each --floor-jobs, then the best of those), the
 #            largest peak RSS and disk writes, the last try's requests; the tries in the row
+#            --interleave (with --repeat N): the jobs run in N rounds, each job once a round, in
+#            the usual order, instead of each job N times in a row, so that a box whose pace
+#            drifts during the run (a shared machine; servers warming up) weighs on every job
+#            alike; the rows are the same medians (the floor's: of each round's best --jobs)
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
 #
@@ -62,6 +66,7 @@ only=
 other_bin=
 store=proxied
 repeat=1
+interleave=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --set) set_name=$2; shift 2 ;;
@@ -75,6 +80,7 @@ while [ $# -gt 0 ]; do
     --bin) other_bin=$2; shift 2 ;;
     --store) store=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
+    --interleave) interleave=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -214,10 +220,17 @@ summary="$tmp/summary"
 
 # record LABEL WALL KIB WRITTEN_BYTES REQUESTS [NOTE]: a table row (NOTE after the label), and a
 # line for the ratios.
+# Within rounds (--interleave), each try's row is kept in $tmp/tries instead, until `collapse`
+# makes the rows (the loads were noted at each try then).
 record() {
-  printf '| %s%s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "${6:+ ($6)}" "$2" "$(echo "$3 / 1024" | bc -l)" \
-    "$(numfmt --to=iec --suffix=B "$4")" "$5" | tee -a "$results"
-  printf '%s\t%s\n' "$1" "$2" >> "$summary"
+  if [ -n "${collecting:-}" ]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >> "$tmp/tries"
+  else
+    printf '| %s%s | %.1f s | %.1f MiB | %s | %s |\n' "$1" "${6:+ ($6)}" "$2" "$(echo "$3 / 1024" | bc -l)" \
+      "$(numfmt --to=iec --suffix=B "$4")" "$5" | tee -a "$results"
+    printf '%s\t%s\n' "$1" "$2" >> "$summary"
+    [ -z "${collapsing:-}" ] || return 0
+  fi
   # This box is shared: the load at the end of each job says how much else was running.
   cut -d' ' -f1 /proc/loadavg >> "$tmp/loads"
   echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -250,8 +263,26 @@ prepare() {
 # tries WALL...: a row's note on its tries (nothing for one).
 tries() { if [ $# -gt 1 ]; then echo "median of $#: $(printf '%s s, ' "$@" | sed 's/, $//')"; fi; }
 
-# keep WALL KIB BLOCKS: one try's wall added to the caller's `walls`, its peak RSS and disk writes
-# to the caller's `top_kib` and `top_blocks` (the largest of its tries).
+# collapse: the rows kept in $tmp/tries (one per job and round), one row per job, in the order
+# they first ran: the median wall with its tries, the largest peak RSS and disk writes, the last
+# round's requests, and the floor's --jobs of each round.
+collapse() {
+  local label l w k b q note
+  while read -r label; do
+    local walls=() top_kib=0 top_blocks=0 req= js=()
+    while IFS=$'\t' read -r l w k b q note; do
+      [ "$l" = "$label" ] || continue
+      keep "$w" "$k" "$b"; req=$q
+      if [[ "$note" == --jobs* ]]; then js+=("${note%%;*}"); js[-1]=${js[-1]#--jobs }; fi
+    done < "$tmp/tries"
+    note=$(tries "${walls[@]}")
+    [ ${#js[@]} = 0 ] || note="$note; at --jobs $(printf '%s, ' "${js[@]}" | sed 's/, $//') by round"
+    collapsing=1 record "$label" "$(median "${walls[@]}")" "$top_kib" "$top_blocks" "$req" "$note"
+  done < <(cut -f1 "$tmp/tries" | awk '!seen[$0]++')
+}
+
+# keep WALL KIB WRITTEN: one try's wall added to the caller's `walls`, its peak RSS and disk writes
+# (in the caller's unit) to the caller's `top_kib` and `top_blocks` (the largest of its tries).
 keep() {
   walls+=("$1")
   [ "$2" -le "$top_kib" ] || top_kib=$2
@@ -364,7 +395,32 @@ run_pass() {
   [ "$pass" = proxied ] || on=" on S3"
   start_source "$pass"
   echo "== $set_name set$on; source $src_direct (proxy $src), latency ${delay} ms each way"
+  if [ "$interleave" = 1 ] && [ "$repeat" -gt 1 ]; then
+    local rounds=$repeat r
+    : > "$tmp/tries"
+    for r in $(seq "$rounds"); do
+      echo "== round $r of $rounds"
+      round=$r repeat=1 collecting=1 pass_jobs
+    done
+    collapse
+  else
+    round=1 pass_jobs
+  fi
 
+  if [ "$pass" = s3 ]; then
+    # The emulator's own pace on the same files, with nothing else running.
+    stop_server dst
+    s3 clear bench-dst
+    moto_pace=$(s3 floor "$cache/artifacts" bench-dst "$jobs")
+    echo "   moto's own pace (boto3, $jobs at once): $moto_pace"
+    s3 clear bench-dst
+  fi
+  stop_server src
+}
+
+# pass_jobs: the wanted jobs of the pass, each --repeat times (within a round: once; the peer in
+# the first round only).
+pass_jobs() {
   if [ "$pass" = proxied ] && { want floor || [ "$only" = pipe ]; }; then
     [ "$only" = pipe ] || floor_best "floor export" out "$floor" export --src "$src" --out "$tmp/floor" --jobs @J@ || true
     [ "$only" = pipe ] || floor_best "floor import" dst "$floor" import --dst @DST@ --in "$tmp/floor" --jobs @J@ || true
@@ -412,7 +468,7 @@ run_pass() {
     FRESH=dst measure "mlflow-archive copy$on" "$bin" "${j[@]}" copy-all --src-uri "$src" --dst-uri @DST@ --export-deleted-runs && check_dst
   fi
 
-  if [ "$pass" = proxied ] && [ "$peer" = 1 ] && want peer; then
+  if [ "$pass" = proxied ] && [ "$peer" = 1 ] && want peer && [ "$round" = 1 ]; then
     fresh_dst
     # 1.2.0's export-all has no --export-deleted-runs; the data sets have no deleted runs. The
     # Python tool is slow: it is measured once whatever --repeat says.
@@ -435,16 +491,6 @@ run_pass() {
     done < <(find "$tmp/dst/artifacts" -name blob.bin -exec sha256sum {} +)
     echo "   data/blob.bin on the last destination is identical to the source (sha256)"
   fi
-
-  if [ "$pass" = s3 ]; then
-    # The emulator's own pace on the same files, with nothing else running.
-    stop_server dst
-    s3 clear bench-dst
-    moto_pace=$(s3 floor "$cache/artifacts" bench-dst "$jobs")
-    echo "   moto's own pace (boto3, $jobs at once): $moto_pace"
-    s3 clear bench-dst
-  fi
-  stop_server src
 }
 
 [ "$store" = s3 ] || run_pass proxied
