@@ -236,6 +236,17 @@ record() {
   echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# servers_cpu: the CPU seconds (user + system, their reaped children's too) that the source and
+# destination servers' processes have used so far; a try's difference says what its requests
+# cost the servers.
+servers_cpu() {
+  local p
+  for p in $(process_tree "${owners[src]}") $([ -z "${owners[dst]:-}" ] || process_tree "${owners[dst]}"); do
+    # The fields after the command's ")": utime, stime, cutime, cstime are the 12th to 15th.
+    sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }'
+  done | awk -v hz="$(getconf CLK_TCK)" '{ t += $1 } END { printf "%.1f", t / hz }'
+}
+
 # all_requests: tracking requests so far (both proxies) and, on S3, S3 requests, tab-separated.
 all_requests() {
   printf '%s\t%s\n' $(( $(requests "$src") + $([ -z "${dst:-}" ] && echo 0 || requests "$dst") )) "$([ "$pass" = s3 ] && s3_requests || echo 0)"
@@ -293,12 +304,12 @@ keep() {
 # (each try prepared as $FRESH says; `@DST@` in CMD stands for the destination).
 measure() {
   local label=$1; shift
-  local r0 r1 k walls=() top_kib=0 top_blocks=0 req= cmd a
+  local r0 r1 c0 k walls=() top_kib=0 top_blocks=0 req= cmd a
   for k in $(seq "$repeat"); do
     prepare
     cmd=()
     for a in "$@"; do cmd+=("${a//@DST@/${dst:-}}"); done
-    r0=$(all_requests)
+    r0=$(all_requests) c0=$(servers_cpu)
     if ! /usr/bin/time -f '%e %M %O %U %S' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
       local why
       why=$(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)
@@ -308,7 +319,7 @@ measure() {
     fi
     r1=$(all_requests)
     local wall kib blocks user sys; read -r wall kib blocks user sys < "$tmp/time"
-    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s, $(echo "$user + $sys" | bc) s CPU"
+    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s, $(echo "$user + $sys" | bc) s CPU, the servers' $(echo "$(servers_cpu) - $c0" | bc) s"
     keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
@@ -318,11 +329,11 @@ measure() {
 # $FRESH says; `@DST@` stands for the destination); the wall is the pipeline's; the peak RSS and
 # disk writes are the sum of both sides'.
 measure_pipe() {
-  local label=$1 t0 t1 r0 r1 k walls=() top_kib=0 top_blocks=0 req= p c
+  local label=$1 t0 t1 r0 r1 c0 k walls=() top_kib=0 top_blocks=0 req= p c
   for k in $(seq "$repeat"); do
     prepare
     p=${2//@DST@/${dst:-}} c=${3//@DST@/${dst:-}}
-    r0=$(all_requests)
+    r0=$(all_requests) c0=$(servers_cpu)
     t0=$(date +%s.%N)
     if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t1' $p 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t2' $c 2>'$tmp/e2'"; then
       echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 1
@@ -332,7 +343,7 @@ measure_pipe() {
     local w1 k1 b1 u1 s1 w2 k2 b2 u2 s2 wall
     read -r w1 k1 b1 u1 s1 < "$tmp/t1"; read -r w2 k2 b2 u2 s2 < "$tmp/t2"
     wall=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)")
-    echo "   (export side $(echo "$k1 / 1024" | bc) MiB, $(echo "$u1 + $s1" | bc) s CPU; import side $(echo "$k2 / 1024" | bc) MiB, $(echo "$u2 + $s2" | bc) s CPU)$([ "$repeat" = 1 ] || echo ", try $k: $wall s")"
+    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s (export side $(echo "$k1 / 1024" | bc) MiB, $(echo "$u1 + $s1" | bc) s CPU; import side $(echo "$k2 / 1024" | bc) MiB, $(echo "$u2 + $s2" | bc) s CPU), the servers' $(echo "$(servers_cpu) - $c0" | bc) s"
     keep "$wall" $((k1 + k2)) $((b1 + b2)); req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
@@ -348,9 +359,9 @@ floor_best() {
     local walls=() top_kib=0 top_blocks=0 req= failed=
     for k in $(seq "$repeat"); do
       FRESH=$fresh prepare
-      local r0 r1 cmd=() a
+      local r0 r1 c0 cmd=() a
       for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/${dst:-}}"); done
-      r0=$(all_requests)
+      r0=$(all_requests) c0=$(servers_cpu)
       if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
         failed=1
         echo "   $label at --jobs $fj failed: $(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)"
@@ -358,7 +369,7 @@ floor_best() {
       fi
       r1=$(all_requests)
       local wall kib blocks; read -r wall kib blocks < "$tmp/time"
-      echo "   $label at --jobs $fj: $wall s"
+      echo "   $label at --jobs $fj: $wall s, the servers' $(echo "$(servers_cpu) - $c0" | bc) s CPU"
       keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
     done
     if [ -n "$failed" ]; then
