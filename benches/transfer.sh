@@ -11,7 +11,8 @@
 # Every job gets a fresh, empty destination server. Each server sits behind benches/src/proxy.rs,
 # which counts the requests each job sends (and, with --latency-ms D, delays each direction by D).
 # Per job: wall time, peak RSS and bytes written to disk (/usr/bin/time: %e, %M, %O x 512) and
-# requests (the proxies' counters). Then a table of ratios: ours / floor and peer / ours.
+# requests (the proxies' counters); each try also prints the CPU seconds both servers spent on it.
+# Then a table of ratios: ours / floor and peer / ours.
 #
 #   bash benches/transfer.sh --set large --peer       # the README table (about an hour with --peer)
 #   bash benches/transfer.sh --set small --peer --latency-ms 20
