@@ -352,7 +352,8 @@ proptest! {
     #[test]
     fn arbitrary_datasets_and_traces_round_trip(
         records in prop::collection::vec(prop::collection::vec(("[a-z_]{1,8}", ".{0,20}", any::<i32>()), 0..6), 0..5),
-        metadata in prop::collection::vec(("[a-zA-Z._]{1,20}", ".{0,40}"), 0..6),
+        // A map, as on the server: the writer refuses a key twice (§7.8).
+        metadata in prop::collection::btree_map("[a-zA-Z._]{1,20}", ".{0,40}", 0..6),
         assessments in prop::collection::vec((".{0,12}", any::<f64>().prop_filter("finite", |v| v.is_finite()), any::<bool>()), 0..4),
         spans in prop::collection::vec(any::<u8>(), 0..5000),
         state in prop::sample::select(vec!["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]),
