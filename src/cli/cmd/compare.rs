@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use futures_util::TryStreamExt;
 use mlflow_archive::mlflow::Client;
-use mlflow_archive::mlflow::api::registry::{PROMPT_FILTER, RegistryKind};
+use mlflow_archive::mlflow::api::registry::PROMPT_FILTER;
 use mlflow_archive::mlflow::types::ViewType;
 use mlflow_archive::transfer::archive_source::ArchiveSource;
 use mlflow_archive::transfer::compare::{
@@ -93,7 +93,8 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
     }
     let mut renames = Renames {
         experiment_prefix: args.experiment_name_prefix.clone(),
-        models: ModelNames::parse(&args.model_name_map, None)?.map,
+        models: ModelNames::parse(&args.model_name_map, None)?,
+        ..Renames::default()
     };
     let mut export = global.export_options();
     export.export_deleted_runs = args.include_deleted_runs;
@@ -118,12 +119,7 @@ pub async fn run(args: Args, global: Global) -> anyhow::Result<ExitCode> {
         Some(p) => (archive(p)?.0.0, input_name(p)),
         None => {
             let c = args.dst.client()?;
-            if c.registry_kind() == RegistryKind::UnityCatalog {
-                // The import keeps Unity Catalog names in lower case.
-                for v in renames.models.values_mut() {
-                    *v = v.to_lowercase();
-                }
-            }
+            renames.registry = c.registry_kind();
             let scope = scope(&c, &args, Some(&renames), src_names.as_deref()).await?;
             let name = c.server().to_string();
             (Side::Server(c, scope), name)

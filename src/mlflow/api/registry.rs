@@ -25,9 +25,10 @@ use crate::mlflow::types::{KeyValue, ModelVersion, RegisteredModel};
 use crate::mlflow::{Client, paginate};
 
 /// The kind of model registry a client writes to and reads from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RegistryKind {
     /// MLflow's own registry: stages and aliases.
+    #[default]
     Mlflow,
     /// A Databricks workspace's model registry: stages, no aliases.
     DatabricksWorkspace,

@@ -20,8 +20,10 @@ use print::{Print, Printer, Ref, Role, Val, cut};
 use super::archive_sink::ArchiveSink;
 use super::archive_source::{ArchiveSource, Event};
 use super::export::{ExportOptions, export_all, export_experiments, export_models};
+use super::import::ModelNames;
 use crate::error::{Error, Result};
 use crate::mlflow::Client;
+use crate::mlflow::api::registry::RegistryKind;
 use crate::mlflow::types::Experiment;
 
 /// What is never compared, because an import cannot carry it (README, "What is not carried"):
@@ -70,8 +72,11 @@ pub struct CompareOptions {
 pub struct Renames {
     /// What the import put before every experiment's name.
     pub experiment_prefix: Option<String>,
-    /// Source model name → destination name.
-    pub models: BTreeMap<String, String>,
+    /// How the import named registered models.
+    pub models: ModelNames,
+    /// The destination's registry, whose rules the import's names followed (Unity Catalog keeps
+    /// them in lower case).
+    pub registry: RegistryKind,
 }
 
 impl Renames {
@@ -87,10 +92,10 @@ impl Renames {
     /// The source name of destination model `dst`; `None` when an import under these names
     /// cannot have made it (it is a source name mapped to another).
     pub fn model(&self, dst: &str) -> Option<String> {
-        if let Some((src, _)) = self.models.iter().find(|(_, d)| d.as_str() == dst) {
+        if let Some(src) = self.models.map.keys().find(|s| self.dst_model(s) == dst) {
             return Some(src.clone());
         }
-        (!self.models.contains_key(dst)).then(|| dst.to_string())
+        (!self.models.map.contains_key(dst)).then(|| dst.to_string())
     }
 
     /// Whether experiments were imported under a (non-empty) prefix.
@@ -105,12 +110,13 @@ impl Renames {
         format!("{}{src}", self.experiment_prefix.as_deref().unwrap_or(""))
     }
 
-    /// The destination name of source model `src`.
+    /// The destination name of source model `src`, as the import gave it
+    /// ([`ModelNames::destination`]); a name the import would have refused stays as it is
+    /// (and is missing at the destination).
     pub fn dst_model(&self, src: &str) -> String {
         self.models
-            .get(src)
-            .cloned()
-            .unwrap_or_else(|| src.to_string())
+            .destination(src, None, self.registry)
+            .unwrap_or_else(|_| src.to_string())
     }
 }
 

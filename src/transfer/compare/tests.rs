@@ -212,7 +212,11 @@ fn renamed(renames: Renames) -> CompareReport {
 fn destination_names_the_import_gave_are_read_in_the_sources_terms() {
     let r = renamed(Renames {
         experiment_prefix: Some("p/".into()),
-        models: [("m".to_string(), "m2".to_string())].into(),
+        models: ModelNames {
+            map: [("m".to_string(), "m2".to_string())].into(),
+            ..ModelNames::default()
+        },
+        ..Renames::default()
     });
     let counts = |kind: &str| {
         let c = &r.kinds[kind];
@@ -243,6 +247,31 @@ fn destination_names_the_import_gave_are_read_in_the_sources_terms() {
     assert!(!plain.is_equal());
     assert_eq!(plain.kinds["experiments"].extra, 1, "{plain:#?}");
     assert_eq!(plain.kinds["registered models"].extra, 1, "{plain:#?}");
+}
+
+#[test]
+fn model_names_follow_the_imports_rules_for_the_destinations_registry() {
+    let map = ModelNames::parse(&["m=Main.Dev.M2".to_string()], None).unwrap();
+    let uc = Renames {
+        models: map.clone(),
+        registry: RegistryKind::UnityCatalog,
+        ..Renames::default()
+    };
+    // Unity Catalog keeps the import's names in lower case, mapped or not.
+    assert_eq!(uc.dst_model("m"), "main.dev.m2");
+    assert_eq!(uc.dst_model("Cat.Sch.Wine"), "cat.sch.wine");
+    assert_eq!(uc.model("main.dev.m2").as_deref(), Some("m"));
+    assert_eq!(uc.model("m"), None, "a source name mapped to another");
+    // A name the import would refuse (two levels) stays as it is: missing at the destination.
+    assert_eq!(uc.dst_model("two.levels"), "two.levels");
+    // MLflow's own registry keeps the mapping's case.
+    let oss = Renames {
+        models: map,
+        ..Renames::default()
+    };
+    assert_eq!(oss.dst_model("m"), "Main.Dev.M2");
+    assert_eq!(oss.model("Main.Dev.M2").as_deref(), Some("m"));
+    assert_eq!(oss.model("main.dev.m2").as_deref(), Some("main.dev.m2"));
 }
 
 #[test]
