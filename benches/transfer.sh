@@ -36,6 +36,14 @@
 #            alike; the rows are the same medians (the floor's: of each round's best --jobs)
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
+#            --timeline DIR: each proxy appends its counters to DIR/proxy-<src|dst>.tsv every
+#            250 ms (benches/src/proxy.rs), each try its label, start and end (Unix ms) to
+#            DIR/tries.tsv and both servers' CPU ticks (every 0.5 s) to DIR/cpu.tsv, so a job's
+#            phases can be read afterwards; it costs a few forks a second
+#
+# Each try's line also says how busy the job kept each server: the mean number of requests at
+# it, and the share of the wall during which at least one and at least two were (the proxies
+# count a request from its sending upstream to its response head).
 #
 # --store s3 (small and large sets) runs mlflow-archive's four jobs on servers whose artifacts are
 # in S3 (moto_server, in memory, on loopback): `mlflow server --no-serve-artifacts
@@ -68,6 +76,7 @@ other_bin=
 store=proxied
 repeat=1
 interleave=0
+timeline=
 while [ $# -gt 0 ]; do
   case "$1" in
     --set) set_name=$2; shift 2 ;;
@@ -82,6 +91,7 @@ while [ $# -gt 0 ]; do
     --store) store=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --interleave) interleave=1; shift ;;
+    --timeline) timeline=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -119,7 +129,8 @@ start_proxy() {
   local name=$1 pf="$tmp/proxy-$1.port"
   [ -z "${proxies[$name]:-}" ] || kill "${proxies[$name]}" 2>/dev/null || true
   rm -f "$pf"
-  (without_guards "$proxy" --upstream "$2" --delay-ms "$delay" --port-file "$pf" 2>> "$tmp/proxy.log") &
+  (without_guards "$proxy" --upstream "$2" --delay-ms "$delay" --port-file "$pf" \
+    ${timeline:+--timeline "$timeline/proxy-$name.tsv"} 2>> "$tmp/proxy.log") &
   proxies[$name]=$!
   for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.05; done
   PROXY_URI="http://127.0.0.1:$(cat "$pf")"
@@ -248,6 +259,71 @@ servers_cpu() {
   done | awk -v hz="$(getconf CLK_TCK)" '{ t += $1 } END { printf "%.1f", t / hz }'
 }
 
+# server_cpu NAME: CPU ticks server NAME's processes have used so far (0 if it is not running).
+server_cpu() {
+  local p
+  [ -n "${owners[$1]:-}" ] || { echo 0; return; }
+  for p in $(process_tree "${owners[$1]}"); do
+    sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }'
+  done | awk '{ t += $1 } END { print t + 0 }'
+}
+
+# occupancy: each proxy's busy_ms, busy2_ms and request_ms so far (six numbers: the source's,
+# then the destination's, zeros without one).
+occupancy() {
+  local u
+  for u in "$src" "${dst:-}"; do
+    if [ -z "$u" ]; then echo 0 0 0; continue; fi
+    { curl -sf "$u/__proxy/stats" || true; } | "$venv/bin/python" -c '
+import json, sys
+try:
+    s = json.load(sys.stdin)
+    print(s["busy_ms"], s["busy2_ms"], s["request_ms"])
+except ValueError:
+    print(0, 0, 0)  # no proxy there (any more)'
+  done | tr '\n' ' '
+}
+
+# try_begin LABEL: notes a try's start (r0, c0, o0 in the caller) and, with --timeline, starts
+# sampling the servers' CPU.
+try_begin() {
+  r0=$(all_requests) c0=$(servers_cpu) o0=$(occupancy) t_begin=$(date +%s%3N)
+  [ -n "${timeline:-}" ] || return 0
+  (
+    while :; do
+      printf '%s\t%s\t%s\n' "$(date +%s%3N)" "$(server_cpu src)" "$(server_cpu dst)"
+      sleep 0.5
+    done >> "$timeline/cpu.tsv"
+  ) &
+  sampler=$!
+}
+
+# try_end LABEL WALL: what the try cost the servers and how busy it kept them, as a line's end.
+try_end() {
+  if [ -n "${timeline:-}" ]; then
+    kill "$sampler" 2> /dev/null || true
+    wait "$sampler" 2> /dev/null || true
+    printf '%s\t%s\t%s\n' "$1" "$t_begin" "$(date +%s%3N)" >> "$timeline/tries.tsv"
+  fi
+  local o1; o1=$(occupancy)
+  echo "the servers' $(echo "$(servers_cpu) - $c0" | bc) s CPU; $(busy_since "$o0" "$o1" "$2")"
+}
+
+# busy_since O0 O1 WALL: at each server, the mean requests at it and the shares of WALL with at
+# least one and at least two.
+busy_since() {
+  "$venv/bin/python" - "$1" "$2" "$3" << 'PY'
+import sys
+a, b, wall = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()], float(sys.argv[3]) * 1000
+out = []
+for name, i in (("source", 0), ("destination", 3)):
+    d = [b[i + k] - a[i + k] for k in range(3)]
+    if d[0] or d[2]:
+        out.append(f"at the {name} {d[2] / wall:.1f} in flight, >=1 {100 * d[0] / wall:.0f} %, >=2 {100 * d[1] / wall:.0f} %")
+print("; ".join(out))
+PY
+}
+
 # all_requests: tracking requests so far (both proxies) and, on S3, S3 requests, tab-separated.
 all_requests() {
   printf '%s\t%s\n' $(( $(requests "$src") + $([ -z "${dst:-}" ] && echo 0 || requests "$dst") )) "$([ "$pass" = s3 ] && s3_requests || echo 0)"
@@ -305,13 +381,14 @@ keep() {
 # (each try prepared as $FRESH says; `@DST@` in CMD stands for the destination).
 measure() {
   local label=$1; shift
-  local r0 r1 c0 k walls=() top_kib=0 top_blocks=0 req= cmd a
+  local r0 r1 c0 o0 t_begin sampler= k walls=() top_kib=0 top_blocks=0 req= cmd a
   for k in $(seq "$repeat"); do
     prepare
     cmd=()
     for a in "$@"; do cmd+=("${a//@DST@/${dst:-}}"); done
-    r0=$(all_requests) c0=$(servers_cpu)
+    try_begin "$label"
     if ! /usr/bin/time -f '%e %M %O %U %S' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
+      [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
       local why
       why=$(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)
       echo "| $label | failed: ${why:-see its output} | | | |" | tee -a "$results"
@@ -320,7 +397,7 @@ measure() {
     fi
     r1=$(all_requests)
     local wall kib blocks user sys; read -r wall kib blocks user sys < "$tmp/time"
-    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s, $(echo "$user + $sys" | bc) s CPU, the servers' $(echo "$(servers_cpu) - $c0" | bc) s"
+    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s, $(echo "$user + $sys" | bc) s CPU; $(try_end "$label" "$wall")"
     keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
@@ -330,13 +407,14 @@ measure() {
 # $FRESH says; `@DST@` stands for the destination); the wall is the pipeline's; the peak RSS and
 # disk writes are the sum of both sides'.
 measure_pipe() {
-  local label=$1 t0 t1 r0 r1 c0 k walls=() top_kib=0 top_blocks=0 req= p c
+  local label=$1 t0 t1 r0 r1 c0 o0 t_begin sampler= k walls=() top_kib=0 top_blocks=0 req= p c
   for k in $(seq "$repeat"); do
     prepare
     p=${2//@DST@/${dst:-}} c=${3//@DST@/${dst:-}}
-    r0=$(all_requests) c0=$(servers_cpu)
+    try_begin "$label"
     t0=$(date +%s.%N)
     if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t1' $p 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t2' $c 2>'$tmp/e2'"; then
+      [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
       echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 1
     fi
     t1=$(date +%s.%N)
@@ -344,7 +422,7 @@ measure_pipe() {
     local w1 k1 b1 u1 s1 w2 k2 b2 u2 s2 wall
     read -r w1 k1 b1 u1 s1 < "$tmp/t1"; read -r w2 k2 b2 u2 s2 < "$tmp/t2"
     wall=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)")
-    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s (export side $(echo "$k1 / 1024" | bc) MiB, $(echo "$u1 + $s1" | bc) s CPU; import side $(echo "$k2 / 1024" | bc) MiB, $(echo "$u2 + $s2" | bc) s CPU), the servers' $(echo "$(servers_cpu) - $c0" | bc) s"
+    echo "   $label$([ "$repeat" = 1 ] || echo ", try $k"): $wall s (export side $(echo "$k1 / 1024" | bc) MiB, $(echo "$u1 + $s1" | bc) s CPU; import side $(echo "$k2 / 1024" | bc) MiB, $(echo "$u2 + $s2" | bc) s CPU); $(try_end "$label" "$wall")"
     keep "$wall" $((k1 + k2)) $((b1 + b2)); req=$(requests_since "$r0" "$r1")
   done
   record "$label" "$(median "${walls[@]}")" "$top_kib" $((top_blocks * 512)) "$req" "$(tries "${walls[@]}")"
@@ -360,17 +438,18 @@ floor_best() {
     local walls=() top_kib=0 top_blocks=0 req= failed=
     for k in $(seq "$repeat"); do
       FRESH=$fresh prepare
-      local r0 r1 c0 cmd=() a
+      local r0 r1 c0 o0 t_begin sampler= cmd=() a
       for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/${dst:-}}"); done
-      r0=$(all_requests) c0=$(servers_cpu)
+      try_begin "$label"
       if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
+        [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
         failed=1
         echo "   $label at --jobs $fj failed: $(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)"
         break
       fi
       r1=$(all_requests)
       local wall kib blocks; read -r wall kib blocks < "$tmp/time"
-      echo "   $label at --jobs $fj: $wall s, the servers' $(echo "$(servers_cpu) - $c0" | bc) s CPU"
+      echo "   $label at --jobs $fj: $wall s; $(try_end "$label --jobs $fj" "$wall")"
       keep "$wall" "$kib" "$blocks"; req=$(requests_since "$r0" "$r1")
     done
     if [ -n "$failed" ]; then

@@ -6,12 +6,22 @@
 //!    a raw floor client, the Python mlflow-export-import). `GET /__proxy/stats` (answered by the
 //!    proxy itself: not forwarded, not counted, not delayed) returns the totals since start:
 //!
-//!        {"requests": N, "connections": C, "bytes_up": U, "bytes_down": W}
+//!        {"requests": N, "connections": C, "bytes_up": U, "bytes_down": W,
+//!         "at_server": A, "busy_ms": B1, "busy2_ms": B2, "request_ms": R}
 //!
 //!    `requests`: requests forwarded upstream; `connections`: client connections that carried at
 //!    least one forwarded request (so the connection a stats read arrives on does not count);
 //!    `bytes_up`: request body bytes forwarded upstream; `bytes_down`: response body bytes returned
 //!    to clients. The script reads it before and after each job and takes the differences.
+//!
+//!    The last four say how busy the client kept the server. A request is *at the server* from
+//!    the moment it is sent upstream until its response head comes back (the proxy's own delays
+//!    are outside it): `at_server` is how many are now; `busy_ms` the milliseconds during which at
+//!    least one was, `busy2_ms` at least two (the servers run two workers), `request_ms` the sum
+//!    of every request's time there (divided by a job's wall: the mean number at the server).
+//!    With `--timeline PATH`, the proxy appends a line to PATH every 250 ms: the Unix time in
+//!    milliseconds, then `requests`, `at_server`, `busy_ms`, `busy2_ms` and `request_ms`,
+//!    tab-separated, so a job's phases can be read afterwards.
 //!
 //! 2. **Latency.** With `--delay-ms D` it emulates a network path with a one-way delay of D (a
 //!    migration across regions): a request is forwarded D after it arrived (client → server), and
@@ -23,7 +33,7 @@
 //!    their delays; body bytes are not throttled (bandwidth is not limited).
 //!
 //! ```text
-//! bench-proxy --upstream 127.0.0.1:PORT [--delay-ms D] [--port-file PATH]
+//! bench-proxy --upstream 127.0.0.1:PORT [--delay-ms D] [--port-file PATH] [--timeline PATH]
 //! ```
 //!
 //! It listens on a free loopback port, writes that port (digits and a newline) to `PATH`
@@ -42,6 +52,7 @@ use std::convert::Infallible;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -59,7 +70,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep, sleep_until};
 
-const USAGE: &str = "usage: bench-proxy --upstream HOST:PORT [--delay-ms D] [--port-file PATH]";
+const USAGE: &str =
+    "usage: bench-proxy --upstream HOST:PORT [--delay-ms D] [--port-file PATH] [--timeline PATH]";
 const STATS_PATH: &str = "/__proxy/stats";
 
 /// Upstream connections idle for longer than this are dropped rather than reused: uvicorn closes
@@ -80,6 +92,57 @@ static STATS: Stats = Stats {
     bytes_up: AtomicU64::new(0),
     bytes_down: AtomicU64::new(0),
 };
+
+/// How many requests are at the server, and the time integrals of that number (see the module
+/// documentation).
+struct Occupancy {
+    now: u64,
+    since: std::time::Instant,
+    busy: Duration,
+    busy2: Duration,
+    request: Duration,
+}
+
+static OCCUPANCY: Mutex<Option<Occupancy>> = Mutex::new(None);
+
+/// Runs `f` on the occupancy brought up to this instant.
+fn occupancy<T>(f: impl FnOnce(&mut Occupancy) -> T) -> T {
+    let mut guard = OCCUPANCY.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    let o = guard.get_or_insert_with(|| Occupancy {
+        now: 0,
+        since: now,
+        busy: Duration::ZERO,
+        busy2: Duration::ZERO,
+        request: Duration::ZERO,
+    });
+    let dt = now - o.since;
+    if o.now >= 1 {
+        o.busy += dt;
+    }
+    if o.now >= 2 {
+        o.busy2 += dt;
+    }
+    o.request += dt * u32::try_from(o.now).unwrap_or(u32::MAX);
+    o.since = now;
+    f(o)
+}
+
+/// A request at the server while this lives.
+struct AtServer;
+
+impl AtServer {
+    fn enter() -> Self {
+        occupancy(|o| o.now += 1);
+        AtServer
+    }
+}
+
+impl Drop for AtServer {
+    fn drop(&mut self) {
+        occupancy(|o| o.now = o.now.saturating_sub(1));
+    }
+}
 
 /// The request body as forwarded upstream (`Counted<Incoming>`), the response body returned to the
 /// client: the upstream's, counted, or one of the proxy's own (stats, 502).
@@ -186,10 +249,12 @@ async fn handle(
         counter: &STATS.bytes_up,
     };
 
+    let at_server = AtServer::enter();
     let response = match proxy.client.request(Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(e) => return Ok(bad_gateway("upstream request failed", &e)),
     };
+    drop(at_server);
     if !proxy.delay.is_zero() {
         // Server → client: D.
         sleep(proxy.delay).await;
@@ -257,8 +322,12 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The `GET /__proxy/stats` response.
 fn stats() -> Response<ClientBody> {
+    let (at_server, busy, busy2, request) =
+        occupancy(|o| (o.now, ms(o.busy), ms(o.busy2), ms(o.request)));
     let json = format!(
-        "{{\"requests\": {}, \"connections\": {}, \"bytes_up\": {}, \"bytes_down\": {}}}\n",
+        "{{\"requests\": {}, \"connections\": {}, \"bytes_up\": {}, \"bytes_down\": {}, \
+         \"at_server\": {at_server}, \"busy_ms\": {busy}, \"busy2_ms\": {busy2}, \
+         \"request_ms\": {request}}}\n",
         STATS.requests.load(Relaxed),
         STATS.connections.load(Relaxed),
         STATS.bytes_up.load(Relaxed),
@@ -270,6 +339,43 @@ fn stats() -> Response<ClientBody> {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+/// Appends a line to `path` every 250 ms (see the module documentation), until the process ends.
+async fn timeline(path: String) {
+    use std::io::Write as _;
+    let mut file = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("bench-proxy: --timeline {path}: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let (at_server, busy, busy2, request) =
+            occupancy(|o| (o.now, ms(o.busy), ms(o.busy2), ms(o.request)));
+        let line = format!(
+            "{unix}\t{}\t{at_server}\t{busy}\t{busy2}\t{request}\n",
+            STATS.requests.load(Relaxed)
+        );
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            eprintln!("bench-proxy: --timeline {path}: {e}");
+            return;
+        }
+    }
 }
 
 /// Logs one line and returns a 502 with a short text body.
@@ -300,6 +406,7 @@ struct Args {
     upstream: Authority,
     delay: Duration,
     port_file: Option<String>,
+    timeline: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -307,7 +414,7 @@ fn parse_args() -> Args {
         eprintln!("bench-proxy: {problem}\n{USAGE}");
         std::process::exit(2)
     };
-    let (mut upstream, mut delay, mut port_file) = (None, Duration::ZERO, None);
+    let (mut upstream, mut delay, mut port_file, mut timeline) = (None, Duration::ZERO, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -335,6 +442,7 @@ fn parse_args() -> Args {
                 delay = Duration::from_millis(ms);
             }
             "--port-file" => port_file = Some(value()),
+            "--timeline" => timeline = Some(value()),
             "-h" | "--help" => {
                 eprintln!("{USAGE}");
                 std::process::exit(0)
@@ -347,6 +455,7 @@ fn parse_args() -> Args {
         upstream,
         delay,
         port_file,
+        timeline,
     }
 }
 
@@ -384,6 +493,9 @@ async fn serve(args: Args) {
         std::fs::rename(&tmp, path).expect("rename the port file");
     }
     eprintln!("listening on 127.0.0.1:{port}");
+    if let Some(path) = args.timeline {
+        tokio::spawn(timeline(path));
+    }
 
     let server = http1::Builder::new();
     loop {
