@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::archive_sink::{ArchiveSink, Cmd};
 use crate::error::{Error, Result};
+use crate::mlflow::http::with_priority;
 
 /// Bytes of queued data all units together may hold (each unit gets `BUFFER_BUDGET / jobs`, at
 /// least [`UNIT_MIN_BUDGET`]). Export units and import runs use the same budget.
@@ -157,6 +158,8 @@ pub struct Scheduler {
     slots: mpsc::Sender<Slot>,
     permits: Arc<Semaphore>,
     jobs: usize,
+    /// Units scheduled so far: the next one's place in the order.
+    units: u64,
 }
 
 impl Scheduler {
@@ -169,6 +172,9 @@ impl Scheduler {
     }
 
     /// Appends a unit produced by `produce` on its own task; waits while `jobs` producers run.
+    /// The unit's requests wait for a slot of their client by its place in the order
+    /// ([`with_priority`]): the front unit's go first, so units finish about in the order they
+    /// are written and the archive streams out steadily.
     pub async fn spawn<F, Fut>(&mut self, produce: F) -> Result<()>
     where
         F: FnOnce(UnitTx) -> Fut,
@@ -184,6 +190,8 @@ impl Scheduler {
             cmds: tx.clone(),
             front: front_rx,
         });
+        self.units += 1;
+        let fut = with_priority(self.units, fut);
         let task = tokio::spawn(async move {
             if let Err(e) = fut.await {
                 let _ = tx.send(Err(e), 0).await;
@@ -214,6 +222,7 @@ pub async fn run_ordered(
         slots: slots_tx,
         permits: Arc::new(Semaphore::new(jobs)),
         jobs,
+        units: 0,
     };
     let planning = async move {
         plan(&mut sched).await
@@ -244,7 +253,36 @@ pub async fn run_ordered(
 
 #[cfg(test)]
 mod tests {
-    use super::AbortOnDrop;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::format::WriterBuilder;
+    use crate::mlflow::http::current_priority;
+
+    #[tokio::test]
+    async fn each_unit_waits_for_slots_by_its_place_in_the_order() {
+        let mut sink = ArchiveSink::start(std::io::sink(), WriterBuilder::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let planned = Arc::clone(&seen);
+        run_ordered(&mut sink, 2, async move |s: &mut Scheduler| {
+            planned.lock().unwrap().push(current_priority());
+            for _ in 0..3 {
+                let seen = Arc::clone(&planned);
+                s.spawn(|_unit| async move {
+                    seen.lock().unwrap().push(current_priority());
+                    Ok(())
+                })
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let mut got = seen.lock().unwrap().clone();
+        got.sort_unstable();
+        // The plan's own requests first (0), then the units in order.
+        assert_eq!(got, [0, 1, 2, 3]);
+    }
 
     #[tokio::test]
     #[should_panic(expected = "a bug in a task")]

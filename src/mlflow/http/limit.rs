@@ -83,10 +83,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use super::Client;
+use super::gate::{Gate, Permit};
 use crate::error::TransportKind;
 
 /// The default of [`Concurrency::Adaptive`]'s `max`.
@@ -172,7 +172,7 @@ pub(crate) enum Outcome {
 /// The gate of one client and its clones.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    gate: Semaphore,
+    gate: Gate,
     state: Mutex<State>,
 }
 
@@ -180,7 +180,7 @@ pub(crate) struct Limiter {
 #[derive(Debug)]
 pub(crate) struct Slot<'a> {
     limiter: &'a Limiter,
-    permit: Option<SemaphorePermit<'a>>,
+    permit: Option<Permit<'a>>,
     sent: Instant,
     inflight: usize,
     ticket: u64,
@@ -402,7 +402,7 @@ impl Limiter {
         state.lowest = size;
         state.highest = size;
         Limiter {
-            gate: Semaphore::new(size),
+            gate: Gate::new(size),
             state: Mutex::new(state),
         }
     }
@@ -414,10 +414,11 @@ impl Limiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Waits for a slot. `sample`: the request's round trip may be measured (a JSON API call).
+    /// Waits for a slot, served by the task's priority
+    /// ([`with_priority`](super::gate::with_priority)). `sample`: the request's round trip may
+    /// be measured (a JSON API call).
     pub(crate) async fn acquire(&self, sample: bool) -> Slot<'_> {
-        // The gate is never closed: `acquire` fails only on a closed semaphore.
-        let permit = self.gate.acquire().await.ok();
+        let permit = Some(self.gate.acquire().await);
         let mut st = self.lock();
         st.inflight += 1;
         st.tickets += 1;
@@ -583,7 +584,7 @@ mod tests {
 
     /// 64 clients sending back to back through `limiter` to `sim` for `secs` (virtual) seconds.
     async fn drive(limiter: &Limiter, sim: Sim, secs: u64) -> Run {
-        let workers = Semaphore::new(sim.workers);
+        let workers = tokio::sync::Semaphore::new(sim.workers);
         let waiting = Cell::new(0usize);
         let start = Instant::now();
         let end = start + Duration::from_secs(secs);

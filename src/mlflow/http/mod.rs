@@ -8,6 +8,7 @@
 mod body;
 mod builder;
 mod errors;
+mod gate;
 pub(crate) mod limit;
 mod send;
 mod trace;
@@ -30,6 +31,9 @@ use crate::error::{Error, Result};
 pub(crate) use body::Cut;
 pub use builder::ClientBuilder;
 pub(crate) use errors::{api_error_from, classify};
+#[cfg(test)]
+pub(crate) use gate::current_priority;
+pub use gate::with_priority;
 pub use limit::{Concurrency, ConcurrencySummary};
 pub(crate) use send::Retries;
 pub(crate) use trace::{trace_request, tracing_retry};

@@ -2,6 +2,7 @@
 //! points, and finishing it.
 
 use super::*;
+use crate::mlflow::http::with_priority;
 use crate::mlflow::types::{RunInputs, RunOutputs};
 use crate::transfer::sync::DIGEST;
 
@@ -133,7 +134,10 @@ impl<D: Destination> Importer<'_, D> {
             progress: self.opts.progress.clone(),
             replay: self.opts.replay.clone(),
         };
-        let worker = tokio::spawn(run_task(task, stage_tx, rx));
+        // Runs' tasks are served in archive order (the reader's own requests go first): the
+        // oldest run finishes first and gives its memory back first.
+        let order = self.pending.len() as u64;
+        let worker = tokio::spawn(with_priority(order, run_task(task, stage_tx, rx)));
         let head = kv(&r.params);
         self.open = Open::Run {
             src: r,
