@@ -1,6 +1,8 @@
 //! The floor: a raw MLflow REST client that does the benchmark's jobs with only the requests each
 //! job needs, at a given concurrency, and nothing else (no archive, no checksums, no lineage tags,
-//! no resume, no retries, no fidelity beyond what the bench data sets hold). `benches/transfer.sh`
+//! no resume, no fidelity beyond what the bench data sets hold; no retries but of a server's
+//! "QueuePool limit" answer, out of database connections at 16 and more in flight, which
+//! mlflow-archive retries too). `benches/transfer.sh`
 //! runs it beside mlflow-archive on the same servers: its time is what the server allows, the
 //! yardstick for "within 1.25x of the floor".
 //!
@@ -54,15 +56,28 @@ impl Server {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> reqwest::Response {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
-        if !resp.status().is_success() {
+    async fn send(&self, mut req: reqwest::RequestBuilder, what: &str) -> reqwest::Response {
+        for attempt in 1.. {
+            // (A streamed body cannot be sent twice: such a request is never retried.)
+            let again = req.try_clone();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+            if resp.status().is_success() {
+                return resp;
+            }
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
-            panic!("{what}: {status} {body}");
+            // A server out of database connections is overloaded, not refusing (mlflow-archive
+            // sends such a request again too): wait and send it again, up to 5 times.
+            match again {
+                Some(r) if attempt <= 5 && body.contains("QueuePool limit") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                    req = r;
+                }
+                _ => panic!("{what}: {status} {body}"),
+            }
         }
-        resp
+        unreachable!("the loop returns or panics")
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
