@@ -28,7 +28,7 @@ def read(path):
 
 def at(rows, t):
     """The last row at or before time t (ms), or None."""
-    i = bisect.bisect_right([r[0] for r in rows], t)
+    i = bisect.bisect_right(rows, t, key=lambda r: r[0])
     return rows[i - 1] if i else None
 
 

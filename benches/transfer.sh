@@ -248,24 +248,21 @@ record() {
   echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-# servers_cpu: the CPU seconds (user + system, their reaped children's too) that the source and
-# destination servers' processes have used so far; a try's difference says what its requests
-# cost the servers.
-servers_cpu() {
-  local p
-  for p in $(process_tree "${owners[src]}") $([ -z "${owners[dst]:-}" ] || process_tree "${owners[dst]}"); do
-    # The fields after the command's ")": utime, stime, cutime, cstime are the 12th to 15th.
-    sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }'
-  done | awk -v hz="$(getconf CLK_TCK)" '{ t += $1 } END { printf "%.1f", t / hz }'
-}
-
-# server_cpu NAME: CPU ticks server NAME's processes have used so far (0 if it is not running).
+# server_cpu NAME: CPU ticks (user + system, their reaped children's too) server NAME's
+# processes have used so far (0 if it is not running).
 server_cpu() {
   local p
   [ -n "${owners[$1]:-}" ] || { echo 0; return; }
   for p in $(process_tree "${owners[$1]}"); do
+    # The fields after the command's ")": utime, stime, cutime, cstime are the 12th to 15th.
     sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }'
   done | awk '{ t += $1 } END { print t + 0 }'
+}
+
+# servers_cpu: the CPU seconds both servers have used so far; a try's difference says what its
+# requests cost them.
+servers_cpu() {
+  echo "scale=1; ($(server_cpu src) + $(server_cpu dst)) / $(getconf CLK_TCK)" | bc
 }
 
 # occupancy: each proxy's busy_ms, busy2_ms and request_ms so far (six numbers: the source's,
@@ -298,11 +295,15 @@ try_begin() {
   sampler=$!
 }
 
+# try_stop: stops the try's CPU sampler, if any (also when the try failed).
+try_stop() {
+  [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
+}
+
 # try_end LABEL WALL: what the try cost the servers and how busy it kept them, as a line's end.
 try_end() {
+  try_stop
   if [ -n "${timeline:-}" ]; then
-    kill "$sampler" 2> /dev/null || true
-    wait "$sampler" 2> /dev/null || true
     printf '%s\t%s\t%s\n' "$1" "$t_begin" "$(date +%s%3N)" >> "$timeline/tries.tsv"
   fi
   local o1; o1=$(occupancy)
@@ -388,7 +389,7 @@ measure() {
     for a in "$@"; do cmd+=("${a//@DST@/${dst:-}}"); done
     try_begin "$label"
     if ! /usr/bin/time -f '%e %M %O %U %S' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
-      [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
+      try_stop
       local why
       why=$(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)
       echo "| $label | failed: ${why:-see its output} | | | |" | tee -a "$results"
@@ -414,7 +415,7 @@ measure_pipe() {
     try_begin "$label"
     t0=$(date +%s.%N)
     if ! bash -c "set -o pipefail; /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t1' $p 2>'$tmp/e1' | /usr/bin/time -f '%e %M %O %U %S' -o '$tmp/t2' $c 2>'$tmp/e2'"; then
-      [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
+      try_stop
       echo "| $label | failed | | | |" | tee -a "$results"; tail -5 "$tmp/e1" "$tmp/e2" >&2; return 1
     fi
     t1=$(date +%s.%N)
@@ -442,7 +443,7 @@ floor_best() {
       for a in "$@"; do a=${a//@J@/$fj}; cmd+=("${a//@DST@/${dst:-}}"); done
       try_begin "$label"
       if ! /usr/bin/time -f '%e %M %O' -o "$tmp/time" "${cmd[@]}" > "$tmp/out" 2> "$tmp/err"; then
-        [ -z "${sampler:-}" ] || kill "$sampler" 2> /dev/null || true
+        try_stop
         failed=1
         echo "   $label at --jobs $fj failed: $(grep -v '^Command exited' "$tmp/err" | grep -E 'Error|error|Exception' | tail -1 | cut -c1-150)"
         break

@@ -32,7 +32,7 @@ pub(crate) fn current_priority() -> u64 {
     PRIORITY.try_with(|p| *p).unwrap_or(0)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Gate {
     inner: Mutex<Inner>,
 }
@@ -117,9 +117,12 @@ impl Drop for Waiting<'_> {
 
 impl Gate {
     pub(crate) fn new(permits: usize) -> Self {
-        let gate = Gate::default();
-        gate.lock().available = permits;
-        gate
+        Gate {
+            inner: Mutex::new(Inner {
+                available: permits,
+                ..Inner::default()
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
