@@ -36,6 +36,8 @@
 #            alike; the rows are the same medians (the floor's: of each round's best --jobs)
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
+#            --only transfer: the floor's export, import and copy and mlflow-archive's export,
+#            import, pipe and copy (a run without --only, less the compares)
 #            --timeline DIR: each proxy appends its counters to DIR/proxy-<src|dst>.tsv every
 #            250 ms (benches/src/proxy.rs), each try its label, start and end (Unix ms) to
 #            DIR/tries.tsv and both servers' CPU ticks (every 0.5 s) to DIR/cpu.tsv, so a job's
@@ -470,7 +472,8 @@ floor_best() {
   record "$label" "$best" "$best_kib" $((best_blocks * 512)) "$best_req" "--jobs $best_j; tried ${tried#, }"
 }
 
-want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+# --only transfer: the floor's jobs and mlflow-archive's four (issue 18's rows), no compare.
+want() { [ -z "$only" ] || [ "$only" = "$1" ] || { [ "$only" = transfer ] && [[ "$1" =~ ^(floor|ours)$ ]]; }; }
 
 # pin NAME CPUS: server NAME's processes (its workers too) on those cores only (taskset's list).
 pin() {
