@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 
-use futures_util::TryStreamExt;
+use futures_util::{Stream, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::format::model as rec;
+use crate::mlflow::api::datasets::EvaluationDataset;
 use crate::transfer::archive_sink::Cmd;
 use crate::transfer::ordered::Scheduler;
 use crate::transfer::source::Source;
@@ -60,22 +61,17 @@ fn chunks(
     Ok(out)
 }
 
-/// Writes the datasets linked to `experiment_ids` (every dataset of the server when `all`),
-/// recording `workspace` on each.
+/// Writes the datasets `datasets` lists (the source's [`Source::datasets`]), recording
+/// `workspace` on each.
 pub(super) async fn datasets_into<S: Source>(
     client: &S,
-    experiment_ids: &[String],
-    all: bool,
+    datasets: impl Stream<Item = Result<EvaluationDataset>>,
     workspace: Option<&str>,
     base: Option<&crate::transfer::sync::Base>,
     sink: &mut Scheduler,
 ) -> Result<()> {
-    if experiment_ids.is_empty() && !all {
-        return Ok(());
-    }
-    let scope: &[String] = if all { &[] } else { experiment_ids };
     let mut seen = HashSet::new();
-    let mut datasets = std::pin::pin!(client.datasets(scope));
+    let mut datasets = std::pin::pin!(datasets);
     while let Some(d) = datasets.try_next().await? {
         if !seen.insert(d.dataset_id.clone()) {
             continue;

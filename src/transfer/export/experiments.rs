@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::ExportOptions;
 use super::notebooks::NotebookLog;
@@ -32,34 +32,79 @@ pub(super) async fn experiments_into<S: Source>(
         ViewType::ActiveOnly
     };
     // First pass, light: which runs and logged models the export holds, so a dependency on an
-    // object outside it is known to be satisfied and one inside it is waited for.
-    let mut in_export: HashSet<String> = HashSet::new();
-    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
-    let mut orphan_models: Vec<LoggedModel> = Vec::new();
-    for e in experiments {
-        let ids = std::slice::from_ref(&e.experiment_id);
-        let mut runs = std::pin::pin!(client.runs(ids, view));
-        while let Some(r) = runs.try_next().await? {
-            let class = opts.base.as_ref().map_or(Class::New, |b| b.classify(&r));
-            if matches!(class, Class::New | Class::Changed) {
-                in_export.insert(format!("run:{}", r.info.run_id));
+    // object outside it is known to be satisfied and one inside it is waited for. All
+    // experiments at once (a search per [`SEARCH_EXPERIMENTS`]), runs, logged models, whether the
+    // server has logged models at all and the first page of datasets side by side: its round
+    // trips do not grow with the experiments, and at 100 ms each way they are what a small
+    // export waits for before its first run.
+    let ids: Vec<String> = experiments
+        .iter()
+        .map(|e| e.experiment_id.clone())
+        .collect();
+    let runs_pass = async {
+        let mut in_export: HashSet<String> = HashSet::new();
+        let mut with_runs: HashSet<String> = HashSet::new();
+        for chunk in ids.chunks(SEARCH_EXPERIMENTS) {
+            let mut runs = std::pin::pin!(client.runs(chunk, view));
+            while let Some(r) = runs.try_next().await? {
+                let class = opts.base.as_ref().map_or(Class::New, |b| b.classify(&r));
+                if matches!(class, Class::New | Class::Changed) {
+                    in_export.insert(format!("run:{}", r.info.run_id));
+                    with_runs.insert(r.info.experiment_id.clone());
+                }
             }
         }
-        let mut models = std::pin::pin!(client.logged_models(ids));
-        while let Some(m) = models.try_next().await? {
-            if opts.base.as_ref().is_some_and(|b| b.has_logged_model(&m)) {
+        Ok::<_, Error>((in_export, with_runs))
+    };
+    let models_pass = async {
+        let mut found: Vec<LoggedModel> = Vec::new();
+        for chunk in ids.chunks(SEARCH_EXPERIMENTS) {
+            let mut models = std::pin::pin!(client.logged_models(chunk));
+            while let Some(m) = models.try_next().await? {
                 // Complete at the destination (a sync): not read again.
-                continue;
+                if !opts.base.as_ref().is_some_and(|b| b.has_logged_model(&m)) {
+                    found.push(m);
+                }
             }
-            in_export.insert(format!("lm:{}", m.info.model_id));
-            if m.info.source_run_id.is_empty() {
-                orphan_models.push(m);
-            } else {
-                models_by_source
-                    .entry(m.info.source_run_id.clone())
-                    .or_default()
-                    .push(m);
-            }
+        }
+        Ok::<_, Error>(found)
+    };
+    // (None of them when the export has no experiment and is not of the whole server.)
+    let mut datasets = (opts.datasets && (all_datasets || !ids.is_empty())).then(|| {
+        let scope: &[String] = if all_datasets { &[] } else { &ids };
+        client.datasets(scope).peekable()
+    });
+    let datasets_ahead = async {
+        if let Some(d) = datasets.as_mut() {
+            // Its first page arrives with the rest of the first pass; errors come when it is read.
+            std::pin::Pin::new(d).peek().await;
+        }
+        Ok::<_, Error>(())
+    };
+    let ((mut in_export, with_runs), mut found, has_models, ()) = tokio::try_join!(
+        runs_pass,
+        models_pass,
+        server_has_logged_models(client),
+        datasets_ahead
+    )?;
+    // In the experiments' order, each experiment's in the server's (as one search each gave).
+    let place: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    found.sort_by_key(|m| place.get(m.info.experiment_id.as_str()).copied());
+    let mut models_by_source: HashMap<String, Vec<LoggedModel>> = HashMap::new();
+    let mut orphan_models: Vec<LoggedModel> = Vec::new();
+    for m in found {
+        in_export.insert(format!("lm:{}", m.info.model_id));
+        if m.info.source_run_id.is_empty() {
+            orphan_models.push(m);
+        } else {
+            models_by_source
+                .entry(m.info.source_run_id.clone())
+                .or_default()
+                .push(m);
         }
     }
     let mut st = State::new(
@@ -73,15 +118,11 @@ pub(super) async fn experiments_into<S: Source>(
     for e in experiments {
         st.write_experiment(sink, e).await?;
     }
-    if opts.datasets {
+    if let Some(datasets) = datasets {
         // Before the runs: a run's dataset input may name one (spec §9).
-        let ids: Vec<String> = experiments
-            .iter()
-            .map(|e| e.experiment_id.clone())
-            .collect();
         let ws = opts.record_workspace.as_deref();
         let base = opts.base.as_deref();
-        super::datasets::datasets_into(client, &ids, all_datasets, ws, base, sink).await?;
+        super::datasets::datasets_into(client, datasets, ws, base, sink).await?;
     }
     for m in orphan_models {
         st.write_logged_model(sink, &m).await?;
@@ -89,8 +130,12 @@ pub(super) async fn experiments_into<S: Source>(
     // Each run as `runs/get` has it: search answers leave out the logged models a run took as
     // inputs (MLflow 3.x), which the archive holds and its order depends on. A server without
     // logged models has no such inputs: the search answer is then the whole run.
-    let whole = !server_has_logged_models(client).await?;
-    for e in experiments {
+    let whole = !has_models;
+    // Experiments with no run to export in the first pass are not listed again.
+    for e in experiments
+        .iter()
+        .filter(|e| with_runs.contains(&e.experiment_id))
+    {
         let ids = std::slice::from_ref(&e.experiment_id);
         let wanted = |r: &Run| {
             opts.base
@@ -133,6 +178,9 @@ pub(super) async fn experiments_into<S: Source>(
     Ok(())
 }
 
+/// How many experiments one search of runs or logged models names.
+const SEARCH_EXPERIMENTS: usize = 100;
+
 /// Whether any experiment of the server, deleted ones too, holds a logged model (one page of a
 /// search per 100 experiments, until one is found).
 async fn server_has_logged_models<S: Source>(client: &S) -> Result<bool> {
@@ -141,7 +189,7 @@ async fn server_has_logged_models<S: Source>(client: &S) -> Result<bool> {
         .map_ok(|e| e.experiment_id)
         .try_collect()
         .await?;
-    for chunk in ids.chunks(100) {
+    for chunk in ids.chunks(SEARCH_EXPERIMENTS) {
         let mut models = std::pin::pin!(client.logged_models(chunk));
         if models.try_next().await?.is_some() {
             return Ok(true);

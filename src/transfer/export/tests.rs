@@ -184,3 +184,41 @@ async fn an_experiment_in_memory_is_exported_parents_first_with_every_point_file
     );
     assert_eq!(versions, [1, 3], "every version kept, the gap too");
 }
+
+#[tokio::test]
+async fn the_first_pass_lists_every_experiment_at_once_and_empty_ones_are_not_listed_again() {
+    // One experiment with two runs and twelve empty ones: the listings before the first run
+    // must not grow with the experiments (each is a round trip: at 100 ms each way, 2 per
+    // experiment were most of a small export's wait before its first run).
+    let (mem, parent, child) = server().await;
+    for i in 0..12 {
+        mem.create_experiment(&format!("empty-{i}"), &[])
+            .await
+            .unwrap();
+    }
+    let out = Shared::default();
+    let mut sink = ArchiveSink::start(out.clone(), WriterBuilder::new());
+    export_all(&mem, &mut sink, &ExportOptions::default())
+        .await
+        .unwrap();
+    sink.finish().await.unwrap();
+    let log = mem.log();
+    let count = |name: &str| log.iter().filter(|c| **c == name).count();
+    // The first pass's one listing of all 13, then the one experiment with runs.
+    assert_eq!(count("runs"), 2, "{log:?}");
+    // The first pass's one listing, and whether the server has any (one more).
+    assert_eq!(count("logged_models"), 2, "{log:?}");
+
+    let bytes = out.0.lock().unwrap().clone();
+    let mut reader = ArchiveReader::new(Cursor::new(bytes)).unwrap();
+    let (mut experiments, mut runs) = (0, Vec::new());
+    while let Some(record) = reader.next_record().unwrap() {
+        match record {
+            Record::Experiment(_) => experiments += 1,
+            Record::Run(r) => runs.push(r.run_id),
+            _ => {}
+        }
+    }
+    assert_eq!(experiments, 13, "every experiment, empty ones too");
+    assert_eq!(runs, [parent, child]);
+}
