@@ -660,6 +660,8 @@ impl<D: Destination> Importer<'_, D> {
     }
 
     pub(super) async fn experiment(&mut self, e: rec::Experiment) -> Result<()> {
+        /// The experiment every MLflow tracking server has (id 0).
+        const DEFAULT_EXPERIMENT_NAME: &str = "Default";
         let name = match (
             &self.opts.experiment_name,
             &self.opts.experiment_name_prefix,
@@ -673,17 +675,16 @@ impl<D: Destination> Importer<'_, D> {
                 "experiment {name:?}: an experiment name in a Databricks workspace is an absolute workspace path (/Users/<user>/{name} or /Shared/{name}); give one with --experiment-name, or --experiment-name-prefix /Shared/"
             )));
         }
-        let found = self.client.experiment_by_name(&name).await?;
-        let id = match found.clone() {
-            Some(found) => {
-                if found.lifecycle_stage == "deleted" {
-                    return Err(Error::Config(format!(
-                        "experiment {name:?} exists on {} but is deleted: restore it or choose another name",
-                        self.client.server()
-                    )));
-                }
-                found.experiment_id
-            }
+        // A new experiment is the rule in an import, an existing one in a sync (and the server's
+        // own "Default"): each asks first for what it likely finds, and for the other only when
+        // the server says so (a round trip less per experiment, on the reader's path).
+        let found = if self.update || name == DEFAULT_EXPERIMENT_NAME {
+            self.client.experiment_by_name(&name).await?
+        } else {
+            None
+        };
+        let (id, found) = match found {
+            Some(found) => (found.experiment_id.clone(), Some(found)),
             None => match async {
                 self.client.ensure_experiment_dir(&name).await?;
                 let tags: Vec<KeyValue> = kv(&e.tags)
@@ -698,20 +699,29 @@ impl<D: Destination> Importer<'_, D> {
             .await
             {
                 Ok(id) => {
-                    // New: no run of any lineage is in it.
+                    // New: no run of any lineage is in it. (Were it another's that a lost
+                    // answer's lookup found, settling still keeps one run per source run.)
                     self.priors.insert(id.clone(), HashMap::new());
-                    id
+                    (id, None)
                 }
-                // A concurrent import created it first: use it.
+                // There already (an earlier or a concurrent import's, or another's): use it.
                 Err(err) if err.is_already_exists() => {
                     match self.client.experiment_by_name(&name).await? {
-                        Some(found) => found.experiment_id,
+                        Some(found) => (found.experiment_id.clone(), Some(found)),
                         None => return Err(err),
                     }
                 }
                 Err(err) => return Err(err),
             },
         };
+        if let Some(found) = &found
+            && found.lifecycle_stage == "deleted"
+        {
+            return Err(Error::Config(format!(
+                "experiment {name:?} exists on {} but is deleted: restore it or choose another name",
+                self.client.server()
+            )));
+        }
         // Runs get their roots under the experiment's: one this client cannot write (`hdfs:`,
         // `dbfs:`, ...) fails the import here, before any run is made.
         let location = match found {

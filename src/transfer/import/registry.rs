@@ -108,59 +108,75 @@ impl<D: Destination> Importer<'_, D> {
         }
         // None: looked up again for each version (a placeholder shows an interrupted import).
         let mut view = None;
-        match self.client.registered_model(&name).await {
-            Ok(existing) => {
-                self.same_kind(&name, &existing, &m)?;
-                let versions = self.client.model_versions(&name).await?;
-                if !versions
-                    .iter()
-                    .any(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
-                {
-                    view = Some(versions);
-                }
-                if existing.description != m.description {
-                    self.client
-                        .update_registered_model(&name, &m.description)
-                        .await?;
-                }
-                for t in &m.tags {
-                    if !existing
-                        .tags
-                        .iter()
-                        .any(|x| x.key == t.key && x.value == t.value)
-                    {
-                        self.client
-                            .set_registered_model_tag(&name, &t.key, &t.value)
-                            .await?;
-                    }
-                }
-                if self.update {
-                    // A sync: tags the source deleted go too.
-                    for t in &existing.tags {
-                        if carried(&t.key) && !m.tags.iter().any(|x| x.key == t.key) {
-                            self.client
-                                .delete_registered_model_tag(&name, &t.key)
-                                .await?;
-                        }
-                    }
-                }
+        // A new model is the rule in an import, an existing one in a sync: each asks first for
+        // what it likely finds, and for the other only when the server says so (a round trip
+        // less per model, on the reader's path).
+        let found = if self.update {
+            match self.client.registered_model(&name).await {
+                Ok(existing) => Some(existing),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
             }
-            Err(e) if e.is_not_found() => {
+        } else {
+            None
+        };
+        let found = match found {
+            Some(existing) => Some(existing),
+            None => {
                 let desc = Some(m.description.as_str()).filter(|d| !d.is_empty());
                 match self
                     .client
                     .create_registered_model(&name, desc, &kv(&m.tags))
                     .await
                 {
-                    // A concurrent import made it first: it is the same model.
-                    Err(e) if e.is_already_exists() => {}
-                    other => {
-                        other?;
+                    Ok(()) => {
                         view = Some(Vec::new());
+                        None
+                    }
+                    // There already (an earlier or a concurrent import's, or another's): as
+                    // found.
+                    Err(e) if e.is_already_exists() => {
+                        Some(self.client.registered_model(&name).await?)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if let Some(existing) = found {
+            self.same_kind(&name, &existing, &m)?;
+            let versions = self.client.model_versions(&name).await?;
+            if !versions
+                .iter()
+                .any(|x| x.tags.iter().any(|t| t.key == PLACEHOLDER))
+            {
+                view = Some(versions);
+            }
+            if existing.description != m.description {
+                self.client
+                    .update_registered_model(&name, &m.description)
+                    .await?;
+            }
+            for t in &m.tags {
+                if !existing
+                    .tags
+                    .iter()
+                    .any(|x| x.key == t.key && x.value == t.value)
+                {
+                    self.client
+                        .set_registered_model_tag(&name, &t.key, &t.value)
+                        .await?;
+                }
+            }
+            if self.update {
+                // A sync: tags the source deleted go too.
+                for t in &existing.tags {
+                    if carried(&t.key) && !m.tags.iter().any(|x| x.key == t.key) {
+                        self.client
+                            .delete_registered_model_tag(&name, &t.key)
+                            .await?;
                     }
                 }
             }
-            Err(e) => return Err(e),
         }
         self.report.models.insert(m.name.clone(), name.clone());
         self.open = Open::Model {

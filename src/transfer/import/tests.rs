@@ -292,7 +292,7 @@ async fn an_import_killed_at_any_call_is_finished_by_the_next() {
         import(&server, &bytes).await.unwrap();
         server.calls()
     };
-    assert!(calls > 50, "{calls}");
+    assert!(calls > 40, "{calls}");
     for kill in 1..=calls {
         let server = MemoryServer::default();
         server.fail_from(Some(kill));
@@ -715,4 +715,44 @@ async fn a_models_versions_are_made_in_order_and_settled_several_at_once() {
         };
         assert_eq!(v.current_stage, stage, "version {}", v.version);
     }
+}
+
+/// An import asks first for what it likely finds: a new experiment and model are created
+/// without a lookup before (each a round trip on the reader's path), and the existing ones a
+/// sync finds are looked up, not created. Either way the other answer is handled: a second
+/// import finds everything there through the server's "already exists".
+#[tokio::test]
+async fn new_experiments_and_models_are_created_without_a_lookup_first() {
+    let server = MemoryServer::default();
+    let bytes = archive();
+    import(&server, &bytes).await.unwrap();
+    let count = |log: &[&str], name: &str| log.iter().filter(|c| **c == name).count();
+    let log = server.log();
+    // The one lookup of the new experiment reads its artifact location.
+    assert_eq!(count(&log, "experiment_by_name"), 1, "{log:?}");
+    assert_eq!(count(&log, "registered_model"), 0, "{log:?}");
+
+    let before = log.len();
+    let again = import(&server, &bytes).await.unwrap();
+    assert_eq!((again.runs_imported, again.runs_skipped), (0, 3));
+    assert_eq!((again.versions_imported, again.versions_skipped), (0, 3));
+    let log = server.log()[before..].to_vec();
+    assert_eq!(
+        count(&log, "create_experiment"),
+        1,
+        "tried, and there: {log:?}"
+    );
+    assert_eq!(count(&log, "create_registered_model"), 1, "{log:?}");
+    assert_complete(&server).await;
+
+    let before = server.log().len();
+    import_as(&server, &archive_changed(), true).await.unwrap();
+    let log = server.log()[before..].to_vec();
+    assert_eq!(
+        count(&log, "create_experiment"),
+        0,
+        "a sync looks up first: {log:?}"
+    );
+    assert_eq!(count(&log, "create_registered_model"), 0, "{log:?}");
+    assert_eq!(count(&log, "experiment_by_name"), 1, "{log:?}");
 }
