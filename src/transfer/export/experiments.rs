@@ -81,12 +81,16 @@ pub(super) async fn experiments_into<S: Source>(
         }
         Ok::<_, Error>(())
     };
-    let ((mut in_export, with_runs), mut found, has_models, ()) = tokio::try_join!(
+    // Every part to its end, and a failure reported in this order whichever came first: the
+    // runs' listing's (as when it ran alone) before the others'.
+    let (runs, found, has_models, ahead) = tokio::join!(
         runs_pass,
         models_pass,
         server_has_logged_models(client),
         datasets_ahead
-    )?;
+    );
+    let (mut in_export, with_runs) = runs?;
+    let (mut found, has_models, ()) = (found?, has_models?, ahead?);
     // In the experiments' order, each experiment's in the server's (as one search each gave).
     let place: HashMap<&str, usize> = ids
         .iter()
