@@ -76,6 +76,9 @@ pub(super) struct Rewrites<'a> {
     /// `artifact_path:` holding a location inside the source's root (MLflow 3 writes the logged
     /// model's full location there) moves with it, whatever the two schemes.
     pub roots: Vec<(&'a str, &'a str)>,
+    /// A source object whose `artifact_path:` lines are left as they are, for a later pass that
+    /// knows its destination (a run's, rewritten by its task once the run is made).
+    pub keep: Option<&'a str>,
 }
 
 /// [`patch_mlmodel`] with every rewrite MLflow 3's `MLmodel` files need: `run_id`, `model_id`
@@ -96,6 +99,12 @@ pub(super) fn patch_mlmodel_with(body: &[u8], r: &Rewrites<'_>) -> Vec<u8> {
             let found = match key {
                 "run_id" => r.runs.and_then(|m| m.get(v)).cloned(),
                 "model_id" | "model_uuid" => r.models.and_then(|m| m.get(v)).cloned(),
+                "artifact_path"
+                    if r.keep
+                        .is_some_and(|k| super::registry::inside(v, k).is_some()) =>
+                {
+                    None
+                }
                 "artifact_path" => r.roots.iter().find_map(|(id, root)| {
                     super::registry::inside(v, id)
                         .map(|tail| format!("{}{tail}", root.trim_end_matches('/')))
@@ -130,26 +139,26 @@ impl<D: Destination> Importer<'_, D> {
             let is_mlmodel = a.path.rsplit('/').next() == Some("MLmodel");
             if a.size <= BUFFERED_FILE_MAX || (is_mlmodel && a.size <= MAX_PATCHED) {
                 let src_id = src.run_id.clone();
-                let mut body = read_body(source, a.size).await.map_err(about)?;
+                let body = read_body(source, a.size).await.map_err(about)?;
                 if is_mlmodel {
-                    // (Its run's id and root are the destination's: the one place the reader
-                    // waits for the run's task to have made it.)
-                    let (dst_id, root) = self.open_made().await?;
-                    let runs = HashMap::from([(src_id.clone(), dst_id.clone())]);
-                    let mut roots: Vec<(&str, &str)> = vec![(src_id.as_str(), root.as_str())];
-                    roots.extend(
-                        self.model_roots
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), v.as_str())),
-                    );
-                    body = patch_mlmodel_with(
+                    // What names other objects is pointed at their destinations here; its own
+                    // run's id and root, by the run's task once it has made the run (the reader
+                    // does not wait for that: at 100 ms each way a round trip per run).
+                    let roots: Vec<(&str, &str)> = self
+                        .model_roots
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    let data = patch_mlmodel_with(
                         &body,
                         &Rewrites {
-                            runs: Some(&runs),
+                            runs: None,
                             models: Some(&self.report.logged_models),
                             roots,
+                            keep: Some(&src_id),
                         },
                     );
+                    return self.run_op(Op::UploadMlmodel { path: a.path, data }).await;
                 }
                 return self
                     .run_op(Op::UploadBytes {
@@ -202,6 +211,7 @@ impl<D: Destination> Importer<'_, D> {
                     runs: Some(&self.run_ids),
                     models: Some(&models),
                     roots: vec![(src_model.as_str(), root.uri())],
+                    keep: None,
                 },
             );
             tick(&self.opts.progress, Counter::Files, 1);
@@ -271,6 +281,7 @@ mod tests {
                     "m-src",
                     "wasbs://c@a.blob.core.windows.net/mlruns/4/models/m-dst/artifacts/",
                 )],
+                keep: None,
             },
         );
         assert_eq!(
@@ -285,6 +296,7 @@ mod tests {
                 runs: Some(&runs),
                 models: Some(&models),
                 roots: vec![("r-src", "s3://b/x")],
+                keep: None,
             },
         );
         assert_eq!(same, old.as_bytes());

@@ -155,6 +155,12 @@ pub(super) enum Op {
         path: String,
         data: Bytes,
     },
+    /// An `MLmodel` file of the run, whose lines naming the run's source id or root are pointed
+    /// at the run made (the rest was pointed by the reader).
+    UploadMlmodel {
+        path: String,
+        data: Vec<u8>,
+    },
     /// The run's end, once everything else of it is written.
     Finish(Box<Finish>),
 }
@@ -175,6 +181,7 @@ impl Op {
             }
             Op::Upload { path, .. } => path.len(),
             Op::UploadBytes { path, data } => path.len() + data.len(),
+            Op::UploadMlmodel { path, data } => path.len() + data.len(),
             Op::Finish(_) => 0,
         }
     }
@@ -301,16 +308,19 @@ async fn run_task_inner<D: Destination>(
                 w.artifacts += 1;
                 w.artifact_bytes += size;
             }
+            Op::UploadMlmodel { path, data } => {
+                // Its lines naming this run's source id or root now name the run made.
+                let runs = HashMap::from([(src.clone(), dst.clone())]);
+                let rewrites = super::bodies::Rewrites {
+                    runs: Some(&runs),
+                    roots: vec![(src.as_str(), artifact_uri.as_str())],
+                    ..Default::default()
+                };
+                let data = Bytes::from(super::bodies::patch_mlmodel_with(&data, &rewrites));
+                put_small(&client, &root, &path, data, &progress, &mut w).await?;
+            }
             Op::UploadBytes { path, data } => {
-                let n = data.len() as u64;
-                tick(&progress, Counter::Files, 1);
-                tick(&progress, Counter::Bytes, n);
-                client
-                    .upload_bytes(&root, &path, data)
-                    .await
-                    .map_err(|e| e.about(format!("artifact {path:?}")))?;
-                w.artifacts += 1;
-                w.artifact_bytes += n;
+                put_small(&client, &root, &path, data, &progress, &mut w).await?;
             }
             Op::Finish(f) => finish = Some(f),
         }
@@ -419,6 +429,27 @@ async fn run_task_inner<D: Destination>(
     })
 }
 
+/// Uploads one small file of a run, held in memory.
+async fn put_small<D: Destination>(
+    client: &D,
+    root: &ArtifactRoot,
+    path: &str,
+    data: Bytes,
+    progress: &Option<Arc<Progress>>,
+    w: &mut Written,
+) -> Result<()> {
+    let n = data.len() as u64;
+    tick(progress, Counter::Files, 1);
+    tick(progress, Counter::Bytes, n);
+    client
+        .upload_bytes(root, path, data)
+        .await
+        .map_err(|e| e.about(format!("artifact {path:?}")))?;
+    w.artifacts += 1;
+    w.artifact_bytes += n;
+    Ok(())
+}
+
 /// The id of the parent's destination run, once its task made it.
 async fn parent_made(parent: &mut Option<watch::Receiver<Stage>>) -> Result<String> {
     let Some(rx) = parent.as_mut() else {
@@ -450,21 +481,6 @@ impl<D: Destination> Importer<'_, D> {
             Ok(Err(e)) | Err(e) => e,
             Ok(Ok(_)) => Error::Internal("the run's writer stopped early".into()),
         })
-    }
-
-    /// The open run's destination id and artifact root, once its task made it; if the task
-    /// failed first, its error.
-    pub(super) async fn open_made(&mut self) -> Result<(String, String)> {
-        let Open::Run { stage, .. } = &mut self.open else {
-            return Err(Error::Internal("no run is open".into()));
-        };
-        if let Stage::Made { id, artifact_uri } =
-            reached(stage, |s| !matches!(s, Stage::Pending)).await
-        {
-            return Ok((id, artifact_uri));
-        }
-        self.run_op_error().await?;
-        Err(Error::Internal("the run's task stopped early".into()))
     }
 
     /// Queues a write for the open run's worker; if the worker stopped, returns its error.

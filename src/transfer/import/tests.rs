@@ -756,3 +756,69 @@ async fn new_experiments_and_models_are_created_without_a_lookup_first() {
     assert_eq!(count(&log, "create_registered_model"), 0, "{log:?}");
     assert_eq!(count(&log, "experiment_by_name"), 1, "{log:?}");
 }
+
+/// Issue 18: a run's `MLmodel` names the run (its `run_id`, and an `artifact_path` inside its
+/// root), which only the destination run's creation tells; the run's task points it there, and
+/// the reader reads on meanwhile. (It used to wait for each run's creation at its `MLmodel`: one
+/// round trip per run on the reader's path, the runs made one at a time.)
+#[tokio::test]
+async fn a_runs_mlmodel_names_the_run_made_and_the_reader_does_not_wait_for_it() {
+    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
+    w.experiment(&Experiment {
+        experiment_id: "1".into(),
+        name: EXP.into(),
+        lifecycle_stage: "active".into(),
+        ..Experiment::default()
+    })
+    .unwrap();
+    let ids: Vec<String> = (0..6).map(|i| format!("{i:032x}")).collect();
+    let mlmodel = |id: &str| {
+        format!(
+            "artifact_path: mlflow-artifacts:/1/{id}/artifacts/model\nflavors:\n  python_function:\n    run_id: {id}\nrun_id: {id}\n"
+        )
+    };
+    for (i, id) in ids.iter().enumerate() {
+        w.begin_run(&RecRun {
+            run_id: id.clone(),
+            experiment_id: "1".into(),
+            run_name: format!("run {i}"),
+            status: "FINISHED".into(),
+            start_time: Some(1_600_000_000_000),
+            lifecycle_stage: "active".into(),
+            tags: vec![Tag::new("i", i.to_string())],
+            ..RecRun::default()
+        })
+        .unwrap();
+        let body = mlmodel(id);
+        w.artifact("model/MLmodel", body.len() as u64, body.as_bytes())
+            .unwrap();
+        w.end_unit().unwrap();
+    }
+    let bytes = w.finish().unwrap().0;
+
+    let server = MemoryServer::default();
+    server.set_latency(std::time::Duration::from_millis(80));
+    let report = import(&server, &bytes).await.unwrap();
+    assert_eq!(report.runs_imported, 6);
+    assert!(
+        server.most_in_flight("create_run") >= 3,
+        "runs made one at a time: {}",
+        server.most_in_flight("create_run")
+    );
+    let runs = server.runs_of(EXP);
+    assert_eq!(runs.len(), 6);
+    for r in &runs {
+        let src = tag(&r.data.tags, LINEAGE_RUN).unwrap();
+        let dst = &r.info.run_id;
+        let files = server.files(&r.info.artifact_uri);
+        let root = r.info.artifact_uri.trim_end_matches('/');
+        assert_eq!(
+            std::str::from_utf8(&files["model/MLmodel"]).unwrap(),
+            // The top-level lines name the run made; nested ones stay byte for byte.
+            format!(
+                "artifact_path: {root}/model\nflavors:\n  python_function:\n    run_id: {src}\nrun_id: {dst}\n"
+            ),
+            "run {src}"
+        );
+    }
+}
