@@ -58,7 +58,8 @@ fn archive_changed() -> Vec<u8> {
     archive_as(true)
 }
 
-fn archive_as(changed: bool) -> Vec<u8> {
+/// An archive in memory that holds experiment 1, named [`EXP`], so far.
+fn with_experiment() -> crate::format::ArchiveWriter<Vec<u8>> {
     let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
     w.experiment(&Experiment {
         experiment_id: "1".into(),
@@ -67,6 +68,11 @@ fn archive_as(changed: bool) -> Vec<u8> {
         ..Experiment::default()
     })
     .unwrap();
+    w
+}
+
+fn archive_as(changed: bool) -> Vec<u8> {
+    let mut w = with_experiment();
     for (i, id) in RUNS.iter().enumerate() {
         let mut tags = vec![
             Tag::new("mlflow.user", "alice"),
@@ -509,14 +515,7 @@ async fn a_version_another_import_made_first_is_used_and_ours_given_up() {
 #[tokio::test]
 async fn store_sources_inside_a_run_or_a_logged_model_move_with_them() {
     let run = RUNS[0];
-    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
-    w.experiment(&Experiment {
-        experiment_id: "1".into(),
-        name: EXP.into(),
-        lifecycle_stage: "active".into(),
-        ..Experiment::default()
-    })
-    .unwrap();
+    let mut w = with_experiment();
     w.begin_run(&RecRun {
         run_id: run.into(),
         experiment_id: "1".into(),
@@ -579,14 +578,7 @@ async fn store_sources_inside_a_run_or_a_logged_model_move_with_them() {
 /// One parent with seven children, then four runs on their own, a file and a few points each;
 /// a registered model of eight versions, each inside one of the runs' artifacts.
 fn family() -> (Vec<u8>, Vec<String>) {
-    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
-    w.experiment(&Experiment {
-        experiment_id: "1".into(),
-        name: EXP.into(),
-        lifecycle_stage: "active".into(),
-        ..Experiment::default()
-    })
-    .unwrap();
+    let mut w = with_experiment();
     let ids: Vec<String> = (0..12).map(|i| format!("{i:032x}")).collect();
     for (i, id) in ids.iter().enumerate() {
         let mut tags = vec![Tag::new("i", i.to_string())];
@@ -763,14 +755,7 @@ async fn new_experiments_and_models_are_created_without_a_lookup_first() {
 /// round trip per run on the reader's path, the runs made one at a time.)
 #[tokio::test]
 async fn a_runs_mlmodel_names_the_run_made_and_the_reader_does_not_wait_for_it() {
-    let mut w = WriterBuilder::new().build(Vec::new()).unwrap();
-    w.experiment(&Experiment {
-        experiment_id: "1".into(),
-        name: EXP.into(),
-        lifecycle_stage: "active".into(),
-        ..Experiment::default()
-    })
-    .unwrap();
+    let mut w = with_experiment();
     let ids: Vec<String> = (0..6).map(|i| format!("{i:032x}")).collect();
     let mlmodel = |id: &str| {
         format!(
