@@ -65,6 +65,8 @@ struct State {
     in_flight: BTreeMap<&'static str, (usize, usize)>,
     /// Pairs of methods that had calls in flight at the same moment.
     overlapped: std::collections::BTreeSet<(&'static str, &'static str)>,
+    /// The most items (metrics, params and tags) one `log_batch` call carried.
+    largest_batch: usize,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +106,12 @@ impl MemoryServer {
     /// is served, and the most calls of each kind in flight at once are counted ([`MemoryServer::most_in_flight`]).
     pub fn set_latency(&self, latency: std::time::Duration) {
         self.lock().latency = Some(latency);
+    }
+
+    /// The most items (metrics, params and tags together) one `log_batch` call carried: a real
+    /// server takes 1,000 per request, and the HTTP client splits a larger call into requests.
+    pub fn largest_batch(&self) -> usize {
+        self.lock().largest_batch
     }
 
     /// The most calls of method `name` that were in flight at once (with a latency set).
@@ -333,6 +341,9 @@ impl Destination for MemoryServer {
     ) -> Result<()> {
         self.pause("log_batch").await;
         let mut s = self.call("log_batch")?;
+        s.largest_batch = s
+            .largest_batch
+            .max(metrics.len() + params.len() + tags.len());
         let run = s.active_run(run_id)?;
         for p in params {
             match run.data.params.iter().find(|x| x.key == p.key) {

@@ -269,6 +269,8 @@ enum Open {
         /// Params and tags not sent yet: they ride with the first metric batch.
         head: Vec<KeyValue>,
         head_tags: Vec<KeyValue>,
+        /// Whether the first batch is still to be sent and its task adds the parent tag to it.
+        parent_slot: bool,
         /// The run's writes (metric batches, uploads), done in order by its task.
         ops: RunOps,
         worker: AbortOnDrop<Result<Outcome>>,

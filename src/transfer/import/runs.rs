@@ -145,6 +145,7 @@ impl<D: Destination> Importer<'_, D> {
             metrics: Vec::new(),
             head,
             head_tags: tags,
+            parent_slot: parent_tag,
             ops,
             worker: AbortOnDrop(Some(worker)),
             update,
@@ -313,16 +314,19 @@ impl<D: Destination> Importer<'_, D> {
                 metrics,
                 head,
                 head_tags,
+                parent_slot,
                 ..
             } = &mut self.open
             else {
                 return Ok(());
             };
             metrics.push(point);
-            // Full requests: the first batch leaves room for the params and tags it carries.
+            // Full requests: the first batch leaves room for the params and tags it carries,
+            // the parent tag its task adds included (else the client splits off a request of
+            // one metric).
             let room = MAX_BATCH_TOTAL
                 - head.len().min(MAX_BATCH_PARAMS)
-                - head_tags.len().min(MAX_BATCH_TAGS);
+                - (head_tags.len() + usize::from(*parent_slot)).min(MAX_BATCH_TAGS);
             if metrics.len() >= room.min(MAX_BATCH_METRICS) {
                 self.flush_metrics().await?;
             }
@@ -336,10 +340,13 @@ impl<D: Destination> Importer<'_, D> {
             metrics,
             head,
             head_tags,
+            parent_slot,
             ..
         } = &mut self.open
             && !(metrics.is_empty() && head.is_empty() && head_tags.is_empty())
         {
+            // The task adds the parent tag to the first batch only.
+            *parent_slot = false;
             let op = Op::Batch {
                 metrics: std::mem::take(metrics),
                 params: std::mem::take(head),
