@@ -749,6 +749,20 @@ async fn new_experiments_and_models_are_created_without_a_lookup_first() {
     assert_eq!(count(&log, "experiment_by_name"), 1, "{log:?}");
 }
 
+/// Run `i` of experiment 1, finished, with source id `id` and the tag `i`.
+fn numbered_run(id: &str, i: usize) -> RecRun {
+    RecRun {
+        run_id: id.to_string(),
+        experiment_id: "1".into(),
+        run_name: format!("run {i}"),
+        status: "FINISHED".into(),
+        start_time: Some(1_600_000_000_000),
+        lifecycle_stage: "active".into(),
+        tags: vec![Tag::new("i", i.to_string())],
+        ..RecRun::default()
+    }
+}
+
 /// A child run opened while its parent is still being made gets its parent tag from its task, in
 /// its first batch: the reader leaves a slot for it, so no call exceeds the server's 1,000 items
 /// (the HTTP client would split one of 1,001 into 1,000 and a request of one metric; found on
@@ -763,15 +777,9 @@ async fn a_child_opened_before_its_parent_is_made_sends_full_batches_only() {
             tags.push(Tag::new("mlflow.parentRunId", ids[0].clone()));
         }
         w.begin_run(&RecRun {
-            run_id: id.clone(),
-            experiment_id: "1".into(),
-            run_name: format!("run {i}"),
-            status: "FINISHED".into(),
-            start_time: Some(1_600_000_000_000),
-            lifecycle_stage: "active".into(),
             params: vec![Tag::new("alpha", i.to_string())],
             tags,
-            ..RecRun::default()
+            ..numbered_run(id, i)
         })
         .unwrap();
         w.metric_chunk(&loss(POINTS)).unwrap();
@@ -825,17 +833,7 @@ async fn a_runs_mlmodel_names_the_run_made_and_the_reader_does_not_wait_for_it()
         )
     };
     for (i, id) in ids.iter().enumerate() {
-        w.begin_run(&RecRun {
-            run_id: id.clone(),
-            experiment_id: "1".into(),
-            run_name: format!("run {i}"),
-            status: "FINISHED".into(),
-            start_time: Some(1_600_000_000_000),
-            lifecycle_stage: "active".into(),
-            tags: vec![Tag::new("i", i.to_string())],
-            ..RecRun::default()
-        })
-        .unwrap();
+        w.begin_run(&numbered_run(id, i)).unwrap();
         let body = mlmodel(id);
         w.artifact("model/MLmodel", body.len() as u64, body.as_bytes())
             .unwrap();
