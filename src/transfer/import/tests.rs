@@ -586,15 +586,9 @@ fn family() -> (Vec<u8>, Vec<String>) {
             tags.push(Tag::new("mlflow.parentRunId", ids[0].clone()));
         }
         w.begin_run(&RecRun {
-            run_id: id.clone(),
-            experiment_id: "1".into(),
-            run_name: format!("run {i}"),
-            status: "FINISHED".into(),
-            start_time: Some(1_600_000_000_000),
             end_time: Some(1_600_000_100_000),
-            lifecycle_stage: "active".into(),
             tags,
-            ..RecRun::default()
+            ..numbered_run(id, i)
         })
         .unwrap();
         w.metric_chunk(&loss(3)).unwrap();
