@@ -50,7 +50,8 @@ impl<D: Destination> Importer<'_, D> {
         tags.retain(|t| t.key != "mlflow.modelVersions");
         tags.push(KeyValue::new(LINEAGE_MODEL, m.model_id.clone()));
         tags.push(KeyValue::new(STATE, IN_PROGRESS));
-        tags.push(KeyValue::new(LEASE, self.leases.fresh()));
+        let lease = self.leases.fresh();
+        tags.push(KeyValue::new(LEASE, lease.clone()));
         let created = self
             .client
             .create_logged_model(&CreateLoggedModel {
@@ -69,7 +70,7 @@ impl<D: Destination> Importer<'_, D> {
         self.model_roots
             .insert(m.model_id.clone(), created.info.artifact_uri.clone());
         let dst = created.info.model_id;
-        self.leases.hold_model(&dst);
+        self.leases.hold_model(&dst, &lease);
         self.open = Open::LoggedModel { src: m, dst, root };
         Ok(())
     }

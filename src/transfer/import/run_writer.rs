@@ -256,7 +256,8 @@ async fn run_task_inner<D: Destination>(
     let (dst, artifact_uri) = match start {
         Start::Create(req) => {
             let made = client.create_run(&req).await?;
-            leases.hold(&made.info.run_id);
+            let lease = req.tags.iter().find(|t| t.key == LEASE);
+            leases.hold(&made.info.run_id, lease.map_or("", |t| t.value.as_str()));
             (made.info.run_id, made.info.artifact_uri)
         }
         Start::Existing { id, artifact_uri } => (id, artifact_uri),
