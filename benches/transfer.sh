@@ -36,6 +36,10 @@
 #            alike; the rows are the same medians (the floor's: of each round's best --jobs)
 #            --size-mib N --points N (the big set)  --store proxied|s3|both
 #            --only archive: mlflow-archive's export and import alone (no pipe, no copy)
+#            --only exim: the floor's export and import and mlflow-archive's export and import
+#            (no copy, no pipe: the two jobs of an archive, each against its floor)
+#            --floor-import-jobs N[,N...]: the floor's import at these instead of --floor-jobs
+#            (at 100 ms its import at 32 fails on the server's "QueuePool limit": a try lost)
 #            --only transfer: the floor's export, import and copy and mlflow-archive's export,
 #            import, pipe and copy (a run without --only, less the compares)
 #            --timeline DIR: each proxy appends its counters to DIR/proxy-<src|dst>.tsv every
@@ -72,6 +76,7 @@ points=1000000
 peer=0
 jobs=auto
 floor_jobs=8,16,32
+floor_import_jobs=
 delay=0
 only=
 other_bin=
@@ -87,6 +92,7 @@ while [ $# -gt 0 ]; do
     --peer) peer=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --floor-jobs) floor_jobs=$2; shift 2 ;;
+    --floor-import-jobs) floor_import_jobs=$2; shift 2 ;;
     --latency-ms) delay=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --bin) other_bin=$2; shift 2 ;;
@@ -473,7 +479,7 @@ floor_best() {
 }
 
 # --only transfer: the floor's jobs and mlflow-archive's four (issue 18's rows), no compare.
-want() { [ -z "$only" ] || [ "$only" = "$1" ] || { [ "$only" = transfer ] && [[ "$1" =~ ^(floor|ours)$ ]]; }; }
+want() { [ -z "$only" ] || [ "$only" = "$1" ] || { [[ "$only" =~ ^(transfer|exim)$ ]] && [[ "$1" =~ ^(floor|ours)$ ]]; }; }
 
 # pin NAME CPUS: server NAME's processes (its workers too) on those cores only (taskset's list).
 pin() {
@@ -518,9 +524,9 @@ run_pass() {
 pass_jobs() {
   if [ "$pass" = proxied ] && { want floor || [ "$only" = pipe ]; }; then
     [ "$only" = pipe ] || floor_best "floor export" out "$floor" export --src "$src" --out "$tmp/floor" --jobs @J@ || true
-    [ "$only" = pipe ] || floor_best "floor import" dst "$floor" import --dst @DST@ --in "$tmp/floor" --jobs @J@ || true
+    [ "$only" = pipe ] || floor_jobs=${floor_import_jobs:-$floor_jobs} floor_best "floor import" dst "$floor" import --dst @DST@ --in "$tmp/floor" --jobs @J@ || true
     rm -rf "$tmp/floor"
-    floor_best "floor copy" dst "$floor" copy --src "$src" --dst @DST@ --jobs @J@ || true
+    [ "$only" = exim ] || floor_best "floor copy" dst "$floor" copy --src "$src" --dst @DST@ --jobs @J@ || true
   fi
 
   if want ours || [ "$only" = archive ] || [ "$only" = compare ]; then
@@ -554,7 +560,7 @@ pass_jobs() {
     fi
     rm -f "$tmp/a.mlar"
   fi
-  if want ours || [ "$only" = pipe ]; then
+  if { want ours && [ "$only" != exim ]; } || [ "$only" = pipe ]; then
     local j=(--quiet)
     [ "$jobs" = auto ] || j=(--jobs "$jobs" --quiet)
     FRESH=dst measure_pipe "mlflow-archive export \| import$on" \
