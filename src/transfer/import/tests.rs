@@ -786,6 +786,13 @@ async fn a_child_opened_before_its_parent_is_made_sends_full_batches_only() {
     server.set_latency(std::time::Duration::from_millis(80));
     let report = import(&server, &bytes).await.unwrap();
     assert_eq!(report.runs_imported, 4);
+    // The case this test is about happened: the children's creates were in flight with their
+    // parent's, so none of them knew its parent's id when it began (its task added the tag).
+    assert_eq!(
+        server.most_in_flight("create_run"),
+        4,
+        "the children were not opened before their parent was made"
+    );
     assert!(
         server.largest_batch() <= 1000,
         "a batch of {} items",
