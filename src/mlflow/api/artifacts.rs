@@ -369,7 +369,7 @@ impl Client {
             .body(reqwest::Body::wrap_stream(checked));
         // The slot is held while the body is sent, until the answer arrives; never a sample
         // (the time is the body's).
-        let slot = self.inner.limit.acquire(false).await;
+        let slot = self.inner.limit.acquire(None).await;
         let started = std::time::Instant::now();
         self.inner
             .requests

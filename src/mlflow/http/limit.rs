@@ -31,17 +31,20 @@
 //! [`Concurrency::Fixed`] sets the gate once; nothing changes it. [`Concurrency::Adaptive`] is
 //! TCP Vegas's estimate applied to requests, with a multiplicative cut on overload signals:
 //!
-//! - The *base* RTT is the least sample seen: a request that waited in no queue. It follows a
-//!   server (or path) that got slower only from requests sent while at most
-//!   [`CLEAN_INFLIGHT`] were in flight, [`CLEAN_SAMPLES`] of them, whose least then replaces it
-//!   (a base that is too low pushes the limit down to where such samples are all there are).
+//! - Each kind of call (its API path: `runs/log-batch`, `runs/search`, ...) has a *base* RTT,
+//!   the least of its samples: a request that waited in no queue. It follows a server (or
+//!   path) that got slower only from requests sent while at most [`CLEAN_INFLIGHT`] were in
+//!   flight, [`CLEAN_SAMPLES`] of them, whose least then replaces it (a base that is too low
+//!   pushes the limit down to where such samples are all there are).
 //! - A *window* is the answers to the requests sent since the limit last changed; it closes at
 //!   [`MIN_WINDOW`] answers, or as many as the limit (about one round trip), and decides:
 //! - [`MIN_OVERLOADS`] or more overload signals in it: the limit falls to [`BACKOFF`] (three
 //!   quarters) of itself. Signals of requests sent before the last cut (a timeout comes long
 //!   after its request) count in no later window: one cut answers them.
-//! - Otherwise its least RTT and average in-flight count give the number of requests queued at
-//!   the server by Little's law: `queued = in_flight × (1 − base / rtt)`. While latency
+//! - Otherwise the least RTT of each kind in it and its average in-flight count give the number
+//!   of requests queued at the server by Little's law: `queued = in_flight × (1 − base / rtt)`,
+//!   with `base` and `rtt` the sums over the window's samples of their kind's base and least
+//!   (for one kind of call, its base and least). While latency
 //!   dominates, RTT does not rise with the in-flight count and `queued` stays near 0; once the
 //!   server's workers are all busy, each added request only waits, and `queued` grows one for
 //!   one with the limit. `queued < alpha` (and the limit is in use: at least half of it in
@@ -64,10 +67,21 @@
 //! much (10 %: a limit of 4–10, a quarter of a fixed 32's throughput): a fixed setting is the
 //! answer to such a proxy.
 //!
-//! The window's *least* RTT, not its mean, is compared with the base: requests on newly opened
-//! connections (a TCP and TLS handshake more), and heavier calls (a `log-batch` of 1000 metrics
-//! next to a `set-tag`), make a mean look queued; the least of a window is as light a request
-//! as the base was, and it too waits when every request waits.
+//! The window's *least* RTT of a kind, not its mean, is compared with the base: requests on
+//! newly opened connections (a TCP and TLS handshake more), and heavier calls of the kind (a
+//! `log-batch` of 1000 metrics next to one of 10), make a mean look queued; the least of a
+//! window is as light a request as the base was, and it too waits when every request waits.
+//!
+//! Why each kind against its own base, not the window's least against the least ever: calls do
+//! not all wait in one queue. MLflow's sqlite store takes one writer at a time, so at 100 ms each
+//! way an import's writes (`log-batch`, `runs/create`, `set-tag`) waited 0.5–1.3 s each while
+//! its reads (`runs/search`) came back in their base time; the window's least was a read, read
+//! as no queue, and the limit stayed near 32 (28.9 on average) with a dozen writes waiting at
+//! the lock, and now and then a request stalled 30 s for a database connection (SQLAlchemy's
+//! pool of 15 per worker process ran out). This module's simulated server with such a lock (a
+//! write holding it 40 ms, reads 5 ms, 100 ms each way): the limit settles at 15–20 instead of
+//! 26–32, at the best fixed limit's throughput, with the mean round trip 365 ms instead of
+//! 626 ms.
 //!
 //! Why not a gradient limiter (Netflix's Gradient2): its long-term RTT is an exponential average
 //! of the same samples, so under a steady queue it converges to the queued RTT, the gradient
@@ -110,6 +124,8 @@ pub const GROWTH: f64 = 12.0;
 pub const MAX_LIMIT: usize = 4096;
 /// Larger JSON request bodies are not samples: sending them takes time of its own.
 pub const MAX_SAMPLED_BODY: usize = 256 << 10;
+/// How many kinds of call (API paths) get a base of their own; further ones share the last.
+pub const MAX_KINDS: usize = 64;
 
 /// How many requests a [`Client`] (and its clones) sends to its server at once. A request holds
 /// a slot from when it is sent until its answer's headers arrive (a streamed upload until its
@@ -184,7 +200,7 @@ pub(crate) struct Slot<'a> {
     sent: Instant,
     inflight: usize,
     ticket: u64,
-    sample: bool,
+    kind: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -204,8 +220,8 @@ struct State {
     /// Overload signals of requests sent before this ticket were answered by the last cut.
     cut: u64,
     slow_start: bool,
-    base: Option<Duration>,
-    clean: Vec<Duration>,
+    /// The kinds of call seen, each with its base and its share of the window.
+    kinds: Vec<Kind>,
     window: Window,
     lowest: usize,
     highest: usize,
@@ -219,8 +235,33 @@ struct Window {
     answers: usize,
     overloads: usize,
     samples: usize,
-    least: Option<Duration>,
     inflight_sum: usize,
+}
+
+/// One kind of call (an API path): its base, and its samples in the current window.
+#[derive(Debug)]
+struct Kind {
+    name: String,
+    /// The least round trip of this kind: one that waited in no queue.
+    base: Option<Duration>,
+    /// Round trips sent with few in flight, to correct a base that is too low.
+    clean: Vec<Duration>,
+    samples: usize,
+    least: Option<Duration>,
+}
+
+impl Kind {
+    /// Takes a round trip sent with `inflight` in flight into the base.
+    fn measured(&mut self, rtt: Duration, inflight: usize) {
+        self.base = Some(self.base.map_or(rtt, |b| b.min(rtt)));
+        if inflight <= CLEAN_INFLIGHT {
+            self.clean.push(rtt);
+            if self.clean.len() >= CLEAN_SAMPLES {
+                self.base = self.clean.iter().min().copied();
+                self.clean.clear();
+            }
+        }
+    }
 }
 
 fn alpha(limit: f64) -> f64 {
@@ -243,8 +284,7 @@ impl State {
             since: 0,
             cut: 0,
             slow_start: true,
-            base: None,
-            clean: Vec::new(),
+            kinds: Vec::new(),
             window: Window::default(),
             lowest: usize::MAX,
             highest: 0,
@@ -285,7 +325,34 @@ impl State {
 
     fn restart_window(&mut self) {
         self.window = Window::default();
+        for k in &mut self.kinds {
+            k.samples = 0;
+            k.least = None;
+        }
         self.since = self.tickets;
+    }
+
+    /// The index of the kind of call `name` (the last one once [`MAX_KINDS`] are known).
+    fn kind(&mut self, name: &str) -> usize {
+        if let Some(i) = self.kinds.iter().position(|k| k.name == name) {
+            return i;
+        }
+        if self.kinds.len() >= MAX_KINDS {
+            return MAX_KINDS - 1;
+        }
+        self.kinds.push(Kind {
+            name: name.to_owned(),
+            base: None,
+            clean: Vec::new(),
+            samples: 0,
+            least: None,
+        });
+        self.kinds.len() - 1
+    }
+
+    /// The least round trip of any kind.
+    fn base(&self) -> Option<Duration> {
+        self.kinds.iter().filter_map(|k| k.base).min()
     }
 
     fn set_limit(&mut self, limit: f64) {
@@ -296,16 +363,13 @@ impl State {
     /// What the answer to (or failure of) request number `ticket` tells.
     fn record(&mut self, ticket: u64, seen: Seen) {
         match seen {
-            Seen::Sample { rtt, inflight } => {
+            Seen::Sample {
+                rtt,
+                inflight,
+                kind,
+            } => {
                 self.samples += 1;
-                self.base = Some(self.base.map_or(rtt, |b| b.min(rtt)));
-                if inflight <= CLEAN_INFLIGHT {
-                    self.clean.push(rtt);
-                    if self.clean.len() >= CLEAN_SAMPLES {
-                        self.base = self.clean.iter().min().copied();
-                        self.clean.clear();
-                    }
-                }
+                self.kinds[kind].measured(rtt, inflight);
             }
             Seen::Overload => self.overloads += 1,
             Seen::Nothing => {}
@@ -320,10 +384,16 @@ impl State {
             // unless a cut already answered it.
             Seen::Overload if ticket >= self.cut => w.overloads += 1,
             _ if ticket < self.since => return,
-            Seen::Sample { rtt, inflight } => {
+            Seen::Sample {
+                rtt,
+                inflight,
+                kind,
+            } => {
                 w.samples += 1;
-                w.least = Some(w.least.map_or(rtt, |l| l.min(rtt)));
                 w.inflight_sum += inflight;
+                let k = &mut self.kinds[kind];
+                k.samples += 1;
+                k.least = Some(k.least.map_or(rtt, |l| l.min(rtt)));
             }
             Seen::Overload | Seen::Nothing => {}
         }
@@ -349,11 +419,21 @@ impl State {
             );
             return next;
         }
-        let (Some(base), Some(least)) = (self.base, w.least) else {
+        // Each kind's least round trip against its own base: the share of a round trip spent
+        // waiting, weighted by how many of the window's samples each kind has.
+        let (mut waited, mut took) = (0.0, 0.0);
+        for k in &self.kinds {
+            if let (Some(base), Some(least)) = (k.base, k.least) {
+                let n = k.samples as f64;
+                waited += n * (least.as_secs_f64() - base.as_secs_f64());
+                took += n * least.as_secs_f64();
+            }
+        }
+        if took <= 0.0 || w.samples == 0 {
             return limit;
-        };
+        }
         let in_flight = w.inflight_sum as f64 / w.samples as f64;
-        let queued = in_flight * (1.0 - base.as_secs_f64() / least.as_secs_f64().max(1e-9));
+        let queued = in_flight * waited / took;
         let used = in_flight >= limit / 2.0;
         let next = if queued < alpha(limit) {
             match (used, self.slow_start) {
@@ -370,7 +450,8 @@ impl State {
             }
         };
         tracing::debug!(
-            "concurrency: {limit:.1} -> {next:.1} ({queued:.1} queued, {in_flight:.1} in flight, least rtt {least:?}, base {base:?})"
+            "concurrency: {limit:.1} -> {next:.1} ({queued:.1} queued, {in_flight:.1} in flight, {:.0} % of the least round trips waiting)",
+            100.0 * waited / took
         );
         next
     }
@@ -379,10 +460,11 @@ impl State {
 /// What one answer tells the limit.
 #[derive(Debug, Clone, Copy)]
 enum Seen {
-    /// A round trip, sent with `inflight` in flight (itself included).
+    /// A round trip of a call of kind `kind`, sent with `inflight` in flight (itself included).
     Sample {
         rtt: Duration,
         inflight: usize,
+        kind: usize,
     },
     /// The server could not take the request, or did not answer.
     Overload,
@@ -415,20 +497,21 @@ impl Limiter {
     }
 
     /// Waits for a slot, served by the task's priority
-    /// ([`with_priority`](super::gate::with_priority)). `sample`: the request's round trip may
-    /// be measured (a JSON API call).
-    pub(crate) async fn acquire(&self, sample: bool) -> Slot<'_> {
+    /// ([`with_priority`](super::gate::with_priority)). `kind`: the request's round trip may be
+    /// measured (a JSON API call), against others of its kind (its API path).
+    pub(crate) async fn acquire(&self, kind: Option<&str>) -> Slot<'_> {
         let permit = Some(self.gate.acquire().await);
         let mut st = self.lock();
         st.inflight += 1;
         st.tickets += 1;
+        let kind = kind.map(|k| st.kind(k));
         Slot {
             limiter: self,
             permit,
             sent: Instant::now(),
             inflight: st.inflight,
             ticket: st.tickets - 1,
-            sample,
+            kind,
         }
     }
 
@@ -471,7 +554,7 @@ impl Limiter {
             highest: st.highest,
             samples: st.samples,
             overloads: st.overloads,
-            base_rtt: st.base,
+            base_rtt: st.base(),
         }
     }
 }
@@ -481,16 +564,17 @@ impl Slot<'_> {
     pub(crate) fn done(self, outcome: Outcome) {
         let limiter = self.limiter;
         let mut st = limiter.lock();
-        let seen = match outcome {
-            Outcome::Answer(s) if (200..300).contains(&s) && self.sample => Seen::Sample {
+        let seen = match (outcome, self.kind) {
+            (Outcome::Answer(s), Some(kind)) if (200..300).contains(&s) => Seen::Sample {
                 rtt: self.sent.elapsed(),
                 inflight: self.inflight,
+                kind,
             },
-            Outcome::Answer(s) if overloaded(s) => Seen::Overload,
-            Outcome::Failed(TransportKind::Tls) | Outcome::Answer(_) | Outcome::Abandoned => {
+            (Outcome::Answer(s), _) if overloaded(s) => Seen::Overload,
+            (Outcome::Failed(TransportKind::Tls) | Outcome::Answer(_) | Outcome::Abandoned, _) => {
                 Seen::Nothing
             }
-            Outcome::Failed(_) => Seen::Overload,
+            (Outcome::Failed(_), _) => Seen::Overload,
         };
         st.record(self.ticket, seen);
         limiter.resize(&mut st);
@@ -559,6 +643,10 @@ mod tests {
         mixed: bool,
         /// The share of requests answered 503 at once whatever the load (a flaky proxy).
         faults: f64,
+        /// `(share, hold)`: that share of the calls are writes, which once on a worker take a
+        /// lock (sqlite's: one writer at a time) and hold it `hold`; the others are reads,
+        /// taking `service` on a worker. The two are kinds of call of their own.
+        lock: Option<(f64, Duration)>,
     }
 
     /// What a simulated run measured over its second half.
@@ -614,7 +702,9 @@ mod tests {
                 sleep(vary(sim.delay, 0.8, 1.2)).await;
             }
         };
-        let serve = || async {
+        let writer = tokio::sync::Semaphore::new(1);
+        let (workers, writer, waiting, draw, vary) = (&workers, &writer, &waiting, &draw, &vary);
+        let serve = |write: bool| async move {
             if sim.faults > 0.0 && draw() < sim.faults {
                 return 503;
             }
@@ -624,18 +714,29 @@ mod tests {
             waiting.set(waiting.get() + 1);
             let worker = workers.acquire().await.unwrap();
             waiting.set(waiting.get() - 1);
-            sleep(vary(sim.service, 0.2, 4.0)).await;
+            match sim.lock {
+                Some((_, hold)) if write => {
+                    let _lock = writer.acquire().await.unwrap();
+                    sleep(hold).await;
+                }
+                _ => sleep(vary(sim.service, 0.2, 4.0)).await,
+            }
             drop(worker);
             200
         };
         let client = || async {
             while Instant::now() < end {
-                let slot = limiter.acquire(true).await;
+                let (write, kind) = match sim.lock {
+                    Some((share, _)) if draw() < share => (true, "write"),
+                    Some(_) => (false, "read"),
+                    None => (false, "call"),
+                };
+                let slot = limiter.acquire(Some(kind)).await;
                 inflight.set(inflight.get() + 1);
                 max_inflight.set(max_inflight.get().max(inflight.get()));
                 let sent = Instant::now();
                 travel().await;
-                let status = serve().await;
+                let status = serve(write).await;
                 travel().await;
                 slot.done(Outcome::Answer(status));
                 inflight.set(inflight.get() - 1);
@@ -699,6 +800,7 @@ mod tests {
             queue: None,
             mixed: false,
             faults: 0.0,
+            lock: None,
         };
         let (adaptive, summary) = run(ADAPTIVE, sim).await;
         let (fixed, _) = run(Concurrency::Fixed(32), sim).await;
@@ -718,6 +820,7 @@ mod tests {
             queue: None,
             mixed: false,
             faults: 0.0,
+            lock: None,
         };
         let (adaptive, summary) = run(ADAPTIVE, sim).await;
         let best = best_fixed(sim).await;
@@ -738,6 +841,7 @@ mod tests {
             queue: Some(4),
             mixed: false,
             faults: 0.0,
+            lock: None,
         };
         let (adaptive, summary) = run(ADAPTIVE, sim).await;
         let best = best_fixed(sim).await;
@@ -757,6 +861,7 @@ mod tests {
             queue: None,
             mixed: false,
             faults: 0.01,
+            lock: None,
         };
         let (adaptive, summary) = run(ADAPTIVE, sim).await;
         let (fixed, _) = run(Concurrency::Fixed(32), sim).await;
@@ -779,6 +884,7 @@ mod tests {
                 queue: None,
                 mixed: true,
                 faults: 0.0,
+                lock: None,
             };
             let (adaptive, summary) = run(ADAPTIVE, sim).await;
             let mut fixed = Vec::new();
@@ -795,6 +901,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn writes_waiting_for_a_lock_bring_the_limit_down_though_reads_do_not_wait() {
+        // Half the calls write, one at a time (sqlite's lock), holding the lock 40 ms; the
+        // others read, 5 ms on any of 16 workers; 100 ms each way. The lock passes 25 writes a
+        // second, so 50 calls a second, which 11 or so in flight sustain; every request more is
+        // a write waiting at the lock, while the reads still come back in their base time, so
+        // the least round trip of all calls would say that nothing waits (an import's writes
+        // next to its searches). Each kind's least against its own base sees the writes wait.
+        let sim = Sim {
+            workers: 16,
+            service: 5 * MS,
+            delay: 100 * MS,
+            queue: None,
+            mixed: false,
+            faults: 0.0,
+            lock: Some((0.5, 40 * MS)),
+        };
+        let (adaptive, summary) = run(ADAPTIVE, sim).await;
+        let best = best_fixed(sim).await;
+        let (fixed8, _) = run(Concurrency::Fixed(8), sim).await;
+        let seen = format!("{adaptive:?} {summary:?}\nbest fixed: {best}; fixed 8: {fixed8:?}");
+        eprintln!("{seen}");
+        assert!(adaptive.mean_limit() <= 20.0, "{seen}");
+        assert!(adaptive.rate >= 0.9 * best, "{seen}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_fixed_limit_never_changes() {
         // Servers that an adaptive limit answers with fewer: refusals (429), and a queue.
         for sim in [
@@ -805,6 +937,7 @@ mod tests {
                 queue: Some(4),
                 mixed: false,
                 faults: 0.0,
+                lock: None,
             },
             Sim {
                 workers: 2,
@@ -813,6 +946,7 @@ mod tests {
                 queue: None,
                 mixed: true,
                 faults: 0.0,
+                lock: None,
             },
         ] {
             let (fixed, summary) = run(Concurrency::Fixed(16), sim).await;
@@ -827,7 +961,12 @@ mod tests {
     async fn take(limiter: &Limiter, n: usize) -> Vec<Slot<'_>> {
         let mut slots = Vec::new();
         for _ in 0..n {
-            slots.push(limiter.acquire(true).now_or_never().expect("a free slot"));
+            slots.push(
+                limiter
+                    .acquire(Some("call"))
+                    .now_or_never()
+                    .expect("a free slot"),
+            );
         }
         slots
     }
@@ -893,10 +1032,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_successful_json_calls_are_samples() {
         let limiter = Limiter::new(ADAPTIVE);
-        limiter.acquire(false).await.done(Outcome::Answer(200));
-        limiter.acquire(true).await.done(Outcome::Answer(404));
+        limiter.acquire(None).await.done(Outcome::Answer(200));
+        limiter
+            .acquire(Some("call"))
+            .await
+            .done(Outcome::Answer(404));
         assert_eq!(limiter.summary().samples, 0);
-        let s = limiter.acquire(true).await;
+        let s = limiter.acquire(Some("call")).await;
         sleep(7 * MS).await;
         s.done(Outcome::Answer(201));
         let summary = limiter.summary();
@@ -912,18 +1054,18 @@ mod tests {
     async fn a_smaller_limit_holds_new_requests_until_enough_came_back() {
         let limiter = Limiter::new(Concurrency::Fixed(4));
         let mut held = take(&limiter, 4).await;
-        assert!(limiter.acquire(true).now_or_never().is_none());
+        assert!(limiter.acquire(Some("call")).now_or_never().is_none());
         limiter.set(Concurrency::Fixed(2));
         assert_eq!(limiter.now(), 2);
         // 3 of 4 back: 1 in flight, room for 1 more.
         held.truncate(1);
         let second = limiter
-            .acquire(true)
+            .acquire(Some("call"))
             .now_or_never()
             .expect("room for a second");
-        assert!(limiter.acquire(true).now_or_never().is_none());
+        assert!(limiter.acquire(Some("call")).now_or_never().is_none());
         // Growing lets a waiting request go at once.
-        let waiting = limiter.acquire(true);
+        let waiting = limiter.acquire(Some("call"));
         tokio::pin!(waiting);
         assert!((&mut waiting).now_or_never().is_none());
         limiter.set(Concurrency::Fixed(3));
@@ -938,41 +1080,46 @@ mod tests {
         // A path that got slower for good: the old least round trip would read as a queue
         // forever; requests sent with few in flight show the new one.
         let mut st = State::new(ADAPTIVE);
+        let kind = st.kind("call");
         st.record(
             0,
             Seen::Sample {
                 rtt: 10 * MS,
                 inflight: 5,
+                kind,
             },
         );
-        assert_eq!(st.base, Some(10 * MS));
+        assert_eq!(st.base(), Some(10 * MS));
         for i in 0..CLEAN_SAMPLES as u64 {
             st.record(
                 i + 1,
                 Seen::Sample {
                     rtt: 50 * MS + Duration::from_millis(i),
                     inflight: 2,
+                    kind,
                 },
             );
         }
-        assert_eq!(st.base, Some(50 * MS));
+        assert_eq!(st.base(), Some(50 * MS));
         // Samples with more in flight only ever lower it.
         st.record(
             20,
             Seen::Sample {
                 rtt: 80 * MS,
                 inflight: 8,
+                kind,
             },
         );
-        assert_eq!(st.base, Some(50 * MS));
+        assert_eq!(st.base(), Some(50 * MS));
         st.record(
             21,
             Seen::Sample {
                 rtt: 40 * MS,
                 inflight: 8,
+                kind,
             },
         );
-        assert_eq!(st.base, Some(40 * MS));
+        assert_eq!(st.base(), Some(40 * MS));
     }
 
     #[test]

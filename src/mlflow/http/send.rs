@@ -194,7 +194,8 @@ impl Client {
     }
 
     /// [`Client::send_with`]; with `sample`, the request is a JSON API call whose round trip
-    /// tells the concurrency limit how the server is doing (see [`super::limit`]).
+    /// (against others of its API path) tells the concurrency limit how the server is doing
+    /// (see [`super::limit`]).
     #[allow(clippy::too_many_arguments)]
     async fn send_gated(
         &self,
@@ -221,7 +222,7 @@ impl Client {
                 None => req,
             };
             // A slot from sending to the answer's headers; the answer timeout starts once sent.
-            let slot = self.inner.limit.acquire(sample).await;
+            let slot = self.inner.limit.acquire(sample.then(|| url.path())).await;
             let started = std::time::Instant::now();
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match tokio::time::timeout(self.inner.answer_timeout, req.send()).await {
