@@ -31,11 +31,11 @@
 //! [`Concurrency::Fixed`] sets the gate once; nothing changes it. [`Concurrency::Adaptive`] is
 //! TCP Vegas's estimate applied to requests, with a multiplicative cut on overload signals:
 //!
-//! - Each kind of call (its API path: `runs/log-batch`, `runs/search`, ...) has a *base* RTT,
-//!   the least of its samples: a request that waited in no queue. It follows a server (or
-//!   path) that got slower only from requests sent while at most [`CLEAN_INFLIGHT`] were in
-//!   flight, [`CLEAN_SAMPLES`] of them, whose least then replaces it (a base that is too low
-//!   pushes the limit down to where such samples are all there are).
+//! - Each kind of call (its API path, ids left out: `runs/log-batch`, `runs/search`, ...) has
+//!   a *base* RTT, the least of its samples: a request that waited in no queue. It follows a
+//!   server (or path) that got slower only from requests sent while at most [`CLEAN_INFLIGHT`]
+//!   were in flight, [`CLEAN_SAMPLES`] of them, whose least then replaces it (a base that is
+//!   too low pushes the limit down to where such samples are all there are).
 //! - A *window* is the answers to the requests sent since the limit last changed; it closes at
 //!   [`MIN_WINDOW`] answers, or as many as the limit (about one round trip), and decides:
 //! - [`MIN_OVERLOADS`] or more overload signals in it: the limit falls to [`BACKOFF`] (three
@@ -264,6 +264,22 @@ impl Kind {
     }
 }
 
+/// The kind of call at an API path: the path with its ids (segments with a digit, other than a
+/// version such as `2.0`) left out, so that `logged-models/m-1f…/tags` of every model is one kind.
+fn kind_of(path: &str) -> String {
+    let segments = path.split('/').map(|seg| {
+        let version = seg
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !version && seg.bytes().any(|b| b.is_ascii_digit()) {
+            "*"
+        } else {
+            seg
+        }
+    });
+    segments.collect::<Vec<_>>().join("/")
+}
+
 fn alpha(limit: f64) -> f64 {
     (2.0 * limit.log10()).max(1.0)
 }
@@ -332,8 +348,10 @@ impl State {
         self.since = self.tickets;
     }
 
-    /// The index of the kind of call `name` (the last one once [`MAX_KINDS`] are known).
-    fn kind(&mut self, name: &str) -> usize {
+    /// The index of the kind of call at API path `path` (the last one once [`MAX_KINDS`] are
+    /// known).
+    fn kind(&mut self, path: &str) -> usize {
+        let name = kind_of(path);
         if let Some(i) = self.kinds.iter().position(|k| k.name == name) {
             return i;
         }
@@ -341,7 +359,7 @@ impl State {
             return MAX_KINDS - 1;
         }
         self.kinds.push(Kind {
-            name: name.to_owned(),
+            name,
             base: None,
             clean: Vec::new(),
             samples: 0,
@@ -1073,6 +1091,32 @@ mod tests {
         drop(second);
         drop(held);
         assert_eq!(take(&limiter, 3).await.len(), 3);
+    }
+
+    #[test]
+    fn a_kind_is_an_api_path_without_its_ids() {
+        assert_eq!(
+            kind_of("/api/2.0/mlflow/runs/log-batch"),
+            "/api/2.0/mlflow/runs/log-batch"
+        );
+        assert_eq!(
+            kind_of("/api/2.0/mlflow/logged-models/m-0a1b2c3d4e5f/tags"),
+            "/api/2.0/mlflow/logged-models/*/tags"
+        );
+        assert_eq!(
+            kind_of("/api/3.0/mlflow/traces/tr-9f8e7d/info"),
+            "/api/3.0/mlflow/traces/*/info"
+        );
+        let mut st = State::new(ADAPTIVE);
+        let a = st.kind("/api/2.0/mlflow/logged-models/m-01/tags");
+        assert_eq!(st.kind("/api/2.0/mlflow/logged-models/m-02/tags"), a);
+        assert_ne!(st.kind("/api/2.0/mlflow/runs/search"), a);
+        // Past MAX_KINDS, new kinds share the last.
+        for i in 0..2 * MAX_KINDS {
+            let k = st.kind(&format!("/api/2.0/mlflow/call-{}", "x".repeat(i)));
+            assert!(k < MAX_KINDS);
+        }
+        assert_eq!(st.kinds.len(), MAX_KINDS);
     }
 
     #[test]
